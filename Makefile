@@ -1,0 +1,41 @@
+# The README's two commands: `make demo` and `make test`. Both start from nothing but python3.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CORE   := $(VENV)/.installed-core
+DEV    := $(VENV)/.installed-dev
+
+.PHONY: demo test bench lint clean-demo help
+
+help:
+	@echo "make demo   set up, then run the main job on the shipped seed CSVs (SQLite + ./lake)"
+	@echo "make test   set up with the dev extras, then run the whole test suite"
+	@echo "make bench  run the benchmarks under bench/ (prints figures)"
+	@echo "make lint   ruff"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(CORE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@ $(CORE)
+
+demo: $(CORE)
+	$(BIN)/songscope run
+
+test: $(DEV)
+	$(BIN)/python -m pytest
+
+bench: $(DEV)
+	$(BIN)/python bench/ingest.py
+
+lint: $(DEV)
+	$(BIN)/ruff check src tests bench
+
+clean-demo:
+	rm -rf songscope.db lake reports

@@ -1,0 +1,377 @@
+"""Clean: validated rows -> one row per track, with every merge recorded and outliers flagged.
+
+Steps, in order, each counted in the `CleanReport`:
+
+1. **Exact duplicates**: rows equal on every canonical column are one row. Their sources and any
+   label columns (genre, playlist, ...) are merged, so a track listed by several files or playlists
+   keeps all of them (label values joined with ``|``).
+2. **Same track id, conflicting values**: the seed lists 41 ids twice with different popularity.
+   Rule: keep the row with the highest popularity (it is the later reading of a rising count; ties
+   keep the first row read). The conflict is recorded with the columns that differ.
+3. **Near duplicates** (the seed's rule): same artist, track name and duration are one song
+   released under several ids (single, album, compilation). Same keep rule; recorded.
+4. **Loose near duplicates** (optional): the same after normalising names ("- Remastered 2011",
+   "(feat. X)", case, punctuation and spaces) with durations within 2 seconds. Reported with
+   examples; removed only when asked (``loose=True``), never silently.
+5. **Outliers**: flagged by rules (the seed's by default), never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from songscope import schema
+
+LABEL_SEPARATOR = "|"
+KEEP_RULE = "highest popularity, then first read"
+
+
+@dataclass
+class CleanStep:
+    name: str
+    rows_before: int
+    rows_after: int
+
+    @property
+    def removed(self) -> int:
+        return self.rows_before - self.rows_after
+
+
+@dataclass
+class CleanReport:
+    """Counts at each cleaning step, and what was flagged."""
+
+    steps: list[CleanStep] = field(default_factory=list)
+    id_conflicts: int = 0
+    loose_candidates: int = 0
+    loose_applied: bool = False
+    loose_examples: list[dict[str, object]] = field(default_factory=list)
+    outlier_rules: dict[str, int] = field(default_factory=dict)
+    outliers: int = 0
+
+    @property
+    def rows_in(self) -> int:
+        return self.steps[0].rows_before if self.steps else 0
+
+    @property
+    def rows_out(self) -> int:
+        return self.steps[-1].rows_after if self.steps else 0
+
+    def chain(self) -> str:
+        """``20,301 -> 15,820 -> 15,779 -> 15,626``: rows after each step."""
+        counts = [self.rows_in] + [s.rows_after for s in self.steps]
+        return " -> ".join(f"{c:,}" for c in counts)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "steps": [
+                {"name": s.name, "rows_before": s.rows_before, "rows_after": s.rows_after, "removed": s.removed}
+                for s in self.steps
+            ],
+            "id_conflicts": self.id_conflicts,
+            "loose_candidates": self.loose_candidates,
+            "loose_applied": self.loose_applied,
+            "loose_examples": self.loose_examples,
+            "outlier_rules": self.outlier_rules,
+            "outliers": self.outliers,
+        }
+
+
+@dataclass
+class CleanResult:
+    """The clean tracks and the record of everything cleaning decided.
+
+    tracks : one row per track: canonical columns, label columns, ``is_outlier``, ``outlier_rules``.
+    provenance : (track_id, source, line) for every input row, pointing at the track it became.
+    duplicates : (rule, kept_track_id, dropped_track_id, detail) for every merge of distinct rows.
+    loose_candidates : pairs the loose rule matched (applied only when asked).
+    """
+
+    tracks: pd.DataFrame
+    provenance: pd.DataFrame
+    duplicates: pd.DataFrame
+    loose_candidates: pd.DataFrame
+    report: CleanReport
+
+
+DUPLICATE_COLUMNS = ["rule", "kept_track_id", "dropped_track_id", "detail"]
+
+
+def clean(
+    frame: pd.DataFrame,
+    *,
+    outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
+    loose: bool = False,
+) -> CleanResult:
+    """Deduplicate validated rows and flag outliers; see the module docstring for the rules.
+
+    Examples
+    --------
+    >>> from songscope.ingest import read_sources
+    >>> from songscope.seed import seed_paths
+    >>> result = clean(read_sources(seed_paths()).frame)
+    >>> result.report.chain(), result.report.outliers
+    ('20,301 -> 15,820 -> 15,779 -> 15,626', 609)
+    """
+    report = CleanReport()
+    label_columns = [
+        c for c in frame.columns
+        if c not in schema.CANONICAL_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)
+    ]
+    work = frame.reset_index(drop=True)
+    # Every input row points at the row that represents it; merges re-point whole groups.
+    representative = np.arange(len(work))
+    duplicates: list[pd.DataFrame] = []
+
+    # 1. exact duplicates
+    canonical = list(schema.CANONICAL_COLUMNS)
+    key = pd.util.hash_pandas_object(work[canonical], index=False).to_numpy()
+    first_of_group = _first_index_per_key(key)
+    alive = first_of_group == np.arange(len(work))
+    representative = first_of_group
+    report.steps.append(CleanStep("exact duplicates", len(work), int(alive.sum())))
+
+    # 2. same track id with different values
+    order = _preference_order(work)
+    alive_idx = np.flatnonzero(alive)
+    by_id = work["track_id"].to_numpy()[alive_idx]
+    kept_for_id = _keep_per_group(by_id, order[alive_idx], alive_idx)
+    conflicts = kept_for_id != alive_idx
+    if conflicts.any():
+        dropped, kept = alive_idx[conflicts], kept_for_id[conflicts]
+        details = [_differences(work, int(k), int(d)) for k, d in zip(kept, dropped)]
+        duplicates.append(_duplicate_rows("same track_id, conflicting values", work, kept, dropped, details))
+        report.id_conflicts = int(len(np.unique(by_id[conflicts])))
+        representative = _repoint(representative, dropped, kept)
+        alive[dropped] = False
+    report.steps.append(CleanStep("same track_id", report.steps[-1].rows_after, int(alive.sum())))
+
+    # 3. near duplicates: same artist, track name and duration
+    alive_idx = np.flatnonzero(alive)
+    near_key = _combined_key(work, ["artist_name", "track_name", "duration_ms"])[alive_idx]
+    kept_for_key = _keep_per_group(near_key, order[alive_idx], alive_idx)
+    merged = kept_for_key != alive_idx
+    if merged.any():
+        dropped, kept = alive_idx[merged], kept_for_key[merged]
+        duplicates.append(
+            _duplicate_rows("same artist, track name and duration", work, kept, dropped, ["" for _ in dropped])
+        )
+        representative = _repoint(representative, dropped, kept)
+        alive[dropped] = False
+    report.steps.append(CleanStep("same artist, track name and duration", report.steps[-1].rows_after, int(alive.sum())))
+
+    # 4. loose near duplicates on normalised names
+    loose_pairs = _loose_pairs(work, np.flatnonzero(alive), order)
+    report.loose_candidates = len(loose_pairs)
+    report.loose_examples = [
+        {
+            "kept": f"{work.at[k, 'artist_name']} - {work.at[k, 'track_name']}",
+            "dropped": f"{work.at[d, 'artist_name']} - {work.at[d, 'track_name']}",
+        }
+        for k, d in loose_pairs[:10]
+    ]
+    if loose and loose_pairs:
+        kept = np.array([k for k, _ in loose_pairs])
+        dropped = np.array([d for _, d in loose_pairs])
+        duplicates.append(_duplicate_rows("loose: normalised names, duration within 2 s", work, kept, dropped, ["" for _ in dropped]))
+        representative = _repoint(representative, dropped, kept)
+        alive[dropped] = False
+        report.loose_applied = True
+        report.steps.append(CleanStep("loose near duplicates", report.steps[-1].rows_after, int(alive.sum())))
+
+    track_ids = work["track_id"].to_numpy()
+    provenance = pd.DataFrame(
+        {
+            "track_id": track_ids[representative],
+            schema.SOURCE_COLUMN: work[schema.SOURCE_COLUMN].to_numpy(),
+            schema.LINE_COLUMN: work[schema.LINE_COLUMN].to_numpy(),
+        }
+    ).drop_duplicates(ignore_index=True)
+
+    tracks = work.loc[alive, canonical + label_columns].reset_index(drop=True)
+    if label_columns:
+        merged_labels = _merge_labels(work, representative, label_columns)
+        tracks = tracks.drop(columns=label_columns).merge(merged_labels, on="track_id", how="left")
+
+    flags = flag_outliers(tracks, outlier_rules)
+    tracks["is_outlier"] = flags.any(axis=1).to_numpy()
+    tracks["outlier_rules"] = _rule_names(flags)
+    report.outlier_rules = {name: int(flags[name].sum()) for name in flags.columns}
+    report.outliers = int(tracks["is_outlier"].sum())
+
+    loose_frame = pd.DataFrame(
+        [
+            {
+                "kept_track_id": work.at[k, "track_id"],
+                "kept": f"{work.at[k, 'artist_name']} - {work.at[k, 'track_name']}",
+                "candidate_track_id": work.at[d, "track_id"],
+                "candidate": f"{work.at[d, 'artist_name']} - {work.at[d, 'track_name']}",
+            }
+            for k, d in loose_pairs
+        ],
+        columns=["kept_track_id", "kept", "candidate_track_id", "candidate"],
+    )
+    dup_frame = pd.concat(duplicates, ignore_index=True) if duplicates else pd.DataFrame(columns=DUPLICATE_COLUMNS)
+    return CleanResult(tracks=tracks, provenance=provenance, duplicates=dup_frame, loose_candidates=loose_frame, report=report)
+
+
+def flag_outliers(tracks: pd.DataFrame, rules: tuple[schema.OutlierRule, ...]) -> pd.DataFrame:
+    """One boolean column per rule (named like ``tempo < 1``); a missing value never matches."""
+    ops = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
+    flags = {}
+    for rule in rules:
+        values = pd.to_numeric(tracks[rule.column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            flags[rule.name] = ops[rule.op](values, rule.threshold) & ~np.isnan(values)
+    return pd.DataFrame(flags, index=tracks.index)
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+
+def _rule_names(flags: pd.DataFrame) -> np.ndarray:
+    names = np.full(len(flags), "", dtype=object)
+    for rule in flags.columns:
+        hit = flags[rule].to_numpy()
+        names[hit] = np.where(names[hit] == "", rule, names[hit] + "; " + rule)
+    return names
+
+
+def _first_index_per_key(key: np.ndarray) -> np.ndarray:
+    """For each row, the index of the first row with the same key."""
+    codes, uniques = pd.factorize(key)
+    first = np.full(len(uniques), len(key), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(key)))
+    return first[codes]
+
+
+def _preference_order(work: pd.DataFrame) -> np.ndarray:
+    """Rank of each row under the keep rule: highest popularity, then first read (0 is best)."""
+    popularity = work["popularity"].astype("Float64").fillna(-1).to_numpy(dtype=float)
+    ranking = np.lexsort((np.arange(len(work)), -popularity))
+    order = np.empty(len(work), dtype=np.int64)
+    order[ranking] = np.arange(len(work))
+    return order
+
+
+def _keep_per_group(keys: np.ndarray, preference: np.ndarray, row_index: np.ndarray) -> np.ndarray:
+    """For each row, the row its group keeps (the lowest preference rank)."""
+    codes, uniques = pd.factorize(keys)
+    best = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(best, codes, preference)
+    is_best = preference == best[codes]
+    winner = np.empty(len(uniques), dtype=np.int64)
+    winner[codes[is_best]] = row_index[is_best]
+    return winner[codes]
+
+
+def _repoint(representative: np.ndarray, dropped: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    target = np.arange(len(representative))
+    target[dropped] = kept
+    return target[representative]
+
+
+def _combined_key(work: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    return pd.util.hash_pandas_object(work[columns], index=False).to_numpy()
+
+
+def _differences(work: pd.DataFrame, kept: int, dropped: int) -> str:
+    parts = []
+    for column in schema.CANONICAL_COLUMNS:
+        a, b = work.at[kept, column], work.at[dropped, column]
+        if not (a == b or (pd.isna(a) and pd.isna(b))):
+            parts.append(f"{column}: kept {a}, dropped {b}")
+    return "; ".join(parts)
+
+
+def _duplicate_rows(rule: str, work: pd.DataFrame, kept: np.ndarray, dropped: np.ndarray, details: list[str]) -> pd.DataFrame:
+    ids = work["track_id"].to_numpy()
+    return pd.DataFrame(
+        {"rule": rule, "kept_track_id": ids[kept], "dropped_track_id": ids[dropped], "detail": details},
+        columns=DUPLICATE_COLUMNS,
+    )
+
+
+def _merge_labels(work: pd.DataFrame, representative: np.ndarray, label_columns: list[str]) -> pd.DataFrame:
+    """Every label value of every row a track absorbed, unique, in order read, joined with ``|``."""
+    labels = work[label_columns].copy()
+    labels["track_id"] = work["track_id"].to_numpy()[representative]
+
+    def join(values: pd.Series) -> object:
+        seen: dict[str, None] = {}
+        for value in values.dropna():
+            for part in str(value).split(LABEL_SEPARATOR):
+                if part != "":
+                    seen.setdefault(part, None)
+        return LABEL_SEPARATOR.join(seen) if seen else None
+
+    multi = labels["track_id"].duplicated(keep=False)
+    single = labels.loc[~multi].drop_duplicates("track_id")
+    if not multi.any():
+        return single
+    grouped = labels.loc[multi].groupby("track_id", sort=False)[label_columns].agg(join).reset_index()
+    return pd.concat([single, grouped], ignore_index=True)
+
+
+_FEAT = re.compile(r"[\(\[]\s*(?:feat\.?|ft\.?|featuring|with)\s[^\)\]]*[\)\]]|\s(?:feat\.?|ft\.?|featuring)\s.*$")
+# Tags that name the same recording (a remaster, a mono mix, a radio edit), not a new one: remixes,
+# live takes and covers sound different, so they never match.
+_SAME_RECORDING = r"(?:remaster(?:ed)?|mono|stereo|radio edit|single version|album version|explicit|clean)"
+_VERSION_SUFFIX = re.compile(r"\s-\s[^-]*\b" + _SAME_RECORDING + r"\b[^-]*$")
+_VERSION_PAREN = re.compile(r"[\(\[][^\)\]]*\b" + _SAME_RECORDING + r"\b[^\)\]]*[\)\]]")
+_NON_WORD = re.compile(r"[^\w]+")
+
+
+def normalise_name(name: str) -> str:
+    """A name reduced for the loose rule: no accents, case, featuring credits or version tags.
+
+    >>> normalise_name("Here Comes The Sun - Remastered 2009")
+    'here comes the sun'
+    >>> normalise_name("Señorita (feat. Camila Cabello)")
+    'senorita'
+    """
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii") or str(name)
+    text = text.lower()
+    text = _FEAT.sub(" ", text)
+    text = _VERSION_PAREN.sub(" ", text)
+    text = _VERSION_SUFFIX.sub(" ", text)
+    return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+def _loose_pairs(work: pd.DataFrame, alive_idx: np.ndarray, order: np.ndarray) -> list[tuple[int, int]]:
+    """(kept, candidate) row pairs: same normalised artist and title, durations within 2 s."""
+    if not len(alive_idx):
+        return []
+    sub = pd.DataFrame(
+        {
+            "row": alive_idx,
+            "artist": work["artist_name"].to_numpy()[alive_idx],
+            "title": work["track_name"].to_numpy()[alive_idx],
+            "duration": work["duration_ms"].to_numpy(dtype=float, na_value=np.nan)[alive_idx],
+            "rank": order[alive_idx],
+        }
+    )
+    # Normalise each distinct name once: catalogues repeat artists a lot.
+    for column in ("artist", "title"):
+        uniques = pd.unique(sub[column])
+        mapping = {u: normalise_name(u) for u in uniques}
+        sub[column] = sub[column].map(mapping)
+    sub = sub[(sub["artist"] != "") & (sub["title"] != "")]
+    groups = sub[sub.duplicated(["artist", "title"], keep=False)]
+    pairs = []
+    for _, group in groups.sort_values("rank").groupby(["artist", "title"], sort=False):
+        kept_rows: list[tuple[int, float]] = []
+        for row, duration in zip(group["row"].to_numpy(), group["duration"].to_numpy()):
+            match = next((k for k, d in kept_rows if abs(d - duration) <= 2000), None)
+            if match is None:
+                kept_rows.append((int(row), float(duration)))
+            else:
+                pairs.append((match, int(row)))
+    return sorted(pairs)

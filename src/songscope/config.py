@@ -1,0 +1,68 @@
+"""Settings: where the database and the lake are, which Spark master, which seed.
+
+Precedence: explicit arguments (CLI flags) > environment variables ``SONGSCOPE_*`` > defaults.
+Credentials never live here: they come inside the URL (``postgresql+psycopg://user:pw@host/db``)
+or from the standard AWS variables for S3, and `redact` hides them whenever a URL is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+DEFAULT_DB_URL = "sqlite:///songscope.db"
+DEFAULT_LAKE_URL = "lake"
+DEFAULT_SPARK_MASTER = "local[*]"
+DEFAULT_SEED = 0
+
+_ENV = {
+    "db_url": "SONGSCOPE_DB_URL",
+    "lake_url": "SONGSCOPE_LAKE_URL",
+    "s3_endpoint": "SONGSCOPE_S3_ENDPOINT",
+    "spark_master": "SONGSCOPE_SPARK_MASTER",
+    "seed": "SONGSCOPE_SEED",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where songscope reads and writes.
+
+    Examples
+    --------
+    >>> Settings.load(db_url="sqlite:///:memory:").db_url
+    'sqlite:///:memory:'
+    """
+
+    db_url: str = DEFAULT_DB_URL
+    lake_url: str = DEFAULT_LAKE_URL
+    #: S3 endpoint for a non-AWS server (``http://127.0.0.1:8333``); None means AWS itself.
+    s3_endpoint: str | None = None
+    spark_master: str = DEFAULT_SPARK_MASTER
+    seed: int = DEFAULT_SEED
+
+    @classmethod
+    def load(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``SONGSCOPE_*`` variables, then the non-None `overrides`."""
+        env = dict(os.environ) if env is None else env
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = env.get(_ENV[field.name])
+            if raw not in (None, ""):
+                values[field.name] = int(raw) if field.name == "seed" else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@]+:)[^@/]*(?=@)", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """Hide the password in a URL so it can be printed or logged.
+
+    >>> redact("postgresql+psycopg://alice:s3cret@db.example:5432/songs")
+    'postgresql+psycopg://alice:***@db.example:5432/songs'
+    """
+    return _PASSWORD_IN_URL.sub(r"\g<head>***", url)

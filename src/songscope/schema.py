@@ -1,0 +1,161 @@
+"""The canonical track schema: columns, types, valid ranges and the aliases of known layouts.
+
+This is the ground floor of songscope: it imports nothing of ours, and every stage agrees with it.
+A table from any known source is mapped onto these names before anything else looks at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Text columns that identify a track.
+TEXT_COLUMNS: tuple[str, ...] = ("track_id", "artist_name", "track_name")
+
+
+@dataclass(frozen=True)
+class NumericColumn:
+    """A numeric column with its valid closed range and whether it must be a whole number."""
+
+    name: str
+    low: float
+    high: float
+    integer: bool = False
+    required: bool = True
+    #: Whether `low` itself is allowed (duration_ms must be strictly positive).
+    low_inclusive: bool = True
+
+    def describe_range(self) -> str:
+        left = "[" if self.low_inclusive else "("
+        high = "inf" if self.high == float("inf") else _fmt(self.high)
+        return f"{left}{_fmt(self.low)}, {high}]"
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+_UNIT = (0.0, 1.0)
+
+#: The Spotify audio features and metadata, in the order songscope writes them.
+NUMERIC_COLUMNS: tuple[NumericColumn, ...] = (
+    NumericColumn("popularity", 0, 100, integer=True, required=False),
+    NumericColumn("danceability", *_UNIT),
+    NumericColumn("energy", *_UNIT),
+    NumericColumn("key", -1, 11, integer=True),
+    # Spotify documents loudness as roughly -60..0 dB; a few masters measure slightly above 0,
+    # which the outlier rules flag. Outside this band the value is not a loudness at all.
+    NumericColumn("loudness", -100.0, 20.0),
+    NumericColumn("mode", 0, 1, integer=True),
+    NumericColumn("speechiness", *_UNIT),
+    NumericColumn("acousticness", *_UNIT),
+    NumericColumn("instrumentalness", *_UNIT),
+    NumericColumn("liveness", *_UNIT),
+    NumericColumn("valence", *_UNIT),
+    NumericColumn("tempo", 0.0, 1000.0),
+    NumericColumn("duration_ms", 0, float("inf"), integer=True, low_inclusive=False),
+    NumericColumn("time_signature", 0, 7, integer=True, required=False),
+)
+
+NUMERIC_BY_NAME: dict[str, NumericColumn] = {c.name: c for c in NUMERIC_COLUMNS}
+
+#: Every canonical column, in output order.
+CANONICAL_COLUMNS: tuple[str, ...] = TEXT_COLUMNS + tuple(c.name for c in NUMERIC_COLUMNS)
+
+#: Columns a source must have (after aliasing). `track_id` is derived when a layout has none.
+REQUIRED_COLUMNS: tuple[str, ...] = ("artist_name", "track_name") + tuple(
+    c.name for c in NUMERIC_COLUMNS if c.required
+)
+
+#: The audio features that describe how a song sounds (what clustering looks at by default).
+AUDIO_FEATURES: tuple[str, ...] = (
+    "danceability",
+    "energy",
+    "key",
+    "loudness",
+    "mode",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+    "duration_ms",
+    "time_signature",
+)
+
+#: Column names of known layouts mapped to canonical names (keys are already normalised).
+ALIASES: dict[str, str] = {
+    # TidyTuesday 2020-01-21 "Spotify Songs"
+    "track_artist": "artist_name",
+    "track_popularity": "popularity",
+    # "Spotify Song Attributes" (liked/disliked set)
+    "song_title": "track_name",
+    "artist": "artist_name",
+    # Common exports of the Spotify Web API
+    "id": "track_id",
+    "name": "track_name",
+    "title": "track_name",
+    "artists": "artist_name",
+    "duration": "duration_ms",
+}
+
+#: Bookkeeping columns that ingest adds to every row.
+SOURCE_COLUMN = "source"
+LINE_COLUMN = "line"
+
+#: Longest artist or track name accepted; longer text is not a name but a broken export.
+MAX_TEXT_LENGTH = 1000
+#: Longest track id accepted (Spotify ids are 22 characters; derived ids are 24).
+MAX_ID_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class OutlierRule:
+    """Flag a row when `column op threshold` holds, e.g. ``loudness < -35``."""
+
+    column: str
+    op: str
+    threshold: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.column} {self.op} {_fmt(self.threshold)}"
+
+    @classmethod
+    def parse(cls, text: str) -> OutlierRule:
+        """Parse ``"tempo < 1"``; raises ValueError with the accepted form on bad input."""
+        parts = text.split()
+        if len(parts) != 3 or parts[1] not in ("<", "<=", ">", ">="):
+            raise ValueError(
+                f"outlier rule {text!r} is not of the form 'COLUMN OP NUMBER' with OP one of < <= > >="
+            )
+        column, op, number = parts
+        if column not in NUMERIC_BY_NAME:
+            raise ValueError(f"outlier rule {text!r}: unknown column {column!r}")
+        try:
+            threshold = float(number)
+        except ValueError:
+            raise ValueError(f"outlier rule {text!r}: {number!r} is not a number") from None
+        return cls(column, op, threshold)
+
+
+#: The seed project's outlier rules (its notebook's thresholds), flagged, never dropped.
+SEED_OUTLIER_RULES: tuple[OutlierRule, ...] = (
+    OutlierRule("loudness", "<", -35),
+    OutlierRule("loudness", ">", 0),
+    OutlierRule("speechiness", ">", 0.65),
+    OutlierRule("tempo", "<", 1),
+    OutlierRule("duration_ms", ">", 430000),
+    OutlierRule("time_signature", "<", 1),
+)
+
+
+def normalise_column_name(name: str) -> str:
+    """Lower-case, trim and turn spaces and dashes into underscores: ``"Track Name"`` -> ``track_name``."""
+    return "_".join(name.strip().lower().replace("-", " ").split())
+
+
+def canonical_name(name: str) -> str:
+    """The canonical name of a source column (itself when it is not a known alias)."""
+    normalised = normalise_column_name(name)
+    return ALIASES.get(normalised, normalised)

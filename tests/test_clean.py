@@ -1,0 +1,100 @@
+"""Cleaning: the seed's documented figures, the keep rule, label merging, loose rule, outliers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from songscope import schema
+from songscope.clean import clean, normalise_name
+from songscope.ingest import read_sources
+from tests.conftest import TIDYTUESDAY, shared_file
+
+
+@pytest.fixture(scope="module")
+def seed_clean(seed_files):
+    return clean(read_sources(seed_files).frame)
+
+
+def test_seed_figures(seed_clean):
+    report = seed_clean.report
+    assert [report.rows_in] + [s.rows_after for s in report.steps] == [20_301, 15_820, 15_779, 15_626]
+    assert report.id_conflicts == 41
+    assert report.outliers == 609
+    assert len(seed_clean.tracks) == 15_626
+    assert seed_clean.tracks["track_id"].is_unique
+    assert seed_clean.tracks["is_outlier"].sum() == 609
+    assert report.outlier_rules["duration_ms > 430000"] == 450
+
+
+def test_conflicting_ids_keep_highest_popularity_and_are_recorded(seed_clean):
+    conflicts = seed_clean.duplicates[seed_clean.duplicates["rule"].str.startswith("same track_id")]
+    assert len(conflicts) == 41
+    assert conflicts["detail"].str.startswith("popularity: kept").all()
+    kept, dropped = conflicts["detail"].str.extract(r"kept (\d+), dropped (\d+)").astype(int).T.to_numpy()
+    assert (kept > dropped).all()
+
+
+def test_every_input_row_keeps_its_source(seed_clean):
+    provenance = seed_clean.provenance
+    assert len(provenance) == 20_301
+    assert set(provenance["track_id"]) == set(seed_clean.tracks["track_id"])
+    # A track in world and brazil lists both files.
+    per_track = provenance.groupby("track_id")["source"].nunique()
+    assert (per_track >= 2).sum() > 4_000
+
+
+def test_labels_of_merged_rows_are_all_kept():
+    read = read_sources([str(shared_file(TIDYTUESDAY))])
+    result = clean(read.frame)
+    tracks = result.tracks.set_index("track_id")
+    # A track in several playlists of different genres carries all of them.
+    multi = tracks["playlist_genre"].str.contains("|", regex=False)
+    assert multi.sum() > 1_000
+    original = read.frame.groupby("track_id")["playlist_genre"].agg(lambda s: set(s))
+    some = tracks.index[multi][:50]
+    for track_id in some:
+        assert original[track_id] <= set(tracks.at[track_id, "playlist_genre"].split("|"))
+
+
+def test_loose_rule_is_reported_not_applied_unless_asked(seed_files):
+    frame = read_sources(seed_files).frame
+    default = clean(frame)
+    assert default.report.loose_candidates > 0
+    assert not default.report.loose_applied
+    assert len(default.tracks) == 15_626
+    applied = clean(frame, loose=True)
+    assert applied.report.loose_applied
+    assert len(applied.tracks) == 15_626 - default.report.loose_candidates
+    assert set(applied.loose_candidates["candidate_track_id"]).isdisjoint(applied.tracks["track_id"])
+
+
+def test_normalise_name():
+    assert normalise_name("Here Comes The Sun - Remastered 2009") == normalise_name("here comes the sun")
+    assert normalise_name("Talk (feat. Disclosure)") == "talk"
+    assert normalise_name("  Señorita ") == "senorita"
+    # Remixes and live takes are different recordings: never merged by the loose rule.
+    assert normalise_name("7 rings - Remix") != normalise_name("7 rings")
+    assert normalise_name("Song (Live at Wembley)") != normalise_name("Song")
+
+
+def test_outlier_rules_are_configurable(seed_files):
+    frame = read_sources(seed_files).frame
+    result = clean(frame, outlier_rules=(schema.OutlierRule.parse("tempo < 1"),))
+    assert result.report.outliers == result.report.outlier_rules["tempo < 1"] == 21
+    assert (result.tracks.loc[result.tracks["is_outlier"], "outlier_rules"] == "tempo < 1").all()
+
+
+def test_outlier_rule_parse_errors():
+    with pytest.raises(ValueError, match="COLUMN OP NUMBER"):
+        schema.OutlierRule.parse("tempo is low")
+    with pytest.raises(ValueError, match="unknown column"):
+        schema.OutlierRule.parse("bpm < 3")
+
+
+def test_exact_duplicate_rows_merge_sources():
+    row = {c: 1 for c in schema.CANONICAL_COLUMNS} | {"track_id": "a", "artist_name": "x", "track_name": "y", "duration_ms": 100}
+    frame = pd.DataFrame([row | {"source": "f1", "line": 2}, row | {"source": "f2", "line": 9}])
+    result = clean(frame)
+    assert len(result.tracks) == 1
+    assert sorted(result.provenance["source"]) == ["f1", "f2"]
