@@ -34,15 +34,15 @@ err = Console(stderr=True)
 
 DbOption = Annotated[
     Optional[str],
-    typer.Option("--db", help="Database URL: sqlite:///file.db, postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db. [env: SONGSCOPE_DB_URL; default: sqlite:///songscope.db]", show_default=False),
+    typer.Option("--db", help="Database URL: sqlite:///file.db, postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db. (env SONGSCOPE_DB_URL; default sqlite:///songscope.db)", show_default=False),
 ]
 LakeOption = Annotated[
     Optional[str],
-    typer.Option("--lake", help="Object store for Parquet: a folder or s3://bucket/prefix. [env: SONGSCOPE_LAKE_URL; default: ./lake]", show_default=False),
+    typer.Option("--lake", help="Object store for Parquet: a folder or s3://bucket/prefix. (env SONGSCOPE_LAKE_URL; default ./lake)", show_default=False),
 ]
 S3Option = Annotated[
     Optional[str],
-    typer.Option("--s3-endpoint", help="S3 endpoint of a non-AWS server, e.g. http://127.0.0.1:8333; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. [env: SONGSCOPE_S3_ENDPOINT]", show_default=False),
+    typer.Option("--s3-endpoint", help="S3 endpoint of a non-AWS server, e.g. http://127.0.0.1:8333; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. (env SONGSCOPE_S3_ENDPOINT)", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 

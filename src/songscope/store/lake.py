@@ -116,7 +116,7 @@ class Lake:
     --------
     >>> import tempfile, pyarrow as pa
     >>> lake = Lake(tempfile.mkdtemp())
-    >>> lake.write_table("demo/t.parquet", pa.table({"x": [1, 2]}))
+    >>> uri = lake.write_table("demo/t.parquet", pa.table({"x": [1, 2]}))
     >>> lake.read_table("demo/t.parquet").num_rows
     2
     """

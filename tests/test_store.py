@@ -1,0 +1,157 @@
+"""The database store on SQLite, PostgreSQL and MariaDB: schema, idempotence, transactions, text safety."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from songscope import pipeline
+from songscope.store import db
+from songscope.store.lake import Lake
+from tests.test_bad_inputs import GOOD, HEADER, row
+
+
+def _counts(url: str) -> dict[str, int]:
+    engine = db.connect(url)
+    try:
+        return db.counts(engine)
+    finally:
+        engine.dispose()
+
+
+def test_schema_is_created_versioned_and_newer_versions_refused(db_url):
+    engine = db.connect(db_url)
+    assert db.schema_version(engine) == db.SCHEMA_VERSION
+    assert db.migrate(engine) == db.SCHEMA_VERSION  # a second run changes nothing
+    with engine.begin() as conn:
+        conn.execute(db.schema_table.insert().values(version=db.SCHEMA_VERSION + 1, applied_at=db._now()))
+    with pytest.raises(db.DatabaseError, match="newer than this songscope"):
+        db.migrate(engine)
+    engine.dispose()
+
+
+def test_seed_ingest_is_stored_and_idempotent(db_url, settings_factory, seed_files):
+    settings = settings_factory(db_url=db_url)
+    first = pipeline.ingest(seed_files, settings)
+    assert first.record.tracks_added == 15_626
+    counts = _counts(db_url)
+    assert counts["tracks"] == 15_626
+    assert counts["track_sources"] == 20_301  # every row read points at its track
+    assert counts["sources"] == 3
+    assert counts["track_duplicates"] == 41 + 153
+    assert counts["ingest_runs"] == 1
+
+    again = pipeline.ingest(seed_files, settings)
+    assert again.record.tracks_added == 0
+    assert again.record.tracks_already_known == 15_626
+    after = _counts(db_url)
+    assert {k: v for k, v in after.items() if k != "ingest_runs"} == {k: v for k, v in counts.items() if k != "ingest_runs"}
+    assert after["ingest_runs"] == 2
+    assert again.catalogue_rows == 15_626
+
+    engine = db.connect(db_url)
+    tracks = db.read_table(engine, db.tracks)
+    engine.dispose()
+    assert int(tracks["is_outlier"].sum()) == 609
+    beethoven = tracks[tracks["artist_name"] == "Ludwig van Beethoven"]
+    assert len(beethoven) == 1_206
+
+
+def test_failed_ingest_leaves_database_and_catalogue_as_they_were(db_url, settings_factory, seed_files, monkeypatch):
+    settings = settings_factory(db_url=db_url)
+    pipeline.ingest(seed_files[2:], settings)
+    before = _counts(db_url)
+    lake = Lake(settings.lake_url)
+    catalogue_before = lake.read_bytes(pipeline.CATALOGUE_KEY)
+
+    def broken_write(self, key, table):
+        if key == pipeline.CATALOGUE_KEY:
+            raise OSError("disk full (simulated)")
+        return Lake.write_bytes(self, key, b"x")
+
+    monkeypatch.setattr(Lake, "write_table", broken_write)
+    with pytest.raises(OSError, match="simulated"):
+        pipeline.ingest(seed_files, settings)
+    assert _counts(db_url) == before
+    assert lake.read_bytes(pipeline.CATALOGUE_KEY) == catalogue_before
+
+
+def test_text_round_trips_byte_for_byte_and_numbers_exactly(db_url, settings_factory, tmp_path):
+    tricky = [
+        *GOOD,
+        row("inject00000000000000001", "Robert'); DROP TABLE tracks;--", "\"1' OR '1'='1\""),
+        row("emoji000000000000000001", "Sigur Rós", "\"🎵 Hoppípolla, \"\"live\"\"\""),
+        row("tiny0000000000000000001", "A", "B", instrumentalness="5.83e-06", loudness="-3.497"),
+        row("CaseSensitiveId00000001", "C", "D"),
+        row("casesensitiveid00000001", "E", "F"),
+    ]
+    path = tmp_path / "tricky.csv"
+    path.write_text("\n".join([HEADER, *tricky]) + "\n", encoding="utf-8")
+    settings = settings_factory(db_url=db_url)
+    pipeline.ingest([str(path)], settings)
+    engine = db.connect(db_url)
+    tracks = db.read_table(engine, db.tracks).set_index("track_id")
+    engine.dispose()
+    assert len(tracks) == 8  # the two ids that differ only by case stay two tracks
+    assert tracks.at["goodKorean0000000000001", "artist_name"] == "방탄소년단"
+    assert tracks.at["goodKorean0000000000001", "track_name"] == "작은 것들을 위한 시"
+    assert tracks.at["goodJapanese00000000002", "artist_name"] == "宇多田ヒカル"
+    assert tracks.at["inject00000000000000001", "artist_name"] == "Robert'); DROP TABLE tracks;--"
+    assert tracks.at["inject00000000000000001", "track_name"] == "1' OR '1'='1"
+    assert tracks.at["emoji000000000000000001", "track_name"] == '🎵 Hoppípolla, "live"'
+    assert tracks.at["tiny0000000000000000001", "instrumentalness"] == 5.83e-06
+    assert tracks.at["tiny0000000000000000001", "loudness"] == -3.497
+
+
+def test_rejected_rows_are_stored_once_with_their_raw_content(db_url, settings_factory, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join([HEADER, *GOOD, row("big", title="y" * 200_000), row("neg", tempo=-3)]) + "\n", encoding="utf-8")
+    settings = settings_factory(db_url=db_url)
+    pipeline.ingest([str(path)], settings)
+    pipeline.ingest([str(path)], settings)  # again: nothing new
+    engine = db.connect(db_url)
+    rejected = db.read_table(engine, db.rejected_rows).sort_values("line")
+    engine.dispose()
+    assert list(rejected["line"]) == [5, 6]
+    assert "longer than 1,000 characters" in rejected["reason"].iloc[0]
+    assert len(rejected["raw"].iloc[0]) > 200_000  # the whole row is kept, even on MySQL
+    assert "tempo: out of range" in rejected["reason"].iloc[1]
+
+
+def test_labels_from_several_sources_are_merged(db_url, settings_factory, tmp_path):
+    header = HEADER + ",playlist_genre"
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(f"{header}\n{row('shared0000000000000001')},pop\n{row('only0000000000000000001', title='Other')},rock\n")
+    b.write_text(f"{header}\n{row('shared0000000000000001')},latin\n")
+    settings = settings_factory(db_url=db_url)
+    pipeline.ingest([str(a)], settings)
+    pipeline.ingest([str(b)], settings)
+    engine = db.connect(db_url)
+    labels = db.read_table(engine, db.track_labels).set_index("track_id")
+    sources = db.read_table(engine, db.track_sources)
+    engine.dispose()
+    assert labels.at["shared0000000000000001", "value"] == "pop|latin"
+    assert labels.at["only0000000000000000001", "value"] == "rock"
+    assert sources.groupby("track_id")["source_id"].nunique()["shared0000000000000001"] == 2
+
+
+def test_unreachable_database_is_a_clear_error():
+    with pytest.raises(db.DatabaseError, match="cannot reach the database"):
+        db.connect("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+@pytest.mark.s3
+def test_ingest_into_an_s3_lake(s3_server, s3_lake_url, settings_factory, seed_files):
+    settings = settings_factory(lake_url=s3_lake_url, s3_endpoint=s3_server.endpoint)
+    outcome = pipeline.ingest(seed_files, settings)
+    assert outcome.lake_keys["catalogue"] == f"{s3_lake_url}/catalogue/tracks.parquet"
+    catalogue = pipeline.load_catalogue(settings)
+    assert len(catalogue) == 15_626
+    assert int(catalogue["is_outlier"].sum()) == 609
+    lake = Lake(s3_lake_url, s3_server.endpoint)
+    keys = lake.keys()
+    assert f"ingest/{outcome.run_id}/rejected.parquet" in keys
+    # The clean table in the lake can be ingested again as a source.
+    again = pipeline.ingest([f"{s3_lake_url}/catalogue/tracks.parquet"], settings)
+    assert again.record.tracks_added == 0 and again.ingest.rows_read == 15_626
