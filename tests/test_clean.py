@@ -73,6 +73,7 @@ def test_normalise_name():
     assert normalise_name("Here Comes The Sun - Remastered 2009") == normalise_name("here comes the sun")
     assert normalise_name("Talk (feat. Disclosure)") == "talk"
     assert normalise_name("  Señorita ") == "senorita"
+    assert normalise_name("방탄소년단 (feat. Halsey)") == "방탄소년단"  # other scripts are kept
     # Remixes and live takes are different recordings: never merged by the loose rule.
     assert normalise_name("7 rings - Remix") != normalise_name("7 rings")
     assert normalise_name("Song (Live at Wembley)") != normalise_name("Song")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from songscope import pipeline
 from songscope.store import db

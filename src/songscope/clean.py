@@ -18,12 +18,13 @@ Steps, in order, each counted in the `CleanReport`:
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from songscope import schema
 
@@ -172,8 +173,8 @@ def clean(
     report.loose_candidates = len(loose_pairs)
     report.loose_examples = [
         {
-            "kept": f"{work.at[k, 'artist_name']} - {work.at[k, 'track_name']}",
-            "dropped": f"{work.at[d, 'artist_name']} - {work.at[d, 'track_name']}",
+            "kept": f"{work.at[k, 'artist_name']} - {work.at[k, 'track_name']} ({_minutes(work.at[k, 'duration_ms'])})",
+            "dropped": f"{work.at[d, 'artist_name']} - {work.at[d, 'track_name']} ({_minutes(work.at[d, 'duration_ms'])})",
         }
         for k, d in loose_pairs[:10]
     ]
@@ -234,6 +235,11 @@ def flag_outliers(tracks: pd.DataFrame, rules: tuple[schema.OutlierRule, ...]) -
 
 
 # ----------------------------------------------------------------------------------------- helpers
+
+
+def _minutes(duration_ms: object) -> str:
+    seconds = int(round(float(duration_ms) / 1000))  # type: ignore[arg-type]
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def _rule_names(flags: pd.DataFrame) -> np.ndarray:
@@ -320,29 +326,53 @@ def _merge_labels(work: pd.DataFrame, representative: np.ndarray, label_columns:
     return pd.concat([single, grouped], ignore_index=True)
 
 
-_FEAT = re.compile(r"[\(\[]\s*(?:feat\.?|ft\.?|featuring|with)\s[^\)\]]*[\)\]]|\s(?:feat\.?|ft\.?|featuring)\s.*$")
 # Tags that name the same recording (a remaster, a mono mix, a radio edit), not a new one: remixes,
-# live takes and covers sound different, so they never match.
+# live takes and covers sound different, so they never match. RE2 syntax (Arrow's regex engine).
 _SAME_RECORDING = r"(?:remaster(?:ed)?|mono|stereo|radio edit|single version|album version|explicit|clean)"
-_VERSION_SUFFIX = re.compile(r"\s-\s[^-]*\b" + _SAME_RECORDING + r"\b[^-]*$")
-_VERSION_PAREN = re.compile(r"[\(\[][^\)\]]*\b" + _SAME_RECORDING + r"\b[^\)\]]*[\)\]]")
-_NON_WORD = re.compile(r"[^\w]+")
+_NAME_RULES = (
+    (r"[\(\[]\s*(?:feat\.?|ft\.?|featuring|with)\s[^\)\]]*[\)\]]", " "),  # (feat. X), [with Y]
+    (r"\s(?:feat\.?|ft\.?|featuring)\s.*$", " "),  # trailing "feat. X"
+    (r"[\(\[][^\)\]]*\b" + _SAME_RECORDING + r"\b[^\)\]]*[\)\]]", " "),  # (2011 Remaster)
+    (r"\s-\s[^-]*\b" + _SAME_RECORDING + r"\b[^-]*$", " "),  # - Remastered 2011
+    (r"[^\p{L}\p{N}_]+", " "),  # punctuation
+)
+
+
+def normalise_names(names: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Names reduced for the loose rule: no accents, case, featuring credits or version tags.
+
+    Vectorised in Arrow (a million titles in about a second). Accents are folded (combining
+    marks removed after decomposition); every script is kept.
+    """
+    text = pc.utf8_lower(_fold_accents(names))
+    for pattern, replacement in _NAME_RULES:
+        text = pc.replace_substring_regex(text, pattern, replacement)
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
+
+
+def _fold_accents(names: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Remove accents from the non-ASCII names only (few in any catalogue), with Python's
+    unicodedata: Arrow's NFC does not recompose Hangul, so it would garble Korean."""
+    names = pa.array(names.to_pylist() if isinstance(names, pa.ChunkedArray) else names, type=pa.string())
+    non_ascii = np.flatnonzero(~np.asarray(pc.fill_null(pc.string_is_ascii(names), True).to_numpy(zero_copy_only=False)))
+    if not len(non_ascii):
+        return names
+    values = names.to_numpy(zero_copy_only=False).copy()
+    for i in non_ascii:
+        decomposed = unicodedata.normalize("NFKD", values[i])
+        values[i] = unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+    return pa.array(values, type=pa.string())
 
 
 def normalise_name(name: str) -> str:
-    """A name reduced for the loose rule: no accents, case, featuring credits or version tags.
+    """One name reduced for the loose rule (see `normalise_names`).
 
     >>> normalise_name("Here Comes The Sun - Remastered 2009")
     'here comes the sun'
     >>> normalise_name("Señorita (feat. Camila Cabello)")
     'senorita'
     """
-    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii") or str(name)
-    text = text.lower()
-    text = _FEAT.sub(" ", text)
-    text = _VERSION_PAREN.sub(" ", text)
-    text = _VERSION_SUFFIX.sub(" ", text)
-    return " ".join(_NON_WORD.sub(" ", text).split())
+    return normalise_names(pa.array([str(name)]))[0].as_py()
 
 
 def _loose_pairs(work: pd.DataFrame, alive_idx: np.ndarray, order: np.ndarray) -> list[tuple[int, int]]:
@@ -358,11 +388,8 @@ def _loose_pairs(work: pd.DataFrame, alive_idx: np.ndarray, order: np.ndarray) -
             "rank": order[alive_idx],
         }
     )
-    # Normalise each distinct name once: catalogues repeat artists a lot.
     for column in ("artist", "title"):
-        uniques = pd.unique(sub[column])
-        mapping = {u: normalise_name(u) for u in uniques}
-        sub[column] = sub[column].map(mapping)
+        sub[column] = normalise_names(pa.array(sub[column].astype(str).to_numpy())).to_numpy(zero_copy_only=False)
     sub = sub[(sub["artist"] != "") & (sub["title"] != "")]
     groups = sub[sub.duplicated(["artist", "title"], keep=False)]
     pairs = []

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -33,15 +33,15 @@ out = Console()
 err = Console(stderr=True)
 
 DbOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--db", help="Database URL: sqlite:///file.db, postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db. (env SONGSCOPE_DB_URL; default sqlite:///songscope.db)", show_default=False),
 ]
 LakeOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--lake", help="Object store for Parquet: a folder or s3://bucket/prefix. (env SONGSCOPE_LAKE_URL; default ./lake)", show_default=False),
 ]
 S3Option = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--s3-endpoint", help="S3 endpoint of a non-AWS server, e.g. http://127.0.0.1:8333; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. (env SONGSCOPE_S3_ENDPOINT)", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
@@ -100,7 +100,7 @@ def ingest(
     encoding: Annotated[str, typer.Option(help="Text encoding of the CSV files (e.g. latin-1).")] = "utf-8",
     delimiter: Annotated[str, typer.Option(help="Field separator of the CSV files.")] = ",",
     outlier_rule: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--outlier-rule", help="Flag rows where 'COLUMN OP NUMBER' holds (repeatable; replaces the seed's rules).", show_default=False),
     ] = None,
     loose_dedup: Annotated[bool, typer.Option("--loose-dedup", help="Also remove near duplicates found on normalised names (reported either way).")] = False,
@@ -158,7 +158,7 @@ def _print_ingest(outcome, settings: Settings) -> None:
 
 @app.command()
 def profile(
-    sources: Annotated[Optional[list[str]], typer.Argument(help="Profile these files instead of the stored catalogue (nothing is written to the stores).", show_default=False)] = None,
+    sources: Annotated[list[str] | None, typer.Argument(help="Profile these files instead of the stored catalogue (nothing is written to the stores).", show_default=False)] = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for profile.md, profile.html and the PNG figures.")] = Path("reports/profile"),
@@ -237,7 +237,7 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 @app.command()
 def run(
-    sources: Annotated[Optional[list[str]], typer.Argument(help="Sources to ingest (default: the shipped seed CSVs).", show_default=False)] = None,
+    sources: Annotated[list[str] | None, typer.Argument(help="Sources to ingest (default: the shipped seed CSVs).", show_default=False)] = None,
     db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
@@ -252,7 +252,7 @@ def run(
         with _progress() as say:
             outcome = pipeline.run(sources or seed_paths(), settings, out_dir=out_dir, progress=say)
     _print_ingest(outcome.ingest, settings)
-    out.print(f"profile: {outcome.profile_paths['html']}", highlight=False)
+    out.print(f"profile: {outcome.profile_paths['html'].resolve()}", highlight=False)
     total = sum(outcome.timings.values())
     out.print(f"done in {total:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in outcome.timings.items())})")
 

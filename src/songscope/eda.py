@@ -156,7 +156,7 @@ def _png(fig) -> bytes:
 
 
 def to_markdown(p: Profile, image_names: dict[str, str] | None = None) -> str:
-    lines = [f"# Catalogue profile\n", f"{p.rows:,} tracks, {p.artist_count:,} artists.\n"]
+    lines = ["# Catalogue profile\n", f"{p.rows:,} tracks, {p.artist_count:,} artists.\n"]
     if p.clean_report is not None:
         lines.append("## Cleaning\n")
         if p.rejected is not None:

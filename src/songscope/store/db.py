@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -196,7 +196,7 @@ def migrate(engine: Engine) -> int:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # ------------------------------------------------------------------------------------------ writes
@@ -237,7 +237,8 @@ def record_ingest(
     """
     summaries = list(source_summaries)
     with engine.begin() as conn:
-        source_ids, sources_added = _upsert_sources(conn, summaries, run_id)
+        source_ids, known_sources = _upsert_sources(conn, summaries, run_id)
+        sources_added = len(set(source_ids.values()) - known_sources)
 
         known = _existing(conn, sa.select(tracks.c.track_id))
         new_tracks = clean_tracks[~clean_tracks["track_id"].isin(known)]
@@ -255,10 +256,11 @@ def record_ingest(
                 "line": provenance[schema.LINE_COLUMN].to_numpy(),
             }
         )
-        prov = _without_existing(
-            conn, prov, track_sources, ["track_id", "source_id", "line"],
-            track_sources.c.source_id.in_(sorted(set(source_ids.values()))),
-        )
+        # Rows can only exist already for a source read before (same URI and content).
+        if known_sources:
+            prov = _without_existing(
+                conn, prov, track_sources, ["track_id", "source_id", "line"], track_sources.c.source_id.in_(sorted(known_sources))
+            )
         bulk_insert(conn, track_sources, prov)
 
         rej = pd.DataFrame(
@@ -271,10 +273,10 @@ def record_ingest(
                 "raw": rejected["raw"].to_numpy(),
             }
         )
-        rej = _without_existing(
-            conn, rej, rejected_rows, ["source_id", "line"],
-            rejected_rows.c.source_id.in_(sorted(set(source_ids.values()))),
-        )
+        if known_sources:
+            rej = _without_existing(
+                conn, rej, rejected_rows, ["source_id", "line"], rejected_rows.c.source_id.in_(sorted(known_sources))
+            )
         bulk_insert(conn, rejected_rows, rej)
 
         dup = duplicates.assign(ingest_run_id=run_id)
@@ -311,9 +313,10 @@ def record_ingest(
     )
 
 
-def _upsert_sources(conn: Connection, summaries: list, run_id: str) -> tuple[dict[str, int], int]:
+def _upsert_sources(conn: Connection, summaries: list, run_id: str) -> tuple[dict[str, int], set[int]]:
+    """Source ids by URI, and the ids that were already known before this ingest."""
     ids: dict[str, int] = {}
-    added = 0
+    known: set[int] = set()
     for summary in summaries:
         uri_hash = hashlib.sha256(summary.uri.encode("utf-8")).hexdigest()
         found = conn.execute(
@@ -328,9 +331,10 @@ def _upsert_sources(conn: Connection, summaries: list, run_id: str) -> tuple[dic
                     size_bytes=summary.size_bytes, format=summary.format, first_run_id=run_id,
                 )
             ).inserted_primary_key[0]
-            added += 1
+        else:
+            known.add(int(found))
         ids[summary.uri] = int(found)
-    return ids, added
+    return ids, known
 
 
 def _existing(conn: Connection, query: sa.Select) -> set:
@@ -392,27 +396,43 @@ def _python_columns(frame: pd.DataFrame, columns: list[str]) -> list[list]:
     return out
 
 
-def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, chunk: int = 50_000) -> int:
-    """Insert every row of `frame` (columns named as the table's); COPY on PostgreSQL."""
+def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, chunk: int = 100_000) -> int:
+    """Insert every row of `frame` (columns named as the table's): COPY on PostgreSQL, else
+    the driver's executemany with plain tuples (SQLAlchemy's per-row parameter handling costs
+    more than the insert itself at a million rows). Values are always bound, never inlined."""
     if frame is None or frame.empty:
         return 0
     columns = [c.name for c in table.columns if c.name in frame.columns]
     if conn.dialect.name == "postgresql":
         return _copy_insert(conn, table, frame, columns)
+    preparer = conn.dialect.identifier_preparer
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))})"
+    )
     for start in range(0, len(frame), chunk):
         part = frame.iloc[start : start + chunk]
-        values = _python_columns(part, columns)
-        conn.execute(table.insert(), [dict(zip(columns, row)) for row in zip(*values)])
+        conn.exec_driver_sql(sql, list(zip(*_python_columns(part, columns))))
     return len(frame)
 
 
 def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> int:
+    """COPY ... FROM STDIN in CSV, written by Arrow: every present value quoted, so an unquoted
+    empty field is NULL and a quoted one is an empty string."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     raw = conn.connection.dbapi_connection
-    quoted = ", ".join(f'"{c}"' for c in columns)
+    preparer = conn.dialect.identifier_preparer
+    target = f"{preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)})"
+    data = pa.Table.from_pandas(frame[columns], preserve_index=False)
     with raw.cursor() as cursor:  # type: ignore[union-attr]
-        with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-            for row in zip(*_python_columns(frame, columns)):
-                copy.write_row(row)
+        with cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy:
+            for batch in data.to_batches(max_chunksize=100_000):
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+                copy.write(sink.getvalue().to_pybytes())
     return len(frame)
 
 

@@ -1,0 +1,127 @@
+"""Benchmark: ingest + clean + store, for the seed CSVs and for synthetic catalogues.
+
+Each case runs in its own process (so peak memory is that case's alone) and prints one JSON line;
+the parent prints a table and the whole result as JSON. Figures are rows/s and peak RSS; compare
+them as ratios between cases of the same run, not with other machines.
+
+    python bench/ingest.py                     # seed + 1,000,000 synthetic rows, SQLite and PostgreSQL
+    python bench/ingest.py --rows 200000 --no-postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+POSTGRES_ADMIN = os.environ.get("SONGSCOPE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
+    from the forking parent across exec, which would charge the parent's data to the child."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(sources: list[str], db_url: str, lake_url: str) -> None:
+    from songscope import pipeline
+    from songscope.config import Settings
+
+    settings = Settings(db_url=db_url, lake_url=lake_url)
+    started = time.perf_counter()
+    outcome = pipeline.ingest(sources, settings)
+    seconds = time.perf_counter() - started
+    peak_mb = peak_rss_mb()
+    print(json.dumps({
+        "rows": outcome.ingest.rows_read,
+        "clean_rows": len(outcome.cleaned.tracks),
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(outcome.ingest.rows_read / seconds),
+        "peak_mb": round(peak_mb),
+        "stages_s": {k: round(v, 2) for k, v in outcome.timings.items()},
+    }))
+
+
+def run_case(name: str, sources: list[str], db_url: str, work: Path) -> dict:
+    lake = work / f"lake-{uuid.uuid4().hex[:6]}"
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", db_url, str(lake), *sources],
+        capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"case {name} failed:\n{done.stderr}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["case"] = name
+    return result
+
+
+def fresh_postgres() -> tuple[str, callable]:
+    import sqlalchemy as sa
+
+    name = f"songscope_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+    return sa.engine.make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False), drop
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[4:], sys.argv[2], sys.argv[3])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows (default 1,000,000)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL cases")
+    args = parser.parse_args()
+
+    from songscope.clean import clean
+    from songscope.ingest import read_sources
+    from songscope.seed import seed_paths
+    from songscope.synth import synthesize
+
+    work = Path(tempfile.mkdtemp(prefix="songscope-bench-"))
+    synthetic = work / f"synthetic_{args.rows}.csv"
+    t0 = time.perf_counter()
+    synthesize(clean(read_sources(seed_paths()).frame).tracks, args.rows, seed=0).to_csv(synthetic, index=False)
+    print(f"generated {args.rows:,} synthetic rows in {time.perf_counter() - t0:.1f} s ({synthetic.stat().st_size / 1e6:.0f} MB)", file=sys.stderr)
+
+    results = []
+    cases = [("seed -> sqlite", seed_paths(), "sqlite"), (f"synthetic {args.rows:,} -> sqlite", [str(synthetic)], "sqlite")]
+    if not args.no_postgres:
+        cases += [("seed -> postgresql", seed_paths(), "postgresql"), (f"synthetic {args.rows:,} -> postgresql", [str(synthetic)], "postgresql")]
+    for name, sources, kind in cases:
+        print(f"running {name} ...", file=sys.stderr)
+        if kind == "sqlite":
+            results.append(run_case(name, sources, f"sqlite:///{work / (uuid.uuid4().hex[:6] + '.db')}", work))
+        else:
+            url, drop = fresh_postgres()
+            try:
+                results.append(run_case(name, sources, url, work))
+            finally:
+                drop()
+
+    print(f"\n{'case':<38}{'rows':>11}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}  stages (s)")
+    for r in results:
+        stages = ", ".join(f"{k} {v}" for k, v in r["stages_s"].items())
+        print(f"{r['case']:<38}{r['rows']:>11,}{r['seconds']:>9.2f}{r['rows_per_s']:>10,}{r['peak_mb']:>9,}  {stages}")
+    print(json.dumps({"benchmark": "ingest", "results": results}))
+
+
+if __name__ == "__main__":
+    main()
