@@ -257,6 +257,210 @@ def run(
     out.print(f"done in {total:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in outcome.timings.items())})")
 
 
+def _parse_params(values: list[str] | None) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for item in values or []:
+        if "=" not in item:
+            raise ValueError(f"--param {item!r}: use NAME=VALUE, e.g. --param min_cluster_size=50")
+        name, raw = item.split("=", 1)
+        try:
+            params[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[name] = raw
+    return params
+
+
+def _space(key: str, mode: bool, scaling: str, pca: float | None):
+    from songscope.features import FeatureSpace
+
+    if key not in ("none", "circle", "onehot"):
+        raise ValueError(f"--key {key!r}: choose none, circle or onehot")
+    if scaling not in ("standard", "robust"):
+        raise ValueError(f"--scaling {scaling!r}: choose standard or robust")
+    return FeatureSpace(key=key, mode=mode, scaling=scaling, pca=(int(pca) if pca and pca >= 1 else pca))  # type: ignore[arg-type]
+
+
+KeyOption = Annotated[str, typer.Option("--key", help="How to use the musical key: none, circle (sin/cos) or onehot.")]
+ModeOption = Annotated[bool, typer.Option("--mode/--no-mode", help="Use mode (major/minor) as a feature.")]
+ScalingOption = Annotated[str, typer.Option("--scaling", help="standard (mean/sd) or robust (median/IQR).")]
+PcaOption = Annotated[float | None, typer.Option("--pca", help="Project onto principal components: a count (e.g. 6) or a variance share (e.g. 0.9).", show_default=False)]
+
+
+@app.command()
+def cluster(
+    engine: Annotated[str, typer.Option("--engine", "-e", help="local, spark, or auto (by catalogue size, with the reason printed).")] = "local",
+    algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="kmeans, minibatch-kmeans, bisecting-kmeans, gmm, hdbscan, dbscan, agglomerative (Spark: kmeans, bisecting-kmeans, gmm).")] = "kmeans",
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of clusters (ignored by hdbscan and dbscan).")] = 8,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Algorithm parameter NAME=VALUE (repeatable), e.g. min_cluster_size=50, eps=0.8.", show_default=False)] = None,
+    resamples: Annotated[int, typer.Option(min=0, help="Bootstrap refits for per-cluster stability (0 skips).")] = 20,
+    label: Annotated[str | None, typer.Option(help="Column with known labels for external validity (default: playlist_genre or genre when present).", show_default=False)] = None,
+    key: KeyOption = "none",
+    mode: ModeOption = False,
+    scaling: ScalingOption = "standard",
+    pca: PcaOption = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (env SONGSCOPE_SEED; default 0).", show_default=False)] = None,
+    spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master: local[*], spark://host:7077 or sc://host:15002 (env SONGSCOPE_SPARK_MASTER).", show_default=False)] = None,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cluster the catalogue, evaluate it in the shared feature space and store the run.
+
+    Example: songscope cluster --engine spark --algorithm kmeans --k 12
+    """
+    from songscope import pipeline
+
+    with _friendly_errors():
+        settings = Settings.load(db_url=db, lake_url=lake, s3_endpoint=s3_endpoint, seed=seed, spark_master=spark_master)
+        space = _space(key, mode, scaling, pca)
+        with _progress(not as_json) as say:
+            outcome = pipeline.cluster_catalogue(
+                settings, engine=engine, algorithm=algorithm, k=k, params=_parse_params(param), space=space,
+                resamples=resamples, label=label, progress=say,
+            )
+    if as_json:
+        out.print_json(json.dumps({
+            "run_id": outcome.run_id, "engine_reason": outcome.engine_reason, "metrics": outcome.metrics,
+            "stability": outcome.stability, "null_model": outcome.null_model, "external": outcome.external,
+            "clusters": outcome.profiles.drop(columns=["shifts"]).to_dict("records"), "timings_s": outcome.timings,
+        }, default=pipeline._json_default))
+        return
+    m = outcome.metrics
+    out.print(f"run {outcome.run_id}: {outcome.engine_reason}", highlight=False)
+    out.print(
+        f"silhouette {m['silhouette']:.3f} (on {m.get('silhouette_n', 0):,} songs), Davies-Bouldin {m['davies_bouldin']:.3f}, "
+        f"Calinski-Harabasz {m['calinski_harabasz']:,.0f}, SSE {m['sse']:,.0f}, noise {m['noise_share']:.1%}"
+    )
+    table = Table(title="clusters", header_style="bold")
+    for column in ("cluster", "size", "description", "stability", "top artists"):
+        table.add_column(column, justify="right" if column in ("cluster", "size") else "left")
+    for row in outcome.profiles.itertuples():
+        stability = f"{row.jaccard:.2f} {row.stability}" if "jaccard" in outcome.profiles else "-"
+        table.add_row(str(row.cluster), f"{row.size:,}", row.description, stability, row.top_artists)
+    out.print(table)
+    tests = outcome.feature_tests.head(5)
+    out.print("features that differ most between clusters (Kruskal-Wallis, epsilon^2): " + ", ".join(f"{r.feature} {r.epsilon_squared:.2f}" for r in tests.itertuples()))
+    if outcome.stability:
+        seeds = outcome.stability["seeds"]
+        out.print(f"agreement across {seeds['runs']} seeds: ARI mean {seeds['ari_mean']:.3f}, min {seeds['ari_min']:.3f}")
+    null = outcome.null_model
+    verdict = "more cluster structure than a uniform reference" if null["structure"] else "NO more cluster structure than a uniform reference (clusters partition a continuum)"
+    out.print(f"null model: Gap({null['k']}) - Gap(1) = {null['delta']:.3f} +/- {null['delta_se']:.3f}: {verdict}")
+    if outcome.external:
+        e = outcome.external
+        out.print(f"against {e['label']}: ARI {e['ari']:.3f}, NMI {e['nmi']:.3f}, homogeneity {e['homogeneity']:.3f}, completeness {e['completeness']:.3f}")
+    out.print(f"stored in {redact(settings.db_url)} and {outcome.lake_keys['assignments']}", highlight=False)
+
+
+def _k_range(text: str) -> list[int]:
+    try:
+        if ".." in text:
+            low, high = (int(p) for p in text.split(".."))
+            ks = list(range(low, high + 1))
+        else:
+            ks = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--k {text!r}: use a range such as 2..60 or a list such as 4,8,12") from None
+    if not ks or min(ks) < 2:
+        raise ValueError(f"--k {text!r}: k starts at 2")
+    return ks
+
+
+@app.command()
+def evaluate(
+    k: Annotated[str, typer.Option("--k", help="k values to sweep: a range 2..60 or a list 4,8,12.")] = "2..30",
+    references: Annotated[int, typer.Option(min=2, help="Reference data sets for the gap statistic (B).")] = 10,
+    density: Annotated[bool, typer.Option("--density/--no-density", help="Also sweep HDBSCAN's min_cluster_size (noise share).")] = True,
+    key: KeyOption = "none",
+    mode: ModeOption = False,
+    scaling: ScalingOption = "standard",
+    pca: PcaOption = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.", show_default=False)] = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Choose k and the algorithm with evidence: elbow, silhouette curve, gap statistic (1-SE rule), density sweep.
+
+    Example: songscope evaluate --k 2..60
+    """
+    from songscope import pipeline
+    from songscope.evaluate.select import ALGORITHM_NOTES, density_sweep, k_sweep, rationale
+
+    with _friendly_errors():
+        ks = _k_range(k)
+        settings = Settings.load(lake_url=lake, s3_endpoint=s3_endpoint, seed=seed)
+        space = _space(key, mode, scaling, pca)
+        with _progress(not as_json) as say:
+            say("reading the catalogue")
+            catalogue = pipeline.load_catalogue(settings)
+            X = space.fit_transform(catalogue)
+            sweep = k_sweep(X, ks, seed=settings.seed, references=references, progress=say)
+            say("density sweep (HDBSCAN)")
+            dense = density_sweep(X, seed=settings.seed) if density else None
+    text = rationale(sweep, dense)
+    if as_json:
+        out.print_json(json.dumps({
+            "sweep": sweep.table.to_dict("records"), "knee_k": sweep.knee_k, "silhouette_k": sweep.silhouette_k,
+            "gap_k": sweep.gap_k, "recommended_k": sweep.recommended_k, "structure": sweep.structure,
+            "samples": sweep.sample_sizes, "density": None if dense is None else dense.to_dict("records"),
+            "rationale": text, "algorithms": ALGORITHM_NOTES.to_dict("records"), "seconds": sweep.seconds,
+        }, default=pipeline._json_default))
+        return
+    table = Table(title=f"k sweep on {len(X):,} songs ({sweep.seconds:.0f} s)", header_style="bold")
+    for column in ("k", "SSE", "silhouette", "gap", "gap SE", ""):
+        table.add_column(column, justify="right")
+    for row in sweep.table.itertuples():
+        marks = [name for name, value in (("knee", sweep.knee_k), ("silhouette", sweep.silhouette_k), ("gap 1-SE", sweep.gap_k)) if value == row.k]
+        table.add_row(str(row.k), f"{row.sse:,.0f}", f"{row.silhouette:.3f}", f"{row.gap:.3f}", f"{row.gap_se:.3f}", ", ".join(marks))
+    out.print(table)
+    out.print(f"silhouette on {sweep.sample_sizes['silhouette']:,} songs; gap on {sweep.sample_sizes['gap']:,} songs with B = {sweep.sample_sizes['references']}")
+    if dense is not None:
+        out.print(dense.to_string(index=False))
+    out.print(f"\n[bold]recommended: kmeans, k = {sweep.recommended_k}[/]")
+    out.print(text, highlight=False)
+    notes = Table(title="algorithms for this data", header_style="bold", show_lines=True)
+    for column in ALGORITHM_NOTES.columns:
+        notes.add_column(column)
+    for row in ALGORITHM_NOTES.itertuples(index=False):
+        notes.add_row(*row)
+    out.print(notes)
+
+
+@app.command()
+def compare(
+    run_a: Annotated[str, typer.Argument(help="Run id of the first clustering (see songscope status).", show_default=False)],
+    run_b: Annotated[str, typer.Argument(help="Run id of the second clustering.", show_default=False)],
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Two runs side by side: metrics in one shared space, agreement (ARI, NMI, contingency), sizes, timings."""
+    from songscope import pipeline
+    from songscope.compare import compare_runs
+    from songscope.store import db as store
+
+    with _friendly_errors():
+        settings = _settings(db, lake, s3_endpoint)
+        engine = store.connect(settings.db_url)
+        a, b = store.load_cluster_run(engine, run_a), store.load_cluster_run(engine, run_b)
+        engine.dispose()
+        result = compare_runs(a, b, pipeline.load_catalogue(settings), seed=settings.seed)
+    if as_json:
+        out.print_json(json.dumps({
+            "runs": result.runs.to_dict("records"), "agreement": result.agreement,
+            "contingency": result.contingency.to_dict(), "sizes": result.sizes.to_dict(),
+        }, default=pipeline._json_default))
+        return
+    out.print(result.runs.to_string(index=False, float_format=lambda v: f"{v:,.3f}"), highlight=False)
+    g = result.agreement
+    out.print(f"\nagreement on {g['songs']:,} songs: ARI {g['ari']:.3f}, NMI {g['nmi']:.3f}; {g['best_match_share']:.1%} of songs sit in their cluster's best match")
+    out.print("contingency (rows: A's clusters, columns: B's):")
+    out.print(result.contingency.to_string(), highlight=False)
+
+
 def entry() -> None:  # pragma: no cover - console script
     app(prog_name="songscope")
 

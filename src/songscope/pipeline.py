@@ -194,3 +194,181 @@ def run(
     paths = write_profile(result, out_dir / "profile")
     timings["profile"] = time.perf_counter() - t0
     return RunOutcome(outcome, paths, timings)
+
+
+# ------------------------------------------------------------------------------------ clustering
+
+#: `--engine auto` picks Spark from this many songs up. On a 2-core machine the local engine
+#: stays faster at every size that fits in memory (bench/spark.py measures the crossover); on a
+#: real cluster, lower it with SONGSCOPE_SPARK_MIN_ROWS.
+SPARK_MIN_ROWS = int(__import__("os").environ.get("SONGSCOPE_SPARK_MIN_ROWS", "20000000"))
+LABEL_CANDIDATES = ("playlist_genre", "genre", "label")
+
+
+@dataclass
+class ClusterOutcome:
+    run_id: str
+    result: object
+    metrics: dict[str, float]
+    profiles: pd.DataFrame
+    feature_tests: pd.DataFrame
+    stability: dict[str, object]
+    null_model: dict[str, object]
+    external: dict[str, float] | None
+    engine_reason: str
+    lake_keys: dict[str, str]
+    timings: dict[str, float]
+
+
+def choose_engine(requested: str, n_tracks: int) -> tuple[str, str]:
+    """The engine to use and why (for `auto`: by catalogue size)."""
+    if requested != "auto":
+        return requested, f"{requested} engine, as asked"
+    if n_tracks >= SPARK_MIN_ROWS:
+        return "spark", f"spark: {n_tracks:,} songs is at or above the {SPARK_MIN_ROWS:,}-song crossover"
+    return "local", f"local: {n_tracks:,} songs is below the {SPARK_MIN_ROWS:,}-song crossover where Spark starts to pay (bench/spark.py)"
+
+
+def make_engine(kind: str, algorithm: str, k: int, seed: int, settings: Settings, params: dict | None = None):
+    if kind == "spark":
+        from songscope.engines.spark import SparkEngine
+
+        return SparkEngine(algorithm, n_clusters=k, random_state=seed, master=settings.spark_master, params=params or {})
+    from songscope.engines.local import LocalEngine
+
+    return LocalEngine(algorithm, n_clusters=k, random_state=seed, params=params or {})
+
+
+def cluster_catalogue(
+    settings: Settings,
+    *,
+    engine: str = "local",
+    algorithm: str = "kmeans",
+    k: int = 8,
+    params: dict | None = None,
+    space=None,
+    resamples: int = 20,
+    label: str | None = None,
+    progress: Progress | None = None,
+) -> ClusterOutcome:
+    """Cluster the catalogue, evaluate the clustering in the shared space, persist everything.
+
+    Metrics are songscope's own (silhouette, Davies-Bouldin, Calinski-Harabasz, SSE) in the
+    shared space; stability is bootstrap Jaccard per cluster and ARI across seeds, refitted with
+    the local engine's same algorithm (a Spark refit per resample would cost minutes for the
+    same answer); the null-model check is the gap statistic at k against k = 1.
+    """
+    import numpy as np
+
+    from songscope.evaluate.external import external_indices
+    from songscope.evaluate.internal import internal_indices
+    from songscope.evaluate.profile import describe_clusters, feature_tests
+    from songscope.evaluate.select import null_model_check
+    from songscope.evaluate.stability import bootstrap_jaccard, seed_agreement, verdict
+    from songscope.features import FeatureSpace
+
+    say = progress or (lambda message: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    say("reading the catalogue")
+    catalogue = load_catalogue(settings)
+    space = space or FeatureSpace()
+    X = space.fit_transform(catalogue)
+    timings["features_s"] = time.perf_counter() - t0
+    kind, reason = choose_engine(engine, len(catalogue))
+    say(f"clustering {len(catalogue):,} songs: {algorithm} on the {kind} engine")
+    t0 = time.perf_counter()
+    runner = make_engine(kind, algorithm, k, settings.seed, settings, params)
+    if kind == "spark":
+        lake = Lake(settings.lake_url, settings.s3_endpoint)
+        result, ids = runner.fit_parquet(lake.uri(CATALOGUE_KEY), space, s3_endpoint=settings.s3_endpoint)
+        position = pd.Series(np.arange(len(ids)), index=ids)
+        result.labels = result.labels[position.loc[catalogue["track_id"]].to_numpy()]
+    else:
+        result = runner.fit(X)
+    timings["cluster_s"] = time.perf_counter() - t0
+
+    say("evaluating in the shared feature space")
+    t0 = time.perf_counter()
+    metrics = internal_indices(X, result.labels, seed=settings.seed)
+    timings["metrics_s"] = time.perf_counter() - t0
+    raw_features = [c for c in space.columns] + (["popularity"] if catalogue["popularity"].notna().any() else [])
+    tests = feature_tests(catalogue, result.labels, raw_features)
+    profiles = describe_clusters(catalogue, result.labels, raw_features)
+
+    stability: dict[str, object] = {}
+    if algorithm not in ("hdbscan", "dbscan") and resamples > 0:
+        say(f"stability: {resamples} bootstrap refits")
+        t0 = time.perf_counter()
+        from songscope.engines.local import LocalEngine
+
+        def refit(data, seed):
+            return LocalEngine(algorithm, n_clusters=result.n_clusters, random_state=seed, params=params or {}).fit(data).labels
+
+        jaccard = bootstrap_jaccard(X, result.labels, refit, resamples=resamples, seed=settings.seed)
+        stability = {
+            "resamples": resamples,
+            "jaccard": jaccard.tolist(),
+            "verdicts": [verdict(j) for j in jaccard],
+            "seeds": seed_agreement(X, refit, [settings.seed + i for i in range(3)]),
+        }
+        profiles["jaccard"] = jaccard
+        profiles["stability"] = stability["verdicts"]
+        timings["stability_s"] = time.perf_counter() - t0
+    null = null_model_check(X, max(result.n_clusters, 2), seed=settings.seed)
+    external = None
+    label = label or next((c for c in LABEL_CANDIDATES if c in catalogue and catalogue[c].notna().any()), None)
+    if label:
+        external = external_indices(result.labels, catalogue[label]) | {"label": label}
+
+    say("storing the run")
+    t0 = time.perf_counter()
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    lake = Lake(settings.lake_url, settings.s3_endpoint)
+    assignments = pd.DataFrame({"track_id": catalogue["track_id"].to_numpy(), "cluster": result.labels})
+    lake_keys = {
+        "assignments": lake.write_table(f"runs/{run_id}/assignments.parquet", pa.Table.from_pandas(assignments, preserve_index=False)),
+        "space": lake.write_bytes(f"runs/{run_id}/space.json", space.to_json().encode()),
+    }
+    summary = {
+        "run_id": run_id, "engine": kind, "algorithm": algorithm, "k": result.n_clusters, "metrics": metrics,
+        "stability": stability, "null_model": null, "external": external, "feature_tests": tests.to_dict("records"),
+        "profiles": profiles.drop(columns=["shifts"]).to_dict("records"), "params": result.params,
+    }
+    lake_keys["summary"] = lake.write_bytes(f"runs/{run_id}/summary.json", json.dumps(summary, indent=2, default=_json_default).encode())
+    centroids = pd.DataFrame(
+        {
+            "cluster": profiles["cluster"],
+            "size": profiles["size"],
+            "center": [json.dumps([round(float(v), 6) for v in c]) for c in result.centers[profiles["cluster"].to_numpy()]],
+            "description": profiles["description"],
+            "top_artists": profiles["top_artists"],
+            "jaccard": profiles["jaccard"] if "jaccard" in profiles else None,
+        }
+    )
+    all_timings = {**timings, **{f"engine_{k}": v for k, v in result.timings.items()}}
+    engine_db = db.connect(settings.db_url)
+    db.record_cluster_run(
+        engine_db,
+        run={
+            "run_id": run_id, "created_at": datetime.now(UTC), "engine": kind, "algorithm": algorithm,
+            "n_clusters": result.n_clusters, "n_tracks": len(catalogue), "params": json.dumps(result.params, default=_json_default),
+            "space": space.to_json(), "timings": json.dumps(all_timings), "lake_uri": lake.uri(f"runs/{run_id}"),
+        },
+        assignments=assignments,
+        centroids=centroids,
+        metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+    )
+    engine_db.dispose()
+    all_timings["store_s"] = time.perf_counter() - t0
+    return ClusterOutcome(run_id, result, metrics, profiles, tests, stability, null, external, reason, lake_keys, all_timings)
+
+
+def _json_default(value: object) -> object:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

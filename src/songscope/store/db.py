@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from songscope import schema
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
 LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql")
@@ -144,6 +144,59 @@ track_duplicates = sa.Table(
 )
 
 
+cluster_runs = sa.Table(
+    "cluster_runs",
+    metadata,
+    sa.Column("run_id", RunId, primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("engine", sa.String(32), nullable=False),
+    sa.Column("algorithm", sa.String(32), nullable=False),
+    sa.Column("n_clusters", sa.Integer, nullable=False),
+    sa.Column("n_tracks", sa.BigInteger, nullable=False),
+    sa.Column("params", LongText, nullable=False),  # JSON
+    sa.Column("space", LongText, nullable=False),  # JSON FeatureSpace, enough to rebuild it
+    sa.Column("timings", LongText, nullable=False),  # JSON, seconds per stage
+    sa.Column("lake_uri", sa.Text),
+    **_TABLE_OPTIONS,
+)
+
+cluster_assignments = sa.Table(
+    "cluster_assignments",
+    metadata,
+    sa.Column("run_id", RunId, primary_key=True),
+    sa.Column("track_id", TrackId, primary_key=True),
+    sa.Column("cluster", sa.Integer, nullable=False),
+    sa.Index("ix_cluster_assignments_cluster", "run_id", "cluster"),
+    **_TABLE_OPTIONS,
+)
+
+cluster_centroids = sa.Table(
+    "cluster_centroids",
+    metadata,
+    sa.Column("run_id", RunId, primary_key=True),
+    sa.Column("cluster", sa.Integer, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("center", LongText, nullable=False),  # JSON list, in the run's feature space
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("top_artists", sa.Text, nullable=False),
+    sa.Column("jaccard", sa.Double),  # bootstrap stability, when measured
+    **_TABLE_OPTIONS,
+)
+
+cluster_metrics = sa.Table(
+    "cluster_metrics",
+    metadata,
+    sa.Column("run_id", RunId, primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Double),
+    **_TABLE_OPTIONS,
+)
+
+
+def _v2(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[cluster_runs, cluster_assignments, cluster_centroids, cluster_metrics])
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(
         conn,
@@ -152,7 +205,7 @@ def _v1(conn: Connection) -> None:
 
 
 #: Migration ``i`` brings a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -436,6 +489,38 @@ def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
     return len(frame)
 
 
+def record_cluster_run(
+    engine: Engine,
+    *,
+    run: dict[str, object],
+    assignments: pd.DataFrame,
+    centroids: pd.DataFrame,
+    metrics: dict[str, float],
+) -> None:
+    """Write one clustering run (run row, assignments, centroids, metrics) in one transaction."""
+    with engine.begin() as conn:
+        conn.execute(cluster_runs.insert().values(**run))
+        bulk_insert(conn, cluster_assignments, assignments.assign(run_id=run["run_id"]))
+        bulk_insert(conn, cluster_centroids, centroids.assign(run_id=run["run_id"]))
+        finite = {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in metrics.items()}
+        bulk_insert(conn, cluster_metrics, pd.DataFrame({"run_id": run["run_id"], "name": list(finite), "value": list(finite.values())}))
+
+
+def load_cluster_run(engine: Engine, run_id: str) -> dict[str, object]:
+    """A run's row, assignments, centroids and metrics; a clear error naming the known runs."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(cluster_runs).where(cluster_runs.c.run_id == run_id)).mappings().first()
+        if row is None:
+            known = [r[0] for r in conn.execute(sa.select(cluster_runs.c.run_id).order_by(cluster_runs.c.created_at.desc()).limit(10))]
+            raise DatabaseError(f"no clustering run {run_id!r}; recent runs: {', '.join(known) or 'none (run songscope cluster first)'}")
+        assignments = pd.read_sql(
+            sa.select(cluster_assignments.c.track_id, cluster_assignments.c.cluster).where(cluster_assignments.c.run_id == run_id), conn
+        )
+        centroids = pd.read_sql(sa.select(cluster_centroids).where(cluster_centroids.c.run_id == run_id).order_by(cluster_centroids.c.cluster), conn)
+        metrics = {r.name: r.value for r in conn.execute(sa.select(cluster_metrics).where(cluster_metrics.c.run_id == run_id))}
+    return {"run": dict(row), "assignments": assignments, "centroids": centroids, "metrics": metrics}
+
+
 # ------------------------------------------------------------------------------------------- reads
 
 
@@ -452,6 +537,6 @@ def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
-            for t in (tracks, track_sources, track_labels, sources, rejected_rows, track_duplicates, ingest_runs)
+            for t in (tracks, track_sources, track_labels, sources, rejected_rows, track_duplicates, ingest_runs, cluster_runs)
         }
 

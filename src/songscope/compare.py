@@ -1,0 +1,61 @@
+"""Two clustering runs side by side: the same metrics in the same space, agreement, sizes, timings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from songscope.evaluate.internal import internal_indices
+from songscope.features import FeatureSpace
+
+
+@dataclass
+class Comparison:
+    runs: pd.DataFrame  # one row per run: engine, algorithm, k, metrics, timings
+    agreement: dict[str, float]
+    contingency: pd.DataFrame
+    sizes: pd.DataFrame
+
+
+def compare_runs(run_a: dict, run_b: dict, catalogue: pd.DataFrame, *, seed: int = 0) -> Comparison:
+    """Compare two stored runs (as `store.db.load_cluster_run` returns them) over their common songs.
+
+    Both are measured in run A's feature space, rebuilt from its saved JSON, so the numbers are
+    comparable whatever engine or algorithm produced each run.
+    """
+    a, b = run_a["assignments"], run_b["assignments"]
+    common = catalogue[["track_id"]].merge(a, on="track_id").merge(b, on="track_id", suffixes=("_a", "_b"))
+    if common.empty:
+        raise ValueError("the two runs share no songs: they clustered different catalogues")
+    space = FeatureSpace.from_json(run_a["run"]["space"])
+    tracks = catalogue.set_index("track_id").loc[common["track_id"]].reset_index()
+    X = space.transform(tracks)
+    la, lb = common["cluster_a"].to_numpy(), common["cluster_b"].to_numpy()
+    rows = []
+    for name, run, labels in (("A", run_a, la), ("B", run_b, lb)):
+        info = run["run"]
+        metrics = internal_indices(X, labels, seed=seed)
+        timings = json.loads(info["timings"])
+        rows.append(
+            {
+                "run": name, "run_id": info["run_id"], "engine": info["engine"], "algorithm": info["algorithm"], "k": info["n_clusters"],
+                "silhouette": metrics["silhouette"], "davies_bouldin": metrics["davies_bouldin"],
+                "calinski_harabasz": metrics["calinski_harabasz"], "sse": metrics["sse"],
+                "cluster_s": timings.get("cluster_s"), "engine_fit_s": timings.get("engine_fit_s"),
+            }
+        )
+    contingency = pd.crosstab(pd.Series(la, name="A"), pd.Series(lb, name="B"))
+    # Share of songs that stay together: for each A cluster, the share of it in its best B match.
+    best_match = (contingency.max(axis=1) / contingency.sum(axis=1)).to_numpy()
+    agreement = {
+        "songs": int(len(common)),
+        "ari": float(adjusted_rand_score(la, lb)),
+        "nmi": float(normalized_mutual_info_score(la, lb)),
+        "best_match_share": float(np.average(best_match, weights=contingency.sum(axis=1))),
+    }
+    sizes = pd.DataFrame({"A": pd.Series(la).value_counts().sort_index(), "B": pd.Series(lb).value_counts().sort_index()}).fillna(0).astype(int)
+    return Comparison(pd.DataFrame(rows), agreement, contingency, sizes)

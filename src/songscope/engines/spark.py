@@ -1,0 +1,212 @@
+"""The distributed engine: Spark MLlib (kmeans, bisecting-kmeans, gmm).
+
+The only module that imports pyspark, and lazily, so the base install needs no Java. The master
+comes from settings (``local[*]`` by default, ``spark://host:7077`` for a standalone cluster,
+``sc://host:15002`` for Spark Connect). Spark's camelCase stays inside this module.
+
+Two ways in: `fit(X)` clusters a matrix already in memory (shipped to Spark through Arrow), and
+`fit_parquet(uri, space)` lets Spark read the catalogue's Parquet itself and apply the shared
+feature space as SQL expressions, so big catalogues never pass through the driver. Spark has no
+``s3a://`` connector here (no hadoop-aws jars): for an ``s3://`` lake the Parquet is read with
+Arrow and handed to Spark; on a cluster with hadoop-aws, set ``spark.jars.packages`` and pass an
+``s3a://`` URI instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from songscope.engines.base import ClusterResult, nearest_center, relabel_by_size
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+    from songscope.features import FeatureSpace
+
+ALGORITHMS = ("kmeans", "bisecting-kmeans", "gmm")
+
+_sessions: dict[str, SparkSession] = {}
+
+
+def spark_session(master: str = "local[*]", memory: str = "4g") -> SparkSession:
+    """A Spark session for `master`, created once per process and reused."""
+    if master in _sessions:
+        return _sessions[master]
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError("the Spark engine needs pyspark: pip install 'songscope[spark]' (and Java 17)") from exc
+    # Workers must run the same Python as the driver, or they lack numpy and pandas.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName("songscope")
+    if master.startswith("sc://"):
+        builder = builder.remote(master)
+    else:
+        builder = (
+            builder.master(master)
+            .config("spark.driver.memory", memory)
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.host", "127.0.0.1")
+        )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR") if not master.startswith("sc://") else None
+    _sessions[master] = session
+    return session
+
+
+def stop_sessions() -> None:
+    for session in _sessions.values():
+        session.stop()
+    _sessions.clear()
+
+
+@dataclass
+class SparkEngine:
+    """Clusters with Spark MLlib.
+
+    Parameters mirror the local engine's (``n_clusters``, ``random_state``, ``max_iter``); the
+    result's centres live in the same shared space, and its metrics are computed by songscope,
+    never taken from Spark's own summary.
+    """
+
+    algorithm: str = "kmeans"
+    n_clusters: int = 8
+    random_state: int = 0
+    max_iter: int = 300
+    master: str = "local[*]"
+    params: dict[str, Any] = field(default_factory=dict)
+    name: str = "spark"
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {self.algorithm!r} for the Spark engine; choose one of {', '.join(ALGORITHMS)}")
+
+    def _estimator(self):
+        from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
+
+        common = {"k": self.n_clusters, "seed": self.random_state, "featuresCol": "features"}
+        if self.algorithm == "kmeans":
+            return KMeans(initMode="k-means||", tol=float(self.params.get("tol", 1e-4)), maxIter=self.max_iter, **common)
+        # maxIter is per bisection here, and each step is a Spark job: Spark's own default (20)
+        # keeps a k=8 run at seconds, not minutes.
+        if self.algorithm == "bisecting-kmeans":
+            return BisectingKMeans(maxIter=min(self.max_iter, 20), **common)
+        return GaussianMixture(tol=float(self.params.get("tol", 0.01)), maxIter=min(self.max_iter, 100), **common)
+
+    def fit(self, X: np.ndarray) -> ClusterResult:
+        """Cluster a matrix in memory: rows go to Spark through Arrow, labels come back in order."""
+        import pandas as pd
+
+        spark = spark_session(self.master)
+        started = time.perf_counter()
+        X = np.asarray(X, dtype=np.float64)
+        names = [f"x{i}" for i in range(X.shape[1])]
+        frame = pd.DataFrame(X, columns=names)
+        frame.insert(0, "row", np.arange(len(X), dtype=np.int64))
+        df = spark.createDataFrame(frame)
+        load_s = time.perf_counter() - started
+        result = self._fit_frame(df, names, "row", len(X))
+        result.timings["load_s"] = load_s
+        return result
+
+    def fit_parquet(self, uri: str, space: FeatureSpace, *, s3_endpoint: str | None = None, id_column: str = "track_id") -> tuple[ClusterResult, np.ndarray]:
+        """Cluster the catalogue Parquet at `uri`, transformed by `space` inside Spark.
+
+        Returns the result (labels in the order of the returned ids) and the track ids.
+        """
+        spark = spark_session(self.master)
+        started = time.perf_counter()
+        if uri.startswith("s3://"):
+            import pyarrow.parquet as pq
+
+            from songscope.store.lake import resolve
+
+            fs, path = resolve(uri, s3_endpoint)
+            table = pq.read_table(path, filesystem=fs, columns=[id_column, *_source_columns(space)])
+            df = spark.createDataFrame(table.to_pandas())
+        else:
+            df = spark.read.parquet(uri if "://" in uri else os.path.abspath(uri))
+        names = [f"x{i}" for i in range(len(space.output_names))]
+        projected = df.selectExpr(id_column, *[f"{expr} AS {name}" for expr, name in zip(space.sql_expressions(), names)])
+        n = projected.count()
+        load_s = time.perf_counter() - started
+        result = self._fit_frame(projected, names, id_column, n)
+        result.timings["load_s"] = load_s
+        ids = result.params.pop("_ids")
+        return result, ids
+
+    def _fit_frame(self, df: DataFrame, names: list[str], order_column: str, n: int) -> ClusterResult:
+        from pyspark.ml.feature import VectorAssembler
+
+        started = time.perf_counter()
+        vectors = VectorAssembler(inputCols=names, outputCol="features").transform(df).select(order_column, "features").cache()
+        vectors.count()
+        model = self._estimator().fit(vectors)
+        fit_s = time.perf_counter() - started
+        started = time.perf_counter()
+        predictions = model.transform(vectors).select(order_column, "prediction").toPandas()
+        vectors.unpersist()
+        predictions = predictions.sort_values(order_column, kind="stable")
+        labels = predictions["prediction"].to_numpy(dtype=np.int64)
+        if self.algorithm == "gmm":
+            gaussians = model.gaussiansDF.toPandas()  # type: ignore[attr-defined]
+            centers = np.array([np.asarray(m) for m in gaussians["mean"]])
+            covariances = np.array([np.asarray(c.toArray()) for c in gaussians["cov"]])
+            weights = np.asarray(model.weights)  # type: ignore[attr-defined]
+            n_iter = None
+        else:
+            centers = np.array([np.asarray(c) for c in model.clusterCenters()])
+            n_iter = int(model.summary.numIter) if hasattr(model.summary, "numIter") else None
+        original_centers = centers
+        labels, centers = relabel_by_size(labels, centers)
+        if self.algorithm == "gmm":
+            order = [int(np.flatnonzero((original_centers == c).all(axis=1))[0]) for c in centers]
+            predictor = gaussian_predictor(weights[order], centers, covariances[order])
+        else:
+            predictor = nearest_center(centers)
+        params: dict[str, Any] = {"n_clusters": int(len(centers)), "random_state": self.random_state, "max_iter": self.max_iter, "master": self.master}
+        if order_column != "row":
+            params["_ids"] = predictions[order_column].to_numpy()
+        return ClusterResult(
+            labels=labels,
+            centers=centers,
+            engine=self.name,
+            algorithm=self.algorithm,
+            params=params,
+            timings={"fit_s": fit_s, "collect_s": time.perf_counter() - started},
+            n_iter=n_iter,
+            predictor=predictor,
+        )
+
+
+def gaussian_predictor(weights: np.ndarray, means: np.ndarray, covariances: np.ndarray):
+    """Most probable component of a Gaussian mixture, as Spark's GaussianMixtureModel predicts."""
+    from scipy.stats import multivariate_normal
+
+    def predict(points: np.ndarray) -> np.ndarray:
+        scores = np.column_stack([
+            np.log(w) + multivariate_normal(mean=m, cov=c, allow_singular=True).logpdf(points)
+            for w, m, c in zip(weights, means, covariances)
+        ])
+        return scores.argmax(axis=1)
+
+    return predict
+
+
+def _source_columns(space: FeatureSpace) -> list[str]:
+    columns = list(space.columns)
+    if space.key != "none":
+        columns.append("key")
+    if space.mode:
+        columns.append("mode")
+    return columns

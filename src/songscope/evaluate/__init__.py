@@ -1,0 +1,1 @@
+"""Statistical evaluation of clusterings: internal indices, k selection, stability, profiles, labels."""
