@@ -213,3 +213,96 @@ def settings_factory(tmp_path):
         )
 
     return make
+
+
+# ----------------------------------------------------------------------------------------- Spark
+
+
+def _pyspark_home() -> Path | None:
+    try:
+        import pyspark
+    except ImportError:
+        return None
+    return Path(pyspark.__file__).parent
+
+
+@pytest.fixture(scope="session")
+def spark_local():
+    """The master URL of an in-process Spark (local[2]), with its session started once."""
+    if _pyspark_home() is None:
+        unavailable("pyspark is not installed (pip install 'songscope[spark]')")
+    if shutil.which("java") is None:
+        unavailable("Java is not installed (Spark needs Java 17)")
+    from songscope.engines.spark import spark_session, stop_sessions
+
+    spark_session("local[2]", memory="2g")
+    yield "local[2]"
+    stop_sessions()
+
+
+@pytest.fixture(scope="session")
+def spark_standalone(tmp_path_factory):
+    """A real standalone Spark cluster on loopback: one master and one worker, from pyspark's jars."""
+    home = _pyspark_home()
+    if home is None or shutil.which("java") is None:
+        unavailable("pyspark and Java are needed for the standalone Spark cluster")
+    folder = tmp_path_factory.mktemp("spark-standalone")
+    port, ui, worker_ui = _free_port(), _free_port(), _free_port()
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(folder), "SPARK_WORKER_DIR": str(folder / "work"),
+           "PYSPARK_PYTHON": sys.executable}
+    spark_class = str(home / "bin" / "spark-class")
+    master = subprocess.Popen(
+        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui)],
+        env=env, stdout=open(folder / "master.log", "wb"), stderr=subprocess.STDOUT,
+    )
+    url = f"spark://127.0.0.1:{port}"
+    worker = None
+    try:
+        _wait_for_port(port, master, folder / "master.log")
+        worker = subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--webui-port", str(worker_ui),
+             "--cores", "2", "--memory", "2g", url],
+            env=env, stdout=open(folder / "worker.log", "wb"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 90
+        while "Successfully registered with master" not in (folder / "worker.log").read_text(errors="replace"):
+            if worker.poll() is not None or time.time() > deadline:
+                unavailable(f"the Spark worker did not register (see {folder / 'worker.log'})")
+            time.sleep(0.5)
+        yield url
+    finally:
+        from songscope.engines import spark as spark_engine
+
+        session = spark_engine._sessions.pop(url, None)
+        if session is not None:
+            session.stop()
+        for process in (worker, master):
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if process.poll() is not None or time.time() > deadline:
+            unavailable(f"the Spark master did not start (see {log})")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def seed_catalogue(tmp_path_factory, seed_files):
+    """Settings of a SQLite database and lake holding the ingested seed catalogue (shared, read-only)."""
+    from songscope import pipeline
+    from songscope.config import Settings
+
+    folder = tmp_path_factory.mktemp("seed-catalogue")
+    settings = Settings(db_url=f"sqlite:///{folder / 'songscope.db'}", lake_url=str(folder / "lake"))
+    pipeline.ingest(seed_files, settings)
+    return settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from songscope import pipeline
 from songscope.store import db
@@ -153,3 +154,22 @@ def test_ingest_into_an_s3_lake(s3_server, s3_lake_url, settings_factory, seed_f
     # The clean table in the lake can be ingested again as a source.
     again = pipeline.ingest([f"{s3_lake_url}/catalogue/tracks.parquet"], settings)
     assert again.record.tracks_added == 0 and again.ingest.rows_read == 15_626
+
+
+def test_an_older_database_is_migrated_in_place(db_url, settings_factory, seed_files):
+    """A database written by schema v1 (before clustering runs existed) keeps its data and gains v2."""
+    engine = sa.create_engine(db_url + ("?charset=utf8mb4" if db_url.startswith("mysql") else ""))
+    with engine.begin() as conn:
+        db.metadata.create_all(conn, tables=[db.schema_table])
+        db.MIGRATIONS[0](conn)
+        conn.execute(db.schema_table.insert().values(version=1, applied_at=db._now()))
+    assert db.schema_version(engine) == 1
+    engine.dispose()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(db, "SCHEMA_VERSION", 1)
+        pipeline.ingest(seed_files[2:], settings_factory(db_url=db_url))
+    engine = db.connect(db_url)  # migrates to the current version
+    assert db.schema_version(engine) == db.SCHEMA_VERSION
+    assert sa.inspect(engine).has_table("cluster_runs")
+    assert db.counts(engine)["tracks"] == 1_742
+    engine.dispose()

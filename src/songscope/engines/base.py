@@ -51,7 +51,7 @@ class ClusterResult:
         if self.predictor is None:
             raise NotImplementedError(
                 f"{self.algorithm} cannot assign new songs to its clusters; use kmeans, bisecting-kmeans, "
-                "minibatch-kmeans, gmm or hdbscan (nearest centre)"
+                "minibatch-kmeans or gmm"
             )
         return np.asarray(self.predictor(np.asarray(points)), dtype=np.int64)
 

@@ -64,7 +64,7 @@ class LocalEngine:
         labels, centers, n_iter, predictor, used = fit(X)
         labels = np.asarray(labels, dtype=np.int64)
         labels, centers = relabel_by_size(labels, np.asarray(centers, dtype=np.float64))
-        if predictor is not None and self.algorithm in ("kmeans", "minibatch-kmeans", "bisecting-kmeans", "hdbscan", "dbscan"):
+        if predictor is not None and self.algorithm in ("kmeans", "minibatch-kmeans"):
             predictor = nearest_center(centers)
         elif predictor is not None:
             predictor = _relabelled(predictor, labels, X)
@@ -106,7 +106,8 @@ class LocalEngine:
 
         model = BisectingKMeans(self.n_clusters, random_state=self.random_state, n_init=self.n_init, bisecting_strategy="largest_cluster")
         labels = model.fit_predict(X)
-        return labels, model.cluster_centers_, None, True, {"n_init": self.n_init, "bisecting_strategy": "largest_cluster"}
+        # New songs descend the tree of splits, as the training songs did (not nearest centre).
+        return labels, model.cluster_centers_, None, model.predict, {"n_init": self.n_init, "bisecting_strategy": "largest_cluster"}
 
     def _fit_gmm(self, X: np.ndarray):
         from sklearn.mixture import GaussianMixture
@@ -124,7 +125,8 @@ class LocalEngine:
         sample, used = self._density_sample(X)
         model = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True)
         labels = self._density_labels(X, sample, model.fit_predict(X[sample]))
-        return labels, member_means(X, labels), None, True, used | {"min_cluster_size": min_cluster_size, "min_samples": min_samples}
+        # No predict: density clusters are not convex, so "nearest centre" would misplace songs.
+        return labels, member_means(X, labels), None, None, used | {"min_cluster_size": min_cluster_size, "min_samples": min_samples}
 
     def _fit_dbscan(self, X: np.ndarray):
         from sklearn.cluster import DBSCAN
@@ -133,7 +135,7 @@ class LocalEngine:
         min_samples = int(self.params.get("min_samples", 10))
         sample, used = self._density_sample(X)
         labels = self._density_labels(X, sample, DBSCAN(eps=eps, min_samples=min_samples).fit_predict(X[sample]))
-        return labels, member_means(X, labels), None, True, used | {"eps": eps, "min_samples": min_samples}
+        return labels, member_means(X, labels), None, None, used | {"eps": eps, "min_samples": min_samples}
 
     def _fit_agglomerative(self, X: np.ndarray):
         from sklearn.cluster import AgglomerativeClustering
@@ -289,7 +291,7 @@ def lloyd(
 def _lloyd_loop(X32, centers, labels, previous, assign, max_iter, threshold):
     n_iter = 0
     try:
-        for n_iter in range(1, max_iter + 1):
+        for n_iter in range(1, max_iter + 1):  # noqa: B007 - the count is returned
             sums, counts = assign(centers, labels)
             new_centers = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centers)
             empty = np.flatnonzero(counts == 0)

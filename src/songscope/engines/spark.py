@@ -169,9 +169,11 @@ class SparkEngine:
             n_iter = int(model.summary.numIter) if hasattr(model.summary, "numIter") else None
         original_centers = centers
         labels, centers = relabel_by_size(labels, centers)
+        order = [int(np.flatnonzero((original_centers == c).all(axis=1))[0]) for c in centers]
         if self.algorithm == "gmm":
-            order = [int(np.flatnonzero((original_centers == c).all(axis=1))[0]) for c in centers]
             predictor = gaussian_predictor(weights[order], centers, covariances[order])
+        elif self.algorithm == "bisecting-kmeans":
+            predictor = _spark_predictor(model, names, np.argsort(order))
         else:
             predictor = nearest_center(centers)
         params: dict[str, Any] = {"n_clusters": int(len(centers)), "random_state": self.random_state, "max_iter": self.max_iter, "master": self.master}
@@ -187,6 +189,24 @@ class SparkEngine:
             n_iter=n_iter,
             predictor=predictor,
         )
+
+
+def _spark_predictor(model, names: list[str], new_number: np.ndarray):
+    """Predict with the fitted Spark model itself (bisecting k-means descends its tree of splits)."""
+
+    def predict(points: np.ndarray) -> np.ndarray:
+        import pandas as pd
+        from pyspark.ml.feature import VectorAssembler
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.getActiveSession()
+        frame = pd.DataFrame(np.asarray(points, dtype=np.float64), columns=names)
+        frame.insert(0, "row", np.arange(len(frame)))
+        vectors = VectorAssembler(inputCols=names, outputCol="features").transform(spark.createDataFrame(frame))
+        out = model.transform(vectors).select("row", "prediction").toPandas().sort_values("row")
+        return new_number[out["prediction"].to_numpy(dtype=np.int64)]
+
+    return predict
 
 
 def gaussian_predictor(weights: np.ndarray, means: np.ndarray, covariances: np.ndarray):
