@@ -10,7 +10,7 @@ DEV    := $(VENV)/.installed-dev
 help:
 	@echo "make demo   set up, then run the main job on the shipped seed CSVs (SQLite + ./lake)"
 	@echo "make test   set up with the dev extras, then run the whole test suite"
-	@echo "make bench  run the benchmarks under bench/ (prints figures)"
+	@echo "make bench  run the benchmarks under bench/ (prints figures; takes several minutes)"
 	@echo "make lint   ruff"
 
 $(BIN)/python:
@@ -33,6 +33,9 @@ test: $(DEV)
 
 bench: $(DEV)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/kmeans.py
+	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/spark.py
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests bench

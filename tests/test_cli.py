@@ -101,6 +101,8 @@ def test_demo_entry_command_in_a_temp_directory(tmp_path):
     assert (tmp_path / "lake" / "catalogue" / "tracks.parquet").exists()
     assert (tmp_path / "reports" / "profile" / "profile.html").exists()
     assert "15,626" in done.stdout and "profile:" in done.stdout
+    assert "clustering run" in done.stdout and "stability" in done.stdout
+    assert list((tmp_path / "lake" / "runs").iterdir())  # the clustering run's assignments
 
 
 @pytest.mark.postgres

@@ -242,17 +242,24 @@ def run(
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")] = Path("reports"),
+    k: Annotated[int, typer.Option("--k", "-k", min=2, max=1000, help="Clusters for the k-means run (see songscope evaluate to choose).")] = 8,
 ) -> None:
-    """The end-to-end job: ingest and clean the sources, store them, profile the catalogue; prints where everything went."""
+    """The end-to-end job: ingest and clean the sources, store them, profile and cluster the catalogue; prints where everything went."""
     from songscope import pipeline
     from songscope.seed import seed_paths
 
     with _friendly_errors():
         settings = _settings(db, lake, s3_endpoint)
         with _progress() as say:
-            outcome = pipeline.run(sources or seed_paths(), settings, out_dir=out_dir, progress=say)
+            outcome = pipeline.run(sources or seed_paths(), settings, out_dir=out_dir, k=k, progress=say)
     _print_ingest(outcome.ingest, settings)
     out.print(f"profile: {outcome.profile_paths['html'].resolve()}", highlight=False)
+    if outcome.clustering is not None:
+        c = outcome.clustering
+        out.print(f"clustering run {c.run_id}: k-means, k = {k}, silhouette {c.metrics['silhouette']:.3f}; clusters:", highlight=False)
+        for row in c.profiles.itertuples():
+            out.print(f"  {row.cluster}: {row.size:,} songs, {row.description} (stability {row.jaccard:.2f}); {row.top_artists}", highlight=False)
+        out.print(f"compare runs with `songscope compare {c.run_id} OTHER_RUN`; choose k with `songscope evaluate --k 2..60`", highlight=False)
     total = sum(outcome.timings.values())
     out.print(f"done in {total:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in outcome.timings.items())})")
 

@@ -27,18 +27,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-CONTINUOUS_FEATURES: tuple[str, ...] = (
-    "danceability",
-    "energy",
-    "loudness",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-    "duration_ms",
-)
+from songscope.schema import CONTINUOUS_FEATURES  # the default columns; re-exported for callers
 
 Scaling = Literal["standard", "robust"]
 KeyEncoding = Literal["none", "circle", "onehot"]

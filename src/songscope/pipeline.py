@@ -170,6 +170,7 @@ class RunOutcome:
     ingest: IngestOutcome
     profile_paths: dict[str, Path]
     timings: dict[str, float]
+    clustering: ClusterOutcome | None = None
 
 
 def run(
@@ -177,9 +178,12 @@ def run(
     settings: Settings,
     *,
     out_dir: Path = Path("reports"),
+    k: int = 8,
+    resamples: int = 10,
     progress: Progress | None = None,
 ) -> RunOutcome:
-    """The end-to-end job: ingest and clean the sources, then profile the catalogue."""
+    """The end-to-end job: ingest and clean the sources, profile the catalogue, cluster it (k-means
+    on the local engine, evaluated and stored; `songscope evaluate` chooses k with evidence)."""
     from songscope.eda import profile, write_profile
 
     timings: dict[str, float] = {}
@@ -193,7 +197,10 @@ def run(
     result = profile(catalogue, clean_report=outcome.cleaned.report, rejected=len(outcome.ingest.rejected))
     paths = write_profile(result, out_dir / "profile")
     timings["profile"] = time.perf_counter() - t0
-    return RunOutcome(outcome, paths, timings)
+    t0 = time.perf_counter()
+    clustering = cluster_catalogue(settings, k=k, resamples=resamples, progress=progress)
+    timings["cluster"] = time.perf_counter() - t0
+    return RunOutcome(outcome, paths, timings, clustering)
 
 
 # ------------------------------------------------------------------------------------ clustering

@@ -83,6 +83,11 @@ AUDIO_FEATURES: tuple[str, ...] = (
     "time_signature",
 )
 
+#: Audio features that are categories, not quantities (distances between their codes mean nothing).
+CATEGORICAL_FEATURES: tuple[str, ...] = ("key", "mode", "time_signature")
+#: The audio features measured on a scale.
+CONTINUOUS_FEATURES: tuple[str, ...] = tuple(c for c in AUDIO_FEATURES if c not in CATEGORICAL_FEATURES)
+
 #: Column names of known layouts mapped to canonical names (keys are already normalised).
 ALIASES: dict[str, str] = {
     # TidyTuesday 2020-01-21 "Spotify Songs"
