@@ -132,3 +132,15 @@ def test_profiles_name_what_differs(catalogue):
     assert "acoustic" in profiles.at[1, "description"] and "calm" in profiles.at[1, "description"]
     # The majority cluster sits near the catalogue's middle, on the electric side.
     assert profiles.at[0, "shifts"]["acousticness"] < 0 < profiles.at[1, "shifts"]["acousticness"]
+
+
+def test_density_sweep_reports_clusters_and_noise():
+    from songscope.evaluate.select import density_sweep
+
+    X, _ = blobs(3, spread=0.3)
+    table = density_sweep(X, sizes=(25, 100), eps=(0.6, 0.05))
+    hdb = table[table["algorithm"] == "hdbscan"]
+    assert (hdb["clusters"] == 3).all() and (hdb["noise_share"] < 0.1).all()
+    dbscan = table[table["algorithm"] == "dbscan"].set_index("value")
+    assert dbscan.at[0.6, "clusters"] == 3
+    assert dbscan.at[0.05, "noise_share"] > 0.9  # far too small an eps: almost everything is noise

@@ -89,6 +89,8 @@ def relabel_by_size(labels: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray
     """Renumber clusters from largest to smallest (ties by the centre's coordinates), so that
     runs of different engines with the same partition also carry the same numbers."""
     k = len(centers)
+    if k == 0:  # a density method that found no cluster: every song is noise
+        return labels, centers
     sizes = np.bincount(labels[labels >= 0], minlength=k)
     order = np.lexsort(tuple(centers.T[::-1]) + (-sizes,))
     new_number = np.empty(k, dtype=np.int64)
