@@ -81,6 +81,9 @@ def test_cli_cluster_evaluate_compare(catalogue_settings):
     run_a = first.output.split("run ", 1)[1].split(":", 1)[0]
     second = json.loads(cli("cluster", "--algorithm", "bisecting-kmeans", "--k", "5", "--resamples", "0", "--json", *common).output)
     assert len(second["clusters"]) == 5
+    status = json.loads(cli("status", "--db", catalogue_settings.db_url, "--json").output)
+    assert {r["run_id"] for r in status["cluster_runs"]} == {run_a, second["run_id"]}
+    assert all(0 < r["silhouette"] < 1 for r in status["cluster_runs"])
     compared = cli("compare", run_a, second["run_id"], *common)
     assert compared.exit_code == 0, compared.output
     assert "ARI" in compared.output and "contingency" in compared.output

@@ -225,14 +225,26 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
         engine = store.connect(settings.db_url)
         counts = store.counts(engine)
         runs = store.read_table(engine, store.ingest_runs)
+        clusterings = store.read_table(engine, store.cluster_runs).drop(columns=["space"])
+        metrics = store.read_table(engine, store.cluster_metrics)
+    silhouettes = metrics[metrics["name"] == "silhouette"].set_index("run_id")["value"]
     if as_json:
-        out.print_json(json.dumps({"counts": counts, "runs": runs.drop(columns=["report"]).to_dict("records")}, default=str))
+        out.print_json(json.dumps({
+            "counts": counts, "runs": runs.drop(columns=["report"]).to_dict("records"),
+            "cluster_runs": clusterings.assign(silhouette=clusterings["run_id"].map(silhouettes)).to_dict("records"),
+        }, default=str))
         return
     out.print(f"database: {redact(settings.db_url)} (schema v{store.SCHEMA_VERSION})", highlight=False)
     for name, count in counts.items():
         out.print(f"  {name}: {count:,}")
     for run in runs.sort_values("started_at").itertuples():
-        out.print(f"  run {run.run_id}: read {run.rows_read:,}, rejected {run.rows_rejected:,}, clean {run.rows_clean:,}, added {run.tracks_added:,}")
+        out.print(f"  ingest {run.run_id}: read {run.rows_read:,}, rejected {run.rows_rejected:,}, clean {run.rows_clean:,}, added {run.tracks_added:,}")
+    for run in clusterings.sort_values("created_at").itertuples():
+        out.print(
+            f"  clustering {run.run_id}: {run.engine} {run.algorithm}, k = {run.n_clusters}, {run.n_tracks:,} songs, "
+            f"silhouette {silhouettes.get(run.run_id, float('nan')):.3f}",
+            highlight=False,
+        )
 
 
 @app.command()
