@@ -193,27 +193,35 @@ def kmeans_plus_plus(X: np.ndarray, k: int, seed: int) -> np.ndarray:
     return centers
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
 def _nearest_and_sums(products, X, c_sq, labels, sums, counts):  # pragma: no cover - compiled
-    """From ``products = X @ C.T``: each row's nearest centre (least ``|c|^2 - 2 x.c``), and the
-    per-centre sums and counts of the rows, added into `sums` and `counts`."""
+    """From ``products = X @ C.T`` for a block of rows: each row's nearest centre (least
+    ``|c|^2 - 2 x.c``), and the per-centre sums and counts of the rows, added into `sums`, `counts`.
+
+    The block's sums are gathered in float32 (a row is added as a few SIMD vectors), then added to
+    the float64 totals once per block, so precision is that of float64 across blocks.
+    """
     n, k = products.shape
     d = X.shape[1]
+    block_sums = np.zeros((k, d), dtype=np.float32)
     for i in range(n):
         best = 0
-        best_value = c_sq[0] - 2.0 * products[i, 0]
+        best_value = c_sq[0] - np.float32(2.0) * products[i, 0]
         for j in range(1, k):
-            value = c_sq[j] - 2.0 * products[i, j]
+            value = c_sq[j] - np.float32(2.0) * products[i, j]
             if value < best_value:
                 best_value = value
                 best = j
         labels[i] = best
         counts[best] += 1
         for f in range(d):
-            sums[best, f] += X[i, f]
+            block_sums[best, f] += X[i, f]
+    for j in range(k):
+        for f in range(d):
+            sums[j, f] += block_sums[j, f]
 
 
-_BLOCK = 8_192
+_BLOCK = 4_096
 
 
 class _Assigner:
@@ -221,8 +229,9 @@ class _Assigner:
 
     Rows are padded with zero columns to a multiple of 8 (BLAS's float32 kernels run much faster
     on such shapes), split into blocks, and each block is one float32 matrix product plus one
-    compiled scan for the argmin and the sums. Blocks are shared among threads (both parts
-    release the GIL), with BLAS single-threaded inside so the threads do not fight for cores.
+    compiled scan for the argmin and the sums (`_nearest_and_sums`). Blocks are shared among
+    threads (both parts release the GIL), with BLAS single-threaded inside so the threads do not
+    fight over the cores.
     """
 
     def __init__(self, X: np.ndarray, workers: int):
@@ -233,18 +242,19 @@ class _Assigner:
         self.X[:, :d] = X
         self.spans = [(s, min(s + _BLOCK, n)) for s in range(0, n, _BLOCK)]
         self.workers = max(1, min(workers, len(self.spans)))
-        self.buffers = [np.empty((_BLOCK, 1), dtype=np.float32) for _ in range(self.workers)]
+        self.buffers: list[np.ndarray] = []
         self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
 
     def __call__(self, centers: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k = len(centers)
-        c = np.zeros((k, self.X.shape[1]), dtype=np.float32)
+        padded = self.X.shape[1]
+        c = np.zeros((k, padded), dtype=np.float32)
         c[:, : self.d] = centers
         c_t = np.ascontiguousarray(c.T)
         c_sq = (c.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
-        sums = np.zeros((self.workers, k, self.X.shape[1]))
+        sums = np.zeros((self.workers, k, padded))
         counts = np.zeros((self.workers, k), dtype=np.int64)
-        if self.buffers[0].shape[1] != k:
+        if not self.buffers or self.buffers[0].shape[1] != k:
             self.buffers = [np.empty((_BLOCK, k), dtype=np.float32) for _ in range(self.workers)]
 
         def work(worker: int) -> None:
