@@ -480,6 +480,78 @@ def compare(
     out.print(result.contingency.to_string(), highlight=False)
 
 
+def _range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        low, high = (int(p) for p in text.split(".."))
+    except ValueError:
+        raise ValueError(f"--popularity {text!r}: use LOW..HIGH, e.g. 20..80") from None
+    return low, high
+
+
+def _songs_from_file(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    if not path.is_file():
+        raise ValueError(f"--file {path}: no such file (one favourite per line: a track id or 'artist - title')")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+
+
+@app.command()
+def recommend(
+    favourites: Annotated[list[str] | None, typer.Argument(help="Favourite songs: track ids or 'artist - title' (fuzzy).", show_default=False)] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="A file of favourites, one per line.", show_default=False)] = None,
+    dislike: Annotated[list[str] | None, typer.Option("--dislike", "-d", help="A song the listener dislikes (repeatable).", show_default=False)] = None,
+    n: Annotated[int, typer.Option("-n", min=1, max=500, help="How many songs to recommend.")] = 10,
+    per_artist: Annotated[int, typer.Option(min=0, help="At most this many songs per artist (0: no cap).")] = 2,
+    exclude_seed_artists: Annotated[bool, typer.Option("--exclude-seed-artists", help="Leave out the favourites' own artists.")] = False,
+    diversity: Annotated[float | None, typer.Option(help="MMR lambda in (0, 1]: lower trades relevance for variety.", show_default=False)] = None,
+    cluster: Annotated[int | None, typer.Option(help="Only songs of this cluster (of the clustering run).", show_default=False)] = None,
+    popularity: Annotated[str | None, typer.Option(help="Popularity range LOW..HIGH, e.g. 20..80.", show_default=False)] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Clustering run for the cluster reasons (default: the latest).", show_default=False)] = None,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recommend new songs for favourites, each with its reasons; the request is stored in the database.
+
+    Example: songscope recommend "Bastille - Admit Defeat" "Cigarettes After Sex - Cry" -n 10
+    """
+    from songscope import pipeline
+    from songscope.recommend.recommender import RecommendOptions, UnknownSongError
+
+    try:
+        with _friendly_errors():
+            songs = list(favourites or []) + _songs_from_file(file)
+            options = RecommendOptions(
+                n=n, per_artist=per_artist or None, exclude_seed_artists=exclude_seed_artists, diversity=diversity,
+                cluster=cluster, popularity=_range(popularity),
+            )
+            settings = _settings(db, lake, s3_endpoint)
+            request_id, result = pipeline.recommend(settings, songs, dislikes=list(dislike or []), options=options, run_id=run)
+    except UnknownSongError as exc:  # pragma: no cover - _friendly_errors handles ValueError subclasses
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        out.print_json(json.dumps({
+            "request_id": request_id, "favourites": result.seeds, "dislikes": result.dislikes, "notes": result.notes,
+            "dislike_effect": result.dislike_effect, "recommendations": result.to_frame().to_dict("records"),
+        }, default=pipeline._json_default))
+        return
+    out.print(f"for: {'; '.join(result.seeds)}" + (f" (not: {'; '.join(result.dislikes)})" if result.dislikes else ""), highlight=False)
+    table = Table(header_style="bold")
+    for column in ("#", "song", "why"):
+        table.add_column(column, justify="right" if column == "#" else "left")
+    for item in result.items:
+        table.add_row(str(item.rank), f"{item.artist_name} - {item.track_name}", item.reason())
+    out.print(table)
+    for note in result.notes:
+        out.print(note, highlight=False)
+    out.print(f"stored as request {request_id}", highlight=False)
+
+
 def entry() -> None:  # pragma: no cover - console script
     app(prog_name="songscope")
 

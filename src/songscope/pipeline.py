@@ -381,3 +381,56 @@ def _json_default(value: object) -> object:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
+
+
+# -------------------------------------------------------------------------------- recommendation
+
+
+def recommender_for(settings: Settings, *, run_id: str | None = None, index_kind: str = "auto"):
+    """A Recommender over the catalogue, with the clusters of `run_id` (default: the latest run)."""
+    from songscope.features import FeatureSpace
+    from songscope.recommend.recommender import Recommender
+
+    catalogue = load_catalogue(settings)
+    engine = db.connect(settings.db_url)
+    try:
+        run_id = run_id or db.latest_cluster_run(engine)
+        clusters, descriptions, space = None, None, FeatureSpace()
+        if run_id is not None:
+            run = db.load_cluster_run(engine, run_id)
+            clusters = run["assignments"].set_index("track_id")["cluster"]
+            descriptions = dict(zip(run["centroids"]["cluster"].astype(int), run["centroids"]["description"]))
+    finally:
+        engine.dispose()
+    return Recommender(catalogue, space.fit(catalogue), clusters=clusters, descriptions=descriptions, index_kind=index_kind), run_id
+
+
+_REASON_FIELDS = ("reason", "nearest_seed", "similar_in", "differs_in", "contributions", "cluster", "cluster_description")
+
+
+def recommend(settings: Settings, favourites: list[str], *, dislikes: list[str] | None = None, options=None, run_id: str | None = None):
+    """Recommend for `favourites` and store the request and its songs in the database."""
+    from songscope.recommend.recommender import RecommendOptions
+
+    options = options or RecommendOptions()
+    recommender, run_id = recommender_for(settings, run_id=run_id)
+    result = recommender.recommend(favourites, options, dislikes=dislikes)
+    request_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    frame = result.to_frame()
+    if len(frame):
+        items = pd.DataFrame(
+            {
+                "rank": frame["rank"],
+                "track_id": frame["track_id"],
+                "score": frame["score"],
+                "reason": [json.dumps({k: row[k] for k in _REASON_FIELDS}, default=_json_default) for row in frame.to_dict("records")],
+            }
+        )
+        engine = db.connect(settings.db_url)
+        db.record_recommendations(
+            engine, request_id,
+            {"favourites": result.seeds, "dislikes": result.dislikes, "options": options.__dict__, "cluster_run": run_id},
+            items,
+        )
+        engine.dispose()
+    return request_id, result

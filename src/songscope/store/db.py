@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from songscope import schema
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
 LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql")
@@ -193,6 +193,24 @@ cluster_metrics = sa.Table(
 )
 
 
+recommendations = sa.Table(
+    "recommendations",
+    metadata,
+    sa.Column("request_id", RunId, primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("request", LongText, nullable=False),  # JSON: favourites, dislikes, options, cluster run
+    sa.Column("track_id", TrackId, nullable=False),
+    sa.Column("score", sa.Double, nullable=False),
+    sa.Column("reason", LongText, nullable=False),  # JSON: nearest seed, contributions, cluster
+    **_TABLE_OPTIONS,
+)
+
+
+def _v3(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[recommendations])
+
+
 def _v2(conn: Connection) -> None:
     metadata.create_all(conn, tables=[cluster_runs, cluster_assignments, cluster_centroids, cluster_metrics])
 
@@ -205,7 +223,7 @@ def _v1(conn: Connection) -> None:
 
 
 #: Migration ``i`` brings a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -442,6 +460,9 @@ def _python_columns(frame: pd.DataFrame, columns: list[str]) -> list[list]:
     out = []
     for name in columns:
         series = frame[name]
+        if series.dtype.kind == "M" or isinstance(series.dtype, pd.DatetimeTZDtype):
+            out.append([None if pd.isna(v) else v.to_pydatetime() for v in series])
+            continue
         values = series.astype(object).where(series.notna(), None).tolist()
         if series.dtype.kind == "b" or str(series.dtype) == "boolean":
             values = [None if v is None else bool(v) for v in values]
@@ -504,6 +525,19 @@ def record_cluster_run(
         bulk_insert(conn, cluster_centroids, centroids.assign(run_id=run["run_id"]))
         finite = {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in metrics.items()}
         bulk_insert(conn, cluster_metrics, pd.DataFrame({"run_id": run["run_id"], "name": list(finite), "value": list(finite.values())}))
+
+
+def latest_cluster_run(engine: Engine) -> str | None:
+    """The id of the most recent clustering run, or None."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(cluster_runs.c.run_id).order_by(cluster_runs.c.created_at.desc()).limit(1)).scalar()
+
+
+def record_recommendations(engine: Engine, request_id: str, request: dict[str, object], items: pd.DataFrame) -> None:
+    """Store one recommendation request and its ranked songs (rank, track_id, score, reason JSON)."""
+    with engine.begin() as conn:
+        rows = items.assign(request_id=request_id, created_at=_now(), request=json.dumps(request, default=str))
+        bulk_insert(conn, recommendations, rows)
 
 
 def load_cluster_run(engine: Engine, run_id: str) -> dict[str, object]:

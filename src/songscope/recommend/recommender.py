@@ -1,0 +1,277 @@
+"""From favourite songs to new songs, each with its reasons.
+
+Several favourites are not averaged into one vector (the average of a calm acoustic song and a
+loud dance track is a bland song neither listener mood wanted): each seed ranks the catalogue on
+its own and the rankings are fused by reciprocal rank (``sum 1 / (60 + rank)``), so a list with two
+moods gets both. Dislikes, when given, train a small regularised classifier of the listener's
+taste whose probability re-weights the fused scores; how much that changed the list is reported.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from songscope.clean import normalise_names
+from songscope.features import FeatureSpace
+from songscope.recommend.index import build_index
+
+RRF_K = 60
+POOL = 300  # neighbours each seed contributes before filters and diversity
+
+
+class UnknownSongError(ValueError):
+    """A favourite that matches no song, or several equally well; the message lists the closest."""
+
+
+@dataclass
+class RecommendOptions:
+    n: int = 10
+    per_artist: int | None = 2  # at most this many songs per artist (None: no cap)
+    exclude_seed_artists: bool = False
+    exclude_versions: bool = True  # leave out other versions of a seed (same normalised artist and title)
+    diversity: float | None = None  # MMR lambda in (0, 1]: 1 is pure relevance
+    cluster: int | None = None  # only songs of this cluster
+    popularity: tuple[int, int] | None = None
+
+    def validate(self) -> None:
+        if not 1 <= self.n <= 500:
+            raise ValueError(f"n = {self.n}: ask for 1 to 500 songs")
+        if self.per_artist is not None and self.per_artist < 1:
+            raise ValueError("per_artist must be at least 1")
+        if self.diversity is not None and not 0 < self.diversity <= 1:
+            raise ValueError(f"diversity = {self.diversity}: use a lambda in (0, 1]; 1 means no diversity re-ranking")
+        if self.popularity is not None and not 0 <= self.popularity[0] <= self.popularity[1] <= 100:
+            raise ValueError(f"popularity range {self.popularity}: use LOW..HIGH within 0..100")
+
+
+@dataclass
+class Recommendation:
+    rank: int
+    track_id: str
+    artist_name: str
+    track_name: str
+    score: float
+    nearest_seed: str
+    distance: float
+    similar_in: list[str]
+    differs_in: list[str]
+    contributions: dict[str, float]
+    cluster: int | None = None
+    cluster_description: str | None = None
+
+    def reason(self) -> str:
+        text = f"close to {self.nearest_seed} in {', '.join(self.similar_in)}"
+        if self.differs_in:
+            text += f"; differs in {', '.join(self.differs_in)}"
+        if self.cluster_description:
+            text += f"; cluster {self.cluster}: {self.cluster_description}"
+        return text
+
+
+@dataclass
+class RecommendResult:
+    seeds: list[str]
+    dislikes: list[str]
+    items: list[Recommendation]
+    notes: list[str] = field(default_factory=list)
+    dislike_effect: dict[str, Any] | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{**item.__dict__, "reason": item.reason()} for item in self.items])
+
+
+class Recommender:
+    """Recommends from a catalogue in a fitted feature space.
+
+    Parameters
+    ----------
+    tracks : the catalogue (canonical columns; row order is the index order).
+    space : a fitted `FeatureSpace` (the recommendation space).
+    clusters : optional (track_id -> cluster) and (cluster -> description) for the reasons.
+    """
+
+    def __init__(self, tracks: pd.DataFrame, space: FeatureSpace, *, clusters: pd.Series | None = None,
+                 descriptions: dict[int, str] | None = None, index_kind: str = "auto"):
+        self.tracks = tracks.reset_index(drop=True)
+        self.space = space
+        self.X = space.transform(self.tracks)
+        self.index = build_index(self.X, index_kind)
+        self.clusters = None if clusters is None else self.tracks["track_id"].map(clusters).to_numpy()
+        self.descriptions = descriptions or {}
+        labels = (self.tracks["artist_name"].astype(str) + " - " + self.tracks["track_name"].astype(str)).to_numpy()
+        self._labels = labels
+        self._by_id = pd.Series(np.arange(len(self.tracks)), index=self.tracks["track_id"])
+        self._by_label = pd.Series(np.arange(len(self.tracks)), index=pd.Index(np.char.lower(labels.astype(str))))
+        self._artist_norm = normalise_names(self.tracks["artist_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False)
+        self._title_norm = normalise_names(self.tracks["track_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False)
+
+    # ----------------------------------------------------------------------------- resolving songs
+
+    def resolve(self, query: str) -> int:
+        """The row of a song named by track id or "artist - title" (case-insensitive, fuzzy)."""
+        query = query.strip()
+        if not query:
+            raise UnknownSongError("an empty favourite: name a song by track id or as 'artist - title'")
+        if query in self._by_id.index:
+            return int(self._by_id[query])
+        key = query.lower()
+        if key in self._by_label.index:
+            rows = np.atleast_1d(self._by_label[key])
+            # Several versions under one name: the most popular stands for the song.
+            popularity = self.tracks.loc[rows, "popularity"].astype("Float64").fillna(-1).to_numpy()
+            return int(rows[int(np.argmax(popularity))])
+        close = difflib.get_close_matches(key, self._by_label.index.unique().tolist(), n=5, cutoff=0.6)
+        if close and difflib.SequenceMatcher(None, key, close[0]).ratio() >= 0.9 and (
+            len(close) == 1 or difflib.SequenceMatcher(None, key, close[1]).ratio() < 0.9
+        ):
+            return int(np.atleast_1d(self._by_label[close[0]])[0])
+        if close:
+            names = "; ".join(self._labels[int(np.atleast_1d(self._by_label[c])[0])] for c in close)
+            raise UnknownSongError(f"{query!r} is not in the catalogue, or not uniquely; closest: {names}")
+        raise UnknownSongError(f"{query!r} matches no song: name it by track id or as 'artist - title' (see songscope status)")
+
+    # ----------------------------------------------------------------------------- recommending
+
+    def recommend(self, favourites: list[str], options: RecommendOptions | None = None, dislikes: list[str] | None = None) -> RecommendResult:
+        options = options or RecommendOptions()
+        options.validate()
+        if not favourites:
+            raise UnknownSongError("no favourites given: name at least one song")
+        seeds = list(dict.fromkeys(self.resolve(q) for q in favourites))
+        disliked = list(dict.fromkeys(self.resolve(q) for q in (dislikes or [])))
+        if set(seeds) & set(disliked):
+            raise ValueError("a song cannot be both a favourite and a dislike")
+        notes = []
+        fused, nearest_seed = self._fuse(seeds, options)
+        candidates = self._filter(np.array(list(fused)), seeds, disliked, options)
+        scores = np.array([fused[c] for c in candidates])
+        effect = None
+        if disliked and len(candidates):
+            baseline = self._select(candidates, scores, options)
+            taste = self._taste(seeds, disliked)
+            adjusted = scores * (0.25 + taste[candidates])
+            chosen = self._select(candidates, adjusted, options)
+            overlap = len(set(baseline) & set(chosen))
+            effect = {"changed": len(chosen) - overlap, "of": len(chosen), "mean_like_probability": float(taste[chosen].mean()) if chosen else None}
+            notes.append(f"dislikes changed {effect['changed']} of the {len(chosen)} recommendations")
+            scores, final = adjusted, chosen
+        else:
+            final = self._select(candidates, scores, options)
+        score_of = dict(zip(candidates.tolist(), scores.tolist()))
+        items = [self._explain(rank + 1, c, score_of[c], nearest_seed[c]) for rank, c in enumerate(final)]
+        if len(items) < options.n:
+            notes.append(f"only {len(items)} songs pass the filters (asked for {options.n})")
+        return RecommendResult(
+            seeds=[self._labels[s] for s in seeds], dislikes=[self._labels[d] for d in disliked], items=items, notes=notes, dislike_effect=effect
+        )
+
+    def _fuse(self, seeds: list[int], options: RecommendOptions) -> tuple[dict[int, float], dict[int, int]]:
+        pool = min(len(self.tracks), max(POOL, 10 * options.n))
+        neighbours, distances = self.index.search(self.X[seeds], pool)
+        fused: dict[int, float] = {}
+        nearest: dict[int, tuple[float, int]] = {}
+        for seed, row, dist in zip(seeds, neighbours, distances):
+            for rank, (song, d) in enumerate(zip(row.tolist(), dist.tolist())):
+                if song < 0:
+                    continue
+                fused[song] = fused.get(song, 0.0) + 1.0 / (RRF_K + rank + 1)
+                if song not in nearest or d < nearest[song][0]:
+                    nearest[song] = (d, seed)
+        return fused, {song: seed for song, (_, seed) in nearest.items()}
+
+    def _filter(self, candidates: np.ndarray, seeds: list[int], disliked: list[int], options: RecommendOptions) -> np.ndarray:
+        keep = ~np.isin(candidates, seeds + disliked)
+        if options.exclude_versions:
+            versions = {(self._artist_norm[s], self._title_norm[s]) for s in seeds}
+            keep &= np.array([(self._artist_norm[c], self._title_norm[c]) not in versions for c in candidates], dtype=bool)
+        if options.exclude_seed_artists:
+            artists = {self._artist_norm[s] for s in seeds}
+            keep &= np.array([self._artist_norm[c] not in artists for c in candidates], dtype=bool)
+        if options.cluster is not None:
+            if self.clusters is None:
+                raise ValueError("no clustering run to restrict to: run songscope cluster first")
+            keep &= self.clusters[candidates] == options.cluster
+        if options.popularity is not None:
+            pop = self.tracks["popularity"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)[candidates]
+            keep &= (pop >= options.popularity[0]) & (pop <= options.popularity[1])
+        return candidates[keep]
+
+    def _select(self, candidates: np.ndarray, scores: np.ndarray, options: RecommendOptions) -> list[int]:
+        """Best first, with the per-artist cap and, if asked, MMR diversity re-ranking."""
+        order = candidates[np.argsort(-scores, kind="stable")]
+        relevance = dict(zip(candidates.tolist(), (scores / (scores.max() or 1.0)).tolist()))
+        chosen: list[int] = []
+        per_artist: dict[str, int] = {}
+        versions: set[tuple[str, str]] = set()
+        remaining = order.tolist()
+        while remaining and len(chosen) < options.n:
+            if options.diversity is None or not chosen:
+                pick = remaining[0]
+            else:
+                pool = np.array(remaining[: 10 * options.n])
+                # Similarity to the closest song already chosen, on the same 0..1 scale as relevance.
+                d = ((self.X[pool][:, None, :] - self.X[chosen][None, :, :]) ** 2).sum(axis=2).min(axis=1)
+                similarity = np.exp(-d / self.X.shape[1])
+                value = options.diversity * np.array([relevance[p] for p in pool]) - (1 - options.diversity) * similarity
+                pick = int(pool[int(np.argmax(value))])
+            remaining.remove(pick)
+            artist = self._artist_norm[pick]
+            version = (artist, self._title_norm[pick])
+            # One version of a song is enough (a remaster, a re-release, a case-changed title).
+            if options.exclude_versions and version in versions:
+                continue
+            if options.per_artist is not None and per_artist.get(artist, 0) >= options.per_artist:
+                continue
+            per_artist[artist] = per_artist.get(artist, 0) + 1
+            versions.add(version)
+            chosen.append(pick)
+        return chosen
+
+    def _taste(self, likes: list[int], dislikes: list[int]) -> np.ndarray:
+        """P(like) for every song, from a regularised logistic regression on likes vs dislikes."""
+        from sklearn.linear_model import LogisticRegression
+
+        X = np.vstack([self.X[likes], self.X[dislikes]])
+        y = np.r_[np.ones(len(likes)), np.zeros(len(dislikes))]
+        model = LogisticRegression(C=0.5, class_weight="balanced", max_iter=1000).fit(X, y)
+        return model.predict_proba(self.X)[:, 1]
+
+    def _explain(self, rank: int, song: int, score: float, seed: int) -> Recommendation:
+        diff = (self.X[song] - self.X[seed]) ** 2
+        total = float(diff.sum()) or 1.0
+        names = self.space.output_names
+        order = np.argsort(diff)
+        raw = self.space.inverse_scale(self.X[[song, seed]])
+        differs = []
+        for j in order[::-1][:2]:
+            if diff[j] / total < 0.2:
+                break
+            direction = "higher" if raw[0, j] > raw[1, j] else "lower"
+            differs.append(f"{direction} {names[j]}")
+        cluster = None if self.clusters is None else _as_int(self.clusters[song])
+        return Recommendation(
+            rank=rank,
+            track_id=str(self.tracks.at[song, "track_id"]),
+            artist_name=str(self.tracks.at[song, "artist_name"]),
+            track_name=str(self.tracks.at[song, "track_name"]),
+            score=round(float(score), 6),
+            nearest_seed=str(self._labels[seed]),
+            distance=round(float(np.sqrt(total)), 4),
+            similar_in=[names[j] for j in order[:3]],
+            differs_in=differs,
+            contributions={names[j]: round(float(diff[j] / total), 4) for j in range(len(names))},
+            cluster=cluster,
+            cluster_description=self.descriptions.get(cluster) if cluster is not None else None,
+        )
+
+
+def _as_int(value: object) -> int | None:
+    try:
+        return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,129 @@
+"""The recommender: resolving favourites, fusion per seed, options, reasons, dislikes, storage, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from songscope import pipeline
+from songscope.cli import app
+from songscope.features import FeatureSpace
+from songscope.recommend.index import ExactIndex, IVFIndex, recall_at_k
+from songscope.recommend.recommender import Recommender, RecommendOptions, UnknownSongError
+from songscope.store import db
+
+BASTILLE = "Bastille - Admit Defeat"
+CIGARETTES = "Cigarettes After Sex - Cry"
+
+
+@pytest.fixture(scope="module")
+def recommender(seed_catalogue):
+    catalogue = pipeline.load_catalogue(seed_catalogue)
+    return Recommender(catalogue, FeatureSpace().fit(catalogue))
+
+
+def test_resolves_ids_names_and_near_misses(recommender):
+    row = recommender.resolve(BASTILLE)
+    assert recommender.tracks.at[row, "artist_name"] == "Bastille"
+    assert recommender.resolve(recommender.tracks.at[row, "track_id"]) == row
+    assert recommender.resolve("bastille - admit defeat") == row
+    assert recommender.resolve("Bastile - Admit Defeat") == row  # a typo still finds it
+    with pytest.raises(UnknownSongError, match="closest: .*Bastille - Admit Defeat"):
+        recommender.resolve("Bastille - Admit")
+    with pytest.raises(UnknownSongError, match="matches no song"):
+        recommender.resolve("zzzzzz qqqq")
+    with pytest.raises(UnknownSongError, match="no favourites"):
+        recommender.recommend([])
+
+
+def test_two_moods_are_both_served(recommender):
+    result = recommender.recommend([BASTILLE, CIGARETTES], RecommendOptions(n=10))
+    assert len(result.items) == 10
+    nearest = {item.nearest_seed for item in result.items}
+    assert nearest == {BASTILLE, CIGARETTES}  # not averaged into one bland middle
+    ids = [item.track_id for item in result.items]
+    assert len(set(ids)) == 10
+    seeds = {recommender.tracks.at[recommender.resolve(s), "track_id"] for s in (BASTILLE, CIGARETTES)}
+    assert not seeds & set(ids)
+    # Reasons: the nearest seed, what is alike and what differs, per-feature shares summing to 1.
+    first = result.items[0]
+    assert abs(sum(first.contributions.values()) - 1) < 1e-3
+    assert len(first.similar_in) == 3 and "close to" in first.reason()
+    # No song twice under another version's id.
+    versions = {(i.artist_name.lower(), i.track_name.lower()) for i in result.items}
+    assert len(versions) == 10
+
+
+def test_options_filter_and_diversify(recommender):
+    base = recommender.recommend([CIGARETTES], RecommendOptions(n=10, per_artist=None, exclude_versions=False))
+    capped = recommender.recommend([CIGARETTES], RecommendOptions(n=10, per_artist=1))
+    assert max(np.unique([i.artist_name for i in capped.items], return_counts=True)[1]) == 1
+    other = recommender.recommend([CIGARETTES], RecommendOptions(n=10, exclude_seed_artists=True))
+    assert "Cigarettes After Sex" not in {i.artist_name for i in other.items}
+    popular = recommender.recommend([CIGARETTES], RecommendOptions(n=5, popularity=(60, 100)))
+    pops = recommender.tracks.set_index("track_id").loc[[i.track_id for i in popular.items], "popularity"]
+    assert (pops >= 60).all()
+    diverse = recommender.recommend([CIGARETTES], RecommendOptions(n=10, diversity=0.3, per_artist=None, exclude_versions=False))
+
+    def spread(items):
+        X = recommender.X[[recommender.resolve(i.track_id) for i in items]]
+        return float(((X[:, None] - X[None]) ** 2).sum(axis=2).mean())
+
+    assert spread(diverse.items) > spread(base.items)
+    for bad in (RecommendOptions(n=0), RecommendOptions(diversity=1.5), RecommendOptions(popularity=(80, 20))):
+        with pytest.raises(ValueError):
+            recommender.recommend([CIGARETTES], bad)
+
+
+def test_dislikes_change_the_list_and_say_how_much(recommender):
+    plain = recommender.recommend([BASTILLE, CIGARETTES], RecommendOptions(n=10))
+    disliked = recommender.recommend([BASTILLE, CIGARETTES], RecommendOptions(n=10), dislikes=[plain.items[0].track_id, plain.items[1].track_id])
+    assert disliked.dislike_effect is not None and disliked.dislike_effect["changed"] >= 1
+    assert plain.items[0].track_id not in {i.track_id for i in disliked.items}
+    assert any("dislikes changed" in n for n in disliked.notes)
+
+
+def test_approximate_index_recall():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 10)).astype(np.float32)
+    queries = X[rng.choice(len(X), 200, replace=False)] + rng.normal(0, 0.05, (200, 10)).astype(np.float32)
+    exact = ExactIndex().fit(X).search(queries, 10)[0]
+    ivf = IVFIndex(n_probe=24).fit(X)
+    assert recall_at_k(ivf.search(queries, 10)[0], exact) >= 0.95
+    assert recall_at_k(IVFIndex(n_probe=1).fit(X).search(queries, 10)[0], exact) < 0.9  # recall is measured, and it moves
+
+
+def test_recommendations_are_stored(seed_catalogue, tmp_path, db_url):
+    import shutil
+    from dataclasses import replace
+
+    shutil.copytree(seed_catalogue.lake_url, tmp_path / "lake")
+    settings = replace(seed_catalogue, db_url=db_url, lake_url=str(tmp_path / "lake"))
+    pipeline.cluster_catalogue(settings, k=5, resamples=0)
+    request_id, result = pipeline.recommend(settings, [BASTILLE], options=RecommendOptions(n=5))
+    assert all(item.cluster_description for item in result.items)
+    engine = db.connect(db_url)
+    stored = db.read_table(engine, db.recommendations).sort_values("rank")
+    engine.dispose()
+    assert list(stored["rank"]) == [1, 2, 3, 4, 5] and set(stored["request_id"]) == {request_id}
+    assert json.loads(stored["request"].iloc[0])["favourites"] == [BASTILLE]
+    assert "close to" in json.loads(stored["reason"].iloc[0])["reason"]
+
+
+def test_cli_recommend(seed_catalogue, tmp_path):
+    runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
+    common = ["--db", f"sqlite:///{tmp_path / 'r.db'}", "--lake", seed_catalogue.lake_url]
+    shown = runner.invoke(app, ["recommend", BASTILLE, CIGARETTES, "-n", "10", *common])
+    assert shown.exit_code == 0, shown.output
+    assert "close to" in shown.output and "stored as request" in shown.output
+    favourites = tmp_path / "favs.txt"
+    favourites.write_text(f"# my list\n{BASTILLE}\n")
+    as_json = json.loads(runner.invoke(app, ["recommend", "--file", str(favourites), "-n", "3", "--json", *common]).output)
+    assert len(as_json["recommendations"]) == 3 and as_json["favourites"] == [BASTILLE]
+    unknown = runner.invoke(app, ["recommend", "Nobody - Nothing At All Here", *common])
+    assert unknown.exit_code == 2 and "error:" in unknown.output
+    empty = runner.invoke(app, ["recommend", *common])
+    assert empty.exit_code == 2 and "no favourites" in empty.output
