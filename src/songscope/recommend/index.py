@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from songscope.engines.local import kmeans_plus_plus, lloyd
+from songscope.engines.local import lloyd
 
 
 def _top_k(distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and distances of the k smallest per row, sorted."""
     k = min(k, distances.shape[1])
+    if k == 1:
+        idx = distances.argmin(axis=1)[:, None]
+        return idx, np.take_along_axis(distances, idx, axis=1)
     part = np.argpartition(distances, k - 1, axis=1)[:, :k]
     rows = np.arange(len(distances))[:, None]
     order = np.argsort(distances[rows, part], axis=1, kind="stable")
@@ -70,10 +73,12 @@ class IVFIndex:
     def fit(self, X: np.ndarray) -> IVFIndex:
         X = np.ascontiguousarray(X, dtype=np.float32)
         n = len(X)
-        lists = self.n_lists or max(1, int(4 * np.sqrt(n)))
+        lists = self.n_lists or int(np.clip(np.sqrt(n), 1, 4096))
         rng = np.random.default_rng(self.seed)
-        train = X if n <= 50 * lists else X[rng.choice(n, 50 * lists, replace=False)]
-        _, centres, _, _ = lloyd(train, kmeans_plus_plus(train, lists, self.seed), max_iter=20)
+        train = X if n <= 40 * lists else X[rng.choice(n, 40 * lists, replace=False)]
+        # A coarse quantiser needs cells of similar size, not the best SSE: random seeds and ten
+        # Lloyd iterations on a sample do (k-means++ over thousands of centres would take minutes).
+        _, centres, _, _ = lloyd(train, train[rng.choice(len(train), lists, replace=False)], max_iter=10)
         assign = ExactIndex().fit(centres).search(X, 1, batch=4096)[0][:, 0]
         self.order = np.argsort(assign, kind="stable")
         self.offsets = np.searchsorted(assign[self.order], np.arange(lists + 1))
@@ -90,12 +95,17 @@ class IVFIndex:
         out_idx = np.full((len(Q), k), -1, dtype=np.int64)
         out_dist = np.full((len(Q), k), np.inf, dtype=np.float32)
         for q, query in enumerate(Q):
-            spans = [np.arange(self.offsets[c], self.offsets[c + 1]) for c in cells[q]]
-            candidates = np.concatenate(spans) if spans else np.array([], dtype=np.int64)
-            if not len(candidates):
+            # The probed cells are contiguous runs of the cell-sorted rows: build their row numbers
+            # without a Python loop (start of each run, repeated, plus the offset within it).
+            starts, ends = self.offsets[cells[q]], self.offsets[cells[q] + 1]
+            lengths = ends - starts
+            total = int(lengths.sum())
+            if not total:
                 continue
-            d = _squared_distances(query[None, :], self.X[candidates], self.x_sq[candidates])
-            idx, dist = _top_k(d, k)
+            within = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            candidates = np.repeat(starts, lengths) + within
+            d = self.x_sq[candidates] - 2.0 * (self.X[candidates] @ query) + float(query @ query)
+            idx, dist = _top_k(np.maximum(d, 0.0)[None, :], k)
             m = idx.shape[1]
             out_idx[q, :m] = self.order[candidates[idx[0]]]
             out_dist[q, :m] = dist[0]

@@ -105,10 +105,17 @@ class Recommender:
         self.descriptions = descriptions or {}
         labels = (self.tracks["artist_name"].astype(str) + " - " + self.tracks["track_name"].astype(str)).to_numpy()
         self._labels = labels
+        self._ids = self.tracks["track_id"].astype(str).to_numpy()
+        self._artists = self.tracks["artist_name"].astype(str).to_numpy()
+        self._titles = self.tracks["track_name"].astype(str).to_numpy()
         self._by_id = pd.Series(np.arange(len(self.tracks)), index=self.tracks["track_id"])
         self._by_label = pd.Series(np.arange(len(self.tracks)), index=pd.Index(np.char.lower(labels.astype(str))))
-        self._artist_norm = normalise_names(self.tracks["artist_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False)
-        self._title_norm = normalise_names(self.tracks["track_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False)
+        artist_norm = normalise_names(self.tracks["artist_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False)
+        title_norm = normalise_names(self.tracks["track_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False)
+        # Integer ids of each song's artist and of the song itself across versions (same
+        # normalised artist and title), so filters are array operations, not string compares.
+        self._artist = pd.factorize(artist_norm)[0]
+        self._version = pd.factorize(pd.Series(artist_norm) + "\x1f" + pd.Series(title_norm))[0]
 
     # ----------------------------------------------------------------------------- resolving songs
 
@@ -147,9 +154,10 @@ class Recommender:
         if set(seeds) & set(disliked):
             raise ValueError("a song cannot be both a favourite and a dislike")
         notes = []
-        fused, nearest_seed = self._fuse(seeds, options)
-        candidates = self._filter(np.array(list(fused)), seeds, disliked, options)
-        scores = np.array([fused[c] for c in candidates])
+        candidates, scores, nearest = self._fuse(seeds, options)
+        keep = self._filter(candidates, seeds, disliked, options)
+        candidates, scores, nearest = candidates[keep], scores[keep], nearest[keep]
+        nearest_seed = dict(zip(candidates.tolist(), nearest.tolist()))
         effect = None
         if disliked and len(candidates):
             baseline = self._select(candidates, scores, options)
@@ -170,28 +178,30 @@ class Recommender:
             seeds=[self._labels[s] for s in seeds], dislikes=[self._labels[d] for d in disliked], items=items, notes=notes, dislike_effect=effect
         )
 
-    def _fuse(self, seeds: list[int], options: RecommendOptions) -> tuple[dict[int, float], dict[int, int]]:
+    def _fuse(self, seeds: list[int], options: RecommendOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates, their fused scores (sum over seeds of 1 / (60 + rank)) and nearest seed."""
         pool = min(len(self.tracks), max(POOL, 10 * options.n))
         neighbours, distances = self.index.search(self.X[seeds], pool)
-        fused: dict[int, float] = {}
-        nearest: dict[int, tuple[float, int]] = {}
-        for seed, row, dist in zip(seeds, neighbours, distances):
-            for rank, (song, d) in enumerate(zip(row.tolist(), dist.tolist())):
-                if song < 0:
-                    continue
-                fused[song] = fused.get(song, 0.0) + 1.0 / (RRF_K + rank + 1)
-                if song not in nearest or d < nearest[song][0]:
-                    nearest[song] = (d, seed)
-        return fused, {song: seed for song, (_, seed) in nearest.items()}
+        ranks = np.broadcast_to(np.arange(1, neighbours.shape[1] + 1), neighbours.shape)
+        owner = np.broadcast_to(np.asarray(seeds)[:, None], neighbours.shape)
+        valid = neighbours >= 0
+        songs, rank, dist, seed = neighbours[valid], ranks[valid], distances[valid], owner[valid]
+        candidates, position = np.unique(songs, return_inverse=True)
+        scores = np.bincount(position, weights=1.0 / (RRF_K + rank), minlength=len(candidates))
+        # The nearest seed of each candidate: sort by (candidate, distance), keep the first of each.
+        order = np.lexsort((dist, position))
+        first = order[np.r_[True, position[order][1:] != position[order][:-1]]]
+        nearest = np.empty(len(candidates), dtype=np.int64)
+        nearest[position[first]] = seed[first]
+        return candidates, scores, nearest
 
     def _filter(self, candidates: np.ndarray, seeds: list[int], disliked: list[int], options: RecommendOptions) -> np.ndarray:
+        """A mask of the candidates that pass the options' filters."""
         keep = ~np.isin(candidates, seeds + disliked)
         if options.exclude_versions:
-            versions = {(self._artist_norm[s], self._title_norm[s]) for s in seeds}
-            keep &= np.array([(self._artist_norm[c], self._title_norm[c]) not in versions for c in candidates], dtype=bool)
+            keep &= ~np.isin(self._version[candidates], self._version[seeds])
         if options.exclude_seed_artists:
-            artists = {self._artist_norm[s] for s in seeds}
-            keep &= np.array([self._artist_norm[c] not in artists for c in candidates], dtype=bool)
+            keep &= ~np.isin(self._artist[candidates], self._artist[seeds])
         if options.cluster is not None:
             if self.clusters is None:
                 raise ValueError("no clustering run to restrict to: run songscope cluster first")
@@ -199,15 +209,15 @@ class Recommender:
         if options.popularity is not None:
             pop = self.tracks["popularity"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)[candidates]
             keep &= (pop >= options.popularity[0]) & (pop <= options.popularity[1])
-        return candidates[keep]
+        return keep
 
     def _select(self, candidates: np.ndarray, scores: np.ndarray, options: RecommendOptions) -> list[int]:
         """Best first, with the per-artist cap and, if asked, MMR diversity re-ranking."""
         order = candidates[np.argsort(-scores, kind="stable")]
         relevance = dict(zip(candidates.tolist(), (scores / (scores.max() or 1.0)).tolist()))
         chosen: list[int] = []
-        per_artist: dict[str, int] = {}
-        versions: set[tuple[str, str]] = set()
+        per_artist: dict[int, int] = {}
+        versions: set[int] = set()
         remaining = order.tolist()
         while remaining and len(chosen) < options.n:
             if options.diversity is None or not chosen:
@@ -220,8 +230,7 @@ class Recommender:
                 value = options.diversity * np.array([relevance[p] for p in pool]) - (1 - options.diversity) * similarity
                 pick = int(pool[int(np.argmax(value))])
             remaining.remove(pick)
-            artist = self._artist_norm[pick]
-            version = (artist, self._title_norm[pick])
+            artist, version = int(self._artist[pick]), int(self._version[pick])
             # One version of a song is enough (a remaster, a re-release, a case-changed title).
             if options.exclude_versions and version in versions:
                 continue
@@ -256,9 +265,9 @@ class Recommender:
         cluster = None if self.clusters is None else _as_int(self.clusters[song])
         return Recommendation(
             rank=rank,
-            track_id=str(self.tracks.at[song, "track_id"]),
-            artist_name=str(self.tracks.at[song, "artist_name"]),
-            track_name=str(self.tracks.at[song, "track_name"]),
+            track_id=self._ids[song],
+            artist_name=self._artists[song],
+            track_name=self._titles[song],
             score=round(float(score), 6),
             nearest_seed=str(self._labels[seed]),
             distance=round(float(np.sqrt(total)), 4),

@@ -1,0 +1,92 @@
+"""Benchmark: recommendation over a large catalogue, and a cold CLI recommendation on the seed.
+
+1. 1,000,000 synthetic songs: index build time; per-query latency (5 favourite songs, 10 results,
+   the whole recommender: fusion, filters, reasons) p50/p99 over 300 queries; recall@10 of the
+   approximate index against exact search, for its neighbours and for the final lists.
+2. `songscope recommend` on the seed catalogue, cold (a new process, imports included).
+
+    python bench/recommend.py [--rows 1000000] [--queries 300] [--probe 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--probe", type=int, default=16)
+    args = parser.parse_args()
+
+    from songscope.clean import clean
+    from songscope.features import FeatureSpace
+    from songscope.ingest import read_sources
+    from songscope.recommend.index import ExactIndex, IVFIndex, recall_at_k
+    from songscope.recommend.recommender import RecommendOptions, Recommender
+    from songscope.seed import seed_paths
+    from songscope.synth import synthesize
+
+    reference = clean(read_sources(seed_paths()).frame).tracks
+    songs = synthesize(reference, args.rows, seed=0)
+    space = FeatureSpace().fit(songs)
+
+    started = time.perf_counter()
+    recommender = Recommender(songs, space, index_kind="ivf")
+    recommender.index.n_probe = args.probe
+    build_s = time.perf_counter() - started
+    exact = Recommender.__new__(Recommender)
+    exact.__dict__.update(recommender.__dict__)
+    exact.index = ExactIndex().fit(recommender.X)
+
+    rng = np.random.default_rng(0)
+    queries = [list(songs["track_id"].to_numpy()[rng.choice(len(songs), 5, replace=False)]) for _ in range(args.queries)]
+    options = RecommendOptions(n=10)
+    recommender.recommend(queries[0], options)
+    latencies, list_recall = [], []
+    for favourites in queries:
+        started = time.perf_counter()
+        fast = recommender.recommend(favourites, options)
+        latencies.append(1000 * (time.perf_counter() - started))
+        truth = exact.recommend(favourites, options)
+        a, b = {i.track_id for i in fast.items}, {i.track_id for i in truth.items}
+        list_recall.append(len(a & b) / max(len(b), 1))
+    points = recommender.X[rng.choice(len(songs), 1000, replace=False)]
+    neighbour_recall = recall_at_k(recommender.index.search(points, 10)[0], exact.index.search(points, 10)[0])
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SONGSCOPE_")}
+    work = Path(tempfile.mkdtemp(prefix="songscope-rec-bench-"))
+    script = str(Path(sys.executable).parent / "songscope")
+    subprocess.run([script, "ingest", *seed_paths()], cwd=work, env=env, check=True, capture_output=True)
+    cold = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([script, "recommend", "Bastille - Admit Defeat", "Cigarettes After Sex - Cry", "-n", "10"], cwd=work, env=env, check=True, capture_output=True)
+        cold.append(time.perf_counter() - started)
+
+    result = {
+        "benchmark": "recommend", "rows": args.rows, "queries": args.queries, "n_probe": args.probe, "n_lists": recommender.index.n_lists,
+        "index_build_s": round(build_s, 2),
+        "latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 2), "p99": round(float(np.percentile(latencies, 99)), 2)},
+        "recall_at_10_neighbours": round(neighbour_recall, 4),
+        "recall_at_10_lists": round(float(np.mean(list_recall)), 4),
+        "cli_cold_s": {"best": round(min(cold), 2), "median": round(float(np.median(cold)), 2)},
+    }
+    print(f"{args.rows:,} songs: build {build_s:.1f} s (recommender, index included); per query p50 {result['latency_ms']['p50']} ms, "
+          f"p99 {result['latency_ms']['p99']} ms; recall@10 neighbours {neighbour_recall:.4f}, lists {result['recall_at_10_lists']:.4f}")
+    print(f"seed catalogue: `songscope recommend` cold {min(cold):.2f} s (best of 3)")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
