@@ -32,8 +32,8 @@ def main() -> None:
     from songscope.clean import clean
     from songscope.features import FeatureSpace
     from songscope.ingest import read_sources
-    from songscope.recommend.index import ExactIndex, IVFIndex, recall_at_k
-    from songscope.recommend.recommender import RecommendOptions, Recommender
+    from songscope.recommend.index import ExactIndex, recall_at_k
+    from songscope.recommend.recommender import Recommender, RecommendOptions
     from songscope.seed import seed_paths
     from songscope.synth import synthesize
 
