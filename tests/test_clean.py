@@ -99,3 +99,12 @@ def test_exact_duplicate_rows_merge_sources():
     result = clean(frame)
     assert len(result.tracks) == 1
     assert sorted(result.provenance["source"]) == ["f1", "f2"]
+
+
+def test_conflicts_with_missing_values_are_described():
+    """Two rows of one id differing only in a label, with popularity missing (as in the liked set)."""
+    base = {c: 1 for c in schema.CANONICAL_COLUMNS} | {"track_id": "a", "artist_name": "x", "track_name": "y", "popularity": pd.NA}
+    frame = pd.DataFrame([base | {"target": "1", "source": "f", "line": 2}, base | {"energy": 0.5, "target": "0", "source": "f", "line": 3}])
+    result = clean(frame)
+    assert len(result.tracks) == 1
+    assert result.duplicates["detail"].tolist() == ["energy: kept 1.0, dropped 0.5; target: kept 1, dropped 0"]

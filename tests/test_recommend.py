@@ -127,3 +127,27 @@ def test_cli_recommend(seed_catalogue, tmp_path):
     assert unknown.exit_code == 2 and "error:" in unknown.output
     empty = runner.invoke(app, ["recommend", *common])
     assert empty.exit_code == 2 and "no favourites" in empty.output
+
+
+def test_offline_evaluation_on_tidytuesday_and_liked_set():
+    from tests.conftest import LIKED, TIDYTUESDAY, shared_file
+
+    runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
+    result = runner.invoke(app, ["eval-recs", str(shared_file(TIDYTUESDAY)), "--queries", "300", "--playlists", "60",
+                                 "--liked", str(shared_file(LIKED)), "--repeats", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["results"]
+    table = {(r["metric"], r["method"]): r for r in rows}
+    methods = {"random", "popularity", "same-cluster", "mean-vector kNN", "exact kNN", "songscope"}
+    assert {m for metric, m in table if metric == "genre_precision@10"} == methods
+    assert {m for metric, m in table if metric == "precision@10"} == methods
+    # The design's reference figures, within noise: random ~0.19, same-cluster ~0.30, exact kNN ~0.42.
+    assert 0.15 < table[("genre_precision@10", "random")]["mean"] < 0.26
+    assert 0.25 < table[("genre_precision@10", "same-cluster")]["mean"] < 0.38
+    assert 0.36 < table[("genre_precision@10", "exact kNN")]["mean"] < 0.48
+    for row in rows:
+        assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+    assert ("liked_auc", "songscope with dislikes") in table
+    assert 0.35 < table[("liked_auc", "kNN-10")]["mean"] < 0.55  # the design's 0.45
+    bad = runner.invoke(app, ["eval-recs", str(shared_file(TIDYTUESDAY)), "--label", "nope"])
+    assert bad.exit_code == 2 and "no 'nope' column" in bad.output

@@ -288,13 +288,20 @@ def _combined_key(work: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return pd.util.hash_pandas_object(work[columns], index=False).to_numpy()
 
 
+def _same(a: object, b: object) -> bool:
+    """Equal, where two missing values are equal and missing never equals a value (pd.NA-safe)."""
+    if pd.isna(a) or pd.isna(b):
+        return bool(pd.isna(a) and pd.isna(b))
+    return bool(a == b)
+
+
 def _differences(work: pd.DataFrame, kept: int, dropped: int) -> str:
-    parts = []
-    for column in schema.CANONICAL_COLUMNS:
-        a, b = work.at[kept, column], work.at[dropped, column]
-        if not (a == b or (pd.isna(a) and pd.isna(b))):
-            parts.append(f"{column}: kept {a}, dropped {b}")
-    return "; ".join(parts)
+    columns = [c for c in work.columns if c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)]
+    return "; ".join(
+        f"{column}: kept {work.at[kept, column]}, dropped {work.at[dropped, column]}"
+        for column in columns
+        if not _same(work.at[kept, column], work.at[dropped, column])
+    )
 
 
 def _duplicate_rows(rule: str, work: pd.DataFrame, kept: np.ndarray, dropped: np.ndarray, details: list[str]) -> pd.DataFrame:
