@@ -601,7 +601,12 @@ def eval_recs(
                 liked_tracks = clean(read_sources([liked]).frame).tracks
                 if target not in liked_tracks:
                     raise ValueError(f"{liked} has no {target!r} column")
-                tables.append(offline.summary_table(offline.liked_auc(liked_tracks, target=target, repeats=repeats, seed=seed), metric="liked_auc"))
+                from songscope.seed import seed_paths
+
+                # Songs nobody labelled, for the taste model to tell the listener's likes from.
+                background = clean(read_sources(seed_paths()).frame).tracks
+                aucs = offline.liked_auc(liked_tracks, background=background, target=target, repeats=repeats, seed=seed)
+                tables.append(offline.summary_table(aucs, metric="liked_auc"))
     table = pd.concat(tables, ignore_index=True)
     if as_json:
         out.print_json(json.dumps({"results": table.to_dict("records")}, default=lambda v: None if v != v else v))

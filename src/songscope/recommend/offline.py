@@ -23,7 +23,7 @@ import pandas as pd
 from songscope.engines.local import LocalEngine
 from songscope.features import FeatureSpace
 from songscope.recommend.index import ExactIndex
-from songscope.recommend.recommender import Recommender, RecommendOptions
+from songscope.recommend.recommender import BACKGROUND, Recommender, RecommendOptions, taste_model
 
 Method = Callable[[list[int], int], list[int]]  # (seed rows, n) -> recommended rows
 
@@ -171,33 +171,39 @@ def _rrf_scores(X_seeds: np.ndarray, X_candidates: np.ndarray) -> np.ndarray:
     return (1.0 / (60 + ranks)).sum(axis=0)
 
 
-def liked_auc(tracks: pd.DataFrame, *, target: str = "target", repeats: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
+def liked_auc(
+    tracks: pd.DataFrame, *, background: pd.DataFrame, target: str = "target", repeats: int = 20, seed: int = 0, background_size: int = BACKGROUND
+) -> dict[str, np.ndarray]:
     """ROC AUC of liked (held-out) against disliked songs, ranked from half of the liked songs.
 
     Per repeat: a random half of the liked songs are the seeds; the other half and the disliked
-    songs are ranked. "with dislikes" also trains on half of the disliked songs (ranked: the rest).
+    songs are ranked. songscope learns the listener's taste against a `background` sample (songs
+    nobody labelled); "with dislikes" also learns from half of the disliked songs (ranked: the
+    rest). Songs labelled both liked and disliked are left out.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    liked_mask = pd.to_numeric(tracks[target], errors="coerce").to_numpy() == 1
-    X = FeatureSpace().fit_transform(tracks)
+    labelled = tracks[tracks[target].astype(str).isin(["0", "1"])].reset_index(drop=True)
+    liked_mask = labelled[target].astype(str).to_numpy() == "1"
+    space = FeatureSpace().fit(pd.concat([labelled, background], ignore_index=True))
+    X, B = space.transform(labelled), space.transform(background)
     liked, disliked = np.flatnonzero(liked_mask), np.flatnonzero(~liked_mask)
     rng = np.random.default_rng(seed)
-    out: dict[str, list[float]] = {"random": [], "kNN-10": [], "songscope": [], "songscope with dislikes": []}
+    out: dict[str, list[float]] = {"random": [], "kNN-10": [], "fusion only": [], "songscope": [], "songscope with dislikes": []}
     for _ in range(repeats):
         liked_perm, disliked_perm = rng.permutation(liked), rng.permutation(disliked)
         seeds, held = liked_perm[: len(liked) // 2], liked_perm[len(liked) // 2 :]
         candidates = np.r_[held, disliked]
         truth = np.r_[np.ones(len(held)), np.zeros(len(disliked))]
+        sample = B[rng.choice(len(B), min(background_size, len(B)), replace=False)]
         out["random"].append(roc_auc_score(truth, rng.random(len(candidates))))
         d = ((X[candidates][:, None, :] - X[seeds][None, :, :]) ** 2).sum(axis=2)
         out["kNN-10"].append(roc_auc_score(truth, -np.sort(d, axis=1)[:, :10].mean(axis=1)))
-        out["songscope"].append(roc_auc_score(truth, _rrf_scores(X[seeds], X[candidates])))
+        out["fusion only"].append(roc_auc_score(truth, _rrf_scores(X[seeds], X[candidates])))
+        out["songscope"].append(roc_auc_score(truth, taste_model(X[seeds], sample, seed=seed).predict_proba(X[candidates])[:, 1]))
         negatives, rest = disliked_perm[: len(disliked) // 2], disliked_perm[len(disliked) // 2 :]
         candidates2 = np.r_[held, rest]
         truth2 = np.r_[np.ones(len(held)), np.zeros(len(rest))]
-        model = LogisticRegression(C=0.5, class_weight="balanced", max_iter=1000).fit(np.vstack([X[seeds], X[negatives]]), np.r_[np.ones(len(seeds)), np.zeros(len(negatives))])
-        taste = model.predict_proba(X[candidates2])[:, 1]
-        out["songscope with dislikes"].append(roc_auc_score(truth2, _rrf_scores(X[seeds], X[candidates2]) * (0.25 + taste)))
+        model = taste_model(X[seeds], X[negatives], seed=seed)
+        out["songscope with dislikes"].append(roc_auc_score(truth2, model.predict_proba(X[candidates2])[:, 1]))
     return {k: np.array(v) for k, v in out.items()}
