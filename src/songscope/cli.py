@@ -520,20 +520,17 @@ def recommend(
     Example: songscope recommend "Bastille - Admit Defeat" "Cigarettes After Sex - Cry" -n 10
     """
     from songscope import pipeline
-    from songscope.recommend.recommender import RecommendOptions, UnknownSongError
+    from songscope.recommend.recommender import RecommendOptions
 
-    try:
-        with _friendly_errors():
-            songs = list(favourites or []) + _songs_from_file(file)
-            options = RecommendOptions(
-                n=n, per_artist=per_artist or None, exclude_seed_artists=exclude_seed_artists, diversity=diversity,
-                cluster=cluster, popularity=_range(popularity),
-            )
-            settings = _settings(db, lake, s3_endpoint)
-            request_id, result = pipeline.recommend(settings, songs, dislikes=list(dislike or []), options=options, run_id=run)
-    except UnknownSongError as exc:  # pragma: no cover - _friendly_errors handles ValueError subclasses
-        err.print(f"error: {exc}")
-        raise typer.Exit(2) from None
+    # An unknown or ambiguous favourite is an UnknownSongError (a ValueError): one clear line, exit 2.
+    with _friendly_errors():
+        songs = list(favourites or []) + _songs_from_file(file)
+        options = RecommendOptions(
+            n=n, per_artist=per_artist or None, exclude_seed_artists=exclude_seed_artists, diversity=diversity,
+            cluster=cluster, popularity=_range(popularity),
+        )
+        settings = _settings(db, lake, s3_endpoint)
+        request_id, result = pipeline.recommend(settings, songs, dislikes=list(dislike or []), options=options, run_id=run)
     if as_json:
         out.print_json(json.dumps({
             "request_id": request_id, "favourites": result.seeds, "dislikes": result.dislikes, "notes": result.notes,
