@@ -36,6 +36,7 @@ bench: $(DEV)
 	$(BIN)/python bench/kmeans.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/spark.py
+	$(BIN)/python bench/recommend.py
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests bench
