@@ -151,3 +151,24 @@ def test_offline_evaluation_on_tidytuesday_and_liked_set():
     assert 0.35 < table[("liked_auc", "kNN-10")]["mean"] < 0.55  # the design's 0.45
     bad = runner.invoke(app, ["eval-recs", str(shared_file(TIDYTUESDAY)), "--label", "nope"])
     assert bad.exit_code == 2 and "no 'nope' column" in bad.output
+
+
+def test_playlist_protocol_splits_scores_and_reports_progress():
+    import pandas as pd
+
+    from songscope.recommend.offline import playlist_continuation
+
+    # 30 songs; playlist "a" holds songs 0-19, "b" songs 10-29 (a song may sit in several: "a|b").
+    tracks = pd.DataFrame({"playlist_id": ["a"] * 10 + ["a|b"] * 10 + ["b"] * 10})
+    def oracle(seeds, n):
+        members = range(20) if min(seeds) < 10 else range(10, 30)  # only "a" has songs below 10
+        return [r for r in members if r not in seeds][:n]
+
+    perfect = {"oracle": oracle}
+    messages: list[str] = []
+    out = playlist_continuation(tracks, perfect, playlist="playlist_id", progress=messages.append)
+    assert len(out["oracle"]["precision@10"]) == 2
+    # Held out are 6 of each playlist's 20: the oracle recommends the playlist's other 6, all hits.
+    assert (out["oracle"]["r_precision"] == 1).all()
+    assert (out["oracle"]["precision@10"] == 0.6).all()
+    assert messages and "playlist 1 of 2" in messages[0]

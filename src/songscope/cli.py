@@ -586,11 +586,11 @@ def eval_recs(
                 say("fitting the methods")
                 methods = offline.Methods(tracks, seed=seed)
                 say(f"genre-precision@10 on {queries:,} queries")
-                gp = offline.genre_precision(tracks, methods.all(), label=label, queries=queries, seed=seed)
+                gp = offline.genre_precision(tracks, methods.all(), label=label, queries=queries, seed=seed, progress=say)
                 tables.append(offline.summary_table(gp, metric="genre_precision@10"))
                 if playlist:
                     say("playlist continuation")
-                    pc = offline.playlist_continuation(tracks, methods.all(), playlist=playlist, seed=seed, limit=playlists)
+                    pc = offline.playlist_continuation(tracks, methods.all(), playlist=playlist, seed=seed, limit=playlists, progress=say)
                     for metric in ("precision@10", "r_precision", "ndcg@10"):
                         tables.append(offline.summary_table({k: v[metric] for k, v in pc.items()}, metric=metric))
             if liked:

@@ -106,7 +106,12 @@ class Methods:
         return [int(self.recommender._by_id[item.track_id]) for item in result.items]
 
 
-def genre_precision(tracks: pd.DataFrame, methods: dict[str, Method], *, label: str, queries: int = 2_000, k: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+Progress = Callable[[str], None]
+
+
+def genre_precision(
+    tracks: pd.DataFrame, methods: dict[str, Method], *, label: str, queries: int = 2_000, k: int = 10, seed: int = 0, progress: Progress | None = None
+) -> dict[str, np.ndarray]:
     """Per-query genre-precision@k of every method (same queries for all)."""
     genres = label_sets(tracks[label])
     rng = np.random.default_rng(seed)
@@ -114,12 +119,22 @@ def genre_precision(tracks: pd.DataFrame, methods: dict[str, Method], *, label: 
     chosen = rng.choice(eligible, min(queries, len(eligible)), replace=False)
     out = {}
     for name, method in methods.items():
+        if progress:
+            progress(f"genre-precision@{k}: {name} on {len(chosen):,} queries")
         out[name] = np.array([np.mean([bool(genres[r] & genres[q]) for r in method([int(q)], k)] or [0.0]) for q in chosen])
     return out
 
 
 def playlist_continuation(
-    tracks: pd.DataFrame, methods: dict[str, Method], *, playlist: str, min_size: int = 10, k: int = 10, seed: int = 0, limit: int | None = None
+    tracks: pd.DataFrame,
+    methods: dict[str, Method],
+    *,
+    playlist: str,
+    min_size: int = 10,
+    k: int = 10,
+    seed: int = 0,
+    limit: int | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per-playlist precision@k, R-precision and NDCG@k of every method."""
     members: dict[str, list[int]] = {}
@@ -139,7 +154,9 @@ def playlist_continuation(
     out: dict[str, dict[str, np.ndarray]] = {}
     for method_name, method in methods.items():
         p_at_k, r_prec, ndcg = [], [], []
-        for seeds, held in splits:
+        for done, (seeds, held) in enumerate(splits):
+            if progress and done % 10 == 0:
+                progress(f"playlist continuation: {method_name}, playlist {done + 1:,} of {len(splits):,}")
             ranked = method(seeds, max(k, len(held)))
             hits = np.array([r in held for r in ranked], dtype=float)
             p_at_k.append(hits[:k].sum() / k)
