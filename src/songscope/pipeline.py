@@ -198,7 +198,7 @@ def run(
     paths = write_profile(result, out_dir / "profile")
     timings["profile"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    clustering = cluster_catalogue(settings, k=k, resamples=resamples, progress=progress)
+    clustering = cluster_catalogue(settings, k=k, resamples=resamples, catalogue=catalogue, progress=progress)
     timings["cluster"] = time.perf_counter() - t0
     return RunOutcome(outcome, paths, timings, clustering)
 
@@ -258,6 +258,7 @@ def cluster_catalogue(
     space=None,
     resamples: int = 20,
     label: str | None = None,
+    catalogue: pd.DataFrame | None = None,
     progress: Progress | None = None,
 ) -> ClusterOutcome:
     """Cluster the catalogue, evaluate the clustering in the shared space, persist everything.
@@ -279,8 +280,9 @@ def cluster_catalogue(
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    say("reading the catalogue")
-    catalogue = load_catalogue(settings)
+    if catalogue is None:  # `run` passes the one it has just profiled
+        say("reading the catalogue")
+        catalogue = load_catalogue(settings)
     space = space or FeatureSpace()
     X = space.fit_transform(catalogue)
     timings["features_s"] = time.perf_counter() - t0

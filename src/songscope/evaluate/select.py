@@ -56,6 +56,13 @@ def reference_sampler(X: np.ndarray, rng: np.random.Generator) -> Callable[[], n
     return draw
 
 
+def _gap_at(sample: np.ndarray, refs: list[np.ndarray], k: int, seed: int) -> tuple[float, float]:
+    """Gap(k) of `sample` against the reference data sets, and its s_k (Tibshirani's definitions)."""
+    log_ref = np.array([np.log(_kmeans(ref, k, seed + b)[1]) for b, ref in enumerate(refs)])
+    gap = float(log_ref.mean() - np.log(_kmeans(sample, k, seed)[1]))
+    return gap, float(log_ref.std() * np.sqrt(1 + 1 / len(refs)))
+
+
 @dataclass
 class Sweep:
     """The k sweep's table and what each criterion recommends."""
@@ -108,8 +115,7 @@ def k_sweep(
     refs = [draw() for _ in range(references)]
     rows = []
     gap_ks = [1] + ks
-    log_w = {}
-    log_w_ref = {}
+    gap, se = {}, {}
     for k in gap_ks:
         if progress:
             progress(f"k sweep: k = {k} of {ks[-1]}")
@@ -117,12 +123,8 @@ def k_sweep(
             labels, sse = _kmeans(X, k, seed)
             sil = float(silhouette_score(X[sil_idx], labels[sil_idx])) if len(np.unique(labels[sil_idx])) > 1 else float("nan")
             rows.append({"k": k, "sse": sse, "silhouette": sil})
-        _, w = _kmeans(Xg, k, seed)
-        log_w[k] = np.log(w)
-        log_w_ref[k] = np.array([np.log(_kmeans(ref, k, seed + b)[1]) for b, ref in enumerate(refs)])
+        gap[k], se[k] = _gap_at(Xg, refs, k, seed)
     table = pd.DataFrame(rows)
-    gap = {k: float(log_w_ref[k].mean() - log_w[k]) for k in gap_ks}
-    se = {k: float(log_w_ref[k].std() * np.sqrt(1 + 1 / references)) for k in gap_ks}
     table["gap"] = table["k"].map(gap)
     table["gap_se"] = table["k"].map(se)
     gap_k = None
@@ -163,9 +165,7 @@ def null_model_check(X: np.ndarray, k: int, *, seed: int = 0, references: int = 
     refs = [draw() for _ in range(references)]
     gap, se = {}, {}
     for kk in (1, k):
-        log_ref = np.array([np.log(_kmeans(r, kk, seed + b)[1]) for b, r in enumerate(refs)])
-        gap[kk] = float(log_ref.mean() - np.log(_kmeans(Xs, kk, seed)[1]))
-        se[kk] = float(log_ref.std() * np.sqrt(1 + 1 / references))
+        gap[kk], se[kk] = _gap_at(Xs, refs, kk, seed)
     delta, delta_se = gap[k] - gap[1], float(np.hypot(se[k], se[1]))
     return {"k": k, "gap_k": gap[k], "gap_1": gap[1], "delta": delta, "delta_se": delta_se, "structure": bool(delta > 2 * delta_se), "sample": len(Xs)}
 
