@@ -92,16 +92,31 @@ class TestSparkEngine(EngineContract):
         return SparkEngine(self.algorithm, n_clusters=self.k, random_state=seed, master=self.master, max_iter=50)
 
 
-def test_own_kmeans_kernel_matches_scikit_learn():
+@pytest.mark.parametrize(
+    ("dims", "rows", "k"),
+    [(6, 2_400, 6), (13, 5_000, 7), (16, 3_001, 5), (23, 2_400, 6)],
+    ids=["6 features", "13 features, odd k", "16 features, ragged last block", "23 features (matrix-product path)"],
+)
+def test_own_kmeans_kernel_matches_scikit_learn(dims, rows, k):
     from sklearn.cluster import KMeans
 
-    rng = np.random.default_rng(0)
-    X = np.vstack([rng.normal(c, 1.0, (400, 6)) for c in range(6)])
-    init = kmeans_plus_plus(X, 6, 0)
+    rng = np.random.default_rng(dims)
+    X = rng.normal(0, 1.0, (rows, dims)) + rng.normal(0, 3.0, (k, dims))[rng.integers(0, k, rows)]
+    init = kmeans_plus_plus(X, k, 0)
     labels, centers, inertia, n_iter = lloyd(X, init, max_iter=30, tol=0)
-    reference = KMeans(6, init=init, n_init=1, max_iter=30, tol=0, algorithm="lloyd").fit(X)
+    reference = KMeans(k, init=init, n_init=1, max_iter=30, tol=0, algorithm="lloyd").fit(X)
+    assert n_iter == reference.n_iter_
     assert abs(inertia / reference.inertia_ - 1) < 1e-4
     assert adjusted_rand_score(labels, reference.labels_) > 0.999
+    np.testing.assert_allclose(centers, reference.cluster_centers_, atol=1e-3)
+
+
+def test_kmeans_kernel_stops_when_no_song_changes_cluster():
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
+    labels, centers, inertia, n_iter = lloyd(X, X[[0, 2]], max_iter=50, tol=0)
+    assert n_iter == 2  # the second pass changes nothing
+    assert labels.tolist() in ([0, 0, 1, 1],)
+    assert inertia == pytest.approx(0.01)
 
 
 def test_unknown_algorithm_and_too_many_rows_are_clear_errors():
