@@ -23,6 +23,7 @@ import pandas as pd
 from songscope.engines.local import LocalEngine
 from songscope.features import FeatureSpace
 from songscope.recommend.index import ExactIndex
+from songscope.recommend.metric import SongMetric, training_half
 from songscope.recommend.recommender import BACKGROUND, Recommender, RecommendOptions, taste_model
 
 Method = Callable[[list[int], int], list[int]]  # (seed rows, n) -> recommended rows
@@ -45,13 +46,20 @@ def bootstrap_ci(values: np.ndarray, *, resamples: int = 1000, seed: int = 0) ->
 
 @dataclass
 class Methods:
-    """The baselines and songscope's default over one catalogue, all answering (seeds, n)."""
+    """The baselines, songscope's default and its ablation over one catalogue, all answering
+    (seed rows, n) -> recommended rows.
+
+    `weights` (optional) are feature weights learned on this catalogue's training half; they
+    add a "songscope, weights learned here" method.
+    """
 
     tracks: pd.DataFrame
     seed: int = 0
     clusters: int = 50
+    weights: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
+        self.tracks = self.tracks.reset_index(drop=True)
         self.space = FeatureSpace().fit(self.tracks)
         self.X = self.space.transform(self.tracks)
         self.index = ExactIndex().fit(self.X)
@@ -59,8 +67,14 @@ class Methods:
         self.labels = LocalEngine("kmeans", n_clusters=min(self.clusters, len(self.tracks)), random_state=self.seed, n_init=1).fit(self.X).labels
         self.recommender = Recommender(self.tracks, self.space)
         self.rng = np.random.default_rng(self.seed)
+        names = self.space.output_names
+        weights_only = SongMetric(artist_context=0.0).embed(self.X, names, None)
+        self._weighted_index = ExactIndex().fit(weights_only)
+        self._context_index = ExactIndex().fit(self.recommender.X)
+        self._learned = None if self.weights is None else Recommender(self.tracks, self.space, metric=SongMetric(weights=self.weights))
 
     def all(self) -> dict[str, Method]:
+        """The baselines the design asks for, and songscope's default."""
         return {
             "random": self.random,
             "popularity": self.popularity,
@@ -68,6 +82,17 @@ class Methods:
             "mean-vector kNN": self.mean_vector,
             "exact kNN": self.exact_knn,
             "songscope": self.songscope,
+        } | ({"songscope, weights learned here": self.songscope_learned} if self._learned is not None else {})
+
+    def ablation(self) -> dict[str, Method]:
+        """songscope built up one ingredient at a time, from plain kNN to the default."""
+        return {
+            "kNN, standard space": self.exact_knn,
+            "+ learned feature weights": lambda seeds, n: self._knn(self._weighted_index, self._weighted_index.X, seeds, n),
+            "+ artist context": lambda seeds, n: self._knn(self._context_index, self._context_index.X, seeds, n),
+            "+ reciprocal-rank fusion": lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, per_artist=None, exclude_versions=False, taste=False)),
+            "+ artist cap, one version": lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, taste=False)),
+            "+ taste model (songscope)": self.songscope,
         }
 
     def _fill(self, ranked: np.ndarray, seeds: list[int], n: int) -> list[int]:
@@ -96,33 +121,70 @@ class Methods:
         return self._fill(self.index.search(self.X[seeds].mean(axis=0), n + len(seeds))[0][0], seeds, n)
 
     def exact_knn(self, seeds: list[int], n: int) -> list[int]:
-        """Nearest songs to any seed (each seed's neighbours merged by distance)."""
-        idx, dist = self.index.search(self.X[seeds], n + len(seeds))
+        """Nearest songs to any seed in the standard space (each seed's neighbours merged by distance)."""
+        return self._knn(self.index, self.X, seeds, n)
+
+    def _knn(self, index: ExactIndex, X: np.ndarray, seeds: list[int], n: int) -> list[int]:
+        idx, dist = index.search(X[seeds], n + len(seeds))
         order = np.argsort(dist.ravel(), kind="stable")
         return self._fill(idx.ravel()[order], seeds, n)
 
+    def _recommend(self, recommender: Recommender, seeds: list[int], options: RecommendOptions) -> list[int]:
+        result = recommender.recommend([recommender._ids[s] for s in seeds], options)
+        return [int(recommender._by_id[item.track_id]) for item in result.items]
+
     def songscope(self, seeds: list[int], n: int) -> list[int]:
-        result = self.recommender.recommend([self.recommender._ids[s] for s in seeds], RecommendOptions(n=n))
-        return [int(self.recommender._by_id[item.track_id]) for item in result.items]
+        return self._recommend(self.recommender, seeds, RecommendOptions(n=n))
+
+    def songscope_learned(self, seeds: list[int], n: int) -> list[int]:
+        assert self._learned is not None
+        return self._recommend(self._learned, seeds, RecommendOptions(n=n))
 
 
 Progress = Callable[[str], None]
 
 
 def genre_precision(
-    tracks: pd.DataFrame, methods: dict[str, Method], *, label: str, queries: int = 2_000, k: int = 10, seed: int = 0, progress: Progress | None = None
+    tracks: pd.DataFrame, methods: dict[str, Method], *, label: str, queries: int = 2_000, k: int = 10, seed: int = 0,
+    progress: Progress | None = None, labels_per_pick: dict[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-query genre-precision@k of every method (same queries for all)."""
+    """Per-query genre-precision@k of every method (same queries for all).
+
+    Query songs come from the evaluation half only (`training_half` false): the half whose
+    labels metric learning never sees. Recommendations may come from the whole catalogue.
+    If given, `labels_per_pick` receives each method's mean number of labels per recommended
+    song: a song listed under many genres matches almost any query, and that number shows
+    which methods gain from it (the popularity baseline picks hits listed under 4 or 5 of 6).
+    """
     genres = label_sets(tracks[label])
     rng = np.random.default_rng(seed)
-    eligible = np.flatnonzero([bool(g) for g in genres])
+    held_out = ~training_half(tracks["track_id"].astype(str).to_numpy())
+    eligible = np.flatnonzero(held_out & np.array([bool(g) for g in genres]))
     chosen = rng.choice(eligible, min(queries, len(eligible)), replace=False)
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for name, method in methods.items():
+        same = _evaluated_already(name, method, methods, out)
+        if same is not None:
+            out[name] = out[same]
+            if labels_per_pick is not None:
+                labels_per_pick[name] = labels_per_pick[same]
+            continue
         if progress:
             progress(f"genre-precision@{k}: {name} on {len(chosen):,} queries")
-        out[name] = np.array([np.mean([bool(genres[r] & genres[q]) for r in method([int(q)], k)] or [0.0]) for q in chosen])
+        scores, carried = [], []
+        for q in chosen:
+            picks = method([int(q)], k)
+            scores.append(np.mean([bool(genres[r] & genres[q]) for r in picks] or [0.0]))
+            carried.extend(len(genres[r]) for r in picks)
+        out[name] = np.array(scores)
+        if labels_per_pick is not None:
+            labels_per_pick[name] = float(np.mean(carried)) if carried else float("nan")
     return out
+
+
+def _evaluated_already(name: str, method: Method, methods: dict[str, Method], done: dict) -> str | None:
+    """The name under which the same method (the ablation reuses the default) was evaluated."""
+    return next((other for other in done if other != name and methods[other] == method), None)
 
 
 def playlist_continuation(
@@ -153,6 +215,10 @@ def playlist_continuation(
     discount = 1 / np.log2(np.arange(2, k + 2))
     out: dict[str, dict[str, np.ndarray]] = {}
     for method_name, method in methods.items():
+        same = _evaluated_already(method_name, method, methods, out)
+        if same is not None:
+            out[method_name] = out[same]
+            continue
         p_at_k, r_prec, ndcg = [], [], []
         for done, (seeds, held) in enumerate(splits):
             if progress and done % 10 == 0:
@@ -181,6 +247,98 @@ def summary_table(per_query: dict[str, np.ndarray], *, reference: str = "songsco
     return pd.DataFrame(rows)
 
 
+def ablation_table(per_query: dict[str, np.ndarray], *, metric: str) -> pd.DataFrame:
+    """Each step of the ablation (in order): its mean with CI, and what it adds over the step
+    before it (the paired difference, with its CI)."""
+    rows = []
+    previous = None
+    for name, values in per_query.items():
+        low, high = bootstrap_ci(values)
+        row = {"metric": metric, "step": name, "mean": float(values.mean()), "ci_low": low, "ci_high": high, "queries": len(values)}
+        if previous is not None:
+            diff = values - previous
+            d_low, d_high = bootstrap_ci(diff)
+            row |= {"adds": float(diff.mean()), "adds_ci_low": d_low, "adds_ci_high": d_high}
+        rows.append(row)
+        previous = values
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class OfflineReport:
+    """What `songscope eval-recs` prints: every method against the baselines, and the ablation."""
+
+    results: pd.DataFrame
+    ablation: pd.DataFrame
+    learned_weights: dict[str, float] | None = None
+
+    def to_dict(self) -> dict:
+        def records(frame: pd.DataFrame) -> list[dict]:
+            return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+        return {"results": records(self.results), "ablation": records(self.ablation), "learned_weights": self.learned_weights}
+
+
+def evaluate_recommendations(
+    tracks: pd.DataFrame | None = None,
+    *,
+    label: str = "playlist_genre",
+    playlist: str | None = "playlist_id",
+    queries: int = 2_000,
+    playlists: int | None = None,
+    learn: bool = False,
+    liked: pd.DataFrame | None = None,
+    background: pd.DataFrame | None = None,
+    target: str = "target",
+    repeats: int = 20,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> OfflineReport:
+    """The whole offline evaluation: genre-precision@10 and playlist continuation on a labelled
+    catalogue (`tracks`), liked-vs-disliked AUC on a `liked` set; baselines, songscope, the
+    ablation, and with `learn` feature weights learned on the catalogue's own training half."""
+    say = progress or (lambda message: None)
+    results, ablation, learned = [], [], None
+    if tracks is not None:
+        tracks = tracks.reset_index(drop=True)
+        for column in [label] + ([playlist] if playlist else []):
+            if column not in tracks:
+                raise ValueError(f"the catalogue has no {column!r} column; columns: {', '.join(map(str, tracks.columns))}")
+        if learn:
+            from songscope.recommend.metric import learn_weights
+
+            space = FeatureSpace().fit(tracks)
+            train = np.flatnonzero(training_half(tracks["track_id"].astype(str).to_numpy()))
+            learned = learn_weights(space.transform(tracks), space.output_names, label_sets(tracks[label]), train, seed=seed, progress=say)
+        say("fitting the methods")
+        methods = Methods(tracks, seed=seed, weights=learned)
+        everything = methods.all() | methods.ablation()
+        carried: dict[str, float] = {}
+        gp = genre_precision(tracks, everything, label=label, queries=queries, seed=seed, progress=say, labels_per_pick=carried)
+        table = summary_table({name: gp[name] for name in methods.all()}, metric="genre_precision@10")
+        results.append(table.assign(labels_per_pick=table["method"].map(carried)))
+        ablation.append(ablation_table({name: gp[name] for name in methods.ablation()}, metric="genre_precision@10"))
+        if playlist:
+            pc = playlist_continuation(tracks, everything, playlist=playlist, seed=seed, limit=playlists, progress=say)
+            for metric in ("precision@10", "r_precision", "ndcg@10"):
+                results.append(summary_table({name: pc[name][metric] for name in methods.all()}, metric=metric))
+            ablation.append(ablation_table({name: pc[name]["precision@10"] for name in methods.ablation()}, metric="precision@10"))
+    if liked is not None:
+        if target not in liked:
+            raise ValueError(f"the liked set has no {target!r} column")
+        if background is None:
+            raise ValueError("the liked-set protocol needs a background catalogue (songs nobody labelled)")
+        say("liked vs disliked")
+        aucs = liked_auc(liked, background=background, target=target, repeats=repeats, seed=seed)
+        shown = ("random", "kNN-10", "fusion only", "songscope", "songscope with dislikes")
+        results.append(summary_table({name: aucs[name] for name in shown}, metric="liked_auc"))
+        ablation.append(ablation_table({name: aucs[name] for name in ("kNN-10", "fusion only", "taste model, standard space", "songscope")}, metric="liked_auc"))
+        ablation.append(ablation_table({name: aucs[name] for name in ("taste model with dislikes, standard space", "songscope with dislikes")}, metric="liked_auc with dislikes"))
+    if not results:
+        raise ValueError("nothing to evaluate: give a labelled catalogue and/or a liked set")
+    return OfflineReport(pd.concat(results, ignore_index=True), pd.concat(ablation, ignore_index=True), learned)
+
+
 def _rrf_scores(X_seeds: np.ndarray, X_candidates: np.ndarray) -> np.ndarray:
     """songscope's fusion over a candidate set: sum over seeds of 1 / (60 + rank of the candidate)."""
     d = ((X_candidates[None, :, :] - X_seeds[:, None, :]) ** 2).sum(axis=2)
@@ -202,25 +360,36 @@ def liked_auc(
 
     labelled = tracks[tracks[target].astype(str).isin(["0", "1"])].reset_index(drop=True)
     liked_mask = labelled[target].astype(str).to_numpy() == "1"
-    space = FeatureSpace().fit(pd.concat([labelled, background], ignore_index=True))
-    X, B = space.transform(labelled), space.transform(background)
+    both = pd.concat([labelled, background], ignore_index=True)
+    space = FeatureSpace().fit(both)
+    plain = space.transform(both)
+    artists = pd.factorize(both["artist_name"].astype(str).str.strip().str.lower())[0]
+    embedded = SongMetric().embed(plain, space.output_names, artists)
+    spaces = {"standard": (plain[: len(labelled)], plain[len(labelled) :]), "songscope": (embedded[: len(labelled)], embedded[len(labelled) :])}
+    X = spaces["standard"][0]
     liked, disliked = np.flatnonzero(liked_mask), np.flatnonzero(~liked_mask)
     rng = np.random.default_rng(seed)
-    out: dict[str, list[float]] = {"random": [], "kNN-10": [], "fusion only": [], "songscope": [], "songscope with dislikes": []}
+    out: dict[str, list[float]] = {
+        "random": [], "kNN-10": [], "fusion only": [], "songscope": [], "songscope with dislikes": [],
+        "taste model, standard space": [], "taste model with dislikes, standard space": [],
+    }
     for _ in range(repeats):
         liked_perm, disliked_perm = rng.permutation(liked), rng.permutation(disliked)
         seeds, held = liked_perm[: len(liked) // 2], liked_perm[len(liked) // 2 :]
         candidates = np.r_[held, disliked]
         truth = np.r_[np.ones(len(held)), np.zeros(len(disliked))]
-        sample = B[rng.choice(len(B), min(background_size, len(B)), replace=False)]
+        sample = rng.choice(len(background), min(background_size, len(background)), replace=False)
+        negatives, rest = disliked_perm[: len(disliked) // 2], disliked_perm[len(disliked) // 2 :]
+        candidates2 = np.r_[held, rest]
+        truth2 = np.r_[np.ones(len(held)), np.zeros(len(rest))]
         out["random"].append(roc_auc_score(truth, rng.random(len(candidates))))
         d = ((X[candidates][:, None, :] - X[seeds][None, :, :]) ** 2).sum(axis=2)
         out["kNN-10"].append(roc_auc_score(truth, -np.sort(d, axis=1)[:, :10].mean(axis=1)))
         out["fusion only"].append(roc_auc_score(truth, _rrf_scores(X[seeds], X[candidates])))
-        out["songscope"].append(roc_auc_score(truth, taste_model(X[seeds], sample, seed=seed).predict_proba(X[candidates])[:, 1]))
-        negatives, rest = disliked_perm[: len(disliked) // 2], disliked_perm[len(disliked) // 2 :]
-        candidates2 = np.r_[held, rest]
-        truth2 = np.r_[np.ones(len(held)), np.zeros(len(rest))]
-        model = taste_model(X[seeds], X[negatives], seed=seed)
-        out["songscope with dislikes"].append(roc_auc_score(truth2, model.predict_proba(X[candidates2])[:, 1]))
+        for name, suffix in (("songscope", ""), ("standard", ", standard space")):
+            Z, B = spaces[name]
+            alone = taste_model(Z[seeds], B[sample], seed=seed).predict_proba(Z[candidates])[:, 1]
+            with_dislikes = taste_model(Z[seeds], Z[negatives], seed=seed).predict_proba(Z[candidates2])[:, 1]
+            out["songscope" if name == "songscope" else "taste model" + suffix].append(roc_auc_score(truth, alone))
+            out["songscope with dislikes" if name == "songscope" else "taste model with dislikes" + suffix].append(roc_auc_score(truth2, with_dislikes))
     return {k: np.array(v) for k, v in out.items()}

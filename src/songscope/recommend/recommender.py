@@ -22,6 +22,7 @@ import pandas as pd
 from songscope.clean import normalise_names
 from songscope.features import FeatureSpace
 from songscope.recommend.index import build_index
+from songscope.recommend.metric import SongMetric
 
 RRF_K = 60
 POOL = 300  # neighbours each seed contributes before filters and diversity
@@ -43,6 +44,7 @@ class RecommendOptions:
     diversity: float | None = None  # MMR lambda in (0, 1]: 1 is pure relevance
     cluster: int | None = None  # only songs of this cluster
     popularity: tuple[int, int] | None = None
+    taste: bool = True  # learn the listener's taste from ten favourites or any dislike
 
     def validate(self) -> None:
         if not 1 <= self.n <= 500:
@@ -102,13 +104,10 @@ class Recommender:
     """
 
     def __init__(self, tracks: pd.DataFrame, space: FeatureSpace, *, clusters: pd.Series | None = None,
-                 descriptions: dict[int, str] | None = None, index_kind: str = "auto"):
+                 descriptions: dict[int, str] | None = None, index_kind: str = "auto", metric: SongMetric | None = None):
         self.tracks = tracks.reset_index(drop=True)
         self.space = space
-        self.X = space.transform(self.tracks)
-        self.index = build_index(self.X, index_kind)
-        self.clusters = None if clusters is None else self.tracks["track_id"].map(clusters).to_numpy()
-        self.descriptions = descriptions or {}
+        self.metric = metric or SongMetric()
         labels = (self.tracks["artist_name"].astype(str) + " - " + self.tracks["track_name"].astype(str)).to_numpy()
         self._labels = labels
         self._ids = self.tracks["track_id"].astype(str).to_numpy()
@@ -122,6 +121,13 @@ class Recommender:
         # normalised artist and title), so filters are array operations, not string compares.
         self._artist = pd.factorize(artist_norm)[0]
         self._version = pd.factorize(pd.Series(artist_norm) + "\x1f" + pd.Series(title_norm))[0]
+        #: The songs in the feature space (for reasons) and in the metric's space (for search).
+        self.features = space.transform(self.tracks)
+        self._weights = self.metric.weight_vector(space.output_names)
+        self.X = self.metric.embed(self.features, space.output_names, self._artist)
+        self.index = build_index(self.X, index_kind)
+        self.clusters = None if clusters is None else self.tracks["track_id"].map(clusters).to_numpy()
+        self.descriptions = descriptions or {}
 
     # ----------------------------------------------------------------------------- resolving songs
 
@@ -165,7 +171,7 @@ class Recommender:
         candidates, scores, nearest = candidates[keep], scores[keep], nearest[keep]
         nearest_seed = dict(zip(candidates.tolist(), nearest.tolist()))
         effect = None
-        if (disliked or len(seeds) >= TASTE_MIN_FAVOURITES) and len(candidates):
+        if options.taste and (disliked or len(seeds) >= TASTE_MIN_FAVOURITES) and len(candidates):
             baseline = self._select(candidates, scores, options)
             like = self._taste(seeds, disliked, candidates)
             # The taste model decides; the fused closeness only breaks near-ties.
@@ -264,17 +270,25 @@ class Recommender:
         return taste_model(self.X[likes], negatives).predict_proba(self.X[candidates])[:, 1]
 
     def _explain(self, rank: int, song: int, score: float, seed: int) -> Recommendation:
-        diff = (self.X[song] - self.X[seed]) ** 2
-        total = float(diff.sum()) or 1.0
+        """Why `song` was recommended: its nearest seed, and each feature's share of the squared
+        distance between them in the metric (the artist context as one share, "artist sound")."""
         names = self.space.output_names
-        order = np.argsort(diff)
-        raw = self.space.inverse_scale(self.X[[song, seed]])
+        own = (self._weights * (self.features[song] - self.features[seed])) ** 2
+        artist = float(((self.X[song, len(names) :] - self.X[seed, len(names) :]) ** 2).sum())
+        total = float(own.sum()) + artist or 1.0
+        counted = [j for j in np.argsort(own) if self._weights[j] > 0]
+        raw = self.space.inverse_scale(self.features[[song, seed]])
         differs = []
-        for j in order[::-1][:2]:
-            if diff[j] / total < 0.2:
+        for j in counted[::-1][:2]:
+            if own[j] / total < 0.2:
                 break
             direction = "higher" if raw[0, j] > raw[1, j] else "lower"
             differs.append(f"{direction} {names[j]}")
+        if artist / total >= 0.3:
+            differs.append("artist sound")
+        contributions = {names[j]: round(float(own[j] / total), 4) for j in range(len(names))}
+        if self.X.shape[1] > len(names):
+            contributions["artist sound"] = round(artist / total, 4)
         cluster = None if self.clusters is None else _as_int(self.clusters[song])
         return Recommendation(
             rank=rank,
@@ -284,9 +298,9 @@ class Recommender:
             score=round(float(score), 6),
             nearest_seed=str(self._labels[seed]),
             distance=round(float(np.sqrt(total)), 4),
-            similar_in=[names[j] for j in order[:3]],
+            similar_in=[names[j] for j in counted[:3]],
             differs_in=differs,
-            contributions={names[j]: round(float(diff[j] / total), 4) for j in range(len(names))},
+            contributions=contributions,
             cluster=cluster,
             cluster_description=self.descriptions.get(cluster) if cluster is not None else None,
         )
@@ -301,13 +315,17 @@ def taste_model(positives: np.ndarray, negatives: np.ndarray, *, seed: int = 0):
     logistic regression takes over."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     X = np.vstack([positives, negatives])
     y = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
     weights = np.where(y == 1, len(negatives) / max(len(positives), 1), 1.0)
     if min(len(positives), len(negatives)) < 20:
         return LogisticRegression(C=0.5, max_iter=1000).fit(X, y, sample_weight=weights)
-    return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed).fit(X, y, sample_weight=weights)
+    # One thread: on a few thousand songs threads only add overhead, and with several the trees'
+    # binning step goes through joblib, whose result polling slept about 1 s per fit here.
+    with threadpool_limits(1, user_api="openmp"):
+        return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_bins=32, random_state=seed).fit(X, y, sample_weight=weights)
 
 
 def _as_int(value: object) -> int | None:

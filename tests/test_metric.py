@@ -1,0 +1,78 @@
+"""The recommendation metric: learned feature weights and artist context."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from songscope.recommend.metric import DEFAULT_WEIGHTS, PLAIN, SongMetric, artist_means, learn_weights, neighbour_agreement, training_half
+
+
+def _labelled_blobs(n: int = 1_200, seed: int = 0):
+    """Two informative features (they decide the label) and one loud noise feature."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 3, n)
+    informative = np.c_[label + rng.normal(0, 0.6, n), -label + rng.normal(0, 0.6, n)]
+    noise = rng.normal(0, 3.0, n)
+    X = np.c_[informative, noise]
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    return X, [frozenset({str(v)}) for v in label]
+
+
+def test_learned_weights_silence_a_noise_feature_and_raise_agreement():
+    X, labels = _labelled_blobs()
+    rows = np.arange(len(X))
+    weights = learn_weights(X, ["a", "b", "noise"], labels, rows, queries=400)
+    assert weights["noise"] < 0.5 < min(weights["a"], weights["b"])
+    w = SongMetric(weights).weight_vector(["a", "b", "noise"])
+    assert np.mean(w**2) == pytest.approx(1.0)
+    before = neighbour_agreement(X, labels, rows, rows[:400])
+    after = neighbour_agreement(X * w, labels, rows, rows[:400])
+    assert after > before + 0.01
+
+
+def test_learning_reads_only_the_training_rows_labels():
+    X, labels = _labelled_blobs(seed=1)
+    train = np.flatnonzero(training_half([f"t{i}" for i in range(len(X))]))
+    assert 0.4 < len(train) / len(X) < 0.6
+    # Scramble every label outside the training rows: the weights must not change.
+    rng = np.random.default_rng(5)
+    scrambled = [labels[i] if i in set(train.tolist()) else frozenset({str(rng.integers(0, 3))}) for i in range(len(X))]
+    assert learn_weights(X, ["a", "b", "noise"], labels, train, queries=300) == learn_weights(X, ["a", "b", "noise"], scrambled, train, queries=300)
+
+
+def test_too_few_labelled_songs_is_a_clear_error():
+    X, labels = _labelled_blobs(n=30)
+    with pytest.raises(ValueError, match="too few"):
+        learn_weights(X, ["a", "b", "noise"], [frozenset()] * 25 + labels[25:], np.arange(30))
+
+
+def test_artist_context_pulls_an_artists_songs_together():
+    # Songs 0 and 1 differ, but their artists' other songs make the two artists sound alike.
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [0.9, 0.9], [0.1, 0.1], [1.1, 1.1], [5.0, 5.0]])
+    artists = np.array([0, 1, 0, 1, 2, 2])
+    plain = PLAIN.embed(X, ["a", "b"], artists)
+    assert plain.shape == (6, 2)
+    context = SongMetric(weights={}, artist_context=1.0).embed(X, ["a", "b"], artists)
+    assert context.shape == (6, 4)
+    np.testing.assert_allclose(context[:, 2:], artist_means(X, artists))
+    def distance(Z, i, j):
+        return float(np.linalg.norm(Z[i] - Z[j]))
+    # Song 1's nearest other-artist song: song 4 in plain space, song 0 (same-sounding artist) with context.
+    assert distance(plain, 1, 4) < distance(plain, 1, 0)
+    assert distance(context, 1, 0) < distance(context, 1, 4)
+
+
+@pytest.mark.slow
+def test_default_weights_are_what_learning_on_the_tidytuesday_training_half_gives():
+    from songscope.clean import clean
+    from songscope.features import FeatureSpace
+    from songscope.ingest import read_sources
+    from songscope.recommend.offline import label_sets
+    from tests.conftest import TIDYTUESDAY, shared_file
+
+    tracks = clean(read_sources([str(shared_file(TIDYTUESDAY))]).frame).tracks
+    space = FeatureSpace().fit(tracks)
+    train = np.flatnonzero(training_half(tracks["track_id"].astype(str).to_numpy()))
+    learned = learn_weights(space.transform(tracks), space.output_names, label_sets(tracks["playlist_genre"]), train)
+    assert learned == dict(DEFAULT_WEIGHTS)
