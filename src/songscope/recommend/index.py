@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from songscope.engines.local import lloyd
@@ -26,6 +27,25 @@ def _top_k(distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 def _squared_distances(Q: np.ndarray, X: np.ndarray, x_sq: np.ndarray) -> np.ndarray:
     d = x_sq[None, :] - 2.0 * (Q @ X.T) + (Q**2).sum(axis=1)[:, None]
     return np.maximum(d, 0.0)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, boundscheck=False)
+def _scan_runs(X, x_sq, starts, ends, query, q_sq, rows, distances):  # pragma: no cover - compiled
+    """Squared distances from `query` to the rows in runs ``starts[i]:ends[i]`` of `X`, written
+    to `distances` with each row's number in `rows`; returns how many. The probed cells of the
+    inverted file are such runs, so the rows are read in order, with no gathered copy."""
+    d = X.shape[1]
+    count = 0
+    for run in range(len(starts)):
+        for r in range(starts[run], ends[run]):
+            dot = np.float32(0.0)
+            for f in range(d):
+                dot += X[r, f] * query[f]
+            value = x_sq[r] - np.float32(2.0) * dot + q_sq
+            distances[count] = value if value > 0 else np.float32(0.0)
+            rows[count] = r
+            count += 1
+    return count
 
 
 @dataclass
@@ -95,19 +115,16 @@ class IVFIndex:
         out_idx = np.full((len(Q), k), -1, dtype=np.int64)
         out_dist = np.full((len(Q), k), np.inf, dtype=np.float32)
         for q, query in enumerate(Q):
-            # The probed cells are contiguous runs of the cell-sorted rows: build their row numbers
-            # without a Python loop (start of each run, repeated, plus the offset within it).
             starts, ends = self.offsets[cells[q]], self.offsets[cells[q] + 1]
-            lengths = ends - starts
-            total = int(lengths.sum())
+            total = int((ends - starts).sum())
             if not total:
                 continue
-            within = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-            candidates = np.repeat(starts, lengths) + within
-            d = self.x_sq[candidates] - 2.0 * (self.X[candidates] @ query) + float(query @ query)
-            idx, dist = _top_k(np.maximum(d, 0.0)[None, :], k)
+            rows = np.empty(total, dtype=np.int64)
+            distances = np.empty(total, dtype=np.float32)
+            _scan_runs(self.X, self.x_sq, starts, ends, query, np.float32(query @ query), rows, distances)
+            idx, dist = _top_k(distances[None, :], k)
             m = idx.shape[1]
-            out_idx[q, :m] = self.order[candidates[idx[0]]]
+            out_idx[q, :m] = self.order[rows[idx[0]]]
             out_dist[q, :m] = dist[0]
         return out_idx, out_dist
 
