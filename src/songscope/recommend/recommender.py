@@ -285,7 +285,7 @@ class Recommender:
             direction = "higher" if raw[0, j] > raw[1, j] else "lower"
             differs.append(f"{direction} {names[j]}")
         if artist / total >= 0.3:
-            differs.append("artist sound")
+            differs.append("artist's sound")
         contributions = {names[j]: round(float(own[j] / total), 4) for j in range(len(names))}
         if self.X.shape[1] > len(names):
             contributions["artist sound"] = round(artist / total, 4)
