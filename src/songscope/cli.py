@@ -272,8 +272,45 @@ def run(
         for row in c.profiles.itertuples():
             out.print(f"  {row.cluster}: {row.size:,} songs, {row.description} (stability {row.jaccard:.2f}); {row.top_artists}", highlight=False)
         out.print(f"compare runs with `songscope compare {c.run_id} OTHER_RUN`; choose k with `songscope evaluate --k 2..60`", highlight=False)
+    if outcome.report:
+        out.print(f"report: {Path(outcome.report['path']).resolve()} (also {outcome.report['lake']})", highlight=False)
     total = sum(outcome.timings.values())
     out.print(f"done in {total:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in outcome.timings.items())})")
+
+
+@app.command()
+def report(
+    run_id: Annotated[str | None, typer.Argument(help="The clustering run to report on (default: the latest; see songscope status).", show_default=False)] = None,
+    compare: Annotated[str | None, typer.Option("--compare", help="A second run to compare with (any engine or algorithm).", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the HTML file.")] = Path("reports/report.html"),
+    projection: Annotated[str, typer.Option("--map", help="2-D projection of the cluster map: pca (instant), tsne (about 1 min per 10k songs) or umap (needs umap-learn; about 30 s to start).")] = "pca",
+    k_max: Annotated[int, typer.Option("--k-max", min=3, max=100, help="Largest k of the report's k sweep (songscope evaluate runs the full one).")] = 20,
+    density: Annotated[bool, typer.Option("--density/--no-density", help="Include the density methods' noise sweep.")] = True,
+    static: Annotated[Path | None, typer.Option("--static", help="Also write every figure as PNG and SVG into this folder (needs kaleido and Chromium).", show_default=False)] = None,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+) -> None:
+    """Write a self-contained HTML report of a clustering run: data and cleaning, choice of k, the clusters in words and figures, stability and tests, a comparison, recommendations.
+
+    Example: songscope report --compare RUN_B -o report.html
+    """
+    from songscope.viz.figures import save_static
+    from songscope.viz.report import build_report, write_report
+
+    with _friendly_errors():
+        if projection not in ("pca", "tsne", "umap"):
+            raise ValueError(f"--map {projection!r}: choose pca, tsne or umap")
+        settings = _settings(db, lake, s3_endpoint)
+        with _progress() as say:
+            built = build_report(settings, run_id, compare=compare, projection=projection, ks=range(2, k_max + 1), density=density, progress=say)
+            written = write_report(built, settings, output)
+            if static is not None:
+                say("static figures")
+                saved = save_static(built.figures, static)
+    out.print(f"report: {output.resolve()} ({len(built.html) / 1e6:.1f} MB, {len(built.figures)} figures, {built.seconds:.1f} s); lake: {written['lake']}", highlight=False)
+    if static is not None:
+        out.print(f"static figures: {len(saved)} files in {static.resolve()}", highlight=False)
 
 
 def _parse_params(values: list[str] | None) -> dict[str, object]:

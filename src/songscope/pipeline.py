@@ -171,6 +171,7 @@ class RunOutcome:
     profile_paths: dict[str, Path]
     timings: dict[str, float]
     clustering: ClusterOutcome | None = None
+    report: dict[str, str] | None = None
 
 
 def run(
@@ -180,10 +181,12 @@ def run(
     out_dir: Path = Path("reports"),
     k: int = 8,
     resamples: int = 10,
+    report: bool = True,
     progress: Progress | None = None,
 ) -> RunOutcome:
     """The end-to-end job: ingest and clean the sources, profile the catalogue, cluster it (k-means
-    on the local engine, evaluated and stored; `songscope evaluate` chooses k with evidence)."""
+    on the local engine, evaluated and stored; `songscope evaluate` chooses k with evidence), and
+    write the HTML report (``out_dir/report.html``, also in the lake and noted in the database)."""
     from songscope.eda import profile, write_profile
 
     timings: dict[str, float] = {}
@@ -200,7 +203,14 @@ def run(
     t0 = time.perf_counter()
     clustering = cluster_catalogue(settings, k=k, resamples=resamples, catalogue=catalogue, progress=progress)
     timings["cluster"] = time.perf_counter() - t0
-    return RunOutcome(outcome, paths, timings, clustering)
+    written = None
+    if report:
+        from songscope.viz.report import build_report, write_report
+
+        t0 = time.perf_counter()
+        written = write_report(build_report(settings, clustering.run_id, progress=progress), settings, out_dir / "report.html")
+        timings["report"] = time.perf_counter() - t0
+    return RunOutcome(outcome, paths, timings, clustering, written)
 
 
 # ------------------------------------------------------------------------------------ clustering
@@ -431,7 +441,10 @@ def recommend(settings: Settings, favourites: list[str], *, dislikes: list[str] 
         engine = db.connect(settings.db_url)
         db.record_recommendations(
             engine, request_id,
-            {"favourites": result.seeds, "dislikes": result.dislikes, "options": options.__dict__, "cluster_run": run_id},
+            {
+                "favourites": result.seeds, "dislikes": result.dislikes, "options": options.__dict__, "cluster_run": run_id,
+                "favourite_ids": [str(recommender._ids[recommender.resolve(q)]) for q in favourites],
+            },
             items,
         )
         engine.dispose()

@@ -255,7 +255,7 @@ def rationale(sweep: Sweep, density: pd.DataFrame | None = None) -> str:
         if len(hdb):
             parts.append(
                 f"HDBSCAN finds {int(hdb['clusters'].min())}-{int(hdb['clusters'].max())} clusters and leaves {hdb['noise_share'].min():.0%}-"
-                f"{hdb['noise_share'].max():.0%} of songs as noise across min_cluster_size {', '.join(str(v) for v in hdb['value'])}: "
+                f"{hdb['noise_share'].max():.0%} of songs as noise across min_cluster_size {', '.join(f'{v:g}' for v in hdb['value'])}: "
                 "song features form overlapping continua rather than separated dense groups, so a density method would leave many songs unplaced."
             )
     return " ".join(parts)

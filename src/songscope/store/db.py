@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from songscope import schema
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
 LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql")
@@ -207,6 +207,25 @@ recommendations = sa.Table(
 )
 
 
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("report_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", RunId, nullable=False),
+    sa.Column("compare_run_id", RunId),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("lake_uri", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("figures", LongText, nullable=False),  # JSON list of figure names
+    **_TABLE_OPTIONS,
+)
+
+
+def _v4(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[reports])
+
+
 def _v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=[recommendations])
 
@@ -223,7 +242,7 @@ def _v1(conn: Connection) -> None:
 
 
 #: Migration ``i`` brings a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -538,6 +557,15 @@ def record_recommendations(engine: Engine, request_id: str, request: dict[str, o
     with engine.begin() as conn:
         rows = items.assign(request_id=request_id, created_at=_now(), request=json.dumps(request, default=str))
         bulk_insert(conn, recommendations, rows)
+
+
+def record_report(engine: Engine, *, run_id: str, compare_run_id: str | None, path: str, lake_uri: str, size_bytes: int, figures: list[str]) -> None:
+    """Note a written report: which run(s), where it is, how big, which figures."""
+    with engine.begin() as conn:
+        conn.execute(reports.insert().values(
+            created_at=_now(), run_id=run_id, compare_run_id=compare_run_id, path=path, lake_uri=lake_uri, size_bytes=size_bytes,
+            figures=json.dumps(figures),
+        ))
 
 
 def load_cluster_run(engine: Engine, run_id: str) -> dict[str, object]:

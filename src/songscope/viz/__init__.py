@@ -1,0 +1,1 @@
+"""Figures (`figures`) and the self-contained HTML report (`report`)."""

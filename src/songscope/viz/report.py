@@ -1,0 +1,320 @@
+"""The self-contained HTML report of a clustering run (and optionally a comparison with another).
+
+One file that opens anywhere without a network: Plotly's JavaScript is inlined once and every
+figure is interactive. Sections follow the seed project's tasks: the data and its cleaning, the
+choice of k and algorithm, the chosen clustering described and tested, the comparison of methods,
+and recommendations with their offline evaluation when one was run.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from songscope.viz import figures as F
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Report:
+    run_id: str
+    compare_run_id: str | None
+    html: str
+    figures: dict = field(default_factory=dict)  # name -> plotly Figure, in report order
+    seconds: float = 0.0
+
+
+_STYLE = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
+main{max-width:1180px;margin:0 auto;padding:24px 32px 64px;background:#fff}
+h1{font-size:26px;margin:8px 0 4px} h2{font-size:20px;margin:36px 0 8px;border-bottom:1px solid #e5e5e5;padding-bottom:4px}
+h3{font-size:16px;margin:20px 0 6px} p,li{line-height:1.5;font-size:14px} .muted{color:#666;font-size:13px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0 16px} th,td{border-bottom:1px solid #eee;padding:4px 10px;text-align:right}
+th{background:#f5f5f7;text-align:right} td.l,th.l{text-align:left} nav a{margin-right:14px;font-size:14px}
+.figure{margin:8px 0 20px} .kpi{display:inline-block;margin:6px 18px 6px 0} .kpi b{display:block;font-size:20px}
+"""
+
+
+def _table(frame: pd.DataFrame, *, left: tuple[str, ...] = (), digits: int = 3) -> str:
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            if value != value:
+                return ""
+            if 0 < abs(value) < 10 ** -digits:
+                return f"{value:.1e}"
+            return f"{value:,.{digits}f}" if abs(value) < 1e5 else f"{value:,.0f}"
+        if isinstance(value, (int, np.integer)):
+            return f"{int(value):,}"
+        return html.escape(str(value))
+
+    head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(str(c))}</th>' for c in frame.columns)
+    rows = "".join(
+        "<tr>" + "".join(f'<td class="{"l" if c in left else ""}">{cell(v)}</td>' for c, v in zip(frame.columns, row)) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+class _Page:
+    """Sections of HTML and the figures placed in them, in order."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.figures: dict = {}
+        self.sections: list[tuple[str, str]] = []
+
+    def section(self, anchor: str, title: str) -> None:
+        self.sections.append((anchor, title))
+        self.parts.append(f'<h2 id="{anchor}">{html.escape(title)}</h2>')
+
+    def text(self, markup: str) -> None:
+        self.parts.append(markup)
+
+    def figure(self, name: str, fig) -> None:
+        import plotly.io as pio
+
+        self.figures[name] = fig
+        div = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"fig-{name}", config={"displaylogo": False, "responsive": True})
+        self.parts.append(f'<div class="figure" data-figure="{name}">{div}</div>')
+
+
+def build_report(
+    settings,
+    run_id: str | None = None,
+    *,
+    compare: str | None = None,
+    projection: str = "pca",
+    ks: range = range(2, 21),
+    references: int = 5,
+    density: bool = True,
+    progress: Progress | None = None,
+) -> Report:
+    """Everything the report shows, computed from the stores: the catalogue (lake), the run and
+    its comparison (database), a compact k sweep (k 2..20, B = 5; `songscope evaluate` runs the
+    full one), the latest recommendation request and offline evaluation if there are any."""
+    from songscope import pipeline
+    from songscope.compare import compare_runs
+    from songscope.eda import profile
+    from songscope.evaluate.select import ALGORITHM_NOTES, density_sweep, k_sweep, rationale
+    from songscope.features import FeatureSpace
+    from songscope.store import db
+    from songscope.store.lake import Lake
+
+    say = progress or (lambda message: None)
+    started = time.perf_counter()
+    engine = db.connect(settings.db_url)
+    try:
+        run_id = run_id or db.latest_cluster_run(engine)
+        if run_id is None:
+            raise ValueError("no clustering run to report on: run `songscope cluster` (or `songscope run`) first")
+        run = db.load_cluster_run(engine, run_id)
+        other = db.load_cluster_run(engine, compare) if compare else None
+        ingests = db.read_table(engine, db.ingest_runs).sort_values("started_at")
+        requests = db.read_table(engine, db.recommendations)
+    finally:
+        engine.dispose()
+    lake = Lake(settings.lake_url, settings.s3_endpoint)
+    say("reading the catalogue")
+    catalogue = pipeline.load_catalogue(settings)
+    info = run["run"]
+    summary = json.loads(lake.read_bytes(f"runs/{run_id}/summary.json")) if lake.exists(f"runs/{run_id}/summary.json") else {}
+    space = FeatureSpace.from_json(info["space"])
+    assigned = catalogue[["track_id"]].merge(run["assignments"], on="track_id", how="left")
+    labels = assigned["cluster"].fillna(-1).astype(int).to_numpy()
+    X = space.transform(catalogue)
+    centroids = run["centroids"]
+    descriptions = dict(zip(centroids["cluster"].astype(int), centroids["description"]))
+    seed = settings.seed
+
+    page = _Page()
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page.text(f"<h1>songscope report: {html.escape(info['algorithm'])} on the {html.escape(info['engine'])} engine, k = {info['n_clusters']}</h1>"
+              f'<p class="muted">run {html.escape(run_id)}{" compared with " + html.escape(compare) if compare else ""}; '
+              f"{len(catalogue):,} songs; generated {created}</p>")
+    nav_at = len(page.parts)
+
+    # ------------------------------------------------------------------ 1. data
+    say("profiling the data")
+    page.section("data", "1. The data: what came in, what was cleaned")
+    prof = profile(catalogue, figures=False)
+    if len(ingests):
+        steps = []
+        for row in ingests.itertuples():
+            report = json.loads(row.report) if isinstance(row.report, str) else {}
+            entry = {"ingest": row.run_id, "rows read": int(row.rows_read), "rejected (kept with reasons)": int(row.rows_rejected)}
+            entry |= {f"after {s['name']}": int(s["rows_after"]) for s in report.get("steps", [])}
+            entry |= {"outliers flagged": report.get("outliers", ""), "tracks added": int(row.tracks_added)}
+            steps.append(entry)
+        page.text("<p>Every ingest, with the rows left after each cleaning step (rejected rows are kept in the database with their reason; "
+                  "outliers are flagged, never dropped).</p>" + _table(pd.DataFrame(steps), left=("ingest",)))
+    page.text(f'<p><span class="kpi"><b>{len(catalogue):,}</b>songs</span><span class="kpi"><b>{prof.artist_count:,}</b>artists</span>'
+              f'<span class="kpi"><b>{prof.top10_share:.1%}</b>of songs by the 10 largest artists</span>'
+              f'<span class="kpi"><b>{int(prof.outliers.iloc[-1]["tracks"]):,}</b>flagged outliers (kept)</span></p>')
+    page.figure("histograms", F.feature_histograms(catalogue))
+    page.figure("correlations", F.correlation_heatmap(prof.correlations))
+    page.figure("top_artists", F.top_artists_bar(prof.top_artists, len(catalogue)))
+    if "popularity" in catalogue and catalogue["popularity"].notna().any():
+        page.figure("popularity", F.popularity_histogram(catalogue))
+
+    # ------------------------------------------------------------------ 2. model selection
+    say(f"k sweep {ks.start}..{ks.stop - 1}")
+    page.section("selection", "2. Choosing k and the algorithm")
+    sweep = k_sweep(X, list(ks), seed=seed, references=references, progress=say)
+    dense = density_sweep(X, seed=seed, sample=5_000) if density else None
+    page.text(f"<p>{html.escape(rationale(sweep, dense))}</p>")
+    page.text(f'<p class="muted">k-means per k on all songs; silhouette on {sweep.sample_sizes["silhouette"]:,} songs, gap statistic on '
+              f'{sweep.sample_sizes["gap"]:,} with B = {sweep.sample_sizes["references"]} uniform references (the full sweep: '
+              "<code>songscope evaluate --k 2..60</code>).</p>")
+    page.figure("k_selection", F.k_selection(sweep))
+    if dense is not None:
+        page.figure("density", F.density_noise(dense))
+    page.text("<h3>The algorithms on this kind of data</h3>" + _table(ALGORITHM_NOTES, left=tuple(ALGORITHM_NOTES.columns)))
+
+    # ------------------------------------------------------------------ 3. the clustering
+    say("the cluster map")
+    page.section("clusters", f"3. The clustering: {info['n_clusters']} clusters")
+    metrics = run["metrics"]
+    shown = {k: metrics.get(k) for k in ("silhouette", "davies_bouldin", "calinski_harabasz", "sse") if metrics.get(k) is not None}
+    page.text('<p>' + "".join(f'<span class="kpi"><b>{v:,.3f}</b>{k.replace("_", "-")}</span>' if abs(v) < 1e4 else f'<span class="kpi"><b>{v:,.0f}</b>{k.replace("_", "-")}</span>'
+                              for k, v in shown.items()) + "</p>")
+    null = summary.get("null_model") or {}
+    if null:
+        verdict = "more cluster structure than a uniform reference" if null.get("structure") else "no more cluster structure than a uniform reference: read the clusters as a partition of a continuum, not as natural groups"
+        page.text(f"<p><b>Null model.</b> Gap({info['n_clusters']}) - Gap(1) = {null.get('delta', float('nan')):.3f} "
+                  f"+/- {null.get('delta_se', float('nan')):.3f}: {verdict}.</p>")
+    points = F.project(X, method=projection, seed=seed)
+    page.figure("cluster_map", F.cluster_map(points, labels, catalogue, descriptions, title=f"Cluster map: {info['n_clusters']} clusters"))
+    profile_features = [c for c in space.columns] + (["popularity"] if catalogue["popularity"].notna().any() else [])
+    table = centroids[["cluster", "size", "description", "top_artists", "jaccard"]].copy()
+    table["stability"] = [("" if pd.isna(j) else "stable" if j >= 0.75 else "doubtful" if j >= 0.6 else "not to be trusted") for j in table["jaccard"]]
+    page.text("<h3>The clusters in words</h3>" + _table(table.rename(columns={"top_artists": "top artists", "jaccard": "bootstrap Jaccard"}),
+                                                     left=("description", "top artists", "stability")))
+    page.figure("profiles", F.profile_heatmap(catalogue, labels, profile_features, descriptions))
+    largest = int(centroids.sort_values("size", ascending=False)["cluster"].iloc[0])
+    page.figure("radar", F.cluster_radar(catalogue, labels, largest, profile_features, descriptions.get(largest, "")))
+    page.figure("sizes", F.cluster_sizes(centroids))
+    jaccard = centroids.set_index("cluster")["jaccard"].reindex(range(int(centroids["cluster"].max()) + 1)).to_numpy()
+    say("silhouettes")
+    page.figure("silhouette", F.silhouette_plot(X, labels, jaccard, seed=seed))
+    tests = pd.DataFrame(summary.get("feature_tests") or [])
+    if len(tests):
+        page.text("<h3>Which features separate the clusters</h3><p>Kruskal-Wallis across clusters per feature; epsilon-squared is its effect size "
+                  "(0.01 small, 0.08 medium, 0.26 large).</p>" + _table(tests, left=("feature",)))
+    stability = summary.get("stability") or {}
+    if stability.get("seeds"):
+        seeds = stability["seeds"]
+        page.text(f"<p><b>Agreement across seeds</b> (adjusted Rand index): mean {seeds.get('ari_mean', float('nan')):.3f}, "
+                  f"min {seeds.get('ari_min', float('nan')):.3f}; bootstrap per cluster on {stability.get('resamples')} resamples.</p>")
+    external = summary.get("external")
+    if external:
+        page.text("<h3>Against the catalogue's labels</h3>" + _table(pd.DataFrame([external])))
+
+    # ------------------------------------------------------------------ 4. comparison
+    if other is not None:
+        say("comparing the runs")
+        page.section("compare", "4. Comparing the two runs")
+        comparison = compare_runs(run, other, catalogue, seed=seed)
+        page.text(_table(comparison.runs, left=("run", "run_id", "engine", "algorithm")))
+        agree = comparison.agreement
+        page.text(f"<p>On {agree['songs']:,} common songs: ARI {agree['ari']:.3f}, NMI {agree['nmi']:.3f}; "
+                  f"{agree['best_match_share']:.1%} of songs sit in their cluster's best match.</p>")
+        other_labels = catalogue[["track_id"]].merge(other["assignments"], on="track_id", how="left")["cluster"].fillna(-1).astype(int).to_numpy()
+        names = (f"A: {info['engine']} {info['algorithm']}", f"B: {other['run']['engine']} {other['run']['algorithm']}")
+        page.figure("compare_maps", F.comparison_maps(points, labels, other_labels, names))
+        page.figure("contingency", F.contingency_heatmap(comparison.contingency, names))
+        timing_rows = []
+        for name, r in (("A", info), ("B", other["run"])):
+            timings = json.loads(r["timings"])
+            timing_rows.append({"run": name, "engine": r["engine"], "algorithm": r["algorithm"], "k": r["n_clusters"], **timings})
+        page.figure("timings", F.timings_bar(pd.DataFrame(timing_rows)))
+
+    # ------------------------------------------------------------------ 5. recommendations
+    evaluation_key = "evaluations/recommendations.json"
+    if len(requests) or lake.exists(evaluation_key):
+        page.section("recommend", f"{5 if other is not None else 4}. Recommendations")
+    if len(requests):
+        latest = requests.sort_values(["created_at", "rank"]).groupby("request_id").tail(10)
+        latest = latest[latest["request_id"] == latest["request_id"].iloc[-1]]
+        request = json.loads(latest["request"].iloc[0])
+        rows_by_id = pd.Series(np.arange(len(catalogue)), index=catalogue["track_id"])
+        recommended = [int(rows_by_id[t]) for t in latest["track_id"] if t in rows_by_id.index]
+        seeds = [int(rows_by_id[t]) for t in request.get("favourite_ids", []) if t in rows_by_id.index]
+        if not seeds:  # requests stored before ids were: match the "artist - title" names
+            named = pd.Series(np.arange(len(catalogue)), index=catalogue["artist_name"].astype(str) + " - " + catalogue["track_name"].astype(str))
+            seeds = [int(np.atleast_1d(named[name])[0]) for name in request.get("favourites", []) if name in named.index]
+        page.text(f"<p>The latest request: favourites {html.escape('; '.join(request.get('favourites', [])))}.</p>")
+        shown_recs = latest.merge(catalogue[["track_id", "artist_name", "track_name"]], on="track_id")
+        reasons = [json.loads(r).get("reason", "") for r in shown_recs["reason"]]
+        page.text(_table(shown_recs[["rank", "artist_name", "track_name"]].assign(reason=reasons), left=("artist_name", "track_name", "reason")))
+        drawn = set(points.rows.tolist())
+        extra = {r: _project_one(X, points, r) for r in seeds + recommended if r not in drawn}
+        page.figure("recommendation_map", F.recommendation_map(points, labels, seeds, recommended, catalogue, xy_of=extra))
+        first = json.loads(shown_recs["reason"].iloc[0]) if len(shown_recs) else None
+        if first and first.get("contributions"):
+            item = type("Item", (), {"contributions": first["contributions"], "artist_name": shown_recs["artist_name"].iloc[0],
+                                     "track_name": shown_recs["track_name"].iloc[0], "nearest_seed": first.get("nearest_seed", "")})
+            page.figure("contributions", F.contribution_bars(item))
+    if lake.exists(evaluation_key):
+        evaluation = json.loads(lake.read_bytes(evaluation_key))
+        results = pd.DataFrame(evaluation.get("results", []))
+        if len(results):
+            keep = [c for c in ("metric", "method", "mean", "ci_low", "ci_high", "songscope_minus_this", "queries") if c in results]
+            page.text("<h3>Offline evaluation (the latest <code>songscope eval-recs</code>)</h3>" + _table(results[keep], left=("metric", "method"), digits=4))
+        ablation = pd.DataFrame(evaluation.get("ablation", []))
+        if len(ablation):
+            keep = [c for c in ("metric", "step", "mean", "ci_low", "ci_high", "adds", "adds_ci_low", "adds_ci_high") if c in ablation]
+            page.text("<h3>Ablation: what each ingredient adds</h3>" + _table(ablation[keep], left=("metric", "step"), digits=4))
+
+    nav = "<nav>" + "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in page.sections) + "</nav>"
+    page.parts.insert(nav_at, nav)
+    seconds = time.perf_counter() - started
+    page.text(f'<p class="muted">Built in {seconds:.1f} s by songscope. Figures are interactive: hover for songs, drag to zoom, double-click to reset.</p>')
+    return Report(run_id, compare, _document(page, run_id), page.figures, seconds)
+
+
+def _project_one(X: np.ndarray, points, row: int) -> np.ndarray:
+    """Where a song outside the drawn sample sits: at its nearest drawn song."""
+    nearest = points.rows[int(np.argmin(((X[points.rows] - X[row]) ** 2).sum(axis=1)))]
+    return points.xy[int(np.searchsorted(points.rows, nearest))]
+
+
+def _document(page: _Page, run_id: str) -> str:
+    from plotly.offline import get_plotlyjs
+
+    return (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>songscope report {html.escape(run_id)}</title><style>{_STYLE}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body><main>'
+        + "".join(page.parts)
+        + "</main></body></html>"
+    )
+
+
+def write_report(report: Report, settings, path) -> dict[str, str]:
+    """Write the report to `path`, to the lake (``reports/<run>.html``) and record it in the database."""
+    from pathlib import Path
+
+    from songscope.store import db
+    from songscope.store.lake import Lake
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = report.html.encode("utf-8")
+    path.write_bytes(data)
+    name = report.run_id + (f"-vs-{report.compare_run_id}" if report.compare_run_id else "")
+    lake_uri = Lake(settings.lake_url, settings.s3_endpoint).write_bytes(f"reports/{name}.html", data)
+    engine = db.connect(settings.db_url)
+    try:
+        db.record_report(engine, run_id=report.run_id, compare_run_id=report.compare_run_id, path=str(path.resolve()), lake_uri=lake_uri,
+                         size_bytes=len(data), figures=list(report.figures))
+    finally:
+        engine.dispose()
+    return {"path": str(path), "lake": lake_uri}
