@@ -103,6 +103,9 @@ def test_demo_entry_command_in_a_temp_directory(tmp_path):
     assert "15,626" in done.stdout and "profile:" in done.stdout
     assert "clustering run" in done.stdout and "stability" in done.stdout
     assert list((tmp_path / "lake" / "runs").iterdir())  # the clustering run's assignments
+    report = tmp_path / "reports" / "report.html"
+    assert f"report: {report}" in done.stdout and report.stat().st_size > 1_000_000
+    assert list((tmp_path / "lake" / "reports").iterdir())
 
 
 @pytest.mark.postgres

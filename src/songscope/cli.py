@@ -273,7 +273,7 @@ def run(
             out.print(f"  {row.cluster}: {row.size:,} songs, {row.description} (stability {row.jaccard:.2f}); {row.top_artists}", highlight=False)
         out.print(f"compare runs with `songscope compare {c.run_id} OTHER_RUN`; choose k with `songscope evaluate --k 2..60`", highlight=False)
     if outcome.report:
-        out.print(f"report: {Path(outcome.report['path']).resolve()} (also {outcome.report['lake']})", highlight=False)
+        out.print(f"report: {Path(outcome.report['path']).resolve()} (also {outcome.report['lake']})", highlight=False, soft_wrap=True)
     total = sum(outcome.timings.values())
     out.print(f"done in {total:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in outcome.timings.items())})")
 
@@ -598,6 +598,8 @@ def eval_recs(
     target: Annotated[str, typer.Option(help="Column of the liked set: 1 liked, 0 disliked.")] = "target",
     repeats: Annotated[int, typer.Option(min=2, help="Random halves for the liked AUC.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of every random choice (queries, splits, baselines).")] = 0,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate recommendations offline against labels: genre-precision@10, playlist continuation, liked AUC; baselines, 95% CIs, paired differences, and an ablation of songscope's ingredients.
@@ -625,6 +627,11 @@ def eval_recs(
                 tracks, label=label, playlist=playlist, queries=queries, playlists=playlists, learn=learn_weights,
                 liked=liked_tracks, background=background, target=target, repeats=repeats, seed=seed, progress=say,
             )
+            # Kept in the lake for `songscope report`, which shows the latest evaluation.
+            from songscope.store.lake import Lake
+
+            settings = Settings.load(lake_url=lake, s3_endpoint=s3_endpoint)
+            saved = Lake(settings.lake_url, settings.s3_endpoint).write_bytes("evaluations/recommendations.json", json.dumps(report.to_dict()).encode())
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
@@ -652,6 +659,7 @@ def eval_recs(
             "" if adds != adds else f"{adds:+.4f}", "" if adds != adds else f"[{row.adds_ci_low:+.4f}, {row.adds_ci_high:+.4f}]",
         )
     out.print(steps)
+    out.print(f"saved for `songscope report`: {saved}", highlight=False)
     if report.learned_weights:
         out.print("feature weights learned on this catalogue's training half: " + ", ".join(f"{k} {v:g}" for k, v in report.learned_weights.items()), highlight=False)
     out.print(

@@ -360,7 +360,14 @@ def recommendation_map(points: MapPoints, labels: np.ndarray, seeds: Sequence[in
         fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, text=[names[r] for r in rows],
                                  marker={"symbol": symbol, "size": size, "color": [colour(int(labels[r])) for r in rows], "line": {"width": 1, "color": "#111"}},
                                  hovertemplate="%{text}<extra>" + name + "</extra>"))
-    return _layout(fig, "Favourites and recommendations on the map", height=520)
+    # Zoom to the favourites and recommendations (the whole catalogue stays as grey context
+    # when zoomed out): on the full map they are a few overlapping marks.
+    chosen = np.vstack([place(seeds), place(recommended)]) if len(seeds) + len(recommended) else points.xy
+    low, high = chosen.min(axis=0), chosen.max(axis=0)
+    pad = np.maximum((high - low) * 0.4, 0.1 * (points.xy.max(axis=0) - points.xy.min(axis=0)))
+    fig.update_xaxes(range=[low[0] - pad[0], high[0] + pad[0]])
+    fig.update_yaxes(range=[low[1] - pad[1], high[1] + pad[1]])
+    return _layout(fig, "Favourites and recommendations on the map (zoomed; double-click for the whole catalogue)", height=520)
 
 
 def contribution_bars(recommendation) -> go.Figure:

@@ -187,7 +187,10 @@ def build_report(
                               for k, v in shown.items()) + "</p>")
     null = summary.get("null_model") or {}
     if null:
-        verdict = "more cluster structure than a uniform reference" if null.get("structure") else "no more cluster structure than a uniform reference: read the clusters as a partition of a continuum, not as natural groups"
+        verdict = (
+            "more cluster structure than a uniform reference" if null.get("structure")
+            else "no more cluster structure than a uniform reference: read the clusters as a partition of a continuum, not as natural groups"
+        )
         page.text(f"<p><b>Null model.</b> Gap({info['n_clusters']}) - Gap(1) = {null.get('delta', float('nan')):.3f} "
                   f"+/- {null.get('delta_se', float('nan')):.3f}: {verdict}.</p>")
     points = F.project(X, method=projection, seed=seed)

@@ -1,0 +1,177 @@
+"""Figures and the self-contained HTML report, opened in a real browser (Debian's Chromium)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from songscope.cli import app
+from songscope.store import db
+from tests.conftest import unavailable
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _external_references(markup: str) -> list[str]:
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Finder(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            for name, value in attrs:
+                if name in ("src", "href") and value and not value.startswith("#"):
+                    found.append(f"<{tag} {name}={value}>")
+
+    Finder().feed(markup)
+    return found
+
+
+@pytest.fixture(scope="module")
+def clustered(seed_catalogue, tmp_path_factory):
+    """A copy of the seed catalogue with two clustering runs (k-means k=6 and GMM k=4) and a
+    recommendation request."""
+    from songscope import pipeline
+    from songscope.recommend.recommender import RecommendOptions
+
+    folder = tmp_path_factory.mktemp("report")
+    shutil.copytree(seed_catalogue.lake_url, folder / "lake")
+    shutil.copy(seed_catalogue.db_url.removeprefix("sqlite:///"), folder / "songscope.db")
+    settings = replace(seed_catalogue, db_url=f"sqlite:///{folder / 'songscope.db'}", lake_url=str(folder / "lake"))
+    first = pipeline.cluster_catalogue(settings, k=6, resamples=3)
+    second = pipeline.cluster_catalogue(settings, algorithm="gmm", k=4, resamples=0)
+    pipeline.recommend(settings, ["Bastille - Admit Defeat", "Cigarettes After Sex - Cry"], options=RecommendOptions(n=5))
+    evaluation = {
+        "results": [{"metric": "genre_precision@10", "method": "songscope", "mean": 0.52, "ci_low": 0.51, "ci_high": 0.53, "queries": 2000}],
+        "ablation": [{"metric": "genre_precision@10", "step": "+ artist context", "mean": 0.53, "ci_low": 0.52, "ci_high": 0.55, "adds": 0.09}],
+    }
+    (folder / "lake" / "evaluations").mkdir(parents=True)
+    (folder / "lake" / "evaluations" / "recommendations.json").write_text(json.dumps(evaluation))
+    return settings, first.run_id, second.run_id, folder
+
+
+@pytest.fixture(scope="module")
+def report_file(clustered):
+    from songscope.viz.report import build_report, write_report
+
+    settings, first, second, folder = clustered
+    report = build_report(settings, first, compare=second, ks=range(2, 9), references=3, density=False)
+    written = write_report(report, settings, folder / "out" / "report.html")
+    return report, Path(written["path"]), written
+
+
+def test_report_is_self_contained_and_recorded(report_file, clustered):
+    report, path, written = report_file
+    settings, first, second, _ = clustered
+    text = path.read_text(encoding="utf-8")
+    # No network needed: no element loads anything (scripts' own text is not markup, so the
+    # parser skips the strings inside the inlined plotly.js).
+    assert _external_references(text) == []
+    assert text.count('class="figure"') == len(report.figures) >= 15
+    for section in ("The data", "Choosing k", "The clustering", "Comparing the two runs", "Recommendations"):
+        assert section in text, section
+    assert "trustworthiness" in text and "not to be trusted" in text or "stable" in text
+    assert "Bastille" in text  # the recommendation request
+    assert "Ablation: what each ingredient adds" in text and "+ artist context" in text  # the latest eval-recs
+    engine = db.connect(settings.db_url)
+    stored = db.read_table(engine, db.reports)
+    engine.dispose()
+    assert list(stored["run_id"]) == [first] and list(stored["compare_run_id"]) == [second]
+    assert json.loads(stored["figures"].iloc[0]) == list(report.figures)
+    assert Path(written["lake"]).read_bytes() == path.read_bytes()
+
+
+def test_figures_are_deterministic_for_a_fixed_seed(seed_catalogue):
+    """Same inputs and seed, same figure data (compared as data, not pixels)."""
+    from songscope import pipeline
+    from songscope.engines.local import LocalEngine
+    from songscope.features import FeatureSpace
+    from songscope.viz import figures as F
+
+    catalogue = pipeline.load_catalogue(seed_catalogue)
+    X = FeatureSpace().fit_transform(catalogue)
+    labels = LocalEngine("kmeans", n_clusters=5, n_init=1).fit(X).labels
+
+    def build():
+        points = F.project(X, seed=3, max_points=5_000, trust_sample=500)
+        return [
+            F.cluster_map(points, labels, catalogue),
+            F.silhouette_plot(X, labels, sample=1_000, seed=3),
+            F.profile_heatmap(catalogue, labels, ["energy", "loudness", "tempo"]),
+            F.feature_histograms(catalogue),
+        ], points
+
+    (first, p1), (second, p2) = build(), build()
+    assert p1.trustworthiness == p2.trustworthiness and 0.5 < p1.trustworthiness <= 1
+    for a, b in zip(first, second):
+        assert json.dumps(a.to_plotly_json()["data"], default=str) == json.dumps(b.to_plotly_json()["data"], default=str)
+    # A different seed draws a different sample: the comparison above can fail.
+    other = F.project(X, seed=4, max_points=5_000, trust_sample=500)
+    assert not np.array_equal(other.rows, p1.rows)
+
+
+def test_many_clusters_label_centres_instead_of_a_legend(seed_catalogue):
+    from songscope import pipeline
+    from songscope.engines.local import LocalEngine
+    from songscope.features import FeatureSpace
+    from songscope.viz import figures as F
+
+    catalogue = pipeline.load_catalogue(seed_catalogue)
+    X = FeatureSpace().fit_transform(catalogue)
+    labels = LocalEngine("kmeans", n_clusters=50, n_init=1).fit(X).labels
+    fig = F.cluster_map(F.project(X, trust_sample=300), labels, catalogue)
+    assert fig.layout.showlegend is False
+    texts = [t for t in fig.data if t.mode == "text"]
+    assert len(texts) == 1 and len(texts[0].text) == 50
+    colours = {t.marker.color for t in fig.data if t.mode == "markers"}
+    assert len(colours) == 48  # 50 clusters over the 48-colour palette: only two repeat
+
+
+def test_report_opens_in_chromium_with_every_figure_rendered(report_file, tmp_path):
+    if CHROMIUM is None:
+        unavailable("Chromium is not installed (apt-get install chromium; make test does it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    report, path, _ = report_file
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
+        page.goto(path.as_uri())
+        page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {len(report.figures)}", timeout=60_000)
+        rendered = page.evaluate(
+            """() => Array.from(document.querySelectorAll('[data-figure]')).map(d => ({
+                name: d.dataset.figure,
+                marks: d.querySelectorAll('.trace, .point, .bars path, .heatmaplayer image, .gl-canvas, .scatterpolar').length,
+                width: d.querySelector('.main-svg') ? d.querySelector('.main-svg').getBoundingClientRect().width : 0,
+            }))"""
+        )
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    assert [r["name"] for r in rendered] == list(report.figures)
+    empty = [r["name"] for r in rendered if r["marks"] == 0 or r["width"] < 300]
+    assert empty == []
+    assert (tmp_path / "report.png").stat().st_size > 100_000
+
+
+def test_report_command(clustered, tmp_path):
+    settings, first, second, _ = clustered
+    runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+    out = tmp_path / "r.html"
+    common = ["--db", settings.db_url, "--lake", settings.lake_url]
+    result = runner.invoke(app, ["report", first, "-o", str(out), "--k-max", "5", "--no-density", *common])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 1_000_000 and "report:" in result.output
+    unknown = runner.invoke(app, ["report", "no-such-run", "-o", str(out), *common])
+    assert unknown.exit_code == 2 and "no clustering run 'no-such-run'" in unknown.output
+    bad = runner.invoke(app, ["report", "--map", "mds", *common])
+    assert bad.exit_code == 2 and "choose pca, tsne or umap" in bad.output
