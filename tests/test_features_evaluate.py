@@ -144,3 +144,20 @@ def test_density_sweep_reports_clusters_and_noise():
     dbscan = table[table["algorithm"] == "dbscan"].set_index("value")
     assert dbscan.at[0.6, "clusters"] == 3
     assert dbscan.at[0.05, "noise_share"] > 0.9  # far too small an eps: almost everything is noise
+
+
+def test_own_silhouette_equals_scikit_learns():
+    from sklearn.metrics import silhouette_samples as reference
+
+    from songscope.evaluate.internal import silhouette, silhouette_samples
+
+    rng = np.random.default_rng(7)
+    X = np.vstack([rng.normal(c, 1.0, (300, 5)) for c in range(4)])
+    labels = np.repeat(np.arange(4), 300)
+    labels[17] = 9  # a song alone in its cluster: silhouette 0 by definition
+    ours = silhouette_samples(X, labels)
+    np.testing.assert_allclose(ours, reference(X, labels), atol=1e-9)
+    assert ours[17] == 0.0
+    assert silhouette(X, labels) == pytest.approx(float(reference(X, labels).mean()))
+    # A fixed-seed sample: the same sample (and value) every time, a different one for another seed.
+    assert silhouette(X, labels, sample=500, seed=1) == silhouette(X, labels, sample=500, seed=1) != silhouette(X, labels, sample=500, seed=2)

@@ -407,7 +407,9 @@ def lloyd(
     centers = np.array(centers, dtype=np.float64)
     threshold = tol * _mean_variance(X32) if tol > 0 else 0.0
     labels = np.full(n, -1, dtype=np.int64)
-    workers = os.cpu_count() or 1
+    # Threads pay from about 50k rows; below, handing blocks to a pool costs more than it saves
+    # (the gap statistic runs hundreds of small k-means).
+    workers = (os.cpu_count() or 1) if n >= 50_000 else 1
     assign = _FusedAssigner(X32, workers) if X32.shape[1] <= _FUSED_WIDTH else _BlasAssigner(X32, workers)
     n_iter = 0
     # BLAS single-threaded while the block threads run (entering this costs milliseconds: once).

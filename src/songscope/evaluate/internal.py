@@ -6,11 +6,88 @@ squared distances and reads 0.53 where the Euclidean definition reads 0.36 on th
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 #: Silhouette is exact up to this many songs, else computed on a fixed-seed sample of this size.
 SILHOUETTE_EXACT_MAX = 20_000
+_ROWS = 256  # rows of the distance matrix held at once per thread (256 x 20k doubles: 40 MB)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
+def _cluster_distance_sums(dots, sq_rows, sq_all, bounds, out):  # pragma: no cover - compiled
+    """For each row of a block (``dots``: its dot products with every song; songs sorted by
+    cluster, cluster c in columns ``bounds[c]:bounds[c+1]``), the sum of its Euclidean distances
+    to each cluster's songs, from ``|x|^2 + |y|^2 - 2 x.y``."""
+    rows = dots.shape[0]
+    k = len(bounds) - 1
+    for r in range(rows):
+        a = sq_rows[r]
+        for c in range(k):
+            total = 0.0
+            for j in range(bounds[c], bounds[c + 1]):
+                v = a + sq_all[j] - 2.0 * dots[r, j]
+                total += np.sqrt(v) if v > 0 else 0.0
+            out[r, c] = total
+
+
+def silhouette_samples(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each song's silhouette (Euclidean), exactly as scikit-learn defines it (0 for a song
+    alone in its cluster), about ten times faster: songs sorted by cluster, squared distances
+    by matrix product in blocks of rows, and one compiled pass summing distances per cluster
+    (contiguous after the sort, so it vectorises). Quadratic in songs: sample above ~50k.
+
+    >>> X = np.array([[0.0, 0], [0, 1], [10, 0], [10, 1]])
+    >>> silhouette_samples(X, np.array([0, 0, 1, 1])).round(3).tolist()
+    [0.9, 0.9, 0.9, 0.9]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    labels = np.asarray(labels)
+    clusters, codes = np.unique(labels, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    Xs, cs = np.ascontiguousarray(X[order]), codes[order]
+    sizes = np.bincount(cs, minlength=len(clusters))
+    bounds = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    sq = np.einsum("ij,ij->i", Xs, Xs)
+    sums = np.empty((len(Xs), len(clusters)))
+    spans = [(s, min(s + _ROWS, len(Xs))) for s in range(0, len(Xs), _ROWS)]
+
+    def work(span: tuple[int, int]) -> None:
+        s, e = span
+        _cluster_distance_sums(Xs[s:e] @ Xs.T, sq[s:e], sq, bounds, sums[s:e])
+
+    workers = min(os.cpu_count() or 1, len(spans))
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(work, spans))
+    else:
+        for span in spans:
+            work(span)
+    own = sizes[cs]
+    rows = np.arange(len(Xs))
+    a = sums[rows, cs] / np.maximum(own - 1, 1)
+    means = sums / sizes[None, :]
+    means[rows, cs] = np.inf
+    b = means.min(axis=1)
+    values = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
+    out = np.empty(len(X))
+    out[order] = values
+    return out
+
+
+def silhouette(X: np.ndarray, labels: np.ndarray, *, sample: int | None = None, seed: int = 0) -> float:
+    """Mean silhouette, on all songs or on a fixed-seed sample of `sample` songs."""
+    labels = np.asarray(labels)
+    if sample is not None and sample < len(X):
+        pick = np.sort(np.random.default_rng(seed).choice(len(X), sample, replace=False))
+        X, labels = X[pick], labels[pick]
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    return float(silhouette_samples(X, labels).mean())
 
 
 def within_sse(X: np.ndarray, labels: np.ndarray) -> float:
@@ -45,7 +122,7 @@ def internal_indices(X: np.ndarray, labels: np.ndarray, *, seed: int = 0, silhou
     if n_clusters < 2 or n_clusters >= len(Xk):
         return out | {"silhouette": float("nan"), "silhouette_n": 0, "davies_bouldin": float("nan"), "calinski_harabasz": float("nan")}
     sample = None if len(Xk) <= silhouette_max else silhouette_max
-    out["silhouette"] = float(silhouette_score(Xk, lk, sample_size=sample, random_state=seed))
+    out["silhouette"] = silhouette(Xk, lk, sample=sample, seed=seed)
     out["silhouette_n"] = int(sample or len(Xk))
     out["davies_bouldin"] = float(davies_bouldin_score(Xk, lk))
     out["calinski_harabasz"] = float(calinski_harabasz_score(Xk, lk))

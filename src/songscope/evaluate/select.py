@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import silhouette_score
 
 from songscope.engines.local import LocalEngine, kmeans_plus_plus, lloyd
+from songscope.evaluate.internal import silhouette
 
 Progress = Callable[[str], None]
 
@@ -121,7 +121,7 @@ def k_sweep(
             progress(f"k sweep: k = {k} of {ks[-1]}")
         if k > 1:
             labels, sse = _kmeans(X, k, seed)
-            sil = float(silhouette_score(X[sil_idx], labels[sil_idx])) if len(np.unique(labels[sil_idx])) > 1 else float("nan")
+            sil = silhouette(X[sil_idx], labels[sil_idx])
             rows.append({"k": k, "sse": sse, "silhouette": sil})
         gap[k], se[k] = _gap_at(Xg, refs, k, seed)
     table = pd.DataFrame(rows)
@@ -196,7 +196,7 @@ def density_sweep(
         result = LocalEngine(algorithm, params=params, random_state=seed).fit(Xs)
         kept = result.labels >= 0
         n_clusters = int(len(np.unique(result.labels[kept])))
-        sil = float(silhouette_score(Xs[kept], result.labels[kept])) if 1 < n_clusters < kept.sum() else float("nan")
+        sil = silhouette(Xs[kept], result.labels[kept]) if 1 < n_clusters < kept.sum() else float("nan")
         rows.append({"algorithm": algorithm, "parameter": name, "value": value, "clusters": n_clusters, "noise_share": result.noise_share, "silhouette": sil})
     return pd.DataFrame(rows)
 

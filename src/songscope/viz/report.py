@@ -168,7 +168,7 @@ def build_report(
     say(f"k sweep {ks.start}..{ks.stop - 1}")
     page.section("selection", "2. Choosing k and the algorithm")
     sweep = k_sweep(X, list(ks), seed=seed, references=references, progress=say)
-    dense = density_sweep(X, seed=seed, sample=5_000) if density else None
+    dense = density_sweep(X, seed=seed, sample=3_000) if density else None
     page.text(f"<p>{html.escape(rationale(sweep, dense))}</p>")
     page.text(f'<p class="muted">k-means per k on all songs; silhouette on {sweep.sample_sizes["silhouette"]:,} songs, gap statistic on '
               f'{sweep.sample_sizes["gap"]:,} with B = {sweep.sample_sizes["references"]} uniform references (the full sweep: '
