@@ -214,9 +214,12 @@ def cluster_map(points: MapPoints, labels: np.ndarray, tracks: pd.DataFrame, des
             hovertemplate="%{customdata[0]}<br>cluster %{customdata[1]}<extra></extra>",
         ))
     if many:
-        centres = [(c, np.median(points.xy[drawn == c], axis=0)) for c in clusters if c >= 0]
-        fig.add_trace(go.Scatter(x=[p[0] for _, p in centres], y=[p[1] for _, p in centres], mode="text", text=[str(c) for c, _ in centres],
-                                 textfont={"size": 11, "color": "#111"}, hoverinfo="skip", showlegend=False))
+        # Numbers on a light box at each cluster's median point: readable over dense colour.
+        for c in clusters:
+            if c >= 0:
+                x, y = np.median(points.xy[drawn == c], axis=0)
+                fig.add_annotation(x=x, y=y, text=str(c), showarrow=False, font={"size": 11, "color": "#111"},
+                                   bgcolor="rgba(255,255,255,0.75)", bordercolor=colour(c), borderwidth=1, borderpad=1)
     axis = "PC" if points.method == "pca" else points.method.upper() + " "
     fig.update_xaxes(title_text=f"{axis}1", zeroline=False)
     fig.update_yaxes(title_text=f"{axis}2", zeroline=False)
@@ -266,9 +269,12 @@ def cluster_sizes(profiles: pd.DataFrame) -> go.Figure:
     """Sizes, coloured by bootstrap stability (green stable >= 0.75, amber, red < 0.6)."""
     jaccard = profiles["jaccard"] if "jaccard" in profiles else pd.Series([np.nan] * len(profiles))
     colours = ["#9E9E9E" if pd.isna(j) else "#2CA02C" if j >= 0.75 else "#FF7F0E" if j >= 0.6 else "#D62728" for j in jaccard]
-    text = ["" if pd.isna(j) else f"J={j:.2f}" for j in jaccard]
+    stability = ["not measured" if pd.isna(j) else f"J={j:.2f}" for j in jaccard]
+    # Beyond 20 bars the labels would shrink to specks: the colour and the hover carry them.
+    text = [t if t != "not measured" else "" for t in stability] if len(profiles) <= 20 else None
     fig = go.Figure(go.Bar(x=profiles["cluster"].astype(str), y=profiles["size"], marker_color=colours, text=text, textposition="outside",
-                           cliponaxis=False, customdata=profiles["description"], hovertemplate="cluster %{x} (%{customdata}): %{y:,} songs<extra></extra>"))
+                           cliponaxis=False, customdata=np.c_[profiles["description"], stability],
+                           hovertemplate="cluster %{x} (%{customdata[0]}): %{y:,} songs, %{customdata[1]}<extra></extra>"))
     fig.update_xaxes(title_text="cluster", type="category")
     fig.update_yaxes(title_text="songs", range=[0, float(profiles["size"].max()) * 1.15])
     return _layout(fig, "Cluster sizes and stability (bootstrap Jaccard: green >= 0.75 stable, red < 0.6 not to be trusted)", height=400)
