@@ -174,6 +174,11 @@ def test_report_command(clustered, tmp_path):
     assert unknown.exit_code == 2 and "no clustering run 'no-such-run'" in unknown.output
     bad = runner.invoke(app, ["report", "--map", "mds", *common])
     assert bad.exit_code == 2 and "choose pca, tsne or umap" in bad.output
+    focused = runner.invoke(app, ["report", first, "-o", str(out), "--k-max", "4", "--no-density", "--cluster", "2", *common])
+    assert focused.exit_code == 0, focused.output
+    assert "Cluster 2:" in out.read_text(encoding="utf-8")
+    missing = runner.invoke(app, ["report", first, "-o", str(out), "--cluster", "99", *common])
+    assert missing.exit_code == 2 and "cluster 99 is not in run" in missing.output
 
 
 def test_static_figures_as_png_and_svg(tmp_path):

@@ -286,6 +286,7 @@ def report(
     projection: Annotated[str, typer.Option("--map", help="2-D projection of the cluster map: pca (instant), tsne (about 1 min per 10k songs) or umap (needs umap-learn; about 30 s to start).")] = "pca",
     k_max: Annotated[int, typer.Option("--k-max", min=3, max=100, help="Largest k of the report's k sweep (songscope evaluate runs the full one).")] = 20,
     density: Annotated[bool, typer.Option("--density/--no-density", help="Include the density methods' noise sweep.")] = True,
+    cluster: Annotated[int | None, typer.Option("--cluster", help="The cluster to draw as a radar profile (default: the largest).", show_default=False)] = None,
     static: Annotated[Path | None, typer.Option("--static", help="Also write every figure as PNG and SVG into this folder (needs kaleido and Chromium).", show_default=False)] = None,
     db: DbOption = None,
     lake: LakeOption = None,
@@ -303,7 +304,7 @@ def report(
             raise ValueError(f"--map {projection!r}: choose pca, tsne or umap")
         settings = _settings(db, lake, s3_endpoint)
         with _progress() as say:
-            built = build_report(settings, run_id, compare=compare, projection=projection, ks=range(2, k_max + 1), density=density, progress=say)
+            built = build_report(settings, run_id, compare=compare, projection=projection, ks=range(2, k_max + 1), density=density, focus=cluster, progress=say)
             written = write_report(built, settings, output)
             if static is not None:
                 say("static figures")

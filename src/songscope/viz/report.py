@@ -95,11 +95,13 @@ def build_report(
     ks: range = range(2, 21),
     references: int = 5,
     density: bool = True,
+    focus: int | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Everything the report shows, computed from the stores: the catalogue (lake), the run and
     its comparison (database), a compact k sweep (k 2..20, B = 5; `songscope evaluate` runs the
-    full one), the latest recommendation request and offline evaluation if there are any."""
+    full one), the latest recommendation request and offline evaluation if there are any.
+    `focus` is the cluster drawn as a radar (default: the largest)."""
     from songscope import pipeline
     from songscope.compare import compare_runs
     from songscope.eda import profile
@@ -201,8 +203,10 @@ def build_report(
     page.text("<h3>The clusters in words</h3>" + _table(table.rename(columns={"top_artists": "top artists", "jaccard": "bootstrap Jaccard"}),
                                                      left=("description", "top artists", "stability")))
     page.figure("profiles", F.profile_heatmap(catalogue, labels, profile_features, descriptions))
-    largest = int(centroids.sort_values("size", ascending=False)["cluster"].iloc[0])
-    page.figure("radar", F.cluster_radar(catalogue, labels, largest, profile_features, descriptions.get(largest, "")))
+    if focus is not None and focus not in descriptions:
+        raise ValueError(f"cluster {focus} is not in run {run_id}: it has clusters 0..{max(descriptions)}")
+    chosen = focus if focus is not None else int(centroids.sort_values("size", ascending=False)["cluster"].iloc[0])
+    page.figure("radar", F.cluster_radar(catalogue, labels, chosen, profile_features, descriptions.get(chosen, "")))
     page.figure("sizes", F.cluster_sizes(centroids))
     jaccard = centroids.set_index("cluster")["jaccard"].reindex(range(int(centroids["cluster"].max()) + 1)).to_numpy()
     say("silhouettes")
