@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 CORE   := $(VENV)/.installed-core
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint clean-demo help chromium
+.PHONY: demo test bench lint clean-demo help chromium serve
 
 help:
 	@echo "make demo   set up, then run the main job on the shipped seed CSVs (SQLite + ./lake)"
 	@echo "make test   set up with the dev extras, then run the whole test suite"
 	@echo "make bench  run the benchmarks under bench/ (prints figures; takes several minutes)"
+	@echo "make serve  the web app at http://127.0.0.1:8000 over ./songscope.db and ./lake (run make demo first)"
 	@echo "make lint   ruff"
 
 $(BIN)/python:
@@ -35,6 +36,9 @@ test: $(DEV) chromium
 # cannot work offline). Installed when missing and possible; the test fails under CI=true without it.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium missing: the browser test will be skipped (and fail under CI=true)"
+
+serve: $(DEV)
+	$(BIN)/songscope serve
 
 bench: $(DEV)
 	$(BIN)/python bench/ingest.py

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,29 +30,6 @@ def _external_references(markup: str) -> list[str]:
 
     Finder().feed(markup)
     return found
-
-
-@pytest.fixture(scope="module")
-def clustered(seed_catalogue, tmp_path_factory):
-    """A copy of the seed catalogue with two clustering runs (k-means k=6 and GMM k=4) and a
-    recommendation request."""
-    from songscope import pipeline
-    from songscope.recommend.recommender import RecommendOptions
-
-    folder = tmp_path_factory.mktemp("report")
-    shutil.copytree(seed_catalogue.lake_url, folder / "lake")
-    shutil.copy(seed_catalogue.db_url.removeprefix("sqlite:///"), folder / "songscope.db")
-    settings = replace(seed_catalogue, db_url=f"sqlite:///{folder / 'songscope.db'}", lake_url=str(folder / "lake"))
-    first = pipeline.cluster_catalogue(settings, k=6, resamples=3)
-    second = pipeline.cluster_catalogue(settings, algorithm="gmm", k=4, resamples=0)
-    pipeline.recommend(settings, ["Bastille - Admit Defeat", "Cigarettes After Sex - Cry"], options=RecommendOptions(n=5))
-    evaluation = {
-        "results": [{"metric": "genre_precision@10", "method": "songscope", "mean": 0.52, "ci_low": 0.51, "ci_high": 0.53, "queries": 2000}],
-        "ablation": [{"metric": "genre_precision@10", "step": "+ artist context", "mean": 0.53, "ci_low": 0.52, "ci_high": 0.55, "adds": 0.09}],
-    }
-    (folder / "lake" / "evaluations").mkdir(parents=True)
-    (folder / "lake" / "evaluations" / "recommendations.json").write_text(json.dumps(evaluation))
-    return settings, first.run_id, second.run_id, folder
 
 
 @pytest.fixture(scope="module")

@@ -314,6 +314,31 @@ def report(
         out.print(f"static figures: {len(saved)} files in {static.resolve()}", highlight=False)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+) -> None:
+    """Run the web app and its JSON API over the database and lake: overview, cluster map with search, cluster pages, favourites and recommendations, run comparison.
+
+    Example: songscope serve --port 8000, then open http://127.0.0.1:8000
+    """
+    with _friendly_errors():
+        try:
+            import uvicorn
+
+            from songscope.web.app import create_app
+        except ImportError as exc:
+            raise ValueError(f"the web app needs its extra: pip install 'songscope[web]' ({exc.name} is missing)") from exc
+        settings = _settings(db, lake, s3_endpoint)
+        app_ = create_app(settings)
+    out.print(f"songscope at http://{host}:{port}/ (API: http://{host}:{port}/api, OpenAPI: /openapi.json); Ctrl-C stops it", highlight=False)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 def _parse_params(values: list[str] | None) -> dict[str, object]:
     params: dict[str, object] = {}
     for item in values or []:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from songscope import schema
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
 LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql")
@@ -222,6 +222,23 @@ reports = sa.Table(
 )
 
 
+favourite_lists = sa.Table(
+    "favourite_lists",
+    metadata,
+    sa.Column("list_id", RunId, primary_key=True),  # shareable: /favourites/<list_id>
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("favourites", LongText, nullable=False),  # JSON list of track ids
+    sa.Column("dislikes", LongText, nullable=False),  # JSON list of track ids
+    sa.Column("options", LongText, nullable=False),  # JSON recommendation options
+    **_TABLE_OPTIONS,
+)
+
+
+def _v5(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[favourite_lists])
+
+
 def _v4(conn: Connection) -> None:
     metadata.create_all(conn, tables=[reports])
 
@@ -242,7 +259,7 @@ def _v1(conn: Connection) -> None:
 
 
 #: Migration ``i`` brings a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -566,6 +583,25 @@ def record_report(engine: Engine, *, run_id: str, compare_run_id: str | None, pa
             created_at=_now(), run_id=run_id, compare_run_id=compare_run_id, path=path, lake_uri=lake_uri, size_bytes=size_bytes,
             figures=json.dumps(figures),
         ))
+
+
+def save_favourite_list(engine: Engine, list_id: str, name: str, favourites: list[str], dislikes: list[str], options: dict) -> None:
+    with engine.begin() as conn:
+        conn.execute(favourite_lists.insert().values(
+            list_id=list_id, created_at=_now(), name=name, favourites=json.dumps(favourites), dislikes=json.dumps(dislikes),
+            options=json.dumps(options, default=str),
+        ))
+
+
+def load_favourite_list(engine: Engine, list_id: str) -> dict[str, object] | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(favourite_lists).where(favourite_lists.c.list_id == list_id)).mappings().first()
+    if row is None:
+        return None
+    return {
+        "list_id": row["list_id"], "name": row["name"], "created_at": row["created_at"].isoformat() if row["created_at"] else None,
+        "favourites": json.loads(row["favourites"]), "dislikes": json.loads(row["dislikes"]), "options": json.loads(row["options"]),
+    }
 
 
 def load_cluster_run(engine: Engine, run_id: str) -> dict[str, object]:

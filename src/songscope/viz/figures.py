@@ -42,8 +42,9 @@ def colour(cluster: int) -> str:
 
 
 def _layout(fig: go.Figure, title: str, *, height: int = 420, **kwargs) -> go.Figure:
+    top = 95 if "<br>" in title else 60
     fig.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01, "xanchor": "left"}, height=height,
-                      margin={"l": 60, "r": 20, "t": 60, "b": 50}, font={"size": 12}, **kwargs)
+                      margin={"l": 60, "r": 20, "t": top, "b": 50}, font={"size": 12}, **kwargs)
     return fig
 
 
@@ -202,6 +203,7 @@ def cluster_map(points: MapPoints, labels: np.ndarray, tracks: pd.DataFrame, des
     descriptions = descriptions or {}
     drawn = labels[points.rows]
     names = (tracks["artist_name"].astype(str) + " - " + tracks["track_name"].astype(str)).to_numpy()[points.rows]
+    ids = tracks["track_id"].astype(str).to_numpy()[points.rows]
     clusters = sorted(int(c) for c in np.unique(drawn))
     fig = go.Figure()
     many = len(clusters) > LEGEND_MAX
@@ -210,7 +212,8 @@ def cluster_map(points: MapPoints, labels: np.ndarray, tracks: pd.DataFrame, des
         text = descriptions.get(c, "noise" if c < 0 else "")
         fig.add_trace(go.Scattergl(
             x=points.xy[mask, 0], y=points.xy[mask, 1], mode="markers", name=f"{c}: {text}"[:40] if c >= 0 else "noise",
-            marker={"size": 4, "color": colour(c), "opacity": 0.6}, customdata=np.c_[names[mask], np.full(mask.sum(), f"{c}: {text}")],
+            marker={"size": 4, "color": colour(c), "opacity": 0.6},
+            customdata=np.c_[names[mask], np.full(mask.sum(), f"{c}: {text}"), ids[mask]],  # the web app opens a song by its id
             hovertemplate="%{customdata[0]}<br>cluster %{customdata[1]}<extra></extra>",
         ))
     if many:
@@ -223,9 +226,9 @@ def cluster_map(points: MapPoints, labels: np.ndarray, tracks: pd.DataFrame, des
     axis = "PC" if points.method == "pca" else points.method.upper() + " "
     fig.update_xaxes(title_text=f"{axis}1", zeroline=False)
     fig.update_yaxes(title_text=f"{axis}2", zeroline=False)
-    subtitle = (f"trustworthiness {points.trustworthiness:.2f} on {points.trust_sample:,} songs: {_trust_words(points.trustworthiness)}. "
-                f"{len(points.rows):,} songs drawn. {points.note}")
-    return _layout(fig, f"{title}<br><sup>{subtitle}</sup>", height=620, showlegend=not many,
+    subtitle = (f"trustworthiness {points.trustworthiness:.2f} on {points.trust_sample:,} songs: {_trust_words(points.trustworthiness)}."
+                f"<br>{len(points.rows):,} songs drawn. {points.note}")
+    return _layout(fig, f"{title}<br><sup>{subtitle}</sup>", height=640, showlegend=not many,
                    legend={"itemsizing": "constant", "font": {"size": 11}})
 
 
@@ -363,7 +366,8 @@ def recommendation_map(points: MapPoints, labels: np.ndarray, seeds: Sequence[in
                                  marker={"size": 3, "color": "#D0D0D0"}, hoverinfo="skip"))
     for rows, name, symbol, size in ((seeds, "favourites", "star", 18), (recommended, "recommended", "diamond", 12)):
         xy = place(rows)
-        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, text=[names[r] for r in rows],
+        # WebGL like the catalogue layer: an SVG trace would be drawn under its canvas.
+        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, text=[names[r] for r in rows],
                                  marker={"symbol": symbol, "size": size, "color": [colour(int(labels[r])) for r in rows], "line": {"width": 1, "color": "#111"}},
                                  hovertemplate="%{text}<extra>" + name + "</extra>"))
     # Zoom to the favourites and recommendations (the whole catalogue stays as grey context

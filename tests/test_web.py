@@ -1,0 +1,192 @@
+"""The web app and its JSON API (in-process client), and the favourites flow in a real browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from songscope.store import db
+from tests.conftest import unavailable
+
+fastapi = pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+BASTILLE, CIGARETTES = "Bastille - Admit Defeat", "Cigarettes After Sex - Cry"
+PAGES = ["/", "/map", "/clusters/0", "/favourites", "/compare"]
+
+
+@pytest.fixture(scope="module")
+def client(clustered):
+    from songscope.web.app import create_app
+
+    settings, *_ = clustered
+    return TestClient(create_app(settings))
+
+
+def test_every_api_route_is_described_in_openapi(client):
+    spec = client.get("/openapi.json").json()
+    listed = client.get("/api").json()["endpoints"]
+    assert set(listed) == {p for p in spec["paths"] if p.startswith("/api/")}
+    assert {"/api/overview", "/api/runs/{run_id}/map", "/api/recommend", "/api/lists", "/api/compare", "/api/songs"} <= set(listed)
+    assert client.get("/docs").status_code == 404  # its assets would come from a CDN
+
+
+def test_overview_runs_and_clusters(client, clustered):
+    settings, first, second, _ = clustered
+    overview = client.get("/api/overview").json()
+    assert overview["catalogue"]["songs"] == 15_626
+    steps = overview["cleaning"][0]["steps"]
+    assert [s["rows_after"] for s in steps] == [15_820, 15_779, 15_626]
+    assert {r["run_id"] for r in overview["runs"]} >= {first, second}
+    assert overview["current_run"]["run_id"] == overview["runs"][0]["run_id"]
+    run = client.get(f"/api/runs/{first}").json()
+    assert run["k"] == 6 and len(run["clusters"]) == 6 and sum(c["size"] for c in run["clusters"]) == 15_626
+    assert 0 < run["metrics"]["silhouette"] < 1
+    cluster = client.get(f"/api/runs/{first}/clusters/0").json()
+    assert cluster["size"] == run["clusters"][0]["size"] and len(cluster["sample"]) == 25
+    assert cluster["figure"]["data"] and cluster["stability"] in ("stable", "doubtful", "not to be trusted")
+    missing = client.get(f"/api/runs/{first}/clusters/17")
+    assert missing.status_code == 404 and "clusters 0..5" in missing.json()["detail"]
+    unknown = client.get("/api/runs/no-such-run")
+    assert unknown.status_code == 404 and "no clustering run" in unknown.json()["detail"]
+
+
+def test_map_search_and_song(client, clustered):
+    _, first, *_ = clustered
+    cluster_map = client.get(f"/api/runs/{first}/map").json()
+    points = cluster_map["points"]
+    assert len(points["track_id"]) == len(points["x"]) == 15_626
+    assert 0 < cluster_map["trustworthiness"] <= 1 and cluster_map["figure"]["data"]
+    found = client.get("/api/songs", params={"q": "bastille admit"}).json()
+    assert found[0]["name"] == BASTILLE
+    song = client.get(f"/api/songs/{found[0]['track_id']}", params={"run_id": first}).json()
+    assert song["name"] == BASTILLE and len(song["nearest"]) == 10
+    assert song["cluster"] == points["cluster"][points["track_id"].index(found[0]["track_id"])]
+    distances = [n["distance"] for n in song["nearest"]]
+    assert distances == sorted(distances) and found[0]["track_id"] not in {n["track_id"] for n in song["nearest"]}
+    assert client.get("/api/songs/nope").status_code == 404
+    assert client.get("/api/songs", params={"q": ""}).status_code == 422
+
+
+def test_recommend_save_and_share_a_list(client, clustered):
+    settings, *_ = clustered
+    result = client.post("/api/recommend", json={"favourites": [BASTILLE, CIGARETTES], "n": 5, "per_artist": 1})
+    assert result.status_code == 200, result.text
+    items = result.json()["recommendations"]
+    assert len(items) == 5 and all("close to" in i["reason"] for i in items)
+    assert len({i["artist_name"] for i in items}) == 5  # one per artist, as asked
+    engine = db.connect(settings.db_url)
+    stored = db.read_table(engine, db.recommendations)
+    engine.dispose()
+    assert result.json()["request_id"] in set(stored["request_id"])
+    ids = [client.get("/api/songs", params={"q": q}).json()[0]["track_id"] for q in ("bastille admit", "cigarettes after sex cry")]
+    saved = client.post("/api/lists", json={"name": "evening", "favourites": ids[:1], "dislikes": ids[1:], "options": {"n": 5}})
+    assert saved.status_code == 201
+    list_id = saved.json()["list_id"]
+    again = client.get(f"/api/lists/{list_id}").json()
+    assert again["favourites"] == ids[:1] and again["dislikes"] == ids[1:] and again["names"][ids[0]] == BASTILLE
+    assert client.get(f"/favourites/{list_id}").status_code == 200
+    assert client.get("/api/lists/nope").status_code == 404
+    unknown = client.post("/api/recommend", json={"favourites": ["Nobody - Nothing At All Here"]})
+    assert unknown.status_code == 422 and "matches no song" in unknown.json()["detail"]
+    empty = client.post("/api/recommend", json={"favourites": []})
+    assert empty.status_code == 422
+    bad_list = client.post("/api/lists", json={"favourites": ["not-a-track"]})
+    assert bad_list.status_code == 404
+
+
+def test_compare(client, clustered):
+    _, first, second, _ = clustered
+    compared = client.get("/api/compare", params={"a": first, "b": second}).json()
+    assert [r["k"] for r in compared["runs"]] == [6, 4]
+    assert -1 <= compared["agreement"]["ari"] <= 1 and compared["agreement"]["songs"] == 15_626
+    assert compared["figures"]["maps"]["data"] and compared["figures"]["contingency"]["data"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_are_served_locally_and_use_the_api(client, path):
+    page = client.get(path)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "/api/" in page.text  # the page is built from its JSON twin
+    external = re.findall(r"""(?:src|href)=["'](https?:)?//""", page.text)
+    assert external == []
+    if "/static/plotly.js" in page.text:
+        assert client.get("/static/plotly.js").headers["content-type"].startswith("application/javascript")
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404 and "Not found" in missing.text
+
+
+# --------------------------------------------------------------------------------- the browser
+
+
+@pytest.fixture(scope="module")
+def server(clustered):
+    """The app on a free loopback port, served by uvicorn in a thread."""
+    import uvicorn
+
+    from songscope.web.app import create_app
+
+    settings, *_ = clustered
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not running.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    running.should_exit = True
+    thread.join(10)
+
+
+def test_favourites_flow_in_chromium(server, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        unavailable("Chromium is not installed (apt-get install chromium; make test does it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        # Only the app itself may be reached: anything else would fail and be reported.
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server) else route.abort())
+        page.goto(server + "/favourites")
+        for query, name in (("bastille admit", BASTILLE), ("cigarettes after sex cry", CIGARETTES)):
+            page.fill("#q", query)
+            add = f'#found a[data-add][data-name="{name}"]:not([data-kind])'
+            page.wait_for_selector(add)
+            page.click(add)
+        page.fill("#n", "6")
+        page.click("#go")
+        page.wait_for_selector("#results table", timeout=60_000)
+        page.wait_for_selector("#map .main-svg", timeout=60_000)
+        rows = page.locator("#results table tr").count() - 1
+        page.click("#save")
+        page.wait_for_selector("#saved a")
+        link = page.get_attribute("#saved a", "href")
+        page.screenshot(path=str(tmp_path / "favourites.png"), full_page=True)
+        page.goto(link)  # the shared link brings the list back and recommends again
+        page.wait_for_selector("#results table", timeout=60_000)
+        restored = page.inner_text("#chosen")
+        page.goto(server + "/map")
+        page.wait_for_selector("#map .main-svg", timeout=60_000)
+        page.fill("#q", "bastille admit")
+        page.wait_for_selector("#found a.song")
+        page.click("#found a.song")
+        page.wait_for_selector("#details h2")
+        selected = page.evaluate("(() => { const d = document.getElementById('map'); return d.data[d.data.length - 1].name; })()")
+        details = page.inner_text("#details")
+        browser.close()
+    assert errors == []
+    assert rows == 6 and BASTILLE in restored and CIGARETTES in restored
+    assert selected == "selected" and "Nearest songs" in details
