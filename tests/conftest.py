@@ -333,3 +333,21 @@ def clustered(seed_catalogue, tmp_path_factory):
     (folder / "lake" / "evaluations").mkdir(parents=True)
     (folder / "lake" / "evaluations" / "recommendations.json").write_text(json.dumps(evaluation))
     return settings, first.run_id, second.run_id, folder
+
+
+def chromium_page(playwright, errors: list[str], *, allowed: str = "file:"):
+    """A page in Debian's Chromium (skipped locally, failed in CI, when it is missing) that
+    records console errors into `errors` and aborts every request outside `allowed`."""
+    import shutil
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        unavailable("Chromium is not installed (apt-get install chromium; make test does it)")
+    browser = playwright.chromium.launch(
+        executable_path=executable, args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    )
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(allowed) else route.abort())
+    return browser, page

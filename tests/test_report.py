@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from songscope.cli import app
 from songscope.store import db
-from tests.conftest import unavailable
+from tests.conftest import chromium_page, unavailable
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -109,17 +109,11 @@ def test_many_clusters_label_centres_instead_of_a_legend(seed_catalogue):
 
 
 def test_report_opens_in_chromium_with_every_figure_rendered(report_file, tmp_path):
-    if CHROMIUM is None:
-        unavailable("Chromium is not installed (apt-get install chromium; make test does it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     report, path, _ = report_file
     errors: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
+        browser, page = chromium_page(p, errors)  # nothing outside the file may load
         page.goto(path.as_uri())
         page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {len(report.figures)}", timeout=60_000)
         rendered = page.evaluate(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import threading
 import time
@@ -11,7 +10,7 @@ import time
 import pytest
 
 from songscope.store import db
-from tests.conftest import unavailable
+from tests.conftest import chromium_page
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -148,18 +147,10 @@ def server(clustered):
 
 
 def test_favourites_flow_in_chromium(server, tmp_path):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        unavailable("Chromium is not installed (apt-get install chromium; make test does it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     errors: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        # Only the app itself may be reached: anything else would fail and be reported.
-        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server) else route.abort())
+        browser, page = chromium_page(p, errors, allowed=server)  # only the app itself may be reached
         page.goto(server + "/favourites")
         for query, name in (("bastille admit", BASTILLE), ("cigarettes after sex cry", CIGARETTES)):
             page.fill("#q", query)

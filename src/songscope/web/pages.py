@@ -44,6 +44,19 @@ function table(rows, columns){
   return '<table><tr>' + columns.map(c => '<th' + (c[2] ? ' class="num"' : '') + '>' + esc(c[1]) + '</th>').join('') + '</tr>' +
     rows.map(r => '<tr>' + columns.map(c => '<td' + (c[2] ? ' class="num"' : '') + '>' + (c[3] ? c[3](r) : fmt(r[c[0]])) + '</td>').join('') + '</tr>').join('') + '</table>';
 }
+function searchBox(render){
+  // Search as you type (debounced) into #found; `render` turns one song into list-item HTML.
+  let timer = null;
+  document.getElementById('q').addEventListener('input', e => {
+    clearTimeout(timer);
+    const q = e.target.value.trim();
+    timer = setTimeout(async () => {
+      if(!q){ document.getElementById('found').innerHTML = ''; return; }
+      const found = await api('/api/songs?q=' + encodeURIComponent(q));
+      document.getElementById('found').innerHTML = found.length ? found.map(render).join('') : '<li class="muted">no song matches</li>';
+    }, 200);
+  });
+}
 function plot(id, figure){ Plotly.newPlot(id, figure.data, figure.layout, {displaylogo: false, responsive: true}); return document.getElementById(id); }
 """
 
@@ -114,16 +127,7 @@ async function show(trackId){
   }catch(e){ fail('details', e); }
 }
 document.addEventListener('click', e => { if(e.target.classList.contains('song')){ show(e.target.dataset.id); } });
-let timer = null;
-document.getElementById('q').addEventListener('input', e => {
-  clearTimeout(timer);
-  const q = e.target.value.trim();
-  timer = setTimeout(async () => {
-    if(!q){ document.getElementById('found').innerHTML = ''; return; }
-    const found = await api('/api/songs?q=' + encodeURIComponent(q));
-    document.getElementById('found').innerHTML = found.length ? found.map(s => '<li><a class="song" data-id="' + esc(s.track_id) + '">' + esc(s.name) + '</a></li>').join('') : '<li class="muted">no song matches</li>';
-  }, 200);
-});
+searchBox(s => '<li><a class="song" data-id="' + esc(s.track_id) + '">' + esc(s.name) + '</a></li>');
 api('/api/runs/' + encodeURIComponent(runId) + '/map').then(m => {
   points = m.points;
   document.getElementById('map').innerHTML = '';
@@ -174,18 +178,8 @@ document.addEventListener('click', e => {
   if(d.add){ names[d.add] = d.name; if(d.kind === 'dislike'){ if(!dislikes.includes(d.add)) dislikes.push(d.add); } else if(!favs.includes(d.add)) favs.push(d.add); render(); }
   if(d.remove){ favs = favs.filter(x => x !== d.remove); dislikes = dislikes.filter(x => x !== d.remove); render(); }
 });
-let timer = null;
-document.getElementById('q').addEventListener('input', e => {
-  clearTimeout(timer);
-  const q = e.target.value.trim();
-  timer = setTimeout(async () => {
-    if(!q){ document.getElementById('found').innerHTML = ''; return; }
-    const found = await api('/api/songs?q=' + encodeURIComponent(q));
-    document.getElementById('found').innerHTML = found.length ? found.map(s => '<li>' + esc(s.name) + ' <a class="song" data-add="' + esc(s.track_id) +
-      '" data-name="' + esc(s.name) + '">+ favourite</a> &middot; <a class="song" data-add="' + esc(s.track_id) + '" data-kind="dislike" data-name="' +
-      esc(s.name) + '">dislike</a></li>').join('') : '<li class="muted">no song matches</li>';
-  }, 200);
-});
+searchBox(s => '<li>' + esc(s.name) + ' <a class="song" data-add="' + esc(s.track_id) + '" data-name="' + esc(s.name) + '">+ favourite</a> &middot; ' +
+  '<a class="song" data-add="' + esc(s.track_id) + '" data-kind="dislike" data-name="' + esc(s.name) + '">dislike</a></li>');
 const slider = document.getElementById('diversity');
 slider.addEventListener('input', () => { document.getElementById('diversity_value').textContent = slider.value > 0 ? 'lambda ' + (1 - slider.value).toFixed(1) : 'off'; });
 function options(){
