@@ -177,7 +177,19 @@ def test_favourites_flow_in_chromium(server, tmp_path):
         page.wait_for_selector("#details h2")
         selected = page.evaluate("(() => { const d = document.getElementById('map'); return d.data[d.data.length - 1].name; })()")
         details = page.inner_text("#details")
+        page.goto(server + "/compare")
+        page.wait_for_selector("#contingency .main-svg", timeout=60_000)
+        compare_text = page.inner_text("#summary")
+        page.goto(server + "/clusters/1")
+        page.wait_for_selector("#radar .main-svg", timeout=60_000)
+        cluster_text = page.inner_text("#about")
+        page.goto(server + "/")
+        page.wait_for_selector("#runs table")
+        overview_text = page.inner_text("main")
         browser.close()
     assert errors == []
     assert rows == 6 and BASTILLE in restored and CIGARETTES in restored
     assert selected == "selected" and "Nearest songs" in details
+    assert "ARI" in compare_text and "gmm" in compare_text
+    assert "Stability (bootstrap Jaccard)" in cluster_text and "Top artists" in cluster_text
+    assert "15,626" in overview_text and "The current clustering" in overview_text
