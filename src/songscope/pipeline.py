@@ -216,8 +216,8 @@ def run(
 # ------------------------------------------------------------------------------------ clustering
 
 #: `--engine auto` picks Spark from this many songs up. Measured by bench/spark.py on 2 cores
-#: (local[2], k = 20, 10 iterations): local 0.95 s vs Spark 32 s at 1M songs, 9.6 s vs 141 s at
-#: 10M, so no crossover below 10M here; 20M is where the local engine's memory (about 1 GiB per
+#: (local[2], k = 20, 10 iterations): local 0.40 s vs Spark 17.6 s at 1M songs, 4.3 s vs 89.5 s
+#: at 10M, so no crossover below 10M here; 20M is where the local engine's memory (about 1 GiB per
 #: 10M songs in float32, twice that while transforming) starts to matter. On a real cluster,
 #: lower it with SONGSCOPE_SPARK_MIN_ROWS.
 SPARK_MIN_ROWS = int(__import__("os").environ.get("SONGSCOPE_SPARK_MIN_ROWS", "20000000"))
