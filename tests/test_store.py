@@ -170,6 +170,20 @@ def test_an_older_database_is_migrated_in_place(db_url, settings_factory, seed_f
         pipeline.ingest(seed_files[2:], settings_factory(db_url=db_url))
     engine = db.connect(db_url)  # migrates to the current version
     assert db.schema_version(engine) == db.SCHEMA_VERSION
-    assert sa.inspect(engine).has_table("cluster_runs")
+    assert all(sa.inspect(engine).has_table(t) for t in ("cluster_runs", "recommendations", "reports", "favourite_lists"))
     assert db.counts(engine)["tracks"] == 1_742
+    engine.dispose()
+
+
+def test_favourite_lists_and_reports_round_trip(db_url):
+    engine = db.connect(db_url)
+    favourites, dislikes = ["4uLU6hMCjMI75M1A2tKUQC", "Ünïcödé-id 🎵"], ["x" * 22]
+    db.save_favourite_list(engine, "abc123def456", "Sunday 'morning'; DROP TABLE tracks", favourites, dislikes, {"n": 5, "diversity": 0.7})
+    found = db.load_favourite_list(engine, "abc123def456")
+    assert found["favourites"] == favourites and found["dislikes"] == dislikes and found["name"] == "Sunday 'morning'; DROP TABLE tracks"
+    assert found["options"] == {"n": 5, "diversity": 0.7}
+    assert db.load_favourite_list(engine, "ABC123DEF456") is None  # ids are case-sensitive, MariaDB included
+    db.record_report(engine, run_id="r1", compare_run_id=None, path="/tmp/r.html", lake_uri="lake/reports/r1.html", size_bytes=7_000_000, figures=["map", "sizes"])
+    stored = db.read_table(engine, db.reports)
+    assert list(stored["run_id"]) == ["r1"] and stored["compare_run_id"].isna().all() and int(stored["size_bytes"].iloc[0]) == 7_000_000
     engine.dispose()
