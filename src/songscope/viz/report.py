@@ -45,6 +45,8 @@ th{background:#f5f5f7;text-align:right} td.l,th.l{text-align:left} nav a{margin-
 
 def _table(frame: pd.DataFrame, *, left: tuple[str, ...] = (), digits: int = 3) -> str:
     def cell(value: object) -> str:
+        if value is None:
+            return ""
         if isinstance(value, float):
             if value != value:
                 return ""
@@ -185,6 +187,8 @@ def build_report(
     page.section("clusters", f"3. The clustering: {info['n_clusters']} clusters")
     metrics = run["metrics"]
     shown = {k: metrics.get(k) for k in ("silhouette", "davies_bouldin", "calinski_harabasz", "sse") if metrics.get(k) is not None}
+    if metrics.get("noise_share"):
+        shown["noise share (songs in no cluster)"] = metrics["noise_share"]
     page.text('<p>' + "".join(f'<span class="kpi"><b>{v:,.3f}</b>{k.replace("_", "-")}</span>' if abs(v) < 1e4 else f'<span class="kpi"><b>{v:,.0f}</b>{k.replace("_", "-")}</span>'
                               for k, v in shown.items()) + "</p>")
     null = summary.get("null_model") or {}
