@@ -82,6 +82,13 @@ class Explorer:
             engine.dispose()
         return self._runs[run_id]
 
+    def _has_runs(self) -> bool:
+        engine = self._engine()
+        try:
+            return db.latest_cluster_run(engine) is not None
+        finally:
+            engine.dispose()
+
     def _labels(self, run: dict) -> np.ndarray:
         assigned = self.catalogue[["track_id"]].merge(run["assignments"], on="track_id", how="left")
         return assigned["cluster"].fillna(-1).astype(int).to_numpy()
@@ -215,7 +222,12 @@ class Explorer:
         from songscope.recommend.recommender import RecommendOptions
 
         options = RecommendOptions(**(options or {}))
-        request_id, result = pipeline.recommend(self.settings, favourites, dislikes=dislikes, options=options, run_id=run_id)
+        run_id = self._run(run_id)["run"]["run_id"] if run_id or self._has_runs() else None
+        with self._lock:
+            if run_id not in self._recommenders:  # built once per run: it reads and indexes the catalogue
+                self._recommenders[run_id] = pipeline.recommender_for(self.settings, run_id=run_id)[0]
+            recommender = self._recommenders[run_id]
+        request_id, result = pipeline.recommend(self.settings, favourites, dislikes=dislikes, options=options, run_id=run_id, recommender=recommender)
         items = [{**item.__dict__, "reason": item.reason()} for item in result.items]
         return _clean({"request_id": request_id, "favourites": result.seeds, "dislikes": result.dislikes, "notes": result.notes,
                        "dislike_effect": result.dislike_effect, "recommendations": items})

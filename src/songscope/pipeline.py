@@ -420,12 +420,16 @@ def recommender_for(settings: Settings, *, run_id: str | None = None, index_kind
 _REASON_FIELDS = ("reason", "nearest_seed", "similar_in", "differs_in", "contributions", "cluster", "cluster_description")
 
 
-def recommend(settings: Settings, favourites: list[str], *, dislikes: list[str] | None = None, options=None, run_id: str | None = None):
-    """Recommend for `favourites` and store the request and its songs in the database."""
+def recommend(settings: Settings, favourites: list[str], *, dislikes: list[str] | None = None, options=None, run_id: str | None = None, recommender=None):
+    """Recommend for `favourites` and store the request and its songs in the database.
+
+    `recommender` (with `run_id`) reuses one built by `recommender_for`, as the web app does:
+    building it reads the catalogue and indexes it, which a long-running process does once."""
     from songscope.recommend.recommender import RecommendOptions
 
     options = options or RecommendOptions()
-    recommender, run_id = recommender_for(settings, run_id=run_id)
+    if recommender is None:
+        recommender, run_id = recommender_for(settings, run_id=run_id)
     result = recommender.recommend(favourites, options, dislikes=dislikes)
     request_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     frame = result.to_frame()
