@@ -20,8 +20,9 @@ app = typer.Typer(
     name="songscope",
     help=(
         "Cluster songs by their audio features and find new songs for a listener's favourites.\n\n"
-        "Start with `songscope run` (ingest, clean and profile the shipped seed CSVs), or "
-        "`songscope ingest FILES...` for your own data. Settings come from flags, then the "
+        "Start with `songscope run` (ingest, clean, profile and cluster the shipped seed CSVs, ending with an "
+        "HTML report), or `songscope ingest FILES...` for your own data; then `songscope recommend` or "
+        "`songscope serve` for the web app. Settings come from flags, then the "
         "SONGSCOPE_DB_URL, SONGSCOPE_LAKE_URL and SONGSCOPE_S3_ENDPOINT variables, then defaults "
         "(sqlite:///songscope.db and ./lake)."
     ),
@@ -256,7 +257,7 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")] = Path("reports"),
     k: Annotated[int, typer.Option("--k", "-k", min=2, max=1000, help="Clusters for the k-means run (see songscope evaluate to choose).")] = 8,
 ) -> None:
-    """The end-to-end job: ingest and clean the sources, store them, profile and cluster the catalogue; prints where everything went."""
+    """The end-to-end job: ingest and clean the sources, store them, profile and cluster the catalogue, write the HTML report; prints where everything went."""
     from songscope import pipeline
     from songscope.seed import seed_paths
 
