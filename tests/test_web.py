@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -193,3 +194,36 @@ def test_favourites_flow_in_chromium(server, tmp_path):
     assert "ARI" in compare_text and "gmm" in compare_text
     assert "Stability (bootstrap Jaccard)" in cluster_text and "Top artists" in cluster_text
     assert "15,626" in overview_text and "The current clustering" in overview_text
+
+
+def test_serve_command_starts_the_app(clustered, tmp_path):
+    """`songscope serve` as a user runs it: a process listening on the port it was given."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    settings, *_ = clustered
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = Path(sys.executable).parent / "songscope"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SONGSCOPE_")}
+    process = subprocess.Popen([str(script), "serve", "--port", str(port), "--db", settings.db_url, "--lake", settings.lake_url],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        deadline = time.time() + 60
+        while time.time() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs", timeout=5) as response:
+                    body = response.read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert body is not None, process.stderr.read() if process.poll() is not None else "no answer in 60 s"
+        assert len(json.loads(body)) >= 2  # the clustered fixture's two runs
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/" in out
