@@ -46,6 +46,7 @@ bench: $(DEV)
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/spark.py
 	$(BIN)/python bench/recommend.py
+	$(BIN)/python bench/run.py
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests bench
