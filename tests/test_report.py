@@ -165,3 +165,19 @@ def test_static_figures_as_png_and_svg(tmp_path):
         data = path.read_bytes()
         assert data.startswith(b"\x89PNG") if path.suffix == ".png" else b"<svg" in data[:500]
         assert len(data) > 2_000
+
+
+def test_static_export_without_a_browser_is_a_clear_error(clustered, tmp_path, monkeypatch):
+    import plotly.io
+
+    def no_browser(*args, **kwargs):
+        raise OSError("Chrome not found")
+
+    monkeypatch.setattr(plotly.io, "write_images", no_browser)
+    settings, first, *_ = clustered
+    runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+    out = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", first, "-o", str(out), "--k-max", "3", "--no-density", "--static", str(tmp_path / "png"),
+                                 "--db", settings.db_url, "--lake", settings.lake_url])
+    assert result.exit_code == 2 and "install kaleido and Chromium" in result.output and "the HTML report was written" in result.output
+    assert out.stat().st_size > 1_000_000

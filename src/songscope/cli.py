@@ -309,7 +309,10 @@ def report(
             written = write_report(built, settings, output)
             if static is not None:
                 say("static figures")
-                saved = save_static(built.figures, static)
+                try:
+                    saved = save_static(built.figures, static)
+                except RuntimeError as exc:  # no kaleido or no browser: the HTML report is written all the same
+                    raise ValueError(f"{exc}; the HTML report was written to {output}") from exc
     out.print(f"report: {output.resolve()} ({len(built.html) / 1e6:.1f} MB, {len(built.figures)} figures, {built.seconds:.1f} s); lake: {written['lake']}", highlight=False)
     if static is not None:
         out.print(f"static figures: {len(saved)} files in {static.resolve()}", highlight=False)
