@@ -325,7 +325,7 @@ def clustered(seed_catalogue, tmp_path_factory):
     settings = replace(seed_catalogue, db_url=f"sqlite:///{folder / 'songscope.db'}", lake_url=str(folder / "lake"))
     first = pipeline.cluster_catalogue(settings, k=6, resamples=3)
     second = pipeline.cluster_catalogue(settings, algorithm="gmm", k=4, resamples=0)
-    pipeline.recommend(settings, ["Bastille - Admit Defeat", "Cigarettes After Sex - Cry"], options=RecommendOptions(n=5))
+    pipeline.recommend(settings, ["Bastille - Admit Defeat", "Cigarettes After Sex - Cry"], options=RecommendOptions(n=12))
     evaluation = {
         "results": [{"metric": "genre_precision@10", "method": "songscope", "mean": 0.52, "ci_low": 0.51, "ci_high": 0.53, "queries": 2000}],
         "ablation": [{"metric": "genre_precision@10", "step": "+ artist context", "mean": 0.53, "ci_low": 0.52, "ci_high": 0.55, "adds": 0.09}],

@@ -109,7 +109,9 @@ def test_recommendations_are_stored(seed_catalogue, tmp_path, db_url):
     stored = db.read_table(engine, db.recommendations).sort_values("rank")
     engine.dispose()
     assert list(stored["rank"]) == [1, 2, 3, 4, 5] and set(stored["request_id"]) == {request_id}
-    assert json.loads(stored["request"].iloc[0])["favourites"] == [BASTILLE]
+    request = json.loads(stored["request"].iloc[0])
+    assert request["favourites"] == [BASTILLE]
+    assert request["favourite_ids"] == ["1OHAFggB1Jatvto7HvUN4L"]  # as resolved, for the report's map
     assert "close to" in json.loads(stored["reason"].iloc[0])["reason"]
 
 

@@ -54,6 +54,17 @@ def test_report_is_self_contained_and_recorded(report_file, clustered):
         assert section in text, section
     assert "trustworthiness" in text and "not to be trusted" in text or "stable" in text
     assert "Bastille" in text  # the recommendation request
+    engine = db.connect(settings.db_url)
+    asked = db.read_table(engine, db.recommendations).sort_values("rank")
+    engine.dispose()
+    from songscope import pipeline
+
+    titles = pipeline.load_catalogue(settings).set_index("track_id")["track_name"]
+    first_title, last_title = titles[asked["track_id"].iloc[0]], titles[asked["track_id"].iloc[-1]]
+    shown = text[text.index("The latest request") :]
+    shown = shown[: shown.index("</table>")]
+    assert len(asked) == 12 and shown.count("<tr>") == 1 + 10  # the header and the request's first ten
+    assert first_title in shown and last_title not in shown
     assert "Ablation: what each ingredient adds" in text and "+ artist context" in text  # the latest eval-recs
     engine = db.connect(settings.db_url)
     stored = db.read_table(engine, db.reports)

@@ -49,7 +49,9 @@ def test_overview_runs_and_clusters(client, clustered):
     assert 0 < run["metrics"]["silhouette"] < 1
     cluster = client.get(f"/api/runs/{first}/clusters/0").json()
     assert cluster["size"] == run["clusters"][0]["size"] and len(cluster["sample"]) == 25
-    assert cluster["figure"]["data"] and cluster["stability"] in ("stable", "doubtful", "not to be trusted")
+    from songscope.evaluate.stability import verdict
+
+    assert cluster["figure"]["data"] and cluster["stability"] == verdict(cluster["jaccard"])  # the CLI's words
     missing = client.get(f"/api/runs/{first}/clusters/17")
     assert missing.status_code == 404 and "clusters 0..5" in missing.json()["detail"]
     unknown = client.get("/api/runs/no-such-run")

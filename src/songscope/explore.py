@@ -18,6 +18,7 @@ import pandas as pd
 
 from songscope import pipeline
 from songscope.config import Settings
+from songscope.evaluate.stability import verdict
 from songscope.features import FeatureSpace
 from songscope.store import db
 
@@ -51,11 +52,18 @@ class Explorer:
         self._maps: dict[str, Any] = {}
         self._runs: dict[str, dict] = {}
         self._recommenders: dict[str | None, Any] = {}
+        self._db = None
 
     # ------------------------------------------------------------------------------ loading
 
+    @property
     def _engine(self):
-        return db.connect(self.settings.db_url)
+        """One engine (a connection pool) for the app's life: connecting checks the schema,
+        which every request would otherwise pay for."""
+        with self._lock:
+            if self._db is None:
+                self._db = db.connect(self.settings.db_url)
+            return self._db
 
     @property
     def catalogue(self) -> pd.DataFrame:
@@ -64,34 +72,22 @@ class Explorer:
                 self._catalogue = pipeline.load_catalogue(self.settings).reset_index(drop=True)
                 self._names = (self._catalogue["artist_name"].astype(str) + " - " + self._catalogue["track_name"].astype(str)).to_numpy()
                 self._row = pd.Series(np.arange(len(self._catalogue)), index=self._catalogue["track_id"].astype(str))
-                self._search_keys = pd.Series(self._names).str.lower().to_numpy()
+                self._search_keys = pd.Series(self._names).str.lower()
             return self._catalogue
 
     def _run(self, run_id: str | None) -> dict:
-        engine = self._engine()
-        try:
-            run_id = run_id or db.latest_cluster_run(engine)
-            if run_id is None:
-                raise NotFound("no clustering run yet: run `songscope cluster` (or `songscope run`) first")
-            if run_id not in self._runs:
-                try:
-                    self._runs[run_id] = db.load_cluster_run(engine, run_id)
-                except db.DatabaseError as exc:
-                    raise NotFound(str(exc)) from exc
-        finally:
-            engine.dispose()
+        run_id = run_id or db.latest_cluster_run(self._engine)
+        if run_id is None:
+            raise NotFound("no clustering run yet: run `songscope cluster` (or `songscope run`) first")
+        if run_id not in self._runs:
+            try:
+                self._runs[run_id] = db.load_cluster_run(self._engine, run_id)
+            except db.DatabaseError as exc:
+                raise NotFound(str(exc)) from exc
         return self._runs[run_id]
 
-    def _has_runs(self) -> bool:
-        engine = self._engine()
-        try:
-            return db.latest_cluster_run(engine) is not None
-        finally:
-            engine.dispose()
-
     def _labels(self, run: dict) -> np.ndarray:
-        assigned = self.catalogue[["track_id"]].merge(run["assignments"], on="track_id", how="left")
-        return assigned["cluster"].fillna(-1).astype(int).to_numpy()
+        return pipeline.run_labels(self.catalogue, run)
 
     def _map(self, run_id: str):
         from songscope.viz import figures as F
@@ -112,14 +108,10 @@ class Explorer:
     # ------------------------------------------------------------------------------ answers
 
     def overview(self) -> dict:
-        engine = self._engine()
-        try:
-            counts = db.counts(engine)
-            ingests = db.read_table(engine, db.ingest_runs).sort_values("started_at")
-            runs = db.read_table(engine, db.cluster_runs).sort_values("created_at", ascending=False)
-            latest = runs["run_id"].iloc[0] if len(runs) else None
-        finally:
-            engine.dispose()
+        counts = db.counts(self._engine)
+        ingests = db.read_table(self._engine, db.ingest_runs).sort_values("started_at")
+        runs = db.read_table(self._engine, db.cluster_runs).sort_values("created_at", ascending=False)
+        latest = runs["run_id"].iloc[0] if len(runs) else None
         cleaning = []
         for row in ingests.itertuples():
             report = json.loads(row.report)
@@ -131,12 +123,8 @@ class Explorer:
                        "cleaning": cleaning, "current_run": current, "runs": self.runs()})
 
     def runs(self) -> list[dict]:
-        engine = self._engine()
-        try:
-            runs = db.read_table(engine, db.cluster_runs).sort_values("created_at", ascending=False)
-            metrics = db.read_table(engine, db.cluster_metrics)
-        finally:
-            engine.dispose()
+        runs = db.read_table(self._engine, db.cluster_runs).sort_values("created_at", ascending=False)
+        metrics = db.read_table(self._engine, db.cluster_metrics)
         silhouettes = metrics[metrics["name"] == "silhouette"].set_index("run_id")["value"]
         return _clean([{"run_id": r.run_id, "created_at": r.created_at, "engine": r.engine, "algorithm": r.algorithm, "k": r.n_clusters,
                         "songs": r.n_tracks, "silhouette": silhouettes.get(r.run_id)} for r in runs.itertuples()])
@@ -157,7 +145,7 @@ class Explorer:
         run_id = run["run"]["run_id"]
         X, points = self._map(run_id)
         labels = self._labels(run)
-        descriptions = dict(zip(run["centroids"]["cluster"].astype(int), run["centroids"]["description"]))
+        descriptions = pipeline.run_descriptions(run)
         fig = F.cluster_map(points, labels, self.catalogue, descriptions, title=f"Cluster map: run {run_id}")
         ids = self.catalogue["track_id"].astype(str).to_numpy()
         return {"run_id": run_id, "figure": json.loads(fig.to_json()), "trustworthiness": points.trustworthiness,
@@ -172,7 +160,7 @@ class Explorer:
         catalogue = self.catalogue
         mask = np.ones(len(catalogue), dtype=bool)
         for word in words:
-            mask &= pd.Series(self._search_keys).str.contains(word, regex=False).to_numpy()
+            mask &= self._search_keys.str.contains(word, regex=False).to_numpy()
         rows = np.flatnonzero(mask)
         popularity = pd.to_numeric(catalogue["popularity"], errors="coerce").fillna(-1).to_numpy()[rows]
         order = np.argsort(-popularity, kind="stable")[:limit]
@@ -189,7 +177,7 @@ class Explorer:
         nearest = np.argsort(distances, kind="stable")[:neighbours]
         track = self.catalogue.iloc[row]
         cluster = int(labels[row])
-        description = dict(zip(run["centroids"]["cluster"].astype(int), run["centroids"]["description"])).get(cluster)
+        description = pipeline.run_descriptions(run).get(cluster)
         features = {c: track[c] for c in FeatureSpace.from_json(run["run"]["space"]).columns if c in track}
         return _clean({"track_id": track_id, "name": self._names[row], "popularity": track.get("popularity"), "features": features,
                        "cluster": cluster, "cluster_description": description,
@@ -213,7 +201,7 @@ class Explorer:
         radar = F.cluster_radar(self.catalogue, labels, cluster, features, str(row["description"]))
         return _clean({"run_id": run["run"]["run_id"], "cluster": cluster, "size": int(row["size"]), "description": row["description"],
                        "top_artists": row["top_artists"], "jaccard": row["jaccard"],
-                       "stability": None if pd.isna(row["jaccard"]) else ("stable" if row["jaccard"] >= 0.75 else "doubtful" if row["jaccard"] >= 0.6 else "not to be trusted"),
+                       "stability": None if pd.isna(row["jaccard"]) else verdict(row["jaccard"]),
                        "sample": [{"track_id": str(self.catalogue["track_id"].iloc[r]), "name": self._names[r]} for r in shown],
                        "figure": json.loads(radar.to_json())})
 
@@ -222,7 +210,12 @@ class Explorer:
         from songscope.recommend.recommender import RecommendOptions
 
         options = RecommendOptions(**(options or {}))
-        run_id = self._run(run_id)["run"]["run_id"] if run_id or self._has_runs() else None
+        try:
+            run_id = self._run(run_id)["run"]["run_id"]
+        except NotFound:
+            if run_id is not None:
+                raise
+            # No clustering yet: recommendations still work, without cluster reasons.
         with self._lock:
             if run_id not in self._recommenders:  # built once per run: it reads and indexes the catalogue
                 self._recommenders[run_id] = pipeline.recommender_for(self.settings, run_id=run_id)[0]
@@ -238,22 +231,15 @@ class Explorer:
         if not favourites:
             raise ValueError("a list needs at least one favourite song")
         list_id = uuid.uuid4().hex[:12]
-        engine = self._engine()
-        try:
-            db.save_favourite_list(engine, list_id, name or "my favourites", favourites, dislikes or [], options or {})
-        finally:
-            engine.dispose()
+        db.save_favourite_list(self._engine, list_id, name or "my favourites", favourites, dislikes or [], options or {})
         return self.load_list(list_id)
 
     def load_list(self, list_id: str) -> dict:
-        engine = self._engine()
-        try:
-            found = db.load_favourite_list(engine, list_id)
-        finally:
-            engine.dispose()
+        found = db.load_favourite_list(self._engine, list_id)
         if found is None:
             raise NotFound(f"no favourites list {list_id!r}")
-        names = {t: self._names[self._row[t]] for t in found["favourites"] + found["dislikes"] if t in self.catalogue["track_id"].values}
+        self.catalogue  # noqa: B018 - loads the indexes
+        names = {t: self._names[self._row[t]] for t in found["favourites"] + found["dislikes"] if t in self._row.index}
         return _clean(found | {"names": names})
 
     def compare(self, run_a: str, run_b: str) -> dict:

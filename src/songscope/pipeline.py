@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -278,7 +279,6 @@ def cluster_catalogue(
     the local engine's same algorithm (a Spark refit per resample would cost minutes for the
     same answer); the null-model check is the gap statistic at k against k = 1.
     """
-    import numpy as np
 
     from songscope.evaluate.external import external_indices
     from songscope.evaluate.internal import internal_indices
@@ -386,7 +386,6 @@ def cluster_catalogue(
 
 
 def _json_default(value: object) -> object:
-    import numpy as np
 
     if isinstance(value, np.generic):
         return value.item()
@@ -396,6 +395,18 @@ def _json_default(value: object) -> object:
 
 
 # -------------------------------------------------------------------------------- recommendation
+
+
+def run_labels(catalogue: pd.DataFrame, run: dict) -> np.ndarray:
+    """Each catalogue song's cluster in a stored run (`store.db.load_cluster_run`); -1 for songs
+    the run did not cluster (added to the catalogue after it)."""
+    assigned = catalogue[["track_id"]].merge(run["assignments"], on="track_id", how="left")
+    return assigned["cluster"].fillna(-1).astype(int).to_numpy()
+
+
+def run_descriptions(run: dict) -> dict[int, str]:
+    """Each cluster of a stored run described in words."""
+    return dict(zip(run["centroids"]["cluster"].astype(int), run["centroids"]["description"]))
 
 
 def recommender_for(settings: Settings, *, run_id: str | None = None, index_kind: str = "auto"):
@@ -411,7 +422,7 @@ def recommender_for(settings: Settings, *, run_id: str | None = None, index_kind
         if run_id is not None:
             run = db.load_cluster_run(engine, run_id)
             clusters = run["assignments"].set_index("track_id")["cluster"]
-            descriptions = dict(zip(run["centroids"]["cluster"].astype(int), run["centroids"]["description"]))
+            descriptions = run_descriptions(run)
     finally:
         engine.dispose()
     return Recommender(catalogue, space.fit(catalogue), clusters=clusters, descriptions=descriptions, index_kind=index_kind), run_id
@@ -447,7 +458,7 @@ def recommend(settings: Settings, favourites: list[str], *, dislikes: list[str] 
             engine, request_id,
             {
                 "favourites": result.seeds, "dislikes": result.dislikes, "options": options.__dict__, "cluster_run": run_id,
-                "favourite_ids": [str(recommender._ids[recommender.resolve(q)]) for q in favourites],
+                "favourite_ids": result.seed_ids,
             },
             items,
         )

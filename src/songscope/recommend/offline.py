@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from songscope.clean import normalise_names
 from songscope.engines.local import LocalEngine
 from songscope.features import FeatureSpace
 from songscope.recommend.index import ExactIndex
@@ -363,7 +364,8 @@ def liked_auc(
     both = pd.concat([labelled, background], ignore_index=True)
     space = FeatureSpace().fit(both)
     plain = space.transform(both)
-    artists = pd.factorize(both["artist_name"].astype(str).str.strip().str.lower())[0]
+    # The recommender's notion of "same artist": names folded by `normalise_names`.
+    artists = pd.factorize(normalise_names(both["artist_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False))[0]
     embedded = SongMetric().embed(plain, space.output_names, artists)
     spaces = {"standard": (plain[: len(labelled)], plain[len(labelled) :]), "songscope": (embedded[: len(labelled)], embedded[len(labelled) :])}
     X = spaces["standard"][0]

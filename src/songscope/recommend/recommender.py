@@ -90,6 +90,7 @@ class RecommendResult:
     items: list[Recommendation]
     notes: list[str] = field(default_factory=list)
     dislike_effect: dict[str, Any] | None = None
+    seed_ids: list[str] = field(default_factory=list)  # the favourites' track ids, as resolved
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{**item.__dict__, "reason": item.reason()} for item in self.items])
@@ -195,7 +196,8 @@ class Recommender:
         if len(items) < options.n:
             notes.append(f"only {len(items)} songs pass the filters (asked for {options.n})")
         return RecommendResult(
-            seeds=[self._labels[s] for s in seeds], dislikes=[self._labels[d] for d in disliked], items=items, notes=notes, dislike_effect=effect
+            seeds=[self._labels[s] for s in seeds], dislikes=[self._labels[d] for d in disliked], items=items, notes=notes, dislike_effect=effect,
+            seed_ids=[str(self._ids[s]) for s in seeds],
         )
 
     def _fuse(self, seeds: list[int], options: RecommendOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

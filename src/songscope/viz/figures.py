@@ -271,7 +271,9 @@ def cluster_radar(tracks: pd.DataFrame, labels: np.ndarray, cluster: int, featur
 def cluster_sizes(profiles: pd.DataFrame) -> go.Figure:
     """Sizes, coloured by bootstrap stability (green stable >= 0.75, amber, red < 0.6)."""
     jaccard = profiles["jaccard"] if "jaccard" in profiles else pd.Series([np.nan] * len(profiles))
-    colours = ["#9E9E9E" if pd.isna(j) else "#2CA02C" if j >= 0.75 else "#FF7F0E" if j >= 0.6 else "#D62728" for j in jaccard]
+    from songscope.evaluate.stability import STABLE, UNTRUSTWORTHY
+
+    colours = ["#9E9E9E" if pd.isna(j) else "#2CA02C" if j >= STABLE else "#FF7F0E" if j >= UNTRUSTWORTHY else "#D62728" for j in jaccard]
     stability = ["not measured" if pd.isna(j) else f"J={j:.2f}" for j in jaccard]
     # Beyond 20 bars the labels would shrink to specks: the colour and the hover carry them.
     text = [t if t != "not measured" else "" for t in stability] if len(profiles) <= 20 else None
@@ -380,14 +382,14 @@ def recommendation_map(points: MapPoints, labels: np.ndarray, seeds: Sequence[in
     return _layout(fig, "Favourites and recommendations on the map (zoomed; double-click for the whole catalogue)", height=520)
 
 
-def contribution_bars(recommendation) -> go.Figure:
-    """Each feature's share of the distance between a recommended song and its nearest favourite."""
-    items = sorted(recommendation.contributions.items(), key=lambda kv: kv[1])
+def contribution_bars(contributions: dict[str, float], song: str, nearest_seed: str) -> go.Figure:
+    """Each feature's share of the distance between a recommended `song` and its nearest
+    favourite (a `Recommendation`'s ``contributions``, as stored with it)."""
+    items = sorted(contributions.items(), key=lambda kv: kv[1])
     fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h", marker_color="#4C78A8",
                            hovertemplate="%{y}: %{x:.0%} of the distance<extra></extra>"))
     fig.update_xaxes(tickformat=".0%", title_text="share of the squared distance")
-    title = f"Why {recommendation.artist_name} - {recommendation.track_name}: closest to {recommendation.nearest_seed}"
-    return _layout(fig, title[:110], height=40 + 24 * len(items) + 100)
+    return _layout(fig, f"Why {song}: closest to {nearest_seed}"[:110], height=40 + 24 * len(items) + 100)
 
 
 # ---------------------------------------------------------------------------------- static

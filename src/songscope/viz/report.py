@@ -108,6 +108,7 @@ def build_report(
     from songscope.compare import compare_runs
     from songscope.eda import profile
     from songscope.evaluate.select import ALGORITHM_NOTES, density_sweep, k_sweep, rationale
+    from songscope.evaluate.stability import verdict
     from songscope.features import FeatureSpace
     from songscope.store import db
     from songscope.store.lake import Lake
@@ -131,11 +132,10 @@ def build_report(
     info = run["run"]
     summary = json.loads(lake.read_bytes(f"runs/{run_id}/summary.json")) if lake.exists(f"runs/{run_id}/summary.json") else {}
     space = FeatureSpace.from_json(info["space"])
-    assigned = catalogue[["track_id"]].merge(run["assignments"], on="track_id", how="left")
-    labels = assigned["cluster"].fillna(-1).astype(int).to_numpy()
+    labels = pipeline.run_labels(catalogue, run)
     X = space.transform(catalogue)
     centroids = run["centroids"]
-    descriptions = dict(zip(centroids["cluster"].astype(int), centroids["description"]))
+    descriptions = pipeline.run_descriptions(run)
     seed = settings.seed
 
     page = _Page()
@@ -193,17 +193,17 @@ def build_report(
                               for k, v in shown.items()) + "</p>")
     null = summary.get("null_model") or {}
     if null:
-        verdict = (
+        structure_words = (
             "more cluster structure than a uniform reference" if null.get("structure")
             else "no more cluster structure than a uniform reference: read the clusters as a partition of a continuum, not as natural groups"
         )
         page.text(f"<p><b>Null model.</b> Gap({info['n_clusters']}) - Gap(1) = {null.get('delta', float('nan')):.3f} "
-                  f"+/- {null.get('delta_se', float('nan')):.3f}: {verdict}.</p>")
+                  f"+/- {null.get('delta_se', float('nan')):.3f}: {structure_words}.</p>")
     points = F.project(X, method=projection, seed=seed)
     page.figure("cluster_map", F.cluster_map(points, labels, catalogue, descriptions, title=f"Cluster map: {info['n_clusters']} clusters"))
     profile_features = [c for c in space.columns] + (["popularity"] if catalogue["popularity"].notna().any() else [])
     table = centroids[["cluster", "size", "description", "top_artists", "jaccard"]].copy()
-    table["stability"] = [("" if pd.isna(j) else "stable" if j >= 0.75 else "doubtful" if j >= 0.6 else "not to be trusted") for j in table["jaccard"]]
+    table["stability"] = ["" if pd.isna(j) else verdict(j) for j in table["jaccard"]]
     page.text("<h3>The clusters in words</h3>" + _table(table.rename(columns={"top_artists": "top artists", "jaccard": "bootstrap Jaccard"}),
                                                      left=("description", "top artists", "stability")))
     page.figure("profiles", F.profile_heatmap(catalogue, labels, profile_features, descriptions))
@@ -237,7 +237,7 @@ def build_report(
         agree = comparison.agreement
         page.text(f"<p>On {agree['songs']:,} common songs: ARI {agree['ari']:.3f}, NMI {agree['nmi']:.3f}; "
                   f"{agree['best_match_share']:.1%} of songs sit in their cluster's best match.</p>")
-        other_labels = catalogue[["track_id"]].merge(other["assignments"], on="track_id", how="left")["cluster"].fillna(-1).astype(int).to_numpy()
+        other_labels = pipeline.run_labels(catalogue, other)
         names = (f"A: {info['engine']} {info['algorithm']}", f"B: {other['run']['engine']} {other['run']['algorithm']}")
         page.figure("compare_maps", F.comparison_maps(points, labels, other_labels, names))
         page.figure("contingency", F.contingency_heatmap(comparison.contingency, names))
@@ -252,8 +252,8 @@ def build_report(
     if len(requests) or lake.exists(evaluation_key):
         page.section("recommend", f"{5 if other is not None else 4}. Recommendations")
     if len(requests):
-        latest = requests.sort_values(["created_at", "rank"]).groupby("request_id").tail(10)
-        latest = latest[latest["request_id"] == latest["request_id"].iloc[-1]]
+        newest = requests.sort_values("created_at")["request_id"].iloc[-1]
+        latest = requests[requests["request_id"] == newest].sort_values("rank").head(10)  # its first ten
         request = json.loads(latest["request"].iloc[0])
         rows_by_id = pd.Series(np.arange(len(catalogue)), index=catalogue["track_id"])
         recommended = [int(rows_by_id[t]) for t in latest["track_id"] if t in rows_by_id.index]
@@ -270,9 +270,8 @@ def build_report(
         page.figure("recommendation_map", F.recommendation_map(points, labels, seeds, recommended, catalogue, xy_of=extra))
         first = json.loads(shown_recs["reason"].iloc[0]) if len(shown_recs) else None
         if first and first.get("contributions"):
-            item = type("Item", (), {"contributions": first["contributions"], "artist_name": shown_recs["artist_name"].iloc[0],
-                                     "track_name": shown_recs["track_name"].iloc[0], "nearest_seed": first.get("nearest_seed", "")})
-            page.figure("contributions", F.contribution_bars(item))
+            song = f"{shown_recs['artist_name'].iloc[0]} - {shown_recs['track_name'].iloc[0]}"
+            page.figure("contributions", F.contribution_bars(first["contributions"], song, first.get("nearest_seed", "")))
     if lake.exists(evaluation_key):
         evaluation = json.loads(lake.read_bytes(evaluation_key))
         results = pd.DataFrame(evaluation.get("results", []))
