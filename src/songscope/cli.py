@@ -660,7 +660,7 @@ def eval_recs(
             # Kept in the lake for `songscope report`, which shows the latest evaluation.
             from songscope.store.lake import Lake
 
-            settings = Settings.load(lake_url=lake, s3_endpoint=s3_endpoint)
+            settings = _settings(None, lake, s3_endpoint)
             saved = Lake(settings.lake_url, settings.s3_endpoint).write_bytes("evaluations/recommendations.json", json.dumps(report.to_dict()).encode())
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
