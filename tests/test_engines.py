@@ -111,6 +111,28 @@ def test_own_kmeans_kernel_matches_scikit_learn(dims, rows, k):
     np.testing.assert_allclose(centers, reference.cluster_centers_, atol=1e-3)
 
 
+def test_own_kmeans_plus_plus_seeds_as_well_as_scikit_learns():
+    from sklearn.cluster import kmeans_plusplus
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(0, 1.0, (3_000, 13)) + rng.normal(0, 3.0, (12, 13))[rng.integers(0, 12, 3_000)]
+
+    def potential(centres):
+        return float(((X[:, None, :] - centres[None]) ** 2).sum(axis=2).min(axis=1).sum())
+
+    ours = [kmeans_plus_plus(X, 12, s) for s in range(40)]
+    theirs = [kmeans_plusplus(X, 12, random_state=s)[0] for s in range(40)]
+    # Seeds are rows of the data, distinct, and the same for the same seed.
+    assert all(len({tuple(c) for c in centres}) == 12 and np.isin(centres, X).all() for centres in ours)
+    np.testing.assert_array_equal(kmeans_plus_plus(X, 12, 3), ours[3])
+    assert not np.array_equal(ours[3], ours[4])
+    # The same greedy algorithm: the same spread of potentials (means within 3%).
+    assert np.mean([potential(c) for c in ours]) == pytest.approx(np.mean([potential(c) for c in theirs]), rel=0.03)
+    assert len(kmeans_plus_plus(X, 1, 0)) == 1
+    with pytest.raises(ValueError, match="k-means"):
+        kmeans_plus_plus(X[:5], 6, 0)
+
+
 def test_kmeans_kernel_stops_when_no_song_changes_cluster():
     X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
     labels, centers, inertia, n_iter = lloyd(X, X[[0, 2]], max_iter=50, tol=0)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from songscope.evaluate.external import adjusted_rand, information_scores
 from songscope.evaluate.internal import internal_indices
 from songscope.features import FeatureSpace
 
@@ -53,8 +53,8 @@ def compare_runs(run_a: dict, run_b: dict, catalogue: pd.DataFrame, *, seed: int
     best_match = (contingency.max(axis=1) / contingency.sum(axis=1)).to_numpy()
     agreement = {
         "songs": int(len(common)),
-        "ari": float(adjusted_rand_score(la, lb)),
-        "nmi": float(normalized_mutual_info_score(la, lb)),
+        "ari": adjusted_rand(la, lb),
+        "nmi": information_scores(la, lb)["nmi"],
         "best_match_share": float(np.average(best_match, weights=contingency.sum(axis=1))),
     }
     sizes = pd.DataFrame({"A": pd.Series(la).value_counts().sort_index(), "B": pd.Series(lb).value_counts().sort_index()}).fillna(0).astype(int)

@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,6 +190,8 @@ def run(
     on the local engine, evaluated and stored; `songscope evaluate` chooses k with evidence), and
     write the HTML report (``out_dir/report.html``, also in the lake and noted in the database)."""
     from songscope.eda import profile, write_profile
+    from songscope.evaluate.select import selection_evidence
+    from songscope.features import FeatureSpace
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -198,19 +201,27 @@ def run(
         progress("profiling the catalogue")
     t0 = time.perf_counter()
     catalogue = load_catalogue(settings)
-    result = profile(catalogue, clean_report=outcome.cleaned.report, rejected=len(outcome.ingest.rejected))
+    # Tables only: the report draws the same figures, interactive (`songscope profile` draws PNGs).
+    result = profile(catalogue, clean_report=outcome.cleaned.report, rejected=len(outcome.ingest.rejected), figures=False)
     paths = write_profile(result, out_dir / "profile")
     timings["profile"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    clustering = cluster_catalogue(settings, k=k, resamples=resamples, catalogue=catalogue, progress=progress)
-    timings["cluster"] = time.perf_counter() - t0
+    space = FeatureSpace().fit(catalogue)
     written = None
-    if report:
-        from songscope.viz.report import build_report, write_report
-
+    # The report's evidence for k (k sweep, density sweep) needs only the feature matrix, so it runs
+    # on a second thread while this one clusters and evaluates: its compiled kernels release the
+    # GIL, and below 50k songs each k-means runs on one core.
+    with ThreadPoolExecutor(1, thread_name_prefix="songscope-evidence") as background:
+        evidence = background.submit(selection_evidence, space.transform(catalogue), seed=settings.seed) if report else None
         t0 = time.perf_counter()
-        written = write_report(build_report(settings, clustering.run_id, progress=progress), settings, out_dir / "report.html")
-        timings["report"] = time.perf_counter() - t0
+        clustering = cluster_catalogue(settings, k=k, resamples=resamples, catalogue=catalogue, space=space, progress=progress)
+        timings["cluster"] = time.perf_counter() - t0
+        if report:
+            from songscope.viz.report import build_report, write_report
+
+            t0 = time.perf_counter()
+            built = build_report(settings, clustering.run_id, catalogue=catalogue, profiled=result, evidence=evidence.result, progress=progress)
+            written = write_report(built, settings, out_dir / "report.html")
+            timings["report"] = time.perf_counter() - t0
     return RunOutcome(outcome, paths, timings, clustering, written)
 
 

@@ -184,13 +184,66 @@ def _relabelled(predict, labels: np.ndarray, X: np.ndarray):
 
 
 def kmeans_plus_plus(X: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """k-means++ seeds (greedy, as scikit-learn), on at most 200,000 rows for speed."""
-    from sklearn.cluster import kmeans_plusplus
-
+    """k-means++ seeds, greedy as in scikit-learn (Arthur & Vassilvitskii with ``2 + ln k`` candidate
+    draws per centre, keeping the one that lowers the total squared distance most), on at most
+    200,000 rows for speed. songscope's own (`_greedy_seeds`): scikit-learn's costs a second of
+    imports and about 3 ms of argument checks per call, and the gap statistic calls it hundreds
+    of times."""
     rng = np.random.default_rng(seed)
     pool = X if len(X) <= 200_000 else X[rng.choice(len(X), 200_000, replace=False)]
-    centers, _ = kmeans_plusplus(pool, k, random_state=seed)
-    return centers
+    pool = np.ascontiguousarray(pool, dtype=np.float64)
+    if not 1 <= k <= len(pool):
+        raise ValueError(f"k-means++ needs 1 <= k <= {len(pool)} songs, not k = {k}")
+    trials = 2 + int(np.log(k))
+    first = int(rng.integers(len(pool)))
+    draws = rng.random((max(k - 1, 0), trials))
+    return pool[_greedy_seeds(pool, first, draws)]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def _greedy_seeds(X, first, draws):  # pragma: no cover - compiled
+    """Row indices of the k-means++ centres: row `first`, then for each later centre the best of
+    ``draws.shape[1]`` candidates drawn in proportion to the squared distance to the nearest
+    centre so far (each ``draws`` value in [0, 1) is scaled by the current total)."""
+    n, d = X.shape
+    k = draws.shape[0] + 1
+    chosen = np.empty(k, dtype=np.int64)
+    chosen[0] = first
+    closest = np.empty(n)
+    for i in range(n):
+        t = 0.0
+        for f in range(d):
+            v = X[i, f] - X[first, f]
+            t += v * v
+        closest[i] = t
+    trial = np.empty(n)
+    best_closest = np.empty(n)
+    cumulative = np.empty(n)
+    for c in range(1, k):
+        running = 0.0
+        for i in range(n):
+            running += closest[i]
+            cumulative[i] = running
+        best_total = np.inf
+        best_row = 0
+        for t in range(draws.shape[1]):
+            row = min(np.searchsorted(cumulative, draws[c - 1, t] * running), n - 1)
+            total = 0.0
+            for i in range(n):
+                s = 0.0
+                for f in range(d):
+                    v = X[i, f] - X[row, f]
+                    s += v * v
+                s = min(s, closest[i])
+                trial[i] = s
+                total += s
+            if total < best_total:
+                best_total = total
+                best_row = row
+                best_closest[:] = trial
+        chosen[c] = best_row
+        closest[:] = best_closest
+    return chosen
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
@@ -411,9 +464,12 @@ def lloyd(
     # (the gap statistic runs hundreds of small k-means).
     workers = (os.cpu_count() or 1) if n >= 50_000 else 1
     assign = _FusedAssigner(X32, workers) if X32.shape[1] <= _FUSED_WIDTH else _BlasAssigner(X32, workers)
-    n_iter = 0
-    # BLAS single-threaded while the block threads run (entering this costs milliseconds: once).
-    with threadpool_limits(1, user_api="blas"):
+    if isinstance(assign, _BlasAssigner) and assign.workers > 1:
+        # BLAS single-threaded while the block threads run. Entering this scans the loaded
+        # libraries (tens of milliseconds), so only the one path that runs BLAS in threads pays.
+        with threadpool_limits(1, user_api="blas"):
+            labels, centers, n_iter = _lloyd_loop(X32, centers, labels, assign, max_iter, threshold)
+    else:
         labels, centers, n_iter = _lloyd_loop(X32, centers, labels, assign, max_iter, threshold)
     return labels, centers, inertia_of(X32, labels, centers), n_iter
 

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 #: Silhouette is exact up to this many songs, else computed on a fixed-seed sample of this size.
 SILHOUETTE_EXACT_MAX = 20_000
@@ -100,6 +99,75 @@ def within_sse(X: np.ndarray, labels: np.ndarray) -> float:
     return total
 
 
+def _centroids(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cluster sizes and means, and each song's cluster as a code 0..k-1."""
+    _, codes = np.unique(labels, return_inverse=True)
+    sizes = np.bincount(codes)
+    sums = np.zeros((len(sizes), X.shape[1]))
+    np.add.at(sums, codes, X)
+    return sizes, sums / sizes[:, None], codes
+
+
+def davies_bouldin(X: np.ndarray, labels: np.ndarray) -> float:
+    """Davies-Bouldin index (lower is better): for each cluster, the worst ratio of the two
+    clusters' mean distances to their centres over the distance between the centres; averaged.
+
+    >>> round(davies_bouldin(np.array([[0.0, 0], [0, 2], [10, 0], [10, 2]]), np.array([0, 0, 1, 1])), 3)
+    0.2
+    """
+    X = np.asarray(X, dtype=np.float64)
+    _, centres, codes = _centroids(X, labels)
+    spread = np.bincount(codes, weights=np.sqrt(((X - centres[codes]) ** 2).sum(axis=1))) / np.bincount(codes)
+    between = np.sqrt(((centres[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))
+    if np.allclose(spread, 0) or np.allclose(between, 0):
+        return 0.0
+    between[between == 0] = np.inf
+    ratios = (spread[:, None] + spread[None, :]) / between
+    ratios[np.isinf(ratios)] = np.nan
+    return float(np.mean(np.nanmax(ratios, axis=1)))
+
+
+def calinski_harabasz(X: np.ndarray, labels: np.ndarray) -> float:
+    """Calinski-Harabasz index (higher is better): between-cluster over within-cluster dispersion,
+    each per degree of freedom.
+
+    >>> calinski_harabasz(np.array([[0.0, 0], [0, 2], [10, 0], [10, 2]]), np.array([0, 0, 1, 1]))
+    50.0
+    """
+    X = np.asarray(X, dtype=np.float64)
+    sizes, centres, codes = _centroids(X, labels)
+    between = float((sizes * ((centres - X.mean(axis=0)) ** 2).sum(axis=1)).sum())
+    within = float(((X - centres[codes]) ** 2).sum())
+    k, n = len(sizes), len(X)
+    return 1.0 if within == 0 else between * (n - k) / (within * (k - 1))
+
+
+def trustworthiness(X: np.ndarray, embedded: np.ndarray, n_neighbors: int = 10) -> float:
+    """How far a 2-D map keeps each song's neighbours (Venna & Kaski; scikit-learn's definition):
+    1 minus the penalised ranks, in the original space, of map neighbours that are not among the
+    song's `n_neighbors` nearest there. 1 is perfect; a random map scores about 0.5.
+    Quadratic in songs: meant for a sample of a few thousand."""
+    X = np.asarray(X, dtype=np.float64)
+    embedded = np.asarray(embedded, dtype=np.float64)
+    n, k = len(X), n_neighbors
+    if not 1 <= k < n / 2:
+        raise ValueError(f"n_neighbors must be at least 1 and below half the songs ({n}), not {k}")
+
+    def squared_distances(points: np.ndarray) -> np.ndarray:
+        sq = np.einsum("ij,ij->i", points, points)
+        distances = sq[:, None] + sq[None, :] - 2 * points @ points.T
+        np.fill_diagonal(distances, np.inf)  # a song is not its own neighbour
+        return distances
+
+    in_data = squared_distances(X)
+    on_map = np.argpartition(squared_distances(embedded), k - 1, axis=1)[:, :k]
+    # Each map neighbour's rank in the data: 1 + the songs strictly nearer there (no full sort).
+    to_neighbour = np.take_along_axis(in_data, on_map, axis=1)
+    excess = (in_data[:, None, :] < to_neighbour[:, :, None]).sum(axis=2) + 1 - k
+    penalty = float(excess[excess > 0].sum())
+    return 1.0 - penalty * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
+
+
 def internal_indices(X: np.ndarray, labels: np.ndarray, *, seed: int = 0, silhouette_max: int = SILHOUETTE_EXACT_MAX) -> dict[str, float]:
     """Silhouette (Euclidean), Davies-Bouldin, Calinski-Harabasz and SSE; noise points excluded.
 
@@ -124,6 +192,6 @@ def internal_indices(X: np.ndarray, labels: np.ndarray, *, seed: int = 0, silhou
     sample = None if len(Xk) <= silhouette_max else silhouette_max
     out["silhouette"] = silhouette(Xk, lk, sample=sample, seed=seed)
     out["silhouette_n"] = int(sample or len(Xk))
-    out["davies_bouldin"] = float(davies_bouldin_score(Xk, lk))
-    out["calinski_harabasz"] = float(calinski_harabasz_score(Xk, lk))
+    out["davies_bouldin"] = davies_bouldin(Xk, lk)
+    out["calinski_harabasz"] = calinski_harabasz(Xk, lk)
     return out

@@ -201,6 +201,16 @@ def density_sweep(
     return pd.DataFrame(rows)
 
 
+def selection_evidence(
+    X: np.ndarray, *, ks: Iterable[int] = range(2, 21), references: int = 5, density: bool = True, seed: int = 0, progress: Progress | None = None
+) -> tuple[Sweep, pd.DataFrame | None]:
+    """The report's evidence for k and the algorithm: a compact k sweep (default k 2..20, B = 5;
+    `songscope evaluate` runs the full one) and, with `density`, the density methods' sweep on a
+    3,000-song sample."""
+    sweep = k_sweep(X, list(ks), seed=seed, references=references, progress=progress)
+    return sweep, (density_sweep(X, seed=seed, sample=3_000) if density else None)
+
+
 #: What each algorithm offers on song features (continuous, overlapping, no clear gaps).
 ALGORITHM_NOTES = pd.DataFrame(
     [

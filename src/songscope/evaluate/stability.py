@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score
+
+from songscope.evaluate.external import adjusted_rand
 
 STABLE = 0.75
 UNTRUSTWORTHY = 0.6
@@ -63,5 +64,5 @@ def verdict(jaccard: float) -> str:
 def seed_agreement(X: np.ndarray, fit: FitLabels, seeds: list[int]) -> dict[str, float]:
     """ARI between every pair of runs with different seeds: mean and minimum."""
     runs = [np.asarray(fit(X, s)) for s in seeds]
-    pairs = [adjusted_rand_score(runs[i], runs[j]) for i in range(len(runs)) for j in range(i + 1, len(runs))]
+    pairs = [adjusted_rand(runs[i], runs[j]) for i in range(len(runs)) for j in range(i + 1, len(runs))]
     return {"runs": len(runs), "ari_mean": float(np.mean(pairs)), "ari_min": float(np.min(pairs))}

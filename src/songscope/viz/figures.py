@@ -57,17 +57,23 @@ def feature_histograms(tracks: pd.DataFrame, rules: Sequence[schema.OutlierRule]
     cols = 4
     rows = -(-len(features) // cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=features, vertical_spacing=0.12, horizontal_spacing=0.06)
+    traces, at_rows, at_cols, lines = [], [], [], []
     for i, feature in enumerate(features):
         values = pd.to_numeric(tracks[feature], errors="coerce").dropna().to_numpy(dtype=float)
         counts, edges = np.histogram(values, bins=bins)
-        r, c = i // cols + 1, i % cols + 1
-        fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges), marker_color="#4C78A8", name=feature,
-                             showlegend=False, hovertemplate=f"{feature} %{{x:.3g}}: %{{y:,}} songs<extra></extra>"), row=r, col=c)
+        traces.append(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges), marker_color="#4C78A8", name=feature,
+                             showlegend=False, hovertemplate=f"{feature} %{{x:.3g}}: %{{y:,}} songs<extra></extra>"))
+        at_rows.append(i // cols + 1)
+        at_cols.append(i % cols + 1)
+        axis = "" if i == 0 else str(i + 1)
         for rule in rules:
             if rule.column == feature and edges[0] <= rule.threshold <= edges[-1]:
-                fig.add_vline(x=rule.threshold, line_dash="dash", line_color="#D62728", row=r, col=c)
+                # Shapes in one batch: `add_vline` per line re-validates the whole layout each time.
+                lines.append({"type": "line", "xref": f"x{axis}", "yref": f"y{axis} domain", "x0": rule.threshold, "x1": rule.threshold,
+                              "y0": 0, "y1": 1, "line": {"dash": "dash", "color": "#D62728"}})
+    fig.add_traces(traces, rows=at_rows, cols=at_cols)
     note = "dashed red: outlier thresholds (" + "; ".join(r.name for r in rules) + ")" if rules else ""
-    return _layout(fig, "Audio features: distributions", height=230 * rows + 80,
+    return _layout(fig, "Audio features: distributions", height=230 * rows + 80, shapes=lines,
                    annotations=list(fig.layout.annotations) + ([{"text": note, "xref": "paper", "yref": "paper", "x": 0, "y": -0.08, "showarrow": False,
                                                                 "font": {"size": 11, "color": "#D62728"}, "xanchor": "left"}] if note else []))
 
@@ -161,8 +167,8 @@ PROJECTION_COSTS = {
 
 def project(X: np.ndarray, *, method: str = "pca", max_points: int = 20_000, seed: int = 0, trust_sample: int = 2_000) -> MapPoints:
     """Place songs in 2-D (at most `max_points`, a fixed-seed sample) and measure the map's
-    trustworthiness (scikit-learn's, 10 neighbours, on a fixed-seed sample of `trust_sample`)."""
-    from sklearn.manifold import trustworthiness
+    trustworthiness (10 neighbours, on a fixed-seed sample of `trust_sample`)."""
+    from songscope.evaluate.internal import trustworthiness
 
     rng = np.random.default_rng(seed)
     rows = np.arange(len(X)) if len(X) <= max_points else np.sort(rng.choice(len(X), max_points, replace=False))
@@ -185,7 +191,7 @@ def project(X: np.ndarray, *, method: str = "pca", max_points: int = 20_000, see
     else:
         raise ValueError(f"unknown projection {method!r}: choose pca, tsne or umap")
     pick = np.sort(rng.choice(len(data), min(trust_sample, len(data)), replace=False))
-    trust = float(trustworthiness(data[pick], xy[pick], n_neighbors=min(10, max(1, len(pick) // 2 - 1))))
+    trust = trustworthiness(data[pick], xy[pick], n_neighbors=min(10, max(1, len(pick) // 2 - 1)))
     return MapPoints(np.asarray(xy, dtype=float), rows, method, trust, len(pick), PROJECTION_COSTS[method])
 
 

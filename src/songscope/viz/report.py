@@ -99,15 +99,22 @@ def build_report(
     density: bool = True,
     focus: int | None = None,
     progress: Progress | None = None,
+    catalogue: pd.DataFrame | None = None,
+    profiled=None,
+    evidence: Callable[[], tuple] | None = None,
 ) -> Report:
     """Everything the report shows, computed from the stores: the catalogue (lake), the run and
     its comparison (database), a compact k sweep (k 2..20, B = 5; `songscope evaluate` runs the
     full one), the latest recommendation request and offline evaluation if there are any.
-    `focus` is the cluster drawn as a radar (default: the largest)."""
+    `focus` is the cluster drawn as a radar (default: the largest).
+
+    `songscope run` hands over what it already holds: the `catalogue` it clustered, its profile
+    (`profiled`), and `evidence`, a call that returns the k sweep and density sweep it started in
+    the background (`select.selection_evidence` with `ks`, `references` and `density`)."""
     from songscope import pipeline
     from songscope.compare import compare_runs
     from songscope.eda import profile
-    from songscope.evaluate.select import ALGORITHM_NOTES, density_sweep, k_sweep, rationale
+    from songscope.evaluate.select import ALGORITHM_NOTES, rationale, selection_evidence
     from songscope.evaluate.stability import verdict
     from songscope.features import FeatureSpace
     from songscope.store import db
@@ -127,8 +134,9 @@ def build_report(
     finally:
         engine.dispose()
     lake = Lake(settings.lake_url, settings.s3_endpoint)
-    say("reading the catalogue")
-    catalogue = pipeline.load_catalogue(settings)
+    if catalogue is None:
+        say("reading the catalogue")
+        catalogue = pipeline.load_catalogue(settings)
     info = run["run"]
     summary = json.loads(lake.read_bytes(f"runs/{run_id}/summary.json")) if lake.exists(f"runs/{run_id}/summary.json") else {}
     space = FeatureSpace.from_json(info["space"])
@@ -148,7 +156,7 @@ def build_report(
     # ------------------------------------------------------------------ 1. data
     say("profiling the data")
     page.section("data", "1. The data: what came in, what was cleaned")
-    prof = profile(catalogue, figures=False)
+    prof = profiled if profiled is not None else profile(catalogue, figures=False)
     if len(ingests):
         steps = []
         for row in ingests.itertuples():
@@ -171,8 +179,10 @@ def build_report(
     # ------------------------------------------------------------------ 2. model selection
     say(f"k sweep {ks.start}..{ks.stop - 1}")
     page.section("selection", "2. Choosing k and the algorithm")
-    sweep = k_sweep(X, list(ks), seed=seed, references=references, progress=say)
-    dense = density_sweep(X, seed=seed, sample=3_000) if density else None
+    if evidence is None:
+        sweep, dense = selection_evidence(X, ks=ks, references=references, density=density, seed=seed, progress=say)
+    else:
+        sweep, dense = evidence()
     page.text(f"<p>{html.escape(rationale(sweep, dense))}</p>")
     page.text(f'<p class="muted">k-means per k on all songs; silhouette on {sweep.sample_sizes["silhouette"]:,} songs, gap statistic on '
               f'{sweep.sample_sizes["gap"]:,} with B = {sweep.sample_sizes["references"]} uniform references (the full sweep: '
