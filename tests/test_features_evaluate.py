@@ -241,3 +241,22 @@ def test_own_kruskal_wallis_and_chi_squared_equal_scipys():
     assert kruskal_wallis(with_gaps, groups)[0] == pytest.approx(
         stats.kruskal(*[with_gaps[present & (groups == g)] for g in range(5)]).statistic, rel=1e-10)
     assert kruskal_wallis(np.ones(100), rng.integers(0, 3, 100)) == (0.0, 1.0)
+
+
+def test_silhouettes_of_many_labelings_equal_one_at_a_time():
+    from songscope.evaluate import internal
+
+    X, truth = blobs(4, n=900)
+    labelings = [truth, np.random.default_rng(0).permutation(truth), truth % 2, np.where(truth == 1, 7, truth), np.zeros(900, int)]
+    labelings[3][5] = 99  # a song alone in its cluster
+    expected = [internal.silhouette(X, labels) for labels in labelings]
+    shared = internal.silhouettes(X, labelings)
+    np.testing.assert_allclose(shared[:-1], expected[:-1], atol=1e-10)
+    assert np.isnan(shared[-1]) and np.isnan(expected[-1])  # one cluster: undefined
+    # Above the shared-matrix limit the same answer comes one labeling at a time.
+    limit = internal.SHARED_DISTANCES_MAX
+    try:
+        internal.SHARED_DISTANCES_MAX = 100
+        np.testing.assert_allclose(internal.silhouettes(X, labelings[:2]), expected[:2], atol=1e-12)
+    finally:
+        internal.SHARED_DISTANCES_MAX = limit

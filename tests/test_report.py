@@ -192,3 +192,35 @@ def test_static_export_without_a_browser_is_a_clear_error(clustered, tmp_path, m
                                  "--db", settings.db_url, "--lake", settings.lake_url])
     assert result.exit_code == 2 and "install kaleido and Chromium" in result.output and "the HTML report was written" in result.output
     assert out.stat().st_size > 1_000_000
+
+
+def test_run_computes_the_reports_evidence_in_a_second_process_with_a_fallback():
+    from songscope.evaluate.select import selection_evidence
+    from songscope.pipeline import _BackgroundEvidence
+
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(c * 6, 1.0, (300, 4)) for c in range(3)])
+    expected_sweep, expected_density = selection_evidence(X, ks=range(2, 21), seed=3)
+
+    evidence = _BackgroundEvidence()
+    assert evidence.process is not None and evidence.process.is_alive()
+    evidence.start(X, 3)
+    sweep, density = evidence.result()
+    evidence.close()
+    assert evidence.process is None
+    assert sweep.table.equals(expected_sweep.table) and density.equals(expected_density)
+    assert sweep.recommended_k == 3
+
+    # The worker dies before answering: the evidence is computed here instead, the same.
+    evidence = _BackgroundEvidence()
+    evidence.process.terminate()
+    evidence.start(X, 3)
+    sweep, density = evidence.result()
+    assert sweep.table.equals(expected_sweep.table) and density.equals(expected_density)
+    evidence.close()
+
+    # A run that fails before it needs the evidence stops the worker at once.
+    evidence = _BackgroundEvidence()
+    process = evidence.process
+    evidence.close()
+    assert not process.is_alive()

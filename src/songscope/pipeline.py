@@ -11,7 +11,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,12 +189,18 @@ def run(
     on the local engine, evaluated and stored; `songscope evaluate` chooses k with evidence), and
     write the HTML report (``out_dir/report.html``, also in the lake and noted in the database)."""
     from songscope.eda import profile, write_profile
-    from songscope.evaluate.select import selection_evidence
     from songscope.features import FeatureSpace
 
+    # Started first, so the second process's imports overlap the ingest.
+    evidence = _BackgroundEvidence() if report else None
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    outcome = ingest(patterns, settings, progress=progress)
+    try:
+        outcome = ingest(patterns, settings, progress=progress)
+    except BaseException:
+        if evidence is not None:
+            evidence.close()
+        raise
     timings["ingest"] = time.perf_counter() - t0
     if progress:
         progress("profiling the catalogue")
@@ -207,22 +212,91 @@ def run(
     timings["profile"] = time.perf_counter() - t0
     space = FeatureSpace().fit(catalogue)
     written = None
-    # The report's evidence for k (k sweep, density sweep) needs only the feature matrix, so it runs
-    # on a second thread while this one clusters and evaluates: its compiled kernels release the
-    # GIL, and below 50k songs each k-means runs on one core.
-    with ThreadPoolExecutor(1, thread_name_prefix="songscope-evidence") as background:
-        evidence = background.submit(selection_evidence, space.transform(catalogue), seed=settings.seed) if report else None
-        t0 = time.perf_counter()
+    if evidence is not None:
+        evidence.start(space.transform(catalogue), settings.seed)
+    t0 = time.perf_counter()
+    try:
         clustering = cluster_catalogue(settings, k=k, resamples=resamples, catalogue=catalogue, space=space, progress=progress)
         timings["cluster"] = time.perf_counter() - t0
-        if report:
+        if evidence is not None:
             from songscope.viz.report import build_report, write_report
 
             t0 = time.perf_counter()
             built = build_report(settings, clustering.run_id, catalogue=catalogue, profiled=result, evidence=evidence.result, progress=progress)
             written = write_report(built, settings, out_dir / "report.html")
             timings["report"] = time.perf_counter() - t0
+    finally:
+        if evidence is not None:
+            evidence.close()
     return RunOutcome(outcome, paths, timings, clustering, written)
+
+
+class _BackgroundEvidence:
+    """The report's evidence for k (the k sweep and the density sweep) computed in a second process.
+
+    It needs only the feature matrix, and it is the longest part of `run`: in a process of its own
+    it uses the second core from the start (its imports, scikit-learn's among them, happen while
+    `run` ingests) without holding this process's GIL. If the process cannot start or fails, the
+    evidence is computed here instead, so the report never depends on it.
+    """
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        from songscope.evaluate.select import evidence_worker
+
+        self.X: np.ndarray | None = None
+        self.seed = 0
+        self.process = None
+        self.sender = None
+        try:
+            context = multiprocessing.get_context("spawn")  # fork is unsafe with threads about
+            self.connection, child = context.Pipe()
+            self.process = context.Process(target=evidence_worker, args=(child,), name="songscope-evidence", daemon=True)
+            self.process.start()
+            child.close()
+        except OSError:
+            self.process = None
+
+    def start(self, X: np.ndarray, seed: int) -> None:
+        self.X, self.seed = X, seed
+        if self.process is not None:
+            import threading
+
+            # From a thread: the matrix is larger than the pipe's buffer, and the worker may still be
+            # importing; a plain send would block this process until it reads.
+            self.sender = threading.Thread(target=self._send, args=((X, seed),), name="songscope-evidence-send", daemon=True)
+            self.sender.start()
+
+    def _send(self, message) -> None:
+        try:
+            self.connection.send(message)
+        except OSError:  # the worker is gone; `result` computes the evidence here
+            pass
+
+    def result(self):
+        from songscope.evaluate.select import selection_evidence
+
+        if self.process is not None:
+            try:
+                status, value = self.connection.recv()
+                if status == "ok":
+                    return value
+            except (EOFError, OSError):
+                pass
+            self.close()
+        return selection_evidence(self.X, seed=self.seed)
+
+    def close(self) -> None:
+        if self.process is not None:
+            # Its work is done or no longer wanted: stop it rather than wait for its interpreter to
+            # wind down (a second or more with scikit-learn loaded).
+            self.process.terminate()
+            self.process.join()
+            if self.sender is not None:
+                self.sender.join()
+            self.connection.close()
+            self.process = None
 
 
 # ------------------------------------------------------------------------------------ clustering

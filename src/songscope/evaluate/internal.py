@@ -89,6 +89,51 @@ def silhouette(X: np.ndarray, labels: np.ndarray, *, sample: int | None = None, 
     return float(silhouette_samples(X, labels).mean())
 
 
+#: `silhouettes` keeps the songs' full distance matrix up to this many songs (8,000: 512 MB).
+SHARED_DISTANCES_MAX = 8_000
+
+
+def silhouettes(X: np.ndarray, labelings: list[np.ndarray]) -> list[float]:
+    """Mean silhouette of each of several labelings of the same songs (the k sweep's curve).
+
+    The distances between the songs do not depend on the labels, so up to `SHARED_DISTANCES_MAX`
+    songs they are computed once and each labeling costs one matrix product (distances by
+    one-hot clusters: every song's distance sum to every cluster); above that, `silhouette` per
+    labeling. Equal to `silhouette` on each labeling (tested).
+
+    >>> X = np.array([[0.0, 0], [0, 1], [10, 0], [10, 1]])
+    >>> [round(v, 3) for v in silhouettes(X, [np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])])]
+    [0.9, -0.448]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if len(X) > SHARED_DISTANCES_MAX:
+        return [silhouette(X, labels) for labels in labelings]
+    sq = np.einsum("ij,ij->i", X, X)
+    distances = sq[:, None] + sq[None, :] - 2.0 * (X @ X.T)
+    np.maximum(distances, 0.0, out=distances)
+    np.sqrt(distances, out=distances)
+    np.fill_diagonal(distances, 0.0)
+    rows = np.arange(len(X))
+    out = []
+    for labels in labelings:
+        clusters, codes = np.unique(np.asarray(labels), return_inverse=True)
+        if len(clusters) < 2:
+            out.append(float("nan"))
+            continue
+        onehot = np.zeros((len(X), len(clusters)))
+        onehot[rows, codes] = 1.0
+        sums = distances @ onehot
+        sizes = onehot.sum(axis=0)
+        own = sizes[codes]
+        a = sums[rows, codes] / np.maximum(own - 1, 1)
+        means = sums / sizes[None, :]
+        means[rows, codes] = np.inf
+        b = means.min(axis=1)
+        values = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
+        out.append(float(values.mean()))
+    return out
+
+
 def within_sse(X: np.ndarray, labels: np.ndarray) -> float:
     """Sum of squared distances of each song to its cluster's mean (noise left out)."""
     kept = labels >= 0

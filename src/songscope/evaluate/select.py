@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from songscope.engines.local import LocalEngine, kmeans_plus_plus, lloyd
-from songscope.evaluate.internal import silhouette
+from songscope.evaluate.internal import silhouette, silhouettes
 
 Progress = Callable[[str], None]
 
@@ -116,15 +116,17 @@ def k_sweep(
     rows = []
     gap_ks = [1] + ks
     gap, se = {}, {}
+    sampled = []
     for k in gap_ks:
         if progress:
             progress(f"k sweep: k = {k} of {ks[-1]}")
         if k > 1:
             labels, sse = _kmeans(X, k, seed)
-            sil = silhouette(X[sil_idx], labels[sil_idx])
-            rows.append({"k": k, "sse": sse, "silhouette": sil})
+            sampled.append(labels[sil_idx])
+            rows.append({"k": k, "sse": sse})
         gap[k], se[k] = _gap_at(Xg, refs, k, seed)
     table = pd.DataFrame(rows)
+    table["silhouette"] = silhouettes(X[sil_idx], sampled)  # one distance matrix for every k
     table["gap"] = table["k"].map(gap)
     table["gap_se"] = table["k"].map(se)
     gap_k = None
@@ -209,6 +211,28 @@ def selection_evidence(
     3,000-song sample."""
     sweep = k_sweep(X, list(ks), seed=seed, references=references, progress=progress)
     return sweep, (density_sweep(X, seed=seed, sample=3_000) if density else None)
+
+
+def evidence_worker(connection) -> None:
+    """Main of a process that computes `selection_evidence` for `songscope run`: it gets its
+    imports and compiled kernels ready first (while run ingests), then receives ``(X, seed)``,
+    and sends back ``("ok", (sweep, density))`` or ``("error", text)``."""
+    import traceback
+
+    import sklearn.cluster  # noqa: F401 - the density sweep's HDBSCAN and DBSCAN, imported while waiting
+
+    _kmeans(np.random.default_rng(0).normal(size=(64, 3)), 2, 0)  # loads the compiled k-means kernels
+    silhouette(np.arange(8.0).reshape(4, 2), np.array([0, 0, 1, 1]))
+    try:
+        X, seed = connection.recv()
+    except EOFError:  # the run ended (or failed) before it needed the evidence
+        return
+    try:
+        connection.send(("ok", selection_evidence(X, seed=seed)))
+    except Exception:  # noqa: BLE001 - reported to the run, which computes the evidence itself
+        connection.send(("error", traceback.format_exc()))
+    finally:
+        connection.close()
 
 
 #: What each algorithm offers on song features (continuous, overlapping, no clear gaps).
