@@ -91,6 +91,10 @@ def test_cli_cluster_evaluate_compare(catalogue_settings):
     assert [row["k"] for row in sweep["sweep"]] == [2, 3, 4, 5, 6]
     assert sweep["recommended_k"] in range(2, 7) and "Null-model check" in sweep["rationale"]
     assert {row["algorithm"] for row in sweep["algorithms"]} >= {"kmeans", "hdbscan", "gmm"}
+    # The k-taking algorithms compared at the recommended k, on one sample, in one space.
+    assert [row["algorithm"] for row in sweep["methods"]][:2] == ["kmeans", "bisecting-kmeans"]
+    assert all(row["clusters"] == sweep["recommended_k"] for row in sweep["methods"]) and sweep["methods_sample"] == 4_000
+    assert f"At k = {sweep['recommended_k']} on the same 4,000 songs" in sweep["rationale"]
 
 
 def test_cli_bad_cluster_input_is_a_clear_error(catalogue_settings):

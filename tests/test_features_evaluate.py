@@ -260,3 +260,19 @@ def test_silhouettes_of_many_labelings_equal_one_at_a_time():
         np.testing.assert_allclose(internal.silhouettes(X, labelings[:2]), expected[:2], atol=1e-12)
     finally:
         internal.SHARED_DISTANCES_MAX = limit
+
+
+def test_algorithms_compared_at_one_k_on_the_same_songs():
+    from songscope.evaluate.select import COMPARED, compare_algorithms, k_sweep, rationale
+
+    X, truth = blobs(3, n=3_000, spread=0.5)
+    table = compare_algorithms(X, 3, seed=1, sample=1_000)
+    assert table["algorithm"].tolist() == list(COMPARED) and table.attrs["sample"] == 1_000
+    assert (table["clusters"] == 3).all()
+    # Well-separated blobs: every algorithm finds them, so all agree with k-means and separate well.
+    assert (table["ari_vs_kmeans"] > 0.95).all() and (table["silhouette"] > 0.7).all()
+    assert (table["fit_s"] > 0).all() and np.allclose(table["smallest_share"], table["smallest_share"].iloc[0], atol=0.01)
+    again = compare_algorithms(X, 3, seed=1, sample=1_000)
+    assert again.drop(columns="fit_s").equals(table.drop(columns="fit_s"))  # fixed seed, same sample and fits
+    words = rationale(k_sweep(X, range(2, 6), references=3), methods=table)
+    assert "At k = 3 on the same 1,000 songs" in words and "find much the same regions" in words

@@ -50,8 +50,9 @@ def test_report_is_self_contained_and_recorded(report_file, clustered):
     # parser skips the strings inside the inlined plotly.js).
     assert _external_references(text) == []
     assert text.count('class="figure"') == len(report.figures) >= 15
-    for section in ("The data", "Choosing k", "The clustering", "Comparing the two runs", "Recommendations"):
+    for section in ("The data", "Choosing k", "The algorithms side by side at k", "The clustering", "Comparing the two runs", "Recommendations"):
         assert section in text, section
+    assert "methods" in report.figures
     assert "trustworthiness" in text and "not to be trusted" in text or "stable" in text
     assert "Bastille" in text  # the recommendation request
     engine = db.connect(settings.db_url)
@@ -200,23 +201,25 @@ def test_run_computes_the_reports_evidence_in_a_second_process_with_a_fallback()
 
     rng = np.random.default_rng(4)
     X = np.vstack([rng.normal(c * 6, 1.0, (300, 4)) for c in range(3)])
-    expected_sweep, expected_density = selection_evidence(X, ks=range(2, 21), seed=3)
+    expected = selection_evidence(X, k=3, ks=range(2, 21), seed=3)
+
+    def same(found) -> bool:
+        return (found.sweep.table.equals(expected.sweep.table) and found.density.equals(expected.density)
+                and found.methods.drop(columns="fit_s").equals(expected.methods.drop(columns="fit_s")))
 
     evidence = _BackgroundEvidence()
     assert evidence.process is not None and evidence.process.is_alive()
-    evidence.start(X, 3)
-    sweep, density = evidence.result()
+    evidence.start(X, 3, 3)
+    found = evidence.result()
     evidence.close()
     assert evidence.process is None
-    assert sweep.table.equals(expected_sweep.table) and density.equals(expected_density)
-    assert sweep.recommended_k == 3
+    assert same(found) and found.sweep.recommended_k == 3
 
     # The worker dies before answering: the evidence is computed here instead, the same.
     evidence = _BackgroundEvidence()
     evidence.process.terminate()
-    evidence.start(X, 3)
-    sweep, density = evidence.result()
-    assert sweep.table.equals(expected_sweep.table) and density.equals(expected_density)
+    evidence.start(X, 3, 3)
+    assert same(evidence.result())
     evidence.close()
 
     # A run that fails before it needs the evidence stops the worker at once.

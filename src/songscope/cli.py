@@ -467,12 +467,12 @@ def evaluate(
     s3_endpoint: S3Option = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Choose k and the algorithm with evidence: elbow, silhouette curve, gap statistic (1-SE rule), density sweep.
+    """Choose k and the algorithm with evidence: elbow, silhouette curve, gap statistic (1-SE rule), density sweep, and the algorithms compared at the recommended k.
 
     Example: songscope evaluate --k 2..60
     """
     from songscope import pipeline
-    from songscope.evaluate.select import ALGORITHM_NOTES, density_sweep, k_sweep, rationale
+    from songscope.evaluate.select import ALGORITHM_NOTES, compare_algorithms, density_sweep, k_sweep, rationale
 
     with _friendly_errors():
         ks = _k_range(k)
@@ -485,12 +485,15 @@ def evaluate(
             sweep = k_sweep(X, ks, seed=settings.seed, references=references, progress=say)
             say("density sweep (HDBSCAN)")
             dense = density_sweep(X, seed=settings.seed) if density else None
-    text = rationale(sweep, dense)
+            say(f"the algorithms at k = {sweep.recommended_k}")
+            methods = compare_algorithms(X, sweep.recommended_k, seed=settings.seed)
+    text = rationale(sweep, dense, methods)
     if as_json:
         out.print_json(json.dumps({
             "sweep": sweep.table.to_dict("records"), "knee_k": sweep.knee_k, "silhouette_k": sweep.silhouette_k,
             "gap_k": sweep.gap_k, "recommended_k": sweep.recommended_k, "structure": sweep.structure,
             "samples": sweep.sample_sizes, "density": None if dense is None else dense.to_dict("records"),
+            "methods": methods.to_dict("records"), "methods_sample": methods.attrs["sample"],
             "rationale": text, "algorithms": ALGORITHM_NOTES.to_dict("records"), "seconds": sweep.seconds,
         }, default=pipeline._json_default))
         return
@@ -504,6 +507,8 @@ def evaluate(
     out.print(f"silhouette on {sweep.sample_sizes['silhouette']:,} songs; gap on {sweep.sample_sizes['gap']:,} songs with B = {sweep.sample_sizes['references']}")
     if dense is not None:
         out.print(dense.to_string(index=False))
+    out.print(f"\nthe algorithms at k = {sweep.recommended_k} on the same {methods.attrs['sample']:,} songs:")
+    out.print(methods.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     out.print(f"\n[bold]recommended: kmeans, k = {sweep.recommended_k}[/]")
     out.print(text, highlight=False)
     notes = Table(title="algorithms for this data", header_style="bold", show_lines=True)

@@ -213,7 +213,7 @@ def run(
     space = FeatureSpace().fit(catalogue)
     written = None
     if evidence is not None:
-        evidence.start(space.transform(catalogue), settings.seed)
+        evidence.start(space.transform(catalogue), k, settings.seed)
     t0 = time.perf_counter()
     try:
         clustering = cluster_catalogue(settings, k=k, resamples=resamples, catalogue=catalogue, space=space, progress=progress)
@@ -232,7 +232,8 @@ def run(
 
 
 class _BackgroundEvidence:
-    """The report's evidence for k (the k sweep and the density sweep) computed in a second process.
+    """The report's evidence for k and the algorithm (`select.selection_evidence`) computed in a
+    second process.
 
     It needs only the feature matrix, and it is the longest part of `run`: in a process of its own
     it uses the second core from the start (its imports, scikit-learn's among them, happen while
@@ -246,6 +247,7 @@ class _BackgroundEvidence:
         from songscope.evaluate.select import evidence_worker
 
         self.X: np.ndarray | None = None
+        self.k: int | None = None
         self.seed = 0
         self.process = None
         self.sender = None
@@ -258,14 +260,14 @@ class _BackgroundEvidence:
         except OSError:
             self.process = None
 
-    def start(self, X: np.ndarray, seed: int) -> None:
-        self.X, self.seed = X, seed
+    def start(self, X: np.ndarray, k: int, seed: int) -> None:
+        self.X, self.k, self.seed = X, k, seed
         if self.process is not None:
             import threading
 
             # From a thread: the matrix is larger than the pipe's buffer, and the worker may still be
             # importing; a plain send would block this process until it reads.
-            self.sender = threading.Thread(target=self._send, args=((X, seed),), name="songscope-evidence-send", daemon=True)
+            self.sender = threading.Thread(target=self._send, args=((X, k, seed),), name="songscope-evidence-send", daemon=True)
             self.sender.start()
 
     def _send(self, message) -> None:
@@ -285,7 +287,7 @@ class _BackgroundEvidence:
             except (EOFError, OSError):
                 pass
             self.close()
-        return selection_evidence(self.X, seed=self.seed)
+        return selection_evidence(self.X, k=self.k, seed=self.seed)
 
     def close(self) -> None:
         if self.process is not None:

@@ -142,6 +142,24 @@ def density_noise(density: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Density methods: share of songs they call noise", height=380)
 
 
+def methods_comparison(methods: pd.DataFrame) -> go.Figure:
+    """The algorithms at one k on the same songs: separation (silhouette), agreement with the
+    first algorithm (ARI) and fit time, side by side, one colour per algorithm throughout."""
+    agreement = next(c for c in methods.columns if c.startswith("ari_vs_"))
+    panels = (("silhouette", "silhouette (higher: better separated)", ".3f"),
+              (agreement, f"agreement with {agreement.removeprefix('ari_vs_')} (ARI)", ".2f"),
+              ("fit_s", "fit time (s)", ".2g"))
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title, _ in panels], horizontal_spacing=0.07)
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(methods))]
+    traces = [go.Bar(x=methods["algorithm"], y=methods[column], marker_color=colours, showlegend=False, text=[format(v, fmt) for v in methods[column]],
+                     textposition="outside", cliponaxis=False, hovertemplate=f"%{{x}}: %{{y:{fmt}}}<extra></extra>")
+              for column, _, fmt in panels]
+    fig.add_traces(traces, rows=[1, 1, 1], cols=[1, 2, 3])
+    fig.update_yaxes(range=[0, 1.1], row=1, col=2)
+    k, sample = int(methods["clusters"].iloc[0]), methods.attrs.get("sample")
+    return _layout(fig, f"The algorithms at k = {k}" + (f", on the same {sample:,} songs" if sample else ""), height=400)
+
+
 # ----------------------------------------------------------------------------------- the map
 
 

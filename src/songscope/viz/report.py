@@ -101,7 +101,7 @@ def build_report(
     progress: Progress | None = None,
     catalogue: pd.DataFrame | None = None,
     profiled=None,
-    evidence: Callable[[], tuple] | None = None,
+    evidence: Callable[[], object] | None = None,
 ) -> Report:
     """Everything the report shows, computed from the stores: the catalogue (lake), the run and
     its comparison (database), a compact k sweep (k 2..20, B = 5; `songscope evaluate` runs the
@@ -109,8 +109,8 @@ def build_report(
     `focus` is the cluster drawn as a radar (default: the largest).
 
     `songscope run` hands over what it already holds: the `catalogue` it clustered, its profile
-    (`profiled`), and `evidence`, a call that returns the k sweep and density sweep it started in
-    the background (`select.selection_evidence` with `ks`, `references` and `density`)."""
+    (`profiled`), and `evidence`, a call that returns the `select.Evidence` it started in the
+    background (`select.selection_evidence` with the run's k, `ks`, `references` and `density`)."""
     from songscope import pipeline
     from songscope.compare import compare_runs
     from songscope.eda import profile
@@ -179,17 +179,24 @@ def build_report(
     # ------------------------------------------------------------------ 2. model selection
     say(f"k sweep {ks.start}..{ks.stop - 1}")
     page.section("selection", "2. Choosing k and the algorithm")
-    if evidence is None:
-        sweep, dense = selection_evidence(X, ks=ks, references=references, density=density, seed=seed, progress=say)
-    else:
-        sweep, dense = evidence()
-    page.text(f"<p>{html.escape(rationale(sweep, dense))}</p>")
+    compare_at = int(info["n_clusters"]) if int(info["n_clusters"]) >= 2 else None
+    found = evidence() if evidence is not None else selection_evidence(
+        X, k=compare_at, ks=ks, references=references, density=density, seed=seed, progress=say)
+    sweep, dense, methods = found.sweep, found.density, found.methods
+    page.text(f"<p>{html.escape(rationale(sweep, dense, methods))}</p>")
     page.text(f'<p class="muted">k-means per k on all songs; silhouette on {sweep.sample_sizes["silhouette"]:,} songs, gap statistic on '
               f'{sweep.sample_sizes["gap"]:,} with B = {sweep.sample_sizes["references"]} uniform references (the full sweep: '
               "<code>songscope evaluate --k 2..60</code>).</p>")
     page.figure("k_selection", F.k_selection(sweep))
     if dense is not None:
         page.figure("density", F.density_noise(dense))
+    if methods is not None and len(methods):
+        page.text(f"<h3>The algorithms side by side at k = {int(methods['clusters'].iloc[0])}</h3><p>Each k-taking algorithm fitted to the same "
+                  f"fixed-seed sample of {methods.attrs.get('sample', 0):,} songs and measured in the same feature space (the density methods, "
+                  "which choose their own number of clusters, are in the sweep above).</p>"
+                  + _table(methods.rename(columns=lambda c: {"fit_s": "fit (s)", "smallest_share": "smallest cluster (share)"}.get(
+                      c, c.replace("ari_vs_", "ARI vs ").replace("_", "-"))), left=("algorithm",)))
+        page.figure("methods", F.methods_comparison(methods))
     page.text("<h3>The algorithms on this kind of data</h3>" + _table(ALGORITHM_NOTES, left=tuple(ALGORITHM_NOTES.columns)))
 
     # ------------------------------------------------------------------ 3. the clustering
