@@ -208,22 +208,47 @@ def test_run_computes_the_reports_evidence_in_a_second_process_with_a_fallback()
                 and found.methods.drop(columns="fit_s").equals(expected.methods.drop(columns="fit_s")))
 
     evidence = _BackgroundEvidence()
-    assert evidence.process is not None and evidence.process.is_alive()
+    worker = evidence.process
+    assert worker is not None and worker.poll() is None
     evidence.start(X, 3, 3)
     found = evidence.result()
+    assert evidence.process is worker  # answered by the worker, not by the fallback
     evidence.close()
-    assert evidence.process is None
+    assert evidence.process is None and worker.poll() is not None
     assert same(found) and found.sweep.recommended_k == 3
 
     # The worker dies before answering: the evidence is computed here instead, the same.
     evidence = _BackgroundEvidence()
-    evidence.process.terminate()
+    evidence.process.kill()
+    evidence.process.wait()
     evidence.start(X, 3, 3)
     assert same(evidence.result())
+    assert evidence.process is None
     evidence.close()
 
     # A run that fails before it needs the evidence stops the worker at once.
     evidence = _BackgroundEvidence()
-    process = evidence.process
+    worker = evidence.process
     evidence.close()
-    assert not process.is_alive()
+    assert worker.poll() is not None
+
+
+def test_evidence_worker_runs_from_a_script_without_a_main_guard(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from songscope.pipeline import _BackgroundEvidence\n"
+        "evidence = _BackgroundEvidence()\n"
+        "worker = evidence.process\n"
+        "evidence.start(np.random.default_rng(0).normal(size=(400, 3)), 3, 0)\n"
+        "found = evidence.result()\n"
+        "print('worker' if evidence.process is worker else 'fallback', len(found.methods))\n"
+        "evidence.close()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["worker", "5"]
+    assert "Traceback" not in done.stderr

@@ -242,21 +242,21 @@ class _BackgroundEvidence:
     """
 
     def __init__(self) -> None:
-        import multiprocessing
-
-        from songscope.evaluate.select import evidence_worker
+        import os
+        import subprocess
+        import sys
 
         self.X: np.ndarray | None = None
         self.k: int | None = None
         self.seed = 0
-        self.process = None
         self.sender = None
+        # The child finds this very songscope, however the caller's path was set up.
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p))
         try:
-            context = multiprocessing.get_context("spawn")  # fork is unsafe with threads about
-            self.connection, child = context.Pipe()
-            self.process = context.Process(target=evidence_worker, args=(child,), name="songscope-evidence", daemon=True)
-            self.process.start()
-            child.close()
+            self.process: subprocess.Popen | None = subprocess.Popen(
+                [sys.executable, "-m", "songscope.evaluate.evidence_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+            )
         except OSError:
             self.process = None
 
@@ -266,25 +266,30 @@ class _BackgroundEvidence:
             import threading
 
             # From a thread: the matrix is larger than the pipe's buffer, and the worker may still be
-            # importing; a plain send would block this process until it reads.
+            # importing; a plain write would block this process until it reads.
             self.sender = threading.Thread(target=self._send, args=((X, k, seed),), name="songscope-evidence-send", daemon=True)
             self.sender.start()
 
     def _send(self, message) -> None:
+        import pickle
+
         try:
-            self.connection.send(message)
-        except OSError:  # the worker is gone; `result` computes the evidence here
+            pickle.dump(message, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.process.stdin.close()
+        except (OSError, ValueError):  # the worker is gone; `result` computes the evidence here
             pass
 
     def result(self):
+        import pickle
+
         from songscope.evaluate.select import selection_evidence
 
         if self.process is not None:
             try:
-                status, value = self.connection.recv()
+                status, value = pickle.load(self.process.stdout)
                 if status == "ok":
                     return value
-            except (EOFError, OSError):
+            except (EOFError, OSError, pickle.UnpicklingError):
                 pass
             self.close()
         return selection_evidence(self.X, k=self.k, seed=self.seed)
@@ -293,11 +298,15 @@ class _BackgroundEvidence:
         if self.process is not None:
             # Its work is done or no longer wanted: stop it rather than wait for its interpreter to
             # wind down (a second or more with scikit-learn loaded).
-            self.process.terminate()
-            self.process.join()
+            self.process.kill()
+            self.process.wait()
             if self.sender is not None:
                 self.sender.join()
-            self.connection.close()
+            for stream in (self.process.stdin, self.process.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
             self.process = None
 
 

@@ -256,29 +256,6 @@ def selection_evidence(
     )
 
 
-def evidence_worker(connection) -> None:
-    """Main of a process that computes `selection_evidence` for `songscope run`: it gets its
-    imports and compiled kernels ready first (while run ingests), then receives ``(X, seed)``,
-    and sends back ``("ok", Evidence)`` or ``("error", text)``."""
-    import traceback
-
-    import sklearn.cluster  # noqa: F401 - HDBSCAN, DBSCAN and the compared algorithms, imported while waiting
-    import sklearn.mixture  # noqa: F401
-
-    _kmeans(np.random.default_rng(0).normal(size=(64, 3)), 2, 0)  # loads the compiled k-means kernels
-    silhouette(np.arange(8.0).reshape(4, 2), np.array([0, 0, 1, 1]))
-    try:
-        X, k, seed = connection.recv()
-    except EOFError:  # the run ended (or failed) before it needed the evidence
-        return
-    try:
-        connection.send(("ok", selection_evidence(X, k=k, seed=seed)))
-    except Exception:  # noqa: BLE001 - reported to the run, which computes the evidence itself
-        connection.send(("error", traceback.format_exc()))
-    finally:
-        connection.close()
-
-
 #: What each algorithm offers on song features (continuous, overlapping, no clear gaps).
 ALGORITHM_NOTES = pd.DataFrame(
     [
