@@ -194,28 +194,23 @@ def run(
     # Started first, so the second process's imports overlap the ingest.
     evidence = _BackgroundEvidence() if report else None
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    try:
-        outcome = ingest(patterns, settings, progress=progress)
-    except BaseException:
-        if evidence is not None:
-            evidence.close()
-        raise
-    timings["ingest"] = time.perf_counter() - t0
-    if progress:
-        progress("profiling the catalogue")
-    t0 = time.perf_counter()
-    catalogue = load_catalogue(settings)
-    # Tables only: the report draws the same figures, interactive (`songscope profile` draws PNGs).
-    result = profile(catalogue, clean_report=outcome.cleaned.report, rejected=len(outcome.ingest.rejected), figures=False)
-    paths = write_profile(result, out_dir / "profile")
-    timings["profile"] = time.perf_counter() - t0
-    space = FeatureSpace().fit(catalogue)
     written = None
-    if evidence is not None:
-        evidence.start(space.transform(catalogue), k, settings.seed)
-    t0 = time.perf_counter()
     try:
+        t0 = time.perf_counter()
+        outcome = ingest(patterns, settings, progress=progress)
+        timings["ingest"] = time.perf_counter() - t0
+        if progress:
+            progress("profiling the catalogue")
+        t0 = time.perf_counter()
+        catalogue = load_catalogue(settings)
+        # Tables only: the report draws the same figures, interactive (`songscope profile` draws PNGs).
+        result = profile(catalogue, clean_report=outcome.cleaned.report, rejected=len(outcome.ingest.rejected), figures=False)
+        paths = write_profile(result, out_dir / "profile")
+        timings["profile"] = time.perf_counter() - t0
+        space = FeatureSpace().fit(catalogue)
+        if evidence is not None:
+            evidence.start(space.transform(catalogue), k, settings.seed)
+        t0 = time.perf_counter()
         clustering = cluster_catalogue(settings, k=k, resamples=resamples, catalogue=catalogue, space=space, progress=progress)
         timings["cluster"] = time.perf_counter() - t0
         if evidence is not None:

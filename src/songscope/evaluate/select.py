@@ -228,7 +228,7 @@ def compare_algorithms(X: np.ndarray, k: int, *, seed: int = 0, sample: int = 4_
             f"ari_vs_{fits[0][0]}": adjusted_rand(reference, result.labels), "smallest_share": float(sizes.min() / len(Xs)),
         })
     table = pd.DataFrame(rows)
-    table.attrs["sample"] = len(Xs)
+    table.attrs.update(k=int(k), sample=len(Xs))
     return table
 
 
@@ -319,7 +319,7 @@ def rationale(sweep: Sweep, density: pd.DataFrame | None = None, methods: pd.Dat
         reference = methods["algorithm"].iloc[0]
         agreement = methods.filter(like="ari_vs_").iloc[1:, 0]
         parts.append(
-            f"At k = {int(methods['clusters'].iloc[0])} on the same {methods.attrs.get('sample', 0):,} songs, {best['algorithm']} separates "
+            f"At k = {methods.attrs['k']} on the same {methods.attrs['sample']:,} songs, {best['algorithm']} separates "
             f"best (silhouette {best['silhouette']:.3f}, then {runner_up['algorithm']} {runner_up['silhouette']:.3f}) and the other "
             f"algorithms agree with {reference} at ARI {agreement.min():.2f}-{agreement.max():.2f}: "
             + ("they find much the same regions, so the choice rests on speed and on predicting new songs."

@@ -156,8 +156,7 @@ def methods_comparison(methods: pd.DataFrame) -> go.Figure:
               for column, _, fmt in panels]
     fig.add_traces(traces, rows=[1, 1, 1], cols=[1, 2, 3])
     fig.update_yaxes(range=[0, 1.1], row=1, col=2)
-    k, sample = int(methods["clusters"].iloc[0]), methods.attrs.get("sample")
-    return _layout(fig, f"The algorithms at k = {k}" + (f", on the same {sample:,} songs" if sample else ""), height=400)
+    return _layout(fig, f"The algorithms at k = {methods.attrs['k']}, on the same {methods.attrs['sample']:,} songs", height=400)
 
 
 # ----------------------------------------------------------------------------------- the map

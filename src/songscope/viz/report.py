@@ -191,8 +191,8 @@ def build_report(
     if dense is not None:
         page.figure("density", F.density_noise(dense))
     if methods is not None and len(methods):
-        page.text(f"<h3>The algorithms side by side at k = {int(methods['clusters'].iloc[0])}</h3><p>Each k-taking algorithm fitted to the same "
-                  f"fixed-seed sample of {methods.attrs.get('sample', 0):,} songs and measured in the same feature space (the density methods, "
+        page.text(f"<h3>The algorithms side by side at k = {methods.attrs['k']}</h3><p>Each k-taking algorithm fitted to the same "
+                  f"fixed-seed sample of {methods.attrs['sample']:,} songs and measured in the same feature space (the density methods, "
                   "which choose their own number of clusters, are in the sweep above).</p>"
                   + _table(methods.rename(columns=lambda c: {"fit_s": "fit (s)", "smallest_share": "smallest cluster (share)"}.get(
                       c, c.replace("ari_vs_", "ARI vs ").replace("_", "-"))), left=("algorithm",)))
