@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -464,12 +465,10 @@ def lloyd(
     # (the gap statistic runs hundreds of small k-means).
     workers = (os.cpu_count() or 1) if n >= 50_000 else 1
     assign = _FusedAssigner(X32, workers) if X32.shape[1] <= _FUSED_WIDTH else _BlasAssigner(X32, workers)
-    if isinstance(assign, _BlasAssigner) and assign.workers > 1:
-        # BLAS single-threaded while the block threads run. Entering this scans the loaded
-        # libraries (tens of milliseconds), so only the one path that runs BLAS in threads pays.
-        with threadpool_limits(1, user_api="blas"):
-            labels, centers, n_iter = _lloyd_loop(X32, centers, labels, assign, max_iter, threshold)
-    else:
+    # BLAS single-threaded while the block threads run. Entering this scans the loaded libraries
+    # (milliseconds per call), so only the one path that runs BLAS inside threads pays for it.
+    blas_in_threads = isinstance(assign, _BlasAssigner) and assign.workers > 1
+    with threadpool_limits(1, user_api="blas") if blas_in_threads else nullcontext():
         labels, centers, n_iter = _lloyd_loop(X32, centers, labels, assign, max_iter, threshold)
     return labels, centers, inertia_of(X32, labels, centers), n_iter
 

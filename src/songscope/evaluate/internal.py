@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from songscope.engines.base import member_means
+
 #: Silhouette is exact up to this many songs, else computed on a fixed-seed sample of this size.
 SILHOUETTE_EXACT_MAX = 20_000
 _ROWS = 256  # rows of the distance matrix held at once per thread (256 x 20k doubles: 40 MB)
@@ -66,16 +68,27 @@ def silhouette_samples(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
     else:
         for span in spans:
             work(span)
-    own = sizes[cs]
-    rows = np.arange(len(Xs))
-    a = sums[rows, cs] / np.maximum(own - 1, 1)
-    means = sums / sizes[None, :]
-    means[rows, cs] = np.inf
-    b = means.min(axis=1)
-    values = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
     out = np.empty(len(X))
-    out[order] = values
+    out[order] = _silhouette_values(sums, cs, sizes)
     return out
+
+
+def _silhouette_values(sums: np.ndarray, codes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Each song's silhouette from its distance sums to every cluster (songs by clusters), its
+    cluster code and the clusters' sizes; 0 for a song alone in its cluster."""
+    own = sizes[codes]
+    rows = np.arange(len(codes))
+    a = sums[rows, codes] / np.maximum(own - 1, 1)
+    means = sums / sizes[None, :]
+    means[rows, codes] = np.inf
+    b = means.min(axis=1)
+    return np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
+
+
+def _squared_distances(points: np.ndarray) -> np.ndarray:
+    """All pairwise squared Euclidean distances, by one matrix product (``|x|^2 + |y|^2 - 2 x.y``)."""
+    sq = np.einsum("ij,ij->i", points, points)
+    return sq[:, None] + sq[None, :] - 2.0 * (points @ points.T)
 
 
 def silhouette(X: np.ndarray, labels: np.ndarray, *, sample: int | None = None, seed: int = 0) -> float:
@@ -108,8 +121,7 @@ def silhouettes(X: np.ndarray, labelings: list[np.ndarray]) -> list[float]:
     X = np.asarray(X, dtype=np.float64)
     if len(X) > SHARED_DISTANCES_MAX:
         return [silhouette(X, labels) for labels in labelings]
-    sq = np.einsum("ij,ij->i", X, X)
-    distances = sq[:, None] + sq[None, :] - 2.0 * (X @ X.T)
+    distances = _squared_distances(X)
     np.maximum(distances, 0.0, out=distances)
     np.sqrt(distances, out=distances)
     np.fill_diagonal(distances, 0.0)
@@ -122,15 +134,7 @@ def silhouettes(X: np.ndarray, labelings: list[np.ndarray]) -> list[float]:
             continue
         onehot = np.zeros((len(X), len(clusters)))
         onehot[rows, codes] = 1.0
-        sums = distances @ onehot
-        sizes = onehot.sum(axis=0)
-        own = sizes[codes]
-        a = sums[rows, codes] / np.maximum(own - 1, 1)
-        means = sums / sizes[None, :]
-        means[rows, codes] = np.inf
-        b = means.min(axis=1)
-        values = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
-        out.append(float(values.mean()))
+        out.append(float(_silhouette_values(distances @ onehot, codes, np.bincount(codes)).mean()))
     return out
 
 
@@ -147,10 +151,7 @@ def within_sse(X: np.ndarray, labels: np.ndarray) -> float:
 def _centroids(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-cluster sizes and means, and each song's cluster as a code 0..k-1."""
     _, codes = np.unique(labels, return_inverse=True)
-    sizes = np.bincount(codes)
-    sums = np.zeros((len(sizes), X.shape[1]))
-    np.add.at(sums, codes, X)
-    return sizes, sums / sizes[:, None], codes
+    return np.bincount(codes), member_means(X, codes), codes
 
 
 def davies_bouldin(X: np.ndarray, labels: np.ndarray) -> float:
@@ -197,15 +198,10 @@ def trustworthiness(X: np.ndarray, embedded: np.ndarray, n_neighbors: int = 10) 
     n, k = len(X), n_neighbors
     if not 1 <= k < n / 2:
         raise ValueError(f"n_neighbors must be at least 1 and below half the songs ({n}), not {k}")
-
-    def squared_distances(points: np.ndarray) -> np.ndarray:
-        sq = np.einsum("ij,ij->i", points, points)
-        distances = sq[:, None] + sq[None, :] - 2 * points @ points.T
+    in_data, on_map_distances = _squared_distances(X), _squared_distances(embedded)
+    for distances in (in_data, on_map_distances):
         np.fill_diagonal(distances, np.inf)  # a song is not its own neighbour
-        return distances
-
-    in_data = squared_distances(X)
-    on_map = np.argpartition(squared_distances(embedded), k - 1, axis=1)[:, :k]
+    on_map = np.argpartition(on_map_distances, k - 1, axis=1)[:, :k]
     # Each map neighbour's rank in the data: 1 + the songs strictly nearer there (no full sort).
     to_neighbour = np.take_along_axis(in_data, on_map, axis=1)
     excess = (in_data[:, None, :] < to_neighbour[:, :, None]).sum(axis=2) + 1 - k

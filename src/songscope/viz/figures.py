@@ -150,7 +150,7 @@ def methods_comparison(methods: pd.DataFrame) -> go.Figure:
               (agreement, f"agreement with {agreement.removeprefix('ari_vs_')} (ARI)", ".2f"),
               ("fit_s", "fit time (s)", ".2g"))
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title, _ in panels], horizontal_spacing=0.07)
-    colours = [PALETTE[i % len(PALETTE)] for i in range(len(methods))]
+    colours = [colour(i) for i in range(len(methods))]
     traces = [go.Bar(x=methods["algorithm"], y=methods[column], marker_color=colours, showlegend=False, text=[format(v, fmt) for v in methods[column]],
                      textposition="outside", cliponaxis=False, hovertemplate=f"%{{x}}: %{{y:{fmt}}}<extra></extra>")
               for column, _, fmt in panels]
