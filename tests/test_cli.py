@@ -106,6 +106,10 @@ def test_demo_entry_command_in_a_temp_directory(tmp_path):
     report = tmp_path / "reports" / "report.html"
     assert f"report: {report}" in done.stdout and report.stat().st_size > 1_000_000
     assert list((tmp_path / "lake" / "reports").iterdir())
+    # The evidence the second process computed: the design's gap statistic (B = 10) and the
+    # algorithms compared at the run's k.
+    text = report.read_text(encoding="utf-8")
+    assert "with B = 10 uniform references" in text and "The algorithms side by side at k = 8" in text
 
 
 @pytest.mark.postgres

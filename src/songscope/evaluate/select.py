@@ -242,10 +242,10 @@ class Evidence:
 
 
 def selection_evidence(
-    X: np.ndarray, *, k: int | None = None, ks: Iterable[int] = range(2, 21), references: int = 5, density: bool = True, seed: int = 0,
+    X: np.ndarray, *, k: int | None = None, ks: Iterable[int] = range(2, 21), references: int = 10, density: bool = True, seed: int = 0,
     progress: Progress | None = None,
 ) -> Evidence:
-    """The report's evidence for k and the algorithm: a compact k sweep (default k 2..20, B = 5;
+    """The report's evidence for k and the algorithm: a compact k sweep (default k 2..20, B = 10 as the design defines the gap statistic;
     `songscope evaluate` runs the full one), with `density` the density methods' sweep on a
     3,000-song sample, and with `k` every k-taking algorithm compared at that k (`compare_algorithms`)."""
     sweep = k_sweep(X, list(ks), seed=seed, references=references, progress=progress)

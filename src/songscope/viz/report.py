@@ -95,7 +95,7 @@ def build_report(
     compare: str | None = None,
     projection: str = "pca",
     ks: range = range(2, 21),
-    references: int = 5,
+    references: int = 10,
     density: bool = True,
     focus: int | None = None,
     progress: Progress | None = None,
@@ -104,7 +104,7 @@ def build_report(
     evidence: Callable[[], object] | None = None,
 ) -> Report:
     """Everything the report shows, computed from the stores: the catalogue (lake), the run and
-    its comparison (database), a compact k sweep (k 2..20, B = 5; `songscope evaluate` runs the
+    its comparison (database), a compact k sweep (k 2..20, B = 10; `songscope evaluate` runs the
     full one), the latest recommendation request and offline evaluation if there are any.
     `focus` is the cluster drawn as a radar (default: the largest).
 
