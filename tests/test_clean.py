@@ -8,7 +8,7 @@ import pytest
 from songscope import schema
 from songscope.clean import clean, normalise_name
 from songscope.ingest import read_sources
-from tests.conftest import TIDYTUESDAY, shared_file
+from tests.conftest import TIDYTUESDAY, benchmark_file
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_every_input_row_keeps_its_source(seed_clean):
 
 
 def test_labels_of_merged_rows_are_all_kept():
-    read = read_sources([str(shared_file(TIDYTUESDAY))])
+    read = read_sources([str(benchmark_file(TIDYTUESDAY))])
     result = clean(read.frame)
     tracks = result.tracks.set_index("track_id")
     # A track in several playlists of different genres carries all of them.

@@ -10,7 +10,7 @@ import pytest
 from songscope import schema
 from songscope.ingest import read_sources
 from songscope.store.lake import Lake
-from tests.conftest import LIKED, TIDYTUESDAY, shared_file
+from tests.conftest import LIKED, TIDYTUESDAY, benchmark_file
 
 
 def test_seed_csvs_read_in_order_with_source_and_line(seed_files):
@@ -34,7 +34,7 @@ def test_non_ascii_names_round_trip(seed_files):
 
 
 def test_tidytuesday_layout_maps_aliases_and_keeps_labels():
-    result = read_sources([str(shared_file(TIDYTUESDAY))])
+    result = read_sources([str(benchmark_file(TIDYTUESDAY))])
     assert result.rows_read == 32_833
     # The 5 rows with NA artist and title are rejected, with their reason, not dropped.
     assert len(result.rejected) == 5
@@ -47,7 +47,7 @@ def test_tidytuesday_layout_maps_aliases_and_keeps_labels():
 
 
 def test_liked_set_without_track_id_gets_stable_derived_ids():
-    path = str(shared_file(LIKED))
+    path = str(benchmark_file(LIKED))
     first = read_sources([path]).frame
     again = read_sources([path]).frame
     assert first["track_id"].str.startswith("ss").all()

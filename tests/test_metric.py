@@ -69,9 +69,9 @@ def test_default_weights_are_what_learning_on_the_tidytuesday_training_half_give
     from songscope.features import FeatureSpace
     from songscope.ingest import read_sources
     from songscope.recommend.offline import label_sets
-    from tests.conftest import TIDYTUESDAY, shared_file
+    from tests.conftest import TIDYTUESDAY, benchmark_file
 
-    tracks = clean(read_sources([str(shared_file(TIDYTUESDAY))]).frame).tracks
+    tracks = clean(read_sources([str(benchmark_file(TIDYTUESDAY))]).frame).tracks
     space = FeatureSpace().fit(tracks)
     train = np.flatnonzero(training_half(tracks["track_id"].astype(str).to_numpy()))
     learned = learn_weights(space.transform(tracks), space.output_names, label_sets(tracks["playlist_genre"]), train)

@@ -132,11 +132,11 @@ def test_cli_recommend(seed_catalogue, tmp_path):
 
 
 def test_offline_evaluation_on_tidytuesday_and_liked_set(tmp_path):
-    from tests.conftest import LIKED, TIDYTUESDAY, shared_file
+    from tests.conftest import LIKED, TIDYTUESDAY, benchmark_file
 
     runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
-    result = runner.invoke(app, ["eval-recs", str(shared_file(TIDYTUESDAY)), "--queries", "300", "--playlists", "20",
-                                 "--liked", str(shared_file(LIKED)), "--repeats", "4", "--json", "--lake", str(tmp_path / "lake")])
+    result = runner.invoke(app, ["eval-recs", str(benchmark_file(TIDYTUESDAY)), "--queries", "300", "--playlists", "20",
+                                 "--liked", str(benchmark_file(LIKED)), "--repeats", "4", "--json", "--lake", str(tmp_path / "lake")])
     assert result.exit_code == 0, result.output
     # Kept for `songscope report`: the same table.
     assert json.loads((tmp_path / "lake" / "evaluations" / "recommendations.json").read_text()) == json.loads(result.output)
@@ -167,7 +167,7 @@ def test_offline_evaluation_on_tidytuesday_and_liked_set(tmp_path):
     for before, after in zip([first, *rest], rest):
         assert abs(after["adds"] - (after["mean"] - before["mean"])) < 1e-9
     assert {r["metric"] for r in ablation} == {"genre_precision@10", "precision@10", "liked_auc", "liked_auc with dislikes"}
-    bad = runner.invoke(app, ["eval-recs", str(shared_file(TIDYTUESDAY)), "--label", "nope", "--lake", str(tmp_path / "lake")])
+    bad = runner.invoke(app, ["eval-recs", str(benchmark_file(TIDYTUESDAY)), "--label", "nope", "--lake", str(tmp_path / "lake")])
     assert bad.exit_code == 2 and "no 'nope' column" in bad.output
 
 
