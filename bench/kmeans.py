@@ -42,7 +42,8 @@ def main() -> None:
     from sklearn.cluster import KMeans
 
     from songscope.clean import clean
-    from songscope.engines.local import kmeans_plus_plus, lloyd
+    from songscope.engines._lloyd import lloyd
+    from songscope.engines.local import kmeans_plus_plus
     from songscope.features import FeatureSpace
     from songscope.ingest import read_sources
     from songscope.seed import seed_paths

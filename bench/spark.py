@@ -49,7 +49,8 @@ def main() -> None:
     import pyarrow as pa
 
     from songscope.clean import clean
-    from songscope.engines.local import kmeans_plus_plus, lloyd
+    from songscope.engines._lloyd import lloyd
+    from songscope.engines.local import kmeans_plus_plus
     from songscope.engines.spark import SparkEngine, spark_session
     from songscope.features import FeatureSpace
     from songscope.ingest import read_sources

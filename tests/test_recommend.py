@@ -190,3 +190,22 @@ def test_playlist_protocol_splits_scores_and_reports_progress():
     assert (out["oracle"]["r_precision"] == 1).all()
     assert (out["oracle"]["precision@10"] == 0.6).all()
     assert messages and "playlist 1 of 2" in messages[0]
+
+
+def test_offline_evaluation_without_playlist_column_skips_that_protocol_and_says_so(tmp_path):
+    import pandas as pd
+
+    from tests.conftest import TIDYTUESDAY, benchmark_file
+
+    songs = pd.read_csv(benchmark_file(TIDYTUESDAY)).drop(columns=["playlist_id"]).rename(columns={"playlist_genre": "genre"})
+    path = tmp_path / "genres.csv"
+    songs.sample(4_000, random_state=0).to_csv(path, index=False)
+    runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
+    result = runner.invoke(app, ["eval-recs", str(path), "--label", "genre", "--queries", "100", "--json", "--lake", str(tmp_path / "lake")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert {r["metric"] for r in report["results"]} == {"genre_precision@10"}
+    assert report["notes"] == ["playlist continuation skipped: the catalogue has no 'playlist_id' column (name one with --playlist)"]
+    # A playlist column named on purpose must exist.
+    named = runner.invoke(app, ["eval-recs", str(path), "--label", "genre", "--playlist", "playlist_id", "--lake", str(tmp_path / "lake")])
+    assert named.exit_code == 2 and "no 'playlist_id' column" in named.output

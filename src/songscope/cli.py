@@ -625,7 +625,7 @@ def recommend(
 def eval_recs(
     sources: Annotated[list[str] | None, typer.Argument(help="A labelled catalogue (any layout ingest accepts), e.g. the TidyTuesday songs.", show_default=False)] = None,
     label: Annotated[str, typer.Option(help="Column of genre-like labels (cells may hold several, joined with |).")] = "playlist_genre",
-    playlist: Annotated[str | None, typer.Option(help="Column of playlist ids for playlist continuation (omit to skip).", show_default=False)] = "playlist_id",
+    playlist: Annotated[str | None, typer.Option(help="Column of playlist ids for playlist continuation (default: playlist_id when the catalogue has it; skipped, with a note, when it has none).", show_default=False)] = None,
     queries: Annotated[int, typer.Option(min=10, help="Query songs for genre-precision@10 (from the catalogue's evaluation half).")] = 2_000,
     playlists: Annotated[int | None, typer.Option(help="At most this many playlists (default: all with >= 10 tracks).", show_default=False)] = None,
     learn_weights: Annotated[bool, typer.Option("--learn-weights", help="Also learn feature weights on this catalogue's training half and evaluate songscope with them.")] = False,
@@ -694,6 +694,8 @@ def eval_recs(
             "" if adds != adds else f"{adds:+.4f}", "" if adds != adds else f"[{row.adds_ci_low:+.4f}, {row.adds_ci_high:+.4f}]",
         )
     out.print(steps)
+    for note in report.notes:
+        out.print(note, highlight=False)
     out.print(f"saved for `songscope report`: {saved}", highlight=False)
     if report.learned_weights:
         out.print("feature weights learned on this catalogue's training half: " + ", ".join(f"{k} {v:g}" for k, v in report.learned_weights.items()), highlight=False)

@@ -1,10 +1,8 @@
 """External validity against labels a data set carries (e.g. TidyTuesday's playlist genres), and
 agreement between two partitions of the same songs (ARI, NMI, homogeneity, completeness).
 
-The agreement indices are computed here from the contingency table, with scikit-learn's
-definitions (NMI with the arithmetic-mean normaliser, natural logarithms) and its conventions for
-degenerate partitions; a test checks them against scikit-learn. Importing scikit-learn costs a
-second or more of a cold start, which `songscope run` cannot spare for four sums.
+The indices are scikit-learn's (``sklearn.metrics``; NMI with the arithmetic-mean normaliser),
+imported when first used.
 """
 
 from __future__ import annotations
@@ -14,17 +12,15 @@ import pandas as pd
 
 
 def contingency(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Counts of songs in each (class of `a`, class of `b`) pair; labels may be any values."""
-    _, codes_a = np.unique(np.asarray(a), return_inverse=True)
-    _, codes_b = np.unique(np.asarray(b), return_inverse=True)
-    width = int(codes_b.max()) + 1 if len(codes_b) else 1
-    height = int(codes_a.max()) + 1 if len(codes_a) else 1
-    return np.bincount(codes_a.ravel() * width + codes_b.ravel(), minlength=height * width).reshape(height, width)
+    """Counts of songs in each (class of `a`, class of `b`) pair; labels may be any values, rows
+    and columns in sorted label order.
 
+    >>> contingency(np.array([0, 0, 1]), np.array(["x", "y", "y"])).tolist()
+    [[1, 1], [0, 1]]
+    """
+    from sklearn.metrics.cluster import contingency_matrix
 
-def _pairs(counts: np.ndarray) -> float:
-    counts = counts.astype(np.float64)
-    return float((counts * (counts - 1) / 2).sum())
+    return contingency_matrix(np.asarray(a), np.asarray(b))
 
 
 def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
@@ -33,40 +29,22 @@ def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
     >>> adjusted_rand(np.array([0, 0, 1, 1]), np.array([5, 5, 7, 7]))
     1.0
     """
-    table = contingency(a, b)
-    n = int(table.sum())
-    both = _pairs(table)
-    rows, cols = _pairs(table.sum(axis=1)), _pairs(table.sum(axis=0))
-    expected = rows * cols / (n * (n - 1) / 2) if n > 1 else 0.0
-    best = (rows + cols) / 2
-    if best == expected:  # both partitions trivial (one class, or every song alone): they agree
-        return 1.0
-    return float((both - expected) / (best - expected))
+    from sklearn.metrics import adjusted_rand_score
 
-
-def _entropy(counts: np.ndarray) -> float:
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log(p)).sum())
+    return float(adjusted_rand_score(np.asarray(a), np.asarray(b)))
 
 
 def information_scores(truth: np.ndarray, clusters: np.ndarray) -> dict[str, float]:
     """Normalised mutual information, homogeneity (each cluster holds one class) and completeness
     (each class sits in one cluster) of `clusters` against `truth`."""
-    table = contingency(truth, clusters).astype(np.float64)
-    n = table.sum()
-    h_truth, h_clusters = _entropy(table.sum(axis=1)), _entropy(table.sum(axis=0))
-    nz = table > 0
-    outer = np.outer(table.sum(axis=1), table.sum(axis=0))
-    mi = float((table[nz] / n * (np.log(table[nz] * n) - np.log(outer[nz]))).sum()) if n else 0.0
-    mi = max(mi, 0.0)
-    if table.shape == (1, 1):
-        nmi = 1.0  # one class and one cluster: perfect agreement by convention
-    else:
-        nmi = mi / max((h_truth + h_clusters) / 2, np.finfo(np.float64).eps)
+    from sklearn.metrics import homogeneity_completeness_v_measure, normalized_mutual_info_score
+
+    truth, clusters = np.asarray(truth), np.asarray(clusters)
+    homogeneity, completeness, _ = homogeneity_completeness_v_measure(truth, clusters)
     return {
-        "nmi": float(nmi),
-        "homogeneity": 1.0 if h_truth == 0 else mi / h_truth,
-        "completeness": 1.0 if h_clusters == 0 else mi / h_clusters,
+        "nmi": float(normalized_mutual_info_score(truth, clusters)),
+        "homogeneity": float(homogeneity),
+        "completeness": float(completeness),
     }
 
 
@@ -85,5 +63,5 @@ def external_indices(labels: np.ndarray, truth: pd.Series) -> dict[str, float]:
     """
     truth = primary_label(pd.Series(truth).reset_index(drop=True))
     keep = truth.notna().to_numpy() & (np.asarray(labels) >= 0)
-    y, c = truth[keep].to_numpy(), np.asarray(labels)[keep]
+    y, c = truth[keep].to_numpy(dtype=object).astype(str), np.asarray(labels)[keep]
     return {"n": int(keep.sum()), "ari": adjusted_rand(y, c)} | information_scores(y, c)

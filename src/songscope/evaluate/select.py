@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from songscope.engines.local import LocalEngine, kmeans_plus_plus, lloyd
-from songscope.evaluate.internal import silhouette, silhouettes
+from songscope.engines._lloyd import lloyd
+from songscope.engines.local import LocalEngine, kmeans_plus_plus
+from songscope.evaluate.silhouette import silhouette, silhouettes
 
 Progress = Callable[[str], None]
 

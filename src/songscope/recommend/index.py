@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from songscope.engines.local import lloyd
+from songscope.engines._lloyd import lloyd
 
 
 def _top_k(distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

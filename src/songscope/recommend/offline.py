@@ -15,7 +15,7 @@ method is compared with songscope's default pairwise (the CI of the per-query di
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,10 @@ from songscope.recommend.metric import SongMetric, training_half
 from songscope.recommend.recommender import BACKGROUND, Recommender, RecommendOptions, taste_model
 
 Method = Callable[[list[int], int], list[int]]  # (seed rows, n) -> recommended rows
+
+
+#: The playlist protocol's column when none is named and the catalogue has it (TidyTuesday's layout).
+DEFAULT_PLAYLIST_COLUMN = "playlist_id"
 
 
 def label_sets(values: pd.Series, separator: str = "|") -> list[frozenset[str]]:
@@ -272,19 +276,20 @@ class OfflineReport:
     results: pd.DataFrame
     ablation: pd.DataFrame
     learned_weights: dict[str, float] | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         def records(frame: pd.DataFrame) -> list[dict]:
             return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in frame.to_dict("records")]
 
-        return {"results": records(self.results), "ablation": records(self.ablation), "learned_weights": self.learned_weights}
+        return {"results": records(self.results), "ablation": records(self.ablation), "learned_weights": self.learned_weights, "notes": self.notes}
 
 
 def evaluate_recommendations(
     tracks: pd.DataFrame | None = None,
     *,
     label: str = "playlist_genre",
-    playlist: str | None = "playlist_id",
+    playlist: str | None = None,
     queries: int = 2_000,
     playlists: int | None = None,
     learn: bool = False,
@@ -297,14 +302,22 @@ def evaluate_recommendations(
 ) -> OfflineReport:
     """The whole offline evaluation: genre-precision@10 and playlist continuation on a labelled
     catalogue (`tracks`), liked-vs-disliked AUC on a `liked` set; baselines, songscope, the
-    ablation, and with `learn` feature weights learned on the catalogue's own training half."""
+    ablation, and with `learn` feature weights learned on the catalogue's own training half.
+
+    `playlist` names the column of playlist ids; by default `DEFAULT_PLAYLIST_COLUMN` when the
+    catalogue has it, and without one the playlist protocol is skipped (and a note says so)."""
     say = progress or (lambda message: None)
-    results, ablation, learned = [], [], None
+    results, ablation, learned, notes = [], [], None, []
     if tracks is not None:
         tracks = tracks.reset_index(drop=True)
         for column in [label] + ([playlist] if playlist else []):
             if column not in tracks:
                 raise ValueError(f"the catalogue has no {column!r} column; columns: {', '.join(map(str, tracks.columns))}")
+        if playlist is None:
+            if DEFAULT_PLAYLIST_COLUMN in tracks:
+                playlist = DEFAULT_PLAYLIST_COLUMN
+            else:
+                notes.append(f"playlist continuation skipped: the catalogue has no {DEFAULT_PLAYLIST_COLUMN!r} column (name one with --playlist)")
         if learn:
             from songscope.recommend.metric import learn_weights
 
@@ -337,7 +350,7 @@ def evaluate_recommendations(
         ablation.append(ablation_table({name: aucs[name] for name in ("taste model with dislikes, standard space", "songscope with dislikes")}, metric="liked_auc with dislikes"))
     if not results:
         raise ValueError("nothing to evaluate: give a labelled catalogue and/or a liked set")
-    return OfflineReport(pd.concat(results, ignore_index=True), pd.concat(ablation, ignore_index=True), learned)
+    return OfflineReport(pd.concat(results, ignore_index=True), pd.concat(ablation, ignore_index=True), learned, notes)
 
 
 def _rrf_scores(X_seeds: np.ndarray, X_candidates: np.ndarray) -> np.ndarray:

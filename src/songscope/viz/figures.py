@@ -311,7 +311,7 @@ def cluster_sizes(profiles: pd.DataFrame) -> go.Figure:
 def silhouette_plot(X: np.ndarray, labels: np.ndarray, jaccard: Sequence[float] | None = None, *, sample: int = 4_000, seed: int = 0) -> go.Figure:
     """Per-song silhouettes grouped by cluster (sorted within each), on a fixed-seed sample, with
     each cluster's bootstrap stability written beside it."""
-    from songscope.evaluate.internal import silhouette_samples
+    from songscope.evaluate.silhouette import silhouette_samples
 
     rng = np.random.default_rng(seed)
     kept = np.flatnonzero(labels >= 0)

@@ -114,6 +114,7 @@ def build_report(
     from songscope import pipeline
     from songscope.compare import compare_runs
     from songscope.eda import profile
+    from songscope.evaluate.profile import format_p_value
     from songscope.evaluate.select import ALGORITHM_NOTES, rationale, selection_evidence
     from songscope.evaluate.stability import verdict
     from songscope.features import FeatureSpace
@@ -235,7 +236,7 @@ def build_report(
     tests = pd.DataFrame(summary.get("feature_tests") or [])
     if len(tests):
         page.text("<h3>Which features separate the clusters</h3><p>Kruskal-Wallis across clusters per feature; epsilon-squared is its effect size "
-                  "(0.01 small, 0.08 medium, 0.26 large).</p>" + _table(tests, left=("feature",)))
+                  "(0.01 small, 0.08 medium, 0.26 large).</p>" + _table(tests.assign(p_value=tests["p_value"].map(format_p_value)), left=("feature",)))
     stability = summary.get("stability") or {}
     if stability.get("seeds"):
         seeds = stability["seeds"]
