@@ -35,19 +35,20 @@ def peak_rss_mb() -> float:
 
 
 def child(sources: list[str], db_url: str, lake_url: str) -> None:
-    from songscope import pipeline
+    from songscope import service
     from songscope.config import Settings
+    from songscope.store.store import Store
 
-    settings = Settings(db_url=db_url, lake_url=lake_url)
     started = time.perf_counter()
-    outcome = pipeline.ingest(sources, settings)
+    with Store(Settings(db_url=db_url, lake_url=lake_url)) as store:
+        outcome = service.ingest(store, sources)
     seconds = time.perf_counter() - started
     peak_mb = peak_rss_mb()
     print(json.dumps({
-        "rows": outcome.ingest.rows_read,
+        "rows": outcome.read.rows_read,
         "clean_rows": len(outcome.cleaned.tracks),
         "seconds": round(seconds, 2),
-        "rows_per_s": round(outcome.ingest.rows_read / seconds),
+        "rows_per_s": round(outcome.read.rows_read / seconds),
         "peak_mb": round(peak_mb),
         "stages_s": {k: round(v, 2) for k, v in outcome.timings.items()},
     }))
@@ -90,15 +91,14 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL cases")
     args = parser.parse_args()
 
-    from songscope.clean import clean
-    from songscope.ingest import read_sources
+    from songscope.clean import read_and_clean
     from songscope.seed import seed_paths
     from songscope.synth import synthesize
 
     work = Path(tempfile.mkdtemp(prefix="songscope-bench-"))
     synthetic = work / f"synthetic_{args.rows}.csv"
     t0 = time.perf_counter()
-    synthesize(clean(read_sources(seed_paths()).frame).tracks, args.rows, seed=0).to_csv(synthetic, index=False)
+    synthesize(read_and_clean(seed_paths())[1].tracks, args.rows, seed=0).to_csv(synthetic, index=False)
     print(f"generated {args.rows:,} synthetic rows in {time.perf_counter() - t0:.1f} s ({synthetic.stat().st_size / 1e6:.0f} MB)", file=sys.stderr)
 
     results = []

@@ -41,15 +41,14 @@ def main() -> None:
 
     from sklearn.cluster import KMeans
 
-    from songscope.clean import clean
+    from songscope.clean import read_and_clean
     from songscope.engines._lloyd import lloyd
     from songscope.engines.local import kmeans_plus_plus
     from songscope.features import FeatureSpace
-    from songscope.ingest import read_sources
     from songscope.seed import seed_paths
     from songscope.synth import synthesize
 
-    songs = synthesize(clean(read_sources(seed_paths()).frame).tracks, args.rows, seed=0)
+    songs = synthesize(read_and_clean(seed_paths())[1].tracks, args.rows, seed=0)
     X = FeatureSpace(key="circle", mode=True).fit_transform(songs)
     n, d = X.shape
     init = kmeans_plus_plus(X, args.k, 0)

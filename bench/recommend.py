@@ -29,15 +29,14 @@ def main() -> None:
     parser.add_argument("--probe", type=int, default=16)
     args = parser.parse_args()
 
-    from songscope.clean import clean
+    from songscope.clean import read_and_clean
     from songscope.features import FeatureSpace
-    from songscope.ingest import read_sources
     from songscope.recommend.index import ExactIndex, recall_at_k
     from songscope.recommend.recommender import Recommender, RecommendOptions
     from songscope.seed import seed_paths
     from songscope.synth import synthesize
 
-    reference = clean(read_sources(seed_paths()).frame).tracks
+    reference = read_and_clean(seed_paths())[1].tracks
     songs = synthesize(reference, args.rows, seed=0)
     space = FeatureSpace().fit(songs)
 

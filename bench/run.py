@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 IMPORTS = (
-    "from songscope import pipeline, eda; from songscope.viz import report, figures; "
+    "from songscope import service, eda; from songscope.viz import report, figures; "
     "from songscope.evaluate import select, internal, stability, profile, external; import songscope.cli"
 )
 
@@ -40,11 +40,10 @@ PEER = """
 import json, time
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
-from songscope.clean import clean
+from songscope.clean import read_and_clean
 from songscope.features import FeatureSpace
-from songscope.ingest import read_sources
 from songscope.seed import seed_paths
-X = FeatureSpace().fit_transform(clean(read_sources(seed_paths()).frame).tracks)
+X = FeatureSpace().fit_transform(read_and_clean(seed_paths())[1].tracks)
 labels = KMeans(24, n_init=1, random_state=0).fit(X).labels_
 best = float("inf")
 for _ in range(2):

@@ -48,17 +48,16 @@ def main() -> None:
 
     import pyarrow as pa
 
-    from songscope.clean import clean
+    from songscope.clean import read_and_clean
     from songscope.engines._lloyd import lloyd
     from songscope.engines.local import kmeans_plus_plus
     from songscope.engines.spark import SparkEngine, spark_session
     from songscope.features import FeatureSpace
-    from songscope.ingest import read_sources
     from songscope.seed import seed_paths
     from songscope.store.lake import Lake
     from songscope.synth import synthesize
 
-    reference = clean(read_sources(seed_paths()).frame).tracks
+    reference = read_and_clean(seed_paths())[1].tracks
     work = Path(tempfile.mkdtemp(prefix="songscope-spark-bench-"))
     spark_session(args.master, memory=args.driver_memory)
     results = []

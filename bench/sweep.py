@@ -17,14 +17,13 @@ def main() -> None:
     parser.add_argument("--references", type=int, default=10)
     args = parser.parse_args()
 
-    from songscope.clean import clean
+    from songscope.clean import read_and_clean
     from songscope.evaluate.select import k_sweep
     from songscope.features import FeatureSpace
-    from songscope.ingest import read_sources
     from songscope.seed import seed_paths
 
     low, high = (int(p) for p in args.k.split(".."))
-    tracks = clean(read_sources(seed_paths()).frame).tracks
+    tracks = read_and_clean(seed_paths())[1].tracks
     X = FeatureSpace().fit_transform(tracks)
     started = time.perf_counter()
     sweep = k_sweep(X, range(low, high + 1), references=args.references)

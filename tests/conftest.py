@@ -193,6 +193,38 @@ def s3_lake_url(s3_server):
 
 
 # ------------------------------------------------------------------------------------------ data
+# One user action each, through the service layer with a Store of its own (as one CLI command).
+
+
+def run_service(action: str, settings, *args, **kwargs):
+    from songscope import service
+    from songscope.store.store import Store
+
+    with Store(settings) as store:
+        return getattr(service, action)(store, *args, **kwargs)
+
+
+def ingest(sources, settings, **kwargs):
+    return run_service("ingest", settings, sources, **kwargs)
+
+
+def cluster(settings, **kwargs):
+    return run_service("cluster", settings, **kwargs)
+
+
+def load_catalogue(settings):
+    from songscope.store.store import Store
+
+    with Store(settings) as store:
+        return store.catalogue()
+
+
+def load_run(settings, run_id=None):
+    from songscope.store.runs import ClusterRun
+    from songscope.store.store import Store
+
+    with Store(settings) as store:
+        return ClusterRun.load(store, run_id)
 
 
 @pytest.fixture(scope="session")
@@ -300,12 +332,11 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: flo
 @pytest.fixture(scope="session")
 def seed_catalogue(tmp_path_factory, seed_files):
     """Settings of a SQLite database and lake holding the ingested seed catalogue (shared, read-only)."""
-    from songscope import pipeline
     from songscope.config import Settings
 
     folder = tmp_path_factory.mktemp("seed-catalogue")
     settings = Settings(db_url=f"sqlite:///{folder / 'songscope.db'}", lake_url=str(folder / "lake"))
-    pipeline.ingest(seed_files, settings)
+    ingest(seed_files, settings)
     return settings
 
 
@@ -317,16 +348,15 @@ def clustered(seed_catalogue, tmp_path_factory):
     import shutil
     from dataclasses import replace
 
-    from songscope import pipeline
     from songscope.recommend.recommender import RecommendOptions
 
     folder = tmp_path_factory.mktemp("report")
     shutil.copytree(seed_catalogue.lake_url, folder / "lake")
     shutil.copy(seed_catalogue.db_url.removeprefix("sqlite:///"), folder / "songscope.db")
     settings = replace(seed_catalogue, db_url=f"sqlite:///{folder / 'songscope.db'}", lake_url=str(folder / "lake"))
-    first = pipeline.cluster_catalogue(settings, k=6, resamples=3)
-    second = pipeline.cluster_catalogue(settings, algorithm="gmm", k=4, resamples=0)
-    pipeline.recommend(settings, ["Bastille - Admit Defeat", "Cigarettes After Sex - Cry"], options=RecommendOptions(n=12))
+    first = cluster(settings, k=6, resamples=3)
+    second = cluster(settings, algorithm="gmm", k=4, resamples=0)
+    run_service("recommend", settings, ["Bastille - Admit Defeat", "Cigarettes After Sex - Cry"], options=RecommendOptions(n=12))
     evaluation = {
         "results": [{"metric": "genre_precision@10", "method": "songscope", "mean": 0.52, "ci_low": 0.51, "ci_high": 0.53, "queries": 2000}],
         "ablation": [{"metric": "genre_precision@10", "step": "+ artist context", "mean": 0.53, "ci_low": 0.52, "ci_high": 0.55, "adds": 0.09}],

@@ -8,10 +8,15 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from songscope import pipeline
+from songscope import service
 from songscope.cli import app
 from songscope.compare import compare_runs
-from songscope.store import db
+from songscope.engines.choice import SPARK_MIN_ROWS, choose_engine
+from songscope.store import keys
+from songscope.store.lake import Lake
+from songscope.store.runs import ClusterRun, RunNotFound
+from songscope.store.store import Store
+from tests.conftest import cluster, load_catalogue, load_run
 
 runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
 
@@ -25,29 +30,33 @@ def catalogue_settings(seed_catalogue, tmp_path):
     return replace(seed_catalogue, db_url=f"sqlite:///{tmp_path / 'runs.db'}", lake_url=str(tmp_path / "lake"))
 
 
-def test_cluster_run_is_persisted_on_every_database(catalogue_settings, db_url):
+def test_cluster_run_is_saved_and_loaded_whole_on_every_database(catalogue_settings, db_url):
     from dataclasses import replace
 
     settings = replace(catalogue_settings, db_url=db_url)
-    outcome = pipeline.cluster_catalogue(settings, k=5, resamples=3)
-    engine = db.connect(db_url)
-    stored = db.load_cluster_run(engine, outcome.run_id)
-    engine.dispose()
-    assert stored["run"]["n_clusters"] == 5 and stored["run"]["n_tracks"] == 15_626
-    assert len(stored["assignments"]) == 15_626
-    assert sorted(stored["assignments"]["cluster"].unique()) == [0, 1, 2, 3, 4]
-    assert len(stored["centroids"]) == 5 and stored["centroids"]["description"].str.len().min() > 0
-    assert stored["metrics"]["silhouette"] == pytest.approx(outcome.metrics["silhouette"])
-    assert json.loads(stored["centroids"]["center"][0]).__len__() == 10
-    assert outcome.lake_keys["assignments"].endswith(f"runs/{outcome.run_id}/assignments.parquet")
+    outcome = cluster(settings, k=5, resamples=3)
+    stored = load_run(settings, outcome.run_id)
+    made = outcome.run
+    assert stored.k == 5 and stored.n_tracks == 15_626 and stored.engine == "local" and stored.algorithm == "kmeans"
+    assert sorted(stored.assignments["cluster"].unique()) == [0, 1, 2, 3, 4]
+    assert stored.clusters["description"].str.len().min() > 0 and len(stored.clusters["center"].iloc[0]) == 10
+    assert stored.metrics["silhouette"] == pytest.approx(made.metrics["silhouette"])
+    # The evidence travels with the run (before, only the report could read it from a side file).
+    assert stored.stability["resamples"] == 3 and len(stored.stability["jaccard"]) == 5 and stored.stability["seeds"]["runs"] == 3
+    assert stored.null_model == pytest.approx(made.null_model) and stored.null_model["k"] == 5
+    assert [t["feature"] for t in stored.feature_tests] == [t["feature"] for t in made.feature_tests]
+    assert stored.engine_reason == "local engine, as asked" and stored.timings.keys() >= {"features_s", "cluster_s", "engine_fit_s"}
+    assert stored.space == made.space and stored.params == pytest.approx(made.params)
+    # The lake holds the per-song assignments for lake readers; no side file holds a second copy of the rest.
+    lake = Lake(settings.lake_url)
+    assert lake.keys(f"runs/{outcome.run_id}") == [keys.run_assignments(outcome.run_id)]
+    assert lake.read_table(keys.run_assignments(outcome.run_id)).num_rows == 15_626
 
 
 def test_compare_two_algorithms(catalogue_settings):
-    a = pipeline.cluster_catalogue(catalogue_settings, k=6, resamples=0)
-    b = pipeline.cluster_catalogue(catalogue_settings, algorithm="gmm", k=6, resamples=0, params={"covariance_type": "diag"})
-    engine = db.connect(catalogue_settings.db_url)
-    result = compare_runs(db.load_cluster_run(engine, a.run_id), db.load_cluster_run(engine, b.run_id), pipeline.load_catalogue(catalogue_settings))
-    engine.dispose()
+    a = cluster(catalogue_settings, k=6, resamples=0).run
+    b = cluster(catalogue_settings, algorithm="gmm", k=6, resamples=0, params={"covariance_type": "diag"}).run
+    result = compare_runs(load_run(catalogue_settings, a.run_id), load_run(catalogue_settings, b.run_id), load_catalogue(catalogue_settings))
     assert list(result.runs["algorithm"]) == ["kmeans", "gmm"]
     assert result.runs.loc[0, "silhouette"] == pytest.approx(a.metrics["silhouette"])
     assert 0 < result.agreement["ari"] < 1
@@ -56,16 +65,18 @@ def test_compare_two_algorithms(catalogue_settings):
 
 
 def test_unknown_run_lists_the_known_ones(catalogue_settings):
-    pipeline.cluster_catalogue(catalogue_settings, k=3, resamples=0)
-    engine = db.connect(catalogue_settings.db_url)
-    with pytest.raises(db.DatabaseError, match="recent runs: 2"):
-        db.load_cluster_run(engine, "nope")
+    cluster(catalogue_settings, k=3, resamples=0)
+    with Store(catalogue_settings) as store:
+        with pytest.raises(RunNotFound, match="recent runs: 2"):
+            ClusterRun.load(store, "nope")
+        with pytest.raises(service.NotFound, match="recent runs: 2"):
+            service.load_run(store, "nope")
 
 
 def test_auto_engine_says_why():
-    kind, reason = pipeline.choose_engine("auto", 15_626)
+    kind, reason = choose_engine("auto", 15_626)
     assert kind == "local" and "15,626" in reason and "crossover" in reason
-    kind, _ = pipeline.choose_engine("auto", pipeline.SPARK_MIN_ROWS)
+    kind, _ = choose_engine("auto", SPARK_MIN_ROWS)
     assert kind == "spark"
 
 

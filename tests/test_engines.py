@@ -16,7 +16,7 @@ from songscope.features import FeatureSpace
 
 @pytest.fixture(scope="module")
 def space_and_matrix(seed_catalogue):
-    from songscope.pipeline import load_catalogue
+    from tests.conftest import load_catalogue
 
     catalogue = load_catalogue(seed_catalogue).sample(3_000, random_state=1).reset_index(drop=True)
     space = FeatureSpace().fit(catalogue)
@@ -156,8 +156,9 @@ def test_spark_reads_the_lake_parquet_and_agrees_with_local(seed_catalogue, spar
     """Spark applies the shared space itself (SQL over the lake's Parquet); the result agrees
     closely with the local engine at the same k."""
     from songscope.engines.spark import SparkEngine
-    from songscope.pipeline import CATALOGUE_KEY, load_catalogue
+    from songscope.store.keys import CATALOGUE as CATALOGUE_KEY
     from songscope.store.lake import Lake
+    from tests.conftest import load_catalogue
 
     catalogue = load_catalogue(seed_catalogue)
     space = FeatureSpace().fit(catalogue)

@@ -17,7 +17,7 @@ from songscope.features import CONTINUOUS_FEATURES, FeatureSpace
 
 @pytest.fixture(scope="module")
 def catalogue(seed_catalogue):
-    from songscope.pipeline import load_catalogue
+    from tests.conftest import load_catalogue
 
     return load_catalogue(seed_catalogue)
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from songscope import pipeline
 from songscope.cli import app
 from songscope.features import FeatureSpace
 from songscope.recommend.index import ExactIndex, IVFIndex, recall_at_k
 from songscope.recommend.recommender import Recommender, RecommendOptions, UnknownSongError
 from songscope.store import db
+from tests.conftest import cluster, load_catalogue, run_service
 
 BASTILLE = "Bastille - Admit Defeat"
 CIGARETTES = "Cigarettes After Sex - Cry"
@@ -21,7 +21,7 @@ CIGARETTES = "Cigarettes After Sex - Cry"
 
 @pytest.fixture(scope="module")
 def recommender(seed_catalogue):
-    catalogue = pipeline.load_catalogue(seed_catalogue)
+    catalogue = load_catalogue(seed_catalogue)
     return Recommender(catalogue, FeatureSpace().fit(catalogue))
 
 
@@ -102,8 +102,9 @@ def test_recommendations_are_stored(seed_catalogue, tmp_path, db_url):
 
     shutil.copytree(seed_catalogue.lake_url, tmp_path / "lake")
     settings = replace(seed_catalogue, db_url=db_url, lake_url=str(tmp_path / "lake"))
-    pipeline.cluster_catalogue(settings, k=5, resamples=0)
-    request_id, result = pipeline.recommend(settings, [BASTILLE], options=RecommendOptions(n=5))
+    cluster(settings, k=5, resamples=0)
+    outcome = run_service("recommend", settings, [BASTILLE], options=RecommendOptions(n=5))
+    request_id, result = outcome.request_id, outcome.result
     assert all(item.cluster_description for item in result.items)
     engine = db.connect(db_url)
     stored = db.read_table(engine, db.recommendations).sort_values("rank")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from songscope.cli import app
 from songscope.store import db
-from tests.conftest import chromium_page, unavailable
+from tests.conftest import chromium_page, load_catalogue, unavailable
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -34,12 +34,11 @@ def _external_references(markup: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def report_file(clustered):
-    from songscope.viz.report import build_report, write_report
+    from tests.conftest import run_service
 
     settings, first, second, folder = clustered
-    report = build_report(settings, first, compare=second, ks=range(2, 9), references=3, density=False)
-    written = write_report(report, settings, folder / "out" / "report.html")
-    return report, Path(written["path"]), written
+    written = run_service("report", settings, first, compare_with=second, ks=range(2, 9), density=False, output=folder / "out" / "report.html")
+    return written.report, written.path, written
 
 
 def test_report_is_self_contained_and_recorded(report_file, clustered):
@@ -55,12 +54,16 @@ def test_report_is_self_contained_and_recorded(report_file, clustered):
     assert "methods" in report.figures
     assert "trustworthiness" in text and "not to be trusted" in text or "stable" in text
     assert "Bastille" in text  # the recommendation request
+    # The run's evidence comes with the run from the database: null model, feature tests, seed agreement.
+    assert "Null model." in text and "Which features separate the clusters" in text and "Agreement across seeds" in text
+    tests_table = text[text.index("Which features separate the clusters") :]
+    tests_table = tests_table[: tests_table.index("</table>")]
+    assert "0.000</td>" not in tests_table.replace("epsilon", "")  # p-values never read as zero
+    assert "&lt; 1e-300" in tests_table or "e-" in tests_table
     engine = db.connect(settings.db_url)
     asked = db.read_table(engine, db.recommendations).sort_values("rank")
     engine.dispose()
-    from songscope import pipeline
-
-    titles = pipeline.load_catalogue(settings).set_index("track_id")["track_name"]
+    titles = load_catalogue(settings).set_index("track_id")["track_name"]
     first_title, last_title = titles[asked["track_id"].iloc[0]], titles[asked["track_id"].iloc[-1]]
     shown = text[text.index("The latest request") :]
     shown = shown[: shown.index("</table>")]
@@ -72,17 +75,16 @@ def test_report_is_self_contained_and_recorded(report_file, clustered):
     engine.dispose()
     assert list(stored["run_id"]) == [first] and list(stored["compare_run_id"]) == [second]
     assert json.loads(stored["figures"].iloc[0]) == list(report.figures)
-    assert Path(written["lake"]).read_bytes() == path.read_bytes()
+    assert Path(written.lake_uri).read_bytes() == path.read_bytes()
 
 
 def test_figures_are_deterministic_for_a_fixed_seed(seed_catalogue):
     """Same inputs and seed, same figure data (compared as data, not pixels)."""
-    from songscope import pipeline
     from songscope.engines.local import LocalEngine
     from songscope.features import FeatureSpace
     from songscope.viz import figures as F
 
-    catalogue = pipeline.load_catalogue(seed_catalogue)
+    catalogue = load_catalogue(seed_catalogue)
     X = FeatureSpace().fit_transform(catalogue)
     labels = LocalEngine("kmeans", n_clusters=5, n_init=1).fit(X).labels
 
@@ -105,12 +107,11 @@ def test_figures_are_deterministic_for_a_fixed_seed(seed_catalogue):
 
 
 def test_many_clusters_label_centres_instead_of_a_legend(seed_catalogue):
-    from songscope import pipeline
     from songscope.engines.local import LocalEngine
     from songscope.features import FeatureSpace
     from songscope.viz import figures as F
 
-    catalogue = pipeline.load_catalogue(seed_catalogue)
+    catalogue = load_catalogue(seed_catalogue)
     X = FeatureSpace().fit_transform(catalogue)
     labels = LocalEngine("kmeans", n_clusters=50, n_init=1).fit(X).labels
     fig = F.cluster_map(F.project(X, trust_sample=300), labels, catalogue)
@@ -196,8 +197,8 @@ def test_static_export_without_a_browser_is_a_clear_error(clustered, tmp_path, m
 
 
 def test_run_computes_the_reports_evidence_in_a_second_process_with_a_fallback():
+    from songscope.evaluate.background import BackgroundEvidence
     from songscope.evaluate.select import selection_evidence
-    from songscope.pipeline import _BackgroundEvidence
 
     rng = np.random.default_rng(4)
     X = np.vstack([rng.normal(c * 6, 1.0, (300, 4)) for c in range(3)])
@@ -207,7 +208,7 @@ def test_run_computes_the_reports_evidence_in_a_second_process_with_a_fallback()
         return (found.sweep.table.equals(expected.sweep.table) and found.density.equals(expected.density)
                 and found.methods.drop(columns="fit_s").equals(expected.methods.drop(columns="fit_s")))
 
-    evidence = _BackgroundEvidence()
+    evidence = BackgroundEvidence()
     worker = evidence.process
     assert worker is not None and worker.poll() is None
     evidence.start(X, 3, 3)
@@ -218,7 +219,7 @@ def test_run_computes_the_reports_evidence_in_a_second_process_with_a_fallback()
     assert same(found) and found.sweep.recommended_k == 3
 
     # The worker dies before answering: the evidence is computed here instead, the same.
-    evidence = _BackgroundEvidence()
+    evidence = BackgroundEvidence()
     evidence.process.kill()
     evidence.process.wait()
     evidence.start(X, 3, 3)
@@ -227,7 +228,7 @@ def test_run_computes_the_reports_evidence_in_a_second_process_with_a_fallback()
     evidence.close()
 
     # A run that fails before it needs the evidence stops the worker at once.
-    evidence = _BackgroundEvidence()
+    evidence = BackgroundEvidence()
     worker = evidence.process
     evidence.close()
     assert worker.poll() is not None
@@ -240,8 +241,8 @@ def test_evidence_worker_runs_from_a_script_without_a_main_guard(tmp_path):
     script = tmp_path / "unguarded.py"
     script.write_text(
         "import numpy as np\n"
-        "from songscope.pipeline import _BackgroundEvidence\n"
-        "evidence = _BackgroundEvidence()\n"
+        "from songscope.evaluate.background import BackgroundEvidence\n"
+        "evidence = BackgroundEvidence()\n"
         "worker = evidence.process\n"
         "evidence.start(np.random.default_rng(0).normal(size=(400, 3)), 3, 0)\n"
         "found = evidence.result()\n"

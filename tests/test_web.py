@@ -229,3 +229,27 @@ def test_serve_command_starts_the_app(clustered, tmp_path):
         process.terminate()
         out, _ = process.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_api_takes_every_recommendation_option_and_shows_what_the_report_shows(client, clustered):
+    from dataclasses import fields
+
+    from songscope.recommend.options import RecommendOptions
+    from tests.conftest import load_catalogue
+
+    settings, first, *_ = clustered
+    spec = client.get("/openapi.json").json()["components"]["schemas"]["RecommendRequest"]["properties"]
+    assert {f.name for f in fields(RecommendOptions)} <= set(spec)  # one declaration, both shells
+    assert spec["n"]["maximum"] == 500 and "popularity" in spec["popularity"]["description"].lower()
+    popular = client.post("/api/recommend", json={"favourites": [BASTILLE], "n": 5, "popularity": [80, 100]})
+    assert popular.status_code == 200, popular.text
+    popularity = load_catalogue(settings).set_index("track_id")["popularity"]
+    picks = [i["track_id"] for i in popular.json()["recommendations"]]
+    assert len(picks) == 5 and all(popularity[t] >= 80 for t in picks)
+    wrong = client.post("/api/recommend", json={"favourites": [BASTILLE], "popularity": [90, 10]})
+    assert wrong.status_code == 422 and "popularity range" in wrong.json()["detail"]
+    # The run's evidence, as the report shows it: null model, bootstrap stability, feature tests.
+    run = client.get(f"/api/runs/{first}").json()
+    assert run["null_model"]["k"] == 6 and "structure" in run["null_model"]
+    assert run["stability"]["resamples"] == 3 and len(run["stability"]["jaccard"]) == 6
+    assert run["feature_tests"][0]["epsilon_squared"] > 0 and run["engine_reason"]

@@ -409,3 +409,31 @@ def _loose_pairs(work: pd.DataFrame, alive_idx: np.ndarray, order: np.ndarray) -
             else:
                 pairs.append((match, int(row)))
     return sorted(pairs)
+
+
+def read_and_clean(
+    sources,
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    s3_endpoint: str | None = None,
+    outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
+    loose: bool = False,
+    progress=None,
+):
+    """Read and validate `sources` (paths, folders, globs, ``s3://`` URLs), then clean them:
+    returns the `ingest.IngestResult` (with its rejected rows) and the `CleanResult`.
+
+    Examples
+    --------
+    >>> from songscope.seed import seed_paths
+    >>> read, cleaned = read_and_clean(seed_paths())
+    >>> read.rows_read, len(cleaned.tracks)
+    (20301, 15626)
+    """
+    from songscope.ingest import read_sources
+
+    read = read_sources(sources, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint, progress=progress)
+    if progress:
+        progress(f"cleaning {len(read.frame):,} valid rows")
+    return read, clean(read.frame, outlier_rules=outlier_rules, loose=loose)

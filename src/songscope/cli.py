@@ -15,6 +15,7 @@ from rich.table import Table
 
 from songscope import __version__, schema
 from songscope.config import Settings, redact
+from songscope.recommend.options import option_help
 
 app = typer.Typer(
     name="songscope",
@@ -48,20 +49,34 @@ S3Option = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
 
-def _settings(db: str | None, lake: str | None, s3_endpoint: str | None) -> Settings:
-    return Settings.load(db_url=db, lake_url=lake, s3_endpoint=s3_endpoint)
+def _settings(db: str | None, lake: str | None, s3_endpoint: str | None, **more) -> Settings:
+    return Settings.load(db_url=db, lake_url=lake, s3_endpoint=s3_endpoint, **more)
+
+
+def _store(settings: Settings):
+    from songscope.store.store import Store
+
+    return Store(settings)
+
+
+def _print_json(result) -> None:
+    """The one renderer of ``--json``: a result object's ``to_dict()`` through songscope's JSON encoding."""
+    from songscope.jsonable import dumps
+
+    out.print_json(dumps(result))
 
 
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
     """Known failures become one clear line on stderr and exit status 2; nothing else is hidden."""
     from songscope.ingest import IngestError
+    from songscope.service import NotFound
     from songscope.store.db import DatabaseError
     from songscope.store.lake import LakeError
 
     try:
         yield
-    except (IngestError, LakeError, DatabaseError, ValueError, FileNotFoundError) as exc:
+    except (IngestError, LakeError, DatabaseError, NotFound, ValueError, FileNotFoundError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
 
@@ -111,17 +126,15 @@ def ingest(
 
     Example: songscope ingest data/seed/*.csv
     """
-    from songscope import pipeline
+    from songscope import service
 
     with _friendly_errors():
         rules = tuple(schema.OutlierRule.parse(r) for r in outlier_rule) if outlier_rule else schema.SEED_OUTLIER_RULES
         settings = _settings(db, lake, s3_endpoint)
-        with _progress(not as_json) as say:
-            outcome = pipeline.ingest(
-                sources, settings, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup, progress=say
-            )
+        with _store(settings) as store, _progress(not as_json) as say:
+            outcome = service.ingest(store, sources, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup, progress=say)
     if as_json:
-        out.print_json(json.dumps(outcome.summary(), default=str))
+        _print_json(outcome)
         return
     _print_ingest(outcome, settings)
 
@@ -132,9 +145,9 @@ def _print_ingest(outcome, settings: Settings) -> None:
     table.add_column("step")
     table.add_column("rows", justify="right")
     table.add_column("removed", justify="right")
-    table.add_row("read", f"{outcome.ingest.rows_read:,}", "")
-    table.add_row("rejected (invalid values)", f"{len(outcome.ingest.rejected):,}", "")
-    table.add_row("valid", f"{len(outcome.ingest.frame):,}", "")
+    table.add_row("read", f"{outcome.read.rows_read:,}", "")
+    table.add_row("rejected (invalid values)", f"{len(outcome.read.rejected):,}", "")
+    table.add_row("valid", f"{len(outcome.read.frame):,}", "")
     for step in report.steps:
         table.add_row(step.name, f"{step.rows_after:,}", f"{step.removed:,}")
     table.add_row("flagged outliers", f"{report.outliers:,}", "")
@@ -152,8 +165,8 @@ def _print_ingest(outcome, settings: Settings) -> None:
     )
     out.print(f"database: {redact(settings.db_url)}", highlight=False)
     out.print(f"lake: {outcome.lake_keys['catalogue']}", highlight=False)
-    if len(outcome.ingest.rejected):
-        first = outcome.ingest.rejected.iloc[0]
+    if len(outcome.read.rejected):
+        first = outcome.read.rejected.iloc[0]
         out.print(f"first rejected row: {first['source']}:{first['line']}: {first['reason']}", highlight=False)
 
 
@@ -165,26 +178,15 @@ def profile(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for profile.md, profile.html and the PNG figures.")] = Path("reports/profile"),
 ) -> None:
     """Profile the catalogue: per-feature statistics, artist bias, outliers, histograms and correlations."""
-    from songscope import pipeline
-    from songscope.clean import clean
-    from songscope.eda import profile as make_profile
-    from songscope.eda import write_profile
-    from songscope.ingest import read_sources
+    from songscope import service
 
     with _friendly_errors():
         settings = _settings(None, lake, s3_endpoint)
-        with _progress() as say:
-            if sources:
-                read = read_sources(sources, s3_endpoint=settings.s3_endpoint, progress=say)
-                cleaned = clean(read.frame)
-                result = make_profile(cleaned.tracks, clean_report=cleaned.report, rejected=len(read.rejected))
-            else:
-                say("reading the catalogue")
-                result = make_profile(pipeline.load_catalogue(settings))
-            say("drawing figures")
-            paths = write_profile(result, out_dir)
+        with _store(settings) as store, _progress() as say:
+            outcome = service.profile(store, sources, out_dir=out_dir, progress=say)
+    result = outcome.profile
     out.print(f"profiled {result.rows:,} tracks, {result.artist_count:,} artists; top 10 artists hold {result.top10_share:.1%}")
-    for name, path in paths.items():
+    for name, path in outcome.paths.items():
         out.print(f"  {name}: {path}", highlight=False)
 
 
@@ -195,57 +197,30 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed (the same seed gives the same songs).")] = 0,
 ) -> None:
     """Generate songs that follow the seed catalogue's distributions (marginals and correlations)."""
-    from songscope.clean import clean
-    from songscope.ingest import read_sources
-    from songscope.seed import seed_paths
-    from songscope.synth import synthesize
+    from songscope import service
 
-    with _friendly_errors():
-        if output.suffix.lower() not in (".csv", ".parquet"):
-            raise ValueError(f"--out {output}: use a .csv or .parquet file name")
-        with _progress() as say:
-            say("fitting the seed's distributions")
-            reference = clean(read_sources(seed_paths()).frame).tracks
-            say(f"generating {rows:,} songs")
-            songs = synthesize(reference, rows, seed=seed)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            if output.suffix.lower() == ".csv":
-                songs.to_csv(output, index=False)
-            else:
-                songs.to_parquet(output, index=False)
-    out.print(f"wrote {rows:,} synthetic songs to {output}", highlight=False)
+    with _friendly_errors(), _progress() as say:
+        outcome = service.synth(rows, output, seed=seed, progress=say)
+    out.print(f"wrote {outcome.rows:,} synthetic songs to {outcome.path}", highlight=False)
 
 
 @app.command()
 def status(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Show what the database holds: tracks, sources, rejected rows and the ingest runs."""
-    from songscope.store import db as store
+    from songscope import service
 
-    with _friendly_errors():
-        settings = _settings(db, None, None)
-        engine = store.connect(settings.db_url)
-        counts = store.counts(engine)
-        runs = store.read_table(engine, store.ingest_runs)
-        clusterings = store.read_table(engine, store.cluster_runs).drop(columns=["space"])
-        metrics = store.read_table(engine, store.cluster_metrics)
-    silhouettes = metrics[metrics["name"] == "silhouette"].set_index("run_id")["value"]
+    with _friendly_errors(), _store(_settings(db, None, None)) as store:
+        found = service.status(store)
     if as_json:
-        out.print_json(json.dumps({
-            "counts": counts, "runs": runs.drop(columns=["report"]).to_dict("records"),
-            "cluster_runs": clusterings.assign(silhouette=clusterings["run_id"].map(silhouettes)).to_dict("records"),
-        }, default=str))
+        _print_json(found)
         return
-    out.print(f"database: {redact(settings.db_url)} (schema v{store.SCHEMA_VERSION})", highlight=False)
-    for name, count in counts.items():
+    out.print(f"database: {found.database} (schema v{found.schema_version})", highlight=False)
+    for name, count in found.counts.items():
         out.print(f"  {name}: {count:,}")
-    for run in runs.sort_values("started_at").itertuples():
+    for run in found.ingests.itertuples():
         out.print(f"  ingest {run.run_id}: read {run.rows_read:,}, rejected {run.rows_rejected:,}, clean {run.rows_clean:,}, added {run.tracks_added:,}")
-    for run in clusterings.sort_values("created_at").itertuples():
-        out.print(
-            f"  clustering {run.run_id}: {run.engine} {run.algorithm}, k = {run.n_clusters}, {run.n_tracks:,} songs, "
-            f"silhouette {silhouettes.get(run.run_id, float('nan')):.3f}",
-            highlight=False,
-        )
+    for run in found.runs.iloc[::-1].itertuples():
+        out.print(f"  clustering {run.run_id}: {run.engine} {run.algorithm}, k = {run.k}, {run.songs:,} songs, silhouette {run.silhouette:.3f}", highlight=False)
 
 
 @app.command()
@@ -258,23 +233,23 @@ def run(
     k: Annotated[int, typer.Option("--k", "-k", min=2, max=1000, help="Clusters for the k-means run (see songscope evaluate to choose).")] = 8,
 ) -> None:
     """The end-to-end job: ingest and clean the sources, store them, profile and cluster the catalogue, write the HTML report; prints where everything went."""
-    from songscope import pipeline
+    from songscope import service
     from songscope.seed import seed_paths
 
     with _friendly_errors():
         settings = _settings(db, lake, s3_endpoint)
-        with _progress() as say:
-            outcome = pipeline.run(sources or seed_paths(), settings, out_dir=out_dir, k=k, progress=say)
+        with _store(settings) as store, _progress() as say:
+            outcome = service.run(store, sources or seed_paths(), out_dir=out_dir, k=k, progress=say)
     _print_ingest(outcome.ingest, settings)
     out.print(f"profile: {outcome.profile_paths['html'].resolve()}", highlight=False)
     if outcome.clustering is not None:
-        c = outcome.clustering
-        out.print(f"clustering run {c.run_id}: k-means, k = {k}, silhouette {c.metrics['silhouette']:.3f}; clusters:", highlight=False)
-        for row in c.profiles.itertuples():
+        r = outcome.clustering.run
+        out.print(f"clustering run {r.run_id}: k-means, k = {r.k}, silhouette {r.metrics['silhouette']:.3f}; clusters:", highlight=False)
+        for row in r.clusters.itertuples():
             out.print(f"  {row.cluster}: {row.size:,} songs, {row.description} (stability {row.jaccard:.2f}); {row.top_artists}", highlight=False)
-        out.print(f"compare runs with `songscope compare {c.run_id} OTHER_RUN`; choose k with `songscope evaluate --k 2..60`", highlight=False)
+        out.print(f"compare runs with `songscope compare {r.run_id} OTHER_RUN`; choose k with `songscope evaluate --k 2..60`", highlight=False)
     if outcome.report:
-        out.print(f"report: {Path(outcome.report['path']).resolve()} (also {outcome.report['lake']})", highlight=False, soft_wrap=True)
+        out.print(f"report: {outcome.report.path.resolve()} (also {outcome.report.lake_uri})", highlight=False, soft_wrap=True)
     total = sum(outcome.timings.values())
     out.print(f"done in {total:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in outcome.timings.items())})")
 
@@ -297,25 +272,15 @@ def report(
 
     Example: songscope report --compare RUN_B -o report.html
     """
-    from songscope.viz.figures import save_static
-    from songscope.viz.report import build_report, write_report
+    from songscope import service
 
-    with _friendly_errors():
-        if projection not in ("pca", "tsne", "umap"):
-            raise ValueError(f"--map {projection!r}: choose pca, tsne or umap")
-        settings = _settings(db, lake, s3_endpoint)
-        with _progress() as say:
-            built = build_report(settings, run_id, compare=compare, projection=projection, ks=range(2, k_max + 1), density=density, focus=cluster, progress=say)
-            written = write_report(built, settings, output)
-            if static is not None:
-                say("static figures")
-                try:
-                    saved = save_static(built.figures, static)
-                except RuntimeError as exc:  # no kaleido or no browser: the HTML report is written all the same
-                    raise ValueError(f"{exc}; the HTML report was written to {output}") from exc
-    out.print(f"report: {output.resolve()} ({len(built.html) / 1e6:.1f} MB, {len(built.figures)} figures, {built.seconds:.1f} s); lake: {written['lake']}", highlight=False)
+    with _friendly_errors(), _store(_settings(db, lake, s3_endpoint)) as store, _progress() as say:
+        written = service.report(store, run_id, output=output, compare_with=compare, projection=projection, ks=range(2, k_max + 1),
+                                 density=density, focus=cluster, static=static, progress=say)
+    built = written.report
+    out.print(f"report: {output.resolve()} ({len(built.html) / 1e6:.1f} MB, {len(built.figures)} figures, {built.seconds:.1f} s); lake: {written.lake_uri}", highlight=False)
     if static is not None:
-        out.print(f"static figures: {len(saved)} files in {static.resolve()}", highlight=False)
+        out.print(f"static figures: {len(written.static_files)} files in {static.resolve()}", highlight=False)
 
 
 @app.command()
@@ -395,25 +360,20 @@ def cluster(
 
     Example: songscope cluster --engine spark --algorithm kmeans --k 12
     """
-    from songscope import pipeline
+    from songscope import service
 
     with _friendly_errors():
-        settings = Settings.load(db_url=db, lake_url=lake, s3_endpoint=s3_endpoint, seed=seed, spark_master=spark_master)
+        settings = _settings(db, lake, s3_endpoint, seed=seed, spark_master=spark_master)
         space = _space(key, mode, scaling, pca)
-        with _progress(not as_json) as say:
-            outcome = pipeline.cluster_catalogue(
-                settings, engine=engine, algorithm=algorithm, k=k, params=_parse_params(param), space=space,
-                resamples=resamples, label=label, progress=say,
-            )
+        with _store(settings) as store, _progress(not as_json) as say:
+            outcome = service.cluster(store, engine=engine, algorithm=algorithm, k=k, params=_parse_params(param), space=space,
+                                      resamples=resamples, label=label, progress=say)
     if as_json:
-        out.print_json(json.dumps({
-            "run_id": outcome.run_id, "engine_reason": outcome.engine_reason, "metrics": outcome.metrics,
-            "stability": outcome.stability, "null_model": outcome.null_model, "external": outcome.external,
-            "clusters": outcome.profiles.drop(columns=["shifts"]).to_dict("records"), "timings_s": outcome.timings,
-        }, default=pipeline._json_default))
+        _print_json(outcome)
         return
-    m = outcome.metrics
-    out.print(f"run {outcome.run_id}: {outcome.engine_reason}", highlight=False)
+    run = outcome.run
+    m = run.metrics
+    out.print(f"run {run.run_id}: {run.engine_reason}", highlight=False)
     out.print(
         f"silhouette {m['silhouette']:.3f} (on {m.get('silhouette_n', 0):,} songs), Davies-Bouldin {m['davies_bouldin']:.3f}, "
         f"Calinski-Harabasz {m['calinski_harabasz']:,.0f}, SSE {m['sse']:,.0f}, noise {m['noise_share']:.1%}"
@@ -421,22 +381,20 @@ def cluster(
     table = Table(title="clusters", header_style="bold")
     for column in ("cluster", "size", "description", "stability", "top artists"):
         table.add_column(column, justify="right" if column in ("cluster", "size") else "left")
-    for row in outcome.profiles.itertuples():
-        stability = f"{row.jaccard:.2f} {row.stability}" if "jaccard" in outcome.profiles else "-"
-        table.add_row(str(row.cluster), f"{row.size:,}", row.description, stability, row.top_artists)
+    for row, verdict in zip(run.clusters.itertuples(), run.stability.get("verdicts") or [None] * run.k):
+        table.add_row(str(row.cluster), f"{row.size:,}", row.description, "-" if verdict is None else f"{row.jaccard:.2f} {verdict}", row.top_artists)
     out.print(table)
-    tests = outcome.feature_tests.head(5)
-    out.print("features that differ most between clusters (Kruskal-Wallis, epsilon^2): " + ", ".join(f"{r.feature} {r.epsilon_squared:.2f}" for r in tests.itertuples()))
-    if outcome.stability:
-        seeds = outcome.stability["seeds"]
+    out.print("features that differ most between clusters (Kruskal-Wallis, epsilon^2): " + ", ".join(f"{r['feature']} {r['epsilon_squared']:.2f}" for r in run.feature_tests[:5]))
+    if run.stability:
+        seeds = run.stability["seeds"]
         out.print(f"agreement across {seeds['runs']} seeds: ARI mean {seeds['ari_mean']:.3f}, min {seeds['ari_min']:.3f}")
-    null = outcome.null_model
+    null = run.null_model
     verdict = "more cluster structure than a uniform reference" if null["structure"] else "NO more cluster structure than a uniform reference (clusters partition a continuum)"
     out.print(f"null model: Gap({null['k']}) - Gap(1) = {null['delta']:.3f} +/- {null['delta_se']:.3f}: {verdict}")
-    if outcome.external:
-        e = outcome.external
+    if run.external:
+        e = run.external
         out.print(f"against {e['label']}: ARI {e['ari']:.3f}, NMI {e['nmi']:.3f}, homogeneity {e['homogeneity']:.3f}, completeness {e['completeness']:.3f}")
-    out.print(f"stored in {redact(settings.db_url)} and {outcome.lake_keys['assignments']}", highlight=False)
+    out.print(f"stored in {redact(settings.db_url)} and {run.lake_uri}", highlight=False)
 
 
 def _k_range(text: str) -> list[int]:
@@ -471,33 +429,20 @@ def evaluate(
 
     Example: songscope evaluate --k 2..60
     """
-    from songscope import pipeline
-    from songscope.evaluate.select import ALGORITHM_NOTES, compare_algorithms, density_sweep, k_sweep, rationale
+    from songscope import service
+    from songscope.evaluate.select import ALGORITHM_NOTES
 
     with _friendly_errors():
         ks = _k_range(k)
-        settings = Settings.load(lake_url=lake, s3_endpoint=s3_endpoint, seed=seed)
+        settings = _settings(None, lake, s3_endpoint, seed=seed)
         space = _space(key, mode, scaling, pca)
-        with _progress(not as_json) as say:
-            say("reading the catalogue")
-            catalogue = pipeline.load_catalogue(settings)
-            X = space.fit_transform(catalogue)
-            sweep = k_sweep(X, ks, seed=settings.seed, references=references, progress=say)
-            say("density sweep (HDBSCAN)")
-            dense = density_sweep(X, seed=settings.seed) if density else None
-            say(f"the algorithms at k = {sweep.recommended_k}")
-            methods = compare_algorithms(X, sweep.recommended_k, seed=settings.seed)
-    text = rationale(sweep, dense, methods)
+        with _store(settings) as store, _progress(not as_json) as say:
+            found = service.evaluate(store, ks=ks, references=references, density=density, space=space, progress=say)
     if as_json:
-        out.print_json(json.dumps({
-            "sweep": sweep.table.to_dict("records"), "knee_k": sweep.knee_k, "silhouette_k": sweep.silhouette_k,
-            "gap_k": sweep.gap_k, "recommended_k": sweep.recommended_k, "structure": sweep.structure,
-            "samples": sweep.sample_sizes, "density": None if dense is None else dense.to_dict("records"),
-            "methods": methods.to_dict("records"), "methods_sample": methods.attrs["sample"],
-            "rationale": text, "algorithms": ALGORITHM_NOTES.to_dict("records"), "seconds": sweep.seconds,
-        }, default=pipeline._json_default))
+        _print_json(found)
         return
-    table = Table(title=f"k sweep on {len(X):,} songs ({sweep.seconds:.0f} s)", header_style="bold")
+    sweep, dense, methods, text = found.sweep, found.density, found.methods, found.rationale
+    table = Table(title=f"k sweep on {found.songs:,} songs ({sweep.seconds:.0f} s)", header_style="bold")
     for column in ("k", "SSE", "silhouette", "gap", "gap SE", ""):
         table.add_column(column, justify="right")
     for row in sweep.table.itertuples():
@@ -529,21 +474,12 @@ def compare(
     as_json: JsonOption = False,
 ) -> None:
     """Two runs side by side: metrics in one shared space, agreement (ARI, NMI, contingency), sizes, timings."""
-    from songscope import pipeline
-    from songscope.compare import compare_runs
-    from songscope.store import db as store
+    from songscope import service
 
-    with _friendly_errors():
-        settings = _settings(db, lake, s3_endpoint)
-        engine = store.connect(settings.db_url)
-        a, b = store.load_cluster_run(engine, run_a), store.load_cluster_run(engine, run_b)
-        engine.dispose()
-        result = compare_runs(a, b, pipeline.load_catalogue(settings), seed=settings.seed)
+    with _friendly_errors(), _store(_settings(db, lake, s3_endpoint)) as store:
+        result = service.compare(store, run_a, run_b)
     if as_json:
-        out.print_json(json.dumps({
-            "runs": result.runs.to_dict("records"), "agreement": result.agreement,
-            "contingency": result.contingency.to_dict(), "sizes": result.sizes.to_dict(),
-        }, default=pipeline._json_default))
+        _print_json(result)
         return
     out.print(result.runs.to_string(index=False, float_format=lambda v: f"{v:,.3f}"), highlight=False)
     g = result.agreement
@@ -575,12 +511,12 @@ def recommend(
     favourites: Annotated[list[str] | None, typer.Argument(help="Favourite songs: track ids or 'artist - title' (fuzzy).", show_default=False)] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="A file of favourites, one per line.", show_default=False)] = None,
     dislike: Annotated[list[str] | None, typer.Option("--dislike", "-d", help="A song the listener dislikes (repeatable).", show_default=False)] = None,
-    n: Annotated[int, typer.Option("-n", min=1, max=500, help="How many songs to recommend.")] = 10,
-    per_artist: Annotated[int, typer.Option(min=0, help="At most this many songs per artist (0: no cap).")] = 2,
-    exclude_seed_artists: Annotated[bool, typer.Option("--exclude-seed-artists", help="Leave out the favourites' own artists.")] = False,
-    diversity: Annotated[float | None, typer.Option(help="MMR lambda in (0, 1]: lower trades relevance for variety.", show_default=False)] = None,
-    cluster: Annotated[int | None, typer.Option(help="Only songs of this cluster (of the clustering run).", show_default=False)] = None,
-    popularity: Annotated[str | None, typer.Option(help="Popularity range LOW..HIGH, e.g. 20..80.", show_default=False)] = None,
+    n: Annotated[int, typer.Option("-n", min=1, max=500, help=option_help("n"))] = 10,
+    per_artist: Annotated[int, typer.Option(min=0, help=option_help("per_artist").replace("none", "0"))] = 2,
+    exclude_seed_artists: Annotated[bool, typer.Option("--exclude-seed-artists", help=option_help("exclude_seed_artists"))] = False,
+    diversity: Annotated[float | None, typer.Option(help=option_help("diversity"), show_default=False)] = None,
+    cluster: Annotated[int | None, typer.Option(help=option_help("cluster"), show_default=False)] = None,
+    popularity: Annotated[str | None, typer.Option(help=option_help("popularity"), show_default=False)] = None,
     run: Annotated[str | None, typer.Option("--run", help="Clustering run for the cluster reasons (default: the latest).", show_default=False)] = None,
     db: DbOption = None,
     lake: LakeOption = None,
@@ -591,7 +527,7 @@ def recommend(
 
     Example: songscope recommend "Bastille - Admit Defeat" "Cigarettes After Sex - Cry" -n 10
     """
-    from songscope import pipeline
+    from songscope import service
     from songscope.recommend.recommender import RecommendOptions
 
     # An unknown or ambiguous favourite is an UnknownSongError (a ValueError): one clear line, exit 2.
@@ -601,14 +537,12 @@ def recommend(
             n=n, per_artist=per_artist or None, exclude_seed_artists=exclude_seed_artists, diversity=diversity,
             cluster=cluster, popularity=_range(popularity),
         )
-        settings = _settings(db, lake, s3_endpoint)
-        request_id, result = pipeline.recommend(settings, songs, dislikes=list(dislike or []), options=options, run_id=run)
+        with _store(_settings(db, lake, s3_endpoint)) as store:
+            outcome = service.recommend(store, songs, dislikes=list(dislike or []), options=options, run_id=run)
     if as_json:
-        out.print_json(json.dumps({
-            "request_id": request_id, "favourites": result.seeds, "dislikes": result.dislikes, "notes": result.notes,
-            "dislike_effect": result.dislike_effect, "recommendations": result.to_frame().to_dict("records"),
-        }, default=pipeline._json_default))
+        _print_json(outcome)
         return
+    result, request_id = outcome.result, outcome.request_id
     out.print(f"for: {'; '.join(result.seeds)}" + (f" (not: {'; '.join(result.dislikes)})" if result.dislikes else ""), highlight=False)
     table = Table(header_style="bold")
     for column in ("#", "song", "why"):
@@ -641,34 +575,14 @@ def eval_recs(
 
     Example: songscope eval-recs spotify_songs.csv --liked data.csv
     """
-    from songscope.clean import clean
-    from songscope.ingest import read_sources
-    from songscope.recommend import offline
-    from songscope.seed import seed_paths
+    from songscope import service
 
-    with _friendly_errors():
-        if not sources and not liked:
-            raise ValueError("name a labelled catalogue (and/or --liked FILE) to evaluate on")
-        with _progress(not as_json) as say:
-            tracks = liked_tracks = background = None
-            if sources:
-                say("reading the labelled catalogue")
-                tracks = clean(read_sources(sources, progress=say).frame).tracks
-            if liked:
-                liked_tracks = clean(read_sources([liked]).frame).tracks
-                # Songs nobody labelled, for the taste model to tell the listener's likes from.
-                background = clean(read_sources(seed_paths()).frame).tracks
-            report = offline.evaluate_recommendations(
-                tracks, label=label, playlist=playlist, queries=queries, playlists=playlists, learn=learn_weights,
-                liked=liked_tracks, background=background, target=target, repeats=repeats, seed=seed, progress=say,
-            )
-            # Kept in the lake for `songscope report`, which shows the latest evaluation.
-            from songscope.store.lake import Lake
-
-            settings = _settings(None, lake, s3_endpoint)
-            saved = Lake(settings.lake_url, settings.s3_endpoint).write_bytes("evaluations/recommendations.json", json.dumps(report.to_dict()).encode())
+    with _friendly_errors(), _store(_settings(None, lake, s3_endpoint)) as store, _progress(not as_json) as say:
+        report = service.eval_recs(store, sources, liked=liked, label=label, playlist=playlist, queries=queries, playlists=playlists,
+                                   learn_weights=learn_weights, target=target, repeats=repeats, seed=seed, progress=say)
+    saved = report.saved
     if as_json:
-        out.print_json(json.dumps(report.to_dict()))
+        _print_json(report)
         return
     shown = Table(title="offline evaluation (95% bootstrap CIs; difference = songscope minus method, paired)", header_style="bold")
     for column in ("metric", "method", "mean", "95% CI", "songscope - this", "CI of difference", "n"):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,30 +19,40 @@ class Comparison:
     agreement: dict[str, float]
     contingency: pd.DataFrame
     sizes: pd.DataFrame
+    figures: dict[str, Any] = field(default_factory=dict)  # name -> Plotly figure, when asked for
+
+    def to_dict(self) -> dict[str, Any]:
+        import json
+
+        from songscope.jsonable import jsonable
+
+        return jsonable({
+            "runs": self.runs, "agreement": self.agreement, "contingency": self.contingency.to_dict(),
+            "sizes": {name: self.sizes[name].tolist() for name in self.sizes}, "figures": {k: json.loads(f.to_json()) for k, f in self.figures.items()},
+        })
 
 
-def compare_runs(run_a: dict, run_b: dict, catalogue: pd.DataFrame, *, seed: int = 0) -> Comparison:
-    """Compare two stored runs (as `store.db.load_cluster_run` returns them) over their common songs.
+def compare_runs(run_a, run_b, catalogue: pd.DataFrame, *, seed: int = 0) -> Comparison:
+    """Compare two stored runs (`store.runs.ClusterRun`) over their common songs.
 
     Both are measured in run A's feature space, rebuilt from its saved JSON, so the numbers are
     comparable whatever engine or algorithm produced each run.
     """
-    a, b = run_a["assignments"], run_b["assignments"]
+    a, b = run_a.assignments, run_b.assignments
     common = catalogue[["track_id"]].merge(a, on="track_id").merge(b, on="track_id", suffixes=("_a", "_b"))
     if common.empty:
         raise ValueError("the two runs share no songs: they clustered different catalogues")
-    space = FeatureSpace.from_json(run_a["run"]["space"])
+    space = FeatureSpace.from_dict(run_a.space)
     tracks = catalogue.set_index("track_id").loc[common["track_id"]].reset_index()
     X = space.transform(tracks)
     la, lb = common["cluster_a"].to_numpy(), common["cluster_b"].to_numpy()
     rows = []
     for name, run, labels in (("A", run_a, la), ("B", run_b, lb)):
-        info = run["run"]
         metrics = internal_indices(X, labels, seed=seed)
-        timings = json.loads(info["timings"])
+        timings = run.timings
         rows.append(
             {
-                "run": name, "run_id": info["run_id"], "engine": info["engine"], "algorithm": info["algorithm"], "k": info["n_clusters"],
+                "run": name, "run_id": run.run_id, "engine": run.engine, "algorithm": run.algorithm, "k": run.k,
                 "silhouette": metrics["silhouette"], "davies_bouldin": metrics["davies_bouldin"],
                 "calinski_harabasz": metrics["calinski_harabasz"], "sse": metrics["sse"],
                 "cluster_s": timings.get("cluster_s"), "engine_fit_s": timings.get("engine_fit_s"),

@@ -50,10 +50,9 @@ def profile(
 
     Examples
     --------
-    >>> from songscope.ingest import read_sources
-    >>> from songscope.clean import clean
+    >>> from songscope.clean import read_and_clean
     >>> from songscope.seed import seed_paths
-    >>> p = profile(clean(read_sources(seed_paths()).frame).tracks, figures=False)
+    >>> p = profile(read_and_clean(seed_paths())[1].tracks, figures=False)
     >>> p.top_artists.iloc[0]["artist_name"]
     'Ludwig van Beethoven'
     """

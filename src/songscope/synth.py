@@ -63,10 +63,9 @@ def synthesize(reference: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFram
 
     Examples
     --------
-    >>> from songscope.ingest import read_sources
-    >>> from songscope.clean import clean
+    >>> from songscope.clean import read_and_clean
     >>> from songscope.seed import seed_paths
-    >>> songs = synthesize(clean(read_sources(seed_paths()).frame).tracks, 1000, seed=1)
+    >>> songs = synthesize(read_and_clean(seed_paths())[1].tracks, 1000, seed=1)
     >>> len(songs), songs["track_id"].is_unique
     (1000, True)
     """

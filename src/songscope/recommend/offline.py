@@ -277,6 +277,7 @@ class OfflineReport:
     ablation: pd.DataFrame
     learned_weights: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
+    saved: str | None = None  # where `service.eval_recs` kept it in the lake
 
     def to_dict(self) -> dict:
         def records(frame: pd.DataFrame) -> list[dict]:

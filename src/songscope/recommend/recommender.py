@@ -25,6 +25,7 @@ from songscope.clean import normalise_names
 from songscope.features import FeatureSpace
 from songscope.recommend.index import build_index
 from songscope.recommend.metric import SongMetric
+from songscope.recommend.options import RecommendOptions
 
 RRF_K = 60
 POOL = 300  # neighbours each seed contributes before filters and diversity
@@ -35,28 +36,6 @@ BACKGROUND = 2_000  # catalogue songs the taste model contrasts the favourites w
 
 class UnknownSongError(ValueError):
     """A favourite that matches no song, or several equally well; the message lists the closest."""
-
-
-@dataclass
-class RecommendOptions:
-    n: int = 10
-    per_artist: int | None = 2  # at most this many songs per artist (None: no cap)
-    exclude_seed_artists: bool = False
-    exclude_versions: bool = True  # leave out other versions of a seed (same normalised artist and title)
-    diversity: float | None = None  # MMR lambda in (0, 1]: 1 is pure relevance
-    cluster: int | None = None  # only songs of this cluster
-    popularity: tuple[int, int] | None = None
-    taste: bool = True  # learn the listener's taste from ten favourites or any dislike
-
-    def validate(self) -> None:
-        if not 1 <= self.n <= 500:
-            raise ValueError(f"n = {self.n}: ask for 1 to 500 songs")
-        if self.per_artist is not None and self.per_artist < 1:
-            raise ValueError("per_artist must be at least 1")
-        if self.diversity is not None and not 0 < self.diversity <= 1:
-            raise ValueError(f"diversity = {self.diversity}: use a lambda in (0, 1]; 1 means no diversity re-ranking")
-        if self.popularity is not None and not 0 <= self.popularity[0] <= self.popularity[1] <= 100:
-            raise ValueError(f"popularity range {self.popularity}: use LOW..HIGH within 0..100")
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The relational store: SQLite by default, PostgreSQL or MySQL/MariaDB by URL.
 
-Tables are SQLAlchemy Core; the schema is versioned in ``songscope_schema`` and `migrate` brings
-any database up to `SCHEMA_VERSION` (a database newer than this code is refused, not touched).
+Tables are SQLAlchemy Core; the schema is migrated by Alembic (``store/migrations``): `migrate`
+brings any database up to `SCHEMA_REVISION`, including those made before Alembic (a database newer
+than this code is refused, not touched).
 `record_ingest` writes one ingest in a single transaction: if anything fails, nothing is kept.
 Every value reaches SQL as a bound parameter (or through COPY), never as SQL text.
 """
@@ -21,8 +22,6 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine
 
 from songscope import schema
-
-SCHEMA_VERSION = 5
 
 # MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
 LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql")
@@ -193,6 +192,15 @@ cluster_metrics = sa.Table(
 )
 
 
+cluster_run_details = sa.Table(
+    "cluster_run_details",
+    metadata,
+    sa.Column("run_id", RunId, primary_key=True),
+    sa.Column("details", LongText, nullable=False),  # JSON: stability, null model, feature tests, external validity
+    **_TABLE_OPTIONS,
+)
+
+
 recommendations = sa.Table(
     "recommendations",
     metadata,
@@ -235,32 +243,22 @@ favourite_lists = sa.Table(
 )
 
 
-def _v5(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[favourite_lists])
-
-
-def _v4(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[reports])
-
-
-def _v3(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[recommendations])
-
-
-def _v2(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[cluster_runs, cluster_assignments, cluster_centroids, cluster_metrics])
-
-
-def _v1(conn: Connection) -> None:
-    metadata.create_all(
-        conn,
-        tables=[ingest_runs, sources, tracks, track_sources, track_labels, rejected_rows, track_duplicates],
-    )
-
-
-#: Migration ``i`` brings a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
-assert len(MIGRATIONS) == SCHEMA_VERSION
+#: The tables each of songscope's hand-written migrations (schema versions 1 to 5, before
+#: Alembic) created; a database at one of those versions is brought to 5, then handed to Alembic.
+LEGACY_TABLES: dict[int, tuple[str, ...]] = {
+    1: ("ingest_runs", "sources", "tracks", "track_sources", "track_labels", "rejected_rows", "track_duplicates"),
+    2: ("cluster_runs", "cluster_assignments", "cluster_centroids", "cluster_metrics"),
+    3: ("recommendations",),
+    4: ("reports",),
+    5: ("favourite_lists",),
+}
+#: The Alembic revision a database at legacy schema version 5 is stamped with.
+LEGACY_REVISION = "0005"
+LEGACY_REVISION_NUMBER = int(LEGACY_REVISION)
+#: The newest Alembic revision this songscope knows (``store/migrations/versions``); its number
+#: is also written to ``songscope_schema``, so that releases from before Alembic refuse a newer database.
+SCHEMA_REVISION = "0006"
+SCHEMA_VERSION = int(SCHEMA_REVISION)
 
 
 class DatabaseError(RuntimeError):
@@ -276,29 +274,71 @@ def connect(url: str) -> Engine:
     return engine
 
 
+def _revision_and_legacy_version(conn: Connection) -> tuple[str | None, int]:
+    """The database's Alembic revision (None: never stamped) and its ``songscope_schema`` version (0: none)."""
+    inspector = sa.inspect(conn)
+    revision = None
+    if inspector.has_table("alembic_version"):
+        revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    legacy = 0
+    if inspector.has_table(schema_table.name):
+        legacy = int(conn.execute(sa.select(sa.func.max(schema_table.c.version))).scalar() or 0)
+    return revision, legacy
+
+
 def schema_version(engine: Engine) -> int:
     """The version a database is at (0 when songscope has never written to it)."""
     with engine.connect() as conn:
-        if not sa.inspect(conn).has_table(schema_table.name):
-            return 0
-        return int(conn.execute(sa.select(sa.func.max(schema_table.c.version))).scalar() or 0)
+        revision, legacy = _revision_and_legacy_version(conn)
+    return int(revision) if revision else legacy
+
+
+def _alembic_config(connection: Connection):
+    from pathlib import Path
+
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    config.attributes["connection"] = connection
+    return config
 
 
 def migrate(engine: Engine) -> int:
-    """Apply the pending migrations in order; returns the version reached."""
+    """Bring the database to `SCHEMA_REVISION` with Alembic; returns the version reached.
+
+    An empty database gets today's tables and is stamped; one made by a release from before
+    Alembic (``songscope_schema`` 1 to 5) is completed to version 5, stamped `LEGACY_REVISION`
+    and upgraded; a database newer than this code is refused, not touched.
+    """
     try:
-        current = schema_version(engine)
+        with engine.connect() as conn:
+            revision, legacy = _revision_and_legacy_version(conn)
     except sa.exc.OperationalError as exc:
         raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
-    if current > SCHEMA_VERSION:
+    newer = (revision is not None and (not revision.isdigit() or int(revision) > SCHEMA_VERSION)) or legacy > SCHEMA_VERSION
+    if newer:
         raise DatabaseError(
-            f"the database is at schema version {current}, newer than this songscope ({SCHEMA_VERSION}); upgrade songscope"
+            f"the database is at schema version {revision or legacy}, newer than this songscope ({SCHEMA_VERSION}); upgrade songscope"
         )
-    for version in range(current, SCHEMA_VERSION):
-        with engine.begin() as conn:
-            metadata.create_all(conn, tables=[schema_table])
-            MIGRATIONS[version](conn)
-            conn.execute(schema_table.insert().values(version=version + 1, applied_at=_now()))
+    if revision == SCHEMA_REVISION:
+        return SCHEMA_VERSION
+    from alembic import command
+
+    with engine.begin() as conn:
+        config = _alembic_config(conn)
+        if revision is None and legacy == 0:
+            metadata.create_all(conn)
+            command.stamp(config, SCHEMA_REVISION)
+        else:
+            if revision is None:
+                for version in range(1, LEGACY_REVISION_NUMBER + 1):
+                    metadata.create_all(conn, tables=[metadata.tables[name] for name in LEGACY_TABLES[version]])
+                command.stamp(config, LEGACY_REVISION)
+            command.upgrade(config, SCHEMA_REVISION)
+        metadata.create_all(conn, tables=[schema_table])
+        conn.execute(schema_table.delete().where(schema_table.c.version >= SCHEMA_VERSION))
+        conn.execute(schema_table.insert().values(version=SCHEMA_VERSION, applied_at=_now()))
     return SCHEMA_VERSION
 
 
@@ -546,29 +586,6 @@ def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
     return len(frame)
 
 
-def record_cluster_run(
-    engine: Engine,
-    *,
-    run: dict[str, object],
-    assignments: pd.DataFrame,
-    centroids: pd.DataFrame,
-    metrics: dict[str, float],
-) -> None:
-    """Write one clustering run (run row, assignments, centroids, metrics) in one transaction."""
-    with engine.begin() as conn:
-        conn.execute(cluster_runs.insert().values(**run))
-        bulk_insert(conn, cluster_assignments, assignments.assign(run_id=run["run_id"]))
-        bulk_insert(conn, cluster_centroids, centroids.assign(run_id=run["run_id"]))
-        finite = {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in metrics.items()}
-        bulk_insert(conn, cluster_metrics, pd.DataFrame({"run_id": run["run_id"], "name": list(finite), "value": list(finite.values())}))
-
-
-def latest_cluster_run(engine: Engine) -> str | None:
-    """The id of the most recent clustering run, or None."""
-    with engine.connect() as conn:
-        return conn.execute(sa.select(cluster_runs.c.run_id).order_by(cluster_runs.c.created_at.desc()).limit(1)).scalar()
-
-
 def record_recommendations(engine: Engine, request_id: str, request: dict[str, object], items: pd.DataFrame) -> None:
     """Store one recommendation request and its ranked songs (rank, track_id, score, reason JSON)."""
     with engine.begin() as conn:
@@ -602,21 +619,6 @@ def load_favourite_list(engine: Engine, list_id: str) -> dict[str, object] | Non
         "list_id": row["list_id"], "name": row["name"], "created_at": row["created_at"].isoformat() if row["created_at"] else None,
         "favourites": json.loads(row["favourites"]), "dislikes": json.loads(row["dislikes"]), "options": json.loads(row["options"]),
     }
-
-
-def load_cluster_run(engine: Engine, run_id: str) -> dict[str, object]:
-    """A run's row, assignments, centroids and metrics; a clear error naming the known runs."""
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(cluster_runs).where(cluster_runs.c.run_id == run_id)).mappings().first()
-        if row is None:
-            known = [r[0] for r in conn.execute(sa.select(cluster_runs.c.run_id).order_by(cluster_runs.c.created_at.desc()).limit(10))]
-            raise DatabaseError(f"no clustering run {run_id!r}; recent runs: {', '.join(known) or 'none (run songscope cluster first)'}")
-        assignments = pd.read_sql(
-            sa.select(cluster_assignments.c.track_id, cluster_assignments.c.cluster).where(cluster_assignments.c.run_id == run_id), conn
-        )
-        centroids = pd.read_sql(sa.select(cluster_centroids).where(cluster_centroids.c.run_id == run_id).order_by(cluster_centroids.c.cluster), conn)
-        metrics = {r.name: r.value for r in conn.execute(sa.select(cluster_metrics).where(cluster_metrics.c.run_id == run_id))}
-    return {"run": dict(row), "assignments": assignments, "centroids": centroids, "metrics": metrics}
 
 
 # ------------------------------------------------------------------------------------------- reads

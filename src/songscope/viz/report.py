@@ -89,10 +89,10 @@ class _Page:
 
 
 def build_report(
-    settings,
-    run_id: str | None = None,
+    store,
+    run,
     *,
-    compare: str | None = None,
+    other=None,
     projection: str = "pca",
     ks: range = range(2, 21),
     references: int = 10,
@@ -103,49 +103,39 @@ def build_report(
     profiled=None,
     evidence: Callable[[], object] | None = None,
 ) -> Report:
-    """Everything the report shows, computed from the stores: the catalogue (lake), the run and
-    its comparison (database), a compact k sweep (k 2..20, B = 10; `songscope evaluate` runs the
-    full one), the latest recommendation request and offline evaluation if there are any.
-    `focus` is the cluster drawn as a radar (default: the largest).
+    """Everything the report shows for `run` (a `store.runs.ClusterRun`), from the `store`: the
+    catalogue, the ingests, `other` (a second run to compare with), a compact k sweep (k 2..20,
+    B = 10; `songscope evaluate` runs the full one), the latest recommendation request and offline
+    evaluation if there are any. `focus` is the cluster drawn as a radar (default: the largest).
 
     `songscope run` hands over what it already holds: the `catalogue` it clustered, its profile
     (`profiled`), and `evidence`, a call that returns the `select.Evidence` it started in the
     background (`select.selection_evidence` with the run's k, `ks`, `references` and `density`)."""
-    from songscope import pipeline
     from songscope.compare import compare_runs
     from songscope.eda import profile
     from songscope.evaluate.profile import format_p_value
     from songscope.evaluate.select import ALGORITHM_NOTES, rationale, selection_evidence
     from songscope.evaluate.stability import verdict
     from songscope.features import FeatureSpace
-    from songscope.store import db
-    from songscope.store.lake import Lake
+    from songscope.store import db, keys
 
     say = progress or (lambda message: None)
     started = time.perf_counter()
-    engine = db.connect(settings.db_url)
-    try:
-        run_id = run_id or db.latest_cluster_run(engine)
-        if run_id is None:
-            raise ValueError("no clustering run to report on: run `songscope cluster` (or `songscope run`) first")
-        run = db.load_cluster_run(engine, run_id)
-        other = db.load_cluster_run(engine, compare) if compare else None
-        ingests = db.read_table(engine, db.ingest_runs).sort_values("started_at")
-        requests = db.read_table(engine, db.recommendations)
-    finally:
-        engine.dispose()
-    lake = Lake(settings.lake_url, settings.s3_endpoint)
+    run_id = run.run_id
+    compare = other.run_id if other is not None else None
+    ingests = db.read_table(store.db, db.ingest_runs).sort_values("started_at")
+    requests = db.read_table(store.db, db.recommendations)
+    lake = store.lake
     if catalogue is None:
         say("reading the catalogue")
-        catalogue = pipeline.load_catalogue(settings)
-    info = run["run"]
-    summary = json.loads(lake.read_bytes(f"runs/{run_id}/summary.json")) if lake.exists(f"runs/{run_id}/summary.json") else {}
-    space = FeatureSpace.from_json(info["space"])
-    labels = pipeline.run_labels(catalogue, run)
+        catalogue = store.catalogue()
+    space = FeatureSpace.from_dict(run.space)
+    labels = run.labels_for(catalogue)
     X = space.transform(catalogue)
-    centroids = run["centroids"]
-    descriptions = pipeline.run_descriptions(run)
-    seed = settings.seed
+    centroids = run.clusters
+    descriptions = run.descriptions
+    seed = store.settings.seed
+    info = {"algorithm": run.algorithm, "engine": run.engine, "n_clusters": run.k}
 
     page = _Page()
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -203,13 +193,13 @@ def build_report(
     # ------------------------------------------------------------------ 3. the clustering
     say("the cluster map")
     page.section("clusters", f"3. The clustering: {info['n_clusters']} clusters")
-    metrics = run["metrics"]
+    metrics = run.metrics
     shown = {k: metrics.get(k) for k in ("silhouette", "davies_bouldin", "calinski_harabasz", "sse") if metrics.get(k) is not None}
     if metrics.get("noise_share"):
         shown["noise share (songs in no cluster)"] = metrics["noise_share"]
     page.text('<p>' + "".join(f'<span class="kpi"><b>{v:,.3f}</b>{k.replace("_", "-")}</span>' if abs(v) < 1e4 else f'<span class="kpi"><b>{v:,.0f}</b>{k.replace("_", "-")}</span>'
                               for k, v in shown.items()) + "</p>")
-    null = summary.get("null_model") or {}
+    null = run.null_model
     if null:
         structure_words = (
             "more cluster structure than a uniform reference" if null.get("structure")
@@ -233,16 +223,16 @@ def build_report(
     jaccard = centroids.set_index("cluster")["jaccard"].reindex(range(int(centroids["cluster"].max()) + 1)).to_numpy()
     say("silhouettes")
     page.figure("silhouette", F.silhouette_plot(X, labels, jaccard, seed=seed))
-    tests = pd.DataFrame(summary.get("feature_tests") or [])
+    tests = pd.DataFrame(run.feature_tests)
     if len(tests):
         page.text("<h3>Which features separate the clusters</h3><p>Kruskal-Wallis across clusters per feature; epsilon-squared is its effect size "
                   "(0.01 small, 0.08 medium, 0.26 large).</p>" + _table(tests.assign(p_value=tests["p_value"].map(format_p_value)), left=("feature",)))
-    stability = summary.get("stability") or {}
+    stability = run.stability
     if stability.get("seeds"):
         seeds = stability["seeds"]
         page.text(f"<p><b>Agreement across seeds</b> (adjusted Rand index): mean {seeds.get('ari_mean', float('nan')):.3f}, "
                   f"min {seeds.get('ari_min', float('nan')):.3f}; bootstrap per cluster on {stability.get('resamples')} resamples.</p>")
-    external = summary.get("external")
+    external = run.external
     if external:
         page.text("<h3>Against the catalogue's labels</h3>" + _table(pd.DataFrame([external])))
 
@@ -255,18 +245,17 @@ def build_report(
         agree = comparison.agreement
         page.text(f"<p>On {agree['songs']:,} common songs: ARI {agree['ari']:.3f}, NMI {agree['nmi']:.3f}; "
                   f"{agree['best_match_share']:.1%} of songs sit in their cluster's best match.</p>")
-        other_labels = pipeline.run_labels(catalogue, other)
-        names = (f"A: {info['engine']} {info['algorithm']}", f"B: {other['run']['engine']} {other['run']['algorithm']}")
+        other_labels = other.labels_for(catalogue)
+        names = (f"A: {run.engine} {run.algorithm}", f"B: {other.engine} {other.algorithm}")
         page.figure("compare_maps", F.comparison_maps(points, labels, other_labels, names))
         page.figure("contingency", F.contingency_heatmap(comparison.contingency, names))
         timing_rows = []
-        for name, r in (("A", info), ("B", other["run"])):
-            timings = json.loads(r["timings"])
-            timing_rows.append({"run": name, "engine": r["engine"], "algorithm": r["algorithm"], "k": r["n_clusters"], **timings})
+        for name, r in (("A", run), ("B", other)):
+            timing_rows.append({"run": name, "engine": r.engine, "algorithm": r.algorithm, "k": r.k, **r.timings})
         page.figure("timings", F.timings_bar(pd.DataFrame(timing_rows)))
 
     # ------------------------------------------------------------------ 5. recommendations
-    evaluation_key = "evaluations/recommendations.json"
+    evaluation_key = keys.RECOMMENDATION_EVALUATION
     if len(requests) or lake.exists(evaluation_key):
         page.section("recommend", f"{5 if other is not None else 4}. Recommendations")
     if len(requests):
@@ -324,25 +313,3 @@ def _document(page: _Page, run_id: str) -> str:
         + "".join(page.parts)
         + "</main></body></html>"
     )
-
-
-def write_report(report: Report, settings, path) -> dict[str, str]:
-    """Write the report to `path`, to the lake (``reports/<run>.html``) and record it in the database."""
-    from pathlib import Path
-
-    from songscope.store import db
-    from songscope.store.lake import Lake
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = report.html.encode("utf-8")
-    path.write_bytes(data)
-    name = report.run_id + (f"-vs-{report.compare_run_id}" if report.compare_run_id else "")
-    lake_uri = Lake(settings.lake_url, settings.s3_endpoint).write_bytes(f"reports/{name}.html", data)
-    engine = db.connect(settings.db_url)
-    try:
-        db.record_report(engine, run_id=report.run_id, compare_run_id=report.compare_run_id, path=str(path.resolve()), lake_uri=lake_uri,
-                         size_bytes=len(data), figures=list(report.figures))
-    finally:
-        engine.dispose()
-    return {"path": str(path), "lake": lake_uri}

@@ -8,26 +8,39 @@ internet: Plotly's JavaScript comes from the installed plotly package, served at
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Annotated
 
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
+from songscope import service
 from songscope.config import Settings
-from songscope.explore import Explorer, NotFound
+from songscope.recommend.options import RecommendOptions
+from songscope.store.store import Store
 from songscope.web import pages
 
 
-class RecommendRequest(BaseModel):
-    favourites: list[str] = Field(..., min_length=1, description="Track ids, or 'artist - title' (fuzzy).")
-    dislikes: list[str] = Field(default_factory=list)
-    n: int = Field(10, ge=1, le=500)
-    per_artist: int | None = Field(2, ge=1, description="At most this many songs per artist (null: no cap).")
-    exclude_seed_artists: bool = False
-    diversity: float | None = Field(None, gt=0, le=1, description="MMR lambda: 1 is pure relevance.")
-    cluster: int | None = None
-    run_id: str | None = None
+def _recommend_request_model() -> type[BaseModel]:
+    """The request body of POST /api/recommend: favourites, dislikes, a run, and every field of
+    `RecommendOptions` with its own default, help and bounds (one declaration for both shells)."""
+    types = typing.get_type_hints(RecommendOptions)
+    options = {
+        f.name: (types[f.name], Field(f.default, description=f.metadata["help"], **{k: v for k, v in f.metadata.items() if k != "help"}))
+        for f in dataclasses.fields(RecommendOptions)
+    }
+    return create_model(
+        "RecommendRequest",
+        favourites=(list[str], Field(..., min_length=1, description="Track ids, or 'artist - title' (fuzzy).")),
+        dislikes=(list[str], Field(default_factory=list, description="Songs the listener dislikes.")),
+        run_id=(str | None, Field(None, description="The clustering run for cluster reasons (default: the latest).")),
+        **options,
+    )
+
+
+RecommendRequest = _recommend_request_model()
 
 
 class FavouriteList(BaseModel):
@@ -38,8 +51,9 @@ class FavouriteList(BaseModel):
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The app over `settings` (default: flags > SONGSCOPE_* environment > defaults)."""
-    explorer = Explorer(settings or Settings.load())
+    """The app over `settings` (default: flags > SONGSCOPE_* environment > defaults): one `Store`
+    (database engine, lake, and what is costly to rebuild per request) for the app's life."""
+    store = Store(settings or Settings.load())
     app = FastAPI(
         title="songscope", version="0.1", docs_url=None, redoc_url=None,
         description="Explore song clusters and get recommendations. Every page has a JSON twin under /api.",
@@ -47,8 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def answer(call, *args, **kwargs):
         try:
-            return call(*args, **kwargs)
-        except NotFound as exc:
+            return call(store, *args, **kwargs)
+        except service.NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
@@ -61,48 +75,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/overview", summary="Catalogue size, cleaning counts, the current run and past runs")
     def api_overview() -> dict:
-        return answer(explorer.overview)
+        return answer(service.overview)
 
     @app.get("/api/runs", summary="Clustering runs, newest first")
     def api_runs() -> list[dict]:
-        return answer(explorer.runs)
+        return answer(service.runs)
 
     @app.get("/api/runs/{run_id}", summary="One run: metrics, timings, its clusters in words")
     def api_run(run_id: str) -> dict:
-        return answer(explorer.run, None if run_id == "latest" else run_id)
+        return answer(service.run_details, None if run_id == "latest" else run_id)
 
     @app.get("/api/runs/{run_id}/map", summary="The cluster map (Plotly figure) and its points")
     def api_map(run_id: str) -> dict:
-        return answer(explorer.cluster_map, None if run_id == "latest" else run_id)
+        return answer(service.cluster_map, None if run_id == "latest" else run_id)
 
     @app.get("/api/runs/{run_id}/clusters/{cluster}", summary="One cluster: description, stability, top artists, a sample, its profile")
     def api_cluster(run_id: str, cluster: int) -> dict:
-        return answer(explorer.cluster, cluster, None if run_id == "latest" else run_id)
+        return answer(service.cluster_details, cluster, None if run_id == "latest" else run_id)
 
     @app.get("/api/songs", summary="Search songs by artist and title")
     def api_search(q: Annotated[str, Query(min_length=1, description="Words of the artist and title")], limit: int = 20) -> list[dict]:
-        return answer(explorer.search, q, min(max(limit, 1), 100))
+        return answer(service.search_songs, q, min(max(limit, 1), 100))
 
     @app.get("/api/songs/{track_id}", summary="One song: features, cluster, nearest songs")
     def api_song(track_id: str, run_id: str | None = None) -> dict:
-        return answer(explorer.song, track_id, run_id)
+        return answer(service.song, track_id, run_id)
 
     @app.post("/api/recommend", summary="Recommendations with reasons for favourite (and disliked) songs")
-    def api_recommend(request: RecommendRequest) -> dict:
-        options = request.model_dump(include={"n", "per_artist", "exclude_seed_artists", "diversity", "cluster"})
-        return answer(explorer.recommend, request.favourites, request.dislikes, options, request.run_id)
+    def api_recommend(request: RecommendRequest) -> dict:  # type: ignore[valid-type]
+        options = RecommendOptions(**request.model_dump(include={f.name for f in dataclasses.fields(RecommendOptions)}))
+        return answer(service.recommend, request.favourites, dislikes=request.dislikes, options=options, run_id=request.run_id).to_dict()
 
     @app.post("/api/lists", summary="Save a favourites list; returns its shareable id", status_code=201)
     def api_save_list(favourites: Annotated[FavouriteList, Body()]) -> dict:
-        return answer(explorer.save_list, favourites.name, favourites.favourites, favourites.dislikes, favourites.options)
+        return answer(service.save_list, favourites.name, favourites.favourites, favourites.dislikes, favourites.options)
 
     @app.get("/api/lists/{list_id}", summary="A saved favourites list")
     def api_list(list_id: str) -> dict:
-        return answer(explorer.load_list, list_id)
+        return answer(service.load_list, list_id)
 
     @app.get("/api/compare", summary="Two runs side by side: metrics, agreement, figures")
     def api_compare(a: str, b: str) -> dict:
-        return answer(explorer.compare, a, b)
+        return answer(service.compare, a, b, figures=True).to_dict()
 
     # ------------------------------------------------------------------ pages
 

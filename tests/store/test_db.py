@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from songscope import pipeline
-from songscope.store import db
+from songscope.store import db, keys
 from songscope.store.lake import Lake
+from tests.conftest import ingest, load_catalogue
 from tests.test_bad_inputs import GOOD, HEADER, row
 
 
@@ -19,20 +19,17 @@ def _counts(url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def test_schema_is_created_versioned_and_newer_versions_refused(db_url):
+def test_schema_is_created_at_the_head_revision(db_url):
     engine = db.connect(db_url)
     assert db.schema_version(engine) == db.SCHEMA_VERSION
     assert db.migrate(engine) == db.SCHEMA_VERSION  # a second run changes nothing
-    with engine.begin() as conn:
-        conn.execute(db.schema_table.insert().values(version=db.SCHEMA_VERSION + 1, applied_at=db._now()))
-    with pytest.raises(db.DatabaseError, match="newer than this songscope"):
-        db.migrate(engine)
+    assert all(sa.inspect(engine).has_table(t.name) for t in db.metadata.sorted_tables)
     engine.dispose()
 
 
 def test_seed_ingest_is_stored_and_idempotent(db_url, settings_factory, seed_files):
     settings = settings_factory(db_url=db_url)
-    first = pipeline.ingest(seed_files, settings)
+    first = ingest(seed_files, settings)
     assert first.record.tracks_added == 15_626
     counts = _counts(db_url)
     assert counts["tracks"] == 15_626
@@ -41,7 +38,7 @@ def test_seed_ingest_is_stored_and_idempotent(db_url, settings_factory, seed_fil
     assert counts["track_duplicates"] == 41 + 153
     assert counts["ingest_runs"] == 1
 
-    again = pipeline.ingest(seed_files, settings)
+    again = ingest(seed_files, settings)
     assert again.record.tracks_added == 0
     assert again.record.tracks_already_known == 15_626
     after = _counts(db_url)
@@ -59,21 +56,21 @@ def test_seed_ingest_is_stored_and_idempotent(db_url, settings_factory, seed_fil
 
 def test_failed_ingest_leaves_database_and_catalogue_as_they_were(db_url, settings_factory, seed_files, monkeypatch):
     settings = settings_factory(db_url=db_url)
-    pipeline.ingest(seed_files[2:], settings)
+    ingest(seed_files[2:], settings)
     before = _counts(db_url)
     lake = Lake(settings.lake_url)
-    catalogue_before = lake.read_bytes(pipeline.CATALOGUE_KEY)
+    catalogue_before = lake.read_bytes(keys.CATALOGUE)
 
     def broken_write(self, key, table):
-        if key == pipeline.CATALOGUE_KEY:
+        if key == keys.CATALOGUE:
             raise OSError("disk full (simulated)")
         return Lake.write_bytes(self, key, b"x")
 
     monkeypatch.setattr(Lake, "write_table", broken_write)
     with pytest.raises(OSError, match="simulated"):
-        pipeline.ingest(seed_files, settings)
+        ingest(seed_files, settings)
     assert _counts(db_url) == before
-    assert lake.read_bytes(pipeline.CATALOGUE_KEY) == catalogue_before
+    assert lake.read_bytes(keys.CATALOGUE) == catalogue_before
 
 
 def test_text_round_trips_byte_for_byte_and_numbers_exactly(db_url, settings_factory, tmp_path):
@@ -88,7 +85,7 @@ def test_text_round_trips_byte_for_byte_and_numbers_exactly(db_url, settings_fac
     path = tmp_path / "tricky.csv"
     path.write_text("\n".join([HEADER, *tricky]) + "\n", encoding="utf-8")
     settings = settings_factory(db_url=db_url)
-    pipeline.ingest([str(path)], settings)
+    ingest([str(path)], settings)
     engine = db.connect(db_url)
     tracks = db.read_table(engine, db.tracks).set_index("track_id")
     engine.dispose()
@@ -107,8 +104,8 @@ def test_rejected_rows_are_stored_once_with_their_raw_content(db_url, settings_f
     path = tmp_path / "bad.csv"
     path.write_text("\n".join([HEADER, *GOOD, row("big", title="y" * 200_000), row("neg", tempo=-3)]) + "\n", encoding="utf-8")
     settings = settings_factory(db_url=db_url)
-    pipeline.ingest([str(path)], settings)
-    pipeline.ingest([str(path)], settings)  # again: nothing new
+    ingest([str(path)], settings)
+    ingest([str(path)], settings)  # again: nothing new
     engine = db.connect(db_url)
     rejected = db.read_table(engine, db.rejected_rows).sort_values("line")
     engine.dispose()
@@ -124,8 +121,8 @@ def test_labels_from_several_sources_are_merged(db_url, settings_factory, tmp_pa
     a.write_text(f"{header}\n{row('shared0000000000000001')},pop\n{row('only0000000000000000001', title='Other')},rock\n")
     b.write_text(f"{header}\n{row('shared0000000000000001')},latin\n")
     settings = settings_factory(db_url=db_url)
-    pipeline.ingest([str(a)], settings)
-    pipeline.ingest([str(b)], settings)
+    ingest([str(a)], settings)
+    ingest([str(b)], settings)
     engine = db.connect(db_url)
     labels = db.read_table(engine, db.track_labels).set_index("track_id")
     sources = db.read_table(engine, db.track_sources)
@@ -143,36 +140,17 @@ def test_unreachable_database_is_a_clear_error():
 @pytest.mark.s3
 def test_ingest_into_an_s3_lake(s3_server, s3_lake_url, settings_factory, seed_files):
     settings = settings_factory(lake_url=s3_lake_url, s3_endpoint=s3_server.endpoint)
-    outcome = pipeline.ingest(seed_files, settings)
+    outcome = ingest(seed_files, settings)
     assert outcome.lake_keys["catalogue"] == f"{s3_lake_url}/catalogue/tracks.parquet"
-    catalogue = pipeline.load_catalogue(settings)
+    catalogue = load_catalogue(settings)
     assert len(catalogue) == 15_626
     assert int(catalogue["is_outlier"].sum()) == 609
     lake = Lake(s3_lake_url, s3_server.endpoint)
     keys = lake.keys()
     assert f"ingest/{outcome.run_id}/rejected.parquet" in keys
     # The clean table in the lake can be ingested again as a source.
-    again = pipeline.ingest([f"{s3_lake_url}/catalogue/tracks.parquet"], settings)
-    assert again.record.tracks_added == 0 and again.ingest.rows_read == 15_626
-
-
-def test_an_older_database_is_migrated_in_place(db_url, settings_factory, seed_files):
-    """A database written by schema v1 (before clustering runs existed) keeps its data and gains v2."""
-    engine = sa.create_engine(db_url + ("?charset=utf8mb4" if db_url.startswith("mysql") else ""))
-    with engine.begin() as conn:
-        db.metadata.create_all(conn, tables=[db.schema_table])
-        db.MIGRATIONS[0](conn)
-        conn.execute(db.schema_table.insert().values(version=1, applied_at=db._now()))
-    assert db.schema_version(engine) == 1
-    engine.dispose()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(db, "SCHEMA_VERSION", 1)
-        pipeline.ingest(seed_files[2:], settings_factory(db_url=db_url))
-    engine = db.connect(db_url)  # migrates to the current version
-    assert db.schema_version(engine) == db.SCHEMA_VERSION
-    assert all(sa.inspect(engine).has_table(t) for t in ("cluster_runs", "recommendations", "reports", "favourite_lists"))
-    assert db.counts(engine)["tracks"] == 1_742
-    engine.dispose()
+    again = ingest([f"{s3_lake_url}/catalogue/tracks.parquet"], settings)
+    assert again.record.tracks_added == 0 and again.read.rows_read == 15_626
 
 
 def test_favourite_lists_and_reports_round_trip(db_url):

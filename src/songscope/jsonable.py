@@ -1,0 +1,56 @@
+"""One JSON encoding for every shell: the CLI's ``--json`` and the web API's answers.
+
+`jsonable` turns what result objects hold (numpy scalars and arrays, NaN, timestamps, data frames,
+paths, dataclasses with ``to_dict``) into plain JSON values; `dumps` writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime
+from pathlib import PurePath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as plain JSON data: NaN and infinities become None, numpy scalars Python numbers.
+
+    >>> jsonable({"a": np.float64("nan"), "b": np.arange(2), "c": (np.int64(3),)})
+    {'a': None, 'b': [0, 1], 'c': [3]}
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, pd.DataFrame):
+        return [jsonable(row) for row in value.to_dict("records")]
+    if isinstance(value, pd.Series):
+        return jsonable(value.to_dict())
+    if isinstance(value, (pd.Timestamp, datetime, date)):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    if hasattr(value, "to_dict"):
+        return jsonable(value.to_dict())
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)
+
+
+def dumps(value: Any, *, indent: int | None = None) -> str:
+    """`value` as JSON text (through `jsonable`; never NaN, which JSON does not have)."""
+    return json.dumps(jsonable(value), indent=indent, allow_nan=False)

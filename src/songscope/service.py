@@ -1,0 +1,759 @@
+"""One function per user action, under both shells (the CLI and the web app).
+
+Each takes a `Store` (the database and the lake of the process) and returns a result object
+with ``to_dict()``; the shells parse their input, call one function and render what it returns
+(``--json`` and the API through `songscope.jsonable`). Progress is reported through a callback
+so the CLI can draw a progress bar; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from songscope import schema
+from songscope.config import redact
+from songscope.jsonable import jsonable
+from songscope.store import db, keys
+from songscope.store.catalogue import StoredIngest, write_ingest
+from songscope.store.runs import ClusterRun, RunNotFound, list_runs, new_run_id
+from songscope.store.store import Store
+
+Progress = Callable[[str], None]
+LABEL_CANDIDATES = ("playlist_genre", "genre", "label")
+
+
+def _say(progress: Progress | None) -> Progress:
+    return progress or (lambda message: None)
+
+
+class NotFound(LookupError):
+    """A run, cluster, song or list that does not exist; the message says what does."""
+
+
+# ------------------------------------------------------------------------------------- ingest
+
+
+@dataclass
+class IngestOutcome:
+    """Everything one ingest produced and where it went."""
+
+    run_id: str
+    read: Any  # ingest.IngestResult
+    cleaned: Any  # clean.CleanResult
+    stored: StoredIngest
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def record(self) -> db.IngestRecord:
+        return self.stored.record
+
+    @property
+    def catalogue_rows(self) -> int:
+        return self.stored.catalogue_rows
+
+    @property
+    def lake_keys(self) -> dict[str, str]:
+        return self.stored.lake_keys
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "rows_read": self.read.rows_read,
+            "rows_rejected": len(self.read.rejected),
+            "clean": self.cleaned.report.to_dict(),
+            "tracks_added": self.record.tracks_added,
+            "tracks_already_known": self.record.tracks_already_known,
+            "catalogue_rows": self.catalogue_rows,
+            "lake": self.lake_keys,
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+    summary = to_dict
+
+
+def ingest(
+    store: Store,
+    sources: Iterable[str],
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
+    loose_dedup: bool = False,
+    progress: Progress | None = None,
+) -> IngestOutcome:
+    """Read, validate and clean the sources; store them in the database and the lake, all or nothing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from songscope.config import Settings
+    >>> from songscope.seed import seed_paths
+    >>> folder = tempfile.mkdtemp()
+    >>> with Store(Settings(db_url=f"sqlite:///{folder}/s.db", lake_url=f"{folder}/lake")) as store:
+    ...     ingest(store, seed_paths()).catalogue_rows
+    15626
+    """
+    from songscope.clean import read_and_clean
+
+    say = _say(progress)
+    started_at = datetime.now(UTC)
+    run_id = new_run_id()
+    t0 = time.perf_counter()
+    read, cleaned = read_and_clean(
+        sources, encoding=encoding, delimiter=delimiter, s3_endpoint=store.settings.s3_endpoint, outlier_rules=outlier_rules,
+        loose=loose_dedup, progress=say,
+    )
+    timings = {"read_clean": time.perf_counter() - t0}
+    say(f"storing in {redact(store.settings.db_url)} and {store.settings.lake_url}")
+    t0 = time.perf_counter()
+    stored = write_ingest(store, run_id=run_id, started_at=started_at, read=read, cleaned=cleaned)
+    timings["store"] = time.perf_counter() - t0
+    return IngestOutcome(run_id, read, cleaned, stored, timings)
+
+
+# ------------------------------------------------------------------------------------ profile
+
+
+@dataclass
+class ProfileOutcome:
+    profile: Any  # eda.Profile
+    paths: dict[str, Path]
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.profile
+        return {"songs": p.rows, "artists": p.artist_count, "top10_share": p.top10_share, "files": {k: str(v) for k, v in self.paths.items()}}
+
+
+def profile(store: Store, sources: list[str] | None = None, *, out_dir: Path = Path("reports/profile"), figures: bool = True,
+            progress: Progress | None = None) -> ProfileOutcome:
+    """Profile the stored catalogue, or `sources` without storing them; write Markdown, HTML (and PNGs)."""
+    from songscope.clean import read_and_clean
+    from songscope.eda import profile as make_profile
+    from songscope.eda import write_profile
+
+    say = _say(progress)
+    if sources:
+        read, cleaned = read_and_clean(sources, s3_endpoint=store.settings.s3_endpoint, progress=say)
+        result = make_profile(cleaned.tracks, clean_report=cleaned.report, rejected=len(read.rejected), figures=figures)
+    else:
+        say("reading the catalogue")
+        result = make_profile(store.catalogue(), figures=figures)
+    say("writing the profile")
+    return ProfileOutcome(result, write_profile(result, out_dir))
+
+
+# ------------------------------------------------------------------------------------- status
+
+
+@dataclass
+class Status:
+    database: str  # the URL, password hidden
+    schema_version: int
+    counts: dict[str, int]
+    ingests: pd.DataFrame
+    runs: pd.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"database": self.database, "schema_version": self.schema_version, "counts": self.counts,
+                "runs": self.ingests.drop(columns=["report"]), "cluster_runs": self.runs}
+
+
+def status(store: Store) -> Status:
+    """What the database holds: counts, the ingest runs, the cluster runs (with their silhouette)."""
+    ingests = db.read_table(store.db, db.ingest_runs).sort_values("started_at", ignore_index=True)
+    return Status(redact(store.settings.db_url), db.schema_version(store.db), db.counts(store.db), ingests, list_runs(store))
+
+
+# ------------------------------------------------------------------------------------ cluster
+
+
+@dataclass
+class ClusterOutcome:
+    """A clustering run as stored, and the engine's own result (labels, centres, predictor)."""
+
+    run: ClusterRun
+    result: Any  # engines.base.ClusterResult
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.run.summary()
+
+
+def cluster(
+    store: Store,
+    *,
+    engine: str = "local",
+    algorithm: str = "kmeans",
+    k: int = 8,
+    params: dict | None = None,
+    space=None,
+    resamples: int = 20,
+    label: str | None = None,
+    catalogue: pd.DataFrame | None = None,
+    progress: Progress | None = None,
+) -> ClusterOutcome:
+    """Cluster the catalogue, evaluate the clustering in the shared space, store the run.
+
+    Metrics are songscope's own (silhouette, Davies-Bouldin, Calinski-Harabasz, SSE) in the
+    shared space; stability is bootstrap Jaccard per cluster and ARI across seeds, refitted with
+    the local engine's same algorithm (a Spark refit per resample would cost minutes for the
+    same answer); the null-model check is the gap statistic at k against k = 1.
+    """
+    from songscope.engines.choice import choose_engine, make_engine
+    from songscope.evaluate.external import external_indices
+    from songscope.evaluate.internal import internal_indices
+    from songscope.evaluate.profile import describe_clusters, feature_tests
+    from songscope.evaluate.select import null_model_check
+    from songscope.evaluate.stability import bootstrap_jaccard, seed_agreement, verdict
+    from songscope.features import FeatureSpace
+
+    say = _say(progress)
+    settings = store.settings
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if catalogue is None:  # `run` passes the one it has just profiled
+        say("reading the catalogue")
+        catalogue = store.catalogue()
+    space = space or FeatureSpace()
+    X = space.fit_transform(catalogue)
+    timings["features_s"] = time.perf_counter() - t0
+    kind, reason = choose_engine(engine, len(catalogue))
+    say(f"clustering {len(catalogue):,} songs: {algorithm} on the {kind} engine")
+    t0 = time.perf_counter()
+    runner = make_engine(kind, algorithm, k, settings.seed, settings, params)
+    if kind == "spark":
+        result, ids = runner.fit_parquet(store.lake.uri(keys.CATALOGUE), space, s3_endpoint=settings.s3_endpoint)
+        position = pd.Series(np.arange(len(ids)), index=ids)
+        result.labels = result.labels[position.loc[catalogue["track_id"]].to_numpy()]
+    else:
+        result = runner.fit(X)
+    timings["cluster_s"] = time.perf_counter() - t0
+
+    say("evaluating in the shared feature space")
+    t0 = time.perf_counter()
+    metrics = internal_indices(X, result.labels, seed=settings.seed)
+    timings["metrics_s"] = time.perf_counter() - t0
+    raw_features = list(space.columns) + (["popularity"] if catalogue["popularity"].notna().any() else [])
+    tests = feature_tests(catalogue, result.labels, raw_features)
+    profiles = describe_clusters(catalogue, result.labels, raw_features)
+    profiles["jaccard"] = np.nan
+
+    stability: dict[str, Any] = {}
+    if algorithm not in ("hdbscan", "dbscan") and resamples > 0:
+        say(f"stability: {resamples} bootstrap refits")
+        t0 = time.perf_counter()
+        from songscope.engines.local import LocalEngine
+
+        def refit(data, seed):
+            return LocalEngine(algorithm, n_clusters=result.n_clusters, random_state=seed, params=params or {}).fit(data).labels
+
+        jaccard = bootstrap_jaccard(X, result.labels, refit, resamples=resamples, seed=settings.seed)
+        stability = {
+            "resamples": resamples,
+            "jaccard": jaccard.tolist(),
+            "verdicts": [verdict(j) for j in jaccard],
+            "seeds": seed_agreement(X, refit, [settings.seed + i for i in range(3)]),
+        }
+        profiles["jaccard"] = jaccard
+        timings["stability_s"] = time.perf_counter() - t0
+    null = null_model_check(X, max(result.n_clusters, 2), seed=settings.seed)
+    external = None
+    label = label or next((c for c in LABEL_CANDIDATES if c in catalogue and catalogue[c].notna().any()), None)
+    if label:
+        external = external_indices(result.labels, catalogue[label]) | {"label": label}
+
+    say("storing the run")
+    t0 = time.perf_counter()
+    clusters = profiles.assign(center=list(result.centers[profiles["cluster"].to_numpy()]))
+    run = ClusterRun(
+        run_id=new_run_id(), engine=kind, algorithm=algorithm, space=space.to_dict(),
+        assignments=pd.DataFrame({"track_id": catalogue["track_id"].to_numpy(), "cluster": result.labels}),
+        clusters=clusters[["cluster", "size", "center", "description", "top_artists", "jaccard"]], metrics=metrics,
+        params=result.params, timings={**timings, **{f"engine_{k}": v for k, v in result.timings.items()}}, stability=stability,
+        null_model=null, external=external, feature_tests=jsonable(tests), engine_reason=reason,
+    )
+    run.save(store)
+    run.timings["store_s"] = time.perf_counter() - t0
+    return ClusterOutcome(run, result)
+
+
+# ----------------------------------------------------------------------------------- evaluate
+
+
+@dataclass
+class EvaluateOutcome:
+    """Evidence for k and the algorithm: the k sweep, the density sweep, the algorithms compared."""
+
+    songs: int
+    sweep: Any  # evaluate.select.Sweep
+    density: pd.DataFrame | None
+    methods: pd.DataFrame
+    rationale: str
+
+    def to_dict(self) -> dict[str, Any]:
+        from songscope.evaluate.select import ALGORITHM_NOTES
+
+        s = self.sweep
+        return jsonable({
+            "sweep": s.table, "knee_k": s.knee_k, "silhouette_k": s.silhouette_k, "gap_k": s.gap_k, "recommended_k": s.recommended_k,
+            "structure": s.structure, "samples": s.sample_sizes, "density": self.density, "methods": self.methods,
+            "methods_sample": self.methods.attrs["sample"], "rationale": self.rationale, "algorithms": ALGORITHM_NOTES, "seconds": s.seconds,
+        })
+
+
+def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool = True, space=None, progress: Progress | None = None) -> EvaluateOutcome:
+    """The k sweep (elbow, silhouette, gap statistic), the density sweep and the algorithms at the recommended k."""
+    from songscope.evaluate.select import compare_algorithms, density_sweep, k_sweep, rationale
+    from songscope.features import FeatureSpace
+
+    say = _say(progress)
+    seed = store.settings.seed
+    say("reading the catalogue")
+    X = (space or FeatureSpace()).fit_transform(store.catalogue())
+    sweep = k_sweep(X, ks, seed=seed, references=references, progress=say)
+    say("density sweep (HDBSCAN, DBSCAN)")
+    dense = density_sweep(X, seed=seed) if density else None
+    say(f"the algorithms at k = {sweep.recommended_k}")
+    methods = compare_algorithms(X, sweep.recommended_k, seed=seed)
+    return EvaluateOutcome(len(X), sweep, dense, methods, rationale(sweep, dense, methods))
+
+
+# ------------------------------------------------------------------------------------ compare
+
+
+def load_run(store: Store, run_id: str | None = None) -> ClusterRun:
+    """A stored run (default: the latest), kept for the store's life."""
+    try:
+        run = store.cached(("run", run_id), lambda: ClusterRun.load(store, run_id))
+    except RunNotFound as exc:
+        raise NotFound(str(exc)) from exc
+    return run
+
+
+def compare(store: Store, run_a: str, run_b: str, *, figures: bool = False):
+    """Two runs side by side in run A's feature space (`compare.Comparison`); with `figures`, both
+    colourings of one map and the contingency heat map (Plotly figures, for the web app)."""
+    from songscope.compare import compare_runs
+
+    a, b = load_run(store, run_a), load_run(store, run_b)
+    comparison = compare_runs(a, b, store.catalogue(), seed=store.settings.seed)
+    if figures:
+        from songscope.viz import figures as F
+
+        _, points = _map_points(store, a)
+        names = (f"A: {a.engine} {a.algorithm}", f"B: {b.engine} {b.algorithm}")
+        comparison.figures = {
+            "maps": F.comparison_maps(points, a.labels_for(store.catalogue()), b.labels_for(store.catalogue()), names),
+            "contingency": F.contingency_heatmap(comparison.contingency, names),
+        }
+    return comparison
+
+
+# ---------------------------------------------------------------------------------- recommend
+
+
+@dataclass
+class RecommendOutcome:
+    request_id: str
+    run_id: str | None
+    result: Any  # recommend.recommender.RecommendResult
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        items = [{**item.__dict__, "reason": item.reason()} for item in r.items]
+        return jsonable({"request_id": self.request_id, "run_id": self.run_id, "favourites": r.seeds, "dislikes": r.dislikes, "notes": r.notes,
+                         "dislike_effect": r.dislike_effect, "recommendations": items})
+
+
+def recommender(store: Store, run_id: str | None = None):
+    """A Recommender over the catalogue with the clusters of `run_id` (default: the latest run, or
+    none before the first clustering), and that run's id; built once per run for the store's life."""
+    try:
+        run: ClusterRun | None = load_run(store, run_id)
+    except NotFound:
+        if run_id is not None:
+            raise
+        run = None  # no clustering yet: recommendations still work, without cluster reasons
+
+    def build():
+        from songscope.features import FeatureSpace
+        from songscope.recommend.recommender import Recommender
+
+        catalogue = store.catalogue()
+        clusters = run.assignments.set_index("track_id")["cluster"] if run is not None else None
+        descriptions = run.descriptions if run is not None else None
+        return Recommender(catalogue, FeatureSpace().fit(catalogue), clusters=clusters, descriptions=descriptions)
+
+    key = run.run_id if run is not None else None
+    return store.cached(("recommender", key), build), key
+
+
+_REASON_FIELDS = ("reason", "nearest_seed", "similar_in", "differs_in", "contributions", "cluster", "cluster_description")
+
+
+def recommend(store: Store, favourites: list[str], *, dislikes: list[str] | None = None, options=None, run_id: str | None = None) -> RecommendOutcome:
+    """New songs for `favourites` (track ids or fuzzy "artist - title"), with reasons; the request
+    and its songs are stored in the database."""
+    from songscope.jsonable import dumps
+    from songscope.recommend.recommender import RecommendOptions
+
+    options = options or RecommendOptions()
+    model, run_id = recommender(store, run_id)
+    result = model.recommend(favourites, options, dislikes=dislikes)
+    request_id = new_run_id()
+    frame = result.to_frame()
+    if len(frame):
+        items = pd.DataFrame({
+            "rank": frame["rank"], "track_id": frame["track_id"], "score": frame["score"],
+            "reason": [dumps({k: row[k] for k in _REASON_FIELDS}) for row in frame.to_dict("records")],
+        })
+        request = {"favourites": result.seeds, "dislikes": result.dislikes, "options": options.__dict__, "cluster_run": run_id, "favourite_ids": result.seed_ids}
+        db.record_recommendations(store.db, request_id, jsonable(request), items)
+    return RecommendOutcome(request_id, run_id, result)
+
+
+# ---------------------------------------------------------------------------------- eval-recs
+
+
+def eval_recs(store: Store, sources: list[str] | None, *, liked: str | None = None, label: str = "playlist_genre", playlist: str | None = None,
+              queries: int = 2_000, playlists: int | None = None, learn_weights: bool = False, target: str = "target", repeats: int = 20,
+              seed: int = 0, progress: Progress | None = None):
+    """Offline evaluation of the recommendations (`recommend.offline.OfflineReport`), kept in the
+    lake for the report."""
+    from songscope.clean import read_and_clean
+    from songscope.jsonable import dumps
+    from songscope.recommend import offline
+    from songscope.seed import seed_paths
+
+    say = _say(progress)
+    if not sources and not liked:
+        raise ValueError("name a labelled catalogue (and/or --liked FILE) to evaluate on")
+    tracks = liked_tracks = background = None
+    if sources:
+        say("reading the labelled catalogue")
+        tracks = read_and_clean(sources, s3_endpoint=store.settings.s3_endpoint, progress=say)[1].tracks
+    if liked:
+        liked_tracks = read_and_clean([liked], s3_endpoint=store.settings.s3_endpoint)[1].tracks
+        # Songs nobody labelled, for the taste model to tell the listener's likes from.
+        background = read_and_clean(seed_paths())[1].tracks
+    report = offline.evaluate_recommendations(
+        tracks, label=label, playlist=playlist, queries=queries, playlists=playlists, learn=learn_weights,
+        liked=liked_tracks, background=background, target=target, repeats=repeats, seed=seed, progress=say,
+    )
+    report.saved = store.lake.write_bytes(keys.RECOMMENDATION_EVALUATION, dumps(report.to_dict()).encode())
+    return report
+
+
+# ------------------------------------------------------------------------------------- report
+
+
+@dataclass
+class ReportOutcome:
+    report: Any  # viz.report.Report
+    path: Path
+    lake_uri: str
+    static_files: list[Path] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.report.run_id, "compare_run_id": self.report.compare_run_id, "path": str(self.path), "lake": self.lake_uri,
+                "bytes": len(self.report.html), "figures": list(self.report.figures), "seconds": self.report.seconds,
+                "static_files": [str(p) for p in self.static_files]}
+
+
+def report(store: Store, run_id: str | None = None, *, output: Path = Path("reports/report.html"), compare_with: str | None = None,
+           projection: str = "pca", ks: range = range(2, 21), density: bool = True, focus: int | None = None, static: Path | None = None,
+           catalogue: pd.DataFrame | None = None, profiled=None, evidence=None, progress: Progress | None = None) -> ReportOutcome:
+    """Write the self-contained HTML report of a run to `output` and the lake, and note it in the
+    database; with `static`, every figure as PNG and SVG too (the HTML is written either way)."""
+    from songscope.viz.report import build_report
+
+    if projection not in ("pca", "tsne", "umap"):
+        raise ValueError(f"--map {projection!r}: choose pca, tsne or umap")
+    run = load_run(store, run_id)
+    other = load_run(store, compare_with) if compare_with else None
+    built = build_report(store, run, other=other, projection=projection, ks=ks, density=density, focus=focus, progress=progress,
+                         catalogue=catalogue, profiled=profiled, evidence=evidence)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    data = built.html.encode("utf-8")
+    output.write_bytes(data)
+    name = built.run_id + (f"-vs-{built.compare_run_id}" if built.compare_run_id else "")
+    lake_uri = store.lake.write_bytes(keys.report(name), data)
+    db.record_report(store.db, run_id=built.run_id, compare_run_id=built.compare_run_id, path=str(output.resolve()), lake_uri=lake_uri,
+                     size_bytes=len(data), figures=list(built.figures))
+    outcome = ReportOutcome(built, output, lake_uri)
+    if static is not None:
+        from songscope.viz.figures import save_static
+
+        _say(progress)("static figures")
+        try:
+            outcome.static_files = save_static(built.figures, static)
+        except RuntimeError as exc:  # no kaleido or no browser: the HTML report is written all the same
+            raise ValueError(f"{exc}; the HTML report was written to {output}") from exc
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------- run
+
+
+@dataclass
+class RunOutcome:
+    ingest: IngestOutcome
+    profile_paths: dict[str, Path]
+    timings: dict[str, float]
+    clustering: ClusterOutcome | None = None
+    report: ReportOutcome | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({"ingest": self.ingest.to_dict(), "profile": self.profile_paths, "timings_s": self.timings,
+                         "clustering": self.clustering.to_dict() if self.clustering else None, "report": self.report.to_dict() if self.report else None})
+
+
+def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports"), k: int = 8, resamples: int = 10, with_report: bool = True,
+        progress: Progress | None = None) -> RunOutcome:
+    """The end-to-end job: ingest and clean the sources, profile the catalogue, cluster it (k-means
+    on the local engine, evaluated and stored; `evaluate` chooses k with evidence), and write the
+    HTML report (``out_dir/report.html``, also in the lake and noted in the database)."""
+    from songscope.eda import profile as make_profile
+    from songscope.eda import write_profile
+    from songscope.evaluate.background import BackgroundEvidence
+    from songscope.features import FeatureSpace
+
+    say = _say(progress)
+    # Started first, so the second process's imports overlap the ingest.
+    evidence = BackgroundEvidence() if with_report else None
+    timings: dict[str, float] = {}
+    written = None
+    try:
+        t0 = time.perf_counter()
+        ingested = ingest(store, sources, progress=progress)
+        timings["ingest"] = time.perf_counter() - t0
+        say("profiling the catalogue")
+        t0 = time.perf_counter()
+        catalogue = store.catalogue()
+        # Tables only: the report draws the same figures, interactive (`songscope profile` draws PNGs).
+        profiled = make_profile(catalogue, clean_report=ingested.cleaned.report, rejected=len(ingested.read.rejected), figures=False)
+        paths = write_profile(profiled, out_dir / "profile")
+        timings["profile"] = time.perf_counter() - t0
+        space = FeatureSpace().fit(catalogue)
+        if evidence is not None:
+            evidence.start(space.transform(catalogue), k, store.settings.seed)
+        t0 = time.perf_counter()
+        clustering = cluster(store, k=k, resamples=resamples, catalogue=catalogue, space=space, progress=progress)
+        timings["cluster"] = time.perf_counter() - t0
+        if evidence is not None:
+            t0 = time.perf_counter()
+            written = report(store, clustering.run_id, output=out_dir / "report.html", catalogue=catalogue, profiled=profiled,
+                             evidence=evidence.result, progress=progress)
+            timings["report"] = time.perf_counter() - t0
+    finally:
+        if evidence is not None:
+            evidence.close()
+    return RunOutcome(ingested, paths, timings, clustering, written)
+
+
+# -------------------------------------------------------------------------------------- synth
+
+
+@dataclass
+class SynthOutcome:
+    rows: int
+    path: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "path": str(self.path)}
+
+
+def synth(rows: int, output: Path, *, seed: int = 0, progress: Progress | None = None) -> SynthOutcome:
+    """Songs that follow the seed catalogue's marginals and correlations, written to a .csv or .parquet file."""
+    from songscope.clean import read_and_clean
+    from songscope.seed import seed_paths
+    from songscope.synth import synthesize
+
+    say = _say(progress)
+    output = Path(output)
+    if output.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"--out {output}: use a .csv or .parquet file name")
+    say("fitting the seed's distributions")
+    reference = read_and_clean(seed_paths())[1].tracks
+    say(f"generating {rows:,} songs")
+    songs = synthesize(reference, rows, seed=seed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() == ".csv":
+        songs.to_csv(output, index=False)
+    else:
+        songs.to_parquet(output, index=False)
+    return SynthOutcome(rows, output)
+
+
+# --------------------------------------------------------------------- what the web app shows
+
+
+class _CatalogueIndex:
+    """Lookups over the catalogue the web app asks for per request: row by track id, "artist - title" names."""
+
+    def __init__(self, catalogue: pd.DataFrame):
+        self.catalogue = catalogue.reset_index(drop=True)
+        self.names = (self.catalogue["artist_name"].astype(str) + " - " + self.catalogue["track_name"].astype(str)).to_numpy()
+        self.ids = self.catalogue["track_id"].astype(str).to_numpy()
+        self.row = pd.Series(np.arange(len(self.catalogue)), index=self.ids)
+        self.search_keys = pd.Series(self.names).str.lower()
+        self.popularity = pd.to_numeric(self.catalogue["popularity"], errors="coerce").fillna(-1).to_numpy()
+
+    def row_of(self, track_id: str) -> int:
+        if track_id not in self.row.index:
+            raise NotFound(f"no song with track id {track_id!r}; search by name: /api/songs?q=...")
+        return int(self.row[track_id])
+
+
+def _index(store: Store) -> _CatalogueIndex:
+    return store.cached("catalogue_index", lambda: _CatalogueIndex(store.catalogue()))
+
+
+def _map_points(store: Store, run: ClusterRun):
+    """The run's feature matrix over the catalogue and its 2-D map (kept per run)."""
+    from songscope.features import FeatureSpace
+    from songscope.viz import figures as F
+
+    def build():
+        X = FeatureSpace.from_dict(run.space).transform(_index(store).catalogue)
+        return X, F.project(X, seed=store.settings.seed)
+
+    return store.cached(("map", run.run_id), build)
+
+
+def runs(store: Store) -> list[dict]:
+    """Every cluster run, newest first."""
+    return jsonable(list_runs(store))
+
+
+def run_details(store: Store, run_id: str | None = None) -> dict:
+    """One run: metrics, timings, its clusters in words with their stability, and its evidence."""
+    from songscope.evaluate.stability import verdict
+
+    summary = load_run(store, run_id).summary()
+    for row in summary["clusters"]:
+        row["stability"] = None if row["jaccard"] is None else verdict(row["jaccard"])
+    return summary
+
+
+def overview(store: Store) -> dict:
+    """Catalogue size, the cleaning of every ingest, the current run and past runs."""
+    counts = db.counts(store.db)
+    ingests = db.read_table(store.db, db.ingest_runs).sort_values("started_at")
+    cleaning = []
+    for row in ingests.itertuples():
+        report = json.loads(row.report)
+        cleaning.append({"ingest": row.run_id, "rows_read": row.rows_read, "rejected": row.rows_rejected,
+                         "steps": [{"step": s["name"], "rows_after": s["rows_after"]} for s in report.get("steps", [])],
+                         "outliers": report.get("outliers"), "tracks_added": row.tracks_added})
+    past = runs(store)
+    current = run_details(store, past[0]["run_id"]) if past else None
+    return jsonable({"catalogue": {"songs": counts["tracks"], "rejected_rows": counts["rejected_rows"], "duplicates": counts["track_duplicates"]},
+                     "cleaning": cleaning, "current_run": current, "runs": past})
+
+
+def cluster_map(store: Store, run_id: str | None = None) -> dict:
+    """The map's figure (Plotly JSON; each point carries its track id) and its trustworthiness."""
+    from songscope.viz import figures as F
+
+    run = load_run(store, run_id)
+    index = _index(store)
+    _, points = _map_points(store, run)
+    labels = run.labels_for(index.catalogue)
+    fig = F.cluster_map(points, labels, index.catalogue, run.descriptions, title=f"Cluster map: run {run.run_id}")
+    return {"run_id": run.run_id, "figure": json.loads(fig.to_json()), "trustworthiness": points.trustworthiness,
+            "points": {"track_id": index.ids[points.rows].tolist(), "x": points.xy[:, 0].round(4).tolist(), "y": points.xy[:, 1].round(4).tolist(),
+                       "cluster": labels[points.rows].tolist(), "name": index.names[points.rows].tolist()}}
+
+
+def search_songs(store: Store, query: str, limit: int = 20) -> list[dict]:
+    """Songs whose "artist - title" contains every word of `query` (case-insensitive), most popular first."""
+    words = [w for w in query.lower().split() if w]
+    if not words:
+        return []
+    index = _index(store)
+    mask = np.ones(len(index.ids), dtype=bool)
+    for word in words:
+        mask &= index.search_keys.str.contains(word, regex=False).to_numpy()
+    rows = np.flatnonzero(mask)
+    popularity = index.popularity[rows]
+    order = np.argsort(-popularity, kind="stable")[:limit]
+    return jsonable([{"track_id": index.ids[r], "name": index.names[r], "popularity": p if p >= 0 else None} for r, p in zip(rows[order], popularity[order])])
+
+
+def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int = 10) -> dict:
+    """One song: its features, its cluster and its nearest songs in the run's space."""
+    index = _index(store)
+    row = index.row_of(track_id)
+    run = load_run(store, run_id)
+    X, _ = _map_points(store, run)
+    labels = run.labels_for(index.catalogue)
+    distances = np.sqrt(((X - X[row]) ** 2).sum(axis=1))
+    distances[row] = np.inf
+    nearest = np.argsort(distances, kind="stable")[:neighbours]
+    track = index.catalogue.iloc[row]
+    cluster = int(labels[row])
+    features = {c: track[c] for c in run.space["columns"] if c in track}
+    return jsonable({"track_id": track_id, "name": index.names[row], "popularity": track.get("popularity"), "features": features,
+                     "cluster": cluster, "cluster_description": run.descriptions.get(cluster),
+                     "nearest": [{"track_id": index.ids[r], "name": index.names[r], "distance": round(float(distances[r]), 4),
+                                  "cluster": int(labels[r])} for r in nearest]})
+
+
+def cluster_details(store: Store, cluster: int, run_id: str | None = None, sample: int = 25) -> dict:
+    """One cluster: description, stability, top artists, a fixed-seed sample of songs, its profile radar."""
+    from songscope.evaluate.stability import verdict
+    from songscope.viz import figures as F
+
+    run = load_run(store, run_id)
+    clusters = run.clusters.set_index("cluster")
+    if cluster not in clusters.index:
+        raise NotFound(f"run {run.run_id} has clusters 0..{int(clusters.index.max())}, not {cluster}")
+    index = _index(store)
+    labels = run.labels_for(index.catalogue)
+    features = list(run.space["columns"]) + (["popularity"] if index.catalogue["popularity"].notna().any() else [])
+    members = np.flatnonzero(labels == cluster)
+    rng = np.random.default_rng(store.settings.seed)
+    shown = np.sort(rng.choice(members, min(sample, len(members)), replace=False)) if len(members) else members
+    row = clusters.loc[cluster]
+    radar = F.cluster_radar(index.catalogue, labels, cluster, features, str(row["description"]))
+    return jsonable({"run_id": run.run_id, "cluster": cluster, "size": int(row["size"]), "description": row["description"],
+                     "top_artists": row["top_artists"], "jaccard": row["jaccard"], "stability": None if pd.isna(row["jaccard"]) else verdict(row["jaccard"]),
+                     "sample": [{"track_id": index.ids[r], "name": index.names[r]} for r in shown], "figure": json.loads(radar.to_json())})
+
+
+def save_list(store: Store, name: str, favourites: list[str], dislikes: list[str] | None = None, options: dict | None = None) -> dict:
+    """Save a favourites list (track ids) under a new shareable id."""
+    import uuid
+
+    index = _index(store)
+    for track_id in list(favourites) + list(dislikes or []):
+        index.row_of(track_id)
+    if not favourites:
+        raise ValueError("a list needs at least one favourite song")
+    list_id = uuid.uuid4().hex[:12]
+    db.save_favourite_list(store.db, list_id, name or "my favourites", favourites, dislikes or [], options or {})
+    return load_list(store, list_id)
+
+
+def load_list(store: Store, list_id: str) -> dict:
+    """A saved favourites list, with the songs' names."""
+    found = db.load_favourite_list(store.db, list_id)
+    if found is None:
+        raise NotFound(f"no favourites list {list_id!r}")
+    index = _index(store)
+    names = {t: index.names[index.row[t]] for t in found["favourites"] + found["dislikes"] if t in index.row.index}
+    return jsonable(found | {"names": names})

@@ -1,0 +1,158 @@
+"""`ClusterRun`: one clustering run with everything known about it, saved to and loaded from
+both stores by one type.
+
+Where each part lives (nothing is stored twice, but for the per-song assignments, which are in
+the database for SQL and in the lake for Spark and other lake readers, as the catalogue is):
+
+- database ``cluster_runs``: engine, algorithm, k, songs, parameters, the fitted feature space,
+  timings; ``cluster_centroids``: each cluster's size, centre, description, top artists and
+  stability; ``cluster_metrics``: the internal indices; ``cluster_run_details``: the evidence
+  (bootstrap stability and seed agreement, the null model, feature tests, external validity);
+  ``cluster_assignments``: each song's cluster.
+- lake: ``runs/<run>/assignments.parquet`` (`keys.run_assignments`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from songscope.jsonable import dumps, jsonable
+from songscope.store import db, keys
+from songscope.store.store import Store
+
+#: The columns of `ClusterRun.clusters`.
+CLUSTER_COLUMNS = ("cluster", "size", "center", "description", "top_artists", "jaccard")
+
+
+def new_run_id() -> str:
+    """A sortable, unique id: UTC time to the second and 8 random hex digits."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+class RunNotFound(LookupError):
+    """No such cluster run; the message names the recent ones."""
+
+
+@dataclass
+class ClusterRun:
+    """A clustering run as stored: who made it, how, its clusters and the evidence about them."""
+
+    run_id: str
+    engine: str
+    algorithm: str
+    space: dict[str, Any]  # `FeatureSpace.to_dict()`: enough to rebuild the fitted space
+    assignments: pd.DataFrame  # track_id, cluster (-1: noise)
+    clusters: pd.DataFrame  # CLUSTER_COLUMNS, one row per cluster; center in the run's space
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    stability: dict[str, Any] = field(default_factory=dict)
+    null_model: dict[str, Any] = field(default_factory=dict)
+    external: dict[str, Any] | None = None
+    feature_tests: list[dict[str, Any]] = field(default_factory=list)
+    engine_reason: str = ""
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    lake_uri: str | None = None
+
+    @property
+    def k(self) -> int:
+        return int(len(self.clusters))
+
+    @property
+    def n_tracks(self) -> int:
+        return int(len(self.assignments))
+
+    def labels_for(self, catalogue: pd.DataFrame) -> np.ndarray:
+        """Each catalogue song's cluster; -1 for songs the run did not cluster (added after it)."""
+        assigned = catalogue[["track_id"]].merge(self.assignments, on="track_id", how="left")
+        return assigned["cluster"].fillna(-1).astype(int).to_numpy()
+
+    @property
+    def descriptions(self) -> dict[int, str]:
+        return dict(zip(self.clusters["cluster"].astype(int), self.clusters["description"]))
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the per-song assignments, as JSON-ready data."""
+        return jsonable({
+            "run_id": self.run_id, "created_at": self.created_at, "engine": self.engine, "algorithm": self.algorithm, "k": self.k,
+            "songs": self.n_tracks, "params": self.params, "metrics": self.metrics, "timings": self.timings,
+            "clusters": self.clusters.drop(columns=["center"]), "stability": self.stability, "null_model": self.null_model,
+            "external": self.external, "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "lake_uri": self.lake_uri,
+        })
+
+    to_dict = summary
+
+    # ------------------------------------------------------------------------------ persistence
+
+    def save(self, store: Store) -> None:
+        """Write the run to the lake, then to the database in one transaction (a run is listed
+        only once all of it is there)."""
+        uri = store.lake.write_table(keys.run_assignments(self.run_id), pa.Table.from_pandas(self.assignments[["track_id", "cluster"]], preserve_index=False))
+        self.lake_uri = store.lake.uri(keys.run_folder(self.run_id))
+        centroids = self.clusters.assign(center=[json.dumps([round(float(v), 6) for v in c]) for c in self.clusters["center"]])
+        details = {"stability": self.stability, "null_model": self.null_model, "external": self.external,
+                   "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "assignments_uri": uri}
+        with store.db.begin() as conn:
+            conn.execute(db.cluster_runs.insert().values(
+                run_id=self.run_id, created_at=self.created_at, engine=self.engine, algorithm=self.algorithm, n_clusters=self.k,
+                n_tracks=self.n_tracks, params=dumps(self.params), space=json.dumps(self.space), timings=dumps(self.timings), lake_uri=self.lake_uri,
+            ))
+            conn.execute(db.cluster_run_details.insert().values(run_id=self.run_id, details=dumps(details)))
+            db.bulk_insert(conn, db.cluster_assignments, self.assignments[["track_id", "cluster"]].assign(run_id=self.run_id))
+            db.bulk_insert(conn, db.cluster_centroids, centroids[list(CLUSTER_COLUMNS)].assign(run_id=self.run_id))
+            finite = {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in self.metrics.items() if isinstance(v, (int, float))}
+            db.bulk_insert(conn, db.cluster_metrics, pd.DataFrame({"run_id": self.run_id, "name": list(finite), "value": list(finite.values())}))
+        store.forget()
+
+    @classmethod
+    def load(cls, store: Store, run_id: str | None = None) -> ClusterRun:
+        """The run `run_id` (default: the latest); `RunNotFound` names the recent runs."""
+        with store.db.connect() as conn:
+            if run_id is None:
+                run_id = conn.execute(sa.select(db.cluster_runs.c.run_id).order_by(db.cluster_runs.c.created_at.desc()).limit(1)).scalar()
+                if run_id is None:
+                    raise RunNotFound("no clustering run yet: run `songscope cluster` (or `songscope run`) first")
+            row = conn.execute(sa.select(db.cluster_runs).where(db.cluster_runs.c.run_id == run_id)).mappings().first()
+            if row is None:
+                recent = [r[0] for r in conn.execute(sa.select(db.cluster_runs.c.run_id).order_by(db.cluster_runs.c.created_at.desc()).limit(10))]
+                raise RunNotFound(f"no clustering run {run_id!r}; recent runs: {', '.join(recent) or 'none (run songscope cluster first)'}")
+            assignments = pd.read_sql(
+                sa.select(db.cluster_assignments.c.track_id, db.cluster_assignments.c.cluster).where(db.cluster_assignments.c.run_id == run_id), conn
+            )
+            clusters = pd.read_sql(
+                sa.select(*[db.cluster_centroids.c[c] for c in CLUSTER_COLUMNS]).where(db.cluster_centroids.c.run_id == run_id).order_by(db.cluster_centroids.c.cluster),
+                conn,
+            )
+            metrics = {r.name: r.value for r in conn.execute(sa.select(db.cluster_metrics).where(db.cluster_metrics.c.run_id == run_id))}
+            found = conn.execute(sa.select(db.cluster_run_details.c.details).where(db.cluster_run_details.c.run_id == run_id)).scalar()
+        details = json.loads(found) if found else {}  # runs made before schema 6 have none
+        clusters["center"] = [json.loads(c) for c in clusters["center"]]
+        clusters["jaccard"] = clusters["jaccard"].astype(float)
+        created = row["created_at"]
+        return cls(
+            run_id=row["run_id"], engine=row["engine"], algorithm=row["algorithm"], space=json.loads(row["space"]), assignments=assignments,
+            clusters=clusters, metrics={k: (np.nan if v is None else v) for k, v in metrics.items()}, params=json.loads(row["params"]),
+            timings=json.loads(row["timings"]), stability=details.get("stability") or {}, null_model=details.get("null_model") or {},
+            external=details.get("external"), feature_tests=details.get("feature_tests") or [], engine_reason=details.get("engine_reason", ""),
+            created_at=created if created is None or created.tzinfo else created.replace(tzinfo=UTC), lake_uri=row["lake_uri"],
+        )
+
+
+def list_runs(store: Store) -> pd.DataFrame:
+    """Every cluster run, newest first, with its silhouette: run_id, created_at, engine, algorithm, k, songs, silhouette."""
+    runs = db.read_table(store.db, db.cluster_runs).sort_values("created_at", ascending=False)
+    metrics = db.read_table(store.db, db.cluster_metrics)
+    silhouettes = metrics[metrics["name"] == "silhouette"].set_index("run_id")["value"]
+    return pd.DataFrame({
+        "run_id": runs["run_id"], "created_at": runs["created_at"], "engine": runs["engine"], "algorithm": runs["algorithm"],
+        "k": runs["n_clusters"], "songs": runs["n_tracks"], "silhouette": runs["run_id"].map(silhouettes),
+    }).reset_index(drop=True)

@@ -1,0 +1,88 @@
+"""`Store`: the database and the lake of one command or web process.
+
+One database engine (a connection pool, migrated once) and one lake for the whole process: a
+command that connected per step paid the connection and the migration check each time. A
+`Store` also keeps what is costly to rebuild from the stores and only changes when they do (the
+catalogue, a recommender per run, a map per run), for a long-running process such as the web app.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from songscope.config import Settings
+from songscope.store import db, keys
+from songscope.store.lake import Lake, LakeError
+
+T = TypeVar("T")
+
+
+class Store:
+    """The database and the lake named by `settings`, opened once.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with Store(Settings(db_url=f"sqlite:///{folder}/s.db", lake_url=f"{folder}/lake")) as store:
+    ...     db.counts(store.db)["tracks"]
+    0
+    """
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.load()
+        self.lake = Lake(self.settings.lake_url, self.settings.s3_endpoint)
+        self._db: Engine | None = None
+        self._lock = threading.RLock()
+        self._cache: dict[Any, Any] = {}
+
+    @property
+    def db(self) -> Engine:
+        """The database engine, connected (and its schema migrated) on first use."""
+        with self._lock:
+            if self._db is None:
+                self._db = db.connect(self.settings.db_url)
+            return self._db
+
+    def catalogue(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The clean catalogue from the lake (kept for the process: `forget` after a write)."""
+        frame = self.cached("catalogue", self._read_catalogue)
+        return frame if columns is None else frame[columns]
+
+    def _read_catalogue(self) -> pd.DataFrame:
+        if not self.lake.exists(keys.CATALOGUE):
+            raise LakeError(
+                f"no catalogue at {self.lake.uri(keys.CATALOGUE)}: run `songscope ingest SOURCE...` first "
+                f"(or point --lake at the lake an ingest wrote)"
+            )
+        return self.lake.read_table(keys.CATALOGUE).to_pandas()
+
+    def cached(self, key: Any, build: Callable[[], T]) -> T:
+        """`build()`'s value, built once per `key` for this store's life (thread-safe)."""
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]
+
+    def forget(self) -> None:
+        """Drop what `cached` kept: the stores have changed."""
+        with self._lock:
+            self._cache.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.dispose()
+                self._db = None
+            self._cache.clear()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
