@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -382,3 +383,27 @@ def chromium_page(playwright, errors: list[str], *, allowed: str = "file:"):
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(allowed) else route.abort())
     return browser, page
+
+
+# ----------------------------------------------------------------------------- shared test data
+
+
+def blobs(k: int, n: int = 1_500, d: int = 4, spread: float = 0.35, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-6, 6, (k, d))
+    truth = rng.integers(0, k, n)
+    return centres[truth] + rng.normal(0, spread, (n, d)), truth
+
+
+@pytest.fixture(scope="session")
+def catalogue(seed_catalogue):
+    """The seed catalogue as the lake holds it."""
+    return load_catalogue(seed_catalogue)
+
+
+@pytest.fixture(scope="session")
+def seed_tracks(seed_files):
+    """The seed CSVs read and cleaned (a `clean.CleanResult`)."""
+    from songscope.clean import read_and_clean
+
+    return read_and_clean(seed_files)[1]

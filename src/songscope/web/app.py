@@ -1,7 +1,8 @@
 """`songscope serve`: the web app and its JSON API, over the configured database and lake.
 
 Every page has a JSON twin under ``/api/...`` (described at ``/openapi.json``), and the pages are
-thin: HTML plus a little JavaScript that calls that same API. Nothing is loaded from the
+thin: a Jinja2 template (``web/templates``) plus a little JavaScript (``web/static``) that calls
+that same API. Nothing is loaded from the
 internet: Plotly's JavaScript comes from the installed plotly package, served at
 ``/static/plotly.js``; FastAPI's interactive docs (which load from a CDN) are switched off.
 """
@@ -10,17 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, create_model
 
 from songscope import service
 from songscope.config import Settings
 from songscope.recommend.options import RecommendOptions
 from songscope.store.store import Store
-from songscope.web import pages
+
+HERE = Path(__file__).resolve().parent
+#: The pages: Jinja2 templates (HTML, autoescaped) and static files (CSS, JavaScript over the API).
+templates = Jinja2Templates(directory=HERE / "templates")
 
 
 def _recommend_request_model() -> type[BaseModel]:
@@ -122,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
-        return Response(pages.FAVICON, media_type="image/svg+xml")
+        return Response((HERE / "static" / "favicon.svg").read_bytes(), media_type="image/svg+xml")
 
     @app.get("/static/plotly.js", include_in_schema=False)
     def plotly_js() -> Response:
@@ -130,35 +137,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         return Response(get_plotlyjs(), media_type="application/javascript", headers={"Cache-Control": "max-age=86400"})
 
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def page(request: Request, template: str, **values) -> HTMLResponse:
+        return templates.TemplateResponse(request, template, values)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def overview_page() -> str:
-        return pages.overview()
+    def overview_page(request: Request) -> HTMLResponse:
+        return page(request, "overview.html")
 
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
-    def map_page() -> str:
-        return pages.cluster_map()
+    def map_page(request: Request) -> HTMLResponse:
+        return page(request, "map.html")
 
     @app.get("/clusters/{cluster}", response_class=HTMLResponse, include_in_schema=False)
-    def cluster_page(cluster: int) -> str:
-        return pages.cluster(cluster)
+    def cluster_page(request: Request, cluster: int) -> HTMLResponse:
+        return page(request, "cluster.html", cluster=cluster)
 
     @app.get("/favourites", response_class=HTMLResponse, include_in_schema=False)
-    def favourites_page() -> str:
-        return pages.favourites()
+    def favourites_page(request: Request) -> HTMLResponse:
+        return page(request, "favourites.html", list_id=None)
 
     @app.get("/favourites/{list_id}", response_class=HTMLResponse, include_in_schema=False)
-    def saved_favourites_page(list_id: str) -> str:
-        return pages.favourites(list_id)
+    def saved_favourites_page(request: Request, list_id: str) -> HTMLResponse:
+        return page(request, "favourites.html", list_id=list_id)
 
     @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
-    def compare_page() -> str:
-        return pages.compare()
+    def compare_page(request: Request) -> HTMLResponse:
+        return page(request, "compare.html")
 
     @app.exception_handler(404)
     async def not_found(request, exc):  # a page's 404 is a page, an API's is JSON
         detail = getattr(exc, "detail", "not found")
         if request.url.path.startswith("/api"):
             return JSONResponse({"detail": detail}, status_code=404)
-        return HTMLResponse(pages.error(str(detail)), status_code=404)
+        return templates.TemplateResponse(request, "error.html", {"message": str(detail)}, status_code=404)
 
     return app

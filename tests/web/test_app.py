@@ -114,13 +114,24 @@ def test_compare(client, clustered):
 def test_pages_are_served_locally_and_use_the_api(client, path):
     page = client.get(path)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "/api/" in page.text  # the page is built from its JSON twin
     external = re.findall(r"""(?:src|href)=["'](https?:)?//""", page.text)
     assert external == []
-    if "/static/plotly.js" in page.text:
-        assert client.get("/static/plotly.js").headers["content-type"].startswith("application/javascript")
+    # Its own script (a static file beside the shared one) builds the page from its JSON twin.
+    scripts = re.findall(r'<script src="(/static/[^"]+)"', page.text)
+    assert "/static/common.js" in scripts and len(scripts) >= 2
+    for script in scripts:
+        served = client.get(script)
+        assert served.status_code == 200 and "javascript" in served.headers["content-type"]
+    assert "/api/" in client.get(scripts[-1]).text
+    assert client.get("/static/style.css").headers["content-type"].startswith("text/css")
     missing = client.get("/no-such-page")
     assert missing.status_code == 404 and "Not found" in missing.text
+
+
+def test_templates_escape_what_the_address_carries(client):
+    page = client.get("/favourites/" + '"><img src=x onerror=alert(1)>')
+    assert page.status_code == 200
+    assert "<img src=x" not in page.text and 'data-list-id="&#34;&gt;&lt;img src=x onerror=alert(1)&gt;"' in page.text
 
 
 # --------------------------------------------------------------------------------- the browser

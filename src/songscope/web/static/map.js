@@ -1,0 +1,28 @@
+let points = null, mapDiv = null;
+function highlight(trackId){
+  const i = points.track_id.indexOf(trackId);
+  const traces = mapDiv.data.length;
+  if(mapDiv.data[traces - 1].name === 'selected'){ Plotly.deleteTraces(mapDiv, traces - 1); }
+  // WebGL, like the map's own traces: an SVG trace would be drawn under their canvas.
+  if(i >= 0){ Plotly.addTraces(mapDiv, {x: [points.x[i]], y: [points.y[i]], type: 'scattergl', mode: 'markers', name: 'selected', hoverinfo: 'skip',
+    marker: {size: 24, symbol: 'star', color: '#ffd400', line: {color: '#111', width: 2}}}); }
+  return i >= 0;
+}
+async function show(trackId){
+  try{
+    const song = await api('/api/songs/' + encodeURIComponent(trackId) + (runId !== 'latest' ? '?run_id=' + encodeURIComponent(runId) : ''));
+    const onMap = highlight(trackId);
+    document.getElementById('details').innerHTML = '<h2>' + esc(song.name) + '</h2><p>cluster <a href="/clusters/' + song.cluster + '?run=' + esc(runId) + '">' +
+      song.cluster + '</a>: ' + esc(song.cluster_description) + (onMap ? '' : ' <span class="muted">(not among the songs drawn)</span>') + '</p>' +
+      '<p class="muted">' + Object.entries(song.features).map(([k, v]) => esc(k) + ' ' + fmt(v)).join(', ') + '</p><h2>Nearest songs</h2><ul class="results">' +
+      song.nearest.map(n => '<li><a class="song" data-id="' + esc(n.track_id) + '">' + esc(n.name) + '</a> <span class="muted">cluster ' + n.cluster + ', ' + fmt(n.distance, 2) + '</span></li>').join('') + '</ul>';
+  }catch(e){ fail('details', e); }
+}
+document.addEventListener('click', e => { if(e.target.classList.contains('song')){ show(e.target.dataset.id); } });
+searchBox(s => '<li><a class="song" data-id="' + esc(s.track_id) + '">' + esc(s.name) + '</a></li>');
+api('/api/runs/' + encodeURIComponent(runId) + '/map').then(m => {
+  points = m.points;
+  document.getElementById('map').innerHTML = '';
+  mapDiv = plot('map', m.figure);
+  mapDiv.on('plotly_click', e => { const p = e.points[0]; if(p.customdata){ show(p.customdata[2]); } });
+}).catch(e => fail('map', e));

@@ -1,0 +1,37 @@
+"""One contract, every engine: the local engine's algorithms and Spark's, plus a real Spark cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from songscope.engines._lloyd import lloyd
+from songscope.engines.local import kmeans_plus_plus
+
+
+@pytest.mark.parametrize(
+    ("dims", "rows", "k"),
+    [(6, 2_400, 6), (13, 5_000, 7), (16, 3_001, 5), (23, 2_400, 6)],
+    ids=["6 features", "13 features, odd k", "16 features, ragged last block", "23 features (matrix-product path)"],
+)
+def test_own_kmeans_kernel_matches_scikit_learn(dims, rows, k):
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(dims)
+    X = rng.normal(0, 1.0, (rows, dims)) + rng.normal(0, 3.0, (k, dims))[rng.integers(0, k, rows)]
+    init = kmeans_plus_plus(X, k, 0)
+    labels, centers, inertia, n_iter = lloyd(X, init, max_iter=30, tol=0)
+    reference = KMeans(k, init=init, n_init=1, max_iter=30, tol=0, algorithm="lloyd").fit(X)
+    assert n_iter == reference.n_iter_
+    assert abs(inertia / reference.inertia_ - 1) < 1e-4
+    assert adjusted_rand_score(labels, reference.labels_) > 0.999
+    np.testing.assert_allclose(centers, reference.cluster_centers_, atol=1e-3)
+
+
+def test_kmeans_kernel_stops_when_no_song_changes_cluster():
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
+    labels, centers, inertia, n_iter = lloyd(X, X[[0, 2]], max_iter=50, tol=0)
+    assert n_iter == 2  # the second pass changes nothing
+    assert labels.tolist() in ([0, 0, 1, 1],)
+    assert inertia == pytest.approx(0.01)

@@ -1,0 +1,15 @@
+"""Profile figures, synthetic songs and settings."""
+
+from __future__ import annotations
+
+from songscope.config import Settings, redact
+
+
+def test_settings_precedence_and_redaction():
+    env = {"SONGSCOPE_DB_URL": "sqlite:///env.db", "SONGSCOPE_SEED": "5"}
+    assert Settings.load(env=env).db_url == "sqlite:///env.db"
+    assert Settings.load(env=env).seed == 5
+    assert Settings.load(env=env, db_url="sqlite:///flag.db").db_url == "sqlite:///flag.db"
+    assert Settings.load(env={}).lake_url == "lake"
+    assert redact("mysql+pymysql://root:pw@h/db") == "mysql+pymysql://root:***@h/db"
+    assert redact("sqlite:///x.db") == "sqlite:///x.db"
