@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 IMPORTS = (
-    "from songscope import service, eda; from songscope.viz import report, figures; "
+    "from songscope import service, profile; from songscope.viz import report, figures; "
     "from songscope.evaluate import select, internal, stability, profile, external; import songscope.cli"
 )
 

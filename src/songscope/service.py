@@ -125,7 +125,7 @@ def ingest(
 
 @dataclass
 class ProfileOutcome:
-    profile: Any  # eda.Profile
+    profile: Any  # profile.Profile
     paths: dict[str, Path]
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,8 +137,8 @@ def profile(store: Store, sources: list[str] | None = None, *, out_dir: Path = P
             progress: Progress | None = None) -> ProfileOutcome:
     """Profile the stored catalogue, or `sources` without storing them; write Markdown, HTML (and PNGs)."""
     from songscope.clean import read_and_clean
-    from songscope.eda import profile as make_profile
-    from songscope.eda import write_profile
+    from songscope.profile import profile as make_profile
+    from songscope.profile import write_profile
 
     say = _say(progress)
     if sources:
@@ -212,9 +212,9 @@ def cluster(
     same answer); the null-model check is the gap statistic at k against k = 1.
     """
     from songscope.engines.choice import choose_engine, make_engine
+    from songscope.evaluate.cluster_profiles import describe_clusters, feature_tests
     from songscope.evaluate.external import external_indices
     from songscope.evaluate.internal import internal_indices
-    from songscope.evaluate.profile import describe_clusters, feature_tests
     from songscope.evaluate.select import null_model_check
     from songscope.evaluate.stability import bootstrap_jaccard, seed_agreement, verdict
     from songscope.features import FeatureSpace
@@ -526,10 +526,10 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
     """The end-to-end job: ingest and clean the sources, profile the catalogue, cluster it (k-means
     on the local engine, evaluated and stored; `evaluate` chooses k with evidence), and write the
     HTML report (``out_dir/report.html``, also in the lake and noted in the database)."""
-    from songscope.eda import profile as make_profile
-    from songscope.eda import write_profile
     from songscope.evaluate.background import BackgroundEvidence
     from songscope.features import FeatureSpace
+    from songscope.profile import profile as make_profile
+    from songscope.profile import write_profile
 
     say = _say(progress)
     # Started first, so the second process's imports overlap the ingest.

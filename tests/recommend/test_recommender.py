@@ -106,9 +106,9 @@ def test_recommendations_are_stored(seed_catalogue, tmp_path, db_url):
     outcome = run_service("recommend", settings, [BASTILLE], options=RecommendOptions(n=5))
     request_id, result = outcome.request_id, outcome.result
     assert all(item.cluster_description for item in result.items)
-    engine = db.connect(db_url)
-    stored = db.read_table(engine, db.recommendations).sort_values("rank")
-    engine.dispose()
+    database = db.connect(db_url)
+    stored = db.read_table(database, db.recommendations).sort_values("rank")
+    database.dispose()
     assert list(stored["rank"]) == [1, 2, 3, 4, 5] and set(stored["request_id"]) == {request_id}
     request = json.loads(stored["request"].iloc[0])
     assert request["favourites"] == [BASTILLE]

@@ -12,19 +12,19 @@ from tests.test_bad_inputs import GOOD, HEADER, row
 
 
 def _counts(url: str) -> dict[str, int]:
-    engine = db.connect(url)
+    database = db.connect(url)
     try:
-        return db.counts(engine)
+        return db.counts(database)
     finally:
-        engine.dispose()
+        database.dispose()
 
 
 def test_schema_is_created_at_the_head_revision(db_url):
-    engine = db.connect(db_url)
-    assert db.schema_version(engine) == db.SCHEMA_VERSION
-    assert db.migrate(engine) == db.SCHEMA_VERSION  # a second run changes nothing
-    assert all(sa.inspect(engine).has_table(t.name) for t in db.metadata.sorted_tables)
-    engine.dispose()
+    database = db.connect(db_url)
+    assert db.schema_version(database) == db.SCHEMA_VERSION
+    assert db.migrate(database) == db.SCHEMA_VERSION  # a second run changes nothing
+    assert all(sa.inspect(database).has_table(t.name) for t in db.metadata.sorted_tables)
+    database.dispose()
 
 
 def test_seed_ingest_is_stored_and_idempotent(db_url, settings_factory, seed_files):
@@ -46,9 +46,9 @@ def test_seed_ingest_is_stored_and_idempotent(db_url, settings_factory, seed_fil
     assert after["ingest_runs"] == 2
     assert again.catalogue_rows == 15_626
 
-    engine = db.connect(db_url)
-    tracks = db.read_table(engine, db.tracks)
-    engine.dispose()
+    database = db.connect(db_url)
+    tracks = db.read_table(database, db.tracks)
+    database.dispose()
     assert int(tracks["is_outlier"].sum()) == 609
     beethoven = tracks[tracks["artist_name"] == "Ludwig van Beethoven"]
     assert len(beethoven) == 1_206
@@ -86,9 +86,9 @@ def test_text_round_trips_byte_for_byte_and_numbers_exactly(db_url, settings_fac
     path.write_text("\n".join([HEADER, *tricky]) + "\n", encoding="utf-8")
     settings = settings_factory(db_url=db_url)
     ingest([str(path)], settings)
-    engine = db.connect(db_url)
-    tracks = db.read_table(engine, db.tracks).set_index("track_id")
-    engine.dispose()
+    database = db.connect(db_url)
+    tracks = db.read_table(database, db.tracks).set_index("track_id")
+    database.dispose()
     assert len(tracks) == 8  # the two ids that differ only by case stay two tracks
     assert tracks.at["goodKorean0000000000001", "artist_name"] == "방탄소년단"
     assert tracks.at["goodKorean0000000000001", "track_name"] == "작은 것들을 위한 시"
@@ -106,9 +106,9 @@ def test_rejected_rows_are_stored_once_with_their_raw_content(db_url, settings_f
     settings = settings_factory(db_url=db_url)
     ingest([str(path)], settings)
     ingest([str(path)], settings)  # again: nothing new
-    engine = db.connect(db_url)
-    rejected = db.read_table(engine, db.rejected_rows).sort_values("line")
-    engine.dispose()
+    database = db.connect(db_url)
+    rejected = db.read_table(database, db.rejected_rows).sort_values("line")
+    database.dispose()
     assert list(rejected["line"]) == [5, 6]
     assert "longer than 1,000 characters" in rejected["reason"].iloc[0]
     assert len(rejected["raw"].iloc[0]) > 200_000  # the whole row is kept, even on MySQL
@@ -123,10 +123,10 @@ def test_labels_from_several_sources_are_merged(db_url, settings_factory, tmp_pa
     settings = settings_factory(db_url=db_url)
     ingest([str(a)], settings)
     ingest([str(b)], settings)
-    engine = db.connect(db_url)
-    labels = db.read_table(engine, db.track_labels).set_index("track_id")
-    sources = db.read_table(engine, db.track_sources)
-    engine.dispose()
+    database = db.connect(db_url)
+    labels = db.read_table(database, db.track_labels).set_index("track_id")
+    sources = db.read_table(database, db.track_sources)
+    database.dispose()
     assert labels.at["shared0000000000000001", "value"] == "pop|latin"
     assert labels.at["only0000000000000000001", "value"] == "rock"
     assert sources.groupby("track_id")["source_id"].nunique()["shared0000000000000001"] == 2
@@ -154,14 +154,14 @@ def test_ingest_into_an_s3_lake(s3_server, s3_lake_url, settings_factory, seed_f
 
 
 def test_favourite_lists_and_reports_round_trip(db_url):
-    engine = db.connect(db_url)
+    database = db.connect(db_url)
     favourites, dislikes = ["4uLU6hMCjMI75M1A2tKUQC", "Ünïcödé-id 🎵"], ["x" * 22]
-    db.save_favourite_list(engine, "abc123def456", "Sunday 'morning'; DROP TABLE tracks", favourites, dislikes, {"n": 5, "diversity": 0.7})
-    found = db.load_favourite_list(engine, "abc123def456")
+    db.save_favourite_list(database, "abc123def456", "Sunday 'morning'; DROP TABLE tracks", favourites, dislikes, {"n": 5, "diversity": 0.7})
+    found = db.load_favourite_list(database, "abc123def456")
     assert found["favourites"] == favourites and found["dislikes"] == dislikes and found["name"] == "Sunday 'morning'; DROP TABLE tracks"
     assert found["options"] == {"n": 5, "diversity": 0.7}
-    assert db.load_favourite_list(engine, "ABC123DEF456") is None  # ids are case-sensitive, MariaDB included
-    db.record_report(engine, run_id="r1", compare_run_id=None, path="/tmp/r.html", lake_uri="lake/reports/r1.html", size_bytes=7_000_000, figures=["map", "sizes"])
-    stored = db.read_table(engine, db.reports)
+    assert db.load_favourite_list(database, "ABC123DEF456") is None  # ids are case-sensitive, MariaDB included
+    db.record_report(database, run_id="r1", compare_run_id=None, path="/tmp/r.html", lake_uri="lake/reports/r1.html", size_bytes=7_000_000, figures=["map", "sizes"])
+    stored = db.read_table(database, db.reports)
     assert list(stored["run_id"]) == ["r1"] and stored["compare_run_id"].isna().all() and int(stored["size_bytes"].iloc[0]) == 7_000_000
-    engine.dispose()
+    database.dispose()

@@ -39,8 +39,8 @@ def _v5_database(url: str, folder: Path) -> dict[str, int]:
     if url.startswith("sqlite"):
         shutil.copy(folder / "songscope-v5.db", url.removeprefix("sqlite:///"))
     else:
-        engine = sa.create_engine(url + ("?charset=utf8mb4" if url.startswith("mysql") else ""))
-        with engine.begin() as conn:
+        database = sa.create_engine(url + ("?charset=utf8mb4" if url.startswith("mysql") else ""))
+        with database.begin() as conn:
             db.metadata.create_all(conn, tables=[db.schema_table, *(db.metadata.tables[name] for name in V5_TABLES)])
             for name, frame in tables.items():
                 table = db.metadata.tables[name]
@@ -50,7 +50,7 @@ def _v5_database(url: str, folder: Path) -> dict[str, int]:
                         frame[column] = moment.dt.tz_convert(None) if url.startswith("mysql") else moment  # MariaDB takes no offset
                 if len(frame):
                     conn.execute(table.insert(), frame.astype(object).where(frame.notna(), None).to_dict("records"))
-        engine.dispose()
+        database.dispose()
     return {name: len(frame) for name, frame in tables.items() if name != "songscope_schema"}
 
 
@@ -80,29 +80,29 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
 
 
 def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
-    engine = sa.create_engine(db_url + ("?charset=utf8mb4" if db_url.startswith("mysql") else ""))
-    with engine.begin() as conn:  # schema v1: the catalogue tables only
+    database = sa.create_engine(db_url + ("?charset=utf8mb4" if db_url.startswith("mysql") else ""))
+    with database.begin() as conn:  # schema v1: the catalogue tables only
         db.metadata.create_all(conn, tables=[db.schema_table, *(db.metadata.tables[name] for name in db.LEGACY_TABLES[1])])
         conn.execute(db.schema_table.insert().values(version=1, applied_at=db._now()))
-    assert db.schema_version(engine) == 1
-    engine.dispose()
-    engine = db.connect(db_url)
-    assert db.schema_version(engine) == 6
-    assert all(sa.inspect(engine).has_table(t) for t in ("cluster_runs", "recommendations", "reports", "favourite_lists", "cluster_run_details"))
-    engine.dispose()
+    assert db.schema_version(database) == 1
+    database.dispose()
+    database = db.connect(db_url)
+    assert db.schema_version(database) == 6
+    assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendations", "reports", "favourite_lists", "cluster_run_details"))
+    database.dispose()
 
 
 @pytest.mark.parametrize("newer", ["alembic", "legacy"])
 def test_newer_schema_is_refused_untouched(sqlite_url, newer):
-    engine = db.connect(sqlite_url)
-    with engine.begin() as conn:
+    database = db.connect(sqlite_url)
+    with database.begin() as conn:
         if newer == "alembic":
             conn.execute(sa.text("UPDATE alembic_version SET version_num = '0007'"))
         else:
             conn.execute(db.schema_table.insert().values(version=7, applied_at=db._now()))
     with pytest.raises(db.DatabaseError, match="newer than this songscope"):
-        db.migrate(engine)
-    engine.dispose()
+        db.migrate(database)
+    database.dispose()
 
 
 def test_alembic_head_is_the_revision_the_code_expects():

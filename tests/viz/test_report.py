@@ -60,9 +60,9 @@ def test_report_is_self_contained_and_recorded(report_file, clustered):
     tests_table = tests_table[: tests_table.index("</table>")]
     assert "0.000</td>" not in tests_table.replace("epsilon", "")  # p-values never read as zero
     assert "&lt; 1e-300" in tests_table or "e-" in tests_table
-    engine = db.connect(settings.db_url)
-    asked = db.read_table(engine, db.recommendations).sort_values("rank")
-    engine.dispose()
+    database = db.connect(settings.db_url)
+    asked = db.read_table(database, db.recommendations).sort_values("rank")
+    database.dispose()
     titles = load_catalogue(settings).set_index("track_id")["track_name"]
     first_title, last_title = titles[asked["track_id"].iloc[0]], titles[asked["track_id"].iloc[-1]]
     shown = text[text.index("The latest request") :]
@@ -70,9 +70,9 @@ def test_report_is_self_contained_and_recorded(report_file, clustered):
     assert len(asked) == 12 and shown.count("<tr>") == 1 + 10  # the header and the request's first ten
     assert first_title in shown and last_title not in shown
     assert "Ablation: what each ingredient adds" in text and "+ artist context" in text  # the latest eval-recs
-    engine = db.connect(settings.db_url)
-    stored = db.read_table(engine, db.reports)
-    engine.dispose()
+    database = db.connect(settings.db_url)
+    stored = db.read_table(database, db.reports)
+    database.dispose()
     assert list(stored["run_id"]) == [first] and list(stored["compare_run_id"]) == [second]
     assert json.loads(stored["figures"].iloc[0]) == list(report.figures)
     assert Path(written.lake_uri).read_bytes() == path.read_bytes()

@@ -82,9 +82,9 @@ def test_recommend_save_and_share_a_list(client, clustered):
     items = result.json()["recommendations"]
     assert len(items) == 5 and all("close to" in i["reason"] for i in items)
     assert len({i["artist_name"] for i in items}) == 5  # one per artist, as asked
-    engine = db.connect(settings.db_url)
-    stored = db.read_table(engine, db.recommendations)
-    engine.dispose()
+    database = db.connect(settings.db_url)
+    stored = db.read_table(database, db.recommendations)
+    database.dispose()
     assert result.json()["request_id"] in set(stored["request_id"])
     ids = [client.get("/api/songs", params={"q": q}).json()[0]["track_id"] for q in ("bastille admit", "cigarettes after sex cry")]
     saved = client.post("/api/lists", json={"name": "evening", "favourites": ids[:1], "dislikes": ids[1:], "options": {"n": 5}})

@@ -23,8 +23,8 @@ import pandas as pd
 from songscope.clean import normalise_names
 from songscope.engines.local import LocalEngine
 from songscope.features import FeatureSpace
+from songscope.recommend.distance import SongDistance, training_half
 from songscope.recommend.index import ExactIndex
-from songscope.recommend.metric import SongMetric, training_half
 from songscope.recommend.recommender import BACKGROUND, Recommender, RecommendOptions, taste_model
 
 Method = Callable[[list[int], int], list[int]]  # (seed rows, n) -> recommended rows
@@ -73,10 +73,10 @@ class Methods:
         self.recommender = Recommender(self.tracks, self.space)
         self.rng = np.random.default_rng(self.seed)
         names = self.space.output_names
-        weights_only = SongMetric(artist_context=0.0).embed(self.X, names, None)
+        weights_only = SongDistance(artist_context=0.0).embed(self.X, names, None)
         self._weighted_index = ExactIndex().fit(weights_only)
         self._context_index = ExactIndex().fit(self.recommender.X)
-        self._learned = None if self.weights is None else Recommender(self.tracks, self.space, metric=SongMetric(weights=self.weights))
+        self._learned = None if self.weights is None else Recommender(self.tracks, self.space, distance=SongDistance(weights=self.weights))
 
     def all(self) -> dict[str, Method]:
         """The baselines the design asks for, and songscope's default."""
@@ -320,7 +320,7 @@ def evaluate_recommendations(
             else:
                 notes.append(f"playlist continuation skipped: the catalogue has no {DEFAULT_PLAYLIST_COLUMN!r} column (name one with --playlist)")
         if learn:
-            from songscope.recommend.metric import learn_weights
+            from songscope.recommend.distance import learn_weights
 
             space = FeatureSpace().fit(tracks)
             train = np.flatnonzero(training_half(tracks["track_id"].astype(str).to_numpy()))
@@ -380,7 +380,7 @@ def liked_auc(
     plain = space.transform(both)
     # The recommender's notion of "same artist": names folded by `normalise_names`.
     artists = pd.factorize(normalise_names(both["artist_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False))[0]
-    embedded = SongMetric().embed(plain, space.output_names, artists)
+    embedded = SongDistance().embed(plain, space.output_names, artists)
     spaces = {"standard": (plain[: len(labelled)], plain[len(labelled) :]), "songscope": (embedded[: len(labelled)], embedded[len(labelled) :])}
     X = spaces["standard"][0]
     liked, disliked = np.flatnonzero(liked_mask), np.flatnonzero(~liked_mask)

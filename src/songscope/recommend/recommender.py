@@ -3,8 +3,8 @@
 Several favourites are not averaged into one vector (the average of a calm acoustic song and a
 loud dance track is a bland song neither listener mood wanted): each seed ranks the catalogue on
 its own and the rankings are fused by reciprocal rank (``sum 1 / (60 + rank)``), so a list with two
-moods gets both. Closeness is measured in `SongMetric`'s space (learned feature weights plus the
-artist's typical sound; see `recommend/metric.py`). With ten or more favourites, or any dislike,
+moods gets both. Closeness is measured in `SongDistance`'s space (learned feature weights plus the
+artist's typical sound; see `recommend/distance.py`). With ten or more favourites, or any dislike,
 songscope also learns the listener's taste (gradient-boosted trees: favourites against dislikes, or
 against a background sample of the catalogue) and re-ranks the fused candidates by its probability;
 how much that changed the list is reported. (Offline, on one listener's liked/disliked songs, that
@@ -23,8 +23,8 @@ import pandas as pd
 
 from songscope.clean import normalise_names
 from songscope.features import FeatureSpace
+from songscope.recommend.distance import SongDistance
 from songscope.recommend.index import build_index
-from songscope.recommend.metric import SongMetric
 from songscope.recommend.options import RecommendOptions
 
 RRF_K = 60
@@ -86,10 +86,10 @@ class Recommender:
     """
 
     def __init__(self, tracks: pd.DataFrame, space: FeatureSpace, *, clusters: pd.Series | None = None,
-                 descriptions: dict[int, str] | None = None, index_kind: str = "auto", metric: SongMetric | None = None):
+                 descriptions: dict[int, str] | None = None, index_kind: str = "auto", distance: SongDistance | None = None):
         self.tracks = tracks.reset_index(drop=True)
         self.space = space
-        self.metric = metric or SongMetric()
+        self.distance = distance or SongDistance()
         labels = (self.tracks["artist_name"].astype(str) + " - " + self.tracks["track_name"].astype(str)).to_numpy()
         self._labels = labels
         self._ids = self.tracks["track_id"].astype(str).to_numpy()
@@ -105,8 +105,8 @@ class Recommender:
         self._version = pd.factorize(pd.Series(artist_norm) + "\x1f" + pd.Series(title_norm))[0]
         #: The songs in the feature space (for reasons) and in the metric's space (for search).
         self.features = space.transform(self.tracks)
-        self._weights = self.metric.weight_vector(space.output_names)
-        self.X = self.metric.embed(self.features, space.output_names, self._artist)
+        self._weights = self.distance.weight_vector(space.output_names)
+        self.X = self.distance.embed(self.features, space.output_names, self._artist)
         self.index = build_index(self.X, index_kind)
         self.clusters = None if clusters is None else self.tracks["track_id"].map(clusters).to_numpy()
         self.descriptions = descriptions or {}

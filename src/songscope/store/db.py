@@ -1,6 +1,7 @@
 """The relational store: SQLite by default, PostgreSQL or MySQL/MariaDB by URL.
 
-Tables are SQLAlchemy Core; the schema is migrated by Alembic (``store/migrations``): `migrate`
+"Database" names a SQLAlchemy engine (a connection pool) throughout, so that "engine" keeps its one
+meaning in songscope: the clustering engine (local or Spark). Tables are SQLAlchemy Core; the schema is migrated by Alembic (``store/migrations``): `migrate`
 brings any database up to `SCHEMA_REVISION`, including those made before Alembic (a database newer
 than this code is refused, not touched).
 `record_ingest` writes one ingest in a single transaction: if anything fails, nothing is kept.
@@ -266,12 +267,12 @@ class DatabaseError(RuntimeError):
 
 
 def connect(url: str) -> Engine:
-    """An engine for `url`, with the schema created or migrated to the current version."""
+    """A database engine (connection pool) for `url`, with the schema created or migrated to the current version."""
     if url.startswith("mysql") and "charset=" not in url:
         url += ("&" if "?" in url else "?") + "charset=utf8mb4"
-    engine = sa.create_engine(url)
-    migrate(engine)
-    return engine
+    database = sa.create_engine(url)
+    migrate(database)
+    return database
 
 
 def _revision_and_legacy_version(conn: Connection) -> tuple[str | None, int]:
@@ -286,9 +287,9 @@ def _revision_and_legacy_version(conn: Connection) -> tuple[str | None, int]:
     return revision, legacy
 
 
-def schema_version(engine: Engine) -> int:
+def schema_version(database: Engine) -> int:
     """The version a database is at (0 when songscope has never written to it)."""
-    with engine.connect() as conn:
+    with database.connect() as conn:
         revision, legacy = _revision_and_legacy_version(conn)
     return int(revision) if revision else legacy
 
@@ -304,7 +305,7 @@ def _alembic_config(connection: Connection):
     return config
 
 
-def migrate(engine: Engine) -> int:
+def migrate(database: Engine) -> int:
     """Bring the database to `SCHEMA_REVISION` with Alembic; returns the version reached.
 
     An empty database gets today's tables and is stamped; one made by a release from before
@@ -312,7 +313,7 @@ def migrate(engine: Engine) -> int:
     and upgraded; a database newer than this code is refused, not touched.
     """
     try:
-        with engine.connect() as conn:
+        with database.connect() as conn:
             revision, legacy = _revision_and_legacy_version(conn)
     except sa.exc.OperationalError as exc:
         raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
@@ -325,7 +326,7 @@ def migrate(engine: Engine) -> int:
         return SCHEMA_VERSION
     from alembic import command
 
-    with engine.begin() as conn:
+    with database.begin() as conn:
         config = _alembic_config(conn)
         if revision is None and legacy == 0:
             metadata.create_all(conn)
@@ -362,7 +363,7 @@ class IngestRecord:
 
 
 def record_ingest(
-    engine: Engine,
+    database: Engine,
     *,
     run_id: str,
     started_at: datetime,
@@ -383,7 +384,7 @@ def record_ingest(
     inside the transaction last, so a failure there (say, the lake write) rolls everything back.
     """
     summaries = list(source_summaries)
-    with engine.begin() as conn:
+    with database.begin() as conn:
         source_ids, known_sources = _upsert_sources(conn, summaries, run_id)
         sources_added = len(set(source_ids.values()) - known_sources)
 
@@ -586,32 +587,32 @@ def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
     return len(frame)
 
 
-def record_recommendations(engine: Engine, request_id: str, request: dict[str, object], items: pd.DataFrame) -> None:
+def record_recommendations(database: Engine, request_id: str, request: dict[str, object], items: pd.DataFrame) -> None:
     """Store one recommendation request and its ranked songs (rank, track_id, score, reason JSON)."""
-    with engine.begin() as conn:
+    with database.begin() as conn:
         rows = items.assign(request_id=request_id, created_at=_now(), request=json.dumps(request, default=str))
         bulk_insert(conn, recommendations, rows)
 
 
-def record_report(engine: Engine, *, run_id: str, compare_run_id: str | None, path: str, lake_uri: str, size_bytes: int, figures: list[str]) -> None:
+def record_report(database: Engine, *, run_id: str, compare_run_id: str | None, path: str, lake_uri: str, size_bytes: int, figures: list[str]) -> None:
     """Note a written report: which run(s), where it is, how big, which figures."""
-    with engine.begin() as conn:
+    with database.begin() as conn:
         conn.execute(reports.insert().values(
             created_at=_now(), run_id=run_id, compare_run_id=compare_run_id, path=path, lake_uri=lake_uri, size_bytes=size_bytes,
             figures=json.dumps(figures),
         ))
 
 
-def save_favourite_list(engine: Engine, list_id: str, name: str, favourites: list[str], dislikes: list[str], options: dict) -> None:
-    with engine.begin() as conn:
+def save_favourite_list(database: Engine, list_id: str, name: str, favourites: list[str], dislikes: list[str], options: dict) -> None:
+    with database.begin() as conn:
         conn.execute(favourite_lists.insert().values(
             list_id=list_id, created_at=_now(), name=name, favourites=json.dumps(favourites), dislikes=json.dumps(dislikes),
             options=json.dumps(options, default=str),
         ))
 
 
-def load_favourite_list(engine: Engine, list_id: str) -> dict[str, object] | None:
-    with engine.connect() as conn:
+def load_favourite_list(database: Engine, list_id: str) -> dict[str, object] | None:
+    with database.connect() as conn:
         row = conn.execute(sa.select(favourite_lists).where(favourite_lists.c.list_id == list_id)).mappings().first()
     if row is None:
         return None
@@ -624,17 +625,17 @@ def load_favourite_list(engine: Engine, list_id: str) -> dict[str, object] | Non
 # ------------------------------------------------------------------------------------------- reads
 
 
-def read_table(engine: Engine, table: sa.Table, where=None) -> pd.DataFrame:
+def read_table(database: Engine, table: sa.Table, where=None) -> pd.DataFrame:
     query = sa.select(table)
     if where is not None:
         query = query.where(where)
-    with engine.connect() as conn:
+    with database.connect() as conn:
         return pd.read_sql(query, conn)
 
 
-def counts(engine: Engine) -> dict[str, int]:
+def counts(database: Engine) -> dict[str, int]:
     """Row counts of the catalogue tables."""
-    with engine.connect() as conn:
+    with database.connect() as conn:
         return {
             t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
             for t in (tracks, track_sources, track_labels, sources, rejected_rows, track_duplicates, ingest_runs, cluster_runs)

@@ -112,11 +112,11 @@ def build_report(
     (`profiled`), and `evidence`, a call that returns the `select.Evidence` it started in the
     background (`select.selection_evidence` with the run's k, `ks`, `references` and `density`)."""
     from songscope.compare import compare_runs
-    from songscope.eda import profile
-    from songscope.evaluate.profile import format_p_value
+    from songscope.evaluate.cluster_profiles import format_p_value
     from songscope.evaluate.select import ALGORITHM_NOTES, rationale, selection_evidence
     from songscope.evaluate.stability import verdict
     from songscope.features import FeatureSpace
+    from songscope.profile import profile
     from songscope.store import db, keys
 
     say = progress or (lambda message: None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from songscope.evaluate.profile import describe_clusters, feature_tests
+from songscope.evaluate.cluster_profiles import describe_clusters, feature_tests
 
 
 def test_profiles_name_what_differs(catalogue):
@@ -22,7 +22,7 @@ def test_profiles_name_what_differs(catalogue):
 def test_kruskal_wallis_leaves_missing_values_out_and_reads_identical_values_as_no_difference():
     from scipy import stats
 
-    from songscope.evaluate.profile import format_p_value, kruskal_wallis
+    from songscope.evaluate.cluster_profiles import format_p_value, kruskal_wallis
 
     rng = np.random.default_rng(2)
     groups = rng.integers(0, 5, 2_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from songscope.recommend.metric import DEFAULT_WEIGHTS, PLAIN, SongMetric, artist_means, learn_weights, neighbour_agreement, training_half
+from songscope.recommend.distance import DEFAULT_WEIGHTS, PLAIN, SongDistance, artist_means, learn_weights, neighbour_agreement, training_half
 
 
 def _labelled_blobs(n: int = 1_200, seed: int = 0):
@@ -24,7 +24,7 @@ def test_learned_weights_silence_a_noise_feature_and_raise_agreement():
     rows = np.arange(len(X))
     weights = learn_weights(X, ["a", "b", "noise"], labels, rows, queries=400)
     assert weights["noise"] < 0.5 < min(weights["a"], weights["b"])
-    w = SongMetric(weights).weight_vector(["a", "b", "noise"])
+    w = SongDistance(weights).weight_vector(["a", "b", "noise"])
     assert np.mean(w**2) == pytest.approx(1.0)
     before = neighbour_agreement(X, labels, rows, rows[:400])
     after = neighbour_agreement(X * w, labels, rows, rows[:400])
@@ -53,7 +53,7 @@ def test_artist_context_pulls_an_artists_songs_together():
     artists = np.array([0, 1, 0, 1, 2, 2])
     plain = PLAIN.embed(X, ["a", "b"], artists)
     assert plain.shape == (6, 2)
-    context = SongMetric(weights={}, artist_context=1.0).embed(X, ["a", "b"], artists)
+    context = SongDistance(weights={}, artist_context=1.0).embed(X, ["a", "b"], artists)
     assert context.shape == (6, 4)
     np.testing.assert_allclose(context[:, 2:], artist_means(X, artists))
     def distance(Z, i, j):

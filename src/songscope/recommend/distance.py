@@ -53,12 +53,12 @@ def training_half(track_ids: Sequence[str] | np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SongMetric:
+class SongDistance:
     """Feature weights plus artist context; `embed` maps the feature space to the space the
     neighbour index searches (plain Euclidean there equals this metric).
 
     >>> X = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 0.0]])
-    >>> SongMetric({"b": 2.0}, artist_context=1.0).embed(X, ["a", "b"], np.array([0, 0, 1])).round(3).tolist()
+    >>> SongDistance({"b": 2.0}, artist_context=1.0).embed(X, ["a", "b"], np.array([0, 0, 1])).round(3).tolist()
     [[0.0, 1.265, 0.632, 1.265], [1.265, 1.265, 0.632, 1.265], [2.53, 0.0, 2.53, 0.0]]
     """
 
@@ -87,7 +87,7 @@ class SongMetric:
 
 
 #: Standard space, no artist context: plain Euclidean kNN, the baseline the ablation starts from.
-PLAIN = SongMetric(weights={}, artist_context=0.0)
+PLAIN = SongDistance(weights={}, artist_context=0.0)
 
 
 def artist_means(X: np.ndarray, artists: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from songscope.eda import profile, to_markdown, write_profile
+from songscope.profile import profile, to_markdown, write_profile
 
 
 def test_profile_figures_and_bias(seed_tracks, tmp_path):
