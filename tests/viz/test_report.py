@@ -253,3 +253,18 @@ def test_evidence_worker_runs_from_a_script_without_a_main_guard(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["worker", "5"]
     assert "Traceback" not in done.stderr
+
+
+def test_the_report_is_gathered_then_rendered_from_data_alone(clustered):
+    from songscope.store.runs import ClusterRun
+    from songscope.store.store import Store
+    from songscope.viz.report import gather, render
+
+    settings, first, second, _ = clustered
+    with Store(settings) as store:
+        data = gather(store, ClusterRun.load(store, first), other=ClusterRun.load(store, second), ks=range(2, 5), density=False)
+    assert data.evidence.sweep.table["k"].tolist() == [2, 3, 4] and data.comparison is not None and data.request is not None
+    report = render(data)  # no store: what it draws is what was gathered
+    assert report.run_id == first and report.compare_run_id == second
+    assert {"k_selection", "cluster_map", "compare_maps", "recommendation_map"} <= set(report.figures)
+    assert render(data).figures.keys() == report.figures.keys()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,29 @@ class _Page:
         self.parts.append(f'<div class="figure" data-figure="{name}">{div}</div>')
 
 
-def build_report(
+@dataclass
+class ReportData:
+    """Everything a report shows, gathered from the stores and computed, before any HTML."""
+
+    run: Any  # store.runs.ClusterRun
+    other: Any | None  # a second run to compare with
+    catalogue: pd.DataFrame
+    X: np.ndarray  # the catalogue in the run's feature space
+    labels: np.ndarray
+    ingests: pd.DataFrame
+    profile: Any  # profile.Profile of the catalogue
+    evidence: Any  # evaluate.select.Evidence: k sweep, density sweep, algorithms compared
+    points: Any  # viz.figures.Projection: the 2-D map
+    comparison: Any | None  # compare.Comparison with `other`
+    request: dict | None  # the latest recommendation request ...
+    recommended: pd.DataFrame | None  # ... its first ten songs (rank, track_id, score, reason, names)
+    evaluation: dict | None  # the latest `songscope eval-recs`
+    focus: int  # the cluster drawn as a radar
+    seed: int = 0
+    created: str = ""
+
+
+def gather(
     store,
     run,
     *,
@@ -102,52 +125,96 @@ def build_report(
     catalogue: pd.DataFrame | None = None,
     profiled=None,
     evidence: Callable[[], object] | None = None,
-) -> Report:
-    """Everything the report shows for `run` (a `store.runs.ClusterRun`), from the `store`: the
-    catalogue, the ingests, `other` (a second run to compare with), a compact k sweep (k 2..20,
-    B = 10; `songscope evaluate` runs the full one), the latest recommendation request and offline
+) -> ReportData:
+    """What the report of `run` (a `store.runs.ClusterRun`) shows, from the `store`: the catalogue,
+    the ingests, `other` (a second run to compare with), a compact k sweep (k 2..20, B = 10;
+    `songscope evaluate` runs the full one), the latest recommendation request and offline
     evaluation if there are any. `focus` is the cluster drawn as a radar (default: the largest).
 
     `songscope run` hands over what it already holds: the `catalogue` it clustered, its profile
     (`profiled`), and `evidence`, a call that returns the `select.Evidence` it started in the
     background (`select.selection_evidence` with the run's k, `ks`, `references` and `density`)."""
     from songscope.compare import compare_runs
-    from songscope.evaluate.cluster_profiles import format_p_value
-    from songscope.evaluate.select import ALGORITHM_NOTES, rationale, selection_evidence
-    from songscope.evaluate.stability import verdict
+    from songscope.evaluate.select import selection_evidence
     from songscope.features import FeatureSpace
     from songscope.profile import profile
     from songscope.store import db, keys
 
     say = progress or (lambda message: None)
-    started = time.perf_counter()
-    run_id = run.run_id
-    compare = other.run_id if other is not None else None
-    ingests = db.read_table(store.db, db.ingest_runs).sort_values("started_at")
-    requests = db.read_table(store.db, db.recommendations)
-    lake = store.lake
+    seed = store.settings.seed
     if catalogue is None:
         say("reading the catalogue")
         catalogue = store.catalogue()
-    space = FeatureSpace.from_dict(run.space)
-    labels = run.labels_for(catalogue)
-    X = space.transform(catalogue)
+    if focus is not None and focus not in run.descriptions:
+        raise ValueError(f"cluster {focus} is not in run {run.run_id}: it has clusters 0..{max(run.descriptions)}")
+    X = FeatureSpace.from_dict(run.space).transform(catalogue)
+    say("profiling the data")
+    prof = profiled if profiled is not None else profile(catalogue, figures=False)
+    say(f"k sweep {ks.start}..{ks.stop - 1}")
+    compare_at = run.k if run.k >= 2 else None
+    found = evidence() if evidence is not None else selection_evidence(
+        X, k=compare_at, ks=ks, references=references, density=density, seed=seed, progress=say)
+    say("the cluster map")
+    points = F.project(X, method=projection, seed=seed)
+    comparison = None
+    if other is not None:
+        say("comparing the runs")
+        comparison = compare_runs(run, other, catalogue, seed=seed)
+    request, recommended = None, None
+    requests = db.read_table(store.db, db.recommendations)
+    if len(requests):
+        newest = requests.sort_values("created_at")["request_id"].iloc[-1]
+        latest = requests[requests["request_id"] == newest].sort_values("rank").head(10)  # its first ten
+        request = json.loads(latest["request"].iloc[0])
+        recommended = latest.merge(catalogue[["track_id", "artist_name", "track_name"]], on="track_id")
+    evaluation = None
+    if store.lake.exists(keys.RECOMMENDATION_EVALUATION):
+        evaluation = json.loads(store.lake.read_bytes(keys.RECOMMENDATION_EVALUATION))
+    return ReportData(
+        run=run, other=other, catalogue=catalogue, X=X, labels=run.labels_for(catalogue),
+        ingests=db.read_table(store.db, db.ingest_runs).sort_values("started_at"), profile=prof, evidence=found, points=points,
+        comparison=comparison, request=request, recommended=recommended, evaluation=evaluation,
+        focus=focus if focus is not None else int(run.clusters.sort_values("size", ascending=False)["cluster"].iloc[0]),
+        seed=seed, created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def build_report(store, run, *, progress: Progress | None = None, **options) -> Report:
+    """The report of `run`: `gather` its data (`options` as there), then `render` it."""
+    started = time.perf_counter()
+    data = gather(store, run, progress=progress, **options)
+    report = render(data, progress=progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def render(data: ReportData, *, progress: Progress | None = None) -> Report:
+    """The HTML report of gathered `data`: sections of text, tables and interactive figures."""
+    from songscope.evaluate.cluster_profiles import format_p_value
+    from songscope.evaluate.select import ALGORITHM_NOTES, rationale
+    from songscope.evaluate.stability import verdict
+
+    say = progress or (lambda message: None)
+    started = time.perf_counter()
+    run, other, catalogue, X, labels, seed = data.run, data.other, data.catalogue, data.X, data.labels, data.seed
+    run_id = run.run_id
+    compare = other.run_id if other is not None else None
+    ingests = data.ingests
     centroids = run.clusters
     descriptions = run.descriptions
-    seed = store.settings.seed
     info = {"algorithm": run.algorithm, "engine": run.engine, "n_clusters": run.k}
+    points = data.points
 
     page = _Page()
-    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    created = data.created
     page.text(f"<h1>songscope report: {html.escape(info['algorithm'])} on the {html.escape(info['engine'])} engine, k = {info['n_clusters']}</h1>"
               f'<p class="muted">run {html.escape(run_id)}{" compared with " + html.escape(compare) if compare else ""}; '
               f"{len(catalogue):,} songs; generated {created}</p>")
     nav_at = len(page.parts)
 
     # ------------------------------------------------------------------ 1. data
-    say("profiling the data")
     page.section("data", "1. The data: what came in, what was cleaned")
-    prof = profiled if profiled is not None else profile(catalogue, figures=False)
+    prof = data.profile
     if len(ingests):
         steps = []
         for row in ingests.itertuples():
@@ -168,12 +235,8 @@ def build_report(
         page.figure("popularity", F.popularity_histogram(catalogue))
 
     # ------------------------------------------------------------------ 2. model selection
-    say(f"k sweep {ks.start}..{ks.stop - 1}")
     page.section("selection", "2. Choosing k and the algorithm")
-    compare_at = int(info["n_clusters"]) if int(info["n_clusters"]) >= 2 else None
-    found = evidence() if evidence is not None else selection_evidence(
-        X, k=compare_at, ks=ks, references=references, density=density, seed=seed, progress=say)
-    sweep, dense, methods = found.sweep, found.density, found.methods
+    sweep, dense, methods = data.evidence.sweep, data.evidence.density, data.evidence.methods
     page.text(f"<p>{html.escape(rationale(sweep, dense, methods))}</p>")
     page.text(f'<p class="muted">k-means per k on all songs; silhouette on {sweep.sample_sizes["silhouette"]:,} songs, gap statistic on '
               f'{sweep.sample_sizes["gap"]:,} with B = {sweep.sample_sizes["references"]} uniform references (the full sweep: '
@@ -191,7 +254,7 @@ def build_report(
     page.text("<h3>The algorithms on this kind of data</h3>" + _table(ALGORITHM_NOTES, left=tuple(ALGORITHM_NOTES.columns)))
 
     # ------------------------------------------------------------------ 3. the clustering
-    say("the cluster map")
+    say("drawing the figures")
     page.section("clusters", f"3. The clustering: {info['n_clusters']} clusters")
     metrics = run.metrics
     shown = {k: metrics.get(k) for k in ("silhouette", "davies_bouldin", "calinski_harabasz", "sse") if metrics.get(k) is not None}
@@ -207,17 +270,14 @@ def build_report(
         )
         page.text(f"<p><b>Null model.</b> Gap({info['n_clusters']}) - Gap(1) = {null.get('delta', float('nan')):.3f} "
                   f"+/- {null.get('delta_se', float('nan')):.3f}: {structure_words}.</p>")
-    points = F.project(X, method=projection, seed=seed)
     page.figure("cluster_map", F.cluster_map(points, labels, catalogue, descriptions, title=f"Cluster map: {info['n_clusters']} clusters"))
-    profile_features = [c for c in space.columns] + (["popularity"] if catalogue["popularity"].notna().any() else [])
+    profile_features = list(run.space["columns"]) + (["popularity"] if catalogue["popularity"].notna().any() else [])
     table = centroids[["cluster", "size", "description", "top_artists", "jaccard"]].copy()
     table["stability"] = ["" if pd.isna(j) else verdict(j) for j in table["jaccard"]]
     page.text("<h3>The clusters in words</h3>" + _table(table.rename(columns={"top_artists": "top artists", "jaccard": "bootstrap Jaccard"}),
                                                      left=("description", "top artists", "stability")))
     page.figure("profiles", F.profile_heatmap(catalogue, labels, profile_features, descriptions))
-    if focus is not None and focus not in descriptions:
-        raise ValueError(f"cluster {focus} is not in run {run_id}: it has clusters 0..{max(descriptions)}")
-    chosen = focus if focus is not None else int(centroids.sort_values("size", ascending=False)["cluster"].iloc[0])
+    chosen = data.focus
     page.figure("radar", F.cluster_radar(catalogue, labels, chosen, profile_features, descriptions.get(chosen, "")))
     page.figure("sizes", F.cluster_sizes(centroids))
     jaccard = centroids.set_index("cluster")["jaccard"].reindex(range(int(centroids["cluster"].max()) + 1)).to_numpy()
@@ -238,9 +298,8 @@ def build_report(
 
     # ------------------------------------------------------------------ 4. comparison
     if other is not None:
-        say("comparing the runs")
         page.section("compare", "4. Comparing the two runs")
-        comparison = compare_runs(run, other, catalogue, seed=seed)
+        comparison = data.comparison
         page.text(_table(comparison.runs, left=("run", "run_id", "engine", "algorithm")))
         agree = comparison.agreement
         page.text(f"<p>On {agree['songs']:,} common songs: ARI {agree['ari']:.3f}, NMI {agree['nmi']:.3f}; "
@@ -255,21 +314,17 @@ def build_report(
         page.figure("timings", F.timings_bar(pd.DataFrame(timing_rows)))
 
     # ------------------------------------------------------------------ 5. recommendations
-    evaluation_key = keys.RECOMMENDATION_EVALUATION
-    if len(requests) or lake.exists(evaluation_key):
+    if data.request is not None or data.evaluation is not None:
         page.section("recommend", f"{5 if other is not None else 4}. Recommendations")
-    if len(requests):
-        newest = requests.sort_values("created_at")["request_id"].iloc[-1]
-        latest = requests[requests["request_id"] == newest].sort_values("rank").head(10)  # its first ten
-        request = json.loads(latest["request"].iloc[0])
+    if data.request is not None:
+        request, shown_recs = data.request, data.recommended
         rows_by_id = pd.Series(np.arange(len(catalogue)), index=catalogue["track_id"])
-        recommended = [int(rows_by_id[t]) for t in latest["track_id"] if t in rows_by_id.index]
+        recommended = [int(rows_by_id[t]) for t in shown_recs["track_id"] if t in rows_by_id.index]
         seeds = [int(rows_by_id[t]) for t in request.get("favourite_ids", []) if t in rows_by_id.index]
         if not seeds:  # requests stored before ids were: match the "artist - title" names
             named = pd.Series(np.arange(len(catalogue)), index=catalogue["artist_name"].astype(str) + " - " + catalogue["track_name"].astype(str))
             seeds = [int(np.atleast_1d(named[name])[0]) for name in request.get("favourites", []) if name in named.index]
         page.text(f"<p>The latest request: favourites {html.escape('; '.join(request.get('favourites', [])))}.</p>")
-        shown_recs = latest.merge(catalogue[["track_id", "artist_name", "track_name"]], on="track_id")
         reasons = [json.loads(r).get("reason", "") for r in shown_recs["reason"]]
         page.text(_table(shown_recs[["rank", "artist_name", "track_name"]].assign(reason=reasons), left=("artist_name", "track_name", "reason")))
         drawn = set(points.rows.tolist())
@@ -279,8 +334,8 @@ def build_report(
         if first and first.get("contributions"):
             song = f"{shown_recs['artist_name'].iloc[0]} - {shown_recs['track_name'].iloc[0]}"
             page.figure("contributions", F.contribution_bars(first["contributions"], song, first.get("nearest_seed", "")))
-    if lake.exists(evaluation_key):
-        evaluation = json.loads(lake.read_bytes(evaluation_key))
+    if data.evaluation is not None:
+        evaluation = data.evaluation
         results = pd.DataFrame(evaluation.get("results", []))
         if len(results):
             keep = [c for c in ("metric", "method", "mean", "ci_low", "ci_high", "songscope_minus_this", "queries") if c in results]
