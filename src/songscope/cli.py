@@ -214,6 +214,10 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(found)
         return
+    _print_status(found)
+
+
+def _print_status(found) -> None:
     out.print(f"database: {found.database} (schema v{found.schema_version})", highlight=False)
     for name, count in found.counts.items():
         out.print(f"  {name}: {count:,}")
@@ -240,6 +244,10 @@ def run(
         settings = _settings(db, lake, s3_endpoint)
         with _store(settings) as store, _progress() as say:
             outcome = service.run(store, sources or seed_paths(), out_dir=out_dir, k=k, progress=say)
+    _print_run(outcome, settings)
+
+
+def _print_run(outcome, settings) -> None:
     _print_ingest(outcome.ingest, settings)
     out.print(f"profile: {outcome.profile_paths['html'].resolve()}", highlight=False)
     if outcome.clustering is not None:
@@ -371,6 +379,10 @@ def cluster(
     if as_json:
         _print_json(outcome)
         return
+    _print_cluster(outcome, settings)
+
+
+def _print_cluster(outcome, settings) -> None:
     run = outcome.run
     m = run.metrics
     out.print(f"run {run.run_id}: {run.engine_reason}", highlight=False)
@@ -430,7 +442,6 @@ def evaluate(
     Example: songscope evaluate --k 2..60
     """
     from songscope import service
-    from songscope.evaluate.select import ALGORITHM_NOTES
 
     with _friendly_errors():
         ks = _k_range(k)
@@ -441,6 +452,12 @@ def evaluate(
     if as_json:
         _print_json(found)
         return
+    _print_evaluation(found)
+
+
+def _print_evaluation(found) -> None:
+    from songscope.evaluate.select import ALGORITHM_NOTES
+
     sweep, dense, methods, text = found.sweep, found.density, found.methods, found.rationale
     table = Table(title=f"k sweep on {found.songs:,} songs ({sweep.seconds:.0f} s)", header_style="bold")
     for column in ("k", "SSE", "silhouette", "gap", "gap SE", ""):
@@ -542,6 +559,10 @@ def recommend(
     if as_json:
         _print_json(outcome)
         return
+    _print_recommendations(outcome)
+
+
+def _print_recommendations(outcome) -> None:
     result, request_id = outcome.result, outcome.request_id
     out.print(f"for: {'; '.join(result.seeds)}" + (f" (not: {'; '.join(result.dislikes)})" if result.dislikes else ""), highlight=False)
     table = Table(header_style="bold")
@@ -580,10 +601,13 @@ def eval_recs(
     with _friendly_errors(), _store(_settings(None, lake, s3_endpoint)) as store, _progress(not as_json) as say:
         report = service.eval_recs(store, sources, liked=liked, label=label, playlist=playlist, queries=queries, playlists=playlists,
                                    learn_weights=learn_weights, target=target, repeats=repeats, seed=seed, progress=say)
-    saved = report.saved
     if as_json:
         _print_json(report)
         return
+    _print_offline_evaluation(report)
+
+
+def _print_offline_evaluation(report) -> None:
     shown = Table(title="offline evaluation (95% bootstrap CIs; difference = songscope minus method, paired)", header_style="bold")
     for column in ("metric", "method", "mean", "95% CI", "songscope - this", "CI of difference", "n"):
         shown.add_column(column, justify="left" if column in ("metric", "method") else "right")
@@ -610,7 +634,7 @@ def eval_recs(
     out.print(steps)
     for note in report.notes:
         out.print(note, highlight=False)
-    out.print(f"saved for `songscope report`: {saved}", highlight=False)
+    out.print(f"saved for `songscope report`: {report.saved}", highlight=False)
     if report.learned_weights:
         out.print("feature weights learned on this catalogue's training half: " + ", ".join(f"{k} {v:g}" for k, v in report.learned_weights.items()), highlight=False)
     out.print(
