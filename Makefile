@@ -43,6 +43,7 @@ serve: $(DEV)
 bench: $(DEV)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/kmeans.py
+	$(BIN)/python bench/silhouette.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/spark.py
 	$(BIN)/python bench/recommend.py

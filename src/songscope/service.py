@@ -8,6 +8,7 @@ so the CLI can draw a progress bar; nothing here prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -256,10 +257,12 @@ def cluster(
         t0 = time.perf_counter()
         from songscope.engines.local import LocalEngine
 
-        def refit(data, seed):
-            return LocalEngine(algorithm, n_clusters=result.n_clusters, random_state=seed, params=params or {}).fit(data).labels
+        def refit(data, seed, n_init=LocalEngine.n_init):
+            return LocalEngine(algorithm, n_clusters=result.n_clusters, random_state=seed, n_init=n_init, params=params or {}).fit(data).labels
 
-        jaccard = bootstrap_jaccard(X, result.labels, refit, resamples=resamples, seed=settings.seed)
+        # Each bootstrap refit is one k-means start, as fpc::clusterboot's kmeansCBI (runs = 1);
+        # the seed agreement refits the run as it was made, to say how far another seed changes it.
+        jaccard = bootstrap_jaccard(X, result.labels, lambda data, seed: refit(data, seed, n_init=1), resamples=resamples, seed=settings.seed)
         stability = {
             "resamples": resamples,
             "jaccard": jaccard.tolist(),
@@ -536,7 +539,13 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
     evidence = BackgroundEvidence() if with_report else None
     timings: dict[str, float] = {}
     written = None
-    try:
+    # While the second process works, this one keeps to one thread of BLAS and OpenMP: threads that
+    # outnumber the cores spin and slow both processes.
+    with contextlib.ExitStack() as cleanup:
+        if evidence is not None:
+            cleanup.callback(evidence.close)
+            if evidence.process is not None:
+                cleanup.enter_context(_one_thread_each())
         t0 = time.perf_counter()
         ingested = ingest(store, sources, progress=progress)
         timings["ingest"] = time.perf_counter() - t0
@@ -548,8 +557,8 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
         paths = write_profile(profiled, out_dir / "profile")
         timings["profile"] = time.perf_counter() - t0
         space = FeatureSpace().fit(catalogue)
-        if evidence is not None:
-            evidence.start(space.transform(catalogue), k, store.settings.seed)
+        if evidence is not None:  # the sweeps there; this process compares the algorithms at k (`viz.report.gather`)
+            evidence.start(space.transform(catalogue), None, store.settings.seed)
         t0 = time.perf_counter()
         clustering = cluster(store, k=k, resamples=resamples, catalogue=catalogue, space=space, progress=progress)
         timings["cluster"] = time.perf_counter() - t0
@@ -558,10 +567,13 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
             written = report(store, clustering.run_id, output=out_dir / "report.html", catalogue=catalogue, profiled=profiled,
                              evidence=evidence.result, progress=progress)
             timings["report"] = time.perf_counter() - t0
-    finally:
-        if evidence is not None:
-            evidence.close()
     return RunOutcome(ingested, paths, timings, clustering, written)
+
+
+def _one_thread_each():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
 
 
 # -------------------------------------------------------------------------------------- synth

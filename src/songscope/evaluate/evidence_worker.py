@@ -28,7 +28,12 @@ def main() -> int:
     except EOFError:  # the run ended (or failed) before it needed the evidence
         return 0
     try:
-        answer = ("ok", selection_evidence(X, k=k, seed=seed))
+        from threadpoolctl import threadpool_limits
+
+        # One core's worth: the run's own process works on the other (BLAS threads that outnumber
+        # the cores spin and slow both).
+        with threadpool_limits(1):
+            answer = ("ok", selection_evidence(X, k=k, seed=seed))
     except Exception:  # noqa: BLE001 - reported to the run, which then computes the evidence itself
         answer = ("error", traceback.format_exc())
     pickle.dump(answer, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)

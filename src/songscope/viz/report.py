@@ -8,6 +8,7 @@ and recommendations with their offline evaluation when one was run.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import time
@@ -88,6 +89,14 @@ class _Page:
         div = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"fig-{name}", config={"displaylogo": False, "responsive": True})
         self.parts.append(f'<div class="figure" data-figure="{name}">{div}</div>')
 
+    def insert(self, part_at: int, section_at: int, other: _Page) -> None:
+        """Put `other`'s sections, text and figures at these places (figures keep page order)."""
+        self.parts[part_at:part_at] = other.parts
+        self.sections[section_at:section_at] = other.sections
+        merged = {**self.figures, **other.figures}
+        where = {name: next(i for i, p in enumerate(self.parts) if f'data-figure="{name}"' in p) for name in merged}
+        self.figures = {name: merged[name] for name in sorted(merged, key=where.get)}
+
 
 @dataclass
 class ReportData:
@@ -100,7 +109,7 @@ class ReportData:
     labels: np.ndarray
     ingests: pd.DataFrame
     profile: Any  # profile.Profile of the catalogue
-    evidence: Any  # evaluate.select.Evidence: k sweep, density sweep, algorithms compared
+    evidence: Any  # evaluate.select.Evidence (k sweep, density sweep, algorithms compared), or a call that returns it
     points: Any  # viz.figures.Projection: the 2-D map
     comparison: Any | None  # compare.Comparison with `other`
     request: dict | None  # the latest recommendation request ...
@@ -109,6 +118,12 @@ class ReportData:
     focus: int  # the cluster drawn as a radar
     seed: int = 0
     created: str = ""
+
+    def selection(self):
+        """The evidence for k and the algorithm, waiting for it if it is still being computed."""
+        if callable(self.evidence):
+            self.evidence = self.evidence()
+        return self.evidence
 
 
 def gather(
@@ -135,7 +150,7 @@ def gather(
     (`profiled`), and `evidence`, a call that returns the `select.Evidence` it started in the
     background (`select.selection_evidence` with the run's k, `ks`, `references` and `density`)."""
     from songscope.compare import compare_runs
-    from songscope.evaluate.select import selection_evidence
+    from songscope.evaluate.select import compare_algorithms, selection_evidence
     from songscope.features import FeatureSpace
     from songscope.profile import profile
     from songscope.store import db, keys
@@ -152,8 +167,16 @@ def gather(
     prof = profiled if profiled is not None else profile(catalogue, figures=False)
     say(f"k sweep {ks.start}..{ks.stop - 1}")
     compare_at = run.k if run.k >= 2 else None
-    found = evidence() if evidence is not None else selection_evidence(
-        X, k=compare_at, ks=ks, references=references, density=density, seed=seed, progress=say)
+    if evidence is None:
+        found = selection_evidence(X, k=compare_at, ks=ks, references=references, density=density, seed=seed, progress=say)
+    else:
+        # `songscope run`'s second process computes the sweeps; this one compares the algorithms
+        # meanwhile, so both cores share the work. The call is answered only when `render` needs it.
+        say(f"the algorithms at k = {compare_at}")
+        methods = compare_algorithms(X, compare_at, seed=seed) if compare_at else None
+
+        def found():
+            return dataclasses.replace(evidence(), methods=methods)
     say("the cluster map")
     points = F.project(X, method=projection, seed=seed)
     comparison = None
@@ -191,7 +214,6 @@ def build_report(store, run, *, progress: Progress | None = None, **options) -> 
 def render(data: ReportData, *, progress: Progress | None = None) -> Report:
     """The HTML report of gathered `data`: sections of text, tables and interactive figures."""
     from songscope.evaluate.cluster_profiles import format_p_value
-    from songscope.evaluate.select import ALGORITHM_NOTES, rationale
     from songscope.evaluate.stability import verdict
 
     say = progress or (lambda message: None)
@@ -235,23 +257,8 @@ def render(data: ReportData, *, progress: Progress | None = None) -> Report:
         page.figure("popularity", F.popularity_histogram(catalogue))
 
     # ------------------------------------------------------------------ 2. model selection
-    page.section("selection", "2. Choosing k and the algorithm")
-    sweep, dense, methods = data.evidence.sweep, data.evidence.density, data.evidence.methods
-    page.text(f"<p>{html.escape(rationale(sweep, dense, methods))}</p>")
-    page.text(f'<p class="muted">k-means per k on all songs; silhouette on {sweep.sample_sizes["silhouette"]:,} songs, gap statistic on '
-              f'{sweep.sample_sizes["gap"]:,} with B = {sweep.sample_sizes["references"]} uniform references (the full sweep: '
-              "<code>songscope evaluate --k 2..60</code>).</p>")
-    page.figure("k_selection", F.k_selection(sweep))
-    if dense is not None:
-        page.figure("density", F.density_noise(dense))
-    if methods is not None and len(methods):
-        page.text(f"<h3>The algorithms side by side at k = {methods.attrs['k']}</h3><p>Each k-taking algorithm fitted to the same "
-                  f"fixed-seed sample of {methods.attrs['sample']:,} songs and measured in the same feature space (the density methods, "
-                  "which choose their own number of clusters, are in the sweep above).</p>"
-                  + _table(methods.rename(columns=lambda c: {"fit_s": "fit (s)", "smallest_share": "smallest cluster (share)"}.get(
-                      c, c.replace("ari_vs_", "ARI vs ").replace("_", "-"))), left=("algorithm",)))
-        page.figure("methods", F.methods_comparison(methods))
-    page.text("<h3>The algorithms on this kind of data</h3>" + _table(ALGORITHM_NOTES, left=tuple(ALGORITHM_NOTES.columns)))
+    # Section 2 is drawn last: its evidence may still be computing in the background worker.
+    selection_at = (len(page.parts), len(page.sections))
 
     # ------------------------------------------------------------------ 3. the clustering
     say("drawing the figures")
@@ -345,11 +352,38 @@ def render(data: ReportData, *, progress: Progress | None = None) -> Report:
             keep = [c for c in ("metric", "step", "mean", "ci_low", "ci_high", "adds", "adds_ci_low", "adds_ci_high") if c in ablation]
             page.text("<h3>Ablation: what each ingredient adds</h3>" + _table(ablation[keep], left=("metric", "step"), digits=4))
 
+    say("the evidence for k and the algorithm")
+    page.insert(*selection_at, _selection_section(data.selection()))
     nav = "<nav>" + "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in page.sections) + "</nav>"
     page.parts.insert(nav_at, nav)
     seconds = time.perf_counter() - started
     page.text(f'<p class="muted">Built in {seconds:.1f} s by songscope. Figures are interactive: hover for songs, drag to zoom, double-click to reset.</p>')
     return Report(run_id, compare, _document(page, run_id), page.figures, seconds)
+
+
+def _selection_section(evidence) -> _Page:
+    """Section 2: the evidence for k and the algorithm (`select.Evidence`)."""
+    from songscope.evaluate.select import ALGORITHM_NOTES, rationale
+
+    page = _Page()
+    page.section("selection", "2. Choosing k and the algorithm")
+    sweep, dense, methods = evidence.sweep, evidence.density, evidence.methods
+    page.text(f"<p>{html.escape(rationale(sweep, dense, methods))}</p>")
+    page.text(f'<p class="muted">k-means per k on all songs; silhouette on {sweep.sample_sizes["silhouette"]:,} songs, gap statistic on '
+              f'{sweep.sample_sizes["gap"]:,} with B = {sweep.sample_sizes["references"]} uniform references (the full sweep: '
+              "<code>songscope evaluate --k 2..60</code>).</p>")
+    page.figure("k_selection", F.k_selection(sweep))
+    if dense is not None:
+        page.figure("density", F.density_noise(dense))
+    if methods is not None and len(methods):
+        page.text(f"<h3>The algorithms side by side at k = {methods.attrs['k']}</h3><p>Each k-taking algorithm fitted to the same "
+                  f"fixed-seed sample of {methods.attrs['sample']:,} songs and measured in the same feature space (the density methods, "
+                  "which choose their own number of clusters, are in the sweep above).</p>"
+                  + _table(methods.rename(columns=lambda c: {"fit_s": "fit (s)", "smallest_share": "smallest cluster (share)"}.get(
+                      c, c.replace("ari_vs_", "ARI vs ").replace("_", "-"))), left=("algorithm",)))
+        page.figure("methods", F.methods_comparison(methods))
+    page.text("<h3>The algorithms on this kind of data</h3>" + _table(ALGORITHM_NOTES, left=tuple(ALGORITHM_NOTES.columns)))
+    return page
 
 
 def _project_one(X: np.ndarray, points, row: int) -> np.ndarray:
