@@ -59,8 +59,6 @@ class BackgroundEvidence:
     def result(self):
         import pickle
 
-        from songscope.evaluate.select import selection_evidence
-
         if self.process is not None:
             try:
                 status, value = pickle.load(self.process.stdout)
@@ -69,7 +67,7 @@ class BackgroundEvidence:
             except (EOFError, OSError, pickle.UnpicklingError):
                 pass
             self.close()
-        return selection_evidence(self.X, k=self.k, seed=self.seed)
+        return compute(self.X, self.k, self.seed)
 
     def close(self) -> None:
         if self.process is not None:
@@ -85,3 +83,15 @@ class BackgroundEvidence:
                 except OSError:
                     pass
             self.process = None
+
+
+def compute(X: np.ndarray, k: int | None, seed: int):
+    """`select.selection_evidence` on one core's worth of threads, as the worker and its fallback
+    both compute it: the run's own process works on the other core (BLAS threads that outnumber
+    the cores spin and slow both), and the same threads give the same figures to the last bit."""
+    from threadpoolctl import threadpool_limits
+
+    from songscope.evaluate.select import selection_evidence
+
+    with threadpool_limits(1):
+        return selection_evidence(X, k=k, seed=seed)

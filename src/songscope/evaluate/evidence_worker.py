@@ -19,7 +19,8 @@ def main() -> int:
     import sklearn.cluster  # noqa: F401 - HDBSCAN, DBSCAN and the compared algorithms, imported while the run ingests
     import sklearn.mixture  # noqa: F401
 
-    from songscope.evaluate.select import _kmeans, selection_evidence, silhouette
+    from songscope.evaluate.background import compute
+    from songscope.evaluate.select import _kmeans, silhouette
 
     _kmeans(np.random.default_rng(0).normal(size=(64, 3)), 2, 0)  # loads the compiled k-means kernels
     silhouette(np.arange(8.0).reshape(4, 2), np.array([0, 0, 1, 1]))
@@ -28,12 +29,7 @@ def main() -> int:
     except EOFError:  # the run ended (or failed) before it needed the evidence
         return 0
     try:
-        from threadpoolctl import threadpool_limits
-
-        # One core's worth: the run's own process works on the other (BLAS threads that outnumber
-        # the cores spin and slow both).
-        with threadpool_limits(1):
-            answer = ("ok", selection_evidence(X, k=k, seed=seed))
+        answer = ("ok", compute(X, k, seed))
     except Exception:  # noqa: BLE001 - reported to the run, which then computes the evidence itself
         answer = ("error", traceback.format_exc())
     pickle.dump(answer, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
