@@ -257,12 +257,10 @@ def cluster(
         t0 = time.perf_counter()
         from songscope.engines.local import LocalEngine
 
-        def refit(data, seed, n_init=LocalEngine.n_init):
-            return LocalEngine(algorithm, n_clusters=result.n_clusters, random_state=seed, n_init=n_init, params=params or {}).fit(data).labels
+        def refit(data, seed):  # the same method as the run, on a resample or with another seed
+            return LocalEngine(algorithm, n_clusters=result.n_clusters, random_state=seed, params=params or {}).fit(data).labels
 
-        # Each bootstrap refit is one k-means start, as fpc::clusterboot's kmeansCBI (runs = 1);
-        # the seed agreement refits the run as it was made, to say how far another seed changes it.
-        jaccard = bootstrap_jaccard(X, result.labels, lambda data, seed: refit(data, seed, n_init=1), resamples=resamples, seed=settings.seed)
+        jaccard = bootstrap_jaccard(X, result.labels, refit, resamples=resamples, seed=settings.seed)
         stability = {
             "resamples": resamples,
             "jaccard": jaccard.tolist(),

@@ -207,6 +207,8 @@ def test_favourites_flow_in_chromium(server, tmp_path):
     assert "ARI" in compare_text and "gmm" in compare_text
     assert "Stability (bootstrap Jaccard)" in cluster_text and "Top artists" in cluster_text
     assert "15,626" in overview_text and "The current clustering" in overview_text
+    # The run's evidence, as the report shows it.
+    assert "Null model." in overview_text and "Agreement across seeds" in overview_text and "Which features separate the clusters" in overview_text
 
 
 def test_serve_command_starts_the_app(clustered, tmp_path):
