@@ -207,8 +207,9 @@ def test_favourites_flow_in_chromium(server, tmp_path):
     assert "ARI" in compare_text and "gmm" in compare_text
     assert "Stability (bootstrap Jaccard)" in cluster_text and "Top artists" in cluster_text
     assert "15,626" in overview_text and "The current clustering" in overview_text
-    # The run's evidence, as the report shows it.
-    assert "Null model." in overview_text and "Agreement across seeds" in overview_text and "Which features separate the clusters" in overview_text
+    # The run's evidence, as the report shows it (the current run, the GMM, was fitted without bootstrap resamples).
+    assert "Null model." in overview_text and "Which features separate the clusters" in overview_text and "< 1e-300" in overview_text
+    assert "Agreement across seeds" not in overview_text
 
 
 def test_serve_command_starts_the_app(clustered, tmp_path):
