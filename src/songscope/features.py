@@ -114,6 +114,9 @@ class FeatureSpace:
         return matrix
 
     def fit(self, frame: pd.DataFrame) -> FeatureSpace:
+        """Learn the scaling (scikit-learn's ``StandardScaler``, or the median and IQR) and the
+        optional ``PCA``, keeping their fitted attributes: the space is saved as those numbers
+        and applied as plain arithmetic (numpy here, SQL on Spark)."""
         encoded = self._encode(frame)
         if self.scaling == "robust":
             center = np.median(encoded, axis=0)
@@ -122,27 +125,25 @@ class FeatureSpace:
             fallback = encoded.std(axis=0)  # a column whose quartiles coincide (instrumentalness) keeps its spread
             scale = np.where(scale > 0, scale, fallback)
         else:
-            center = encoded.mean(axis=0)
-            scale = encoded.std(axis=0)
+            from sklearn.preprocessing import StandardScaler
+
+            scaler = StandardScaler().fit(encoded)
+            center, scale = scaler.mean_, scaler.scale_  # a constant column gets scale 1
         self.center_ = center
         self.scale_ = np.where(scale > 0, scale, 1.0)
         self.pca_components_ = self.pca_mean_ = self.explained_variance_ratio_ = None
         if self.pca is not None:
+            from sklearn.decomposition import PCA
+
             scaled = (encoded - self.center_) / self.scale_
-            mean = scaled.mean(axis=0)
-            _, singular, vt = np.linalg.svd(scaled - mean, full_matrices=False)
-            ratio = singular**2 / np.sum(singular**2)
-            if isinstance(self.pca, float) and 0 < self.pca < 1:
-                n = int(np.searchsorted(np.cumsum(ratio), self.pca) + 1)
-            else:
-                n = int(self.pca)
-            n = max(1, min(n, vt.shape[0]))
-            # A fixed sign per component (largest loading positive) so refits agree.
-            signs = np.sign(vt[np.arange(vt.shape[0]), np.abs(vt).argmax(axis=1)])
-            vt = vt * signs[:, None]
-            self.pca_mean_ = mean
-            self.pca_components_ = vt[:n]
-            self.explained_variance_ratio_ = ratio[:n]
+            # A variance share (0.9) or a count; the full SVD, whose signs scikit-learn fixes so
+            # that each component's largest loading is positive: refits agree.
+            share = isinstance(self.pca, float) and 0 < self.pca < 1
+            count = self.pca if share else max(1, min(int(self.pca), scaled.shape[1]))
+            model = PCA(n_components=count, svd_solver="full").fit(scaled)
+            self.pca_mean_ = model.mean_
+            self.pca_components_ = model.components_
+            self.explained_variance_ratio_ = model.explained_variance_ratio_
         return self
 
     def transform(self, frame: pd.DataFrame, dtype: type = np.float64) -> np.ndarray:

@@ -190,6 +190,7 @@ def test_playlist_protocol_splits_scores_and_reports_progress():
     # Held out are 6 of each playlist's 20: the oracle recommends the playlist's other 6, all hits.
     assert (out["oracle"]["r_precision"] == 1).all()
     assert (out["oracle"]["precision@10"] == 0.6).all()
+    assert np.allclose(out["oracle"]["ndcg@10"], 1.0)  # every held-out song at the top of the list
     assert messages and "playlist 1 of 2" in messages[0]
 
 

@@ -217,7 +217,6 @@ def playlist_continuation(
         rows = rng.permutation(members[name])
         cut = int(round(0.7 * len(rows)))
         splits.append((rows[:cut].tolist(), set(rows[cut:].tolist())))
-    discount = 1 / np.log2(np.arange(2, k + 2))
     out: dict[str, dict[str, np.ndarray]] = {}
     for method_name, method in methods.items():
         same = _evaluated_already(method_name, method, methods, out)
@@ -232,10 +231,27 @@ def playlist_continuation(
             hits = np.array([r in held for r in ranked], dtype=float)
             p_at_k.append(hits[:k].sum() / k)
             r_prec.append(hits[: len(held)].sum() / len(held))
-            ideal = discount[: min(k, len(held))].sum()
-            ndcg.append(float((hits[:k] * discount[: len(hits[:k])]).sum() / ideal))
+            ndcg.append(ndcg_at(ranked, held, k))
         out[method_name] = {"precision@10": np.array(p_at_k), "r_precision": np.array(r_prec), "ndcg@10": np.array(ndcg)}
     return out
+
+
+def ndcg_at(ranked: list[int], held: set[int], k: int = 10) -> float:
+    """NDCG@k of a ranked list against the held-out songs (binary relevance), by scikit-learn's
+    ``ndcg_score``: held-out songs the list missed count towards the ideal ordering.
+
+    >>> round(ndcg_at([5, 1, 7], {1, 9}, k=3), 4)
+    0.3869
+    """
+    from sklearn.metrics import ndcg_score
+
+    missed = [r for r in held if r not in set(ranked)]
+    relevant = np.array([[r in held for r in ranked] + [True] * len(missed)], dtype=float)
+    # The list's order as scores; the songs it missed rank below all of it.
+    scores = np.array([list(range(len(ranked), 0, -1)) + [-1] * len(missed)], dtype=float)
+    if relevant.shape[1] < 2:  # scikit-learn needs two candidates; one is right or wrong outright
+        return float(relevant[0, 0]) if relevant.shape[1] else 0.0
+    return float(ndcg_score(relevant, scores, k=k))
 
 
 def summary_table(per_query: dict[str, np.ndarray], *, reference: str = "songscope", metric: str = "genre_precision@10") -> pd.DataFrame:
