@@ -12,8 +12,8 @@ from songscope.engines.local import kmeans_plus_plus
 
 @pytest.mark.parametrize(
     ("dims", "rows", "k"),
-    [(6, 2_400, 6), (13, 5_000, 7), (16, 3_001, 5), (23, 2_400, 6)],
-    ids=["6 features", "13 features, odd k", "16 features, ragged last block", "23 features (matrix-product path)"],
+    [(1, 1_500, 3), (6, 2_400, 6), (10, 3_000, 8), (13, 5_000, 7), (16, 3_001, 5), (23, 2_400, 6)],
+    ids=["1 feature", "6 features", "10 features (the default space)", "13 features, odd k", "16 features, ragged last block", "23 features (matrix-product path)"],
 )
 def test_own_kmeans_kernel_matches_scikit_learn(dims, rows, k):
     from sklearn.cluster import KMeans
@@ -35,3 +35,10 @@ def test_kmeans_kernel_stops_when_no_song_changes_cluster():
     assert n_iter == 2  # the second pass changes nothing
     assert labels.tolist() in ([0, 0, 1, 1],)
     assert inertia == pytest.approx(0.01)
+
+
+def test_generated_kernels_are_up_to_date():
+    """`_lloyd_widths.py` is what `_generate_widths` writes today (edit the generator, then run it)."""
+    from songscope.engines import _generate_widths
+
+    assert _generate_widths.TARGET.read_text(encoding="utf-8") == _generate_widths.source()
