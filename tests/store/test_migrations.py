@@ -12,13 +12,15 @@ import pytest
 import sqlalchemy as sa
 
 from songscope.config import Settings
-from songscope.store import db
+from songscope.store import db, keys
 from songscope.store.runs import ClusterRun
 from songscope.store.store import Store
 
 #: Made by songscope 477d4c1 (schema v5): `ingest data/seed/tutorial_data.csv`, `cluster --k 3
 #: --resamples 2`, `recommend "Future - Life Is Good (feat. Drake)" -n 3`, a saved list and a report.
 V5_DATABASE = Path(__file__).with_name("data") / "songscope-v5.db.gz"
+#: The lake's summary.json of that database's run, where v5 kept the run's evidence.
+V5_RUN_SUMMARY = Path(__file__).with_name("data") / "songscope-v5-run-summary.json"
 V5_TABLES = [name for version in sorted(db.LEGACY_TABLES) for name in db.LEGACY_TABLES[version]]
 
 
@@ -71,7 +73,12 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         assert after == before  # nothing lost, nothing added
         old = ClusterRun.load(store)
         assert old.k == 3 and old.n_tracks == 1_742 and old.metrics["silhouette"] > 0
-        assert old.stability == {} and old.null_model == {}  # a v5 run kept its evidence only in the lake's summary.json
+        assert old.stability == {} and old.null_model == {}  # a v5 run kept its evidence in the lake, not in the database ...
+        # ... in a summary.json, read when the lake still has it.
+        store.lake.write_bytes(keys.legacy_run_summary(old.run_id), V5_RUN_SUMMARY.read_bytes())
+        old = ClusterRun.load(store)
+        assert old.null_model["k"] == 3 and old.null_model["structure"] is True and old.stability["resamples"] == 2
+        assert [t["feature"] for t in old.feature_tests][:2] and len(old.feature_tests) == 11
         # The new table is there: a run saved now keeps its evidence in the database.
         assert sa.inspect(store.db).has_table("cluster_run_details")
     again = db.connect(db_url)  # a second connect changes nothing

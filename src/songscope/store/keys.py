@@ -32,5 +32,10 @@ def run_assignments(run_id: str) -> str:
     return f"{run_folder(run_id)}/assignments.parquet"
 
 
+def legacy_run_summary(run_id: str) -> str:
+    """Where releases before schema 6 kept a run's evidence (read, never written: see `runs.ClusterRun.load`)."""
+    return f"{run_folder(run_id)}/summary.json"
+
+
 def report(name: str) -> str:
     return f"reports/{name}.html"

@@ -10,6 +10,9 @@ the database for SQL and in the lake for Spark and other lake readers, as the ca
   (bootstrap stability and seed agreement, the null model, feature tests, external validity);
   ``cluster_assignments``: each song's cluster.
 - lake: ``runs/<run>/assignments.parquet`` (`keys.run_assignments`).
+
+Runs made before schema 6 kept their evidence in the lake's ``runs/<run>/summary.json``; it is
+read from there while the lake has it.
 """
 
 from __future__ import annotations
@@ -134,7 +137,7 @@ class ClusterRun:
             )
             metrics = {r.name: r.value for r in conn.execute(sa.select(db.cluster_metrics).where(db.cluster_metrics.c.run_id == run_id))}
             found = conn.execute(sa.select(db.cluster_run_details.c.details).where(db.cluster_run_details.c.run_id == run_id)).scalar()
-        details = json.loads(found) if found else {}  # runs made before schema 6 have none
+        details = json.loads(found) if found else _legacy_details(store, run_id)
         clusters["center"] = [json.loads(c) for c in clusters["center"]]
         clusters["jaccard"] = clusters["jaccard"].astype(float)
         created = row["created_at"]
@@ -145,6 +148,16 @@ class ClusterRun:
             external=details.get("external"), feature_tests=details.get("feature_tests") or [], engine_reason=details.get("engine_reason", ""),
             created_at=created if created is None or created.tzinfo else created.replace(tzinfo=UTC), lake_uri=row["lake_uri"],
         )
+
+
+def _legacy_details(store: Store, run_id: str) -> dict[str, Any]:
+    """The evidence of a run made before schema 6, from the summary the lake kept of it (nothing
+    if the lake no longer has it)."""
+    key = keys.legacy_run_summary(run_id)
+    if not store.lake.exists(key):
+        return {}
+    summary = json.loads(store.lake.read_bytes(key))
+    return {name: summary.get(name) for name in ("stability", "null_model", "external", "feature_tests")}
 
 
 def list_runs(store: Store) -> pd.DataFrame:
