@@ -133,3 +133,14 @@ def test_cli_cluster_on_spark_and_compare_with_local(catalogue_settings, spark_l
     result = json.loads(cli("compare", local["run_id"], spark["run_id"], "--json", *common).output)
     assert [r["engine"] for r in result["runs"]] == ["local", "spark"]
     assert 0 <= result["agreement"]["ari"] <= 1
+
+
+def test_a_long_lived_store_sees_the_newest_run(catalogue_settings):
+    """The web app keeps one Store for its life: a run made meanwhile by another process becomes
+    "the latest" at once (runs themselves are cached by id)."""
+    with Store(catalogue_settings) as store:
+        first = service.cluster(store, k=3, resamples=0).run_id
+        assert service.run_details(store)["run_id"] == first
+        other = cluster(catalogue_settings, k=4, resamples=0).run_id  # another command, its own Store
+        assert service.run_details(store)["run_id"] == other and service.run_details(store, first)["k"] == 3
+        assert service.recommender(store)[1] == other

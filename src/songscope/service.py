@@ -25,7 +25,7 @@ from songscope.config import redact
 from songscope.jsonable import jsonable
 from songscope.store import db, keys
 from songscope.store.catalogue import StoredIngest, write_ingest
-from songscope.store.runs import ClusterRun, RunNotFound, list_runs, new_run_id
+from songscope.store.runs import ClusterRun, RunNotFound, latest_run_id, list_runs, new_run_id
 from songscope.store.store import Store
 
 Progress = Callable[[str], None]
@@ -335,12 +335,12 @@ def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool
 
 
 def load_run(store: Store, run_id: str | None = None) -> ClusterRun:
-    """A stored run (default: the latest), kept for the store's life."""
+    """A stored run (default: the latest, looked up afresh each time), kept for the store's life."""
     try:
-        run = store.cached(("run", run_id), lambda: ClusterRun.load(store, run_id))
+        run_id = run_id or latest_run_id(store)
+        return store.cached(("run", run_id), lambda: ClusterRun.load(store, run_id))
     except RunNotFound as exc:
         raise NotFound(str(exc)) from exc
-    return run
 
 
 def compare(store: Store, run_a: str, run_b: str, *, figures: bool = False):

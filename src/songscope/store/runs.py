@@ -119,11 +119,8 @@ class ClusterRun:
     @classmethod
     def load(cls, store: Store, run_id: str | None = None) -> ClusterRun:
         """The run `run_id` (default: the latest); `RunNotFound` names the recent runs."""
+        run_id = run_id or latest_run_id(store)
         with store.db.connect() as conn:
-            if run_id is None:
-                run_id = conn.execute(sa.select(db.cluster_runs.c.run_id).order_by(db.cluster_runs.c.created_at.desc()).limit(1)).scalar()
-                if run_id is None:
-                    raise RunNotFound("no clustering run yet: run `songscope cluster` (or `songscope run`) first")
             row = conn.execute(sa.select(db.cluster_runs).where(db.cluster_runs.c.run_id == run_id)).mappings().first()
             if row is None:
                 recent = [r[0] for r in conn.execute(sa.select(db.cluster_runs.c.run_id).order_by(db.cluster_runs.c.created_at.desc()).limit(10))]
@@ -148,6 +145,16 @@ class ClusterRun:
             external=details.get("external"), feature_tests=details.get("feature_tests") or [], engine_reason=details.get("engine_reason", ""),
             created_at=created if created is None or created.tzinfo else created.replace(tzinfo=UTC), lake_uri=row["lake_uri"],
         )
+
+
+def latest_run_id(store: Store) -> str:
+    """The id of the newest cluster run, asked of the database each time (another process may
+    have just made one); `RunNotFound` when there is none."""
+    with store.db.connect() as conn:
+        found = conn.execute(sa.select(db.cluster_runs.c.run_id).order_by(db.cluster_runs.c.created_at.desc()).limit(1)).scalar()
+    if found is None:
+        raise RunNotFound("no clustering run yet: run `songscope cluster` (or `songscope run`) first")
+    return found
 
 
 def _legacy_details(store: Store, run_id: str) -> dict[str, Any]:
