@@ -144,3 +144,16 @@ def test_a_long_lived_store_sees_the_newest_run(catalogue_settings):
         other = cluster(catalogue_settings, k=4, resamples=0).run_id  # another command, its own Store
         assert service.run_details(store)["run_id"] == other and service.run_details(store, first)["k"] == 3
         assert service.recommender(store)[1] == other
+
+
+def test_a_report_keeps_its_evidence_for_k_with_the_run(catalogue_settings, tmp_path):
+    """What the report showed to choose k and the algorithm is kept with the run, for the web app."""
+    with Store(catalogue_settings) as store:
+        run_id = service.cluster(store, k=3, resamples=0).run_id
+        assert service.run_details(store, run_id)["selection"] is None
+        written = service.report(store, run_id, output=tmp_path / "r.html", ks=range(2, 5), density=False)
+        shown = service.run_details(store, run_id)["selection"]
+    assert shown["recommended_k"] == written.report.evidence.sweep.recommended_k and [r["k"] for r in shown["sweep"]] == [2, 3, 4]
+    assert shown["rationale"] and shown["rationale"] in written.report.html.replace("&#x27;", "'")
+    assert [m["algorithm"] for m in shown["methods"]][0] == "kmeans" and shown["methods_sample"] == 4_000
+    assert load_run(catalogue_settings, run_id).null_model["k"] == 3  # the rest of the run's evidence is kept

@@ -494,6 +494,7 @@ def report(store: Store, run_id: str | None = None, *, output: Path = Path("repo
     lake_uri = store.lake.write_bytes(keys.report(name), data)
     db.record_report(store.db, run_id=built.run_id, compare_run_id=built.compare_run_id, path=str(output.resolve()), lake_uri=lake_uri,
                      size_bytes=len(data), figures=list(built.figures))
+    run.save_selection(store, built.evidence.to_dict())
     outcome = ReportOutcome(built, output, lake_uri)
     if static is not None:
         from songscope.viz.figures import save_static

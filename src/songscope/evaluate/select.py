@@ -241,6 +241,18 @@ class Evidence:
     density: pd.DataFrame | None = None  # `density_sweep`
     methods: pd.DataFrame | None = None  # `compare_algorithms` at the run's k
 
+    def to_dict(self) -> dict:
+        """The evidence as plain data, with its rationale in words."""
+        def records(frame: pd.DataFrame | None) -> list[dict] | None:
+            return None if frame is None else [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+                                              for row in frame.to_dict("records")]
+
+        s = self.sweep
+        return {"rationale": rationale(s, self.density, self.methods), "recommended_k": s.recommended_k, "knee_k": s.knee_k,
+                "silhouette_k": s.silhouette_k, "gap_k": s.gap_k, "structure": s.structure, "samples": s.sample_sizes,
+                "sweep": records(s.table), "density": records(self.density), "methods": records(self.methods),
+                "methods_sample": None if self.methods is None else self.methods.attrs.get("sample")}
+
 
 def selection_evidence(
     X: np.ndarray, *, k: int | None = None, ks: Iterable[int] = range(2, 21), references: int = 10, density: bool = True, seed: int = 0,

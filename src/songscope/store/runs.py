@@ -63,6 +63,7 @@ class ClusterRun:
     external: dict[str, Any] | None = None
     feature_tests: list[dict[str, Any]] = field(default_factory=list)
     engine_reason: str = ""
+    selection: dict[str, Any] | None = None  # the evidence for k and the algorithm, once a report has shown it
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     lake_uri: str | None = None
 
@@ -90,6 +91,7 @@ class ClusterRun:
             "songs": self.n_tracks, "params": self.params, "metrics": self.metrics, "timings": self.timings,
             "clusters": self.clusters.drop(columns=["center"]), "stability": self.stability, "null_model": self.null_model,
             "external": self.external, "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "lake_uri": self.lake_uri,
+            "selection": self.selection,
         })
 
     to_dict = summary
@@ -114,6 +116,21 @@ class ClusterRun:
             db.bulk_insert(conn, db.cluster_centroids, centroids[list(CLUSTER_COLUMNS)].assign(run_id=self.run_id))
             finite = {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in self.metrics.items() if isinstance(v, (int, float))}
             db.bulk_insert(conn, db.cluster_metrics, pd.DataFrame({"run_id": self.run_id, "name": list(finite), "value": list(finite.values())}))
+        store.forget()
+
+    def save_selection(self, store: Store, selection: dict[str, Any]) -> None:
+        """Keep the evidence for k and the algorithm that a report showed for this run (the k
+        sweep, the density sweep, the algorithms compared, the rationale), so the web app shows it too."""
+        self.selection = jsonable(selection)
+        table = db.cluster_run_details
+        with store.db.begin() as conn:
+            found = conn.execute(sa.select(table.c.details).where(table.c.run_id == self.run_id)).scalar()
+            details = json.loads(found) if found else {
+                "stability": self.stability, "null_model": self.null_model, "external": self.external, "feature_tests": self.feature_tests,
+                "engine_reason": self.engine_reason,
+            }
+            conn.execute(table.delete().where(table.c.run_id == self.run_id))
+            conn.execute(table.insert().values(run_id=self.run_id, details=dumps(details | {"selection": self.selection})))
         store.forget()
 
     @classmethod
@@ -143,6 +160,7 @@ class ClusterRun:
             clusters=clusters, metrics={k: (np.nan if v is None else v) for k, v in metrics.items()}, params=json.loads(row["params"]),
             timings=json.loads(row["timings"]), stability=details.get("stability") or {}, null_model=details.get("null_model") or {},
             external=details.get("external"), feature_tests=details.get("feature_tests") or [], engine_reason=details.get("engine_reason", ""),
+            selection=details.get("selection"),
             created_at=created if created is None or created.tzinfo else created.replace(tzinfo=UTC), lake_uri=row["lake_uri"],
         )
 

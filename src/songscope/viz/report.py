@@ -32,6 +32,7 @@ class Report:
     html: str
     figures: dict = field(default_factory=dict)  # name -> plotly Figure, in report order
     seconds: float = 0.0
+    evidence: Any = None  # the evaluate.select.Evidence it showed for choosing k and the algorithm
 
 
 _STYLE = """
@@ -358,7 +359,7 @@ def render(data: ReportData, *, progress: Progress | None = None) -> Report:
     page.parts.insert(nav_at, nav)
     seconds = time.perf_counter() - started
     page.text(f'<p class="muted">Built in {seconds:.1f} s by songscope. Figures are interactive: hover for songs, drag to zoom, double-click to reset.</p>')
-    return Report(run_id, compare, _document(page, run_id), page.figures, seconds)
+    return Report(run_id, compare, _document(page, run_id), page.figures, seconds, data.selection())
 
 
 def _selection_section(evidence) -> _Page:

@@ -37,6 +37,18 @@ function evidence(run){
       'effect size (0.01 small, 0.08 medium, 0.26 large).</p>' +
       table(run.feature_tests, [['feature', 'feature'], ['H', 'H', 1], ['p_value', 'p-value', 1, r => pValue(r.p_value)], ['epsilon_squared', 'epsilon-squared', 1]]);
   }
+  const s = run.selection;
+  if(s){
+    html += '<h2>Choosing k and the algorithm</h2><p>' + esc(s.rationale) + '</p>' +
+      table(s.sweep, [['k', 'k', 1], ['sse', 'SSE', 1], ['silhouette', 'silhouette', 1], ['gap', 'gap', 1], ['gap_se', 'gap SE', 1]]);
+    if(s.methods){
+      html += '<p class="muted">The k-taking algorithms at the run\'s k on one sample of ' + fmt(s.methods_sample) + ' songs, in one feature space:</p>' +
+        table(s.methods, [['algorithm', 'algorithm'], ['silhouette', 'silhouette', 1], ['davies_bouldin', 'Davies-Bouldin', 1],
+          ['calinski_harabasz', 'Calinski-Harabasz', 1], ['ari_vs_kmeans', 'ARI vs k-means', 1], ['fit_s', 'fit (s)', 1]]);
+    }
+  } else {
+    html += '<p class="muted">How k was chosen shows here once a report of this run has been written (<code>songscope report</code>).</p>';
+  }
   if(run.external){
     const e = run.external;
     html += '<p><b>Against the catalogue\'s ' + esc(e.label) + '</b> (' + fmt(e.n) + ' songs): ARI ' + fmt(e.ari) + ', NMI ' + fmt(e.nmi) +
