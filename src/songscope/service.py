@@ -78,8 +78,6 @@ class IngestOutcome:
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
-    summary = to_dict
-
 
 def ingest(
     store: Store,
@@ -189,7 +187,7 @@ class ClusterOutcome:
         return self.run.run_id
 
     def to_dict(self) -> dict[str, Any]:
-        return self.run.summary()
+        return self.run.to_dict()
 
 
 def cluster(
@@ -654,7 +652,7 @@ def run_details(store: Store, run_id: str | None = None) -> dict:
     """One run: metrics, timings, its clusters in words with their stability, and its evidence."""
     from songscope.evaluate.stability import verdict
 
-    summary = load_run(store, run_id).summary()
+    summary = load_run(store, run_id).to_dict()
     for row in summary["clusters"]:
         row["stability"] = None if row["jaccard"] is None else verdict(row["jaccard"])
     return summary

@@ -84,7 +84,7 @@ class ClusterRun:
     def descriptions(self) -> dict[int, str]:
         return dict(zip(self.clusters["cluster"].astype(int), self.clusters["description"]))
 
-    def summary(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Everything but the per-song assignments, as JSON-ready data."""
         return jsonable({
             "run_id": self.run_id, "created_at": self.created_at, "engine": self.engine, "algorithm": self.algorithm, "k": self.k,
@@ -93,8 +93,6 @@ class ClusterRun:
             "external": self.external, "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "lake_uri": self.lake_uri,
             "selection": self.selection,
         })
-
-    to_dict = summary
 
     # ------------------------------------------------------------------------------ persistence
 
