@@ -49,22 +49,24 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, clean
     """Store one ingest (`read`: an `ingest.IngestResult`, `cleaned`: a `clean.CleanResult`) in
     the database and the lake, in one database transaction."""
     lake = store.lake
-    stored = StoredIngest(record=None)  # type: ignore[arg-type]
+    lake_keys: dict[str, str] = {}
+    catalogue_rows = 0
 
     def write_lake() -> None:
+        nonlocal catalogue_rows
         files = {"tracks": cleaned.tracks, "rejected": read.rejected, "provenance": cleaned.provenance}
         for name, frame in files.items():
-            stored.lake_keys[name] = lake.write_table(keys.ingest_file(run_id, f"{name}.parquet"), _to_arrow(frame))
+            lake_keys[name] = lake.write_table(keys.ingest_file(run_id, f"{name}.parquet"), _to_arrow(frame))
         report = {"run_id": run_id, **read.summary(), "clean": cleaned.report.to_dict()}
-        stored.lake_keys["report"] = lake.write_bytes(keys.ingest_file(run_id, "report.json"), json.dumps(report, indent=2, default=str).encode())
+        lake_keys["report"] = lake.write_bytes(keys.ingest_file(run_id, "report.json"), json.dumps(report, indent=2, default=str).encode())
         catalogue = _merge_catalogue(lake, cleaned.tracks)
-        stored.lake_keys["catalogue"] = lake.write_table(keys.CATALOGUE, catalogue)
+        lake_keys["catalogue"] = lake.write_table(keys.CATALOGUE, catalogue)
         # Read back what readers will see, so a broken write is caught before the commit.
-        stored.catalogue_rows = lake.read_table(keys.CATALOGUE, columns=["track_id"]).num_rows
-        if stored.catalogue_rows != catalogue.num_rows:
-            raise LakeError(f"{lake.uri(keys.CATALOGUE)} reads back {stored.catalogue_rows} rows, wrote {catalogue.num_rows}")
+        catalogue_rows = lake.read_table(keys.CATALOGUE, columns=["track_id"]).num_rows
+        if catalogue_rows != catalogue.num_rows:
+            raise LakeError(f"{lake.uri(keys.CATALOGUE)} reads back {catalogue_rows} rows, wrote {catalogue.num_rows}")
 
-    stored.record = db.record_ingest(
+    record = db.record_ingest(
         store.db,
         run_id=run_id,
         started_at=started_at,
@@ -79,4 +81,4 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, clean
         before_commit=write_lake,
     )
     store.forget()
-    return stored
+    return StoredIngest(record, lake_keys, catalogue_rows)
