@@ -458,7 +458,7 @@ def evaluate(
 def _print_evaluation(found) -> None:
     from songscope.evaluate.select import ALGORITHM_NOTES
 
-    sweep, dense, methods, text = found.sweep, found.density, found.methods, found.rationale
+    sweep, dense, methods, text = found.evidence.sweep, found.evidence.density, found.evidence.methods, found.rationale
     table = Table(title=f"k sweep on {found.songs:,} songs ({sweep.seconds:.0f} s)", header_style="bold")
     for column in ("k", "SSE", "silhouette", "gap", "gap SE", ""):
         table.add_column(column, justify="right")

@@ -293,28 +293,27 @@ def cluster(
 
 @dataclass
 class EvaluateOutcome:
-    """Evidence for k and the algorithm: the k sweep, the density sweep, the algorithms compared."""
+    """Evidence for k and the algorithm (`evaluate.select.Evidence`: the k sweep, the density
+    sweep, the algorithms compared) on `songs` songs."""
 
     songs: int
-    sweep: Any  # evaluate.select.Sweep
-    density: pd.DataFrame | None
-    methods: pd.DataFrame
-    rationale: str
+    evidence: Any  # evaluate.select.Evidence
+
+    @property
+    def rationale(self) -> str:
+        from songscope.evaluate.select import rationale
+
+        return rationale(self.evidence.sweep, self.evidence.density, self.evidence.methods)
 
     def to_dict(self) -> dict[str, Any]:
         from songscope.evaluate.select import ALGORITHM_NOTES
 
-        s = self.sweep
-        return jsonable({
-            "sweep": s.table, "knee_k": s.knee_k, "silhouette_k": s.silhouette_k, "gap_k": s.gap_k, "recommended_k": s.recommended_k,
-            "structure": s.structure, "samples": s.sample_sizes, "density": self.density, "methods": self.methods,
-            "methods_sample": self.methods.attrs["sample"], "rationale": self.rationale, "algorithms": ALGORITHM_NOTES, "seconds": s.seconds,
-        })
+        return self.evidence.to_dict() | jsonable({"algorithms": ALGORITHM_NOTES, "seconds": self.evidence.sweep.seconds})
 
 
 def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool = True, space=None, progress: Progress | None = None) -> EvaluateOutcome:
     """The k sweep (elbow, silhouette, gap statistic), the density sweep and the algorithms at the recommended k."""
-    from songscope.evaluate.select import compare_algorithms, density_sweep, k_sweep, rationale
+    from songscope.evaluate.select import Evidence, compare_algorithms, density_sweep, k_sweep
     from songscope.features import FeatureSpace
 
     say = _say(progress)
@@ -326,17 +325,21 @@ def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool
     dense = density_sweep(X, seed=seed) if density else None
     say(f"the algorithms at k = {sweep.recommended_k}")
     methods = compare_algorithms(X, sweep.recommended_k, seed=seed)
-    return EvaluateOutcome(len(X), sweep, dense, methods, rationale(sweep, dense, methods))
+    return EvaluateOutcome(len(X), Evidence(sweep, dense, methods))
 
 
 # ------------------------------------------------------------------------------------ compare
+
+
+def _run_key(run_id: str) -> tuple[str, str]:
+    return ("run", run_id)
 
 
 def load_run(store: Store, run_id: str | None = None) -> ClusterRun:
     """A stored run (default: the latest, looked up afresh each time), kept for the store's life."""
     try:
         run_id = run_id or latest_run_id(store)
-        return store.cached(("run", run_id), lambda: ClusterRun.load(store, run_id))
+        return store.cached(_run_key(run_id), lambda: ClusterRun.load(store, run_id))
     except RunNotFound as exc:
         raise NotFound(str(exc)) from exc
 
@@ -493,6 +496,7 @@ def report(store: Store, run_id: str | None = None, *, output: Path = Path("repo
     db.record_report(store.db, run_id=built.run_id, compare_run_id=built.compare_run_id, path=str(output.resolve()), lake_uri=lake_uri,
                      size_bytes=len(data), figures=list(built.figures))
     run.save_selection(store, built.evidence.to_dict())
+    store.forget(_run_key(run.run_id))
     outcome = ReportOutcome(built, output, lake_uri)
     if static is not None:
         from songscope.viz.figures import save_static

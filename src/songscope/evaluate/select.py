@@ -243,15 +243,13 @@ class Evidence:
 
     def to_dict(self) -> dict:
         """The evidence as plain data, with its rationale in words."""
-        def records(frame: pd.DataFrame | None) -> list[dict] | None:
-            return None if frame is None else [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-                                              for row in frame.to_dict("records")]
+        from songscope.jsonable import jsonable
 
         s = self.sweep
-        return {"rationale": rationale(s, self.density, self.methods), "recommended_k": s.recommended_k, "knee_k": s.knee_k,
-                "silhouette_k": s.silhouette_k, "gap_k": s.gap_k, "structure": s.structure, "samples": s.sample_sizes,
-                "sweep": records(s.table), "density": records(self.density), "methods": records(self.methods),
-                "methods_sample": None if self.methods is None else self.methods.attrs.get("sample")}
+        return jsonable({"rationale": rationale(s, self.density, self.methods), "recommended_k": s.recommended_k, "knee_k": s.knee_k,
+                         "silhouette_k": s.silhouette_k, "gap_k": s.gap_k, "structure": s.structure, "samples": s.sample_sizes,
+                         "sweep": s.table, "density": self.density, "methods": self.methods,
+                         "methods_sample": None if self.methods is None else self.methods.attrs.get("sample")})
 
 
 def selection_evidence(

@@ -296,10 +296,9 @@ class OfflineReport:
     saved: str | None = None  # where `service.eval_recs` kept it in the lake
 
     def to_dict(self) -> dict:
-        def records(frame: pd.DataFrame) -> list[dict]:
-            return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in frame.to_dict("records")]
+        from songscope.jsonable import jsonable
 
-        return {"results": records(self.results), "ablation": records(self.ablation), "learned_weights": self.learned_weights, "notes": self.notes}
+        return jsonable({"results": self.results, "ablation": self.ablation, "learned_weights": self.learned_weights, "notes": self.notes})
 
 
 def evaluate_recommendations(

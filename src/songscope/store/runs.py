@@ -114,7 +114,6 @@ class ClusterRun:
             db.bulk_insert(conn, db.cluster_centroids, centroids[list(CLUSTER_COLUMNS)].assign(run_id=self.run_id))
             finite = {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in self.metrics.items() if isinstance(v, (int, float))}
             db.bulk_insert(conn, db.cluster_metrics, pd.DataFrame({"run_id": self.run_id, "name": list(finite), "value": list(finite.values())}))
-        store.forget()
 
     def save_selection(self, store: Store, selection: dict[str, Any]) -> None:
         """Keep the evidence for k and the algorithm that a report showed for this run (the k
@@ -129,7 +128,6 @@ class ClusterRun:
             }
             conn.execute(table.delete().where(table.c.run_id == self.run_id))
             conn.execute(table.insert().values(run_id=self.run_id, details=dumps(details | {"selection": self.selection})))
-        store.forget()
 
     @classmethod
     def load(cls, store: Store, run_id: str | None = None) -> ClusterRun:

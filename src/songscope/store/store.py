@@ -69,10 +69,13 @@ class Store:
                 self._cache[key] = build()
             return self._cache[key]
 
-    def forget(self) -> None:
-        """Drop what `cached` kept: the stores have changed."""
+    def forget(self, *keys: Any) -> None:
+        """Drop what `cached` kept under `keys` (all of it when none are named): the stores have changed."""
         with self._lock:
-            self._cache.clear()
+            if not keys:
+                self._cache.clear()
+            for key in keys:
+                self._cache.pop(key, None)
 
     def close(self) -> None:
         with self._lock:
