@@ -22,7 +22,7 @@ import pandas as pd
 
 from songscope import schema
 from songscope.config import redact
-from songscope.jsonable import jsonable
+from songscope.jsonable import dumps, jsonable
 from songscope.store import db, keys
 from songscope.store.catalogue import StoredIngest, write_ingest
 from songscope.store.runs import ClusterRun, RunNotFound, latest_run_id, list_runs, new_run_id
@@ -408,7 +408,6 @@ _REASON_FIELDS = ("reason", "nearest_seed", "similar_in", "differs_in", "contrib
 def recommend(store: Store, favourites: list[str], *, dislikes: list[str] | None = None, options=None, run_id: str | None = None) -> RecommendOutcome:
     """New songs for `favourites` (track ids or fuzzy "artist - title"), with reasons; the request
     and its songs are stored in the database."""
-    from songscope.jsonable import dumps
     from songscope.recommend.recommender import RecommendOptions
 
     options = options or RecommendOptions()
@@ -435,7 +434,6 @@ def eval_recs(store: Store, sources: list[str] | None, *, liked: str | None = No
     """Offline evaluation of the recommendations (`recommend.offline.OfflineReport`), kept in the
     lake for the report."""
     from songscope.clean import read_and_clean
-    from songscope.jsonable import dumps
     from songscope.recommend import offline
     from songscope.seed import seed_paths
 
