@@ -66,7 +66,7 @@ def main() -> None:
         songs = synthesize(reference, size, seed=0)
         songs["is_outlier"] = False
         lake = Lake(str(work / f"lake-{size}"))
-        uri = lake.write_table("catalogue/tracks.parquet", pa.Table.from_pandas(songs, preserve_index=False))
+        uri = lake.write_table("songs.parquet", pa.Table.from_pandas(songs, preserve_index=False))
         space = FeatureSpace().fit(songs)
 
         started = time.perf_counter()
@@ -76,7 +76,7 @@ def main() -> None:
         del X, songs
 
         started = time.perf_counter()
-        result, _ = SparkEngine("kmeans", n_clusters=args.k, random_state=0, max_iter=args.iterations, master=args.master, params={"tol": 0.0}).fit_parquet(uri, space)
+        result, _ = SparkEngine("kmeans", n_clusters=args.k, random_state=0, max_iter=args.iterations, master=args.master, params={"tol": 0.0}).fit_parquet([uri], space)
         spark_s = time.perf_counter() - started
         results.append({
             "rows": size, "local_s": round(local_s, 2), "spark_s": round(spark_s, 2),

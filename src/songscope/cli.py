@@ -159,12 +159,17 @@ def _print_ingest(outcome, settings: Settings) -> None:
         out.print(f"{report.loose_candidates:,} loose near-duplicate candidates reported, not removed (see --loose-dedup); e.g.")
         for example in report.loose_examples[:3]:
             out.print(f"  {example['kept']}  ~  {example['dropped']}", highlight=False)
+    record = outcome.record
+    earlier = f"; near duplicates of earlier ingests: {record.near_duplicates_of_earlier:,}" if record.near_duplicates_of_earlier else ""
     out.print(
-        f"tracks added: {outcome.record.tracks_added:,} (already known: {outcome.record.tracks_already_known:,}); "
+        f"tracks added: {record.tracks_added:,} (already known: {record.tracks_already_known:,}{earlier}); "
         f"catalogue now {outcome.catalogue_rows:,} tracks"
     )
     out.print(f"database: {redact(settings.db_url)}", highlight=False)
-    out.print(f"lake: {outcome.lake_keys['catalogue']}", highlight=False)
+    files = outcome.stored.catalogue_files
+    out.print(f"lake: {files[0].rsplit('/', 1)[0] if files else 'no new catalogue file'} ({len(files)} file{'s' * (len(files) != 1)})", highlight=False)
+    if outcome.stored.swept:
+        out.print(f"removed {len(outcome.stored.swept):,} files an earlier ingest left when it died", highlight=False)
     if len(outcome.read.rejected):
         first = outcome.read.rejected.iloc[0]
         out.print(f"first rejected row: {first['source']}:{first['line']}: {first['reason']}", highlight=False)
@@ -205,11 +210,11 @@ def synth(
 
 
 @app.command()
-def status(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Show what the database holds: tracks, sources, rejected rows and the ingest runs."""
+def status(db: DbOption = None, lake: LakeOption = None, s3_endpoint: S3Option = None, as_json: JsonOption = False) -> None:
+    """Show what the stores hold: tracks, sources, rejected rows, the catalogue in the database and in the lake, the runs."""
     from songscope import service
 
-    with _friendly_errors(), _store(_settings(db, None, None)) as store:
+    with _friendly_errors(), _store(_settings(db, lake, s3_endpoint)) as store:
         found = service.status(store)
     if as_json:
         _print_json(found)
@@ -221,10 +226,34 @@ def _print_status(found) -> None:
     out.print(f"database: {found.database} (schema v{found.schema_version})", highlight=False)
     for name, count in found.counts.items():
         out.print(f"  {name}: {count:,}")
+    health = found.catalogue
+    verdict = "in step" if health.in_step else "NOT in step: see below"
+    out.print(f"catalogue: {health.database_tracks:,} tracks in the database, {health.lake_tracks:,} in the lake "
+              f"({health.files:,} files in {found.lake}): {verdict}", highlight=False)
+    for key in health.missing_files:
+        out.print(f"  missing from the lake: {key}", highlight=False)
+    if health.leftovers:
+        out.print(f"  {len(health.leftovers):,} lake files no committed ingest lists (a running ingest's, or a dead one's: "
+                  f"`songscope sweep` removes the latter)", highlight=False)
     for run in found.ingests.itertuples():
         out.print(f"  ingest {run.run_id}: read {run.rows_read:,}, rejected {run.rows_rejected:,}, clean {run.rows_clean:,}, added {run.tracks_added:,}")
     for run in found.runs.iloc[::-1].itertuples():
         out.print(f"  clustering {run.run_id}: {run.engine} {run.algorithm}, k = {run.k}, {run.songs:,} songs, silhouette {run.silhouette:.3f}", highlight=False)
+
+
+@app.command()
+def sweep(db: DbOption = None, lake: LakeOption = None, s3_endpoint: S3Option = None, as_json: JsonOption = False) -> None:
+    """Remove lake files that no committed ingest lists: what an ingest that died left behind (the next ingest also does this)."""
+    from songscope import service
+
+    with _friendly_errors(), _store(_settings(db, lake, s3_endpoint)) as store:
+        outcome = service.sweep(store)
+    if as_json:
+        _print_json(outcome)
+        return
+    out.print(f"removed {len(outcome.removed):,} leftover files", highlight=False)
+    for key in outcome.removed[:20]:
+        out.print(f"  {key}", highlight=False)
 
 
 @app.command()

@@ -22,9 +22,12 @@ import pandas as pd
 
 from songscope import schema
 from songscope.config import redact
+from songscope.crashpoints import reach
 from songscope.jsonable import dumps, jsonable
 from songscope.store import db, keys
-from songscope.store.catalogue import StoredIngest, write_ingest
+from songscope.store.catalogue import CatalogueHealth, StoredIngest, health, write_ingest
+from songscope.store.catalogue import file_uris as catalogue_files
+from songscope.store.catalogue import sweep as sweep_lake
 from songscope.store.runs import ClusterRun, RunNotFound, latest_run_id, list_runs, new_run_id
 from songscope.store.store import Store
 
@@ -73,8 +76,11 @@ class IngestOutcome:
             "clean": self.cleaned.report.to_dict(),
             "tracks_added": self.record.tracks_added,
             "tracks_already_known": self.record.tracks_already_known,
+            "near_duplicates_of_earlier_ingests": self.record.near_duplicates_of_earlier,
             "catalogue_rows": self.catalogue_rows,
+            "catalogue_files": self.stored.catalogue_files,
             "lake": self.lake_keys,
+            "swept": self.stored.swept,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -101,17 +107,24 @@ def ingest(
     ...     ingest(store, seed_paths()).catalogue_rows
     15626
     """
-    from songscope.clean import read_and_clean
+    from songscope.clean import clean
+    from songscope.ingest import read_sources
 
     say = _say(progress)
     started_at = datetime.now(UTC)
     run_id = new_run_id()
+    # Both stores must answer before the long work starts, not after it.
+    store.db  # noqa: B018 - connects and migrates
+    store.lake.check_writable()
     t0 = time.perf_counter()
-    read, cleaned = read_and_clean(
-        sources, encoding=encoding, delimiter=delimiter, s3_endpoint=store.settings.s3_endpoint, outlier_rules=outlier_rules,
-        loose=loose_dedup, progress=say,
-    )
-    timings = {"read_clean": time.perf_counter() - t0}
+    read = read_sources(sources, encoding=encoding, delimiter=delimiter, s3_endpoint=store.settings.s3_endpoint, progress=say)
+    reach("ingest:read")
+    timings = {"read": time.perf_counter() - t0}
+    say(f"cleaning {len(read.frame):,} valid rows")
+    t0 = time.perf_counter()
+    cleaned = clean(read.frame, outlier_rules=outlier_rules, loose=loose_dedup)
+    reach("ingest:cleaned")
+    timings["clean"] = time.perf_counter() - t0
     say(f"storing in {redact(store.settings.db_url)} and {store.settings.lake_url}")
     t0 = time.perf_counter()
     stored = write_ingest(store, run_id=run_id, started_at=started_at, read=read, cleaned=cleaned)
@@ -160,16 +173,36 @@ class Status:
     counts: dict[str, int]
     ingests: pd.DataFrame
     runs: pd.DataFrame
+    lake: str
+    catalogue: CatalogueHealth
 
     def to_dict(self) -> dict[str, Any]:
         return {"database": self.database, "schema_version": self.schema_version, "counts": self.counts,
+                "lake": self.lake, "catalogue": self.catalogue.to_dict(),
                 "runs": self.ingests.drop(columns=["report"]), "cluster_runs": self.runs}
 
 
 def status(store: Store) -> Status:
-    """What the database holds: counts, the ingest runs, the cluster runs (with their silhouette)."""
+    """What the stores hold: counts, the catalogue's size in the database and in the lake, the
+    ingest runs, the cluster runs (with their silhouette)."""
     ingests = db.read_table(store.db, db.ingest_runs).sort_values("started_at", ignore_index=True)
-    return Status(redact(store.settings.db_url), db.schema_version(store.db), db.counts(store.db), ingests, list_runs(store))
+    return Status(redact(store.settings.db_url), db.schema_version(store.db), db.counts(store.db), ingests, list_runs(store),
+                  store.settings.lake_url, health(store))
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep removed from the lake: the leftovers of ingests that died before committing."""
+
+    removed: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"removed": self.removed}
+
+
+def sweep(store: Store) -> SweepOutcome:
+    """Remove lake files that no committed ingest lists (an ingest that died left them)."""
+    return SweepOutcome(sweep_lake(store))
 
 
 # ------------------------------------------------------------------------------------ cluster
@@ -233,7 +266,7 @@ def cluster(
     t0 = time.perf_counter()
     runner = make_engine(kind, algorithm, k, settings.seed, settings, params)
     if kind == "spark":
-        result, ids = runner.fit_parquet(store.lake.uri(keys.CATALOGUE), space, s3_endpoint=settings.s3_endpoint)
+        result, ids = runner.fit_parquet(catalogue_files(store), space, s3_endpoint=settings.s3_endpoint)
         position = pd.Series(np.arange(len(ids)), index=ids)
         result.labels = result.labels[position.loc[catalogue["track_id"]].to_numpy()]
     else:

@@ -32,15 +32,16 @@ def test_spark_reads_the_lake_parquet_and_agrees_with_local(seed_catalogue, spar
     """Spark applies the shared space itself (SQL over the lake's Parquet); the result agrees
     closely with the local engine at the same k."""
     from songscope.engines.spark import SparkEngine
-    from songscope.store.keys import CATALOGUE as CATALOGUE_KEY
-    from songscope.store.lake import Lake
+    from songscope.store.catalogue import file_uris
+    from songscope.store.store import Store
     from tests.conftest import load_catalogue
 
     catalogue = load_catalogue(seed_catalogue)
     space = FeatureSpace().fit(catalogue)
     X = space.transform(catalogue)
-    uri = Lake(seed_catalogue.lake_url).uri(CATALOGUE_KEY)
-    result, ids = SparkEngine("kmeans", n_clusters=4, random_state=0, master=spark_local).fit_parquet(uri, space)
+    with Store(seed_catalogue) as store:
+        uris = file_uris(store)
+    result, ids = SparkEngine("kmeans", n_clusters=4, random_state=0, master=spark_local).fit_parquet(uris, space)
     assert len(ids) == len(catalogue)
     order = pd.Series(np.arange(len(ids)), index=ids).loc[catalogue["track_id"]].to_numpy()
     spark_labels = result.labels[order]

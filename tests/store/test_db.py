@@ -58,19 +58,26 @@ def test_failed_ingest_leaves_database_and_catalogue_as_they_were(db_url, settin
     settings = settings_factory(db_url=db_url)
     ingest(seed_files[2:], settings)
     before = _counts(db_url)
-    lake = Lake(settings.lake_url)
-    catalogue_before = lake.read_bytes(keys.CATALOGUE)
+    catalogue_before = load_catalogue(settings)
+    written = []
 
-    def broken_write(self, key, table):
-        if key == keys.CATALOGUE:
+    def broken_write(self, key, data, **kwargs):
+        if key.startswith(keys.INGEST_FOLDER):  # after the catalogue's file: fail the lake half-way
             raise OSError("disk full (simulated)")
-        return Lake.write_bytes(self, key, b"x")
+        written.append(key)
+        return original(self, key, data, **kwargs)
 
-    monkeypatch.setattr(Lake, "write_table", broken_write)
+    original = Lake.write_bytes
+    monkeypatch.setattr(Lake, "write_bytes", broken_write)
     with pytest.raises(OSError, match="simulated"):
         ingest(seed_files, settings)
+    monkeypatch.setattr(Lake, "write_bytes", original)
     assert _counts(db_url) == before
-    assert lake.read_bytes(keys.CATALOGUE) == catalogue_before
+    assert load_catalogue(settings).equals(catalogue_before)  # the new file is in the lake, but not listed
+    assert written and all(Lake(settings.lake_url).exists(key) for key in written)
+    again = ingest(seed_files, settings)  # the next ingest removes it first
+    assert sorted(again.stored.swept) == sorted(written)
+    assert not any(Lake(settings.lake_url).exists(key) for key in written)
 
 
 def test_text_round_trips_byte_for_byte_and_numbers_exactly(db_url, settings_factory, tmp_path):
@@ -141,7 +148,8 @@ def test_unreachable_database_is_a_clear_error():
 def test_ingest_into_an_s3_lake(s3_server, s3_lake_url, settings_factory, seed_files):
     settings = settings_factory(lake_url=s3_lake_url, s3_endpoint=s3_server.endpoint)
     outcome = ingest(seed_files, settings)
-    assert outcome.lake_keys["catalogue"] == f"{s3_lake_url}/catalogue/tracks.parquet"
+    part = f"{s3_lake_url}/catalogue/{outcome.run_id}/part-00000.parquet"
+    assert outcome.stored.catalogue_files == [part]
     catalogue = load_catalogue(settings)
     assert len(catalogue) == 15_626
     assert int(catalogue["is_outlier"].sum()) == 609
@@ -149,7 +157,7 @@ def test_ingest_into_an_s3_lake(s3_server, s3_lake_url, settings_factory, seed_f
     keys = lake.keys()
     assert f"ingest/{outcome.run_id}/rejected.parquet" in keys
     # The clean table in the lake can be ingested again as a source.
-    again = ingest([f"{s3_lake_url}/catalogue/tracks.parquet"], settings)
+    again = ingest([part], settings)
     assert again.record.tracks_added == 0 and again.read.rows_read == 15_626
 
 

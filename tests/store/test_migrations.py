@@ -12,9 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 from songscope.config import Settings
+from songscope.identity import near_keys
 from songscope.store import db, keys
+from songscope.store.catalogue import health as catalogue_health
 from songscope.store.runs import ClusterRun
 from songscope.store.store import Store
+from tests.conftest import ingest, load_catalogue
 
 #: Made by songscope 477d4c1 (schema v5): `ingest data/seed/tutorial_data.csv`, `cluster --k 3
 #: --resamples 2`, `recommend "Future - Life Is Good (feat. Drake)" -n 3`, a saved list and a report.
@@ -64,11 +67,11 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     probe.dispose()
 
     with Store(Settings(db_url=db_url, lake_url=str(tmp_path / "lake"))) as store:
-        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 6
+        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 7
         with store.db.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == db.SCHEMA_REVISION
             # Releases from before Alembic read this table: they now refuse the newer database.
-            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 6
+            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 7
             after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[name])).scalar() for name in V5_TABLES}
         assert after == before  # nothing lost, nothing added
         old = ClusterRun.load(store)
@@ -81,8 +84,12 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         assert [t["feature"] for t in old.feature_tests][:2] and len(old.feature_tests) == 11
         # The new table is there: a run saved now keeps its evidence in the database.
         assert sa.inspect(store.db).has_table("cluster_run_details")
+        # Revision 7 keyed every stored track for near duplicates across ingests.
+        tracks = db.read_table(store.db, db.tracks)
+        assert tracks["near_key"].notna().all()
+        assert (tracks["near_key"].astype("int64").to_numpy() == near_keys(tracks["artist_name"], tracks["track_name"], tracks["duration_ms"])).all()
     again = db.connect(db_url)  # a second connect changes nothing
-    assert db.schema_version(again) == 6
+    assert db.schema_version(again) == 7
     again.dispose()
 
 
@@ -94,7 +101,7 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
-    assert db.schema_version(database) == 6
+    assert db.schema_version(database) == 7
     assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendations", "reports", "favourite_lists", "cluster_run_details"))
     database.dispose()
 
@@ -104,9 +111,9 @@ def test_newer_schema_is_refused_untouched(sqlite_url, newer):
     database = db.connect(sqlite_url)
     with database.begin() as conn:
         if newer == "alembic":
-            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0007'"))
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0008'"))
         else:
-            conn.execute(db.schema_table.insert().values(version=7, applied_at=db._now()))
+            conn.execute(db.schema_table.insert().values(version=8, applied_at=db._now()))
     with pytest.raises(db.DatabaseError, match="newer than this songscope"):
         db.migrate(database)
     database.dispose()
@@ -118,3 +125,62 @@ def test_alembic_head_is_the_revision_the_code_expects():
     script = ScriptDirectory(str(Path(db.__file__).with_name("migrations")))
     assert script.get_current_head() == db.SCHEMA_REVISION
     assert [r.revision for r in script.walk_revisions()][-1] == db.LEGACY_REVISION
+
+
+#: Made by songscope 95ed92c (schema 6): `ingest data/seed/tutorial_data.csv`; its lake holds the
+#: whole catalogue in one file, catalogue/tracks.parquet, and the ingest's own folder.
+V6_DATABASE = Path(__file__).with_name("data") / "songscope-v6.db.gz"
+V6_LAKE = Path(__file__).with_name("data") / "songscope-v6-lake.tar.gz"
+
+
+def _v6_stores(folder: Path) -> Settings:
+    import tarfile
+
+    with gzip.open(V6_DATABASE) as source, open(folder / "songscope.db", "wb") as sink:
+        shutil.copyfileobj(source, sink)
+    with tarfile.open(V6_LAKE) as archive:
+        archive.extractall(folder, filter="data")
+    return Settings(db_url=f"sqlite:///{folder / 'songscope.db'}", lake_url=str(folder / "lake"))
+
+
+def test_release_v6_lake_is_moved_into_the_catalogue_table_on_first_use(tmp_path):
+    settings = _v6_stores(tmp_path)
+    legacy = pd.read_parquet(tmp_path / "lake" / keys.LEGACY_CATALOGUE)
+    old_ingest_files = sorted(p.relative_to(tmp_path / "lake").as_posix() for p in (tmp_path / "lake" / "ingest").rglob("*") if p.is_file())
+    with Store(settings) as store:
+        catalogue = store.catalogue()
+        health = catalogue_health(store)
+        lake_keys = store.lake.keys()
+    pd.testing.assert_frame_equal(catalogue, legacy)  # every value, label column and row order kept
+    assert health.in_step and health.database_tracks == health.lake_tracks == 1_742 and health.files == 1
+    assert keys.LEGACY_CATALOGUE not in lake_keys  # moved, not copied
+    assert [k for k in lake_keys if k.startswith("ingest/")] == old_ingest_files  # a committed ingest's record stays
+    again = ingest([str(Path("data/seed/world_data.csv").resolve())], settings)
+    assert again.stored.swept == []
+    assert len(load_catalogue(settings)) == again.catalogue_rows == 1_742 + again.record.tracks_added
+
+
+def test_a_split_v6_lake_is_repaired_from_the_database(tmp_path):
+    """The earlier release could leave the lake's file ahead of, or behind, the database (a crash
+    between its two writes): the migration takes the database's tracks, whatever the file holds."""
+    settings = _v6_stores(tmp_path)
+    legacy = pd.read_parquet(tmp_path / "lake" / keys.LEGACY_CATALOGUE)
+    ghost = legacy.iloc[:5].assign(track_id=[f"ghost{i:017d}" for i in range(5)])  # in the lake only
+    pd.concat([legacy.iloc[10:], ghost]).to_parquet(tmp_path / "lake" / keys.LEGACY_CATALOGUE, index=False)  # 10 missing
+    with Store(settings) as store:
+        catalogue = store.catalogue()
+        assert catalogue_health(store).in_step
+    assert sorted(catalogue["track_id"]) == sorted(legacy["track_id"])
+    restored = catalogue.set_index("track_id").loc[legacy["track_id"].iloc[:10]]
+    expected = legacy.set_index("track_id").iloc[:10]
+    for column in ("artist_name", "track_name", "danceability", "tempo", "duration_ms", "is_outlier"):
+        assert list(restored[column]) == list(expected[column]), column
+
+
+def test_a_lake_lost_altogether_is_rebuilt_from_the_database(tmp_path):
+    settings = _v6_stores(tmp_path)
+    legacy = pd.read_parquet(tmp_path / "lake" / keys.LEGACY_CATALOGUE)
+    shutil.rmtree(tmp_path / "lake")
+    with Store(settings) as store:
+        assert sorted(store.catalogue()["track_id"]) == sorted(legacy["track_id"])
+        assert catalogue_health(store).in_step

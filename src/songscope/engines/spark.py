@@ -5,7 +5,7 @@ comes from settings (``local[*]`` by default, ``spark://host:7077`` for a standa
 ``sc://host:15002`` for Spark Connect). Spark's camelCase stays inside this module.
 
 Two ways in: `fit(X)` clusters a matrix already in memory (shipped to Spark through Arrow), and
-`fit_parquet(uri, space)` lets Spark read the catalogue's Parquet itself and apply the shared
+`fit_parquet(uris, space)` lets Spark read the catalogue's Parquet files itself and apply the shared
 feature space as SQL expressions, so big catalogues never pass through the driver. Spark has no
 ``s3a://`` connector here (no hadoop-aws jars): for an ``s3://`` lake the Parquet is read with
 Arrow and handed to Spark; on a cluster with hadoop-aws, set ``spark.jars.packages`` and pass an
@@ -120,23 +120,29 @@ class SparkEngine:
         result.timings["load_s"] = load_s
         return result
 
-    def fit_parquet(self, uri: str, space: FeatureSpace, *, s3_endpoint: str | None = None, id_column: str = "track_id") -> tuple[ClusterResult, np.ndarray]:
-        """Cluster the catalogue Parquet at `uri`, transformed by `space` inside Spark.
+    def fit_parquet(self, uris: list[str], space: FeatureSpace, *, s3_endpoint: str | None = None, id_column: str = "track_id") -> tuple[ClusterResult, np.ndarray]:
+        """Cluster the catalogue's Parquet files at `uris`, transformed by `space` inside Spark.
 
         Returns the result (labels in the order of the returned ids) and the track ids.
         """
+        if isinstance(uris, str):
+            uris = [uris]
         spark = spark_session(self.master)
         started = time.perf_counter()
-        if uri.startswith("s3://"):
+        if any(uri.startswith("s3://") for uri in uris):
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
             from songscope.store.lake import resolve
 
-            fs, path = resolve(uri, s3_endpoint)
-            table = pq.read_table(path, filesystem=fs, columns=[id_column, *_source_columns(space)])
-            df = spark.createDataFrame(table.to_pandas())
+            tables = []
+            for uri in uris:
+                fs, path = resolve(uri, s3_endpoint)
+                tables.append(pq.read_table(path, filesystem=fs, columns=[id_column, *_source_columns(space)]))
+            df = spark.createDataFrame(pa.concat_tables(tables, promote_options="permissive").to_pandas())
         else:
-            df = spark.read.parquet(uri if "://" in uri else os.path.abspath(uri))
+            # Files from different ingests may differ in their label columns: merge their schemas.
+            df = spark.read.option("mergeSchema", "true").parquet(*[u if "://" in u else os.path.abspath(u) for u in uris])
         names = [f"x{i}" for i in range(len(space.output_names))]
         projected = df.selectExpr(id_column, *[f"{expr} AS {name}" for expr, name in zip(space.sql_expressions(), names)])
         n = projected.count()

@@ -1,22 +1,52 @@
-"""The catalogue in both stores: one ingest written to the database and the lake together.
+"""The catalogue in both stores: a table of immutable Parquet files whose manifest is the database.
 
-All or nothing: the ingest's lake files and the new catalogue snapshot are written inside the
-database transaction, so a failure anywhere leaves the database as it was (and the lake's
-catalogue unchanged; at most an orphaned ``ingest/<run>/`` folder remains, which nothing reads).
+Each ingest adds its own files of new tracks (``catalogue/<run>/part-NNNNN.parquet``) and lists
+them in ``catalogue_files`` in the same database transaction that inserts the tracks, so the
+commit makes both visible at once. Readers read exactly the listed files. Writers hold the
+catalogue's lock (`db.hold_catalogue`) from their first statement to their commit, so:
+
+- concurrent ingests are serialised where it matters (deciding which tracks are new) and lose
+  nothing; their reading and cleaning still run side by side;
+- a file in the lake that the manifest does not list, seen while holding the lock, can only be
+  the leftover of an ingest that died: `sweep` removes it, at the next ingest or on demand.
+
+Why the database as the manifest and not Delta Lake or Iceberg: the database is already the
+transactional store every deployment has (SQLite, PostgreSQL, MariaDB), and the tracks must be
+committed in it anyway. A second commit protocol in the lake would need a reconcile step between
+the two after every crash, and Delta's concurrent writers on S3 need a lock service besides.
+Here one commit decides both, and there is nothing to reconcile.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
 
+from songscope.crashpoints import reach
 from songscope.store import db, keys
 from songscope.store.lake import Lake, LakeError
-from songscope.store.store import Store
+
+if TYPE_CHECKING:
+    from songscope.store.store import Store
+
+#: Tracks per catalogue file: files of a bounded size that Spark reads in parallel.
+PART_ROWS = 250_000
+#: Rows per Parquet row group inside a file.
+ROW_GROUP_ROWS = 64_000
+#: The holder written into the lock row by a sweep or a migration (not an ingest).
+MAINTENANCE = "maintenance"
+
+
+class NoCatalogue(LakeError):
+    """Nothing has been ingested into this database yet."""
 
 
 @dataclass
@@ -24,61 +54,249 @@ class StoredIngest:
     """What one ingest wrote: the database's record, the lake keys, the catalogue's size after."""
 
     record: db.IngestRecord
+    #: The ingest's own record in the lake: rejected rows, provenance, report (name -> URI).
     lake_keys: dict[str, str] = field(default_factory=dict)
+    #: The catalogue files this ingest added (its new tracks), as URIs.
+    catalogue_files: list[str] = field(default_factory=list)
     catalogue_rows: int = 0
+    #: Leftovers of earlier ingests that died, removed by this one.
+    swept: list[str] = field(default_factory=list)
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _merge_catalogue(lake: Lake, new_tracks: pd.DataFrame) -> pa.Table:
-    """The previous catalogue plus the tracks whose ids it does not hold yet."""
-    new = _to_arrow(new_tracks)
-    if not lake.exists(keys.CATALOGUE):
-        return new
-    old = lake.read_table(keys.CATALOGUE)
-    known = set(old.column("track_id").to_pylist())
-    fresh = new_tracks[~new_tracks["track_id"].isin(known)]
-    if fresh.empty:
-        return old
-    return _to_arrow(pd.concat([old.to_pandas(), fresh], ignore_index=True))
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    return buffer.getvalue()
+
+
+def _write_parts(lake: Lake, run_id: str, tracks: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """The new tracks as catalogue files under the run's folder: (key, rows, bytes) of each."""
+    files = []
+    for number, start in enumerate(range(0, len(tracks), PART_ROWS)):
+        part = _to_arrow(tracks.iloc[start : start + PART_ROWS])
+        data = _parquet_bytes(part)
+        key = keys.catalogue_part(run_id, number)
+        lake.write_bytes(key, data, fresh=True)
+        files.append((key, part.num_rows, len(data)))
+        reach("ingest:catalogue-part")
+    # Read back what readers will see, so a broken write fails the ingest before its commit.
+    for key, rows, _ in files:
+        if lake.parquet_rows(key) != rows:
+            raise LakeError(f"{lake.uri(key)} reads back {lake.parquet_rows(key)} rows, wrote {rows}")
+    return files
 
 
 def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, cleaned) -> StoredIngest:
-    """Store one ingest (`read`: an `ingest.IngestResult`, `cleaned`: a `clean.CleanResult`) in
-    the database and the lake, in one database transaction."""
+    """Store one ingest (`read`: an `ingest.IngestResult`, `cleaned`: a `clean.CleanResult`) in the
+    database and the lake: one transaction, which holds the catalogue's lock and lists the lake's
+    new files in the manifest, so a failure or kill at any point leaves both as they were."""
     lake = store.lake
+    migrate_legacy_lake(store)
     lake_keys: dict[str, str] = {}
-    catalogue_rows = 0
-
-    def write_lake() -> None:
-        nonlocal catalogue_rows
-        files = {"tracks": cleaned.tracks, "rejected": read.rejected, "provenance": cleaned.provenance}
-        for name, frame in files.items():
-            lake_keys[name] = lake.write_table(keys.ingest_file(run_id, f"{name}.parquet"), _to_arrow(frame))
-        report = {"run_id": run_id, **read.summary(), "clean": cleaned.report.to_dict()}
-        lake_keys["report"] = lake.write_bytes(keys.ingest_file(run_id, "report.json"), json.dumps(report, indent=2, default=str).encode())
-        catalogue = _merge_catalogue(lake, cleaned.tracks)
-        lake_keys["catalogue"] = lake.write_table(keys.CATALOGUE, catalogue)
-        # Read back what readers will see, so a broken write is caught before the commit.
-        catalogue_rows = lake.read_table(keys.CATALOGUE, columns=["track_id"]).num_rows
-        if catalogue_rows != catalogue.num_rows:
-            raise LakeError(f"{lake.uri(keys.CATALOGUE)} reads back {catalogue_rows} rows, wrote {catalogue.num_rows}")
-
-    record = db.record_ingest(
-        store.db,
-        run_id=run_id,
-        started_at=started_at,
-        source_summaries=read.sources,
-        clean_tracks=cleaned.tracks,
-        provenance=cleaned.provenance,
-        rejected=read.rejected,
-        duplicates=cleaned.duplicates,
-        report=cleaned.report.to_dict(),
-        rows_read=read.rows_read,
-        lake_uri=lake.uri(keys.ingest_folder(run_id)),
-        before_commit=write_lake,
-    )
+    with store.db.begin() as conn:
+        db.hold_catalogue(conn, run_id)
+        reach("ingest:locked")
+        swept = _sweep(conn, lake)
+        reach("ingest:swept")
+        record, new_tracks = db.record_ingest(
+            conn,
+            run_id=run_id,
+            started_at=started_at,
+            source_summaries=read.sources,
+            clean_tracks=cleaned.tracks,
+            provenance=cleaned.provenance,
+            rejected=read.rejected,
+            duplicates=cleaned.duplicates,
+            report=cleaned.report.to_dict(),
+            rows_read=read.rows_read,
+            lake_uri=lake.uri(keys.ingest_folder(run_id)),
+        )
+        reach("ingest:database-written")
+        files = _write_parts(lake, run_id, new_tracks)
+        for name, frame in {"rejected": read.rejected, "provenance": cleaned.provenance}.items():
+            lake_keys[name] = lake.write_table(keys.ingest_file(run_id, f"{name}.parquet"), _to_arrow(frame), fresh=True)
+        report = {"run_id": run_id, **read.summary(), "clean": cleaned.report.to_dict(),
+                  "near_duplicates_of_earlier_ingests": record.near_duplicates_of_earlier}
+        lake_keys["report"] = lake.write_bytes(
+            keys.ingest_file(run_id, "report.json"), json.dumps(report, indent=2, default=str).encode(), fresh=True
+        )
+        reach("ingest:lake-written")
+        db.add_catalogue_files(conn, run_id, files)
+        catalogue_rows = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.catalogue_files.c.rows), 0))).scalar())
+        reach("ingest:before-commit")
+    reach("ingest:committed")
     store.forget()
-    return StoredIngest(record, lake_keys, catalogue_rows)
+    return StoredIngest(record, lake_keys, [lake.uri(key) for key, _, _ in files], catalogue_rows, swept)
+
+
+# ------------------------------------------------------------------------------ sweep and repair
+
+
+def _sweep(conn: sa.Connection, lake: Lake) -> list[str]:
+    """Remove what crashed ingests left in the lake; the caller holds the catalogue's lock.
+
+    Under the lock no other ingest is writing, so every catalogue file the manifest does not list
+    and every ingest folder of a run the database does not hold is a leftover, as is any
+    temporary file of an unfinished write among them.
+    """
+    listed = set(db.catalogue_manifest(conn)["lake_key"])
+    committed = set(conn.execute(sa.select(db.ingest_runs.c.run_id)).scalars())
+    doomed = []
+    for key in lake.keys(keys.CATALOGUE_FOLDER, temporary=True):
+        if key == keys.LEGACY_CATALOGUE and not listed:
+            continue  # an earlier release's catalogue, not migrated yet: `migrate_legacy_lake` owns it
+        if key not in listed:
+            doomed.append(key)
+    for key in lake.keys(keys.INGEST_FOLDER, temporary=True):
+        run_id = key.split("/")[1] if key.count("/") >= 2 else ""
+        if run_id not in committed or key.rsplit("/", 1)[-1].startswith("."):
+            doomed.append(key)
+    for key in doomed:
+        lake.delete(key)
+    return doomed
+
+
+def sweep(store: Store) -> list[str]:
+    """Remove a crashed ingest's leftovers from the lake now (an ingest does it too); returns their keys."""
+    migrate_legacy_lake(store)
+    with store.db.begin() as conn:
+        db.hold_catalogue(conn, MAINTENANCE)
+        return _sweep(conn, store.lake)
+
+
+def migrate_legacy_lake(store: Store) -> bool:
+    """Move an earlier release's single ``catalogue/tracks.parquet`` into the table, once.
+
+    The database is the truth: the file's rows for tracks the database holds are kept as they
+    are (label columns and all), tracks it lacks are written from the database, and rows for
+    tracks the database does not hold (a crash of the earlier release) are dropped. Returns
+    whether anything was migrated.
+    """
+    with store.db.connect() as conn:
+        if not db.catalogue_manifest(conn).empty or db.catalogue_is_empty(conn):
+            return False
+    lake = store.lake
+    with store.db.begin() as conn:
+        db.hold_catalogue(conn, MAINTENANCE)
+        if not db.catalogue_manifest(conn).empty:
+            return False  # another process migrated it while this one waited
+        stored = pd.read_sql(sa.select(db.tracks), conn).drop(columns=["ingest_run_id", "near_key"])
+        if lake.exists(keys.LEGACY_CATALOGUE):
+            legacy = lake.read_table(keys.LEGACY_CATALOGUE).to_pandas()
+            legacy = legacy[legacy["track_id"].isin(stored["track_id"])]
+            missing = stored[~stored["track_id"].isin(legacy["track_id"])]
+            tracks = pd.concat([legacy, _with_labels(conn, missing)], ignore_index=True) if len(missing) else legacy
+        else:
+            tracks = _with_labels(conn, stored)
+        run_id = f"migrated-{datetime.now().strftime('%Y%m%dT%H%M%S')}"
+        files = _write_parts(lake, run_id, tracks.reset_index(drop=True))
+        db.add_catalogue_files(conn, None, files)
+    lake.delete(keys.LEGACY_CATALOGUE)
+    return True
+
+
+def _with_labels(conn: sa.Connection, tracks: pd.DataFrame) -> pd.DataFrame:
+    """Tracks from the database with their label columns (genre, playlist, ...) joined back on."""
+    labels = pd.read_sql(sa.select(db.track_labels), conn)
+    labels = labels[labels["track_id"].isin(tracks["track_id"])]
+    if labels.empty:
+        return tracks
+    wide = labels.pivot(index="track_id", columns="name", values="value").reset_index()
+    wide.columns.name = None
+    return tracks.merge(wide, on="track_id", how="left")
+
+
+# ---------------------------------------------------------------------------------------- read
+
+
+def manifest(store: Store) -> pd.DataFrame:
+    """The catalogue's files in reading order (migrating an earlier release's lake on first use)."""
+    migrate_legacy_lake(store)
+    with store.db.connect() as conn:
+        return db.catalogue_manifest(conn)
+
+
+def file_uris(store: Store) -> list[str]:
+    """Where the catalogue's files are (absolute paths or ``s3://`` URLs), for readers such as Spark."""
+    files = manifest(store)
+    if files.empty:
+        raise _no_catalogue(store)
+    return [store.lake.uri(key) for key in files["lake_key"]]
+
+
+def _no_catalogue(store: Store) -> NoCatalogue:
+    return NoCatalogue(
+        f"no catalogue in {store.lake.url} for this database: run `songscope ingest SOURCE...` first "
+        f"(or point --lake and --db at the pair an ingest wrote)"
+    )
+
+
+def read(store: Store, columns: list[str] | None = None) -> pd.DataFrame:
+    """The clean catalogue: every listed file, in order, as one frame.
+
+    Files from different ingests may carry different label columns; a column one file lacks is
+    missing (null) for its rows.
+    """
+    files = manifest(store)
+    if files.empty:
+        raise _no_catalogue(store)
+    tables = []
+    for key in files["lake_key"]:
+        if columns is None:
+            tables.append(store.lake.read_table(key))
+        else:
+            present = set(_schema_names(store.lake, key))
+            tables.append(store.lake.read_table(key, columns=[c for c in columns if c in present]))
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    frame = table.to_pandas()
+    if columns is not None:
+        frame = frame.reindex(columns=columns)
+    return frame
+
+
+def _schema_names(lake: Lake, key: str) -> list[str]:
+    fs, root = lake._fs()
+    with fs.open_input_file(f"{root}/{key}") as handle:
+        return pq.ParquetFile(handle).schema_arrow.names
+
+
+@dataclass
+class CatalogueHealth:
+    """The catalogue's size in each store, and what the lake holds that it should not (or lacks)."""
+
+    database_tracks: int
+    lake_tracks: int
+    files: int
+    missing_files: list[str]
+    leftovers: list[str]
+
+    @property
+    def in_step(self) -> bool:
+        return self.database_tracks == self.lake_tracks and not self.missing_files
+
+    def to_dict(self) -> dict[str, object]:
+        return {"database_tracks": self.database_tracks, "lake_tracks": self.lake_tracks, "files": self.files,
+                "in_step": self.in_step, "missing_files": self.missing_files, "leftovers": self.leftovers}
+
+
+def health(store: Store) -> CatalogueHealth:
+    """Count the catalogue in the database and in the lake (from the files' own footers)."""
+    files = manifest(store)
+    with store.db.connect() as conn:
+        database_tracks = int(conn.execute(sa.select(sa.func.count()).select_from(db.tracks)).scalar() or 0)
+        committed = set(conn.execute(sa.select(db.ingest_runs.c.run_id)).scalars())
+    lake_tracks, missing = 0, []
+    for key in files["lake_key"]:
+        try:
+            lake_tracks += store.lake.parquet_rows(key)
+        except LakeError:
+            missing.append(key)
+    listed = set(files["lake_key"])
+    leftovers = [k for k in store.lake.keys(keys.CATALOGUE_FOLDER, temporary=True) if k not in listed]
+    leftovers += [k for k in store.lake.keys(keys.INGEST_FOLDER, temporary=True)
+                  if k.count("/") < 2 or k.split("/")[1] not in committed or k.rsplit("/", 1)[-1].startswith(".")]
+    return CatalogueHealth(database_tracks, lake_tracks, len(files), missing, leftovers)

@@ -4,7 +4,8 @@
 meaning in songscope: the clustering engine (local or Spark). Tables are SQLAlchemy Core; the schema is migrated by Alembic (``store/migrations``): `migrate`
 brings any database up to `SCHEMA_REVISION`, including those made before Alembic (a database newer
 than this code is refused, not touched).
-`record_ingest` writes one ingest in a single transaction: if anything fails, nothing is kept.
+`record_ingest` writes one ingest inside its caller's transaction, which holds the catalogue's lock
+(`hold_catalogue`) and commits the lake's files with it (`store.catalogue`).
 Every value reaches SQL as a bound parameter (or through COPY), never as SQL text.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -91,11 +92,13 @@ def _track_columns() -> list[sa.Column]:
         sa.Column("is_outlier", sa.Boolean, nullable=False),
         sa.Column("outlier_rules", sa.Text, nullable=False),
         sa.Column("ingest_run_id", RunId, nullable=False),
+        # `identity.near_keys`: finds a known (artist, track name, duration) without reading the catalogue.
+        sa.Column("near_key", sa.BigInteger),
     ]
     return columns
 
 
-tracks = sa.Table("tracks", metadata, *_track_columns(), **_TABLE_OPTIONS)
+tracks = sa.Table("tracks", metadata, *_track_columns(), sa.Index("ix_tracks_near_key", "near_key"), **_TABLE_OPTIONS)
 
 track_sources = sa.Table(
     "track_sources",
@@ -142,6 +145,32 @@ track_duplicates = sa.Table(
     sa.UniqueConstraint("rule", "kept_track_id", "dropped_track_id", name="uq_duplicates_pair"),
     **_TABLE_OPTIONS,
 )
+
+
+#: The lake catalogue's manifest: the Parquet files readers read, committed in the same transaction
+#: as the tracks they hold. A file in the lake that is not listed here is a crashed ingest's orphan.
+catalogue_files = sa.Table(
+    "catalogue_files",
+    metadata,
+    sa.Column("file_id", sa.Integer, primary_key=True, autoincrement=True),  # reading order
+    sa.Column("lake_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("ingest_run_id", RunId),  # None: written when a lake from before schema 7 was migrated
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    **_TABLE_OPTIONS,
+)
+
+#: One row per lock; a writer of the catalogue updates the ``catalogue`` row first, and holds it
+#: (a row lock on PostgreSQL and MariaDB, the write lock on SQLite) until it commits or dies.
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("holder", RunId),
+    sa.Column("since", sa.DateTime(timezone=True)),
+    **_TABLE_OPTIONS,
+)
+CATALOGUE_LOCK = "catalogue"
 
 
 cluster_runs = sa.Table(
@@ -258,7 +287,7 @@ LEGACY_REVISION = "0005"
 LEGACY_REVISION_NUMBER = int(LEGACY_REVISION)
 #: The newest Alembic revision this songscope knows (``store/migrations/versions``); its number
 #: is also written to ``songscope_schema``, so that releases from before Alembic refuse a newer database.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 SCHEMA_VERSION = int(SCHEMA_REVISION)
 
 
@@ -266,13 +295,35 @@ class DatabaseError(RuntimeError):
     """A database that cannot be used as it is, with what to do about it."""
 
 
-def connect(url: str) -> Engine:
-    """A database engine (connection pool) for `url`, with the schema created or migrated to the current version."""
+#: How long a writer waits for another to finish before giving up (seconds): an ingest of
+#: millions of rows holds the catalogue for tens of seconds.
+WAIT_SECONDS = 600.0
+
+
+def connect(url: str, *, wait_seconds: float = WAIT_SECONDS) -> Engine:
+    """A database engine (connection pool) for `url`, with the schema created or migrated to the current version.
+
+    SQLite runs in WAL mode (readers never wait for a writer) and a writer waits up to
+    `wait_seconds` for another instead of failing at once with "database is locked".
+    """
     if url.startswith("mysql") and "charset=" not in url:
         url += ("&" if "?" in url else "?") + "charset=utf8mb4"
-    database = sa.create_engine(url)
+    if url.startswith("sqlite"):
+        database = sa.create_engine(url, connect_args={"timeout": wait_seconds})
+        sa.event.listen(database, "connect", _sqlite_pragmas)
+    else:
+        database = sa.create_engine(url)
     migrate(database)
     return database
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL keeps readers off the writer's back; NORMAL sync is still all-or-nothing in WAL mode
+    # (a crash loses at most the last commits, never half of one) and skips an fsync per commit.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _revision_and_legacy_version(conn: Connection) -> tuple[str | None, int]:
@@ -340,6 +391,8 @@ def migrate(database: Engine) -> int:
         metadata.create_all(conn, tables=[schema_table])
         conn.execute(schema_table.delete().where(schema_table.c.version >= SCHEMA_VERSION))
         conn.execute(schema_table.insert().values(version=SCHEMA_VERSION, applied_at=_now()))
+        if conn.execute(sa.select(locks.c.name).where(locks.c.name == CATALOGUE_LOCK)).first() is None:
+            conn.execute(locks.insert().values(name=CATALOGUE_LOCK))
     return SCHEMA_VERSION
 
 
@@ -360,10 +413,88 @@ class IngestRecord:
     sources_added: int
     rejected_added: int
     provenance_added: int
+    #: Clean tracks that an earlier ingest already holds under another id (same artist, name, duration).
+    near_duplicates_of_earlier: int = 0
+
+
+#: The rule recorded for a track that repeats one an earlier ingest stored under another id.
+EARLIER_NEAR_DUPLICATE_RULE = "same artist, track name and duration as an earlier ingest"
+_LOOKUP_CHUNK = 5_000  # ids per IN (...): under SQLite's 32,766 variables, small enough for any server
+
+
+class CatalogueBusy(DatabaseError):
+    """Another writer held the catalogue for longer than this one would wait."""
+
+
+def hold_catalogue(conn: Connection, holder: str, wait_seconds: float = WAIT_SECONDS) -> None:
+    """Take the catalogue's lock for the rest of `conn`'s transaction, waiting for another holder.
+
+    The first statement of every catalogue write: it serialises writers (an ingest decides which
+    tracks are new only once it holds the lock) and is released by the commit, the rollback, or
+    the server noticing that the holder died. Readers never take it.
+    """
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'")
+    elif dialect == "mysql":
+        conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {max(1, int(wait_seconds))}")
+    try:
+        conn.execute(locks.update().where(locks.c.name == CATALOGUE_LOCK).values(holder=holder, since=_now()))
+    except sa.exc.OperationalError as exc:
+        raise CatalogueBusy(
+            f"another ingest has held the catalogue for over {wait_seconds:.0f} s; try again when it has finished ({exc.orig})"
+        ) from exc
+
+
+def catalogue_is_empty(conn: Connection) -> bool:
+    return conn.execute(sa.select(tracks.c.track_id).limit(1)).first() is None
+
+
+def _chunks(values: list, size: int = _LOOKUP_CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def known_track_ids(conn: Connection, track_ids: Iterable[str]) -> set[str]:
+    """Which of `track_ids` the catalogue holds (by index lookups, never a scan of the catalogue)."""
+    found: set[str] = set()
+    for chunk in _chunks(list(dict.fromkeys(track_ids))):
+        found.update(conn.execute(sa.select(tracks.c.track_id).where(tracks.c.track_id.in_(chunk))).scalars())
+    return found
+
+
+def earlier_near_duplicates(conn: Connection, candidates: pd.DataFrame) -> pd.DataFrame:
+    """Rows of `candidates` (new track ids) that repeat a stored track's artist, name and duration.
+
+    Returns ``dropped_track_id`` (the candidate) and ``kept_track_id`` (the stored track). The
+    indexed key finds them; the values confirm them, so a hash collision never merges two songs.
+    """
+    empty = pd.DataFrame({"dropped_track_id": pd.Series(dtype=object), "kept_track_id": pd.Series(dtype=object)})
+    if candidates.empty:
+        return empty
+    from songscope.identity import near_keys, same_song
+
+    keys = near_keys(candidates["artist_name"], candidates["track_name"], candidates["duration_ms"])
+    stored: dict[int, list[tuple]] = {}
+    query_columns = (tracks.c.near_key, tracks.c.track_id, tracks.c.artist_name, tracks.c.track_name, tracks.c.duration_ms)
+    for chunk in _chunks(sorted({int(k) for k in keys})):
+        for key, track_id, artist, name, duration in conn.execute(sa.select(*query_columns).where(tracks.c.near_key.in_(chunk))):
+            stored.setdefault(int(key), []).append((track_id, (artist, name, duration)))
+    if not stored:
+        return empty
+    pairs = []
+    for track_id, artist, name, duration, key in zip(
+        candidates["track_id"], candidates["artist_name"], candidates["track_name"], candidates["duration_ms"], keys
+    ):
+        for stored_id, values in stored.get(int(key), ()):
+            if same_song((artist, name, duration), values):
+                pairs.append((track_id, stored_id))
+                break
+    return pd.DataFrame(pairs, columns=["dropped_track_id", "kept_track_id"]) if pairs else empty
 
 
 def record_ingest(
-    database: Engine,
+    conn: Connection,
     *,
     run_id: str,
     started_at: datetime,
@@ -375,90 +506,136 @@ def record_ingest(
     report: dict[str, object],
     rows_read: int,
     lake_uri: str | None = None,
-    before_commit: Callable[[], None] | None = None,
-) -> IngestRecord:
-    """Write one ingest in a single transaction; re-ingesting the same files adds no rows.
+) -> tuple[IngestRecord, pd.DataFrame]:
+    """Write one ingest inside the caller's transaction (which holds the catalogue: `hold_catalogue`).
 
-    Tracks are keyed by ``track_id`` (a known id is left as it is), provenance by (track, source,
-    line), rejected rows by (source, line), sources by (URI, content hash). `before_commit` runs
-    inside the transaction last, so a failure there (say, the lake write) rolls everything back.
+    Tracks are keyed by ``track_id`` (a known id is left as it is, its labels merged); a new id
+    that repeats a stored track's artist, name and duration is recorded as a near duplicate of it,
+    not added. Provenance is keyed by (track, source, line), rejected rows by (source, line),
+    sources by (URI, content hash), so re-ingesting the same files adds no rows. Returns what was
+    written and the tracks added, which the lake's catalogue must receive in the same transaction.
     """
     summaries = list(source_summaries)
-    with database.begin() as conn:
-        source_ids, known_sources = _upsert_sources(conn, summaries, run_id)
-        sources_added = len(set(source_ids.values()) - known_sources)
+    source_ids, known_sources = _upsert_sources(conn, summaries, run_id)
+    sources_added = len(set(source_ids.values()) - known_sources)
 
-        known = _existing(conn, sa.select(tracks.c.track_id))
-        new_tracks = clean_tracks[~clean_tracks["track_id"].isin(known)]
-        track_rows = new_tracks[[c.name for c in tracks.columns if c.name in new_tracks.columns]].copy()
-        track_rows["ingest_run_id"] = run_id
-        bulk_insert(conn, tracks, track_rows)
+    if catalogue_is_empty(conn):
+        is_known = np.zeros(len(clean_tracks), dtype=bool)
+        earlier = earlier_near_duplicates(conn, clean_tracks.iloc[:0])
+    else:
+        is_known = clean_tracks["track_id"].isin(known_track_ids(conn, clean_tracks["track_id"])).to_numpy()
+        earlier = earlier_near_duplicates(conn, clean_tracks[~is_known])
+    is_new = ~is_known & ~clean_tracks["track_id"].isin(earlier["dropped_track_id"]).to_numpy()
+    new_tracks = clean_tracks[is_new].reset_index(drop=True)
 
-        label_columns = [c for c in clean_tracks.columns if c not in schema.CANONICAL_COLUMNS and c not in ("is_outlier", "outlier_rules")]
-        _merge_labels(conn, clean_tracks, label_columns)
+    from songscope.identity import near_keys
 
-        prov = pd.DataFrame(
-            {
-                "track_id": provenance["track_id"].to_numpy(),
-                "source_id": provenance[schema.SOURCE_COLUMN].map(source_ids).to_numpy(),
-                "line": provenance[schema.LINE_COLUMN].to_numpy(),
-            }
+    track_rows = new_tracks[[c.name for c in tracks.columns if c.name in new_tracks.columns]].copy()
+    track_rows["ingest_run_id"] = run_id
+    track_rows["near_key"] = near_keys(new_tracks["artist_name"], new_tracks["track_name"], new_tracks["duration_ms"])
+    bulk_insert(conn, tracks, track_rows)
+
+    # What an earlier ingest's track absorbed is credited to it: its labels and its provenance.
+    absorbed_by = dict(zip(earlier["dropped_track_id"], earlier["kept_track_id"]))
+    label_columns = [c for c in clean_tracks.columns if c not in schema.CANONICAL_COLUMNS and c not in ("is_outlier", "outlier_rules")]
+    label_rows = clean_tracks[["track_id", *label_columns]]
+    if absorbed_by:
+        label_rows = label_rows.assign(track_id=label_rows["track_id"].map(lambda t: absorbed_by.get(t, t)))
+    stored_ids = set(clean_tracks["track_id"].to_numpy()[is_known]) | set(absorbed_by.values())
+    _merge_labels(conn, label_rows, label_columns, stored_ids)
+
+    prov = pd.DataFrame(
+        {
+            "track_id": provenance["track_id"].to_numpy(),
+            "source_id": provenance[schema.SOURCE_COLUMN].map(source_ids).to_numpy(),
+            "line": provenance[schema.LINE_COLUMN].to_numpy(),
+        }
+    )
+    if absorbed_by:
+        prov["track_id"] = prov["track_id"].map(lambda t: absorbed_by.get(t, t))
+    # Rows can only exist already for a source read before (same URI and content).
+    if known_sources:
+        prov = _without_existing(
+            conn, prov, track_sources, ["track_id", "source_id", "line"], track_sources.c.source_id.in_(sorted(known_sources))
         )
-        # Rows can only exist already for a source read before (same URI and content).
-        if known_sources:
-            prov = _without_existing(
-                conn, prov, track_sources, ["track_id", "source_id", "line"], track_sources.c.source_id.in_(sorted(known_sources))
-            )
-        bulk_insert(conn, track_sources, prov)
+    bulk_insert(conn, track_sources, prov)
 
-        rej = pd.DataFrame(
-            {
-                "ingest_run_id": run_id,
-                "source_id": rejected["source"].map(source_ids).to_numpy(),
-                "line": rejected["line"].to_numpy(),
-                "columns": rejected["columns"].to_numpy(),
-                "reason": rejected["reason"].to_numpy(),
-                "raw": rejected["raw"].to_numpy(),
-            }
+    rej = pd.DataFrame(
+        {
+            "ingest_run_id": run_id,
+            "source_id": rejected["source"].map(source_ids).to_numpy(),
+            "line": rejected["line"].to_numpy(),
+            "columns": rejected["columns"].to_numpy(),
+            "reason": rejected["reason"].to_numpy(),
+            "raw": rejected["raw"].to_numpy(),
+        }
+    )
+    if known_sources:
+        rej = _without_existing(
+            conn, rej, rejected_rows, ["source_id", "line"], rejected_rows.c.source_id.in_(sorted(known_sources))
         )
-        if known_sources:
-            rej = _without_existing(
-                conn, rej, rejected_rows, ["source_id", "line"], rejected_rows.c.source_id.in_(sorted(known_sources))
-            )
-        bulk_insert(conn, rejected_rows, rej)
+    bulk_insert(conn, rejected_rows, rej)
 
-        dup = duplicates.assign(ingest_run_id=run_id)
-        if len(dup):
-            dup = _without_existing(
-                conn, dup, track_duplicates, ["rule", "kept_track_id", "dropped_track_id"],
-                track_duplicates.c.kept_track_id.in_(sorted(set(dup["kept_track_id"]))) if len(dup) < 5000 else None,
-            )
-        bulk_insert(conn, track_duplicates, dup)
+    earlier_rows = earlier.assign(rule=EARLIER_NEAR_DUPLICATE_RULE, detail="")
+    dup = pd.concat([duplicates, earlier_rows[list(duplicates.columns)]], ignore_index=True) if len(earlier) else duplicates
+    dup = dup.assign(ingest_run_id=run_id)
+    dup = _without_existing_pairs(conn, dup)
+    bulk_insert(conn, track_duplicates, dup)
 
-        conn.execute(
-            ingest_runs.insert().values(
-                run_id=run_id,
-                started_at=started_at,
-                finished_at=_now(),
-                sources=json.dumps([s.uri for s in summaries]),  # type: ignore[attr-defined]
-                rows_read=int(rows_read),
-                rows_rejected=int(len(rejected)),
-                rows_clean=int(len(clean_tracks)),
-                tracks_added=int(len(track_rows)),
-                report=json.dumps(report, default=str),
-                lake_uri=lake_uri,
-            )
+    conn.execute(
+        ingest_runs.insert().values(
+            run_id=run_id,
+            started_at=started_at,
+            finished_at=_now(),
+            sources=json.dumps([s.uri for s in summaries]),  # type: ignore[attr-defined]
+            rows_read=int(rows_read),
+            rows_rejected=int(len(rejected)),
+            rows_clean=int(len(clean_tracks)),
+            tracks_added=int(len(track_rows)),
+            report=json.dumps({**report, "near_duplicates_of_earlier_ingests": int(len(earlier))}, default=str),
+            lake_uri=lake_uri,
         )
-        if before_commit is not None:
-            before_commit()
-    return IngestRecord(
+    )
+    record = IngestRecord(
         run_id=run_id,
         tracks_added=len(track_rows),
-        tracks_already_known=len(clean_tracks) - len(track_rows),
+        tracks_already_known=int(is_known.sum()),
         sources_added=sources_added,
         rejected_added=len(rej),
         provenance_added=len(prov),
+        near_duplicates_of_earlier=len(earlier),
     )
+    return record, new_tracks
+
+
+def _without_existing_pairs(conn: Connection, dup: pd.DataFrame) -> pd.DataFrame:
+    """Duplicate pairs not recorded yet, looked up by their kept ids (never the whole table)."""
+    if dup.empty:
+        return dup
+    existing: set = set()
+    for chunk in _chunks(sorted(set(dup["kept_track_id"]))):
+        existing |= _existing(conn, sa.select(
+            track_duplicates.c.rule, track_duplicates.c.kept_track_id, track_duplicates.c.dropped_track_id
+        ).where(track_duplicates.c.kept_track_id.in_(chunk)))
+    if not existing:
+        return dup
+    keys = zip(dup["rule"], dup["kept_track_id"], dup["dropped_track_id"])
+    return dup[np.fromiter((k not in existing for k in keys), dtype=bool, count=len(dup))]
+
+
+def add_catalogue_files(conn: Connection, ingest_run_id: str | None, files: list[tuple[str, int, int]]) -> None:
+    """List lake files (key, rows, bytes) in the catalogue's manifest, inside the writer's transaction."""
+    if files:
+        conn.execute(catalogue_files.insert(), [
+            {"lake_key": key, "ingest_run_id": ingest_run_id, "rows": rows, "size_bytes": size} for key, rows, size in files
+        ])
+
+
+def catalogue_manifest(conn: Connection) -> pd.DataFrame:
+    """The catalogue's files in reading order: lake_key, ingest_run_id, rows, size_bytes."""
+    query = sa.select(catalogue_files.c.lake_key, catalogue_files.c.ingest_run_id, catalogue_files.c.rows,
+                      catalogue_files.c.size_bytes).order_by(catalogue_files.c.file_id)
+    return pd.DataFrame(conn.execute(query).all(), columns=["lake_key", "ingest_run_id", "rows", "size_bytes"])
 
 
 def _upsert_sources(conn: Connection, summaries: list, run_id: str) -> tuple[dict[str, int], set[int]]:
@@ -504,20 +681,29 @@ def _without_existing(conn: Connection, frame: pd.DataFrame, table: sa.Table, ke
     return frame[mask]
 
 
-def _merge_labels(conn: Connection, clean_tracks: pd.DataFrame, label_columns: list[str]) -> None:
-    """Insert label values; where a track already has a label, add the new values to it."""
+def _merge_labels(conn: Connection, clean_tracks: pd.DataFrame, label_columns: list[str], stored_ids: Iterable[str] = ()) -> None:
+    """Insert label values; where a track already has a label, add the new values to it.
+
+    Only `stored_ids` (tracks stored before this ingest) can have labels already: only they are looked up.
+    """
     if not label_columns:
         return
     long = clean_tracks[["track_id"] + label_columns].melt(id_vars="track_id", var_name="name", value_name="value")
     long = long[long["value"].notna() & (long["value"].astype(str) != "")]
     if long.empty:
         return
+    if long.duplicated(["track_id", "name"]).any():  # several rows credited to one stored track
+        long = long.groupby(["track_id", "name"], sort=False)["value"].agg(_join_label_values).reset_index()
     names = sorted(set(long["name"]))
-    existing = {
-        (t, n): v for t, n, v in conn.execute(
-            sa.select(track_labels.c.track_id, track_labels.c.name, track_labels.c.value).where(track_labels.c.name.in_(names))
-        )
-    }
+    existing: dict[tuple[str, str], str] = {}
+    lookup = sorted(set(stored_ids) & set(long["track_id"]))
+    for chunk in _chunks(lookup):
+        existing.update({
+            (t, n): v for t, n, v in conn.execute(
+                sa.select(track_labels.c.track_id, track_labels.c.name, track_labels.c.value)
+                .where(track_labels.c.track_id.in_(chunk), track_labels.c.name.in_(names))
+            )
+        })
     keys = list(zip(long["track_id"], long["name"]))
     is_new = np.fromiter((k not in existing for k in keys), dtype=bool, count=len(keys))
     bulk_insert(conn, track_labels, long[is_new])
@@ -530,6 +716,15 @@ def _merge_labels(conn: Connection, clean_tracks: pd.DataFrame, label_columns: l
                 .where(track_labels.c.track_id == track_id, track_labels.c.name == name)
                 .values(value="|".join(merged))
             )
+
+
+def _join_label_values(values: pd.Series) -> str:
+    seen: dict[str, None] = {}
+    for value in values:
+        for part in str(value).split("|"):
+            if part:
+                seen.setdefault(part, None)
+    return "|".join(seen)
 
 
 def _python_columns(frame: pd.DataFrame, columns: list[str]) -> list[list]:

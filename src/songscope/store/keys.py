@@ -7,15 +7,26 @@ rest. A key is relative to the lake's root (a folder or an ``s3://`` prefix).
 
 from __future__ import annotations
 
-#: The clean catalogue (every track the database holds).
-CATALOGUE = "catalogue/tracks.parquet"
+#: The clean catalogue: immutable files, one folder per ingest, listed in the database's manifest
+#: (``catalogue_files``); readers read exactly the listed files (`songscope.store.catalogue`).
+CATALOGUE_FOLDER = "catalogue"
+#: Where releases before schema 7 kept the whole catalogue in one file, rewritten by every ingest
+#: (migrated into the table on first use, then removed).
+LEGACY_CATALOGUE = f"{CATALOGUE_FOLDER}/tracks.parquet"
+#: Each ingest's own record: rejected rows, provenance, the cleaning report.
+INGEST_FOLDER = "ingest"
 #: The latest `songscope eval-recs`, for the report.
 RECOMMENDATION_EVALUATION = "evaluations/recommendations.json"
 
 
+def catalogue_part(run_id: str, number: int) -> str:
+    """One of the catalogue files an ingest added (its new tracks)."""
+    return f"{CATALOGUE_FOLDER}/{run_id}/part-{number:05d}.parquet"
+
+
 def ingest_folder(run_id: str) -> str:
-    """An ingest run's files: its new tracks, rejected rows, provenance and cleaning report."""
-    return f"ingest/{run_id}"
+    """An ingest run's files: its rejected rows, provenance and cleaning report."""
+    return f"{INGEST_FOLDER}/{run_id}"
 
 
 def ingest_file(run_id: str, name: str) -> str:

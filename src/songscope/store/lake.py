@@ -20,6 +20,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+#: Names starting with this are writes in progress (or left by a crash), never data.
+TEMPORARY_PREFIX = "."
+
 
 class LakeError(RuntimeError):
     """A lake or source URL that cannot be read or written, with the reason."""
@@ -29,12 +32,15 @@ def is_s3(url: str) -> bool:
     return url.startswith("s3://")
 
 
-def s3_filesystem(endpoint: str | None = None) -> pafs.S3FileSystem:
+def s3_filesystem(endpoint: str | None = None, *, quick: bool = False) -> pafs.S3FileSystem:
     """An S3 filesystem; credentials from the standard AWS variables, endpoint from settings.
 
-    ``endpoint`` such as ``http://127.0.0.1:8333`` points at any S3-compatible server.
+    ``endpoint`` such as ``http://127.0.0.1:8333`` points at any S3-compatible server. `quick`:
+    one attempt with short timeouts, to tell at once whether the server answers at all.
     """
     kwargs: dict[str, object] = {"region": os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))}
+    if quick:
+        kwargs.update(connect_timeout=3, request_timeout=10, retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1))
     if endpoint:
         parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
         kwargs["endpoint_override"] = parsed.netloc
@@ -49,10 +55,10 @@ def s3_filesystem(endpoint: str | None = None) -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)  # type: ignore[arg-type]
 
 
-def resolve(url: str, s3_endpoint: str | None = None) -> tuple[pafs.FileSystem, str]:
+def resolve(url: str, s3_endpoint: str | None = None, *, quick: bool = False) -> tuple[pafs.FileSystem, str]:
     """The filesystem and the path inside it for a local path, ``file://`` or ``s3://`` URL."""
     if is_s3(url):
-        return s3_filesystem(s3_endpoint), url[len("s3://") :].rstrip("/")
+        return s3_filesystem(s3_endpoint, quick=quick), url[len("s3://") :].rstrip("/")
     if url.startswith("file://"):
         url = urlparse(url).path
     return pafs.LocalFileSystem(), str(Path(url).expanduser().resolve())
@@ -132,14 +138,22 @@ class Lake:
         fs, root = self._fs()
         return ("s3://" if is_s3(self.url) else "") + f"{root}/{key}"
 
-    def write_bytes(self, key: str, data: bytes) -> str:
-        """Write `data` under `key` atomically; returns its URI."""
+    def write_bytes(self, key: str, data: bytes, *, fresh: bool = False) -> str:
+        """Write `data` under `key` atomically; returns its URI.
+
+        Locally: a hidden temporary file in the same folder, synced, then renamed over the key.
+        On S3: an upload to a temporary key, then a server-side copy, which S3 makes visible all
+        at once, so a failed overwrite leaves the previous object whole. `fresh` says the key is
+        new and nothing reads it until a database commit names it (a catalogue file): on S3 it
+        is uploaded straight to its key, since a failed upload there is an unlisted leftover that
+        the next ingest sweeps, and the copy would double the bytes moved.
+        """
         fs, root = self._fs()
         final = f"{root}/{key}"
         try:
             if isinstance(fs, pafs.LocalFileSystem):
                 Path(final).parent.mkdir(parents=True, exist_ok=True)
-                tmp = Path(final).with_name(f".{Path(final).name}.{uuid.uuid4().hex}.tmp")
+                tmp = Path(final).with_name(f"{TEMPORARY_PREFIX}{Path(final).name}.{uuid.uuid4().hex}.tmp")
                 try:
                     with open(tmp, "wb") as handle:
                         handle.write(data)
@@ -148,6 +162,9 @@ class Lake:
                     os.replace(tmp, final)
                 finally:
                     tmp.unlink(missing_ok=True)
+            elif fresh:
+                with fs.open_output_stream(final) as stream:
+                    stream.write(data)
             else:
                 bucket = root.split("/", 1)[0]
                 tmp = f"{bucket}/_tmp/{uuid.uuid4().hex}"
@@ -164,11 +181,11 @@ class Lake:
     def read_bytes(self, key: str) -> bytes:
         return read_bytes(self.uri(key), self.s3_endpoint)
 
-    def write_table(self, key: str, table: pa.Table) -> str:
-        """Write `table` as Parquet (zstd) under `key`, atomically; returns its URI."""
+    def write_table(self, key: str, table: pa.Table, *, fresh: bool = False) -> str:
+        """Write `table` as Parquet (zstd) under `key`, atomically (see `write_bytes`); returns its URI."""
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
-        return self.write_bytes(key, buffer.getvalue())
+        return self.write_bytes(key, buffer.getvalue(), fresh=fresh)
 
     def read_table(self, key: str, columns: list[str] | None = None) -> pa.Table:
         fs, root = self._fs()
@@ -181,12 +198,65 @@ class Lake:
         fs, root = self._fs()
         return fs.get_file_info(f"{root}/{key}").type == pafs.FileType.File
 
-    def keys(self, prefix: str = "") -> list[str]:
-        """Keys of the files under `prefix` (recursive), relative to the lake root."""
+    def keys(self, prefix: str = "", *, temporary: bool = False) -> list[str]:
+        """Keys of the files under `prefix` (recursive), relative to the lake root; with
+        `temporary`, also the hidden files of writes that never finished."""
         fs, root = self._fs()
         base = f"{root}/{prefix}".rstrip("/")
-        infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        try:
+            infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        except OSError as exc:
+            raise LakeError(f"cannot list {self.uri(prefix)}: {exc}") from exc
         return sorted(
             i.path[len(root) + 1 :] for i in infos
-            if i.type == pafs.FileType.File and not i.base_name.startswith(".")
+            if i.type == pafs.FileType.File and (temporary or not i.base_name.startswith(TEMPORARY_PREFIX))
         )
+
+    def delete(self, key: str) -> None:
+        """Remove `key` (gone already is fine), and locally the folders it leaves empty."""
+        fs, root = self._fs()
+        try:
+            fs.delete_file(f"{root}/{key}")
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise LakeError(f"cannot delete {self.uri(key)}: {exc}") from exc
+        if isinstance(fs, pafs.LocalFileSystem):
+            folder = Path(f"{root}/{key}").parent
+            while folder != Path(root) and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+
+    def parquet_rows(self, key: str) -> int:
+        """Rows in the Parquet file at `key`, from its footer."""
+        fs, root = self._fs()
+        try:
+            with fs.open_input_file(f"{root}/{key}") as handle:
+                return pq.ParquetFile(handle).metadata.num_rows
+        except (OSError, FileNotFoundError) as exc:
+            raise LakeError(f"cannot read {self.uri(key)}: {exc}") from exc
+
+    def check_writable(self) -> None:
+        """Fail fast, with the reason, when the lake cannot be reached: before any long work.
+
+        An S3 endpoint that does not answer is reported after one short attempt, not after the
+        client's full retry schedule.
+        """
+        if is_s3(self.url):
+            fs, root = resolve(self.url, self.s3_endpoint, quick=True)
+            bucket = root.split("/", 1)[0]
+            try:
+                info = fs.get_file_info(bucket)
+            except OSError as exc:
+                raise LakeError(f"cannot reach the lake {self.url}: {exc}") from exc
+            if info.type == pafs.FileType.NotFound:
+                raise LakeError(f"the lake's bucket {bucket!r} does not exist at {self.s3_endpoint or 'AWS'}: create it, or point --lake elsewhere")
+            return
+        fs, root = self._fs()
+        existing = Path(root)
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent  # created by the first write; nothing is made before then
+        if not existing.is_dir():
+            raise LakeError(f"the lake {root} cannot be a folder: {existing} is a file")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise LakeError(f"the lake folder {root} is not writable ({existing} is not): choose another with --lake")

@@ -16,8 +16,8 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from songscope.config import Settings
-from songscope.store import db, keys
-from songscope.store.lake import Lake, LakeError
+from songscope.store import catalogue, db
+from songscope.store.lake import Lake
 
 T = TypeVar("T")
 
@@ -51,16 +51,8 @@ class Store:
 
     def catalogue(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The clean catalogue from the lake (kept for the process: `forget` after a write)."""
-        frame = self.cached("catalogue", self._read_catalogue)
+        frame = self.cached("catalogue", lambda: catalogue.read(self))
         return frame if columns is None else frame[columns]
-
-    def _read_catalogue(self) -> pd.DataFrame:
-        if not self.lake.exists(keys.CATALOGUE):
-            raise LakeError(
-                f"no catalogue at {self.lake.uri(keys.CATALOGUE)}: run `songscope ingest SOURCE...` first "
-                f"(or point --lake at the lake an ingest wrote)"
-            )
-        return self.lake.read_table(keys.CATALOGUE).to_pandas()
 
     def cached(self, key: Any, build: Callable[[], T]) -> T:
         """`build()`'s value, built once per `key` for this store's life (thread-safe)."""

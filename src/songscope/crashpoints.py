@@ -1,0 +1,43 @@
+"""Named points in songscope's writes where a test can kill the process, or hold it.
+
+The reliability contract (all or nothing, whatever moment a write dies at) is tested by killing
+real ingests with SIGKILL at every point named here, and by holding one at a point while the test
+stops the object store. Outside tests nothing is set and `reach` costs one dictionary lookup.
+
+- ``SONGSCOPE_CRASH_AT=<point>``: SIGKILL this process on reaching the point.
+- ``SONGSCOPE_HOLD_AT=<point>:<file>``: on reaching the point, create `file` and wait (up to a
+  minute) until the test deletes it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+#: Every point, in the order an ingest reaches them.
+INGEST_POINTS: tuple[str, ...] = (
+    "ingest:read",              # the sources are read and validated
+    "ingest:cleaned",           # duplicates merged, outliers flagged; nothing written yet
+    "ingest:locked",            # the catalogue's lock is held
+    "ingest:swept",             # a crashed ingest's leftovers are removed
+    "ingest:database-written",  # every row is inserted, uncommitted
+    "ingest:catalogue-part",    # after each catalogue file is in the lake (reached once per file)
+    "ingest:lake-written",      # every lake file is written, none listed in the manifest yet
+    "ingest:before-commit",     # the manifest lists them; the commit is next
+    "ingest:committed",         # the database has committed: the ingest is visible
+)
+
+
+def reach(point: str) -> None:
+    """Die or wait here if a test asked for it (see the module's docstring)."""
+    if os.environ.get("SONGSCOPE_CRASH_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+    hold = os.environ.get("SONGSCOPE_HOLD_AT", "")
+    if hold.startswith(point + ":"):
+        flag = Path(hold[len(point) + 1 :])
+        flag.touch()
+        deadline = time.monotonic() + 60
+        while flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)

@@ -1,0 +1,301 @@
+"""The catalogue as a table of immutable lake files committed with the database: readers, near
+duplicates across ingests, concurrent ingests, and kill -9 at every point of an ingest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from songscope.crashpoints import INGEST_POINTS
+from songscope.store import catalogue, db
+from songscope.store.store import Store
+from tests.conftest import SeaweedFS, aws_credentials, ingest, load_catalogue, run_service
+from tests.test_bad_inputs import HEADER, row
+
+SONGSCOPE = str(Path(sys.executable).parent / "songscope")
+SEED = Path(__file__).resolve().parents[2] / "data" / "seed"
+
+
+def _variant(folder: Path, name: str, tag: str, source: Path = SEED / "tutorial_data.csv") -> Path:
+    """The seed file with ids and artists made its own, so no song repeats another variant's."""
+    frame = pd.read_csv(source)
+    frame["track_id"] = tag + frame["track_id"].astype(str)
+    frame["artist_name"] = frame["artist_name"].astype(str) + f" [{tag}]"
+    path = folder / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _clean_ids(*paths: Path) -> set[str]:
+    from songscope.clean import read_and_clean
+
+    ids: set[str] = set()
+    for path in paths:
+        ids |= set(read_and_clean([str(path)])[1].tracks["track_id"])
+    return ids
+
+
+def _stores(settings) -> tuple[set[str], set[str], catalogue.CatalogueHealth]:
+    """Track ids in the database, track ids in the lake (as every reader reads it), and the health check."""
+    with Store(settings) as store:
+        with store.db.connect() as conn:
+            in_db = set(conn.execute(sa.select(db.tracks.c.track_id)).scalars())
+        try:
+            in_lake = set(catalogue.read(store, ["track_id"])["track_id"])
+        except catalogue.NoCatalogue:
+            in_lake = set()
+        return in_db, in_lake, catalogue.health(store)
+
+
+def _command(settings, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    extra = ["--s3-endpoint", settings.s3_endpoint] if settings.s3_endpoint else []
+    return [SONGSCOPE, *args, "--db", settings.db_url, "--lake", settings.lake_url, *extra]
+
+
+def _start(settings, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(_command(settings, *args), env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the ingest ended before reaching its hold point: {process.stderr.read()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------------------ the table
+
+
+def test_each_ingest_adds_its_own_files_and_readers_read_them_all(settings_factory, tmp_path):
+    settings = settings_factory()
+    a = tmp_path / "a.csv"
+    a.write_text(f"{HEADER}\n{row('a000000000000000000001', 'A', 'One')}\n{row('a000000000000000000002', 'A', 'Two')}\n")
+    b = tmp_path / "b.csv"  # a label column the first file lacks
+    b.write_text(f"{HEADER},genre\n{row('b000000000000000000001', 'B', 'Three')},jazz\n")
+    first, second = ingest([str(a)], settings), ingest([str(b)], settings)
+    assert first.stored.catalogue_files != second.stored.catalogue_files
+    songs = load_catalogue(settings)
+    assert list(songs["track_id"]) == ["a000000000000000000001", "a000000000000000000002", "b000000000000000000001"]
+    assert list(songs["genre"].isna()) == [True, True, False]
+    assert second.catalogue_rows == 3
+    with Store(settings) as store:
+        files = catalogue.manifest(store)
+    assert list(files["rows"]) == [2, 1] and list(files["ingest_run_id"]) == [first.run_id, second.run_id]
+    # Re-ingesting a known file adds no file at all.
+    assert ingest([str(a)], settings).stored.catalogue_files == []
+
+
+def test_no_catalogue_yet_says_what_to_do(settings_factory):
+    with Store(settings_factory()) as store, pytest.raises(catalogue.NoCatalogue, match="songscope ingest"):
+        store.catalogue()
+
+
+def test_a_known_song_under_a_new_id_is_caught_across_ingests_without_reading_the_catalogue(db_url, settings_factory, tmp_path):
+    settings = settings_factory(db_url=db_url)
+    first = tmp_path / "first.csv"
+    first.write_text(f"{HEADER},genre\n{row('orig00000000000000000001', 'Nina Simone', 'Feeling Good')},jazz\n"
+                     f"{row('other0000000000000000001', 'Nina Simone', 'Sinnerman')},jazz\n")
+    later = tmp_path / "later.csv"  # the same recording re-released under a new id, and a new song
+    later.write_text(f"{HEADER},genre\n{row('reissue00000000000000001', 'Nina Simone', 'Feeling Good')},soul\n"
+                     f"{row('new000000000000000000001', 'Nina Simone', 'Feeling Good', duration_ms=201000)},soul\n")
+    ingest([str(first)], settings)
+
+    statements: list[str] = []
+    with Store(settings) as store:
+        sa.event.listen(store.db, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        from songscope import service
+
+        outcome = service.ingest(store, [str(later)])
+    record = outcome.record
+    assert (record.tracks_added, record.near_duplicates_of_earlier) == (1, 1)
+    tracks_reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and " tracks" in s.replace("\n", " ").split("FROM", 1)[-1][:12]]
+    assert tracks_reads and all("WHERE" in s.upper() or "LIMIT" in s.upper() for s in tracks_reads), tracks_reads
+
+    in_db, in_lake, health = _stores(settings)
+    assert in_db == in_lake == {"orig00000000000000000001", "other0000000000000000001", "new000000000000000000001"}
+    assert health.in_step
+    database = db.connect(db_url)
+    duplicates = db.read_table(database, db.track_duplicates)
+    labels = db.read_table(database, db.track_labels).set_index("track_id")
+    provenance = db.read_table(database, db.track_sources)
+    database.dispose()
+    pair = duplicates[duplicates["rule"] == db.EARLIER_NEAR_DUPLICATE_RULE]
+    assert list(zip(pair["kept_track_id"], pair["dropped_track_id"])) == [("orig00000000000000000001", "reissue00000000000000001")]
+    assert labels.at["orig00000000000000000001", "value"] == "jazz|soul"  # the reissue's label is credited to the song
+    assert (provenance["track_id"] == "orig00000000000000000001").sum() == 2  # as is its row in the later file
+
+
+def test_near_key_is_pinned():
+    """The key is stored in databases: a library change that altered it would split songs silently."""
+    from songscope.identity import near_keys
+
+    key = near_keys(pd.Series(["Nina Simone"]), pd.Series(["Feeling Good"]), pd.Series([177000]))[0]
+    assert int(key) == NINA_SIMONE_FEELING_GOOD_KEY
+
+
+NINA_SIMONE_FEELING_GOOD_KEY = 5249283390021461263
+
+
+def test_status_and_sweep_show_and_remove_a_dead_ingests_leftovers(settings_factory, tmp_path):
+    settings = settings_factory()
+    ingest([str(SEED / "tutorial_data.csv")], settings)
+    lake = Path(settings.lake_url)
+    orphan = lake / "catalogue" / "20260101T000000-deadbeef" / "part-00000.parquet"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"PAR1 half")
+    temporary = lake / "ingest" / "20260101T000000-deadbeef" / ".report.json.123.tmp"
+    temporary.parent.mkdir(parents=True)
+    temporary.write_bytes(b"{")
+    done = subprocess.run(_command(settings, "status"), capture_output=True, text=True, check=True)
+    assert "1,742 tracks in the database, 1,742 in the lake" in done.stdout and "in step" in done.stdout
+    assert "2 lake files no committed ingest lists" in done.stdout
+    done = subprocess.run(_command(settings, "sweep"), capture_output=True, text=True, check=True)
+    assert "removed 2 leftover files" in done.stdout
+    assert not orphan.exists() and not temporary.exists() and not orphan.parent.exists()
+    assert _stores(settings)[2].leftovers == []
+
+
+def test_an_unreachable_s3_lake_is_reported_before_any_reading(settings_factory, monkeypatch):
+    import songscope.ingest
+
+    def never(*args, **kwargs):
+        raise AssertionError("the sources were read before the lake was checked")
+
+    monkeypatch.setattr(songscope.ingest, "read_sources", never)
+    settings = settings_factory(lake_url="s3://nowhere/lake", s3_endpoint="http://127.0.0.1:9")
+    started = time.perf_counter()
+    with pytest.raises(catalogue.LakeError, match="cannot reach the lake s3://nowhere/lake"):
+        ingest([str(SEED / "tutorial_data.csv")], settings)
+    assert time.perf_counter() - started < 10
+
+
+# ---------------------------------------------------------------------------------- concurrency
+
+
+def test_concurrent_ingests_lose_nothing_and_duplicate_nothing(db_url, settings_factory, tmp_path):
+    """Three ingests at once (one held inside its transaction while the others start), two of
+    different files and one of the same file as another: all succeed, nothing is lost or doubled."""
+    settings = settings_factory(db_url=db_url)
+    a, b = _variant(tmp_path, "a.csv", "A"), _variant(tmp_path, "b.csv", "B")
+    flag = tmp_path / "held"
+    holder = _start(settings, "ingest", str(a), env={"SONGSCOPE_HOLD_AT": f"ingest:database-written:{flag}"})
+    _wait_for(flag, holder)
+    others = [_start(settings, "ingest", str(b)), _start(settings, "ingest", str(a))]
+    time.sleep(3)  # they read, clean, and queue for the catalogue
+    assert all(p.poll() is None for p in others), "a concurrent ingest did not wait for the first"
+    flag.unlink()
+    for process in (holder, *others):
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err
+    in_db, in_lake, health = _stores(settings)
+    assert in_db == in_lake == _clean_ids(a, b)
+    assert health.in_step and health.leftovers == []
+    assert len(load_catalogue(settings)) == len(in_db)  # no track twice in the lake
+
+
+# ------------------------------------------------------------------------------- crash safety
+
+
+def _kill_at(settings, source: Path, point: str) -> subprocess.CompletedProcess:
+    return subprocess.run(_command(settings, "ingest", str(source)), env={**os.environ, "SONGSCOPE_CRASH_AT": point},
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite", "postgresql"])
+def test_kill_at_every_point_of_an_ingest_leaves_both_stores_in_step(db_kind, request, settings_factory, tmp_path):
+    settings = settings_factory(db_url=request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url"}[db_kind]))
+    first, second = _variant(tmp_path, "first.csv", "F"), _variant(tmp_path, "second.csv", "S", SEED / "brazil_data.csv")
+    ingest([str(first)], settings)
+    before, after = _clean_ids(first), _clean_ids(first, second)
+    for point in INGEST_POINTS:
+        done = _kill_at(settings, second, point)
+        assert done.returncode == -signal.SIGKILL, f"{point}: {done.stderr}"
+        in_db, in_lake, health = _stores(settings)
+        expected = after if point == "ingest:committed" else before
+        assert in_db == in_lake == expected, point
+        assert health.in_step and not health.missing_files, point
+        if point == "ingest:committed":
+            break
+        # The next ingest (or a sweep) removes what the dead one left, and succeeds.
+        if point in ("ingest:lake-written", "ingest:before-commit"):
+            assert health.leftovers, f"{point}: the dead ingest's files should be in the lake, unlisted"
+        assert run_service("sweep", settings).removed == health.leftovers, point
+        assert _stores(settings)[2].leftovers == []
+    again = ingest([str(second)], settings)  # known by now: adds nothing, breaks nothing
+    assert again.record.tracks_added == 0
+    in_db, in_lake, health = _stores(settings)
+    assert in_db == in_lake == after and health.in_step and health.leftovers == []
+
+
+def test_kill_at_random_moments_leaves_both_stores_in_step(settings_factory, tmp_path):
+    """Besides the named points: SIGKILL after a delay, wherever the ingest happens to be."""
+    settings = settings_factory()
+    first, second = _variant(tmp_path, "first.csv", "F"), _variant(tmp_path, "second.csv", "S", SEED / "world_data.csv")
+    ingest([str(first)], settings)
+    before, after = _clean_ids(first), _clean_ids(first, second)
+    for delay in (0.5, 1.5, 2.5, 3.5, 4.5):
+        process = _start(settings, "ingest", str(second))
+        time.sleep(delay)
+        process.kill()
+        process.communicate()
+        in_db, in_lake, health = _stores(settings)
+        assert in_db == in_lake and in_db in (before, after), delay
+        assert health.in_step
+        if in_db == after:
+            break
+    ingest([str(second)], settings)
+    in_db, in_lake, health = _stores(settings)
+    assert in_db == in_lake == after and health.leftovers == []
+
+
+@pytest.mark.s3
+def test_object_store_stopped_mid_write_leaves_both_stores_in_step(tmp_path_factory, settings_factory, tmp_path):
+    weed = SeaweedFS(tmp_path_factory.mktemp("seaweedfs-stopped"))
+    server = weed.start()
+    try:
+        with aws_credentials(server):
+            settings = settings_factory(lake_url=f"s3://{weed.bucket}/songscope", s3_endpoint=server.endpoint)
+            first, second = _variant(tmp_path, "first.csv", "F"), _variant(tmp_path, "second.csv", "S", SEED / "brazil_data.csv")
+            ingest([str(first)], settings)
+            before, after = _clean_ids(first), _clean_ids(first, second)
+            flag = tmp_path / "held"
+            process = _start(settings, "ingest", str(second), env={"SONGSCOPE_HOLD_AT": f"ingest:catalogue-part:{flag}"})
+            _wait_for(flag, process)
+            weed.stop()  # the catalogue file is written; the rest of the lake writes will fail
+            flag.unlink()
+            out, err = process.communicate(timeout=300)
+            assert process.returncode != 0
+            assert "Traceback" not in err
+            assert [line for line in err.splitlines() if line.strip()] == [next(l for l in err.splitlines() if l.startswith("error: "))]
+            assert settings.lake_url in err  # the one line names the lake
+            weed.start()
+            in_db, in_lake, health = _stores(settings)
+            assert in_db == in_lake == before and health.in_step
+            assert any(key.startswith("catalogue/") for key in health.leftovers)
+            outcome = ingest([str(second)], settings)
+            assert outcome.stored.swept == health.leftovers
+            in_db, in_lake, health = _stores(settings)
+            assert in_db == in_lake == after and health.leftovers == []
+    finally:
+        weed.stop()
+
+
+def test_the_suite_runs_every_crash_point():
+    """A new crash point must be added to `INGEST_POINTS`, which the kill test walks."""
+    package = Path(catalogue.__file__).parents[1]
+    source = (package / "store" / "catalogue.py").read_text() + (package / "service.py").read_text()
+    reached = {line.split('reach("', 1)[1].split('"', 1)[0] for line in source.splitlines() if 'reach("' in line}
+    assert reached == set(INGEST_POINTS)
