@@ -4,7 +4,8 @@ Each case runs in its own process (so peak memory is that case's alone) and prin
 the parent prints a table and the whole result as JSON. Figures are rows/s and peak RSS; compare
 them as ratios between cases of the same run, not with other machines.
 
-    python bench/ingest.py                     # seed + 1,000,000 synthetic rows, SQLite and PostgreSQL
+    python bench/ingest.py                     # seed, 1,000,000 synthetic rows, and 10,000 more into an
+                                               # empty catalogue and into the big one; SQLite and PostgreSQL
     python bench/ingest.py --rows 200000 --no-postgres
 """
 
@@ -54,8 +55,7 @@ def child(sources: list[str], db_url: str, lake_url: str) -> None:
     }))
 
 
-def run_case(name: str, sources: list[str], db_url: str, work: Path) -> dict:
-    lake = work / f"lake-{uuid.uuid4().hex[:6]}"
+def run_case(name: str, sources: list[str], db_url: str, lake: Path) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--child", db_url, str(lake), *sources],
         capture_output=True, text=True, check=False,
@@ -88,6 +88,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows (default 1,000,000)")
+    parser.add_argument("--increment", type=int, default=10_000, help="rows of the small ingest, into an empty and into the big catalogue")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL cases")
     args = parser.parse_args()
 
@@ -96,30 +97,49 @@ def main() -> None:
     from songscope.synth import synthesize
 
     work = Path(tempfile.mkdtemp(prefix="songscope-bench-"))
-    synthetic = work / f"synthetic_{args.rows}.csv"
+    reference = read_and_clean(seed_paths())[1].tracks
+    synthetic, small = work / f"synthetic_{args.rows}.csv", work / f"synthetic_{args.increment}.csv"
     t0 = time.perf_counter()
-    synthesize(read_and_clean(seed_paths())[1].tracks, args.rows, seed=0).to_csv(synthetic, index=False)
+    synthesize(reference, args.rows, seed=0).to_csv(synthetic, index=False)
+    synthesize(reference, args.increment, seed=1).to_csv(small, index=False)
     print(f"generated {args.rows:,} synthetic rows in {time.perf_counter() - t0:.1f} s ({synthetic.stat().st_size / 1e6:.0f} MB)", file=sys.stderr)
 
+    kinds = ["sqlite"] + ([] if args.no_postgres else ["postgresql"])
     results = []
-    cases = [("seed -> sqlite", seed_paths(), "sqlite"), (f"synthetic {args.rows:,} -> sqlite", [str(synthetic)], "sqlite")]
-    if not args.no_postgres:
-        cases += [("seed -> postgresql", seed_paths(), "postgresql"), (f"synthetic {args.rows:,} -> postgresql", [str(synthetic)], "postgresql")]
-    for name, sources, kind in cases:
-        print(f"running {name} ...", file=sys.stderr)
-        if kind == "sqlite":
-            results.append(run_case(name, sources, f"sqlite:///{work / (uuid.uuid4().hex[:6] + '.db')}", work))
-        else:
+    for kind in kinds:
+        stores: list[tuple[str, Path]] = []
+        drops = []
+
+        def fresh(kind: str = kind, drops: list = drops) -> tuple[str, Path]:
+            lake = work / f"lake-{uuid.uuid4().hex[:6]}"
+            if kind == "sqlite":
+                return f"sqlite:///{work / (uuid.uuid4().hex[:6] + '.db')}", lake
             url, drop = fresh_postgres()
-            try:
-                results.append(run_case(name, sources, url, work))
-            finally:
+            drops.append(drop)
+            return url, lake
+
+        try:
+            cases = [
+                ("seed", seed_paths(), fresh()),
+                (f"{args.rows:,} synthetic", [str(synthetic)], fresh()),
+                (f"+{args.increment:,} into an empty catalogue", [str(small)], fresh()),
+            ]
+            for label, sources, (url, lake) in cases:
+                print(f"running {label} -> {kind} ...", file=sys.stderr)
+                results.append(run_case(f"{label} -> {kind}", sources, url, lake))
+                stores.append((url, lake))
+            # The same small ingest into the big catalogue: its cost must not grow with the catalogue.
+            url, lake = stores[1]
+            print(f"running +{args.increment:,} into the {args.rows:,} catalogue -> {kind} ...", file=sys.stderr)
+            results.append(run_case(f"+{args.increment:,} into {args.rows:,} -> {kind}", [str(small)], url, lake))
+        finally:
+            for drop in drops:
                 drop()
 
-    print(f"\n{'case':<38}{'rows':>11}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}  stages (s)")
+    print(f"\n{'case':<44}{'rows':>11}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}  stages (s)")
     for r in results:
         stages = ", ".join(f"{k} {v}" for k, v in r["stages_s"].items())
-        print(f"{r['case']:<38}{r['rows']:>11,}{r['seconds']:>9.2f}{r['rows_per_s']:>10,}{r['peak_mb']:>9,}  {stages}")
+        print(f"{r['case']:<44}{r['rows']:>11,}{r['seconds']:>9.2f}{r['rows_per_s']:>10,}{r['peak_mb']:>9,}  {stages}")
     print(json.dumps({"benchmark": "ingest", "results": results}))
 
 

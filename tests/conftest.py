@@ -376,20 +376,35 @@ def seed_catalogue(tmp_path_factory, seed_files):
     return settings
 
 
+def copy_stores(settings, folder: Path, db_url: str | None = None):
+    """A private copy of a SQLite database and its lake (a pair: the database is the lake's manifest).
+
+    With `db_url` (a fresh PostgreSQL or MariaDB database), the catalogue is ingested there again
+    from the same seed files, into a fresh lake, instead.
+    """
+    from dataclasses import replace
+
+    if db_url is not None and not db_url.startswith("sqlite"):
+        from songscope.seed import seed_paths
+
+        copy = replace(settings, db_url=db_url, lake_url=str(folder / "lake"))
+        ingest(seed_paths(), copy)
+        return copy
+    shutil.copytree(settings.lake_url, folder / "lake")
+    shutil.copy(settings.db_url.removeprefix("sqlite:///"), folder / "songscope.db")
+    return replace(settings, db_url=f"sqlite:///{folder / 'songscope.db'}", lake_url=str(folder / "lake"))
+
+
 @pytest.fixture(scope="session")
 def clustered(seed_catalogue, tmp_path_factory):
     """A copy of the seed catalogue with two clustering runs (k-means k=6 and GMM k=4) and a
     recommendation request."""
     import json
-    import shutil
-    from dataclasses import replace
 
     from songscope.recommend.recommender import RecommendOptions
 
-    folder = tmp_path_factory.mktemp("report")
-    shutil.copytree(seed_catalogue.lake_url, folder / "lake")
-    shutil.copy(seed_catalogue.db_url.removeprefix("sqlite:///"), folder / "songscope.db")
-    settings = replace(seed_catalogue, db_url=f"sqlite:///{folder / 'songscope.db'}", lake_url=str(folder / "lake"))
+    settings = copy_stores(seed_catalogue, tmp_path_factory.mktemp("report"))
+    folder = Path(settings.lake_url).parent
     first = cluster(settings, k=6, resamples=3)
     second = cluster(settings, algorithm="gmm", k=4, resamples=0)
     run_service("recommend", settings, ["Bastille - Admit Defeat", "Cigarettes After Sex - Cry"], options=RecommendOptions(n=12))

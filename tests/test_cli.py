@@ -78,7 +78,7 @@ def test_profile_of_files_writes_pages(tmp_path, seed_files):
 
 
 def test_profile_without_catalogue_says_what_to_do(tmp_path):
-    result = invoke("profile", "--lake", str(tmp_path / "empty-lake"))
+    result = invoke("profile", "--lake", str(tmp_path / "empty-lake"), "--db", f"sqlite:///{tmp_path / 's.db'}")
     assert result.exit_code == 2
     assert "songscope ingest" in result.output
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -16,24 +15,20 @@ from songscope.store import keys
 from songscope.store.lake import Lake
 from songscope.store.runs import ClusterRun, RunNotFound
 from songscope.store.store import Store
-from tests.conftest import cluster, load_catalogue, load_run
+from tests.conftest import cluster, copy_stores, load_catalogue, load_run
 
 runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
 
 
 @pytest.fixture
 def catalogue_settings(seed_catalogue, tmp_path):
-    """A private copy of the seed catalogue's lake, with a fresh SQLite database."""
-    from dataclasses import replace
-
-    shutil.copytree(seed_catalogue.lake_url, tmp_path / "lake")
-    return replace(seed_catalogue, db_url=f"sqlite:///{tmp_path / 'runs.db'}", lake_url=str(tmp_path / "lake"))
+    """A private copy of the seed catalogue's database and lake."""
+    return copy_stores(seed_catalogue, tmp_path)
 
 
-def test_cluster_run_is_saved_and_loaded_whole_on_every_database(catalogue_settings, db_url):
-    from dataclasses import replace
+def test_cluster_run_is_saved_and_loaded_whole_on_every_database(seed_catalogue, tmp_path, db_url):
 
-    settings = replace(catalogue_settings, db_url=db_url)
+    settings = copy_stores(seed_catalogue, tmp_path, db_url)
     outcome = cluster(settings, k=5, resamples=3)
     stored = load_run(settings, outcome.run_id)
     made = outcome.run
@@ -98,7 +93,7 @@ def test_cli_cluster_evaluate_compare(catalogue_settings):
     compared = cli("compare", run_a, second["run_id"], *common)
     assert compared.exit_code == 0, compared.output
     assert "ARI" in compared.output and "contingency" in compared.output
-    sweep = json.loads(cli("evaluate", "--k", "2..6", "--references", "3", "--no-density", "--json", "--lake", catalogue_settings.lake_url).output)
+    sweep = json.loads(cli("evaluate", "--k", "2..6", "--references", "3", "--no-density", "--json", "--lake", catalogue_settings.lake_url, "--db", catalogue_settings.db_url).output)
     assert [row["k"] for row in sweep["sweep"]] == [2, 3, 4, 5, 6]
     assert sweep["recommended_k"] in range(2, 7) and "Null-model check" in sweep["rationale"]
     assert {row["algorithm"] for row in sweep["algorithms"]} >= {"kmeans", "hdbscan", "gmm"}
@@ -117,7 +112,7 @@ def test_cli_bad_cluster_input_is_a_clear_error(catalogue_settings):
         (["evaluate", "--k", "two"], "2..60"),
         (["compare", "a", "b"], "no clustering run"),
     ):
-        result = cli(*args, *common) if args[0] != "evaluate" else cli(*args, "--lake", catalogue_settings.lake_url)
+        result = cli(*args, *common) if args[0] != "evaluate" else cli(*args, "--lake", catalogue_settings.lake_url, "--db", catalogue_settings.db_url)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output, (args, result.output)
 

@@ -94,6 +94,8 @@ class CleanResult:
     provenance : (track_id, source, line) for every input row, pointing at the track it became.
     duplicates : (rule, kept_track_id, dropped_track_id, detail) for every merge of distinct rows.
     loose_candidates : pairs the loose rule matched (applied only when asked).
+    near_keys : `identity.near_keys` of `tracks`, row for row (computed for the near-duplicate
+        step; the database stores them to find the same songs in later ingests).
     """
 
     tracks: pd.DataFrame
@@ -101,6 +103,7 @@ class CleanResult:
     duplicates: pd.DataFrame
     loose_candidates: pd.DataFrame
     report: CleanReport
+    near_keys: np.ndarray | None = None
 
 
 DUPLICATE_COLUMNS = ["rule", "kept_track_id", "dropped_track_id", "detail"]
@@ -159,6 +162,8 @@ def clean(
     alive_idx = np.flatnonzero(alive)
     alive_rows = work.iloc[alive_idx]
     near_key = near_keys(alive_rows["artist_name"], alive_rows["track_name"], alive_rows["duration_ms"])
+    key_of_row = np.zeros(len(work), dtype=np.int64)
+    key_of_row[alive_idx] = near_key
     kept_for_key = _keep_per_group(near_key, order[alive_idx], alive_idx)
     merged = kept_for_key != alive_idx
     if merged.any():
@@ -199,6 +204,7 @@ def clean(
     ).drop_duplicates(ignore_index=True)
 
     tracks = work.loc[alive, canonical + label_columns].reset_index(drop=True)
+    track_keys = key_of_row[alive]  # rows keep their order through the label merge below
     if label_columns:
         merged_labels = _merge_labels(work, representative, label_columns)
         tracks = tracks.drop(columns=label_columns).merge(merged_labels, on="track_id", how="left")
@@ -222,7 +228,8 @@ def clean(
         columns=["kept_track_id", "kept", "candidate_track_id", "candidate"],
     )
     dup_frame = pd.concat(duplicates, ignore_index=True) if duplicates else pd.DataFrame(columns=DUPLICATE_COLUMNS)
-    return CleanResult(tracks=tracks, provenance=provenance, duplicates=dup_frame, loose_candidates=loose_frame, report=report)
+    return CleanResult(tracks=tracks, provenance=provenance, duplicates=dup_frame, loose_candidates=loose_frame, report=report,
+                       near_keys=track_keys)
 
 
 def flag_outliers(tracks: pd.DataFrame, rules: tuple[schema.OutlierRule, ...]) -> pd.DataFrame:
@@ -398,7 +405,9 @@ def _loose_pairs(work: pd.DataFrame, alive_idx: np.ndarray, order: np.ndarray) -
         }
     )
     for column in ("artist", "title"):
-        sub[column] = normalise_names(pa.array(sub[column].astype(str).to_numpy())).to_numpy(zero_copy_only=False)
+        # Each distinct name once: an artist is on many rows.
+        codes, names = pd.factorize(sub[column].astype(str), sort=False)
+        sub[column] = normalise_names(pa.array(np.asarray(names, dtype=object), type=pa.string())).to_numpy(zero_copy_only=False)[codes]
     sub = sub[(sub["artist"] != "") & (sub["title"] != "")]
     groups = sub[sub.duplicated(["artist", "title"], keep=False)]
     pairs = []

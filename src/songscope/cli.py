@@ -147,7 +147,7 @@ def _print_ingest(outcome, settings: Settings) -> None:
     table.add_column("removed", justify="right")
     table.add_row("read", f"{outcome.read.rows_read:,}", "")
     table.add_row("rejected (invalid values)", f"{len(outcome.read.rejected):,}", "")
-    table.add_row("valid", f"{len(outcome.read.frame):,}", "")
+    table.add_row("valid", f"{outcome.read.rows_valid:,}", "")
     for step in report.steps:
         table.add_row(step.name, f"{step.rows_after:,}", f"{step.removed:,}")
     table.add_row("flagged outliers", f"{report.outliers:,}", "")
@@ -178,6 +178,7 @@ def _print_ingest(outcome, settings: Settings) -> None:
 @app.command()
 def profile(
     sources: Annotated[list[str] | None, typer.Argument(help="Profile these files instead of the stored catalogue (nothing is written to the stores).", show_default=False)] = None,
+    db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for profile.md, profile.html and the PNG figures.")] = Path("reports/profile"),
@@ -186,7 +187,7 @@ def profile(
     from songscope import service
 
     with _friendly_errors():
-        settings = _settings(None, lake, s3_endpoint)
+        settings = _settings(db, lake, s3_endpoint)
         with _store(settings) as store, _progress() as say:
             outcome = service.profile(store, sources, out_dir=out_dir, progress=say)
     result = outcome.profile
@@ -462,6 +463,7 @@ def evaluate(
     scaling: ScalingOption = "standard",
     pca: PcaOption = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.", show_default=False)] = None,
+    db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
     as_json: JsonOption = False,
@@ -474,7 +476,7 @@ def evaluate(
 
     with _friendly_errors():
         ks = _k_range(k)
-        settings = _settings(None, lake, s3_endpoint, seed=seed)
+        settings = _settings(db, lake, s3_endpoint, seed=seed)
         space = _space(key, mode, scaling, pca)
         with _store(settings) as store, _progress(not as_json) as say:
             found = service.evaluate(store, ks=ks, references=references, density=density, space=space, progress=say)
@@ -617,6 +619,7 @@ def eval_recs(
     target: Annotated[str, typer.Option(help="Column of the liked set: 1 liked, 0 disliked.")] = "target",
     repeats: Annotated[int, typer.Option(min=2, help="Random halves for the liked AUC.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of every random choice (queries, splits, baselines).")] = 0,
+    db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
     as_json: JsonOption = False,
@@ -627,7 +630,7 @@ def eval_recs(
     """
     from songscope import service
 
-    with _friendly_errors(), _store(_settings(None, lake, s3_endpoint)) as store, _progress(not as_json) as say:
+    with _friendly_errors(), _store(_settings(db, lake, s3_endpoint)) as store, _progress(not as_json) as say:
         report = service.eval_recs(store, sources, liked=liked, label=label, playlist=playlist, queries=queries, playlists=playlists,
                                    learn_weights=learn_weights, target=target, repeats=repeats, seed=seed, progress=say)
     if as_json:

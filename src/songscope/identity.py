@@ -12,22 +12,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-_SEPARATOR = "\x1f"  # the ASCII unit separator: cannot occur in a validated name
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection on 64-bit words
+_NO_DURATION = -1.0  # durations are validated positive: this stands for a missing one
 
 
-def _duration_text(durations: pd.Series) -> pd.Series:
-    values = pd.to_numeric(durations, errors="coerce")
-    whole = values.notna() & (values == values.round())
-    text = values.astype(object).map(repr)
-    text[whole] = values[whole].astype("int64").astype(str)
-    text[values.isna()] = ""
-    return text
+def _text_hashes(values: pd.Series) -> np.ndarray:
+    # SipHash with pandas' fixed key, over the UTF-8 text: the same on every machine and run.
+    return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
 
 
 def near_keys(artist_names: pd.Series, track_names: pd.Series, durations: pd.Series) -> np.ndarray:
     """The near-duplicate key of each row, as signed 64-bit integers (a database BIGINT).
 
-    A missing duration is its own value (two rows without one match each other), as in cleaning.
+    Each column is hashed on its own (names as text, the duration as a number, so 200000 and
+    200000.0 agree) and the three are mixed. A missing duration is its own value (two rows
+    without one match each other), as in cleaning.
 
     Examples
     --------
@@ -35,13 +34,14 @@ def near_keys(artist_names: pd.Series, track_names: pd.Series, durations: pd.Ser
     >>> bool(keys[0] == keys[1]), keys.dtype.name
     (True, 'int64')
     """
-    text = (
-        artist_names.astype(str).to_numpy(dtype=object)
-        + _SEPARATOR + track_names.astype(str).to_numpy(dtype=object)
-        + _SEPARATOR + _duration_text(pd.Series(np.asarray(durations, dtype=object))).to_numpy(dtype=object)
-    )
-    # SipHash with pandas' fixed key: the same value on every machine and run (a test pins one).
-    return pd.util.hash_array(np.asarray(text, dtype=object), categorize=False).view(np.int64)
+    duration = pd.to_numeric(pd.Series(np.asarray(durations, dtype=object)), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    duration = np.where(np.isnan(duration), _NO_DURATION, duration) + 0.0  # one NaN, and -0.0 is 0.0
+    with np.errstate(over="ignore"):
+        key = _text_hashes(artist_names)
+        key = (key ^ _text_hashes(track_names)) * _MULTIPLIER
+        key = (key ^ pd.util.hash_array(duration)) * _MULTIPLIER
+        key ^= key >> np.uint64(29)
+    return key.view(np.int64)
 
 
 def same_song(a: tuple[object, object, object], b: tuple[object, object, object]) -> bool:

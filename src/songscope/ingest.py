@@ -57,18 +57,29 @@ class SourceSummary:
 class IngestResult:
     """Validated rows (canonical columns, extra label columns, ``source`` and ``line``) and rejects."""
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None
     rejected: pd.DataFrame
     sources: list[SourceSummary]
+    _rows_valid: int | None = None
 
     @property
     def rows_read(self) -> int:
         return sum(s.rows_read for s in self.sources)
 
+    @property
+    def rows_valid(self) -> int:
+        return len(self.frame) if self.frame is not None else int(self._rows_valid or 0)
+
+    def release_rows(self) -> None:
+        """Let the valid rows go once cleaning has made tracks of them (a copy of the whole input
+        otherwise held until the end of the ingest); their count stays."""
+        self._rows_valid = self.rows_valid
+        self.frame = None
+
     def summary(self) -> dict[str, object]:
         return {
             "rows_read": self.rows_read,
-            "rows_valid": len(self.frame),
+            "rows_valid": self.rows_valid,
             "rows_rejected": len(self.rejected),
             "sources": [s.__dict__ for s in self.sources],
         }

@@ -123,6 +123,7 @@ def ingest(
     say(f"cleaning {len(read.frame):,} valid rows")
     t0 = time.perf_counter()
     cleaned = clean(read.frame, outlier_rules=outlier_rules, loose=loose_dedup)
+    read.release_rows()
     reach("ingest:cleaned")
     timings["clean"] = time.perf_counter() - t0
     say(f"storing in {redact(store.settings.db_url)} and {store.settings.lake_url}")

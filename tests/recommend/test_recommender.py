@@ -13,7 +13,7 @@ from songscope.features import FeatureSpace
 from songscope.recommend.index import ExactIndex, IVFIndex, recall_at_k
 from songscope.recommend.recommender import Recommender, RecommendOptions, UnknownSongError
 from songscope.store import db
-from tests.conftest import cluster, load_catalogue, run_service
+from tests.conftest import cluster, copy_stores, load_catalogue, run_service
 
 BASTILLE = "Bastille - Admit Defeat"
 CIGARETTES = "Cigarettes After Sex - Cry"
@@ -97,11 +97,7 @@ def test_approximate_index_recall():
 
 
 def test_recommendations_are_stored(seed_catalogue, tmp_path, db_url):
-    import shutil
-    from dataclasses import replace
-
-    shutil.copytree(seed_catalogue.lake_url, tmp_path / "lake")
-    settings = replace(seed_catalogue, db_url=db_url, lake_url=str(tmp_path / "lake"))
+    settings = copy_stores(seed_catalogue, tmp_path, db_url)
     cluster(settings, k=5, resamples=0)
     outcome = run_service("recommend", settings, [BASTILLE], options=RecommendOptions(n=5))
     request_id, result = outcome.request_id, outcome.result
@@ -118,7 +114,8 @@ def test_recommendations_are_stored(seed_catalogue, tmp_path, db_url):
 
 def test_cli_recommend(seed_catalogue, tmp_path):
     runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
-    common = ["--db", f"sqlite:///{tmp_path / 'r.db'}", "--lake", seed_catalogue.lake_url]
+    settings = copy_stores(seed_catalogue, tmp_path)
+    common = ["--db", settings.db_url, "--lake", settings.lake_url]
     shown = runner.invoke(app, ["recommend", BASTILLE, CIGARETTES, "-n", "10", *common])
     assert shown.exit_code == 0, shown.output
     assert "close to" in shown.output and "stored as request" in shown.output

@@ -145,7 +145,7 @@ def test_near_key_is_pinned():
     assert int(key) == NINA_SIMONE_FEELING_GOOD_KEY
 
 
-NINA_SIMONE_FEELING_GOOD_KEY = 5249283390021461263
+NINA_SIMONE_FEELING_GOOD_KEY = 701379894577558522
 
 
 def test_status_and_sweep_show_and_remove_a_dead_ingests_leftovers(settings_factory, tmp_path):
@@ -279,7 +279,7 @@ def test_object_store_stopped_mid_write_leaves_both_stores_in_step(tmp_path_fact
             out, err = process.communicate(timeout=300)
             assert process.returncode != 0
             assert "Traceback" not in err
-            assert [line for line in err.splitlines() if line.strip()] == [next(l for l in err.splitlines() if l.startswith("error: "))]
+            assert [line for line in err.splitlines() if line.strip()] == [next(x for x in err.splitlines() if x.startswith("error: "))]
             assert settings.lake_url in err  # the one line names the lake
             weed.start()
             in_db, in_lake, health = _stores(settings)

@@ -23,19 +23,31 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from songscope.config import Settings
 from songscope.crashpoints import reach
 from songscope.store import db, keys
 from songscope.store.lake import Lake, LakeError
 
-if TYPE_CHECKING:
-    from songscope.store.store import Store
+
+class Store(Protocol):
+    """What the catalogue needs of a `songscope.store.store.Store` (which reads the catalogue
+    through this module, so this module names only the interface)."""
+
+    settings: Settings
+    lake: Lake
+
+    @property
+    def db(self) -> sa.Engine: ...
+
+    def forget(self, *keys: Any) -> None: ...
+
 
 #: Tracks per catalogue file: files of a bounded size that Spark reads in parallel.
 PART_ROWS = 250_000
@@ -114,6 +126,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, clean
             report=cleaned.report.to_dict(),
             rows_read=read.rows_read,
             lake_uri=lake.uri(keys.ingest_folder(run_id)),
+            near_keys=cleaned.near_keys,
         )
         reach("ingest:database-written")
         files = _write_parts(lake, run_id, new_tracks)
@@ -229,10 +242,15 @@ def file_uris(store: Store) -> list[str]:
 
 
 def _no_catalogue(store: Store) -> NoCatalogue:
-    return NoCatalogue(
-        f"no catalogue in {store.lake.url} for this database: run `songscope ingest SOURCE...` first "
-        f"(or point --lake and --db at the pair an ingest wrote)"
-    )
+    from songscope.config import redact
+
+    database = redact(store.settings.db_url)
+    if store.lake.keys(keys.CATALOGUE_FOLDER):
+        return NoCatalogue(
+            f"the lake {store.lake.url} holds catalogue files, but the database {database} lists none of them: the database "
+            f"is the lake's manifest, so pass the --db that ingest wrote to (or ingest again into this one)"
+        )
+    return NoCatalogue(f"no catalogue in the database {database} and the lake {store.lake.url}: run `songscope ingest SOURCE...` first")
 
 
 def read(store: Store, columns: list[str] | None = None) -> pd.DataFrame:

@@ -463,7 +463,7 @@ def known_track_ids(conn: Connection, track_ids: Iterable[str]) -> set[str]:
     return found
 
 
-def earlier_near_duplicates(conn: Connection, candidates: pd.DataFrame) -> pd.DataFrame:
+def earlier_near_duplicates(conn: Connection, candidates: pd.DataFrame, keys: np.ndarray | None = None) -> pd.DataFrame:
     """Rows of `candidates` (new track ids) that repeat a stored track's artist, name and duration.
 
     Returns ``dropped_track_id`` (the candidate) and ``kept_track_id`` (the stored track). The
@@ -474,7 +474,8 @@ def earlier_near_duplicates(conn: Connection, candidates: pd.DataFrame) -> pd.Da
         return empty
     from songscope.identity import near_keys, same_song
 
-    keys = near_keys(candidates["artist_name"], candidates["track_name"], candidates["duration_ms"])
+    if keys is None:
+        keys = near_keys(candidates["artist_name"], candidates["track_name"], candidates["duration_ms"])
     stored: dict[int, list[tuple]] = {}
     query_columns = (tracks.c.near_key, tracks.c.track_id, tracks.c.artist_name, tracks.c.track_name, tracks.c.duration_ms)
     for chunk in _chunks(sorted({int(k) for k in keys})):
@@ -506,6 +507,7 @@ def record_ingest(
     report: dict[str, object],
     rows_read: int,
     lake_uri: str | None = None,
+    near_keys: np.ndarray | None = None,
 ) -> tuple[IngestRecord, pd.DataFrame]:
     """Write one ingest inside the caller's transaction (which holds the catalogue: `hold_catalogue`).
 
@@ -519,20 +521,21 @@ def record_ingest(
     source_ids, known_sources = _upsert_sources(conn, summaries, run_id)
     sources_added = len(set(source_ids.values()) - known_sources)
 
+    if near_keys is None:
+        from songscope.identity import near_keys as compute_near_keys
+
+        near_keys = compute_near_keys(clean_tracks["artist_name"], clean_tracks["track_name"], clean_tracks["duration_ms"])
     if catalogue_is_empty(conn):
         is_known = np.zeros(len(clean_tracks), dtype=bool)
         earlier = earlier_near_duplicates(conn, clean_tracks.iloc[:0])
     else:
         is_known = clean_tracks["track_id"].isin(known_track_ids(conn, clean_tracks["track_id"])).to_numpy()
-        earlier = earlier_near_duplicates(conn, clean_tracks[~is_known])
+        earlier = earlier_near_duplicates(conn, clean_tracks[~is_known], near_keys[~is_known])
     is_new = ~is_known & ~clean_tracks["track_id"].isin(earlier["dropped_track_id"]).to_numpy()
     new_tracks = clean_tracks[is_new].reset_index(drop=True)
 
-    from songscope.identity import near_keys
-
-    track_rows = new_tracks[[c.name for c in tracks.columns if c.name in new_tracks.columns]].copy()
-    track_rows["ingest_run_id"] = run_id
-    track_rows["near_key"] = near_keys(new_tracks["artist_name"], new_tracks["track_name"], new_tracks["duration_ms"])
+    track_rows = new_tracks[[c.name for c in tracks.columns if c.name in new_tracks.columns]]
+    track_rows = track_rows.assign(ingest_run_id=run_id, near_key=near_keys[is_new])
     bulk_insert(conn, tracks, track_rows)
 
     # What an earlier ingest's track absorbed is credited to it: its labels and its provenance.
@@ -735,9 +738,17 @@ def _python_columns(frame: pd.DataFrame, columns: list[str]) -> list[list]:
         if series.dtype.kind == "M" or isinstance(series.dtype, pd.DatetimeTZDtype):
             out.append([None if pd.isna(v) else v.to_pydatetime() for v in series])
             continue
-        values = series.astype(object).where(series.notna(), None).tolist()
-        if series.dtype.kind == "b" or str(series.dtype) == "boolean":
-            values = [None if v is None else bool(v) for v in values]
+        missing = series.isna().to_numpy()
+        # pandas' nullable Int64/Float64/boolean carry the numpy type of their values.
+        numeric = series.dtype if isinstance(series.dtype, np.dtype) else getattr(series.dtype, "numpy_dtype", None)
+        if numeric is not None and numeric.kind in "fiub":
+            # numpy's own tolist makes Python floats, ints and bools in C: the fast path.
+            array = series.to_numpy(dtype=numeric, na_value=0) if numeric is not series.dtype else series.to_numpy()
+            values = array.tolist() if not missing.any() else np.where(missing, None, array.astype(object)).tolist()
+        elif not missing.any() and series.dtype == object:
+            values = series.tolist()
+        else:  # text with gaps, string dtypes
+            values = series.astype(object).where(~missing, None).tolist()
         out.append(values)
     return out
 
