@@ -130,24 +130,33 @@ def clean(
         c for c in frame.columns
         if c not in schema.CANONICAL_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)
     ]
-    work = frame.reset_index(drop=True)
+    plain_index = isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1
+    work = frame if plain_index else frame.reset_index(drop=True)
     # Every input row points at the row that represents it; merges re-point whole groups.
     representative = np.arange(len(work))
     duplicates: list[pd.DataFrame] = []
 
-    # 1. exact duplicates
+    # 1. exact duplicates. Rows equal on every column share their track id, so only rows whose
+    # id repeats need the whole-row comparison (in most catalogues, few or none).
     canonical = list(schema.CANONICAL_COLUMNS)
-    key = pd.util.hash_pandas_object(work[canonical], index=False).to_numpy()
-    first_of_group = _first_index_per_key(key)
+    id_codes, _ = pd.factorize(work["track_id"], sort=False)
+    repeated = np.flatnonzero(np.bincount(id_codes)[id_codes] > 1)
+    first_of_group = np.arange(len(work))
+    if len(repeated):
+        key = pd.util.hash_pandas_object(work.iloc[repeated][canonical], index=False).to_numpy()
+        first_of_group[repeated] = repeated[_first_index_per_key(key)]
     alive = first_of_group == np.arange(len(work))
     representative = first_of_group
     report.steps.append(CleanStep("exact duplicates", len(work), int(alive.sum())))
 
-    # 2. same track id with different values
+    # 2. same track id with different values (again only among repeated ids)
     order = _preference_order(work)
     alive_idx = np.flatnonzero(alive)
+    kept_for_id = alive_idx.copy()
+    contested = np.flatnonzero(np.bincount(id_codes[alive_idx], minlength=id_codes.max(initial=-1) + 1)[id_codes[alive_idx]] > 1)
+    if len(contested):
+        kept_for_id[contested] = _keep_per_group(id_codes[alive_idx][contested], order[alive_idx][contested], alive_idx[contested])
     by_id = work["track_id"].to_numpy()[alive_idx]
-    kept_for_id = _keep_per_group(by_id, order[alive_idx], alive_idx)
     conflicts = kept_for_id != alive_idx
     if conflicts.any():
         dropped, kept = alive_idx[conflicts], kept_for_id[conflicts]

@@ -173,3 +173,31 @@ def test_favourite_lists_and_reports_round_trip(db_url):
     stored = db.read_table(database, db.reports)
     assert list(stored["run_id"]) == ["r1"] and stored["compare_run_id"].isna().all() and int(stored["size_bytes"].iloc[0]) == 7_000_000
     database.dispose()
+
+
+def test_a_large_first_load_on_postgresql_is_indexed_after_and_keeps_every_constraint(postgres_url, settings_factory, tmp_path, monkeypatch):
+    monkeypatch.setattr(db, "INDEX_AFTER_ROWS", 1_000)  # the seed is large enough to take the path
+    settings = settings_factory(db_url=postgres_url)
+    from songscope.seed import seed_paths
+
+    ingest(seed_paths(), settings)
+    database = db.connect(postgres_url)
+    inspector = sa.inspect(database)
+    assert inspector.get_pk_constraint("tracks")["constrained_columns"] == ["track_id"]
+    assert inspector.get_pk_constraint("track_sources")["constrained_columns"] == ["track_id", "source_id", "line"]
+    assert {"ix_tracks_near_key"} <= {i["name"] for i in inspector.get_indexes("tracks")}
+    assert {"ix_track_sources_source"} <= {i["name"] for i in inspector.get_indexes("track_sources")}
+    with pytest.raises(sa.exc.IntegrityError), database.begin() as conn:
+        conn.execute(sa.text("INSERT INTO tracks SELECT * FROM tracks LIMIT 1"))  # the key holds again
+    assert db.counts(database)["tracks"] == 15_626
+    database.dispose()
+
+
+def test_sqlite_bulk_write_puts_the_page_cache_back(sqlite_url):
+    database = db.connect(sqlite_url)
+    with database.begin() as conn:
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        with db.bulk_write(conn):
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -db.BULK_CACHE_KIB
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before
+    database.dispose()

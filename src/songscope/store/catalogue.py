@@ -114,20 +114,21 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, clean
         reach("ingest:locked")
         swept = _sweep(conn, lake)
         reach("ingest:swept")
-        record, new_tracks = db.record_ingest(
-            conn,
-            run_id=run_id,
-            started_at=started_at,
-            source_summaries=read.sources,
-            clean_tracks=cleaned.tracks,
-            provenance=cleaned.provenance,
-            rejected=read.rejected,
-            duplicates=cleaned.duplicates,
-            report=cleaned.report.to_dict(),
-            rows_read=read.rows_read,
-            lake_uri=lake.uri(keys.ingest_folder(run_id)),
-            near_keys=cleaned.near_keys,
-        )
+        with db.bulk_write(conn):
+            record, new_tracks = db.record_ingest(
+                conn,
+                run_id=run_id,
+                started_at=started_at,
+                source_summaries=read.sources,
+                clean_tracks=cleaned.tracks,
+                provenance=cleaned.provenance,
+                rejected=read.rejected,
+                duplicates=cleaned.duplicates,
+                report=cleaned.report.to_dict(),
+                rows_read=read.rows_read,
+                lake_uri=lake.uri(keys.ingest_folder(run_id)),
+                near_keys=cleaned.near_keys,
+            )
         reach("ingest:database-written")
         files = _write_parts(lake, run_id, new_tracks)
         for name, frame in {"rejected": read.rejected, "provenance": cleaned.provenance}.items():
