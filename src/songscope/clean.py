@@ -237,6 +237,7 @@ def clean(
         columns=["kept_track_id", "kept", "candidate_track_id", "candidate"],
     )
     dup_frame = pd.concat(duplicates, ignore_index=True) if duplicates else pd.DataFrame(columns=DUPLICATE_COLUMNS)
+    pa.default_memory_pool().release_unused()  # what the name rules' Arrow buffers held
     return CleanResult(tracks=tracks, provenance=provenance, duplicates=dup_frame, loose_candidates=loose_frame, report=report,
                        near_keys=track_keys)
 

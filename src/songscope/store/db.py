@@ -440,11 +440,14 @@ def hold_catalogue(conn: Connection, holder: str, wait_seconds: float = WAIT_SEC
     elif dialect == "mysql":
         conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {max(1, int(wait_seconds))}")
     try:
-        conn.execute(locks.update().where(locks.c.name == CATALOGUE_LOCK).values(holder=holder, since=_now()))
+        held = conn.execute(locks.update().where(locks.c.name == CATALOGUE_LOCK).values(holder=holder, since=_now()))
     except sa.exc.OperationalError as exc:
         raise CatalogueBusy(
             f"another ingest has held the catalogue for over {wait_seconds:.0f} s; try again when it has finished ({exc.orig})"
         ) from exc
+    if held.rowcount != 1:  # deleted by hand: writing without it could lose tracks
+        raise DatabaseError(f"the database has no {CATALOGUE_LOCK!r} row in its locks table; restore it with "
+                            f"INSERT INTO locks (name) VALUES ('{CATALOGUE_LOCK}')")
 
 
 #: SQLite's page cache for a catalogue write, in KiB: the default 2 MiB makes every insert into
