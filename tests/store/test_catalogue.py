@@ -206,6 +206,20 @@ def test_concurrent_ingests_lose_nothing_and_duplicate_nothing(db_url, settings_
     assert len(load_catalogue(settings)) == len(in_db)  # no track twice in the lake
 
 
+def test_ingests_started_together_on_a_new_database_all_succeed(db_url, settings_factory, tmp_path):
+    """The first use of a database creates its tables: started at the same moment, three ingests
+    take turns at that too (MariaDB's DDL cannot be rolled back, so a race there was fatal)."""
+    settings = settings_factory(db_url=db_url)
+    files = [_variant(tmp_path, f"{tag}.csv", tag, SEED / name)
+             for tag, name in (("T", "tutorial_data.csv"), ("W", "world_data.csv"), ("B", "brazil_data.csv"))]
+    processes = [_start(settings, "ingest", str(path)) for path in files]
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0 and "Traceback" not in err, err
+    in_db, in_lake, health = _stores(settings)
+    assert in_db == in_lake == _clean_ids(*files) and health.in_step
+
+
 # ------------------------------------------------------------------------------- crash safety
 
 

@@ -369,16 +369,66 @@ def migrate(database: Engine) -> int:
             revision, legacy = _revision_and_legacy_version(conn)
     except sa.exc.OperationalError as exc:
         raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
+    _refuse_newer(revision, legacy)
+    if revision == SCHEMA_REVISION:
+        return SCHEMA_VERSION
+    with _migration_lock(database):
+        # Another process may have migrated while this one waited for the lock.
+        with database.connect() as conn:
+            revision, legacy = _revision_and_legacy_version(conn)
+        _refuse_newer(revision, legacy)
+        if revision != SCHEMA_REVISION:
+            _upgrade(database, revision, legacy)
+    return SCHEMA_VERSION
+
+
+def _refuse_newer(revision: str | None, legacy: int) -> None:
     newer = (revision is not None and (not revision.isdigit() or int(revision) > SCHEMA_VERSION)) or legacy > SCHEMA_VERSION
     if newer:
         raise DatabaseError(
             f"the database is at schema version {revision or legacy}, newer than this songscope ({SCHEMA_VERSION}); upgrade songscope"
         )
-    if revision == SCHEMA_REVISION:
-        return SCHEMA_VERSION
+
+
+@contextmanager
+def _migration_lock(database: Engine, wait_seconds: float = WAIT_SECONDS) -> Iterator[None]:
+    """One migrating process at a time: two commands started at once on a new database would
+    otherwise both create its tables (MariaDB's DDL cannot be rolled back, so the second fails).
+    A server-side named lock on its own connection; SQLite's writer lock already serialises."""
+    dialect = database.dialect.name
+    if dialect not in ("postgresql", "mysql"):
+        yield
+        return
+    with database.connect() as conn:
+        if dialect == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        elif conn.execute(sa.text("SELECT GET_LOCK(:name, :wait)"), {"name": "songscope.migrate", "wait": int(wait_seconds)}).scalar() != 1:
+            raise DatabaseError(f"another songscope has been migrating this database for over {wait_seconds:.0f} s")
+        conn.commit()
+        try:
+            yield
+        finally:
+            if dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            else:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": "songscope.migrate"})
+            conn.commit()
+
+
+_MIGRATION_LOCK_KEY = 0x50_4E_47_53_43_4F_50_45  # "SONGSCOPE"-ish: any fixed 64-bit key of ours
+
+
+def _upgrade(database: Engine, revision: str | None, legacy: int) -> None:
     from alembic import command
 
     with database.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # SQLite's writer lock, taken now (the driver would begin lazily, and not before DDL),
+            # is the migration lock: then look again at what a process before this one did.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            revision, legacy = _revision_and_legacy_version(conn)
+            if revision == SCHEMA_REVISION:
+                return
         config = _alembic_config(conn)
         if revision is None and legacy == 0:
             metadata.create_all(conn)
@@ -394,7 +444,6 @@ def migrate(database: Engine) -> int:
         conn.execute(schema_table.insert().values(version=SCHEMA_VERSION, applied_at=_now()))
         if conn.execute(sa.select(locks.c.name).where(locks.c.name == CATALOGUE_LOCK)).first() is None:
             conn.execute(locks.insert().values(name=CATALOGUE_LOCK))
-    return SCHEMA_VERSION
 
 
 def _now() -> datetime:
