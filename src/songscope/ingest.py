@@ -151,6 +151,7 @@ def read_one(
         table, lines, invalid = _read_parquet(url, raw)
     else:
         table, lines, invalid = _read_csv(url, raw, encoding=encoding, delimiter=delimiter)
+    del raw  # parsed: the file's bytes are not needed while validating (a second copy of the file)
     summary.columns = {src: dst for src, dst in zip(table.column_names, _canonical_names(url, table.column_names))}
     table = table.rename_columns(list(summary.columns.values()))
     frame, rejected = validate(table, source=url, lines=lines)
