@@ -66,3 +66,38 @@ def test_kmeans_on_a_real_standalone_spark_cluster(space_and_matrix, spark_stand
     assert result.sizes.sum() == len(X) and result.n_clusters == 4
     local = LocalEngine("kmeans", n_clusters=4, random_state=0).fit(X)
     assert within_sse(X, result.labels) < within_sse(X, local.labels) * 1.05
+
+
+@pytest.mark.spark
+@pytest.mark.s3
+def test_spark_clusters_an_s3_lake_reading_it_in_its_executors(s3_server, s3_lake_url, settings_factory, seed_files, tmp_path):
+    """`cluster --engine spark` over an S3 lake, as a user runs it (its own process, so its
+    executors start with the AWS variables): the executors read the catalogue's files, and the
+    run agrees with the local engine's on the same songs."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import ingest
+
+    settings = settings_factory(lake_url=s3_lake_url, s3_endpoint=s3_server.endpoint)
+    ingest(seed_files, settings)
+    common = ["--db", settings.db_url, "--lake", settings.lake_url, "--s3-endpoint", s3_server.endpoint,
+              "--k", "4", "--resamples", "0", "--json"]
+    script = str(Path(sys.executable).parent / "songscope")
+    done = subprocess.run([script, "cluster", "--engine", "spark", "--spark-master", "local[2]", *common],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    spark = json.loads(done.stdout)
+    assert spark["engine"] == "spark" and spark["songs"] == 15_626
+    local = json.loads(subprocess.run([script, "cluster", *common], capture_output=True, text=True, check=True, timeout=600).stdout)
+    from tests.conftest import load_run
+
+    a, b = load_run(settings, local["run_id"]), load_run(settings, spark["run_id"])
+    from sklearn.metrics import adjusted_rand_score
+
+    merged = a.assignments.merge(b.assignments, on="track_id")
+    assert len(merged) == 15_626
+    assert adjusted_rand_score(merged["cluster_x"], merged["cluster_y"]) > 0.5
