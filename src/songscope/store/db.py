@@ -528,11 +528,21 @@ def _chunks(values: list, size: int = _LOOKUP_CHUNK) -> Iterable[list]:
         yield values[start : start + size]
 
 
+def _one_of(conn: Connection, column: sa.Column, values: list) -> sa.ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``= ANY(array)``, one parameter instead of thousands
+    (rendering and planning 5,000 placeholders cost more than the lookups they ask for)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def known_track_ids(conn: Connection, track_ids: Iterable[str]) -> set[str]:
     """Which of `track_ids` the catalogue holds (by index lookups, never a scan of the catalogue)."""
     found: set[str] = set()
     for chunk in _chunks(list(dict.fromkeys(track_ids))):
-        found.update(conn.execute(sa.select(tracks.c.track_id).where(tracks.c.track_id.in_(chunk))).scalars())
+        found.update(conn.execute(sa.select(tracks.c.track_id).where(_one_of(conn, tracks.c.track_id, chunk))).scalars())
     return found
 
 
@@ -552,7 +562,7 @@ def earlier_near_duplicates(conn: Connection, candidates: pd.DataFrame, keys: np
     stored: dict[int, list[tuple]] = {}
     query_columns = (tracks.c.near_key, tracks.c.track_id, tracks.c.artist_name, tracks.c.track_name, tracks.c.duration_ms)
     for chunk in _chunks(sorted({int(k) for k in keys})):
-        for key, track_id, artist, name, duration in conn.execute(sa.select(*query_columns).where(tracks.c.near_key.in_(chunk))):
+        for key, track_id, artist, name, duration in conn.execute(sa.select(*query_columns).where(_one_of(conn, tracks.c.near_key, chunk))):
             stored.setdefault(int(key), []).append((track_id, (artist, name, duration)))
     if not stored:
         return empty
@@ -694,7 +704,7 @@ def _without_existing_pairs(conn: Connection, dup: pd.DataFrame) -> pd.DataFrame
     for chunk in _chunks(sorted(set(dup["kept_track_id"]))):
         existing |= _existing(conn, sa.select(
             track_duplicates.c.rule, track_duplicates.c.kept_track_id, track_duplicates.c.dropped_track_id
-        ).where(track_duplicates.c.kept_track_id.in_(chunk)))
+        ).where(_one_of(conn, track_duplicates.c.kept_track_id, chunk)))
     if not existing:
         return dup
     keys = zip(dup["rule"], dup["kept_track_id"], dup["dropped_track_id"])
@@ -779,7 +789,7 @@ def _merge_labels(conn: Connection, clean_tracks: pd.DataFrame, label_columns: l
         existing.update({
             (t, n): v for t, n, v in conn.execute(
                 sa.select(track_labels.c.track_id, track_labels.c.name, track_labels.c.value)
-                .where(track_labels.c.track_id.in_(chunk), track_labels.c.name.in_(names))
+                .where(_one_of(conn, track_labels.c.track_id, chunk), track_labels.c.name.in_(names))
             )
         })
     keys = list(zip(long["track_id"], long["name"]))
@@ -855,6 +865,9 @@ def indexed_after(conn: Connection, table: sa.Table, rows: int) -> Iterator[None
     conn.exec_driver_sql(f"ALTER TABLE {name} ADD CONSTRAINT {preparer.quote(primary['name'])} PRIMARY KEY ({key_columns})")
     for index in table.indexes:
         index.create(conn)
+    # Statistics for the planner now, not when autovacuum gets round to it: without them the
+    # next ingest's near-key lookups scanned the whole table (0.5 s per 5,000 keys at 1M tracks).
+    conn.exec_driver_sql(f"ANALYZE {name}")
 
 
 def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, chunk: int = 100_000) -> int:
