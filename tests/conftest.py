@@ -166,7 +166,7 @@ class SeaweedFS:
         log = open(self.folder / "weed.log", "ab")
         self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.time() + 60
+        deadline = time.time() + 120
         import pyarrow.fs as pafs
 
         while True:
@@ -176,13 +176,14 @@ class SeaweedFS:
                 if self.bucket is None:
                     self.bucket = self.server.make_bucket()
                 else:  # back up: wait until the old bucket answers again
-                    fs = pafs.S3FileSystem(access_key=self.access, secret_key=self.secret,
-                                           endpoint_override=self.server.endpoint.split("://")[1], scheme="http")
+                    fs = pafs.S3FileSystem(access_key=self.access, secret_key=self.secret, connect_timeout=2, request_timeout=5,
+                                           endpoint_override=self.server.endpoint.split("://")[1], scheme="http",
+                                           retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1))
                     fs.get_file_info(pafs.FileSelector(self.bucket, recursive=True))
                 return self.server
-            except OSError:
+            except OSError as exc:
                 if time.time() > deadline:
-                    unavailable(f"SeaweedFS did not answer on {self.server.endpoint} within 60 s")
+                    unavailable(f"SeaweedFS did not answer on {self.server.endpoint} within 120 s ({exc}; see {self.folder / 'weed.log'})")
                 time.sleep(0.3)
 
     def stop(self) -> None:
