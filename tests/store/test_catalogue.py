@@ -97,6 +97,25 @@ def test_each_ingest_adds_its_own_files_and_readers_read_them_all(settings_facto
     assert ingest([str(a)], settings).stored.catalogue_files == []
 
 
+def test_labels_a_later_ingest_gives_a_stored_track_reach_the_lake(settings_factory, tmp_path):
+    settings = settings_factory()
+    plain = tmp_path / "plain.csv"
+    plain.write_text(f"{HEADER}\n{row('song00000000000000000001', 'A', 'One')}\n{row('song00000000000000000002', 'A', 'Two')}\n")
+    labelled = tmp_path / "labelled.csv"  # the first song again, now with a genre; a reissue of the second
+    labelled.write_text(f"{HEADER},genre\n{row('song00000000000000000001', 'A', 'One')},jazz\n"
+                        f"{row('reissue0000000000000002', 'A', 'Two')},soul\n")
+    ingest([str(plain)], settings)
+    later = ingest([str(labelled)], settings)
+    assert later.stored.catalogue_files == [] and later.record.tracks_added == 0
+    songs = load_catalogue(settings)
+    assert list(songs["track_id"]) == ["song00000000000000000001", "song00000000000000000002"]
+    assert list(songs["genre"]) == ["jazz", "soul"]  # the reissue's genre is credited to the song it repeats
+    with Store(settings) as store:
+        assert list(catalogue.read(store, ["track_id", "genre"])["genre"]) == ["jazz", "soul"]
+        assert list(catalogue.manifest(store)["content"]) == ["tracks", "labels"]
+        assert catalogue.health(store).lake_tracks == 2
+
+
 def test_no_catalogue_yet_says_what_to_do(settings_factory):
     with Store(settings_factory()) as store, pytest.raises(catalogue.NoCatalogue, match="songscope ingest"):
         store.catalogue()

@@ -137,6 +137,12 @@ def test_labels_from_several_sources_are_merged(db_url, settings_factory, tmp_pa
     assert labels.at["shared0000000000000001", "value"] == "pop|latin"
     assert labels.at["only0000000000000000001", "value"] == "rock"
     assert sources.groupby("track_id")["source_id"].nunique()["shared0000000000000001"] == 2
+    # The lake's catalogue says the same: the later ingest listed the merged labels beside its (no) new tracks.
+    songs = load_catalogue(settings).set_index("track_id")
+    assert songs.at["shared0000000000000001", "playlist_genre"] == "pop|latin"
+    assert songs.at["only0000000000000000001", "playlist_genre"] == "rock"
+    assert len(songs) == 2
+    assert list(load_catalogue(settings)["track_id"]) == ["shared0000000000000001", "only0000000000000000001"]
 
 
 def test_unreachable_database_is_a_clear_error():

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -85,13 +86,13 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def _write_parts(lake: Lake, run_id: str, tracks: pd.DataFrame) -> list[tuple[str, int, int]]:
-    """The new tracks as catalogue files under the run's folder: (key, rows, bytes) of each."""
+def _write_parts(lake: Lake, run_id: str, tracks: pd.DataFrame, name=keys.catalogue_part) -> list[tuple[str, int, int]]:
+    """The new tracks (or label updates) as catalogue files under the run's folder: (key, rows, bytes) of each."""
     files = []
     for number, start in enumerate(range(0, len(tracks), PART_ROWS)):
         part = _to_arrow(tracks.iloc[start : start + PART_ROWS])
         data = _parquet_bytes(part)
-        key = keys.catalogue_part(run_id, number)
+        key = name(run_id, number)
         lake.write_bytes(key, data, fresh=True)
         files.append((key, part.num_rows, len(data)))
         reach("ingest:catalogue-part")
@@ -115,7 +116,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, clean
         swept = _sweep(conn, lake)
         reach("ingest:swept")
         with db.bulk_write(conn):
-            record, new_tracks = db.record_ingest(
+            record, new_tracks, label_updates = db.record_ingest(
                 conn,
                 run_id=run_id,
                 started_at=started_at,
@@ -131,6 +132,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, clean
             )
         reach("ingest:database-written")
         files = _write_parts(lake, run_id, new_tracks)
+        label_files = _write_parts(lake, run_id, label_updates, keys.catalogue_labels) if len(label_updates) else []
         for name, frame in {"rejected": read.rejected, "provenance": cleaned.provenance}.items():
             lake_keys[name] = lake.write_table(keys.ingest_file(run_id, f"{name}.parquet"), _to_arrow(frame), fresh=True)
         report = {"run_id": run_id, **read.summary(), "clean": cleaned.report.to_dict(),
@@ -140,7 +142,9 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, clean
         )
         reach("ingest:lake-written")
         db.add_catalogue_files(conn, run_id, files)
-        catalogue_rows = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.catalogue_files.c.rows), 0))).scalar())
+        db.add_catalogue_files(conn, run_id, label_files, db.LABELS)
+        catalogue_rows = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.catalogue_files.c.rows), 0))
+                                          .where(db.catalogue_files.c.content == db.TRACKS)).scalar())
         reach("ingest:before-commit")
     reach("ingest:committed")
     store.forget()
@@ -235,8 +239,10 @@ def manifest(store: Store) -> pd.DataFrame:
 
 
 def file_uris(store: Store) -> list[str]:
-    """Where the catalogue's files are (absolute paths or ``s3://`` URLs), for readers such as Spark."""
+    """Where the catalogue's track files are (absolute paths or ``s3://`` URLs), for readers such
+    as Spark that need the songs' features, not the labels later ingests added."""
     files = manifest(store)
+    files = files[files["content"] == db.TRACKS]
     if files.empty:
         raise _no_catalogue(store)
     return [store.lake.uri(key) for key in files["lake_key"]]
@@ -264,17 +270,33 @@ def read(store: Store, columns: list[str] | None = None) -> pd.DataFrame:
     if files.empty:
         raise _no_catalogue(store)
     tables = []
-    for key in files["lake_key"]:
-        if columns is None:
-            tables.append(store.lake.read_table(key))
-        else:
-            present = set(_schema_names(store.lake, key))
-            tables.append(store.lake.read_table(key, columns=[c for c in columns if c in present]))
+    for key in files.loc[files["content"] == db.TRACKS, "lake_key"]:
+        tables.append(_read_columns(store.lake, key, columns))
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
     frame = table.to_pandas()
+    # Labels a later ingest merged into stored tracks, oldest first: each file holds the whole
+    # merged value, so the newest wins.
+    for key in files.loc[files["content"] == db.LABELS, "lake_key"]:
+        wanted = None if columns is None else list(dict.fromkeys(["track_id", *columns]))
+        updates = _read_columns(store.lake, key, wanted).to_pandas()
+        position = pd.Series(np.arange(len(frame)), index=frame["track_id"]).reindex(updates["track_id"]).to_numpy()
+        found = ~np.isnan(position)
+        for column in updates.columns.drop("track_id"):
+            if column not in frame:
+                frame[column] = pd.Series([None] * len(frame), dtype=object)
+            values = frame[column].astype(object).to_numpy()
+            values[position[found].astype(np.int64)] = updates[column].to_numpy(dtype=object)[found]
+            frame[column] = values
     if columns is not None:
         frame = frame.reindex(columns=columns)
     return frame
+
+
+def _read_columns(lake: Lake, key: str, columns: list[str] | None) -> pa.Table:
+    if columns is None:
+        return lake.read_table(key)
+    present = set(_schema_names(lake, key))
+    return lake.read_table(key, columns=[c for c in columns if c in present])
 
 
 def _schema_names(lake: Lake, key: str) -> list[str]:
@@ -309,11 +331,13 @@ def health(store: Store) -> CatalogueHealth:
         database_tracks = int(conn.execute(sa.select(sa.func.count()).select_from(db.tracks)).scalar() or 0)
         committed = set(conn.execute(sa.select(db.ingest_runs.c.run_id)).scalars())
     lake_tracks, missing = 0, []
-    for key in files["lake_key"]:
+    for key, content in zip(files["lake_key"], files["content"]):
         try:
-            lake_tracks += store.lake.parquet_rows(key)
+            rows = store.lake.parquet_rows(key)
         except LakeError:
             missing.append(key)
+            continue
+        lake_tracks += rows if content == db.TRACKS else 0
     listed = set(files["lake_key"])
     leftovers = [k for k in store.lake.keys(keys.CATALOGUE_FOLDER, temporary=True) if k not in listed]
     leftovers += [k for k in store.lake.keys(keys.INGEST_FOLDER, temporary=True)

@@ -156,6 +156,8 @@ catalogue_files = sa.Table(
     sa.Column("file_id", sa.Integer, primary_key=True, autoincrement=True),  # reading order
     sa.Column("lake_key", sa.String(255), nullable=False, unique=True),
     sa.Column("ingest_run_id", RunId),  # None: written when a lake from before schema 7 was migrated
+    # "tracks": new tracks; "labels": stored tracks' label columns after a later ingest merged into them.
+    sa.Column("content", sa.String(16), nullable=False, server_default="tracks"),
     sa.Column("rows", sa.BigInteger, nullable=False),
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
     **_TABLE_OPTIONS,
@@ -591,14 +593,15 @@ def record_ingest(
     rows_read: int,
     lake_uri: str | None = None,
     near_keys: np.ndarray | None = None,
-) -> tuple[IngestRecord, pd.DataFrame]:
+) -> tuple[IngestRecord, pd.DataFrame, pd.DataFrame]:
     """Write one ingest inside the caller's transaction (which holds the catalogue: `hold_catalogue`).
 
     Tracks are keyed by ``track_id`` (a known id is left as it is, its labels merged); a new id
     that repeats a stored track's artist, name and duration is recorded as a near duplicate of it,
     not added. Provenance is keyed by (track, source, line), rejected rows by (source, line),
     sources by (URI, content hash), so re-ingesting the same files adds no rows. Returns what was
-    written and the tracks added, which the lake's catalogue must receive in the same transaction.
+    written, the tracks added, and the labels of stored tracks that this ingest changed: the lake's
+    catalogue must receive both in the same transaction.
     """
     summaries = list(source_summaries)
     source_ids, known_sources = _upsert_sources(conn, summaries, run_id)
@@ -630,6 +633,9 @@ def record_ingest(
         label_rows = label_rows.assign(track_id=label_rows["track_id"].map(lambda t: absorbed_by.get(t, t)))
     stored_ids = set(clean_tracks["track_id"].to_numpy()[is_known]) | set(absorbed_by.values())
     _merge_labels(conn, label_rows, label_columns, stored_ids)
+    # Stored tracks that this ingest gave labels: the lake's copy of them must say so too.
+    labelled = label_rows[label_rows[label_columns].notna().any(axis=1)]["track_id"] if label_columns else pd.Series(dtype=object)
+    label_updates = stored_labels(conn, set(labelled) & stored_ids)
 
     prov = pd.DataFrame(
         {
@@ -693,7 +699,7 @@ def record_ingest(
         provenance_added=len(prov),
         near_duplicates_of_earlier=len(earlier),
     )
-    return record, new_tracks
+    return record, new_tracks, label_updates
 
 
 def _without_existing_pairs(conn: Connection, dup: pd.DataFrame) -> pd.DataFrame:
@@ -711,19 +717,36 @@ def _without_existing_pairs(conn: Connection, dup: pd.DataFrame) -> pd.DataFrame
     return dup[np.fromiter((k not in existing for k in keys), dtype=bool, count=len(dup))]
 
 
-def add_catalogue_files(conn: Connection, ingest_run_id: str | None, files: list[tuple[str, int, int]]) -> None:
+TRACKS, LABELS = "tracks", "labels"
+
+
+def add_catalogue_files(conn: Connection, ingest_run_id: str | None, files: list[tuple[str, int, int]], content: str = TRACKS) -> None:
     """List lake files (key, rows, bytes) in the catalogue's manifest, inside the writer's transaction."""
     if files:
         conn.execute(catalogue_files.insert(), [
-            {"lake_key": key, "ingest_run_id": ingest_run_id, "rows": rows, "size_bytes": size} for key, rows, size in files
+            {"lake_key": key, "ingest_run_id": ingest_run_id, "content": content, "rows": rows, "size_bytes": size}
+            for key, rows, size in files
         ])
 
 
 def catalogue_manifest(conn: Connection) -> pd.DataFrame:
-    """The catalogue's files in reading order: lake_key, ingest_run_id, rows, size_bytes."""
-    query = sa.select(catalogue_files.c.lake_key, catalogue_files.c.ingest_run_id, catalogue_files.c.rows,
-                      catalogue_files.c.size_bytes).order_by(catalogue_files.c.file_id)
-    return pd.DataFrame(conn.execute(query).all(), columns=["lake_key", "ingest_run_id", "rows", "size_bytes"])
+    """The catalogue's files in reading order: lake_key, ingest_run_id, content, rows, size_bytes."""
+    columns = ["lake_key", "ingest_run_id", "content", "rows", "size_bytes"]
+    query = sa.select(*[catalogue_files.c[c] for c in columns]).order_by(catalogue_files.c.file_id)
+    return pd.DataFrame(conn.execute(query).all(), columns=columns)
+
+
+def stored_labels(conn: Connection, track_ids: Iterable[str]) -> pd.DataFrame:
+    """Every label of these tracks as the database holds it: one row per track, a column per label."""
+    rows = []
+    for chunk in _chunks(sorted(set(track_ids))):
+        rows += conn.execute(sa.select(track_labels.c.track_id, track_labels.c.name, track_labels.c.value)
+                             .where(_one_of(conn, track_labels.c.track_id, chunk))).all()
+    if not rows:
+        return pd.DataFrame({"track_id": pd.Series(dtype=object)})
+    wide = pd.DataFrame(rows, columns=["track_id", "name", "value"]).pivot(index="track_id", columns="name", values="value")
+    wide.columns.name = None
+    return wide.reset_index()
 
 
 def _upsert_sources(conn: Connection, summaries: list, run_id: str) -> tuple[dict[str, int], set[int]]:

@@ -24,6 +24,11 @@ def catalogue_part(run_id: str, number: int) -> str:
     return f"{CATALOGUE_FOLDER}/{run_id}/part-{number:05d}.parquet"
 
 
+def catalogue_labels(run_id: str, number: int) -> str:
+    """Labels an ingest merged into tracks stored before it (their whole merged values)."""
+    return f"{CATALOGUE_FOLDER}/{run_id}/labels-{number:05d}.parquet"
+
+
 def ingest_folder(run_id: str) -> str:
     """An ingest run's files: its rejected rows, provenance and cleaning report."""
     return f"{INGEST_FOLDER}/{run_id}"

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("file_id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("lake_key", sa.String(255), nullable=False, unique=True),
         sa.Column("ingest_run_id", sa.String(32)),
+        sa.Column("content", sa.String(16), nullable=False, server_default="tracks"),
         sa.Column("rows", sa.BigInteger, nullable=False),
         sa.Column("size_bytes", sa.BigInteger, nullable=False),
         **_OPTIONS,
