@@ -207,3 +207,15 @@ def test_sqlite_bulk_write_puts_the_page_cache_back(sqlite_url):
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -db.BULK_CACHE_KIB
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before
     database.dispose()
+
+
+def test_a_writer_that_waits_too_long_for_the_catalogue_is_told_why(db_url):
+    first, second = db.connect(db_url), db.connect(db_url, wait_seconds=1)
+    try:
+        with first.begin() as holding:
+            db.hold_catalogue(holding, "first")
+            with pytest.raises(db.CatalogueBusy, match="another ingest has held the catalogue for over 1 s"), second.begin() as waiting:
+                db.hold_catalogue(waiting, "second", wait_seconds=1)
+    finally:
+        first.dispose()
+        second.dispose()

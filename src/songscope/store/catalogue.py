@@ -295,14 +295,8 @@ def read(store: Store, columns: list[str] | None = None) -> pd.DataFrame:
 def _read_columns(lake: Lake, key: str, columns: list[str] | None) -> pa.Table:
     if columns is None:
         return lake.read_table(key)
-    present = set(_schema_names(lake, key))
+    present = set(lake.parquet_columns(key))
     return lake.read_table(key, columns=[c for c in columns if c in present])
-
-
-def _schema_names(lake: Lake, key: str) -> list[str]:
-    fs, root = lake._fs()
-    with fs.open_input_file(f"{root}/{key}") as handle:
-        return pq.ParquetFile(handle).schema_arrow.names
 
 
 @dataclass

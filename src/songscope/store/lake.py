@@ -236,6 +236,15 @@ class Lake:
         except (OSError, FileNotFoundError) as exc:
             raise LakeError(f"cannot read {self.uri(key)}: {exc}") from exc
 
+    def parquet_columns(self, key: str) -> list[str]:
+        """The column names of the Parquet file at `key`, from its footer."""
+        fs, root = self._fs()
+        try:
+            with fs.open_input_file(f"{root}/{key}") as handle:
+                return pq.ParquetFile(handle).schema_arrow.names
+        except (OSError, FileNotFoundError) as exc:
+            raise LakeError(f"cannot read {self.uri(key)}: {exc}") from exc
+
     def check_writable(self) -> None:
         """Fail fast, with the reason, when the lake cannot be reached: before any long work.
 
