@@ -227,23 +227,21 @@ class Lake:
                 folder.rmdir()
                 folder = folder.parent
 
-    def parquet_rows(self, key: str) -> int:
-        """Rows in the Parquet file at `key`, from its footer."""
+    def _parquet_footer(self, key: str) -> pq.FileMetaData:
         fs, root = self._fs()
         try:
             with fs.open_input_file(f"{root}/{key}") as handle:
-                return pq.ParquetFile(handle).metadata.num_rows
+                return pq.ParquetFile(handle).metadata
         except (OSError, FileNotFoundError) as exc:
             raise LakeError(f"cannot read {self.uri(key)}: {exc}") from exc
 
+    def parquet_rows(self, key: str) -> int:
+        """Rows in the Parquet file at `key`, from its footer."""
+        return self._parquet_footer(key).num_rows
+
     def parquet_columns(self, key: str) -> list[str]:
         """The column names of the Parquet file at `key`, from its footer."""
-        fs, root = self._fs()
-        try:
-            with fs.open_input_file(f"{root}/{key}") as handle:
-                return pq.ParquetFile(handle).schema_arrow.names
-        except (OSError, FileNotFoundError) as exc:
-            raise LakeError(f"cannot read {self.uri(key)}: {exc}") from exc
+        return self._parquet_footer(key).schema.to_arrow_schema().names
 
     def check_writable(self) -> None:
         """Fail fast, with the reason, when the lake cannot be reached: before any long work.
