@@ -303,10 +303,6 @@ def _repoint(representative: np.ndarray, dropped: np.ndarray, kept: np.ndarray) 
     return target[representative]
 
 
-def _combined_key(work: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    return pd.util.hash_pandas_object(work[columns], index=False).to_numpy()
-
-
 def _same(a: object, b: object) -> bool:
     """Equal, where two missing values are equal and missing never equals a value (pd.NA-safe)."""
     if pd.isna(a) or pd.isna(b):
