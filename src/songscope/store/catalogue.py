@@ -154,25 +154,30 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, clean
 # ------------------------------------------------------------------------------ sweep and repair
 
 
-def _sweep(conn: sa.Connection, lake: Lake) -> list[str]:
-    """Remove what crashed ingests left in the lake; the caller holds the catalogue's lock.
-
-    Under the lock no other ingest is writing, so every catalogue file the manifest does not list
-    and every ingest folder of a run the database does not hold is a leftover, as is any
-    temporary file of an unfinished write among them.
+def _leftovers(conn: sa.Connection, lake: Lake) -> list[str]:
+    """Lake files no committed ingest lists: catalogue files the manifest does not name, files of
+    ingest runs the database does not hold, and temporary files of unfinished writes. Seen under
+    the catalogue's lock they are a dead ingest's; without it, a running one's may be among them.
     """
     listed = set(db.catalogue_manifest(conn)["lake_key"])
     committed = set(conn.execute(sa.select(db.ingest_runs.c.run_id)).scalars())
-    doomed = []
+    found = []
     for key in lake.keys(keys.CATALOGUE_FOLDER, temporary=True):
         if key == keys.LEGACY_CATALOGUE and not listed:
             continue  # an earlier release's catalogue, not migrated yet: `migrate_legacy_lake` owns it
         if key not in listed:
-            doomed.append(key)
+            found.append(key)
     for key in lake.keys(keys.INGEST_FOLDER, temporary=True):
         run_id = key.split("/")[1] if key.count("/") >= 2 else ""
         if run_id not in committed or key.rsplit("/", 1)[-1].startswith("."):
-            doomed.append(key)
+            found.append(key)
+    return found
+
+
+def _sweep(conn: sa.Connection, lake: Lake) -> list[str]:
+    """Remove what crashed ingests left in the lake; the caller holds the catalogue's lock, so
+    no other ingest is writing and every leftover is a dead one's."""
+    doomed = _leftovers(conn, lake)
     for key in doomed:
         lake.delete(key)
     return doomed
@@ -323,7 +328,7 @@ def health(store: Store) -> CatalogueHealth:
     files = manifest(store)
     with store.db.connect() as conn:
         database_tracks = int(conn.execute(sa.select(sa.func.count()).select_from(db.tracks)).scalar() or 0)
-        committed = set(conn.execute(sa.select(db.ingest_runs.c.run_id)).scalars())
+        leftovers = _leftovers(conn, store.lake)
     lake_tracks, missing = 0, []
     for key, content in zip(files["lake_key"], files["content"]):
         try:
@@ -332,8 +337,4 @@ def health(store: Store) -> CatalogueHealth:
             missing.append(key)
             continue
         lake_tracks += rows if content == db.TRACKS else 0
-    listed = set(files["lake_key"])
-    leftovers = [k for k in store.lake.keys(keys.CATALOGUE_FOLDER, temporary=True) if k not in listed]
-    leftovers += [k for k in store.lake.keys(keys.INGEST_FOLDER, temporary=True)
-                  if k.count("/") < 2 or k.split("/")[1] not in committed or k.rsplit("/", 1)[-1].startswith(".")]
     return CatalogueHealth(database_tracks, lake_tracks, len(files), missing, leftovers)
