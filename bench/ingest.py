@@ -46,10 +46,10 @@ def child(sources: list[str], db_url: str, lake_url: str) -> None:
     seconds = time.perf_counter() - started
     peak_mb = peak_rss_mb()
     print(json.dumps({
-        "rows": outcome.read.rows_read,
-        "clean_rows": len(outcome.cleaned.tracks),
+        "rows": outcome.rows_read,
+        "clean_rows": outcome.report.rows_out,
         "seconds": round(seconds, 2),
-        "rows_per_s": round(outcome.read.rows_read / seconds),
+        "rows_per_s": round(outcome.rows_read / seconds),
         "peak_mb": round(peak_mb),
         "stages_s": {k: round(v, 2) for k, v in outcome.timings.items()},
     }))

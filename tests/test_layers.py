@@ -16,7 +16,7 @@ FLOORS = {
     "songscope.schema": 0, "songscope.config": 0, "songscope.jsonable": 0, "songscope.seed": 0, "songscope": 0,
     "songscope.store": 1,
     "songscope.ingest": 2, "songscope.clean": 2, "songscope.features": 2, "songscope.profile": 2, "songscope.synth": 2,
-    "songscope.compare": 2, "songscope.engines": 2, "songscope.evaluate": 2, "songscope.recommend": 2, "songscope.viz": 2,
+    "songscope.compare": 2, "songscope.backends": 2, "songscope.engines": 2, "songscope.evaluate": 2, "songscope.recommend": 2, "songscope.viz": 2,
     "songscope.service": 3,
     "songscope.cli": 4, "songscope.web": 4,
 }

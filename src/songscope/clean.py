@@ -189,8 +189,8 @@ def clean(
     report.loose_candidates = len(loose_pairs)
     report.loose_examples = [
         {
-            "kept": f"{work.at[k, 'artist_name']} - {work.at[k, 'track_name']} ({_minutes(work.at[k, 'duration_ms'])})",
-            "dropped": f"{work.at[d, 'artist_name']} - {work.at[d, 'track_name']} ({_minutes(work.at[d, 'duration_ms'])})",
+            "kept": f"{work.at[k, 'artist_name']} - {work.at[k, 'track_name']} ({format_minutes(work.at[k, 'duration_ms'])})",
+            "dropped": f"{work.at[d, 'artist_name']} - {work.at[d, 'track_name']} ({format_minutes(work.at[d, 'duration_ms'])})",
         }
         for k, d in loose_pairs[:10]
     ]
@@ -256,7 +256,8 @@ def flag_outliers(tracks: pd.DataFrame, rules: tuple[schema.OutlierRule, ...]) -
 # ----------------------------------------------------------------------------------------- helpers
 
 
-def _minutes(duration_ms: object) -> str:
+def format_minutes(duration_ms: object) -> str:
+    """``3:14`` for 194000 ms."""
     seconds = int(round(float(duration_ms) / 1000))  # type: ignore[arg-type]
     return f"{seconds // 60}:{seconds % 60:02d}"
 
@@ -312,10 +313,15 @@ def _same(a: object, b: object) -> bool:
 
 def _differences(work: pd.DataFrame, kept: int, dropped: int) -> str:
     columns = [c for c in work.columns if c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)]
+    return describe_conflict(work.loc[kept, columns], work.loc[dropped, columns])
+
+
+def describe_conflict(kept: pd.Series, dropped: pd.Series) -> str:
+    """How a dropped row differs from the kept one, column by column (``popularity: kept 57, dropped 56``)."""
     return "; ".join(
-        f"{column}: kept {work.at[kept, column]}, dropped {work.at[dropped, column]}"
-        for column in columns
-        if not _same(work.at[kept, column], work.at[dropped, column])
+        f"{column}: kept {kept[column]}, dropped {dropped[column]}"
+        for column in kept.index
+        if not _same(kept[column], dropped[column])
     )
 
 
@@ -418,14 +424,22 @@ def _loose_pairs(work: pd.DataFrame, alive_idx: np.ndarray, order: np.ndarray) -
     groups = sub[sub.duplicated(["artist", "title"], keep=False)]
     pairs = []
     for _, group in groups.sort_values("rank").groupby(["artist", "title"], sort=False):
-        kept_rows: list[tuple[int, float]] = []
-        for row, duration in zip(group["row"].to_numpy(), group["duration"].to_numpy()):
-            match = next((k for k, d in kept_rows if abs(d - duration) <= 2000), None)
-            if match is None:
-                kept_rows.append((int(row), float(duration)))
-            else:
-                pairs.append((match, int(row)))
+        pairs += loose_matches(group["row"].to_numpy(), group["duration"].to_numpy())
     return sorted(pairs)
+
+
+def loose_matches(rows: np.ndarray, durations: np.ndarray) -> list[tuple[int, int]]:
+    """Within one group of the same normalised artist and title, its rows in order of preference:
+    (kept, candidate) for each row whose duration is within 2 s of a row kept before it."""
+    kept_rows: list[tuple[int, float]] = []
+    pairs = []
+    for row, duration in zip(rows, durations):
+        match = next((k for k, d in kept_rows if abs(d - duration) <= 2000), None)
+        if match is None:
+            kept_rows.append((int(row), float(duration)))
+        else:
+            pairs.append((match, int(row)))
+    return pairs
 
 
 def read_and_clean(

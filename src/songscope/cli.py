@@ -47,6 +47,11 @@ S3Option = Annotated[
     typer.Option("--s3-endpoint", help="S3 endpoint of a non-AWS server, e.g. http://127.0.0.1:8333; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. (env SONGSCOPE_S3_ENDPOINT)", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+IngestEngineOption = Annotated[str, typer.Option(
+    "--engine", "-e", help="Where to read and clean: local (this process), spark (executors; no row passes through this process) "
+    "or auto (spark from SONGSCOPE_SPARK_MIN_ROWS songs, estimated from the files).")]
+SparkMasterOption = Annotated[str | None, typer.Option(
+    "--spark-master", help="Spark master for --engine spark: local[*] (default), spark://host:7077, or $SONGSCOPE_SPARK_MASTER.", show_default=False)]
 
 
 def _settings(db: str | None, lake: str | None, s3_endpoint: str | None, **more) -> Settings:
@@ -120,6 +125,8 @@ def ingest(
         typer.Option("--outlier-rule", help="Flag rows where 'COLUMN OP NUMBER' holds (repeatable; replaces the seed's rules).", show_default=False),
     ] = None,
     loose_dedup: Annotated[bool, typer.Option("--loose-dedup", help="Also remove near duplicates found on normalised names (reported either way).")] = False,
+    engine: IngestEngineOption = "local",
+    spark_master: SparkMasterOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Validate, clean and store songs: rejected rows are kept with their reason, duplicates merged, outliers flagged.
@@ -130,9 +137,9 @@ def ingest(
 
     with _friendly_errors():
         rules = tuple(schema.OutlierRule.parse(r) for r in outlier_rule) if outlier_rule else schema.SEED_OUTLIER_RULES
-        settings = _settings(db, lake, s3_endpoint)
+        settings = _settings(db, lake, s3_endpoint, spark_master=spark_master)
         with _store(settings) as store, _progress(not as_json) as say:
-            outcome = service.ingest(store, sources, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup, progress=say)
+            outcome = service.ingest(store, sources, engine=engine, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup, progress=say)
     if as_json:
         _print_json(outcome)
         return
@@ -140,14 +147,14 @@ def ingest(
 
 
 def _print_ingest(outcome, settings: Settings) -> None:
-    report = outcome.cleaned.report
-    table = Table(title=f"ingest {outcome.run_id}", show_header=True, header_style="bold")
+    report = outcome.report
+    table = Table(title=f"ingest {outcome.run_id} ({outcome.engine} engine)", show_header=True, header_style="bold")
     table.add_column("step")
     table.add_column("rows", justify="right")
     table.add_column("removed", justify="right")
-    table.add_row("read", f"{outcome.read.rows_read:,}", "")
-    table.add_row("rejected (invalid values)", f"{len(outcome.read.rejected):,}", "")
-    table.add_row("valid", f"{outcome.read.rows_valid:,}", "")
+    table.add_row("read", f"{outcome.rows_read:,}", "")
+    table.add_row("rejected (invalid values)", f"{outcome.rows_rejected:,}", "")
+    table.add_row("valid", f"{outcome.rows_valid:,}", "")
     for step in report.steps:
         table.add_row(step.name, f"{step.rows_after:,}", f"{step.removed:,}")
     table.add_row("flagged outliers", f"{report.outliers:,}", "")
@@ -170,8 +177,8 @@ def _print_ingest(outcome, settings: Settings) -> None:
     out.print(f"lake: {files[0].rsplit('/', 1)[0] if files else 'no new catalogue file'} ({len(files)} file{'s' * (len(files) != 1)})", highlight=False)
     if outcome.stored.swept:
         out.print(f"removed {len(outcome.stored.swept):,} files an earlier ingest left when it died", highlight=False)
-    if len(outcome.read.rejected):
-        first = outcome.read.rejected.iloc[0]
+    if outcome.first_rejected:
+        first = outcome.first_rejected
         out.print(f"first rejected row: {first['source']}:{first['line']}: {first['reason']}", highlight=False)
 
 

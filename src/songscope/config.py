@@ -22,6 +22,7 @@ _ENV = {
     "lake_url": "SONGSCOPE_LAKE_URL",
     "s3_endpoint": "SONGSCOPE_S3_ENDPOINT",
     "spark_master": "SONGSCOPE_SPARK_MASTER",
+    "spark_scratch": "SONGSCOPE_SPARK_SCRATCH",
     "seed": "SONGSCOPE_SEED",
 }
 
@@ -41,6 +42,10 @@ class Settings:
     #: S3 endpoint for a non-AWS server (``http://127.0.0.1:8333``); None means AWS itself.
     s3_endpoint: str | None = None
     spark_master: str = DEFAULT_SPARK_MASTER
+    #: Where Spark executors stage intermediate files: a folder they and the driver share
+    #: (None: a temporary folder, right for ``local[*]`` and a cluster on one machine; on a
+    #: cluster of several machines, an ``s3://`` prefix).
+    spark_scratch: str | None = None
     seed: int = DEFAULT_SEED
 
     @classmethod

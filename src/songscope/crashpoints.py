@@ -22,8 +22,8 @@ INGEST_POINTS: tuple[str, ...] = (
     "ingest:cleaned",           # duplicates merged, outliers flagged; nothing written yet
     "ingest:locked",            # the catalogue's lock is held
     "ingest:swept",             # a crashed ingest's leftovers are removed
-    "ingest:database-written",  # every row is inserted, uncommitted
-    "ingest:catalogue-part",    # after each catalogue file is in the lake (reached once per file)
+    "ingest:catalogue-part",    # after each catalogue file is in the lake, its rows inserted (once per file)
+    "ingest:database-written",  # every row is inserted, uncommitted; the record's files in the lake
     "ingest:lake-written",      # every lake file is written, none listed in the manifest yet
     "ingest:before-commit",     # the manifest lists them; the commit is next
     "ingest:committed",         # the database has committed: the ingest is visible

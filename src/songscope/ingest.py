@@ -166,6 +166,81 @@ def read_one(
     return frame, rejected, summary
 
 
+# ------------------------------------------------------------------- reading in parts (Spark backend)
+#
+# The Spark backend reads in its executors with these, so both backends share one reader and one
+# validation: the same aliases, ranges and reasons, by construction.
+
+
+def source_columns(url: str, *, encoding: str = "utf-8", delimiter: str = ",", s3_endpoint: str | None = None) -> list[str]:
+    """The canonical column names a source will have, from its header or footer alone (checked as
+    `read_one` checks them): a plan for readers that see one part of a file at a time."""
+    fs, path = lake_io.resolve(url, s3_endpoint)
+    try:
+        with fs.open_input_file(path) as handle:
+            head = handle.read(_SNIFF_BYTES)
+            if url.lower().endswith(PARQUET_SUFFIXES) or head[:4] == b"PAR1":
+                handle.seek(0)
+                names = pq.ParquetFile(handle).schema_arrow.names
+            else:
+                if head.startswith(b"\xef\xbb\xbf"):
+                    head = head[3:]
+                try:
+                    text = head.decode(encoding, errors="replace")
+                except LookupError:
+                    raise IngestError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
+                names = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    except (OSError, FileNotFoundError, pa.ArrowInvalid) as exc:
+        raise IngestError(f"{url}: cannot be read ({exc})") from exc
+    return [n for n in _canonical_names(url, names) if n != "__index__"]
+
+
+def parquet_row_groups(url: str, s3_endpoint: str | None = None) -> list[int]:
+    """Rows in each row group of a Parquet file (from its footer)."""
+    fs, path = lake_io.resolve(url, s3_endpoint)
+    try:
+        with fs.open_input_file(path) as handle:
+            metadata = pq.ParquetFile(handle).metadata
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise IngestError(f"{url}: not a readable Parquet file ({exc})") from exc
+    return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+
+def read_parquet_part(url: str, first: int, stop: int, *, s3_endpoint: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, SourceSummary]:
+    """Read and validate row groups ``first..stop-1`` of a Parquet file: the rows `read_one` would
+    give for them, numbered by their place in the whole file. The summary's content hash is left
+    empty, and its size 0 (`file_digest` reads the whole file once)."""
+    fs, path = lake_io.resolve(url, s3_endpoint)
+    try:
+        with fs.open_input_file(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            offset = sum(parquet.metadata.row_group(i).num_rows for i in range(first))
+            table = parquet.read_row_groups(list(range(first, stop)))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise IngestError(f"{url}: not a readable Parquet file ({exc})") from exc
+    summary = SourceSummary(uri=url, sha256="", size_bytes=0, format="parquet")
+    summary.columns = {src: dst for src, dst in zip(table.column_names, _canonical_names(url, table.column_names))}
+    table = table.rename_columns(list(summary.columns.values()))
+    frame, rejected = validate(table, source=url, lines=np.arange(offset + 1, offset + table.num_rows + 1, dtype=np.int64))
+    summary.rows_valid, summary.rows_rejected = len(frame), len(rejected)
+    summary.rows_read = summary.rows_valid + summary.rows_rejected
+    return frame, rejected, summary
+
+
+def file_digest(url: str, s3_endpoint: str | None = None) -> tuple[str, int]:
+    """SHA-256 and size of a file, read in blocks (never whole)."""
+    fs, path = lake_io.resolve(url, s3_endpoint)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with fs.open_input_stream(path) as stream:
+            while block := stream.read(8 << 20):
+                digest.update(block)
+                size += len(block)
+    except (OSError, FileNotFoundError) as exc:
+        raise IngestError(f"{url}: cannot be read ({exc})") from exc
+    return digest.hexdigest(), size
+
+
 # --------------------------------------------------------------------------------------- reading
 
 

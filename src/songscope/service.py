@@ -22,7 +22,6 @@ import pandas as pd
 
 from songscope import schema
 from songscope.config import redact
-from songscope.crashpoints import reach
 from songscope.jsonable import dumps, jsonable
 from songscope.store import db, keys
 from songscope.store.catalogue import CatalogueHealth, StoredIngest, health, write_ingest
@@ -51,10 +50,30 @@ class IngestOutcome:
     """Everything one ingest produced and where it went."""
 
     run_id: str
-    read: Any  # ingest.IngestResult
-    cleaned: Any  # clean.CleanResult
+    engine: str
+    cleaned: Any  # backends.base.CleanedSources
     stored: StoredIngest
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def report(self):  # clean.CleanReport
+        return self.cleaned.report
+
+    @property
+    def rows_read(self) -> int:
+        return self.cleaned.rows_read
+
+    @property
+    def rows_valid(self) -> int:
+        return self.cleaned.rows_valid
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.cleaned.rows_rejected
+
+    @property
+    def first_rejected(self) -> dict | None:
+        return self.cleaned.first_rejected
 
     @property
     def record(self) -> db.IngestRecord:
@@ -71,9 +90,10 @@ class IngestOutcome:
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
-            "rows_read": self.read.rows_read,
-            "rows_rejected": len(self.read.rejected),
-            "clean": self.cleaned.report.to_dict(),
+            "engine": self.engine,
+            "rows_read": self.rows_read,
+            "rows_rejected": self.rows_rejected,
+            "clean": self.report.to_dict(),
             "tracks_added": self.record.tracks_added,
             "tracks_already_known": self.record.tracks_already_known,
             "near_duplicates_of_earlier_ingests": self.record.near_duplicates_of_earlier,
@@ -89,13 +109,15 @@ def ingest(
     store: Store,
     sources: Iterable[str],
     *,
+    engine: str = "local",
     encoding: str = "utf-8",
     delimiter: str = ",",
     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
     loose_dedup: bool = False,
     progress: Progress | None = None,
 ) -> IngestOutcome:
-    """Read, validate and clean the sources; store them in the database and the lake, all or nothing.
+    """Read, validate and clean the sources on the `engine` (local, spark, or auto by their size);
+    store them in the database and the lake, all or nothing.
 
     Examples
     --------
@@ -107,30 +129,33 @@ def ingest(
     ...     ingest(store, seed_paths()).catalogue_rows
     15626
     """
-    from songscope.clean import clean
-    from songscope.ingest import read_sources
+    from songscope.backends import ingest_backend
+    from songscope.engines.choice import choose_engine, estimate_rows
 
     say = _say(progress)
+    sources = list(sources)
     started_at = datetime.now(UTC)
     run_id = new_run_id()
     # Both stores must answer before the long work starts, not after it.
     store.db  # noqa: B018 - connects and migrates
     store.lake.check_writable()
+    settings = store.settings
+    kind = engine
+    if engine == "auto":
+        kind, reason = choose_engine("auto", estimate_rows(sources, settings.s3_endpoint))
+        say(f"engine: {reason}")
+    backend = ingest_backend(kind, spark_master=settings.spark_master, scratch=settings.spark_scratch)
+    cleaned = backend.read_and_clean(sources, encoding=encoding, delimiter=delimiter, outlier_rules=outlier_rules,
+                                     loose=loose_dedup, s3_endpoint=settings.s3_endpoint, progress=say)
+    timings = dict(cleaned.timings)
+    say(f"storing in {redact(settings.db_url)} and {settings.lake_url}")
     t0 = time.perf_counter()
-    read = read_sources(sources, encoding=encoding, delimiter=delimiter, s3_endpoint=store.settings.s3_endpoint, progress=say)
-    reach("ingest:read")
-    timings = {"read": time.perf_counter() - t0}
-    say(f"cleaning {len(read.frame):,} valid rows")
-    t0 = time.perf_counter()
-    cleaned = clean(read.frame, outlier_rules=outlier_rules, loose=loose_dedup)
-    read.release_rows()
-    reach("ingest:cleaned")
-    timings["clean"] = time.perf_counter() - t0
-    say(f"storing in {redact(store.settings.db_url)} and {store.settings.lake_url}")
-    t0 = time.perf_counter()
-    stored = write_ingest(store, run_id=run_id, started_at=started_at, read=read, cleaned=cleaned)
+    try:
+        stored = write_ingest(store, run_id=run_id, started_at=started_at, data=cleaned.data)
+    finally:
+        cleaned.release()
     timings["store"] = time.perf_counter() - t0
-    return IngestOutcome(run_id, read, cleaned, stored, timings)
+    return IngestOutcome(run_id, kind, cleaned, stored, timings)
 
 
 # ------------------------------------------------------------------------------------ profile
@@ -586,7 +611,7 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
         t0 = time.perf_counter()
         catalogue = store.catalogue()
         # Tables only: the report draws the same figures, interactive (`songscope profile` draws PNGs).
-        profiled = make_profile(catalogue, clean_report=ingested.cleaned.report, rejected=len(ingested.read.rejected), figures=False)
+        profiled = make_profile(catalogue, clean_report=ingested.report, rejected=ingested.rows_rejected, figures=False)
         paths = write_profile(profiled, out_dir / "profile")
         timings["profile"] = time.perf_counter() - t0
         space = FeatureSpace().fit(catalogue)

@@ -67,11 +67,17 @@ def test_failed_ingest_leaves_database_and_catalogue_as_they_were(db_url, settin
         written.append(key)
         return original(self, key, data, **kwargs)
 
-    original = Lake.write_bytes
+    def recorded_tables(self, key, tables, schema):
+        written.append(key)
+        return original_tables(self, key, tables, schema)
+
+    original, original_tables = Lake.write_bytes, Lake.write_tables
     monkeypatch.setattr(Lake, "write_bytes", broken_write)
+    monkeypatch.setattr(Lake, "write_tables", recorded_tables)
     with pytest.raises(OSError, match="simulated"):
         ingest(seed_files, settings)
     monkeypatch.setattr(Lake, "write_bytes", original)
+    monkeypatch.setattr(Lake, "write_tables", original_tables)
     assert _counts(db_url) == before
     assert load_catalogue(settings).equals(catalogue_before)  # the new file is in the lake, but not listed
     assert written and all(Lake(settings.lake_url).exists(key) for key in written)
@@ -164,7 +170,7 @@ def test_ingest_into_an_s3_lake(s3_server, s3_lake_url, settings_factory, seed_f
     assert f"ingest/{outcome.run_id}/rejected.parquet" in keys
     # The clean table in the lake can be ingested again as a source.
     again = ingest([part], settings)
-    assert again.record.tracks_added == 0 and again.read.rows_read == 15_626
+    assert again.record.tracks_added == 0 and again.rows_read == 15_626
 
 
 def test_favourite_lists_and_reports_round_trip(db_url):

@@ -27,6 +27,27 @@ def choose_engine(requested: str, n_tracks: int) -> tuple[str, str]:
     return "local", f"local: {n_tracks:,} songs is below the {SPARK_MIN_ROWS:,}-song crossover where Spark starts to pay (bench/spark.py)"
 
 
+#: Bytes per song in a CSV of audio features (the seed's files: 145-148), to estimate a size unread.
+CSV_BYTES_PER_ROW = 145
+
+
+def estimate_rows(sources: list[str], s3_endpoint: str | None = None) -> int:
+    """Songs the sources hold, estimated without reading them: Parquet footers' row counts, and
+    CSV sizes over `CSV_BYTES_PER_ROW`. Names that match nothing count as 0 (reading says why)."""
+    from songscope.ingest import CSV_SUFFIXES, PARQUET_SUFFIXES, parquet_row_groups
+    from songscope.store import lake as lake_io
+
+    rows = 0
+    for pattern in sources:
+        for url in lake_io.expand(pattern, s3_endpoint, CSV_SUFFIXES + PARQUET_SUFFIXES):
+            if url.lower().endswith(PARQUET_SUFFIXES):
+                rows += sum(parquet_row_groups(url, s3_endpoint))
+            else:
+                fs, path = lake_io.resolve(url, s3_endpoint)
+                rows += fs.get_file_info(path).size // CSV_BYTES_PER_ROW
+    return rows
+
+
 def make_engine(kind: str, algorithm: str, k: int, seed: int, settings: Settings, params: dict | None = None):
     """A clustering engine of `kind` (local or spark) for `algorithm` with `k` clusters."""
     if kind == "spark":

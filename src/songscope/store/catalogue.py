@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -86,10 +87,11 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def _write_parts(lake: Lake, run_id: str, tracks: pd.DataFrame, name=keys.catalogue_part) -> list[tuple[str, int, int]]:
-    """The new tracks (or label updates) as catalogue files under the run's folder: (key, rows, bytes) of each."""
+def _write_parts(lake: Lake, run_id: str, tracks: pd.DataFrame, name=keys.catalogue_part, first_number: int = 0) -> list[tuple[str, int, int]]:
+    """The new tracks (or label updates) as catalogue files under the run's folder, numbered from
+    `first_number`: (key, rows, bytes) of each."""
     files = []
-    for number, start in enumerate(range(0, len(tracks), PART_ROWS)):
+    for number, start in enumerate(range(0, len(tracks), PART_ROWS), start=first_number):
         part = _to_arrow(tracks.iloc[start : start + PART_ROWS])
         data = _parquet_bytes(part)
         key = name(run_id, number)
@@ -103,10 +105,79 @@ def _write_parts(lake: Lake, run_id: str, tracks: pd.DataFrame, name=keys.catalo
     return files
 
 
-def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, cleaned) -> StoredIngest:
-    """Store one ingest (`read`: an `ingest.IngestResult`, `cleaned`: a `clean.CleanResult`) in the
-    database and the lake: one transaction, which holds the catalogue's lock and lists the lake's
-    new files in the manifest, so a failure or kill at any point leaves both as they were."""
+class CleanIngest(Protocol):
+    """One ingest's clean data as a backend hands it to the stores, in chunks of bounded size.
+
+    The local backend has it all in memory and yields one chunk of each; the Spark backend
+    streams it from files its executors wrote, so the driver holds one chunk at a time.
+    """
+
+    #: `ingest.SourceSummary` of every file read.
+    sources: list
+    rows_read: int
+
+    def read_summary(self) -> dict[str, Any]: ...
+
+    def clean_report(self) -> dict[str, Any]: ...
+
+    def track_chunks(self) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]: ...
+
+    def provenance_chunks(self) -> Iterator[pd.DataFrame]: ...
+
+    def rejected_chunks(self) -> Iterator[pd.DataFrame]: ...
+
+    def duplicate_chunks(self) -> Iterator[pd.DataFrame]: ...
+
+
+@dataclass
+class InMemoryIngest:
+    """A `CleanIngest` held in memory: an `ingest.IngestResult` and its `clean.CleanResult`."""
+
+    read: Any
+    cleaned: Any
+
+    @property
+    def sources(self) -> list:
+        return self.read.sources
+
+    @property
+    def rows_read(self) -> int:
+        return self.read.rows_read
+
+    def read_summary(self) -> dict[str, Any]:
+        return self.read.summary()
+
+    def clean_report(self) -> dict[str, Any]:
+        return self.cleaned.report.to_dict()
+
+    def track_chunks(self):
+        yield self.cleaned.tracks, self.cleaned.near_keys
+
+    def provenance_chunks(self):
+        yield self.cleaned.provenance
+
+    def rejected_chunks(self):
+        yield self.read.rejected
+
+    def duplicate_chunks(self):
+        yield self.cleaned.duplicates
+
+
+#: The ingest record's own files in the lake, as written for every backend.
+REJECTED_SCHEMA = pa.schema([("source", pa.string()), ("line", pa.int64()), ("columns", pa.string()), ("reason", pa.string()), ("raw", pa.string())])
+PROVENANCE_SCHEMA = pa.schema([("track_id", pa.string()), ("source", pa.string()), ("line", pa.int64())])
+
+
+def _as_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+
+def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, cleaned=None, data: CleanIngest | None = None) -> StoredIngest:
+    """Store one ingest in the database and the lake: one transaction, which holds the catalogue's
+    lock and lists the lake's new files in the manifest, so a failure or kill at any point leaves
+    both as they were. Pass `read` (an `ingest.IngestResult`) and `cleaned` (a `clean.CleanResult`),
+    or `data`, any `CleanIngest` (the Spark backend's streams in bounded chunks)."""
+    data = data if data is not None else InMemoryIngest(read, cleaned)
     lake = store.lake
     migrate_legacy_lake(store)
     lake_keys: dict[str, str] = {}
@@ -115,27 +186,32 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read, clean
         reach("ingest:locked")
         swept = _sweep(conn, lake)
         reach("ingest:swept")
+        files: list[tuple[str, int, int]] = []
+        label_files: list[tuple[str, int, int]] = []
         with db.bulk_write(conn):
-            record, new_tracks, label_updates = db.record_ingest(
-                conn,
-                run_id=run_id,
-                started_at=started_at,
-                source_summaries=read.sources,
-                clean_tracks=cleaned.tracks,
-                provenance=cleaned.provenance,
-                rejected=read.rejected,
-                duplicates=cleaned.duplicates,
-                report=cleaned.report.to_dict(),
-                rows_read=read.rows_read,
-                lake_uri=lake.uri(keys.ingest_folder(run_id)),
-                near_keys=cleaned.near_keys,
-            )
+            writer = db.IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=data.sources,
+                                     lake_uri=lake.uri(keys.ingest_folder(run_id)))
+            for tracks, near_keys in data.track_chunks():
+                new_tracks, label_updates = writer.add_tracks(tracks, near_keys)
+                files += _write_parts(lake, run_id, new_tracks, first_number=len(files))
+                if len(label_updates):
+                    label_files += _write_parts(lake, run_id, label_updates, keys.catalogue_labels, first_number=len(label_files))
+
+            def into_database(chunks, add, schema):  # each chunk goes to the database and the lake file
+                for frame in chunks:
+                    add(frame)
+                    yield _as_table(frame, schema)
+
+            for name, chunks, add, schema in (
+                ("provenance", data.provenance_chunks(), writer.add_provenance, PROVENANCE_SCHEMA),
+                ("rejected", data.rejected_chunks(), writer.add_rejected, REJECTED_SCHEMA),
+            ):
+                lake_keys[name], _ = lake.write_tables(keys.ingest_file(run_id, f"{name}.parquet"), into_database(chunks, add, schema), schema)
+            for duplicates in data.duplicate_chunks():
+                writer.add_duplicates(duplicates)
+            record = writer.finish(report=data.clean_report(), rows_read=data.rows_read)
         reach("ingest:database-written")
-        files = _write_parts(lake, run_id, new_tracks)
-        label_files = _write_parts(lake, run_id, label_updates, keys.catalogue_labels) if len(label_updates) else []
-        for name, frame in {"rejected": read.rejected, "provenance": cleaned.provenance}.items():
-            lake_keys[name] = lake.write_table(keys.ingest_file(run_id, f"{name}.parquet"), _to_arrow(frame), fresh=True)
-        report = {"run_id": run_id, **read.summary(), "clean": cleaned.report.to_dict(),
+        report = {"run_id": run_id, **data.read_summary(), "clean": data.clean_report(),
                   "near_duplicates_of_earlier_ingests": record.near_duplicates_of_earlier}
         lake_keys["report"] = lake.write_bytes(
             keys.ingest_file(run_id, "report.json"), json.dumps(report, indent=2, default=str).encode(), fresh=True

@@ -579,6 +579,158 @@ def earlier_near_duplicates(conn: Connection, candidates: pd.DataFrame, keys: np
     return pd.DataFrame(pairs, columns=["dropped_track_id", "kept_track_id"]) if pairs else empty
 
 
+class IngestWriter:
+    """Writes one ingest inside the caller's transaction (which holds the catalogue: `hold_catalogue`),
+    in as many chunks as the caller has: the local backend passes its whole clean table at once, the
+    Spark backend streams it in bounded chunks so the driver never holds the catalogue.
+
+    Tracks are keyed by ``track_id`` (a known id is left as it is, its labels merged); a new id
+    that repeats a stored track's artist, name and duration is recorded as a near duplicate of it,
+    not added. Provenance is keyed by (track, source, line), rejected rows by (source, line),
+    sources by (URI, content hash), so re-ingesting the same files adds no rows.
+
+    Call order: `add_tracks` for every chunk of clean tracks (each returns what the lake's catalogue
+    must receive: the tracks added and the labels of stored tracks that chunk changed), then
+    `add_provenance`, `add_rejected` and `add_duplicates` in any number of chunks, then `finish`.
+    Chunks of one ingest never share a track id (cleaning made them unique).
+    """
+
+    def __init__(self, conn: Connection, *, run_id: str, started_at: datetime, source_summaries: Iterable[object], lake_uri: str | None = None):
+        self.conn, self.run_id, self.started_at, self.lake_uri = conn, run_id, started_at, lake_uri
+        self.summaries = list(source_summaries)
+        self.source_ids, self.known_sources = _upsert_sources(conn, self.summaries, run_id)
+        # Empty before this ingest: nothing it adds can be known already, whatever its earlier chunks added.
+        self.catalogue_was_empty = catalogue_is_empty(conn)
+        #: Tracks of this ingest that an earlier ingest holds under another id: this id -> that id.
+        self.absorbed_by: dict[str, str] = {}
+        self.earlier_pairs: list[pd.DataFrame] = []
+        self.tracks_added = self.tracks_known = self.clean_rows = 0
+        self.rejected_added = self.rejected_rows = self.provenance_added = 0
+
+    def add_tracks(self, clean_tracks: pd.DataFrame, near_keys: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Store a chunk of clean tracks; returns the tracks added and the merged labels of the
+        stored tracks this chunk gave labels to."""
+        conn = self.conn
+        if near_keys is None:
+            from songscope.identity import near_keys as compute_near_keys
+
+            near_keys = compute_near_keys(clean_tracks["artist_name"], clean_tracks["track_name"], clean_tracks["duration_ms"])
+        if self.catalogue_was_empty:
+            is_known = np.zeros(len(clean_tracks), dtype=bool)
+            earlier = earlier_near_duplicates(conn, clean_tracks.iloc[:0])
+        else:
+            is_known = clean_tracks["track_id"].isin(known_track_ids(conn, clean_tracks["track_id"])).to_numpy()
+            earlier = earlier_near_duplicates(conn, clean_tracks[~is_known], near_keys[~is_known])
+        is_new = ~is_known & ~clean_tracks["track_id"].isin(earlier["dropped_track_id"]).to_numpy()
+        new_tracks = clean_tracks[is_new].reset_index(drop=True)
+
+        track_rows = new_tracks[[c.name for c in tracks.columns if c.name in new_tracks.columns]]
+        track_rows = track_rows.assign(ingest_run_id=self.run_id, near_key=near_keys[is_new])
+        with indexed_after(conn, tracks, len(track_rows)):
+            bulk_insert(conn, tracks, track_rows)
+
+        # What an earlier ingest's track absorbed is credited to it: its labels and its provenance.
+        absorbed_by = dict(zip(earlier["dropped_track_id"], earlier["kept_track_id"]))
+        self.absorbed_by.update(absorbed_by)
+        if len(earlier):
+            self.earlier_pairs.append(earlier)
+        label_columns = [c for c in clean_tracks.columns if c not in schema.CANONICAL_COLUMNS and c not in ("is_outlier", "outlier_rules")]
+        label_rows = clean_tracks[["track_id", *label_columns]]
+        if absorbed_by:
+            label_rows = label_rows.assign(track_id=label_rows["track_id"].map(lambda t: absorbed_by.get(t, t)))
+        stored_ids = set(clean_tracks["track_id"].to_numpy()[is_known]) | set(absorbed_by.values())
+        _merge_labels(conn, label_rows, label_columns, stored_ids)
+        # Stored tracks that this ingest gave labels: the lake's copy of them must say so too.
+        labelled = label_rows[label_rows[label_columns].notna().any(axis=1)]["track_id"] if label_columns else pd.Series(dtype=object)
+        label_updates = stored_labels(conn, set(labelled) & stored_ids)
+        self.tracks_added += len(track_rows)
+        self.tracks_known += int(is_known.sum())
+        self.clean_rows += len(clean_tracks)
+        return new_tracks, label_updates
+
+    def add_provenance(self, provenance: pd.DataFrame) -> None:
+        """(track_id, source, line) of input rows, pointing at the clean track each became."""
+        prov = pd.DataFrame(
+            {
+                "track_id": provenance["track_id"].to_numpy(),
+                "source_id": provenance[schema.SOURCE_COLUMN].map(self.source_ids).to_numpy(),
+                "line": provenance[schema.LINE_COLUMN].to_numpy(),
+            }
+        )
+        if self.absorbed_by:
+            prov["track_id"] = prov["track_id"].map(lambda t: self.absorbed_by.get(t, t))
+        # Rows can only exist already for a source read before (same URI and content).
+        if self.known_sources:
+            prov = _without_existing(
+                self.conn, prov, track_sources, ["track_id", "source_id", "line"], track_sources.c.source_id.in_(sorted(self.known_sources))
+            )
+        with indexed_after(self.conn, track_sources, len(prov)):
+            bulk_insert(self.conn, track_sources, prov)
+        self.provenance_added += len(prov)
+
+    def add_rejected(self, rejected: pd.DataFrame) -> None:
+        """Rejected rows (source, line, columns, reason, raw)."""
+        rej = pd.DataFrame(
+            {
+                "ingest_run_id": self.run_id,
+                "source_id": rejected["source"].map(self.source_ids).to_numpy(),
+                "line": rejected["line"].to_numpy(),
+                "columns": rejected["columns"].to_numpy(),
+                "reason": rejected["reason"].to_numpy(),
+                "raw": rejected["raw"].to_numpy(),
+            }
+        )
+        if self.known_sources:
+            rej = _without_existing(
+                self.conn, rej, rejected_rows, ["source_id", "line"], rejected_rows.c.source_id.in_(sorted(self.known_sources))
+            )
+        bulk_insert(self.conn, rejected_rows, rej)
+        self.rejected_rows += len(rejected)
+        self.rejected_added += len(rej)
+
+    def add_duplicates(self, duplicates: pd.DataFrame) -> None:
+        """Merges cleaning made inside this ingest: (rule, kept_track_id, dropped_track_id, detail)."""
+        self._insert_duplicates(duplicates)
+
+    def _insert_duplicates(self, duplicates: pd.DataFrame) -> None:
+        dup = _without_existing_pairs(self.conn, duplicates.assign(ingest_run_id=self.run_id))
+        bulk_insert(self.conn, track_duplicates, dup)
+
+    def finish(self, *, report: dict[str, object], rows_read: int) -> IngestRecord:
+        """The ingest's own row, written last: its counts are the sum of the chunks'."""
+        earlier = pd.concat(self.earlier_pairs, ignore_index=True) if self.earlier_pairs else None
+        if earlier is not None:
+            self._insert_duplicates(earlier.assign(rule=EARLIER_NEAR_DUPLICATE_RULE, detail="")[list(DUPLICATE_PAIR_COLUMNS)])
+        near_earlier = 0 if earlier is None else len(earlier)
+        self.conn.execute(
+            ingest_runs.insert().values(
+                run_id=self.run_id,
+                started_at=self.started_at,
+                finished_at=_now(),
+                sources=json.dumps([s.uri for s in self.summaries]),  # type: ignore[attr-defined]
+                rows_read=int(rows_read),
+                rows_rejected=int(self.rejected_rows),
+                rows_clean=int(self.clean_rows),
+                tracks_added=int(self.tracks_added),
+                report=json.dumps({**report, "near_duplicates_of_earlier_ingests": near_earlier}, default=str),
+                lake_uri=self.lake_uri,
+            )
+        )
+        return IngestRecord(
+            run_id=self.run_id,
+            tracks_added=self.tracks_added,
+            tracks_already_known=self.tracks_known,
+            sources_added=len(set(self.source_ids.values()) - self.known_sources),
+            rejected_added=self.rejected_added,
+            provenance_added=self.provenance_added,
+            near_duplicates_of_earlier=near_earlier,
+        )
+
+
+#: The columns of a recorded merge, as cleaning reports them.
+DUPLICATE_PAIR_COLUMNS = ("rule", "kept_track_id", "dropped_track_id", "detail")
+
+
 def record_ingest(
     conn: Connection,
     *,
@@ -594,112 +746,15 @@ def record_ingest(
     lake_uri: str | None = None,
     near_keys: np.ndarray | None = None,
 ) -> tuple[IngestRecord, pd.DataFrame, pd.DataFrame]:
-    """Write one ingest inside the caller's transaction (which holds the catalogue: `hold_catalogue`).
-
-    Tracks are keyed by ``track_id`` (a known id is left as it is, its labels merged); a new id
-    that repeats a stored track's artist, name and duration is recorded as a near duplicate of it,
-    not added. Provenance is keyed by (track, source, line), rejected rows by (source, line),
-    sources by (URI, content hash), so re-ingesting the same files adds no rows. Returns what was
+    """Write one ingest held in memory, in one chunk (see `IngestWriter`). Returns what was
     written, the tracks added, and the labels of stored tracks that this ingest changed: the lake's
-    catalogue must receive both in the same transaction.
-    """
-    summaries = list(source_summaries)
-    source_ids, known_sources = _upsert_sources(conn, summaries, run_id)
-    sources_added = len(set(source_ids.values()) - known_sources)
-
-    if near_keys is None:
-        from songscope.identity import near_keys as compute_near_keys
-
-        near_keys = compute_near_keys(clean_tracks["artist_name"], clean_tracks["track_name"], clean_tracks["duration_ms"])
-    if catalogue_is_empty(conn):
-        is_known = np.zeros(len(clean_tracks), dtype=bool)
-        earlier = earlier_near_duplicates(conn, clean_tracks.iloc[:0])
-    else:
-        is_known = clean_tracks["track_id"].isin(known_track_ids(conn, clean_tracks["track_id"])).to_numpy()
-        earlier = earlier_near_duplicates(conn, clean_tracks[~is_known], near_keys[~is_known])
-    is_new = ~is_known & ~clean_tracks["track_id"].isin(earlier["dropped_track_id"]).to_numpy()
-    new_tracks = clean_tracks[is_new].reset_index(drop=True)
-
-    track_rows = new_tracks[[c.name for c in tracks.columns if c.name in new_tracks.columns]]
-    track_rows = track_rows.assign(ingest_run_id=run_id, near_key=near_keys[is_new])
-    with indexed_after(conn, tracks, len(track_rows)):
-        bulk_insert(conn, tracks, track_rows)
-
-    # What an earlier ingest's track absorbed is credited to it: its labels and its provenance.
-    absorbed_by = dict(zip(earlier["dropped_track_id"], earlier["kept_track_id"]))
-    label_columns = [c for c in clean_tracks.columns if c not in schema.CANONICAL_COLUMNS and c not in ("is_outlier", "outlier_rules")]
-    label_rows = clean_tracks[["track_id", *label_columns]]
-    if absorbed_by:
-        label_rows = label_rows.assign(track_id=label_rows["track_id"].map(lambda t: absorbed_by.get(t, t)))
-    stored_ids = set(clean_tracks["track_id"].to_numpy()[is_known]) | set(absorbed_by.values())
-    _merge_labels(conn, label_rows, label_columns, stored_ids)
-    # Stored tracks that this ingest gave labels: the lake's copy of them must say so too.
-    labelled = label_rows[label_rows[label_columns].notna().any(axis=1)]["track_id"] if label_columns else pd.Series(dtype=object)
-    label_updates = stored_labels(conn, set(labelled) & stored_ids)
-
-    prov = pd.DataFrame(
-        {
-            "track_id": provenance["track_id"].to_numpy(),
-            "source_id": provenance[schema.SOURCE_COLUMN].map(source_ids).to_numpy(),
-            "line": provenance[schema.LINE_COLUMN].to_numpy(),
-        }
-    )
-    if absorbed_by:
-        prov["track_id"] = prov["track_id"].map(lambda t: absorbed_by.get(t, t))
-    # Rows can only exist already for a source read before (same URI and content).
-    if known_sources:
-        prov = _without_existing(
-            conn, prov, track_sources, ["track_id", "source_id", "line"], track_sources.c.source_id.in_(sorted(known_sources))
-        )
-    with indexed_after(conn, track_sources, len(prov)):
-        bulk_insert(conn, track_sources, prov)
-
-    rej = pd.DataFrame(
-        {
-            "ingest_run_id": run_id,
-            "source_id": rejected["source"].map(source_ids).to_numpy(),
-            "line": rejected["line"].to_numpy(),
-            "columns": rejected["columns"].to_numpy(),
-            "reason": rejected["reason"].to_numpy(),
-            "raw": rejected["raw"].to_numpy(),
-        }
-    )
-    if known_sources:
-        rej = _without_existing(
-            conn, rej, rejected_rows, ["source_id", "line"], rejected_rows.c.source_id.in_(sorted(known_sources))
-        )
-    bulk_insert(conn, rejected_rows, rej)
-
-    earlier_rows = earlier.assign(rule=EARLIER_NEAR_DUPLICATE_RULE, detail="")
-    dup = pd.concat([duplicates, earlier_rows[list(duplicates.columns)]], ignore_index=True) if len(earlier) else duplicates
-    dup = dup.assign(ingest_run_id=run_id)
-    dup = _without_existing_pairs(conn, dup)
-    bulk_insert(conn, track_duplicates, dup)
-
-    conn.execute(
-        ingest_runs.insert().values(
-            run_id=run_id,
-            started_at=started_at,
-            finished_at=_now(),
-            sources=json.dumps([s.uri for s in summaries]),  # type: ignore[attr-defined]
-            rows_read=int(rows_read),
-            rows_rejected=int(len(rejected)),
-            rows_clean=int(len(clean_tracks)),
-            tracks_added=int(len(track_rows)),
-            report=json.dumps({**report, "near_duplicates_of_earlier_ingests": int(len(earlier))}, default=str),
-            lake_uri=lake_uri,
-        )
-    )
-    record = IngestRecord(
-        run_id=run_id,
-        tracks_added=len(track_rows),
-        tracks_already_known=int(is_known.sum()),
-        sources_added=sources_added,
-        rejected_added=len(rej),
-        provenance_added=len(prov),
-        near_duplicates_of_earlier=len(earlier),
-    )
-    return record, new_tracks, label_updates
+    catalogue must receive both in the same transaction."""
+    writer = IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=source_summaries, lake_uri=lake_uri)
+    new_tracks, label_updates = writer.add_tracks(clean_tracks, near_keys)
+    writer.add_provenance(provenance)
+    writer.add_rejected(rejected)
+    writer.add_duplicates(duplicates)
+    return writer.finish(report=report, rows_read=rows_read), new_tracks, label_updates
 
 
 def _without_existing_pairs(conn: Connection, dup: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import fnmatch
 import io
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -186,6 +187,38 @@ class Lake:
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
         return self.write_bytes(key, buffer.getvalue(), fresh=fresh)
+
+    def write_tables(self, key: str, tables: Iterable[pa.Table], schema: pa.Schema) -> tuple[str, int]:
+        """Write a stream of tables as one Parquet file (zstd) under a fresh `key`, one row group
+        or more per table, holding one table at a time; returns its URI and row count.
+
+        Only for keys nothing reads until a database commit names them (see `write_bytes`):
+        locally the file is renamed into place when whole, on S3 uploaded straight to its key.
+        """
+        fs, root = self._fs()
+        final = f"{root}/{key}"
+        rows = 0
+        try:
+            if isinstance(fs, pafs.LocalFileSystem):
+                Path(final).parent.mkdir(parents=True, exist_ok=True)
+                target = str(Path(final).with_name(f"{TEMPORARY_PREFIX}{Path(final).name}.{uuid.uuid4().hex}.tmp"))
+            else:
+                target = final
+            try:
+                with fs.open_output_stream(target) as stream, pq.ParquetWriter(stream, schema, compression="zstd") as writer:
+                    for table in tables:
+                        writer.write_table(table.select(schema.names).cast(schema))
+                        rows += table.num_rows
+                if target != final:
+                    with open(target, "rb+") as handle:
+                        os.fsync(handle.fileno())
+                    os.replace(target, final)
+            finally:
+                if target != final:
+                    Path(target).unlink(missing_ok=True)
+        except OSError as exc:
+            raise LakeError(f"cannot write {self.uri(key)}: {exc}") from exc
+        return self.uri(key), rows
 
     def read_table(self, key: str, columns: list[str] | None = None) -> pa.Table:
         fs, root = self._fs()

@@ -1,0 +1,97 @@
+"""The ingest contract: the local and the Spark backends, given the same files, store the same
+catalogue, the same rejected rows with the same reasons, the same merges and the same provenance."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from songscope.config import Settings
+from tests.conftest import ingest, load_catalogue
+from tests.test_bad_inputs import FILE_LEVEL, GOOD_IDS, ROW_LEVEL, write
+
+pytestmark = pytest.mark.spark
+
+
+def _settings(folder, name: str, master: str) -> Settings:
+    return Settings(db_url=f"sqlite:///{folder / name}.db", lake_url=str(folder / f"{name}-lake"), spark_master=master)
+
+
+def _stored(settings: Settings) -> dict[str, pd.DataFrame]:
+    """What the stores hold besides the catalogue: merges, provenance and rejected rows, sorted."""
+    engine = sa.create_engine(settings.db_url)
+    with engine.connect() as conn:
+        tables = {
+            "duplicates": pd.read_sql("SELECT rule, kept_track_id, dropped_track_id, detail FROM track_duplicates", conn),
+            "provenance": pd.read_sql("SELECT t.track_id, s.uri, t.line FROM track_sources t JOIN sources s USING (source_id)", conn),
+            "rejected": pd.read_sql("SELECT s.uri, r.line, r.columns, r.reason, r.raw FROM rejected_rows r JOIN sources s USING (source_id)", conn),
+            "sources": pd.read_sql("SELECT uri, content_sha256, size_bytes, format FROM sources", conn),
+            "runs": pd.read_sql("SELECT rows_read, rows_rejected, rows_clean, tracks_added FROM ingest_runs", conn),
+        }
+    engine.dispose()
+    return {name: frame.sort_values(list(frame.columns)).reset_index(drop=True) for name, frame in tables.items()}
+
+
+def _both(tmp_path, sources, spark_local, **kwargs):
+    local = _settings(tmp_path, "local", spark_local)
+    spark = _settings(tmp_path, "spark", spark_local)
+    return (ingest(sources, local, engine="local", **kwargs), local), (ingest(sources, spark, engine="spark", **kwargs), spark)
+
+
+def test_seed_gives_the_same_catalogue_on_both_backends(tmp_path, seed_files, spark_local):
+    (local, local_settings), (spark, spark_settings) = _both(tmp_path, seed_files, spark_local)
+    for outcome in (local, spark):
+        assert outcome.report.chain() == "20,301 -> 15,820 -> 15,779 -> 15,626"
+        assert outcome.report.outliers == 609
+        assert outcome.report.id_conflicts == 41
+        assert outcome.catalogue_rows == 15_626
+    assert spark.engine == "spark" and local.engine == "local"
+    assert spark.report.to_dict() == local.report.to_dict()
+    # The same tracks, in the same (reading) order, with the same values and types.
+    pd.testing.assert_frame_equal(load_catalogue(spark_settings), load_catalogue(local_settings))
+    stored_local, stored_spark = _stored(local_settings), _stored(spark_settings)
+    for name in stored_local:
+        pd.testing.assert_frame_equal(stored_spark[name], stored_local[name], obj=name)
+    assert len(stored_spark["duplicates"]) == 41 + 153
+    assert len(stored_spark["provenance"]) == 20_301
+
+
+def test_bad_rows_are_rejected_alike(tmp_path, spark_local):
+    files = [write(tmp_path, name, content) for name, (content, _) in sorted(ROW_LEVEL.items())]
+    (local, local_settings), (spark, spark_settings) = _both(tmp_path, files, spark_local)
+    expected = sum(len(lines) for _, lines in ROW_LEVEL.values())
+    assert spark.rows_rejected == local.rows_rejected == expected
+    assert spark.first_rejected == local.first_rejected
+    stored_local, stored_spark = _stored(local_settings), _stored(spark_settings)
+    pd.testing.assert_frame_equal(stored_spark["rejected"], stored_local["rejected"])
+    for name, (_, lines) in ROW_LEVEL.items():
+        rows = stored_spark["rejected"][stored_spark["rejected"]["uri"].str.endswith(name)]
+        assert set(rows["line"]) == set(lines), name
+        for line, fragment in lines.items():
+            assert fragment in rows.loc[rows["line"] == line, "reason"].iloc[0]
+    assert GOOD_IDS <= set(load_catalogue(spark_settings)["track_id"])
+    pd.testing.assert_frame_equal(load_catalogue(spark_settings), load_catalogue(local_settings))
+
+
+@pytest.mark.parametrize("name", sorted(FILE_LEVEL))
+def test_unusable_files_fail_alike(tmp_path, spark_local, name):
+    from songscope.ingest import IngestError
+
+    content, fragment = FILE_LEVEL[name]
+    path = write(tmp_path, name, content)
+    settings = _settings(tmp_path, "spark", spark_local)
+    with pytest.raises(IngestError) as info:
+        ingest([path], settings, engine="spark")
+    assert fragment in str(info.value) and path in str(info.value)
+
+
+def test_loose_near_duplicates_are_found_and_removed_alike(tmp_path, seed_files, spark_local):
+    (local, local_settings), (spark, spark_settings) = _both(tmp_path, seed_files, spark_local, loose_dedup=True)
+    assert local.report.loose_applied and local.report.loose_candidates > 0
+    assert spark.report.to_dict() == local.report.to_dict()
+    assert spark.report.steps[-1].name == "loose near duplicates"
+    pd.testing.assert_frame_equal(load_catalogue(spark_settings), load_catalogue(local_settings))
+    stored_local, stored_spark = _stored(local_settings), _stored(spark_settings)
+    for name in ("duplicates", "provenance"):
+        pd.testing.assert_frame_equal(stored_spark[name], stored_local[name], obj=name)
