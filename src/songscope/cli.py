@@ -272,15 +272,22 @@ def run(
     s3_endpoint: S3Option = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")] = Path("reports"),
     k: Annotated[int, typer.Option("--k", "-k", min=2, max=1000, help="Clusters for the k-means run (see songscope evaluate to choose).")] = 8,
+    engine: Annotated[str, typer.Option(
+        "--engine", "-e", help="local (this process), spark (every stage on Spark; this process never holds the catalogue) or auto "
+        "(spark from SONGSCOPE_SPARK_MIN_ROWS songs, estimated from the files).")] = "local",
+    spark_master: SparkMasterOption = None,
 ) -> None:
-    """The end-to-end job: ingest and clean the sources, store them, profile and cluster the catalogue, write the HTML report; prints where everything went."""
+    """The end-to-end job: ingest and clean the sources, store them, profile and cluster the catalogue, write the HTML report; prints where everything went.
+
+    Example: songscope run data/big/*.parquet --engine spark --spark-master spark://head:7077
+    """
     from songscope import service
     from songscope.seed import seed_paths
 
     with _friendly_errors():
-        settings = _settings(db, lake, s3_endpoint)
+        settings = _settings(db, lake, s3_endpoint, spark_master=spark_master)
         with _store(settings) as store, _progress() as say:
-            outcome = service.run(store, sources or seed_paths(), out_dir=out_dir, k=k, progress=say)
+            outcome = service.run(store, sources or seed_paths(), out_dir=out_dir, k=k, engine=engine, progress=say)
     _print_run(outcome, settings)
 
 
@@ -289,7 +296,10 @@ def _print_run(outcome, settings) -> None:
     out.print(f"profile: {outcome.profile_paths['html'].resolve()}", highlight=False)
     if outcome.clustering is not None:
         r = outcome.clustering.run
-        out.print(f"clustering run {r.run_id}: k-means, k = {r.k}, silhouette {r.metrics['silhouette']:.3f}; clusters:", highlight=False)
+        sample = r.metrics.get("sample_n")
+        on_sample = f" (on a sample of {int(sample):,}; SSE, Calinski-Harabasz and Davies-Bouldin exact over {r.n_tracks:,})" if sample and sample < r.n_tracks else ""
+        out.print(f"clustering run {r.run_id} ({r.engine} engine): k-means, k = {r.k}, silhouette {r.metrics['silhouette']:.3f}{on_sample}; clusters:",
+                  highlight=False)
         for row in r.clusters.itertuples():
             out.print(f"  {row.cluster}: {row.size:,} songs, {row.description} (stability {row.jaccard:.2f}); {row.top_artists}", highlight=False)
         out.print(f"compare runs with `songscope compare {r.run_id} OTHER_RUN`; choose k with `songscope evaluate --k 2..60`", highlight=False)

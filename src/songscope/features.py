@@ -165,10 +165,9 @@ class FeatureSpace:
 
     # ------------------------------------------------------------------ as SQL, for Spark
 
-    def sql_expressions(self) -> list[str]:
-        """One SQL expression per output dimension, over the catalogue's columns (Spark SQL)."""
-        if self.center_ is None:
-            raise RuntimeError("the feature space is not fitted")
+    def encoded_sql(self) -> list[str]:
+        """One SQL expression per column before scaling (log duration, key and mode encoded), as
+        `_encode` computes them: what a distributed fit aggregates."""
         encoded: list[str] = []
         for column in self.columns:
             encoded.append(f"ln(greatest(cast({column} as double), 1.0))" if column == "duration_ms" and self.log_duration else f"cast({column} as double)")
@@ -181,13 +180,47 @@ class FeatureSpace:
             encoded += [f"case when key = {k} then 1.0 else 0.0 end" for k in range(12)]
         if self.mode:
             encoded.append("cast(mode as double)")
-        scaled = [f"(({e}) - {float(c)!r}) / {float(s)!r}" for e, c, s in zip(encoded, self.center_, self.scale_)]
+        return encoded
+
+    def sql_expressions(self) -> list[str]:
+        """One SQL expression per output dimension, over the catalogue's columns (Spark SQL)."""
+        if self.center_ is None:
+            raise RuntimeError("the feature space is not fitted")
+        scaled = [f"(({e}) - {float(c)!r}) / {float(s)!r}" for e, c, s in zip(self.encoded_sql(), self.center_, self.scale_)]
         if self.pca_components_ is None:
             return scaled
         return [
             " + ".join(f"({float(w)!r}) * (({x}) - {float(m)!r})" for w, x, m in zip(component, scaled, self.pca_mean_))
             for component in self.pca_components_
         ]
+
+    def fit_statistics(self, center: np.ndarray, scale: np.ndarray, *, encoded_mean: np.ndarray | None = None,
+                       encoded_covariance: np.ndarray | None = None) -> FeatureSpace:
+        """Fit from statistics a distributed engine aggregated over the encoded columns: the centre
+        and scale (mean and population standard deviation, or median and IQR), and for PCA the
+        encoded columns' mean and covariance. The same space `fit` learns from rows, up to
+        rounding (PCA from the covariance's eigenvectors, signed as scikit-learn signs them)."""
+        self.center_ = np.asarray(center, dtype=np.float64)
+        self.scale_ = np.where(np.asarray(scale) > 0, scale, 1.0).astype(np.float64)
+        self.pca_components_ = self.pca_mean_ = self.explained_variance_ratio_ = None
+        if self.pca is None:
+            return self
+        if encoded_mean is None or encoded_covariance is None:
+            raise ValueError("a space with PCA needs the encoded columns' mean and covariance")
+        # Scaled columns: (x - center) / scale, so their mean and covariance follow from the encoded ones.
+        self.pca_mean_ = (np.asarray(encoded_mean) - self.center_) / self.scale_
+        covariance = np.asarray(encoded_covariance) / np.outer(self.scale_, self.scale_)
+        variances, vectors = np.linalg.eigh(covariance)
+        order = np.argsort(variances)[::-1]
+        variances, components = np.clip(variances[order], 0, None), vectors[:, order].T
+        signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
+        components = components * np.where(signs == 0, 1, signs)[:, None]
+        ratio = variances / variances.sum()
+        share = isinstance(self.pca, float) and 0 < self.pca < 1
+        count = int(np.searchsorted(np.cumsum(ratio), self.pca, side="right") + 1) if share else max(1, min(int(self.pca), len(ratio)))
+        count = min(count, len(ratio))
+        self.pca_components_, self.explained_variance_ratio_ = components[:count], ratio[:count]
+        return self
 
     # ------------------------------------------------------------------ persistence
 

@@ -36,6 +36,8 @@ class Profile:
     clean_report: CleanReport | None = None
     rejected: int | None = None
     figures: dict[str, bytes] = field(default_factory=dict)
+    #: How figures were computed where they are not exact (a distributed profile of a big catalogue).
+    notes: list[str] = field(default_factory=list)
 
 
 def profile(
@@ -166,6 +168,7 @@ def to_markdown(p: Profile, image_names: dict[str, str] | None = None) -> str:
             applied = "applied" if p.clean_report.loose_applied else "reported only, not applied"
             lines.append(f"\nLoose near-duplicate candidates (normalised names): {p.clean_report.loose_candidates:,} ({applied}).\n")
     lines.append("## Features\n")
+    lines.extend(f"{note}\n" for note in p.notes)
     lines.append(_md_table(p.describe.reset_index(names="feature"), floats=4))
     lines.append("## Bias: artist concentration\n")
     lines.append(f"The top 10 artists hold {p.top10_share:.1%} of the catalogue.")

@@ -26,6 +26,7 @@ from songscope.jsonable import dumps, jsonable
 from songscope.store import db, keys
 from songscope.store.catalogue import CatalogueHealth, StoredIngest, health, write_ingest
 from songscope.store.catalogue import file_uris as catalogue_files
+from songscope.store.catalogue import size as catalogue_size
 from songscope.store.catalogue import sweep as sweep_lake
 from songscope.store.runs import ClusterRun, RunNotFound, latest_run_id, list_runs, new_run_id
 from songscope.store.store import Store
@@ -130,7 +131,7 @@ def ingest(
     15626
     """
     from songscope.backends import ingest_backend
-    from songscope.engines.choice import choose_engine, estimate_rows
+    from songscope.engines.choice import check_fits_locally, choose_engine, estimate_rows
 
     say = _say(progress)
     sources = list(sources)
@@ -144,6 +145,8 @@ def ingest(
     if engine == "auto":
         kind, reason = choose_engine("auto", estimate_rows(sources, settings.s3_endpoint))
         say(f"engine: {reason}")
+    if kind == "local":
+        check_fits_locally(estimate_rows(sources, settings.s3_endpoint))
     backend = ingest_backend(kind, spark_master=settings.spark_master, scratch=settings.spark_scratch)
     cleaned = backend.read_and_clean(sources, encoding=encoding, delimiter=delimiter, outlier_rules=outlier_rules,
                                      loose=loose_dedup, s3_endpoint=settings.s3_endpoint, progress=say)
@@ -240,6 +243,8 @@ class ClusterOutcome:
 
     run: ClusterRun
     result: Any  # engines.base.ClusterResult
+    #: A Spark run's sample (catalogue columns, by track id): `run.assignments` are its clusters.
+    sample: pd.DataFrame | None = None
 
     @property
     def run_id(self) -> str:
@@ -268,49 +273,122 @@ def cluster(
     shared space; stability is bootstrap Jaccard per cluster and ARI across seeds, refitted with
     the local engine's same algorithm (a Spark refit per resample would cost minutes for the
     same answer); the null-model check is the gap statistic at k against k = 1.
+
+    On Spark (`engine` spark, or auto for a big catalogue) the catalogue never comes to this
+    process: SSE, Calinski-Harabasz, Davies-Bouldin and the cluster sizes are exact aggregates,
+    and the figures that need songs side by side are computed on a fixed-seed sample, whose size
+    the run records (``sample_n``).
     """
-    from songscope.engines.choice import choose_engine, make_engine
-    from songscope.evaluate.cluster_profiles import describe_clusters, feature_tests
-    from songscope.evaluate.external import external_indices
-    from songscope.evaluate.internal import internal_indices
-    from songscope.evaluate.select import null_model_check
-    from songscope.evaluate.stability import bootstrap_jaccard, seed_agreement, verdict
+    from songscope.engines.choice import check_fits_locally, choose_engine, make_engine
     from songscope.features import FeatureSpace
 
     say = _say(progress)
     settings = store.settings
+    songs = len(catalogue) if catalogue is not None else catalogue_size(store)
+    kind, reason = choose_engine(engine, songs)
+    say(f"clustering {songs:,} songs: {algorithm} on the {kind} engine")
+    runner = make_engine(kind, algorithm, k, settings.seed, settings, params)
+    space = space or FeatureSpace()
+    if kind == "spark":
+        return _cluster_on_spark(store, runner, space, reason=reason, resamples=resamples, label=label, params=params, say=say)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if catalogue is None:  # `run` passes the one it has just profiled
+        check_fits_locally(songs)
         say("reading the catalogue")
         catalogue = store.catalogue()
-    space = space or FeatureSpace()
     X = space.fit_transform(catalogue)
     timings["features_s"] = time.perf_counter() - t0
-    kind, reason = choose_engine(engine, len(catalogue))
-    say(f"clustering {len(catalogue):,} songs: {algorithm} on the {kind} engine")
     t0 = time.perf_counter()
-    runner = make_engine(kind, algorithm, k, settings.seed, settings, params)
-    if kind == "spark":
-        result, ids = runner.fit_parquet(catalogue_files(store), space, s3_endpoint=settings.s3_endpoint)
-        position = pd.Series(np.arange(len(ids)), index=ids)
-        result.labels = result.labels[position.loc[catalogue["track_id"]].to_numpy()]
-    else:
-        result = runner.fit(X)
+    result = runner.fit(X)
     timings["cluster_s"] = time.perf_counter() - t0
-
     say("evaluating in the shared feature space")
     t0 = time.perf_counter()
+    from songscope.evaluate.internal import internal_indices
+
     metrics = internal_indices(X, result.labels, seed=settings.seed)
     timings["metrics_s"] = time.perf_counter() - t0
+    assignments = pd.DataFrame({"track_id": catalogue["track_id"].to_numpy(), "cluster": result.labels})
+    run = _evaluated_run(store, kind, algorithm, reason, space, catalogue, X, result, metrics, timings, assignments,
+                         resamples=resamples, label=label, params=params, say=say)
+    t0 = time.perf_counter()
+    run.save(store)
+    run.timings["store_s"] = time.perf_counter() - t0
+    return ClusterOutcome(run, result)
+
+
+def _cluster_on_spark(store: Store, runner, space, *, reason: str, resamples: int, label: str | None, params: dict | None, say) -> ClusterOutcome:
+    """`cluster` on Spark: see its docstring."""
+    import tempfile
+
+    from songscope.backends.spark.catalogue import read_catalogue
+    from songscope.backends.spark.cluster import cluster_on_spark, fit_space
+    from songscope.backends.spark.ingest import read_staged
+    from songscope.engines.spark import spark_session
+    from songscope.evaluate.silhouette import silhouette
+    from songscope.store.catalogue import label_columns
+
+    settings = store.settings
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    spark = spark_session(settings.spark_master)
+    tracks = read_catalogue(spark, catalogue_files(store), label_columns(store), settings.s3_endpoint)
+    if space.center_ is None:
+        say("fitting the feature space from aggregates")
+        fit_space(tracks, space)
+    timings["features_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scratch = settings.spark_scratch or tempfile.mkdtemp(prefix="songscope-spark-")
+    staging = f"{scratch.rstrip('/')}/assignments-{new_run_id()}"
+    try:
+        clustered = cluster_on_spark(tracks, space, runner, seed=settings.seed, staging=staging, s3_endpoint=settings.s3_endpoint)
+        timings["cluster_s"] = time.perf_counter() - t0
+        sample, result = clustered.sample, clustered.result
+        say(f"evaluating: exact sums over {clustered.songs:,} songs, the rest on a sample of {len(sample):,}")
+        t0 = time.perf_counter()
+        X = space.transform(sample)
+        metrics = dict(clustered.metrics)
+        metrics["silhouette"] = silhouette(X, result.labels, seed=settings.seed) if len(np.unique(result.labels)) > 1 else float("nan")
+        metrics["silhouette_n"] = int(len(sample))
+        metrics["sample_n"] = int(len(sample))
+        timings["metrics_s"] = time.perf_counter() - t0
+        assignments = pd.DataFrame({"track_id": sample["track_id"].to_numpy(), "cluster": result.labels})
+        run = _evaluated_run(store, "spark", runner.algorithm, reason, space, sample, X, result, metrics, timings, assignments,
+                             resamples=resamples, label=label, params=params, say=say, sizes=clustered.sizes)
+        run.songs = clustered.songs
+        t0 = time.perf_counter()
+        run.save(store, (read_staged(uri, settings.s3_endpoint) for uri, _ in clustered.assignment_files))
+        run.timings["store_s"] = time.perf_counter() - t0
+    finally:
+        from songscope.backends.spark.ingest import _remove
+
+        _remove(staging, settings.s3_endpoint)
+    return ClusterOutcome(run, result, sample)
+
+
+def _evaluated_run(store: Store, kind: str, algorithm: str, reason: str, space, catalogue: pd.DataFrame, X: np.ndarray, result, metrics: dict,
+                   timings: dict, assignments: pd.DataFrame, *, resamples: int, label: str | None, params: dict | None, say,
+                   sizes: np.ndarray | None = None) -> ClusterRun:
+    """The run's evidence from `catalogue` (every song, or a Spark run's sample) and its labels in `result`."""
+    from songscope.evaluate.cluster_profiles import describe_clusters, feature_tests
+    from songscope.evaluate.external import external_indices
+    from songscope.evaluate.select import null_model_check
+    from songscope.evaluate.stability import bootstrap_jaccard, seed_agreement, verdict
+
+    settings = store.settings
     raw_features = list(space.columns) + (["popularity"] if catalogue["popularity"].notna().any() else [])
     tests = feature_tests(catalogue, result.labels, raw_features)
     profiles = describe_clusters(catalogue, result.labels, raw_features)
+    if sizes is not None:  # exact sizes, and a line for any cluster the sample missed
+        profiles = profiles.set_index("cluster").reindex(range(len(sizes))).rename_axis("cluster").reset_index()
+        profiles["size"] = sizes
+        profiles["description"] = profiles["description"].fillna("too few songs in the sample to describe")
+        profiles["top_artists"] = profiles["top_artists"].fillna("")
     profiles["jaccard"] = np.nan
 
     stability: dict[str, Any] = {}
     if algorithm not in ("hdbscan", "dbscan") and resamples > 0:
-        say(f"stability: {resamples} bootstrap refits")
+        say(f"stability: {resamples} bootstrap refits" + (f" on the sample of {len(X):,}" if sizes is not None else ""))
         t0 = time.perf_counter()
         from songscope.engines.local import LocalEngine
 
@@ -324,27 +402,26 @@ def cluster(
             "verdicts": [verdict(j) for j in jaccard],
             "seeds": seed_agreement(X, refit, [settings.seed + i for i in range(3)]),
         }
-        profiles["jaccard"] = jaccard
+        if sizes is not None:
+            stability["sample_n"] = int(len(X))
+        profiles["jaccard"] = np.resize(jaccard, len(profiles)) if len(jaccard) != len(profiles) else jaccard
         timings["stability_s"] = time.perf_counter() - t0
     null = null_model_check(X, max(result.n_clusters, 2), seed=settings.seed)
     external = None
     label = label or next((c for c in LABEL_CANDIDATES if c in catalogue and catalogue[c].notna().any()), None)
     if label:
         external = external_indices(result.labels, catalogue[label]) | {"label": label}
+        if sizes is not None:
+            external["sample_n"] = int(len(catalogue))
 
     say("storing the run")
-    t0 = time.perf_counter()
     clusters = profiles.assign(center=list(result.centers[profiles["cluster"].to_numpy()]))
-    run = ClusterRun(
-        run_id=new_run_id(), engine=kind, algorithm=algorithm, space=space.to_dict(),
-        assignments=pd.DataFrame({"track_id": catalogue["track_id"].to_numpy(), "cluster": result.labels}),
+    return ClusterRun(
+        run_id=new_run_id(), engine=kind, algorithm=algorithm, space=space.to_dict(), assignments=assignments,
         clusters=clusters[["cluster", "size", "center", "description", "top_artists", "jaccard"]], metrics=metrics,
         params=result.params, timings={**timings, **{f"engine_{k}": v for k, v in result.timings.items()}}, stability=stability,
         null_model=null, external=external, feature_tests=jsonable(tests), engine_reason=reason,
     )
-    run.save(store)
-    run.timings["store_s"] = time.perf_counter() - t0
-    return ClusterOutcome(run, result)
 
 
 # ----------------------------------------------------------------------------------- evaluate
@@ -533,14 +610,15 @@ class ReportOutcome:
 
 def report(store: Store, run_id: str | None = None, *, output: Path = Path("reports/report.html"), compare_with: str | None = None,
            projection: str = "pca", ks: range = range(2, 21), density: bool = True, focus: int | None = None, static: Path | None = None,
-           catalogue: pd.DataFrame | None = None, profiled=None, evidence=None, progress: Progress | None = None) -> ReportOutcome:
+           catalogue: pd.DataFrame | None = None, profiled=None, evidence=None, run: ClusterRun | None = None,
+           progress: Progress | None = None) -> ReportOutcome:
     """Write the self-contained HTML report of a run to `output` and the lake, and note it in the
     database; with `static`, every figure as PNG and SVG too (the HTML is written either way)."""
     from songscope.viz.report import build_report
 
     if projection not in ("pca", "tsne", "umap"):
         raise ValueError(f"--map {projection!r}: choose pca, tsne or umap")
-    run = load_run(store, run_id)
+    run = run if run is not None else load_run(store, run_id)
     other = load_run(store, compare_with) if compare_with else None
     built = build_report(store, run, other=other, projection=projection, ks=ks, density=density, focus=focus, progress=progress,
                          catalogue=catalogue, profiled=profiled, evidence=evidence)
@@ -583,16 +661,36 @@ class RunOutcome:
 
 
 def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports"), k: int = 8, resamples: int = 10, with_report: bool = True,
-        progress: Progress | None = None) -> RunOutcome:
-    """The end-to-end job: ingest and clean the sources, profile the catalogue, cluster it (k-means
-    on the local engine, evaluated and stored; `evaluate` chooses k with evidence), and write the
-    HTML report (``out_dir/report.html``, also in the lake and noted in the database)."""
+        engine: str = "local", progress: Progress | None = None) -> RunOutcome:
+    """The end-to-end job: ingest and clean the sources, profile the catalogue, cluster it (k-means,
+    evaluated and stored; `evaluate` chooses k with evidence), and write the HTML report
+    (``out_dir/report.html``, also in the lake and noted in the database).
+
+    `engine` spark runs every stage on Spark (auto: when the sources hold at least
+    ``SONGSCOPE_SPARK_MIN_ROWS`` songs), and this process never holds the catalogue: the profile
+    and the exact indices are aggregates, the rest of the evidence and the report come from a
+    fixed-seed sample whose size they state. The local engine refuses, before reading, sources
+    it estimates will not fit in this machine's memory, and names ``--engine spark``.
+    """
+    from songscope.engines.choice import check_fits_locally, choose_engine, estimate_rows
+
+    say = _say(progress)
+    sources = list(sources)
+    kind, reason = engine, f"{engine} engine, as asked"
+    if engine in ("auto", "local"):
+        estimated = estimate_rows(sources, store.settings.s3_endpoint)
+        kind, reason = choose_engine(engine, estimated)
+        if kind == "local":
+            check_fits_locally(estimated + catalogue_size_or_zero(store))
+    if engine == "auto":
+        say(f"engine: {reason}")
+    if kind == "spark":
+        return _run_on_spark(store, sources, out_dir=out_dir, k=k, resamples=resamples, with_report=with_report, progress=progress)
     from songscope.evaluate.background import BackgroundEvidence
     from songscope.features import FeatureSpace
     from songscope.profile import profile as make_profile
     from songscope.profile import write_profile
 
-    say = _say(progress)
     # Started first, so the second process's imports overlap the ingest.
     evidence = BackgroundEvidence() if with_report else None
     timings: dict[str, float] = {}
@@ -625,6 +723,50 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
             written = report(store, clustering.run_id, output=out_dir / "report.html", catalogue=catalogue, profiled=profiled,
                              evidence=evidence.result, progress=progress)
             timings["report"] = time.perf_counter() - t0
+    return RunOutcome(ingested, paths, timings, clustering, written)
+
+
+def catalogue_size_or_zero(store: Store) -> int:
+    """Tracks already stored (0 for a new database)."""
+    from songscope.store.catalogue import NoCatalogue
+
+    try:
+        return catalogue_size(store)
+    except NoCatalogue:
+        return 0
+
+
+def _run_on_spark(store: Store, sources: list[str], *, out_dir: Path, k: int, resamples: int, with_report: bool,
+                  progress: Progress | None) -> RunOutcome:
+    """`run` with every stage on Spark (see `run`)."""
+    from songscope.backends.spark.catalogue import read_catalogue
+    from songscope.backends.spark.profile import profile_on_spark
+    from songscope.engines.spark import spark_session
+    from songscope.profile import write_profile
+    from songscope.store.catalogue import label_columns
+
+    say = _say(progress)
+    settings = store.settings
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ingested = ingest(store, sources, engine="spark", progress=progress)
+    timings["ingest"] = time.perf_counter() - t0
+    say("profiling the catalogue on Spark")
+    t0 = time.perf_counter()
+    tracks = read_catalogue(spark_session(settings.spark_master), catalogue_files(store), label_columns(store), settings.s3_endpoint)
+    profiled = profile_on_spark(tracks, clean_report=ingested.report, rejected=ingested.rows_rejected)
+    paths = write_profile(profiled, out_dir / "profile")
+    timings["profile"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    clustering = cluster(store, engine="spark", k=k, resamples=resamples, progress=progress)
+    timings["cluster"] = time.perf_counter() - t0
+    written = None
+    if with_report:
+        t0 = time.perf_counter()
+        run = clustering.run  # its assignments are the sample's: the report is drawn from the sample
+        sample = clustering.sample
+        written = report(store, run.run_id, run=run, output=out_dir / "report.html", catalogue=sample, profiled=profiled, progress=progress)
+        timings["report"] = time.perf_counter() - t0
     return RunOutcome(ingested, paths, timings, clustering, written)
 
 

@@ -13,7 +13,7 @@ from songscope.backends.base import CleanedSources, IngestBackend
 def ingest_backend(kind: str, *, spark_master: str = "local[*]", scratch: str | None = None) -> IngestBackend:
     """The ingest-and-clean backend `kind` (``local`` or ``spark``)."""
     if kind == "spark":
-        from songscope.backends.spark import SparkIngest
+        from songscope.backends.spark.ingest import SparkIngest
 
         return SparkIngest(master=spark_master, scratch=scratch)
     if kind != "local":

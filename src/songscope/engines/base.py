@@ -91,12 +91,16 @@ def relabel_by_size(labels: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray
     k = len(centers)
     if k == 0:  # a density method that found no cluster: every song is noise
         return labels, centers
-    sizes = np.bincount(labels[labels >= 0], minlength=k)
-    order = np.lexsort(tuple(centers.T[::-1]) + (-sizes,))
+    order = size_order(np.bincount(labels[labels >= 0], minlength=k), centers)
     new_number = np.empty(k, dtype=np.int64)
     new_number[order] = np.arange(k)
     relabelled = np.where(labels >= 0, new_number[np.maximum(labels, 0)], labels)
     return relabelled, centers[order]
+
+
+def size_order(sizes: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Clusters from largest to smallest, ties by the centre's coordinates: ``order[new] = old``."""
+    return np.lexsort(tuple(np.asarray(centers).T[::-1]) + (-np.asarray(sizes),))
 
 
 def member_means(X: np.ndarray, labels: np.ndarray) -> np.ndarray:

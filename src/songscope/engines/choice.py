@@ -48,6 +48,45 @@ def estimate_rows(sources: list[str], s3_endpoint: str | None = None) -> int:
     return rows
 
 
+#: Peak memory of the local backend per song, measured end to end (`songscope run`, bench/run.py
+#: and bench/ingest.py: 1.29-1.36 GB at 1M songs, 3.5 GB at 2M), with room for the report.
+LOCAL_BYTES_PER_SONG = 1_800
+
+
+class TooBigForLocal(ValueError):
+    """The local engine would not fit the catalogue in this machine's memory."""
+
+
+def available_memory() -> int:
+    """Bytes this process can still take: the kernel's MemAvailable, within a cgroup limit if one is set."""
+    available = None
+    try:
+        for line in open("/proc/meminfo", encoding="ascii"):
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        limit = open("/sys/fs/cgroup/memory.max", encoding="ascii").read().strip()
+        if limit != "max":
+            used = int(open("/sys/fs/cgroup/memory.current", encoding="ascii").read())
+            available = min(available or 2**62, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return available if available is not None else 2**62
+
+
+def check_fits_locally(songs: int) -> None:
+    """Refuse, before anything is read, a catalogue the local engine would not fit in memory."""
+    need = songs * LOCAL_BYTES_PER_SONG
+    have = available_memory()
+    if need > have:
+        raise TooBigForLocal(
+            f"about {songs:,} songs need an estimated {need / 2**30:.1f} GiB on the local engine, and this machine has "
+            f"{have / 2**30:.1f} GiB available: run with --engine spark (or --engine auto), which never holds the catalogue in one process"
+        )
+
+
 def make_engine(kind: str, algorithm: str, k: int, seed: int, settings: Settings, params: dict | None = None):
     """A clustering engine of `kind` (local or spark) for `algorithm` with `k` clusters."""
     if kind == "spark":

@@ -156,24 +156,11 @@ class SparkEngine:
         vectors.unpersist()
         predictions = predictions.sort_values(order_column, kind="stable")
         labels = predictions["prediction"].to_numpy(dtype=np.int64)
-        if self.algorithm == "gmm":
-            gaussians = model.gaussiansDF.toPandas()  # type: ignore[attr-defined]
-            centers = np.array([np.asarray(m) for m in gaussians["mean"]])
-            covariances = np.array([np.asarray(c.toArray()) for c in gaussians["cov"]])
-            weights = np.asarray(model.weights)  # type: ignore[attr-defined]
-            n_iter = None
-        else:
-            centers = np.array([np.asarray(c) for c in model.clusterCenters()])
-            n_iter = int(model.summary.numIter) if hasattr(model.summary, "numIter") else None
-        original_centers = centers
-        labels, centers = relabel_by_size(labels, centers)
+        original_centers, fitted = model_centers(model, self.algorithm)
+        labels, centers = relabel_by_size(labels, original_centers)
         order = [int(np.flatnonzero((original_centers == c).all(axis=1))[0]) for c in centers]
-        if self.algorithm == "gmm":
-            predictor = gaussian_predictor(weights[order], centers, covariances[order])
-        elif self.algorithm == "bisecting-kmeans":
-            predictor = _spark_predictor(model, names, np.argsort(order))
-        else:
-            predictor = nearest_center(centers)
+        predictor = model_predictor(model, self.algorithm, original_centers, fitted, names, order)
+        n_iter = fitted.get("n_iter")
         params: dict[str, Any] = {"n_clusters": int(len(centers)), "random_state": self.random_state, "max_iter": self.max_iter, "master": self.master}
         if order_column != "row":
             params["_ids"] = predictions[order_column].to_numpy()
@@ -187,6 +174,28 @@ class SparkEngine:
             n_iter=n_iter,
             predictor=predictor,
         )
+
+
+def model_centers(model, algorithm: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """A fitted MLlib model's centres (a mixture's means), in Spark's numbering, and what else
+    its predictor needs (a mixture's weights and covariances; the iterations run)."""
+    if algorithm == "gmm":
+        gaussians = model.gaussiansDF.toPandas()
+        centers = np.array([np.asarray(m) for m in gaussians["mean"]])
+        covariances = np.array([np.asarray(c.toArray()) for c in gaussians["cov"]])
+        return centers, {"weights": np.asarray(model.weights), "covariances": covariances, "n_iter": None}
+    centers = np.array([np.asarray(c) for c in model.clusterCenters()])
+    return centers, {"n_iter": int(model.summary.numIter) if hasattr(model.summary, "numIter") else None}
+
+
+def model_predictor(model, algorithm: str, centers: np.ndarray, fitted: dict[str, Any], names: list[str], order: list[int]):
+    """Assigns new points as the model does, with clusters renumbered by `order` (``order[new]``
+    is Spark's number); `centers` and `fitted` as `model_centers` gives them."""
+    if algorithm == "gmm":
+        return gaussian_predictor(fitted["weights"][order], centers[order], fitted["covariances"][order])
+    if algorithm == "bisecting-kmeans":
+        return _spark_predictor(model, names, np.argsort(order))
+    return nearest_center(centers[order])
 
 
 def _spark_predictor(model, names: list[str], new_number: np.ndarray):

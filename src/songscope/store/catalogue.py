@@ -329,6 +329,26 @@ def file_uris(store: Store) -> list[str]:
     return [store.lake.uri(key) for key in files["lake_key"]]
 
 
+def size(store: Store) -> int:
+    """Tracks in the catalogue, from the manifest alone (nothing read from the lake)."""
+    files = manifest(store)
+    return int(files.loc[files["content"] == db.TRACKS, "rows"].sum())
+
+
+def label_columns(store: Store) -> list[str]:
+    """The label columns (genre, playlist, ...) any catalogue file has, in order of first
+    appearance, from the files' footers."""
+    from songscope import schema
+
+    files = manifest(store)
+    found: list[str] = []
+    for key in files.loc[files["content"] == db.TRACKS, "lake_key"]:
+        for name in store.lake.parquet_columns(key):
+            if name not in schema.CANONICAL_COLUMNS and name not in ("is_outlier", "outlier_rules") and name not in found:
+                found.append(name)
+    return found
+
+
 def _no_catalogue(store: Store) -> NoCatalogue:
     from songscope.config import redact
 

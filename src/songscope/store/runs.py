@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,8 @@ from songscope.jsonable import dumps, jsonable
 from songscope.store import db, keys
 from songscope.store.store import Store
 
+#: The lake's file of a run's assignments.
+ASSIGNMENT_SCHEMA = pa.schema([("track_id", pa.string()), ("cluster", pa.int64())])
 #: The columns of `ClusterRun.clusters`.
 CLUSTER_COLUMNS = ("cluster", "size", "center", "description", "top_artists", "jaccard")
 
@@ -66,6 +69,8 @@ class ClusterRun:
     selection: dict[str, Any] | None = None  # the evidence for k and the algorithm, once a report has shown it
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     lake_uri: str | None = None
+    #: Songs the run clustered, when `assignments` holds only some of them (a Spark run's sample).
+    songs: int | None = None
 
     @property
     def k(self) -> int:
@@ -73,7 +78,7 @@ class ClusterRun:
 
     @property
     def n_tracks(self) -> int:
-        return int(len(self.assignments))
+        return int(len(self.assignments)) if self.songs is None else int(self.songs)
 
     def labels_for(self, catalogue: pd.DataFrame) -> np.ndarray:
         """Each catalogue song's cluster; -1 for songs the run did not cluster (added after it)."""
@@ -96,24 +101,38 @@ class ClusterRun:
 
     # ------------------------------------------------------------------------------ persistence
 
-    def save(self, store: Store) -> None:
-        """Write the run to the lake, then to the database in one transaction (a run is listed
-        only once all of it is there)."""
-        uri = store.lake.write_table(keys.run_assignments(self.run_id), pa.Table.from_pandas(self.assignments[["track_id", "cluster"]], preserve_index=False))
+    def save(self, store: Store, assignment_chunks: Iterable[pd.DataFrame] | None = None) -> None:
+        """Write the run to the lake and the database, in one database transaction (a run is
+        listed only once all of it is there). `assignment_chunks`, when given, are every song's
+        cluster in chunks (a Spark run's, which the driver never holds at once); otherwise
+        `assignments` holds them all."""
         self.lake_uri = store.lake.uri(keys.run_folder(self.run_id))
+        if assignment_chunks is None:
+            assignment_chunks = [self.assignments]
+        with store.db.begin() as conn:
+            def stored(chunks):  # each chunk into the database as it goes to the lake
+                for chunk in chunks:
+                    chunk = chunk[["track_id", "cluster"]]
+                    db.bulk_insert(conn, db.cluster_assignments, chunk.assign(run_id=self.run_id))
+                    yield pa.Table.from_pandas(chunk, schema=ASSIGNMENT_SCHEMA, preserve_index=False)
+
+            uri, songs = store.lake.write_tables(keys.run_assignments(self.run_id), stored(assignment_chunks), ASSIGNMENT_SCHEMA)
+            if self.songs is None:
+                self.songs = songs
+            self._save_rows(conn, uri)
+
+    def _save_rows(self, conn: sa.Connection, uri: str) -> None:
         centroids = self.clusters.assign(center=[json.dumps([round(float(v), 6) for v in c]) for c in self.clusters["center"]])
         details = {"stability": self.stability, "null_model": self.null_model, "external": self.external,
                    "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "assignments_uri": uri}
-        with store.db.begin() as conn:
-            conn.execute(db.cluster_runs.insert().values(
-                run_id=self.run_id, created_at=self.created_at, engine=self.engine, algorithm=self.algorithm, n_clusters=self.k,
-                n_tracks=self.n_tracks, params=dumps(self.params), space=json.dumps(self.space), timings=dumps(self.timings), lake_uri=self.lake_uri,
-            ))
-            conn.execute(db.cluster_run_details.insert().values(run_id=self.run_id, details=dumps(details)))
-            db.bulk_insert(conn, db.cluster_assignments, self.assignments[["track_id", "cluster"]].assign(run_id=self.run_id))
-            db.bulk_insert(conn, db.cluster_centroids, centroids[list(CLUSTER_COLUMNS)].assign(run_id=self.run_id))
-            finite = {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in self.metrics.items() if isinstance(v, (int, float))}
-            db.bulk_insert(conn, db.cluster_metrics, pd.DataFrame({"run_id": self.run_id, "name": list(finite), "value": list(finite.values())}))
+        conn.execute(db.cluster_runs.insert().values(
+            run_id=self.run_id, created_at=self.created_at, engine=self.engine, algorithm=self.algorithm, n_clusters=self.k,
+            n_tracks=self.n_tracks, params=dumps(self.params), space=json.dumps(self.space), timings=dumps(self.timings), lake_uri=self.lake_uri,
+        ))
+        conn.execute(db.cluster_run_details.insert().values(run_id=self.run_id, details=dumps(details)))
+        db.bulk_insert(conn, db.cluster_centroids, centroids[list(CLUSTER_COLUMNS)].assign(run_id=self.run_id))
+        finite = {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in self.metrics.items() if isinstance(v, (int, float))}
+        db.bulk_insert(conn, db.cluster_metrics, pd.DataFrame({"run_id": self.run_id, "name": list(finite), "value": list(finite.values())}))
 
     def save_selection(self, store: Store, selection: dict[str, Any]) -> None:
         """Keep the evidence for k and the algorithm that a report showed for this run (the k
@@ -156,7 +175,7 @@ class ClusterRun:
             clusters=clusters, metrics={k: (np.nan if v is None else v) for k, v in metrics.items()}, params=json.loads(row["params"]),
             timings=json.loads(row["timings"]), stability=details.get("stability") or {}, null_model=details.get("null_model") or {},
             external=details.get("external"), feature_tests=details.get("feature_tests") or [], engine_reason=details.get("engine_reason", ""),
-            selection=details.get("selection"),
+            selection=details.get("selection"), songs=row["n_tracks"],
             created_at=created if created is None or created.tzinfo else created.replace(tzinfo=UTC), lake_uri=row["lake_uri"],
         )
 
