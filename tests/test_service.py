@@ -152,3 +152,50 @@ def test_a_report_keeps_its_evidence_for_k_with_the_run(catalogue_settings, tmp_
     assert shown["rationale"] and shown["rationale"] in written.report.html.replace("&#x27;", "'")
     assert [m["algorithm"] for m in shown["methods"]][0] == "kmeans" and shown["methods_sample"] == 4_000
     assert load_run(catalogue_settings, run_id).null_model["k"] == 3  # the rest of the run's evidence is kept
+
+
+@pytest.mark.spark
+def test_run_on_spark_end_to_end(tmp_path, seed_files, spark_local, monkeypatch):
+    """`run --engine auto` above the crossover runs every stage on Spark; nothing is missing from the stores."""
+    import sqlalchemy as sa
+
+    from songscope.config import Settings
+    from songscope.engines import choice
+
+    monkeypatch.setattr(choice, "SPARK_MIN_ROWS", 10_000)
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"), spark_master=spark_local)
+    with Store(settings) as store:
+        outcome = service.run(store, seed_files, out_dir=tmp_path / "reports", k=6, resamples=3, engine="auto")
+    assert outcome.ingest.engine == "spark"
+    assert outcome.ingest.report.chain() == "20,301 -> 15,820 -> 15,779 -> 15,626"
+    run = outcome.clustering.run
+    assert run.engine == "spark" and run.n_tracks == 15_626 and run.k == 6
+    assert run.metrics["sample_n"] == 15_626 and run.metrics["sse"] > 0 and -1 < run.metrics["silhouette"] < 1
+    assert int(run.clusters["size"].sum()) == 15_626
+    assert "exact duplicates" in (tmp_path / "reports" / "profile" / "profile.md").read_text()
+    assert outcome.report.path.exists() and outcome.report.path.stat().st_size > 10_000
+    stored = load_run(settings, run.run_id)
+    assert stored.n_tracks == 15_626 and len(stored.assignments) == 15_626
+    assert set(stored.assignments["track_id"]) == set(load_catalogue(settings)["track_id"])
+    assert Lake(settings.lake_url).parquet_rows(keys.run_assignments(run.run_id)) == 15_626
+    engine = sa.create_engine(settings.db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM cluster_assignments")).scalar() == 15_626
+    engine.dispose()
+
+
+def test_the_local_engine_refuses_what_will_not_fit_before_reading(tmp_path, seed_files, monkeypatch):
+    from songscope.config import Settings
+    from songscope.engines import choice
+
+    monkeypatch.setattr(choice, "available_memory", lambda: 20 * 2**20)  # 20 MiB left
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"))
+    for action in (lambda store: service.run(store, seed_files, out_dir=tmp_path), lambda store: service.ingest(store, seed_files)):
+        with Store(settings) as store, pytest.raises(choice.TooBigForLocal, match="--engine spark") as info:
+            action(store)
+        # The estimate comes from the files' sizes, not from reading them: near the 20,301 rows they hold.
+        estimated = int(str(info.value).split("about ", 1)[1].split(" songs", 1)[0].replace(",", ""))
+        assert 15_000 < estimated < 25_000 and "GiB available" in str(info.value)
+    assert not (tmp_path / "lake").exists() or not list((tmp_path / "lake").rglob("*.parquet"))  # nothing was read or written
+    result = CliRunner().invoke(app, ["run", *seed_files, "--db", settings.db_url, "--lake", settings.lake_url, "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "--engine spark" in result.output and "Traceback" not in result.output

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from songscope.features import FeatureSpace
 
 ALGORITHMS = ("kmeans", "bisecting-kmeans", "gmm")
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 _sessions: dict[str, SparkSession] = {}
 
@@ -46,6 +48,8 @@ def spark_session(master: str = "local[*]", memory: str = "4g") -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("songscope")
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the hostname's address is not needed, nor its warning
     if master.startswith("sc://"):
         builder = builder.remote(master)
     else:
@@ -58,6 +62,9 @@ def spark_session(master: str = "local[*]", memory: str = "4g") -> SparkSession:
             .config("spark.sql.shuffle.partitions", "8")
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.driver.host", "127.0.0.1")
+            # Spark's log at errors only, from the first line (setLogLevel comes after start-up's warnings).
+            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
+            .config("spark.executor.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
         )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR") if not master.startswith("sc://") else None
