@@ -792,7 +792,7 @@ def synth(rows: int, output: Path, *, seed: int = 0, progress: Progress | None =
     """Songs that follow the seed catalogue's marginals and correlations, written to a .csv or .parquet file."""
     from songscope.clean import read_and_clean
     from songscope.seed import seed_paths
-    from songscope.synth import synthesize
+    from songscope.synth import synthesize_chunks
 
     say = _say(progress)
     output = Path(output)
@@ -800,13 +800,25 @@ def synth(rows: int, output: Path, *, seed: int = 0, progress: Progress | None =
         raise ValueError(f"--out {output}: use a .csv or .parquet file name")
     say("fitting the seed's distributions")
     reference = read_and_clean(seed_paths())[1].tracks
-    say(f"generating {rows:,} songs")
-    songs = synthesize(reference, rows, seed=seed)
     output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".csv":
-        songs.to_csv(output, index=False)
-    else:
-        songs.to_parquet(output, index=False)
+    written = 0
+    writer = None
+    try:
+        for chunk in synthesize_chunks(reference, rows, seed=seed):
+            say(f"generating songs: {written:,} of {rows:,} written")
+            if output.suffix.lower() == ".csv":
+                chunk.to_csv(output, index=False, mode="w" if written == 0 else "a", header=written == 0)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(chunk, preserve_index=False)
+                writer = writer or pq.ParquetWriter(output, table.schema, compression="zstd")
+                writer.write_table(table, row_group_size=64_000)
+            written += len(chunk)
+    finally:
+        if writer is not None:
+            writer.close()
     return SynthOutcome(rows, output)
 
 

@@ -58,7 +58,21 @@ class CopulaModel:
         return pd.DataFrame(out)
 
 
-def synthesize(reference: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
+#: Songs generated at a time by `synthesize_chunks` (bounded memory for any size).
+CHUNK_ROWS = 1_000_000
+
+
+def synthesize_chunks(reference: pd.DataFrame, rows: int, seed: int = 0, chunk_rows: int = CHUNK_ROWS):
+    """`synthesize` in chunks of at most `chunk_rows` songs, for catalogues bigger than memory:
+    one artist pool across chunks, song names numbered across chunks, each chunk its own seed."""
+    if rows <= chunk_rows:
+        yield synthesize(reference, rows, seed)
+        return
+    for number, start in enumerate(range(0, rows, chunk_rows)):
+        yield synthesize(reference, min(chunk_rows, rows - start), seed=(seed, number), first_song=start, artists=max(rows // 20, 1))
+
+
+def synthesize(reference: pd.DataFrame, rows: int, seed: int | tuple = 0, *, first_song: int = 0, artists: int | None = None) -> pd.DataFrame:
     """`rows` synthetic songs in the canonical layout, following `reference`'s distributions.
 
     Examples
@@ -72,7 +86,7 @@ def synthesize(reference: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFram
     rng = np.random.default_rng(seed)
     model = CopulaModel.fit(reference)
     features = model.sample(rows, rng)
-    n_artists = max(rows // 20, 1)
+    n_artists = artists or max(rows // 20, 1)
     # Zipf-like artist sizes: a few artists hold many songs, as in the seed (Beethoven, Bach, ...).
     weights = 1.0 / np.arange(1, n_artists + 1) ** 1.1
     artist = rng.choice(n_artists, size=rows, p=weights / weights.sum())
@@ -81,7 +95,7 @@ def synthesize(reference: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFram
         {
             "track_id": ids,
             "artist_name": np.char.add("Synth Artist ", artist.astype(str)),
-            "track_name": np.char.add("Synth Song ", np.arange(rows).astype(str)),
+            "track_name": np.char.add("Synth Song ", np.arange(first_song, first_song + rows).astype(str)),
         }
     )
     frame = pd.concat([frame, features], axis=1)

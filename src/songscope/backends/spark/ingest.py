@@ -317,6 +317,7 @@ class SparkIngest:
             }
             report = cleaned.report()
             first = cleaned.rejected.limit(1).toPandas()
+            cleaned.release()
         finally:
             parsed.unpersist()
         reach("ingest:cleaned")
@@ -425,6 +426,12 @@ class SparkCleaned:
     rules: tuple[schema.OutlierRule, ...]
     loose: bool = False
     loose_examples: list[dict[str, str]] = field(default_factory=list)
+    cached: list[DataFrame] = field(default_factory=list)
+
+    def release(self) -> None:
+        """Let the executors drop what cleaning kept (once the outputs are staged)."""
+        for frame in self.cached:
+            frame.unpersist()
 
     def report(self) -> CleanReport:
         counts = self.counts
@@ -452,6 +459,7 @@ def _quote(name: str) -> str:
 
 def clean_on_spark(parsed: DataFrame, extras: list[str], rules: tuple[schema.OutlierRule, ...], loose: bool = False) -> SparkCleaned:
     """`clean.clean`'s rules as DataFrame operations on the valid rows of `parsed` (see the module)."""
+    from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -469,22 +477,31 @@ def clean_on_spark(parsed: DataFrame, extras: list[str], rules: tuple[schema.Out
     alive = rows.withColumn("_rank", F.row_number().over(exact)).where("_rank = 1").drop("_rank")
 
     # 2. the same track id with conflicting values: the preferred row stays
+    # Each intermediate result that more than one output reads is kept (`SparkCleaned.release`
+    # lets it go), or every output would recompute the chain from the first step.
+    kept: list[DataFrame] = []
+
+    def keep(frame: DataFrame) -> DataFrame:
+        kept.append(frame.persist(StorageLevel.MEMORY_AND_DISK))
+        return kept[-1]
+
     by_id = Window.partitionBy("track_id")
-    ranked = (alive.withColumn("_copies", F.count(F.lit(1)).over(by_id))
-              .withColumn("_rank", F.row_number().over(by_id.orderBy(*preference))))
-    conflicts = _describe_conflicts(ranked.where("_copies > 1"), extras)
+    ranked = keep(alive.withColumn("_copies", F.count(F.lit(1)).over(by_id))
+                  .withColumn("_rank", F.row_number().over(by_id.orderBy(*preference))))
+    conflicts = keep(_describe_conflicts(ranked.where("_copies > 1"), extras))
     alive_id = ranked.where("_rank = 1").drop("_copies", "_rank")
+    exact_count, id_count = ranked.count(), alive_id.count()
 
     # 3. the same artist, track name and duration: the preferred row stays, the others are recorded
     near_group = Window.partitionBy("artist_name", "track_name", "duration_ms")
-    ranked = (alive_id.withColumn("_rank", F.row_number().over(near_group.orderBy(*preference)))
-              .withColumn("_kept", F.first("track_id").over(near_group.orderBy(*preference).rowsBetween(Window.unboundedPreceding, Window.currentRow))))
+    ranked = keep(alive_id.withColumn("_rank", F.row_number().over(near_group.orderBy(*preference)))
+                  .withColumn("_kept", F.first("track_id").over(near_group.orderBy(*preference).rowsBetween(Window.unboundedPreceding, Window.currentRow))))
     near = (ranked.where("_rank > 1").select(F.lit("same artist, track name and duration").alias("rule"), F.col("_kept").alias("kept_track_id"),
                                               F.col("track_id").alias("dropped_track_id"), F.lit("").alias("detail")))
     survivors = ranked.where("_rank = 1").drop("_rank", "_kept")
 
     # 4. loose near duplicates on normalised names: always reported, removed only when asked
-    loose_pairs = _loose_pairs(survivors).persist()
+    loose_pairs = keep(_loose_pairs(survivors))
     merges = near.select(F.col("dropped_track_id").alias("_dropped"), F.col("kept_track_id").alias("_into"))
     if loose:
         loose_rows = loose_pairs.select(F.lit("loose: normalised names, duration within 2 s").alias("rule"), "kept_track_id",
@@ -499,8 +516,11 @@ def clean_on_spark(parsed: DataFrame, extras: list[str], rules: tuple[schema.Out
                   .unionByName(loose_map.select(F.col("_from").alias("_dropped"), F.col("_to").alias("_into"))))
 
     # Every input row points at the track it became (only steps 3 and 4 change ids).
+    merges = keep(merges)
     mapped = (rows.join(merges, rows["track_id"] == merges["_dropped"], "left")
               .withColumn("_final", F.coalesce("_into", "track_id")))
+    if extras:
+        mapped = keep(mapped)
     provenance = (mapped.select(F.col("_final").alias("track_id"), schema.SOURCE_COLUMN, schema.LINE_COLUMN, _ORDER_FILE)
                   .dropDuplicates(["track_id", schema.SOURCE_COLUMN, schema.LINE_COLUMN])
                   .orderBy(_ORDER_FILE, schema.LINE_COLUMN))
@@ -518,21 +538,19 @@ def clean_on_spark(parsed: DataFrame, extras: list[str], rules: tuple[schema.Out
                                                                     _ORDER_FILE, schema.LINE_COLUMN)
 
     duplicates = conflicts.unionByName(near)
-    tracks = tracks.persist()
+    tracks = keep(tracks)
     aggregates = [F.count(F.lit(1)).alias("near"), F.sum(F.col("is_outlier").cast("long")).alias("outliers")]
     for i, rule in enumerate(rules):
         aggregates.append(F.sum(F.expr(f"CAST({_quote(rule.column)} {rule.op} {rule.threshold!r} AS LONG)")).alias(f"rule{i}"))
     counts = tracks.agg(*aggregates).first().asDict()
     counts["valid"] = rows.count()
-    counts["exact"] = alive.count()
-    counts["same_id"] = alive_id.count()
+    counts["exact"], counts["same_id"] = exact_count, id_count
     counts["id_conflicts"] = conflicts.select("kept_track_id").distinct().count()
     counts["loose"] = loose_pairs.count()
     counts["before_loose"] = counts["near"] + (counts["loose"] if loose else 0)
     counts = {k: int(v or 0) for k, v in counts.items()}
     examples = [{"kept": r["kept_text"], "dropped": r["dropped_text"]} for r in loose_pairs.orderBy(*_PAIR_ORDER).limit(10).collect()]
-    loose_pairs.unpersist()
-    return SparkCleaned(tracks, provenance, rejected, duplicates.select(*DUPLICATE_COLUMNS), counts, rules, loose, examples)
+    return SparkCleaned(tracks, provenance, rejected, duplicates.select(*DUPLICATE_COLUMNS), counts, rules, loose, examples, kept)
 
 
 _PAIR_ORDER = ("kept_file", "kept_line", "dropped_file", "dropped_line")

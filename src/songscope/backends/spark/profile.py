@@ -1,10 +1,11 @@
 """The catalogue profile as Spark aggregations: the same `profile.Profile` the local backend makes.
 
-Exact up to `EXACT_MAX_ROWS` songs. Above it, two figures are estimates, and the profile says so:
-quantiles (Spark's ``percentile_approx``, rank error at most 1/`QUANTILE_ACCURACY` of the songs)
-and distinct counts (HyperLogLog++, relative standard error `DISTINCT_RSD`); the exact forms
-would gather a whole column on one executor. Spearman correlations are MLlib's, over the songs
-with every feature present.
+Exact up to `EXACT_MAX_ROWS` songs. Above it, three figures are estimates, and the profile says
+so: quantiles (Spark's ``percentile_approx``, rank error at most 1/`QUANTILE_ACCURACY` of the
+songs) and distinct counts (HyperLogLog++, relative standard error `DISTINCT_RSD`), because the
+exact forms gather a whole column on one executor; and the Spearman correlations, computed on a
+fixed-seed sample of `EXACT_MAX_ROWS` songs (standard error about 0.002), because MLlib's exact
+ranking took 76 s per million songs here against 2 s for all the other figures together.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from songscope.profile import TOP_ARTISTS, Profile
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
-EXACT_MAX_ROWS = 1_000_000
+EXACT_MAX_ROWS = 200_000
 QUANTILE_ACCURACY = 10_000
-DISTINCT_RSD = 0.01
+DISTINCT_RSD = 0.02
+_HASH_RANGE = 1_000_000_007
 
 
 def _condition(rule: schema.OutlierRule) -> str:
@@ -30,10 +32,8 @@ def _condition(rule: schema.OutlierRule) -> str:
 
 
 def profile_on_spark(tracks: DataFrame, *, clean_report=None, rejected: int | None = None,
-                     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES) -> Profile:
+                     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES, seed: int = 0) -> Profile:
     """Describe every numeric column, the artists' concentration and the outliers (see `profile.profile`)."""
-    from pyspark.ml.feature import VectorAssembler
-    from pyspark.ml.stat import Correlation
     from pyspark.sql import functions as F
 
     numeric = [c.name for c in schema.NUMERIC_COLUMNS if c.name in tracks.columns]
@@ -48,12 +48,13 @@ def profile_on_spark(tracks: DataFrame, *, clean_report=None, rejected: int | No
         aggregates += [F.count(column).alias(f"{c}|count"), F.sum(column.isNull().cast("long")).alias(f"{c}|nulls"),
                        F.mean(column).alias(f"{c}|mean"), F.stddev_samp(column).alias(f"{c}|std"), F.min(column).alias(f"{c}|min"),
                        quantiles.alias(f"{c}|quantiles"), F.max(column).alias(f"{c}|max")]
-    row = values.agg(*aggregates).first().asDict()
+        if not exact:
+            aggregates.append(F.approx_count_distinct(column, DISTINCT_RSD).alias(f"{c}|distinct"))
+    row = values.agg(*aggregates).first().asDict()  # one pass over the songs
     if exact:
         distinct = {c: values.select(c).dropna().distinct().count() for c in numeric}
     else:
-        found = values.agg(*[F.approx_count_distinct(c, DISTINCT_RSD).alias(c) for c in numeric]).first().asDict()
-        distinct = {c: int(found[c]) for c in numeric}
+        distinct = {c: int(row[f"{c}|distinct"]) for c in numeric}
     records = []
     for c in numeric:
         q = row[f"{c}|quantiles"] or [np.nan] * 3
@@ -78,17 +79,20 @@ def profile_on_spark(tracks: DataFrame, *, clean_report=None, rejected: int | No
     popularity_zero = float(counted["popularity_zero"]) if counted["popularity_known"] else None
 
     features = [c for c in schema.AUDIO_FEATURES + ("popularity",) if c in numeric and describe.loc[c, "count"] > 0]
-    complete = values.select(*features).dropna()
-    vectors = VectorAssembler(inputCols=features, outputCol="v").transform(complete).select("v")
-    matrix = Correlation.corr(vectors, "v", method="spearman").first()[0].toArray()
-    correlations = pd.DataFrame(matrix, index=features, columns=features)
+    sampled = values.select(*features)
+    if not exact:
+        threshold = int(EXACT_MAX_ROWS / n * _HASH_RANGE)
+        sampled = tracks.where(F.pmod(F.xxhash64("track_id", F.lit(seed)), F.lit(_HASH_RANGE)) < threshold).select(
+            *[F.col(c).cast("double").alias(c) for c in features])
+    correlations = sampled.toPandas().corr(method="spearman")
     result = Profile(rows=n, describe=describe, top_artists=top, artist_count=int(artist_count), top10_share=top10_share,
                      popularity_zero_share=popularity_zero, outliers=outliers, correlations=correlations, clean_report=clean_report,
                      rejected=rejected)
     if not exact:
         result.notes.append(
             f"{n:,} songs: quantiles are Spark's percentile_approx (rank error at most {n // QUANTILE_ACCURACY:,} songs) and distinct "
-            f"counts HyperLogLog++ estimates (relative standard error {DISTINCT_RSD:.0%}); everything else is exact."
+            f"counts HyperLogLog++ estimates (relative standard error {DISTINCT_RSD:.0%}); Spearman correlations come from a fixed-seed "
+            f"sample of about {EXACT_MAX_ROWS:,} songs; everything else is exact."
         )
     return result
 
