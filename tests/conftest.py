@@ -314,13 +314,15 @@ def spark_local():
 
 
 @pytest.fixture(scope="session")
-def spark_standalone(tmp_path_factory):
-    """A real standalone Spark cluster on loopback: one master and one worker, from pyspark's jars."""
+def spark_standalone(tmp_path_factory, s3_server):
+    """A real standalone Spark cluster on loopback, from pyspark's jars: one master and two
+    workers of one core each. The workers carry the S3 server's credentials in their environment,
+    as a cluster that reads an S3 lake does (`s3_server` sets them first)."""
     home = _pyspark_home()
     if home is None or shutil.which("java") is None:
         unavailable("pyspark and Java are needed for the standalone Spark cluster")
     folder = tmp_path_factory.mktemp("spark-standalone")
-    port, ui, worker_ui = _free_port(), _free_port(), _free_port()
+    port, ui = _free_port(), _free_port()
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(folder), "SPARK_WORKER_DIR": str(folder / "work"),
            "PYSPARK_PYTHON": sys.executable}
     spark_class = str(home / "bin" / "spark-class")
@@ -329,19 +331,22 @@ def spark_standalone(tmp_path_factory):
         env=env, stdout=open(folder / "master.log", "wb"), stderr=subprocess.STDOUT,
     )
     url = f"spark://127.0.0.1:{port}"
-    worker = None
+    workers: list[subprocess.Popen] = []
     try:
         _wait_for_port(port, master, folder / "master.log")
-        worker = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--webui-port", str(worker_ui),
-             "--cores", "2", "--memory", "2g", url],
-            env=env, stdout=open(folder / "worker.log", "wb"), stderr=subprocess.STDOUT,
-        )
-        deadline = time.time() + 90
-        while "Successfully registered with master" not in (folder / "worker.log").read_text(errors="replace"):
-            if worker.poll() is not None or time.time() > deadline:
-                unavailable(f"the Spark worker did not register (see {folder / 'worker.log'})")
-            time.sleep(0.5)
+        for number in range(2):
+            log = folder / f"worker{number}.log"
+            worker = subprocess.Popen(
+                [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--webui-port", str(_free_port()),
+                 "--cores", "1", "--memory", "2g", "--work-dir", str(folder / f"work{number}"), url],
+                env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+            )
+            workers.append(worker)
+            deadline = time.time() + 90
+            while "Successfully registered with master" not in log.read_text(errors="replace"):
+                if worker.poll() is not None or time.time() > deadline:
+                    unavailable(f"Spark worker {number} did not register (see {log})")
+                time.sleep(0.5)
         yield url
     finally:
         from songscope.engines import spark as spark_engine
@@ -349,7 +354,7 @@ def spark_standalone(tmp_path_factory):
         session = spark_engine._sessions.pop(url, None)
         if session is not None:
             session.stop()
-        for process in (worker, master):
+        for process in (*workers, master):
             if process is not None:
                 process.terminate()
                 try:

@@ -61,8 +61,11 @@ def test_kmeans_on_a_real_standalone_spark_cluster(space_and_matrix, spark_stand
     from songscope.engines.spark import SparkEngine
 
     _, X, _ = space_and_matrix
+    from songscope.engines.spark import spark_session
+
     result = SparkEngine("kmeans", n_clusters=4, random_state=0, master=spark_standalone, max_iter=50).fit(X)
     assert result.params["master"].startswith("spark://127.0.0.1:")
+    assert spark_session(spark_standalone).sparkContext.master == spark_standalone  # the cluster did the work
     assert result.sizes.sum() == len(X) and result.n_clusters == 4
     local = LocalEngine("kmeans", n_clusters=4, random_state=0).fit(X)
     assert within_sse(X, result.labels) < within_sse(X, local.labels) * 1.05

@@ -40,6 +40,7 @@ def spark_session(master: str = "local[*]", memory: str = "4g") -> SparkSession:
     """A Spark session for `master`, created once per process and reused."""
     if master in _sessions:
         return _sessions[master]
+    stop_sessions()  # one SparkContext per process: a session on another master would be handed back instead
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - depends on the install
