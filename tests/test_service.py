@@ -199,3 +199,23 @@ def test_the_local_engine_refuses_what_will_not_fit_before_reading(tmp_path, see
     assert not (tmp_path / "lake").exists() or not list((tmp_path / "lake").rglob("*.parquet"))  # nothing was read or written
     result = CliRunner().invoke(app, ["run", *seed_files, "--db", settings.db_url, "--lake", settings.lake_url, "-o", str(tmp_path)])
     assert result.exit_code == 2 and "--engine spark" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.spark
+def test_evaluate_on_spark_sweeps_a_fixed_seed_sample(seed_catalogue, spark_local, monkeypatch):
+    import dataclasses
+
+    from songscope.backends.spark import cluster as spark_cluster
+
+    monkeypatch.setattr(spark_cluster, "SAMPLE_ROWS", 3_000)
+    settings = dataclasses.replace(seed_catalogue, spark_master=spark_local)
+    with Store(settings) as store:
+        found = service.evaluate(store, ks=[2, 3, 4], references=2, density=False, engine="spark")
+        again = service.evaluate(store, ks=[2, 3, 4], references=2, density=False, engine="spark")
+    assert found.songs == 15_626 and 2_500 < found.sample_n < 3_500
+    assert found.evidence.sweep.table["sse"].tolist() == again.evidence.sweep.table["sse"].tolist()  # the same sample, the same sweep
+    assert found.to_dict()["sample_n"] == found.sample_n
+    result = CliRunner().invoke(app, ["evaluate", "--k", "2..3", "--references", "2", "--no-density", "--engine", "spark",
+                                      "--spark-master", spark_local, "--db", settings.db_url, "--lake", settings.lake_url])
+    assert result.exit_code == 0, result.output
+    assert "fixed-seed sample of" in result.output and "of 15,626 songs" in result.output

@@ -483,6 +483,9 @@ def evaluate(
     db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
+    engine: Annotated[str, typer.Option("--engine", "-e", help="local (every song in this process), spark (the space fitted on Spark "
+                                        "over every song, the sweeps on a fixed-seed sample of 50,000) or auto (by catalogue size).")] = "local",
+    spark_master: SparkMasterOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Choose k and the algorithm with evidence: elbow, silhouette curve, gap statistic (1-SE rule), density sweep, and the algorithms compared at the recommended k.
@@ -493,10 +496,10 @@ def evaluate(
 
     with _friendly_errors():
         ks = _k_range(k)
-        settings = _settings(db, lake, s3_endpoint, seed=seed)
+        settings = _settings(db, lake, s3_endpoint, seed=seed, spark_master=spark_master)
         space = _space(key, mode, scaling, pca)
         with _store(settings) as store, _progress(not as_json) as say:
-            found = service.evaluate(store, ks=ks, references=references, density=density, space=space, progress=say)
+            found = service.evaluate(store, ks=ks, references=references, density=density, space=space, engine=engine, progress=say)
     if as_json:
         _print_json(found)
         return
@@ -507,7 +510,8 @@ def _print_evaluation(found) -> None:
     from songscope.evaluate.select import ALGORITHM_NOTES
 
     sweep, dense, methods, text = found.evidence.sweep, found.evidence.density, found.evidence.methods, found.rationale
-    table = Table(title=f"k sweep on {found.songs:,} songs ({sweep.seconds:.0f} s)", header_style="bold")
+    on = f"a fixed-seed sample of {found.sample_n:,} of {found.songs:,} songs" if found.sample_n else f"{found.songs:,} songs"
+    table = Table(title=f"k sweep on {on} ({sweep.seconds:.0f} s)", header_style="bold")
     for column in ("k", "SSE", "silhouette", "gap", "gap SE", ""):
         table.add_column(column, justify="right")
     for row in sweep.table.itertuples():

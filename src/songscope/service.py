@@ -434,6 +434,8 @@ class EvaluateOutcome:
 
     songs: int
     evidence: Any  # evaluate.select.Evidence
+    #: On Spark: the fixed-seed sample of the catalogue the sweeps ran on (None: every song).
+    sample_n: int | None = None
 
     @property
     def rationale(self) -> str:
@@ -444,24 +446,49 @@ class EvaluateOutcome:
     def to_dict(self) -> dict[str, Any]:
         from songscope.evaluate.select import ALGORITHM_NOTES
 
-        return self.evidence.to_dict() | jsonable({"algorithms": ALGORITHM_NOTES, "seconds": self.evidence.sweep.seconds})
+        return self.evidence.to_dict() | jsonable({"algorithms": ALGORITHM_NOTES, "seconds": self.evidence.sweep.seconds,
+                                                   "songs": self.songs, "sample_n": self.sample_n})
 
 
-def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool = True, space=None, progress: Progress | None = None) -> EvaluateOutcome:
-    """The k sweep (elbow, silhouette, gap statistic), the density sweep and the algorithms at the recommended k."""
+def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool = True, space=None, engine: str = "local",
+             progress: Progress | None = None) -> EvaluateOutcome:
+    """The k sweep (elbow, silhouette, gap statistic), the density sweep and the algorithms at the
+    recommended k. On Spark (`engine` spark, or auto for a big catalogue) the feature space is
+    fitted from aggregates over every song and the sweeps run on a fixed-seed sample, whose size
+    the outcome reports."""
+    from songscope.engines.choice import check_fits_locally, choose_engine
     from songscope.evaluate.select import Evidence, compare_algorithms, density_sweep, k_sweep
     from songscope.features import FeatureSpace
 
     say = _say(progress)
     seed = store.settings.seed
-    say("reading the catalogue")
-    X = (space or FeatureSpace()).fit_transform(store.catalogue())
+    space = space or FeatureSpace()
+    songs = catalogue_size(store)
+    kind, _ = choose_engine(engine, songs)
+    sample_n = None
+    if kind == "spark":
+        from songscope.backends.spark.catalogue import read_catalogue
+        from songscope.backends.spark.cluster import SAMPLE_ROWS, fit_space, sample_songs
+        from songscope.engines.spark import spark_session
+        from songscope.store.catalogue import label_columns
+
+        settings = store.settings
+        say("fitting the feature space on Spark, and sampling the catalogue")
+        tracks = read_catalogue(spark_session(settings.spark_master), catalogue_files(store), label_columns(store), settings.s3_endpoint)
+        fit_space(tracks, space)
+        sample, songs = sample_songs(tracks, SAMPLE_ROWS, seed)
+        X = space.transform(sample)
+        sample_n = len(X)
+    else:
+        check_fits_locally(songs)
+        say("reading the catalogue")
+        X = space.fit_transform(store.catalogue())
     sweep = k_sweep(X, ks, seed=seed, references=references, progress=say)
     say("density sweep (HDBSCAN, DBSCAN)")
     dense = density_sweep(X, seed=seed) if density else None
     say(f"the algorithms at k = {sweep.recommended_k}")
     methods = compare_algorithms(X, sweep.recommended_k, seed=seed)
-    return EvaluateOutcome(len(X), Evidence(sweep, dense, methods))
+    return EvaluateOutcome(songs, Evidence(sweep, dense, methods), sample_n)
 
 
 # ------------------------------------------------------------------------------------ compare

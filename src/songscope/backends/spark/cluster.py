@@ -65,6 +65,35 @@ def fit_space(tracks: DataFrame, space: FeatureSpace, *, exact_max_rows: int = 1
     return space.fit_statistics(center, scale, encoded_mean=mean, encoded_covariance=covariance)
 
 
+def hash_sample(frame: DataFrame, rows: int, songs: int, seed: int) -> DataFrame:
+    """About `rows` of `frame`'s `songs` rows, chosen by a hash of the track id and `seed`: the
+    same songs whatever the partitioning or the order of the files (all of them when `songs` <= `rows`)."""
+    from pyspark.sql import functions as F
+
+    if songs <= rows:
+        return frame
+    threshold = int(rows / songs * _HASH_RANGE)
+    return frame.where(F.pmod(F.xxhash64(F.col("track_id"), F.lit(seed)), F.lit(_HASH_RANGE)) < threshold)
+
+
+def to_pandas(frame: DataFrame) -> pd.DataFrame:
+    """Songs from Spark as the local backend types them (whole-number columns as Int64)."""
+    from songscope import schema
+
+    songs = frame.toPandas()
+    for column in songs.columns:  # integer columns with gaps arrive as floats
+        spec = schema.NUMERIC_BY_NAME.get(column)
+        if spec is not None and spec.integer:
+            songs[column] = songs[column].astype("Int64")
+    return songs
+
+
+def sample_songs(tracks: DataFrame, rows: int, seed: int) -> tuple[pd.DataFrame, int]:
+    """A fixed-seed sample of about `rows` songs (by track id) and the catalogue's size."""
+    songs = tracks.count()
+    return to_pandas(hash_sample(tracks, rows, songs, seed).orderBy("track_id")), songs
+
+
 @dataclass
 class SparkClustering:
     """What a Spark clustering hands back to the driver: never a column the size of the catalogue."""
@@ -122,17 +151,9 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
     stage_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    fraction = min(1.0, sample_rows / max(songs, 1))
-    threshold = int(fraction * _HASH_RANGE)
-    chosen = assigned.where(F.pmod(F.xxhash64(F.col("track_id"), F.lit(seed)), F.lit(_HASH_RANGE)) < threshold).select("track_id", "cluster")
-    sample = tracks.join(chosen, "track_id").orderBy("track_id").toPandas()
+    chosen = hash_sample(assigned, sample_rows, songs, seed).select("track_id", "cluster")
+    sample = to_pandas(tracks.join(chosen, "track_id").orderBy("track_id"))
     assigned.unpersist()
-    for column in sample.columns:  # integer columns with gaps arrive as floats
-        from songscope import schema
-
-        spec = schema.NUMERIC_BY_NAME.get(column)
-        if spec is not None and spec.integer:
-            sample[column] = sample[column].astype("Int64")
     labels = sample.pop("cluster").to_numpy(dtype=np.int64)
     sample_s = time.perf_counter() - started
     result = ClusterResult(

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from songscope import schema
+from songscope.backends.spark.cluster import hash_sample
 from songscope.profile import TOP_ARTISTS, Profile
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,7 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
 EXACT_MAX_ROWS = 200_000
 QUANTILE_ACCURACY = 10_000
 DISTINCT_RSD = 0.02
-_HASH_RANGE = 1_000_000_007
 
 
 def _condition(rule: schema.OutlierRule) -> str:
@@ -79,11 +79,7 @@ def profile_on_spark(tracks: DataFrame, *, clean_report=None, rejected: int | No
     popularity_zero = float(counted["popularity_zero"]) if counted["popularity_known"] else None
 
     features = [c for c in schema.AUDIO_FEATURES + ("popularity",) if c in numeric and describe.loc[c, "count"] > 0]
-    sampled = values.select(*features)
-    if not exact:
-        threshold = int(EXACT_MAX_ROWS / n * _HASH_RANGE)
-        sampled = tracks.where(F.pmod(F.xxhash64("track_id", F.lit(seed)), F.lit(_HASH_RANGE)) < threshold).select(
-            *[F.col(c).cast("double").alias(c) for c in features])
+    sampled = hash_sample(tracks, EXACT_MAX_ROWS, n, seed).select(*[F.col(c).cast("double").alias(c) for c in features])
     correlations = sampled.toPandas().corr(method="spearman")
     result = Profile(rows=n, describe=describe, top_artists=top, artist_count=int(artist_count), top10_share=top10_share,
                      popularity_zero_share=popularity_zero, outliers=outliers, correlations=correlations, clean_report=clean_report,
