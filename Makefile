@@ -48,6 +48,7 @@ bench: $(DEV)
 	$(BIN)/python bench/spark.py
 	$(BIN)/python bench/recommend.py
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scale.py --spark 1000000,5000000 --local 1000000
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests bench

@@ -117,3 +117,24 @@ def test_cli_against_postgres(postgres_url, tmp_path, seed_files):
     result = invoke("ingest", seed_files[2], "--db", postgres_url, "--lake", str(tmp_path / "lake"))
     assert result.exit_code == 0, result.output
     assert "postgresql+psycopg://postgres@127.0.0.1:5432/" in result.output
+
+
+def test_a_spark_that_cannot_start_is_one_clear_line(tmp_path, seed_files, monkeypatch):
+    """No Java (or no master at the URL): one line naming the fix, not a JVM stack."""
+    from songscope.engines import spark as spark_engine
+
+    class Refusing:
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: self
+
+        def getOrCreate(self):
+            raise RuntimeError("[JAVA_GATEWAY_EXITED] Java gateway process exited before sending its port number.")
+
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    monkeypatch.setattr(pyspark_sql.SparkSession, "builder", Refusing())
+    monkeypatch.setattr(spark_engine, "_sessions", {})
+    result = CliRunner().invoke(app, ["ingest", *seed_files, "--engine", "spark", "--spark-master", "local[1]",
+                                      "--db", f"sqlite:///{tmp_path / 's.db'}", "--lake", str(tmp_path / "lake")])
+    assert result.exit_code == 2
+    assert "Spark could not start on local[1]: [JAVA_GATEWAY_EXITED]" in result.output and "Java 17" in result.output
+    assert "Traceback" not in result.output

@@ -159,10 +159,12 @@ def test_run_on_spark_end_to_end(tmp_path, seed_files, spark_local, monkeypatch)
     """`run --engine auto` above the crossover runs every stage on Spark; nothing is missing from the stores."""
     import sqlalchemy as sa
 
+    from songscope.backends.spark import cluster as spark_cluster
     from songscope.config import Settings
     from songscope.engines import choice
 
     monkeypatch.setattr(choice, "SPARK_MIN_ROWS", 10_000)
+    monkeypatch.setattr(spark_cluster, "SAMPLE_ROWS", 6_000)  # as a catalogue too big to draw song by song
     settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"), spark_master=spark_local)
     with Store(settings) as store:
         outcome = service.run(store, seed_files, out_dir=tmp_path / "reports", k=6, resamples=3, engine="auto")
@@ -170,10 +172,12 @@ def test_run_on_spark_end_to_end(tmp_path, seed_files, spark_local, monkeypatch)
     assert outcome.ingest.report.chain() == "20,301 -> 15,820 -> 15,779 -> 15,626"
     run = outcome.clustering.run
     assert run.engine == "spark" and run.n_tracks == 15_626 and run.k == 6
-    assert run.metrics["sample_n"] == 15_626 and run.metrics["sse"] > 0 and -1 < run.metrics["silhouette"] < 1
-    assert int(run.clusters["size"].sum()) == 15_626
+    assert 5_000 < run.metrics["sample_n"] < 7_000 and run.metrics["silhouette_n"] == run.metrics["sample_n"]
+    assert run.metrics["sse"] > 0 and -1 < run.metrics["silhouette"] < 1
+    assert int(run.clusters["size"].sum()) == 15_626  # exact, not the sample's
     assert "exact duplicates" in (tmp_path / "reports" / "profile" / "profile.md").read_text()
-    assert outcome.report.path.exists() and outcome.report.path.stat().st_size > 10_000
+    page = outcome.report.path.read_text()
+    assert f"fixed-seed sample of {run.metrics['sample_n']:,} songs" in page and "15,626 songs" in page
     stored = load_run(settings, run.run_id)
     assert stored.n_tracks == 15_626 and len(stored.assignments) == 15_626
     assert set(stored.assignments["track_id"]) == set(load_catalogue(settings)["track_id"])
@@ -219,3 +223,18 @@ def test_evaluate_on_spark_sweeps_a_fixed_seed_sample(seed_catalogue, spark_loca
                                       "--spark-master", spark_local, "--db", settings.db_url, "--lake", settings.lake_url])
     assert result.exit_code == 0, result.output
     assert "fixed-seed sample of" in result.output and "of 15,626 songs" in result.output
+
+
+@pytest.mark.spark
+def test_profile_on_spark_writes_the_same_tables_and_its_figures(seed_catalogue, spark_local, tmp_path):
+    result = CliRunner().invoke(app, ["profile", "--engine", "spark", "--spark-master", spark_local, "--db", seed_catalogue.db_url,
+                                      "--lake", seed_catalogue.lake_url, "-o", str(tmp_path / "spark")])
+    assert result.exit_code == 0, result.output
+    local = CliRunner().invoke(app, ["profile", "--db", seed_catalogue.db_url, "--lake", seed_catalogue.lake_url, "-o", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    assert "profiled 15,626 tracks" in result.output
+    # The same Markdown, figure for figure (the whole seed is under the exact limit), and the same PNGs drawn.
+    assert (tmp_path / "spark" / "profile.md").read_text() == (tmp_path / "local" / "profile.md").read_text()
+    assert sorted(p.name for p in (tmp_path / "spark").glob("*.png")) == sorted(p.name for p in (tmp_path / "local").glob("*.png")) != []
+    refused = CliRunner().invoke(app, ["profile", "data/seed", "--engine", "spark", "--db", seed_catalogue.db_url, "--lake", seed_catalogue.lake_url])
+    assert refused.exit_code == 2 and "ingest the files first" in refused.output

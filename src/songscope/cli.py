@@ -84,6 +84,15 @@ def _friendly_errors() -> Iterator[None]:
     except (IngestError, LakeError, DatabaseError, NotFound, ValueError, FileNotFoundError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise
+        # A failed Spark job: its first line says what (a Java error, an executor out of memory), not 200 lines of JVM stack.
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        err.print(f"[bold red]error:[/] Spark failed: {first[:500]}. Spark's own log above has the detail; if an executor ran out of "
+                  "memory, give it more (SONGSCOPE_SPARK_MEMORY=12g on local[*], spark.executor.memory on a cluster)",
+                  highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @contextmanager
@@ -189,14 +198,17 @@ def profile(
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for profile.md, profile.html and the PNG figures.")] = Path("reports/profile"),
+    engine: Annotated[str, typer.Option("--engine", "-e", help="local, spark (the stored catalogue as Spark aggregations; "
+                                        "estimates above 200,000 songs are marked) or auto (by catalogue size).")] = "local",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Profile the catalogue: per-feature statistics, artist bias, outliers, histograms and correlations."""
     from songscope import service
 
     with _friendly_errors():
-        settings = _settings(db, lake, s3_endpoint)
+        settings = _settings(db, lake, s3_endpoint, spark_master=spark_master)
         with _store(settings) as store, _progress() as say:
-            outcome = service.profile(store, sources, out_dir=out_dir, progress=say)
+            outcome = service.profile(store, sources, out_dir=out_dir, engine=engine, progress=say)
     result = outcome.profile
     out.print(f"profiled {result.rows:,} tracks, {result.artist_count:,} artists; top 10 artists hold {result.top10_share:.1%}")
     for name, path in outcome.paths.items():

@@ -64,7 +64,8 @@ def profile(
     describe.insert(1, "nulls", values.isna().sum())
     describe.insert(2, "unique", values.nunique())
 
-    artists = tracks["artist_name"].value_counts()
+    # Most songs first, ties by name: the order every backend gives (Spark sorts the same way).
+    artists = tracks["artist_name"].value_counts().sort_index().sort_values(ascending=False, kind="stable")
     top = artists.head(TOP_ARTISTS).rename_axis("artist_name").reset_index(name="tracks")
     top["share"] = top["tracks"] / len(tracks)
     popularity_zero = None
@@ -90,11 +91,12 @@ def profile(
         rejected=rejected,
     )
     if figures:
-        result.figures = _figures(values, features, top, correlations, outlier_rules)
+        result.figures = draw_figures(values, features, top, correlations, outlier_rules)
     return result
 
 
-def _figures(values, features, top, correlations, rules) -> dict[str, bytes]:
+def draw_figures(values, features, top, correlations, rules) -> dict[str, bytes]:
+    """Histograms of `values` (one per feature), the correlation matrix and the top artists, as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")

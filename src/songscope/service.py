@@ -175,13 +175,31 @@ class ProfileOutcome:
 
 
 def profile(store: Store, sources: list[str] | None = None, *, out_dir: Path = Path("reports/profile"), figures: bool = True,
-            progress: Progress | None = None) -> ProfileOutcome:
-    """Profile the stored catalogue, or `sources` without storing them; write Markdown, HTML (and PNGs)."""
+            engine: str = "local", progress: Progress | None = None) -> ProfileOutcome:
+    """Profile the stored catalogue, or `sources` without storing them; write Markdown, HTML (and PNGs).
+    On Spark (the stored catalogue only), the tables are aggregations (`backends.spark.profile`)."""
     from songscope.clean import read_and_clean
     from songscope.profile import profile as make_profile
     from songscope.profile import write_profile
 
     say = _say(progress)
+    if engine != "local" and not sources:
+        from songscope.engines.choice import choose_engine
+
+        kind, _ = choose_engine(engine, catalogue_size(store))
+        if kind == "spark":
+            from songscope.backends.spark.catalogue import read_catalogue
+            from songscope.backends.spark.profile import profile_on_spark
+            from songscope.engines.spark import spark_session
+            from songscope.store.catalogue import label_columns
+
+            settings = store.settings
+            say("profiling the catalogue on Spark")
+            tracks = read_catalogue(spark_session(settings.spark_master), catalogue_files(store), label_columns(store), settings.s3_endpoint)
+            result = profile_on_spark(tracks, seed=settings.seed, figures=figures)
+            return ProfileOutcome(result, write_profile(result, out_dir))
+    if engine == "spark" and sources:
+        raise ValueError("profile --engine spark profiles the stored catalogue: ingest the files first (songscope ingest --engine spark)")
     if sources:
         read, cleaned = read_and_clean(sources, s3_endpoint=store.settings.s3_endpoint, progress=say)
         result = make_profile(cleaned.tracks, clean_report=cleaned.report, rejected=len(read.rejected), figures=figures)
@@ -341,7 +359,10 @@ def _cluster_on_spark(store: Store, runner, space, *, reason: str, resamples: in
     scratch = settings.spark_scratch or tempfile.mkdtemp(prefix="songscope-spark-")
     staging = f"{scratch.rstrip('/')}/assignments-{new_run_id()}"
     try:
-        clustered = cluster_on_spark(tracks, space, runner, seed=settings.seed, staging=staging, s3_endpoint=settings.s3_endpoint)
+        from songscope.backends.spark import cluster as spark_cluster
+
+        clustered = cluster_on_spark(tracks, space, runner, seed=settings.seed, staging=staging, s3_endpoint=settings.s3_endpoint,
+                                     sample_rows=spark_cluster.SAMPLE_ROWS)
         timings["cluster_s"] = time.perf_counter() - t0
         sample, result = clustered.sample, clustered.result
         say(f"evaluating: exact sums over {clustered.songs:,} songs, the rest on a sample of {len(sample):,}")

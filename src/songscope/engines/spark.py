@@ -36,6 +36,10 @@ LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 _sessions: dict[str, SparkSession] = {}
 
 
+class SparkUnavailable(RuntimeError, ValueError):
+    """Spark could not start (a ValueError too, so a command reports it as one line)."""
+
+
 def default_driver_memory() -> str:
     """The driver JVM's heap: on ``local[*]`` it is every executor's memory too, so 40% of the
     machine (at least 2 GiB, at most 32 GiB; $SONGSCOPE_SPARK_MEMORY overrides it). 4 GiB ran out
@@ -85,7 +89,12 @@ def spark_session(master: str = "local[*]", memory: str | None = None) -> SparkS
             .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
             .config("spark.executor.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")
         )
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start: no Java, or a master that does not answer
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise SparkUnavailable(f"Spark could not start on {master}: {first}. Spark needs Java 17 (`java -version`) and, for a "
+                               "cluster, a master that answers at that URL") from exc
     session.sparkContext.setLogLevel("ERROR") if not master.startswith("sc://") else None
     _sessions[master] = session
     return session

@@ -230,9 +230,15 @@ def render(data: ReportData, *, progress: Progress | None = None) -> Report:
 
     page = _Page()
     created = data.created
+    songs = max(run.n_tracks, len(catalogue))
+    sampled = len(catalogue) < songs  # a Spark run: its figures come from a fixed-seed sample
     page.text(f"<h1>songscope report: {html.escape(info['algorithm'])} on the {html.escape(info['engine'])} engine, k = {info['n_clusters']}</h1>"
               f'<p class="muted">run {html.escape(run_id)}{" compared with " + html.escape(compare) if compare else ""}; '
-              f"{len(catalogue):,} songs; generated {created}</p>")
+              f"{songs:,} songs; generated {created}</p>")
+    if sampled:
+        page.text(f'<p class="muted">{songs:,} songs are too many to draw one by one: the cluster sizes, SSE, Calinski-Harabasz, '
+                  f"Davies-Bouldin and the data tables are exact over every song; the figures, the silhouette, the tests and the "
+                  f"stability come from a fixed-seed sample of {len(catalogue):,} songs.</p>")
     nav_at = len(page.parts)
 
     # ------------------------------------------------------------------ 1. data
@@ -248,12 +254,12 @@ def render(data: ReportData, *, progress: Progress | None = None) -> Report:
             steps.append(entry)
         page.text("<p>Every ingest, with the rows left after each cleaning step (rejected rows are kept in the database with their reason; "
                   "outliers are flagged, never dropped).</p>" + _table(pd.DataFrame(steps), left=("ingest",)))
-    page.text(f'<p><span class="kpi"><b>{len(catalogue):,}</b>songs</span><span class="kpi"><b>{prof.artist_count:,}</b>artists</span>'
+    page.text(f'<p><span class="kpi"><b>{songs:,}</b>songs</span><span class="kpi"><b>{prof.artist_count:,}</b>artists</span>'
               f'<span class="kpi"><b>{prof.top10_share:.1%}</b>of songs by the 10 largest artists</span>'
               f'<span class="kpi"><b>{int(prof.outliers.iloc[-1]["tracks"]):,}</b>flagged outliers (kept)</span></p>')
     page.figure("histograms", F.feature_histograms(catalogue))
     page.figure("correlations", F.correlation_heatmap(prof.correlations))
-    page.figure("top_artists", F.top_artists_bar(prof.top_artists, len(catalogue)))
+    page.figure("top_artists", F.top_artists_bar(prof.top_artists, prof.rows))
     if "popularity" in catalogue and catalogue["popularity"].notna().any():
         page.figure("popularity", F.popularity_histogram(catalogue))
 

@@ -32,7 +32,7 @@ def _condition(rule: schema.OutlierRule) -> str:
 
 
 def profile_on_spark(tracks: DataFrame, *, clean_report=None, rejected: int | None = None,
-                     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES, seed: int = 0) -> Profile:
+                     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES, seed: int = 0, figures: bool = False) -> Profile:
     """Describe every numeric column, the artists' concentration and the outliers (see `profile.profile`)."""
     from pyspark.sql import functions as F
 
@@ -79,16 +79,20 @@ def profile_on_spark(tracks: DataFrame, *, clean_report=None, rejected: int | No
     popularity_zero = float(counted["popularity_zero"]) if counted["popularity_known"] else None
 
     features = [c for c in schema.AUDIO_FEATURES + ("popularity",) if c in numeric and describe.loc[c, "count"] > 0]
-    sampled = hash_sample(tracks, EXACT_MAX_ROWS, n, seed).select(*[F.col(c).cast("double").alias(c) for c in features])
-    correlations = sampled.toPandas().corr(method="spearman")
+    sampled = hash_sample(tracks, EXACT_MAX_ROWS, n, seed).select(*[F.col(c).cast("double").alias(c) for c in numeric]).toPandas()
+    correlations = sampled[features].corr(method="spearman")
     result = Profile(rows=n, describe=describe, top_artists=top, artist_count=int(artist_count), top10_share=top10_share,
                      popularity_zero_share=popularity_zero, outliers=outliers, correlations=correlations, clean_report=clean_report,
                      rejected=rejected)
+    if figures:  # histograms of the same sample (every song up to EXACT_MAX_ROWS)
+        from songscope.profile import draw_figures
+
+        result.figures = draw_figures(sampled, features, top, correlations, outlier_rules)
     if not exact:
         result.notes.append(
             f"{n:,} songs: quantiles are Spark's percentile_approx (rank error at most {n // QUANTILE_ACCURACY:,} songs) and distinct "
-            f"counts HyperLogLog++ estimates (relative standard error {DISTINCT_RSD:.0%}); Spearman correlations come from a fixed-seed "
-            f"sample of about {EXACT_MAX_ROWS:,} songs; everything else is exact."
+            f"counts HyperLogLog++ estimates (relative standard error {DISTINCT_RSD:.0%}); Spearman correlations and histograms come from "
+            f"a fixed-seed sample of {len(sampled):,} songs; everything else is exact."
         )
     return result
 
