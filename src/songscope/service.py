@@ -248,8 +248,14 @@ class SweepOutcome:
 
 
 def sweep(store: Store) -> SweepOutcome:
-    """Remove lake files that no committed ingest lists (an ingest that died left them)."""
-    return SweepOutcome(sweep_lake(store))
+    """Remove lake files that no committed ingest lists (an ingest that died left them), and
+    Spark's staged files older than a day under the scratch location, when one is set."""
+    removed = sweep_lake(store)
+    if store.settings.spark_scratch:
+        from songscope.backends.spark.ingest import sweep_scratch
+
+        removed += sweep_scratch(store.settings.spark_scratch, store.settings.s3_endpoint)
+    return SweepOutcome(removed)
 
 
 # ------------------------------------------------------------------------------------ cluster

@@ -95,3 +95,25 @@ def test_loose_near_duplicates_are_found_and_removed_alike(tmp_path, seed_files,
     stored_local, stored_spark = _stored(local_settings), _stored(spark_settings)
     for name in ("duplicates", "provenance"):
         pd.testing.assert_frame_equal(stored_spark[name], stored_local[name], obj=name)
+
+
+def test_sweep_removes_staged_folders_a_dead_job_left(tmp_path):
+    """A driver killed between staging and commit leaves its executors' files in the scratch
+    folder; `songscope sweep` removes folders older than a day and leaves a running job's alone."""
+    import os
+    import time
+
+    from songscope import service
+    from songscope.store.store import Store
+
+    scratch = tmp_path / "scratch"
+    for name, age in (("ingest-dead", 2 * 86_400), ("assignments-dead", 3 * 86_400), ("ingest-running", 60), ("unrelated", 5 * 86_400)):
+        (scratch / name / "tracks").mkdir(parents=True)
+        path = scratch / name / "tracks" / "part-1.parquet"
+        path.write_bytes(b"PAR1")
+        os.utime(path, (time.time() - age, time.time() - age))
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"), spark_scratch=str(scratch))
+    with Store(settings) as store:
+        removed = service.sweep(store).removed
+    assert sorted(p.rsplit("/", 1)[-1] for p in removed) == ["assignments-dead", "ingest-dead"]
+    assert sorted(p.name for p in scratch.iterdir()) == ["ingest-running", "unrelated"]

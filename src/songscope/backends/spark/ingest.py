@@ -338,6 +338,38 @@ class SparkIngest:
                               rows_rejected=rows_rejected, first_rejected=first_rejected, timings=timings, release=release)
 
 
+#: A staged folder older than this belongs to a job that died (no Spark job of songscope's runs a day).
+SCRATCH_MAX_AGE_S = 24 * 3600
+#: The folders songscope stages into under the scratch location.
+SCRATCH_PREFIXES = ("ingest-", "assignments-")
+
+
+def sweep_scratch(scratch: str, s3_endpoint: str | None, max_age_s: float = SCRATCH_MAX_AGE_S) -> list[str]:
+    """Remove staged folders under `scratch` that a job which died left, judged by age (a running
+    job's folder is younger); returns what was removed."""
+    import pyarrow.fs as pafs
+
+    from songscope.store.lake import resolve
+
+    fs, root = resolve(scratch, s3_endpoint)
+    prefix = "s3://" if scratch.startswith("s3://") else ""
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    except OSError:
+        return []
+    newest: dict[str, float] = {}
+    for info in infos:
+        parts = info.path[len(root):].strip("/").split("/")
+        if info.type == pafs.FileType.File and parts[0].startswith(SCRATCH_PREFIXES) and info.mtime is not None:
+            newest[parts[0]] = max(newest.get(parts[0], 0.0), info.mtime.timestamp())
+    removed = []
+    for folder, mtime in sorted(newest.items()):
+        if time.time() - mtime > max_age_s:
+            _remove(f"{prefix}{root}/{folder}", s3_endpoint)
+            removed.append(f"{prefix}{root}/{folder}")
+    return removed
+
+
 def _remove(folder: str, s3_endpoint: str | None) -> None:
     from songscope.store.lake import resolve
 
