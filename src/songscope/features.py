@@ -173,12 +173,12 @@ class FeatureSpace:
             encoded.append(f"ln(greatest(cast({column} as double), 1.0))" if column == "duration_ms" and self.log_duration else f"cast({column} as double)")
         if self.key == "circle":
             encoded += [
-                f"case when key >= 0 then sin({2 * math.pi!r}D * key / 12) else 0.0D end",
-                f"case when key >= 0 then cos({2 * math.pi!r}D * key / 12) else 0.0D end",
+                f"case when key >= 0 then sin(cast({2 * math.pi!r} as double) * key / 12) else cast(0.0 as double) end",
+                f"case when key >= 0 then cos(cast({2 * math.pi!r} as double) * key / 12) else cast(0.0 as double) end",
             ]
         elif self.key == "onehot":
-            # 1.0D: a bare 1.0 is a DECIMAL in Spark SQL, whose mean is rounded to 5 places.
-            encoded += [f"case when key = {k} then 1.0D else 0.0D end" for k in range(12)]
+            # Cast: a bare 1.0 is a DECIMAL in Spark SQL, whose mean is rounded to 5 places.
+            encoded += [f"case when key = {k} then cast(1.0 as double) else cast(0.0 as double) end" for k in range(12)]
         if self.mode:
             encoded.append("cast(mode as double)")
         return encoded
