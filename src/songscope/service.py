@@ -390,6 +390,10 @@ def _cluster_on_spark(store: Store, runner, space, *, reason: str, resamples: in
         from songscope.backends.spark.ingest import _remove
 
         _remove(staging, settings.s3_endpoint)
+        if not settings.spark_scratch:  # the temporary folder made for this run
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
     return ClusterOutcome(run, result, sample)
 
 
