@@ -111,15 +111,7 @@ def read_sources(
     >>> result.rows_read, len(result.rejected)
     (20301, 0)
     """
-    urls: list[str] = []
-    for pattern in patterns:
-        found = lake_io.expand(pattern, s3_endpoint, CSV_SUFFIXES + PARQUET_SUFFIXES)
-        if not found:
-            raise IngestError(f"{pattern}: no such file, or no CSV/Parquet file matches it")
-        urls.extend(u for u in found if u not in urls)
-    if not urls:
-        raise IngestError("no sources given: name at least one CSV or Parquet file, folder or glob")
-
+    urls = expand_sources(patterns, s3_endpoint)
     frames, rejects, summaries = [], [], []
     for url in urls:
         if progress:
@@ -134,6 +126,20 @@ def read_sources(
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     rejected = pd.concat(rejects, ignore_index=True) if len(rejects) > 1 else rejects[0]
     return IngestResult(frame=frame, rejected=rejected, sources=summaries)
+
+
+def expand_sources(patterns: Iterable[str], s3_endpoint: str | None = None) -> list[str]:
+    """The files the patterns name (paths, folders, globs, ``s3://``), each once, in order; an
+    `IngestError` names a pattern that matches nothing."""
+    urls: list[str] = []
+    for pattern in patterns:
+        found = lake_io.expand(pattern, s3_endpoint, CSV_SUFFIXES + PARQUET_SUFFIXES)
+        if not found:
+            raise IngestError(f"{pattern}: no such file, or no CSV/Parquet file matches it")
+        urls.extend(u for u in found if u not in urls)
+    if not urls:
+        raise IngestError("no sources given: name at least one CSV or Parquet file, folder or glob")
+    return urls
 
 
 def read_one(

@@ -130,7 +130,7 @@ def ingest(
     ...     ingest(store, seed_paths()).catalogue_rows
     15626
     """
-    from songscope.backends import ingest_backend
+    from songscope.backends import IngestOptions, ingest_backend
     from songscope.engines.choice import check_fits_locally, choose_engine, estimate_rows
 
     say = _say(progress)
@@ -148,8 +148,8 @@ def ingest(
     if kind == "local":
         check_fits_locally(estimate_rows(sources, settings.s3_endpoint))
     backend = ingest_backend(kind, spark_master=settings.spark_master, scratch=settings.spark_scratch)
-    cleaned = backend.read_and_clean(sources, encoding=encoding, delimiter=delimiter, outlier_rules=outlier_rules,
-                                     loose=loose_dedup, s3_endpoint=settings.s3_endpoint, progress=say)
+    options = IngestOptions(encoding=encoding, delimiter=delimiter, outlier_rules=outlier_rules, loose=loose_dedup, s3_endpoint=settings.s3_endpoint)
+    cleaned = backend.read_and_clean(sources, options, progress=say)
     timings = dict(cleaned.timings)
     say(f"storing in {redact(settings.db_url)} and {settings.lake_url}")
     t0 = time.perf_counter()

@@ -1,13 +1,13 @@
 """Backends: the stages on one machine (local) or on Apache Spark, behind one protocol per stage.
 
 `base` names the protocols; `local` runs today's in-memory code; `spark` runs the same stage as
-Spark jobs, with nothing the size of the catalogue passing through the driver. `backend_for`
+Spark jobs, with nothing the size of the catalogue passing through the driver. `ingest_backend`
 picks one by name.
 """
 
 from __future__ import annotations
 
-from songscope.backends.base import CleanedSources, IngestBackend
+from songscope.backends.base import CleanedSources, IngestBackend, IngestOptions
 
 
 def ingest_backend(kind: str, *, spark_master: str = "local[*]", scratch: str | None = None) -> IngestBackend:
@@ -23,4 +23,4 @@ def ingest_backend(kind: str, *, spark_master: str = "local[*]", scratch: str | 
     return LocalIngest()
 
 
-__all__ = ["CleanedSources", "IngestBackend", "ingest_backend"]
+__all__ = ["CleanedSources", "IngestBackend", "IngestOptions", "ingest_backend"]

@@ -33,6 +33,18 @@ class CleanedSources:
     release: Callable[[], None] = field(default=lambda: None, repr=False)
 
 
+@dataclass(frozen=True)
+class IngestOptions:
+    """How to read and clean: the CSV encoding and delimiter, the outlier rules, whether to remove
+    loose near duplicates, and the S3 endpoint of ``s3://`` sources."""
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES
+    loose: bool = False
+    s3_endpoint: str | None = None
+
+
 class IngestBackend(Protocol):
     """Reads CSV and Parquet sources (paths, folders, globs, ``file://``, ``s3://``), validates them
     against `songscope.schema` (each rejected row kept with its source, line and reason), and
@@ -40,14 +52,4 @@ class IngestBackend(Protocol):
 
     name: str
 
-    def read_and_clean(
-        self,
-        sources: Iterable[str],
-        *,
-        encoding: str = "utf-8",
-        delimiter: str = ",",
-        outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
-        loose: bool = False,
-        s3_endpoint: str | None = None,
-        progress: Progress | None = None,
-    ) -> CleanedSources: ...
+    def read_and_clean(self, sources: Iterable[str], options: IngestOptions, progress: Progress | None = None) -> CleanedSources: ...

@@ -7,8 +7,7 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from songscope import schema
-from songscope.backends.base import CleanedSources, Progress
+from songscope.backends.base import CleanedSources, IngestOptions, Progress
 from songscope.crashpoints import reach
 from songscope.store.catalogue import InMemoryIngest
 
@@ -18,28 +17,18 @@ class LocalIngest:
 
     name = "local"
 
-    def read_and_clean(
-        self,
-        sources: Iterable[str],
-        *,
-        encoding: str = "utf-8",
-        delimiter: str = ",",
-        outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
-        loose: bool = False,
-        s3_endpoint: str | None = None,
-        progress: Progress | None = None,
-    ) -> CleanedSources:
+    def read_and_clean(self, sources: Iterable[str], options: IngestOptions, progress: Progress | None = None) -> CleanedSources:
         from songscope.clean import clean
         from songscope.ingest import read_sources
 
         t0 = time.perf_counter()
-        read = read_sources(sources, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint, progress=progress)
+        read = read_sources(sources, encoding=options.encoding, delimiter=options.delimiter, s3_endpoint=options.s3_endpoint, progress=progress)
         reach("ingest:read")
         timings = {"read": time.perf_counter() - t0}
         if progress:
             progress(f"cleaning {len(read.frame):,} valid rows")
         t0 = time.perf_counter()
-        cleaned = clean(read.frame, outlier_rules=outlier_rules, loose=loose)
+        cleaned = clean(read.frame, outlier_rules=options.outlier_rules, loose=options.loose)
         read.release_rows()
         pa.default_memory_pool().release_unused()
         reach("ingest:cleaned")

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from songscope import schema
-from songscope.backends.base import CleanedSources, Progress
+from songscope.backends.base import CleanedSources, IngestOptions, Progress
 from songscope.clean import DUPLICATE_COLUMNS, CleanReport, CleanStep
 from songscope.crashpoints import reach
 from songscope.store.catalogue import PART_ROWS
@@ -256,26 +256,17 @@ class SparkIngest:
         #: (a local folder on one machine; an ``s3://`` prefix on a cluster).
         self.scratch = scratch
 
-    def read_and_clean(
-        self,
-        sources: Iterable[str],
-        *,
-        encoding: str = "utf-8",
-        delimiter: str = ",",
-        outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
-        loose: bool = False,
-        s3_endpoint: str | None = None,
-        progress: Progress | None = None,
-    ) -> CleanedSources:
+    def read_and_clean(self, sources: Iterable[str], options: IngestOptions, progress: Progress | None = None) -> CleanedSources:
         from pyspark import StorageLevel
 
         from songscope.engines.spark import spark_session
-        from songscope.ingest import IngestError, SourceSummary
+        from songscope.ingest import IngestError, SourceSummary, expand_sources
 
+        encoding, delimiter, s3_endpoint = options.encoding, options.delimiter, options.s3_endpoint
         say = progress or (lambda message: None)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        urls = _expand(sources, s3_endpoint)
+        urls = expand_sources(sources, s3_endpoint)
         tasks, extras, plan_error = _plan(urls, encoding, delimiter, s3_endpoint)
         say(f"reading {len(urls):,} file{'s' * (len(urls) != 1)} in {len(tasks):,} Spark tasks")
         spark = spark_session(self.master)
@@ -308,7 +299,7 @@ class SparkIngest:
             t0 = time.perf_counter()
             scratch = self.scratch or tempfile.mkdtemp(prefix="songscope-spark-")
             folder = f"{scratch.rstrip('/')}/ingest-{uuid.uuid4().hex}"
-            cleaned = clean_on_spark(parsed, extras, outlier_rules, loose)
+            cleaned = clean_on_spark(parsed, extras, options.outlier_rules, options.loose)
             files = {
                 "tracks": stage(cleaned.tracks, f"{folder}/tracks", s3_endpoint),
                 "provenance": stage(cleaned.provenance, f"{folder}/provenance", s3_endpoint),
@@ -378,21 +369,6 @@ def _remove(folder: str, s3_endpoint: str | None) -> None:
         fs.delete_dir(path)
     except (OSError, FileNotFoundError):
         pass  # already gone; a folder left by a kill is only scratch
-
-
-def _expand(patterns: Iterable[str], s3_endpoint: str | None) -> list[str]:
-    from songscope.ingest import CSV_SUFFIXES, PARQUET_SUFFIXES, IngestError
-    from songscope.store import lake as lake_io
-
-    urls: list[str] = []
-    for pattern in patterns:
-        found = lake_io.expand(pattern, s3_endpoint, CSV_SUFFIXES + PARQUET_SUFFIXES)
-        if not found:
-            raise IngestError(f"{pattern}: no such file, or no CSV/Parquet file matches it")
-        urls.extend(u for u in found if u not in urls)
-    if not urls:
-        raise IngestError("no sources given: name at least one CSV or Parquet file, folder or glob")
-    return urls
 
 
 def _plan(urls: list[str], encoding: str, delimiter: str, s3_endpoint: str | None) -> tuple[list[_Task], list[str], Exception | None]:
