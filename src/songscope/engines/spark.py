@@ -5,11 +5,10 @@ comes from settings (``local[*]`` by default, ``spark://host:7077`` for a standa
 ``sc://host:15002`` for Spark Connect). Spark's camelCase stays inside this module.
 
 Two ways in: `fit(X)` clusters a matrix already in memory (shipped to Spark through Arrow), and
-`fit_parquet(uris, space)` lets Spark read the catalogue's Parquet files itself and apply the shared
-feature space as SQL expressions, so big catalogues never pass through the driver. Spark has no
-``s3a://`` connector here (no hadoop-aws jars): for an ``s3://`` lake the executors read the
-catalogue's files with Arrow themselves (`read_parquet_in_executors`); on a cluster with
-hadoop-aws, set ``spark.jars.packages`` and pass ``s3a://`` URIs instead.
+`fit_parquet(uris, space)` lets Spark read the catalogue's Parquet files itself (through
+`backends.spark.catalogue`, which reads an ``s3://`` lake in the executors) and apply the shared
+feature space as SQL expressions. The whole clustering stage on Spark, with the driver's memory
+bounded, is `backends.spark.cluster`; this module holds the estimators and the session.
 """
 
 from __future__ import annotations
@@ -162,13 +161,11 @@ class SparkEngine:
         """
         if isinstance(uris, str):
             uris = [uris]
+        from songscope.backends.spark.catalogue import read_catalogue
+
         spark = spark_session(self.master)
         started = time.perf_counter()
-        if any(uri.startswith("s3://") for uri in uris):
-            df = read_parquet_in_executors(spark, uris, id_column, _source_columns(space), s3_endpoint)
-        else:
-            # Files from different ingests may differ in their label columns: merge their schemas.
-            df = spark.read.option("mergeSchema", "true").parquet(*[u if "://" in u else os.path.abspath(u) for u in uris])
+        df = read_catalogue(spark, uris, [], s3_endpoint)
         names = [f"x{i}" for i in range(len(space.output_names))]
         projected = df.selectExpr(id_column, *[f"{expr} AS {name}" for expr, name in zip(space.sql_expressions(), names)])
         n = projected.count()
@@ -263,43 +260,3 @@ def gaussian_predictor(weights: np.ndarray, means: np.ndarray, covariances: np.n
         return scores.argmax(axis=1)
 
     return predict
-
-
-def read_parquet_in_executors(spark, uris: list[str], id_column: str, columns: list[str], s3_endpoint: str | None) -> DataFrame:
-    """The Parquet files at `uris` as a DataFrame read by the executors themselves, with Arrow.
-
-    Spark has no ``s3://`` connector without the hadoop-aws jars (no Maven here, and often none on
-    a locked-down cluster), so the list of files is distributed instead, one task per file, and
-    each task reads its file with pyarrow: no row passes through the driver. The executors need
-    songscope installed and the S3 credentials in their environment (the standard AWS variables
-    or an instance role); the endpoint travels with the task, the credentials never do.
-    """
-    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
-
-    schema = StructType([StructField(id_column, StringType())] + [StructField(c, DoubleType()) for c in columns])
-    wanted = [id_column, *columns]
-
-    def read(batches):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from songscope.store.lake import resolve
-
-        target = pa.schema([(id_column, pa.string())] + [(c, pa.float64()) for c in columns])
-        for batch in batches:
-            for uri in batch.column(0).to_pylist():
-                fs, path = resolve(uri, s3_endpoint)
-                table = pq.read_table(path, filesystem=fs, columns=wanted).select(wanted).cast(target)
-                yield from table.to_batches(max_chunksize=65_536)
-
-    files = spark.createDataFrame([(uri,) for uri in uris], "uri string").repartition(max(1, len(uris)))
-    return files.mapInArrow(read, schema)
-
-
-def _source_columns(space: FeatureSpace) -> list[str]:
-    columns = list(space.columns)
-    if space.key != "none":
-        columns.append("key")
-    if space.mode:
-        columns.append("mode")
-    return columns
