@@ -238,3 +238,31 @@ def test_profile_on_spark_writes_the_same_tables_and_its_figures(seed_catalogue,
     assert sorted(p.name for p in (tmp_path / "spark").glob("*.png")) == sorted(p.name for p in (tmp_path / "local").glob("*.png")) != []
     refused = CliRunner().invoke(app, ["profile", "data/seed", "--engine", "spark", "--db", seed_catalogue.db_url, "--lake", seed_catalogue.lake_url])
     assert refused.exit_code == 2 and "ingest the files first" in refused.output
+
+
+def test_a_cluster_the_sample_missed_keeps_its_exact_size_and_no_stability_figure(seed_catalogue):
+    """A Spark run's evidence comes from its sample: a small cluster absent from it is listed with
+    its exact size, described as missing, and gets no stability figure (not another cluster's)."""
+    import numpy as np
+
+    from songscope.engines.base import ClusterResult
+    from songscope.engines.local import LocalEngine
+    from songscope.features import FeatureSpace
+
+    sample = load_catalogue(seed_catalogue).head(1_500).reset_index(drop=True)
+    space = FeatureSpace().fit(sample)
+    X = space.transform(sample)
+    fitted = LocalEngine("kmeans", n_clusters=3, random_state=0).fit(X)
+    labels = np.array([0, 1, 3])[fitted.labels]  # cluster 2 exists in the catalogue, not in the sample
+    centers = np.vstack([fitted.centers[:2], np.zeros((1, X.shape[1])), fitted.centers[2:]])
+    result = ClusterResult(labels=labels, centers=centers, engine="spark", algorithm="kmeans", params={})
+    sizes = np.array([9_000, 4_000, 12, 2_614])
+    with Store(seed_catalogue) as store:
+        run = service._evaluated_run(store, "spark", "kmeans", "spark engine, as asked", space, sample, X, result, {}, {},
+                                     sample[["track_id"]].assign(cluster=labels), resamples=3, label=None, params=None,
+                                     say=lambda message: None, sizes=sizes)
+    clusters = run.clusters.set_index("cluster")
+    assert clusters["size"].tolist() == sizes.tolist()
+    assert clusters.loc[2, "description"] == "too few songs in the sample to describe"
+    assert np.isnan(clusters.loc[2, "jaccard"]) and np.isfinite(clusters.loc[[0, 1, 3], "jaccard"]).all()
+    assert run.stability["verdicts"][2] == "not in the sample" and len(run.stability["jaccard"]) == 4

@@ -426,16 +426,19 @@ def _evaluated_run(store: Store, kind: str, algorithm: str, reason: str, space, 
         def refit(data, seed):  # the same method as the run, on a resample or with another seed
             return LocalEngine(algorithm, n_clusters=result.n_clusters, random_state=seed, params=params or {}).fit(data).labels
 
-        jaccard = bootstrap_jaccard(X, result.labels, refit, resamples=resamples, seed=settings.seed)
+        found = bootstrap_jaccard(X, result.labels, refit, resamples=resamples, seed=settings.seed)
+        # One figure per cluster number: a Spark run's sample may miss a small cluster, which then has none.
+        jaccard = np.full(int(max(profiles["cluster"].max(), result.labels.max())) + 1, np.nan)
+        jaccard[np.unique(result.labels[result.labels >= 0])] = found
         stability = {
             "resamples": resamples,
             "jaccard": jaccard.tolist(),
-            "verdicts": [verdict(j) for j in jaccard],
+            "verdicts": [verdict(j) if np.isfinite(j) else "not in the sample" for j in jaccard],
             "seeds": seed_agreement(X, refit, [settings.seed + i for i in range(3)]),
         }
         if sizes is not None:
             stability["sample_n"] = int(len(X))
-        profiles["jaccard"] = np.resize(jaccard, len(profiles)) if len(jaccard) != len(profiles) else jaccard
+        profiles["jaccard"] = jaccard[profiles["cluster"].to_numpy()]
         timings["stability_s"] = time.perf_counter() - t0
     null = null_model_check(X, max(result.n_clusters, 2), seed=settings.seed)
     external = None
