@@ -142,11 +142,13 @@ def ingest(
     store.lake.check_writable()
     settings = store.settings
     kind = engine
-    if engine == "auto":
-        kind, reason = choose_engine("auto", estimate_rows(sources, settings.s3_endpoint))
-        say(f"engine: {reason}")
-    if kind == "local":
-        check_fits_locally(estimate_rows(sources, settings.s3_endpoint))
+    if engine in ("auto", "local"):
+        estimated = estimate_rows(sources, settings.s3_endpoint)
+        kind, reason = choose_engine(engine, estimated)
+        if engine == "auto":
+            say(f"engine: {reason}")
+        if kind == "local":
+            check_fits_locally(estimated)
     backend = ingest_backend(kind, spark_master=settings.spark_master, scratch=settings.spark_scratch)
     options = IngestOptions(encoding=encoding, delimiter=delimiter, outlier_rules=outlier_rules, loose=loose_dedup, s3_endpoint=settings.s3_endpoint)
     cleaned = backend.read_and_clean(sources, options, progress=say)
@@ -188,14 +190,11 @@ def profile(store: Store, sources: list[str] | None = None, *, out_dir: Path = P
 
         kind, _ = choose_engine(engine, catalogue_size(store))
         if kind == "spark":
-            from songscope.backends.spark.catalogue import read_catalogue
             from songscope.backends.spark.profile import profile_on_spark
-            from songscope.engines.spark import spark_session
-            from songscope.store.catalogue import label_columns
 
             settings = store.settings
             say("profiling the catalogue on Spark")
-            tracks = read_catalogue(spark_session(settings.spark_master), catalogue_files(store), label_columns(store), settings.s3_endpoint)
+            tracks = _spark_catalogue(store)
             result = profile_on_spark(tracks, seed=settings.seed, figures=figures)
             return ProfileOutcome(result, write_profile(result, out_dir))
     if engine == "spark" and sources:
@@ -343,27 +342,21 @@ def cluster(
 
 def _cluster_on_spark(store: Store, runner, space, *, reason: str, resamples: int, label: str | None, params: dict | None, say) -> ClusterOutcome:
     """`cluster` on Spark: see its docstring."""
-    import tempfile
 
-    from songscope.backends.spark.catalogue import read_catalogue
     from songscope.backends.spark.cluster import cluster_on_spark, fit_space
-    from songscope.backends.spark.ingest import read_staged
-    from songscope.engines.spark import spark_session
+    from songscope.backends.spark.ingest import read_staged, staging_folder
     from songscope.evaluate.silhouette import silhouette
-    from songscope.store.catalogue import label_columns
 
     settings = store.settings
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    spark = spark_session(settings.spark_master)
-    tracks = read_catalogue(spark, catalogue_files(store), label_columns(store), settings.s3_endpoint)
+    tracks = _spark_catalogue(store)
     if space.center_ is None:
         say("fitting the feature space from aggregates")
         fit_space(tracks, space)
     timings["features_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    scratch = settings.spark_scratch or tempfile.mkdtemp(prefix="songscope-spark-")
-    staging = f"{scratch.rstrip('/')}/assignments-{new_run_id()}"
+    staging, remove_staging = staging_folder(settings.spark_scratch, f"assignments-{new_run_id()}", settings.s3_endpoint)
     try:
         from songscope.backends.spark import cluster as spark_cluster
 
@@ -387,14 +380,18 @@ def _cluster_on_spark(store: Store, runner, space, *, reason: str, resamples: in
         run.save(store, (read_staged(uri, settings.s3_endpoint) for uri, _ in clustered.assignment_files))
         run.timings["store_s"] = time.perf_counter() - t0
     finally:
-        from songscope.backends.spark.ingest import _remove
-
-        _remove(staging, settings.s3_endpoint)
-        if not settings.spark_scratch:  # the temporary folder made for this run
-            import shutil
-
-            shutil.rmtree(scratch, ignore_errors=True)
+        remove_staging()
     return ClusterOutcome(run, result, sample)
+
+
+def _spark_catalogue(store: Store):
+    """The stored catalogue as a Spark DataFrame, read by the executors from the lake's files."""
+    from songscope.backends.spark.catalogue import read_catalogue
+    from songscope.engines.spark import spark_session
+    from songscope.store.catalogue import label_columns
+
+    settings = store.settings
+    return read_catalogue(spark_session(settings.spark_master), catalogue_files(store), label_columns(store), settings.s3_endpoint)
 
 
 def _evaluated_run(store: Store, kind: str, algorithm: str, reason: str, space, catalogue: pd.DataFrame, X: np.ndarray, result, metrics: dict,
@@ -501,14 +498,10 @@ def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool
     kind, _ = choose_engine(engine, songs)
     sample_n = None
     if kind == "spark":
-        from songscope.backends.spark.catalogue import read_catalogue
         from songscope.backends.spark.cluster import SAMPLE_ROWS, fit_space, sample_songs
-        from songscope.engines.spark import spark_session
-        from songscope.store.catalogue import label_columns
 
-        settings = store.settings
         say("fitting the feature space on Spark, and sampling the catalogue")
-        tracks = read_catalogue(spark_session(settings.spark_master), catalogue_files(store), label_columns(store), settings.s3_endpoint)
+        tracks = _spark_catalogue(store)
         fit_space(tracks, space)
         sample, songs = sample_songs(tracks, SAMPLE_ROWS, seed)
         X = space.transform(sample)
@@ -800,21 +793,17 @@ def catalogue_size_or_zero(store: Store) -> int:
 def _run_on_spark(store: Store, sources: list[str], *, out_dir: Path, k: int, resamples: int, with_report: bool,
                   progress: Progress | None) -> RunOutcome:
     """`run` with every stage on Spark (see `run`)."""
-    from songscope.backends.spark.catalogue import read_catalogue
     from songscope.backends.spark.profile import profile_on_spark
-    from songscope.engines.spark import spark_session
     from songscope.profile import write_profile
-    from songscope.store.catalogue import label_columns
 
     say = _say(progress)
-    settings = store.settings
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     ingested = ingest(store, sources, engine="spark", progress=progress)
     timings["ingest"] = time.perf_counter() - t0
     say("profiling the catalogue on Spark")
     t0 = time.perf_counter()
-    tracks = read_catalogue(spark_session(settings.spark_master), catalogue_files(store), label_columns(store), settings.s3_endpoint)
+    tracks = _spark_catalogue(store)
     profiled = profile_on_spark(tracks, clean_report=ingested.report, rejected=ingested.rows_rejected)
     paths = write_profile(profiled, out_dir / "profile")
     timings["profile"] = time.perf_counter() - t0

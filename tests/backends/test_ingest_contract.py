@@ -117,3 +117,24 @@ def test_sweep_removes_staged_folders_a_dead_job_left(tmp_path):
         removed = service.sweep(store).removed
     assert sorted(p.rsplit("/", 1)[-1] for p in removed) == ["assignments-dead", "ingest-dead"]
     assert sorted(p.name for p in scratch.iterdir()) == ["ingest-running", "unrelated"]
+
+
+def test_a_failed_spark_clean_leaves_no_staged_files(tmp_path, seed_files, spark_local, monkeypatch):
+    from songscope.backends.spark import ingest as spark_ingest
+
+    real_stage, calls = spark_ingest.stage, []
+
+    def failing_stage(frame, folder, s3_endpoint, *args):
+        calls.append(folder)
+        if len(calls) == 2:  # the tracks are staged, the provenance fails
+            raise RuntimeError("executor lost (simulated)")
+        return real_stage(frame, folder, s3_endpoint, *args)
+
+    monkeypatch.setattr(spark_ingest, "stage", failing_stage)
+    scratch = tmp_path / "scratch"
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"), spark_master=spark_local,
+                        spark_scratch=str(scratch))
+    with pytest.raises(RuntimeError, match="simulated"):
+        ingest(seed_files[2:], settings, engine="spark")
+    assert len(calls) == 2 and calls[0].startswith(str(scratch))
+    assert not scratch.exists() or list(scratch.rglob("*.parquet")) == []

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -297,18 +297,21 @@ class SparkIngest:
             timings["read"] = time.perf_counter() - t0
             say(f"cleaning {rows_read:,} rows on Spark")
             t0 = time.perf_counter()
-            scratch = self.scratch or tempfile.mkdtemp(prefix="songscope-spark-")
-            folder = f"{scratch.rstrip('/')}/ingest-{uuid.uuid4().hex}"
-            cleaned = clean_on_spark(parsed, extras, options.outlier_rules, options.loose)
-            files = {
-                "tracks": stage(cleaned.tracks, f"{folder}/tracks", s3_endpoint),
-                "provenance": stage(cleaned.provenance, f"{folder}/provenance", s3_endpoint),
-                "rejected": stage(cleaned.rejected, f"{folder}/rejected", s3_endpoint),
-                "duplicates": stage(cleaned.duplicates, f"{folder}/duplicates", s3_endpoint),
-            }
-            report = cleaned.report()
-            first = cleaned.rejected.limit(1).toPandas()
-            cleaned.release()
+            folder, release = staging_folder(self.scratch, f"ingest-{uuid.uuid4().hex}", s3_endpoint)
+            try:
+                cleaned = clean_on_spark(parsed, extras, options.outlier_rules, options.loose)
+                files = {
+                    "tracks": stage(cleaned.tracks, f"{folder}/tracks", s3_endpoint),
+                    "provenance": stage(cleaned.provenance, f"{folder}/provenance", s3_endpoint),
+                    "rejected": stage(cleaned.rejected, f"{folder}/rejected", s3_endpoint),
+                    "duplicates": stage(cleaned.duplicates, f"{folder}/duplicates", s3_endpoint),
+                }
+                report = cleaned.report()
+                first = cleaned.rejected.limit(1).toPandas()
+                cleaned.release()
+            except BaseException:
+                release()  # nothing staged is of use to anyone now
+                raise
         finally:
             parsed.unpersist()
         reach("ingest:cleaned")
@@ -319,11 +322,6 @@ class SparkIngest:
         first_rejected = None
         if len(first):
             first_rejected = {"source": first["source"].iloc[0], "line": int(first["line"].iloc[0]), "reason": first["reason"].iloc[0]}
-
-        def release() -> None:
-            _remove(folder, s3_endpoint)
-            if self.scratch is None:
-                shutil.rmtree(scratch, ignore_errors=True)
 
         return CleanedSources(data=data, report=report, rows_read=rows_read, rows_valid=rows_read - rows_rejected,
                               rows_rejected=rows_rejected, first_rejected=first_rejected, timings=timings, release=release)
@@ -359,6 +357,21 @@ def sweep_scratch(scratch: str, s3_endpoint: str | None, max_age_s: float = SCRA
             _remove(f"{prefix}{root}/{folder}", s3_endpoint)
             removed.append(f"{prefix}{root}/{folder}")
     return removed
+
+
+def staging_folder(scratch: str | None, name: str, s3_endpoint: str | None) -> tuple[str, Callable[[], None]]:
+    """A folder `name` for executors' files under `scratch` (a new temporary folder when None), and
+    the call that removes it (and the temporary folder) once its files are in the stores. `name`
+    starts with one of `SCRATCH_PREFIXES`, so `sweep_scratch` finds it if the job dies first."""
+    base = scratch or tempfile.mkdtemp(prefix="songscope-spark-")
+    folder = f"{base.rstrip('/')}/{name}"
+
+    def remove() -> None:
+        _remove(folder, s3_endpoint)
+        if scratch is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+    return folder, remove
 
 
 def _remove(folder: str, s3_endpoint: str | None) -> None:
