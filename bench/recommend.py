@@ -4,8 +4,12 @@
    the whole recommender: fusion, filters, reasons) p50/p99 over 300 queries; recall@10 of the
    approximate index against exact search, for its neighbours and for the final lists.
 2. `songscope recommend` on the seed catalogue, cold (a new process, imports included).
+3. Memory: the recommender built by the service from a stored catalogue of `--memory-rows`
+   songs (file by file from the lake) in a fresh process, against reading that catalogue whole as
+   a frame in another fresh process (what every recommender held before the compact form): peak
+   RSS above the process's baseline, and the recommender's own bytes per song (`nbytes`).
 
-    python bench/recommend.py [--rows 1000000] [--queries 300] [--probe 16]
+    python bench/recommend.py [--rows 1000000] [--queries 300] [--probe 16] [--memory-rows 1000000]
 """
 
 from __future__ import annotations
@@ -27,11 +31,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--probe", type=int, default=16)
+    parser.add_argument("--memory-rows", type=int, default=1_000_000)
+    parser.add_argument("--child", nargs=2, metavar=("WHAT", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return _measure(*args.child)
 
     from songscope.clean import read_and_clean
     from songscope.features import FeatureSpace
-    from songscope.recommend.index import ExactIndex, recall_at_k
+    from songscope.recommend.index import recall_at_k
     from songscope.recommend.recommender import Recommender, RecommendOptions
     from songscope.seed import seed_paths
     from songscope.synth import synthesize
@@ -41,12 +49,10 @@ def main() -> None:
     space = FeatureSpace().fit(songs)
 
     started = time.perf_counter()
-    recommender = Recommender(songs, space, index_kind="ivf")
+    recommender = Recommender.from_frame(songs, space, index_kind="ivf")
     recommender.index.n_probe = args.probe
     build_s = time.perf_counter() - started
-    exact = Recommender.__new__(Recommender)
-    exact.__dict__.update(recommender.__dict__)
-    exact.index = ExactIndex().fit(recommender.X)
+    exact = Recommender(recommender.songs, recommender.X, space, index_kind="exact")
 
     rng = np.random.default_rng(0)
     queries = [list(songs["track_id"].to_numpy()[rng.choice(len(songs), 5, replace=False)]) for _ in range(args.queries)]
@@ -84,7 +90,66 @@ def main() -> None:
     print(f"{args.rows:,} songs: build {build_s:.1f} s (recommender, index included); per query p50 {result['latency_ms']['p50']} ms, "
           f"p99 {result['latency_ms']['p99']} ms; recall@10 neighbours {neighbour_recall:.4f}, lists {result['recall_at_10_lists']:.4f}")
     print(f"seed catalogue: `songscope recommend` cold {min(cold):.2f} s (best of 3)")
+    result["memory"] = _memory(args.memory_rows)
     print(json.dumps(result))
+
+
+def _hwm_mb(field: str = "VmHWM:") -> float:
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
+
+
+def _measure(what: str, folder: str) -> None:
+    """In a fresh process: build what `what` names over the stores in `folder`; print its figures."""
+    from songscope import service
+    from songscope.config import Settings
+    from songscope.store.store import Store
+
+    settings = Settings(db_url=f"sqlite:///{folder}/s.db", lake_url=f"{folder}/lake")
+    with Store(settings) as store:
+        import pandas  # noqa: F401  (imports are the baseline, not the catalogue)
+        import sklearn.ensemble  # noqa: F401
+
+        import songscope.recommend.recommender  # noqa: F401
+
+        store.db  # noqa: B018
+        baseline, resident = _hwm_mb(), _hwm_mb("VmRSS:")
+        started = time.perf_counter()
+        if what == "recommender":
+            model, _ = service.recommender(store)
+            figures = {"songs": len(model), "bytes_per_song": round(model.nbytes / len(model), 1),
+                       "songs_bytes_per_song": round(model.songs.nbytes / len(model), 1), "index_bytes_per_song": round(model.index.nbytes / len(model), 1)}
+        else:
+            frame = store.catalogue()
+            figures = {"songs": len(frame)}
+        import gc
+
+        gc.collect()
+        figures |= {"seconds": round(time.perf_counter() - started, 1), "peak_above_baseline_mb": round(_hwm_mb() - baseline),
+                    "held_mb": round(_hwm_mb("VmRSS:") - resident)}
+    print(json.dumps(figures))
+
+
+def _memory(rows: int) -> dict:
+    from songscope import service
+    from songscope.config import Settings
+    from songscope.store.store import Store
+
+    folder = Path(tempfile.mkdtemp(prefix="songscope-rec-memory-"))
+    source = folder / "songs.parquet"
+    service.synth(rows, source)
+    with Store(Settings(db_url=f"sqlite:///{folder}/s.db", lake_url=f"{folder}/lake")) as store:
+        service.ingest(store, [str(source)])
+    figures = {}
+    for what in ("recommender", "frame"):
+        out = subprocess.run([sys.executable, __file__, "--child", what, str(folder)], check=True, capture_output=True, text=True)
+        figures[what] = json.loads(out.stdout.strip().splitlines()[-1])
+    r, f = figures["recommender"], figures["frame"]
+    print(f"memory, {r['songs']:,} stored songs: the recommender from the lake holds {r['bytes_per_song']} bytes a song "
+          f"(songs {r['songs_bytes_per_song']}, vectors and index {r['index_bytes_per_song']}); build {r['seconds']} s, "
+          f"peak {r['peak_above_baseline_mb']:,} MB above baseline, {r['held_mb']:,} MB held after; the catalogue read whole as a frame alone: "
+          f"peak {f['peak_above_baseline_mb']:,} MB, {f['held_mb']:,} MB held ({f['seconds']} s)")
+    return figures
 
 
 if __name__ == "__main__":

@@ -266,3 +266,36 @@ def test_a_cluster_the_sample_missed_keeps_its_exact_size_and_no_stability_figur
     assert clusters.loc[2, "description"] == "too few songs in the sample to describe"
     assert np.isnan(clusters.loc[2, "jaccard"]) and np.isfinite(clusters.loc[[0, 1, 3], "jaccard"]).all()
     assert run.stability["verdicts"][2] == "not in the sample" and len(run.stability["jaccard"]) == 4
+
+
+def test_recommendations_come_from_the_lake_file_by_file(tmp_path, seed_files):
+    """The service builds the recommender from the catalogue's files one at a time (never the
+    whole catalogue as a frame), and it recommends what one built from the whole frame does."""
+    import numpy as np
+
+    from songscope.config import Settings
+    from songscope.features import FeatureSpace
+    from songscope.recommend.recommender import Recommender, RecommendOptions
+
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"))
+    with Store(settings) as store:
+        service.ingest(store, seed_files[:1])
+        service.ingest(store, seed_files[1:])  # a second ingest: more files in the catalogue
+        run = service.cluster(store, k=4, resamples=0).run
+        store.forget("catalogue")  # clustering (local) read it whole; recommending must not
+        service.recommend(store, ["Bastille - Admit Defeat"], options=RecommendOptions(n=5))
+        assert store.peek("catalogue") is None  # no whole-catalogue frame was read
+        model, run_id = service.recommender(store)
+        assert run_id == run.run_id and model.songs is service._songs(store)
+        found = service.search_songs(store, "bastille admit")
+        assert found[0]["name"] == "Bastille - Admit Defeat"
+        frame = store.catalogue()
+    assert len(set(Lake(settings.lake_url).keys("catalogue"))) >= 2
+    whole = Recommender.from_frame(frame, FeatureSpace().fit(frame), clusters=run.assignments.set_index("track_id")["cluster"])
+    np.testing.assert_array_equal(model.clusters, whole.clusters)
+    np.testing.assert_allclose(model.X, whole.X, atol=2e-5)
+    for favourites in (["Bastille - Admit Defeat", "Cigarettes After Sex - Cry"], frame["track_id"].iloc[[5, 900, 12_000]].tolist()):
+        a, b = model.recommend(favourites, RecommendOptions(n=10)), whole.recommend(favourites, RecommendOptions(n=10))
+        assert [(i.track_id, i.cluster) for i in a.items] == [(i.track_id, i.cluster) for i in b.items]
+    # Compact: songs, vectors, index and clusters in a few hundred bytes a song.
+    assert model.nbytes / len(model) < 300, model.nbytes / len(model)

@@ -28,6 +28,7 @@ from songscope.store.catalogue import CatalogueHealth, StoredIngest, health, wri
 from songscope.store.catalogue import file_uris as catalogue_files
 from songscope.store.catalogue import size as catalogue_size
 from songscope.store.catalogue import sweep as sweep_lake
+from songscope.store.catalogue import track_batches as catalogue_batches
 from songscope.store.runs import ClusterRun, RunNotFound, latest_run_id, list_runs, new_run_id
 from songscope.store.store import Store
 
@@ -525,10 +526,16 @@ def _run_key(run_id: str) -> tuple[str, str]:
     return ("run", run_id)
 
 
-def load_run(store: Store, run_id: str | None = None) -> ClusterRun:
-    """A stored run (default: the latest, looked up afresh each time), kept for the store's life."""
+def load_run(store: Store, run_id: str | None = None, *, assignments: bool = True) -> ClusterRun:
+    """A stored run (default: the latest, looked up afresh each time), kept for the store's life.
+    Without `assignments`, its per-song clusters are not read (see `ClusterRun.load`)."""
     try:
         run_id = run_id or latest_run_id(store)
+        if not assignments:
+            full = store.peek(_run_key(run_id))
+            if full is not None:
+                return full
+            return store.cached(("run summary", run_id), lambda: ClusterRun.load(store, run_id, assignments=False))
         return store.cached(_run_key(run_id), lambda: ClusterRun.load(store, run_id))
     except RunNotFound as exc:
         raise NotFound(str(exc)) from exc
@@ -573,20 +580,23 @@ def recommender(store: Store, run_id: str | None = None):
     """A Recommender over the catalogue with the clusters of `run_id` (default: the latest run, or
     none before the first clustering), and that run's id; built once per run for the store's life."""
     try:
-        run: ClusterRun | None = load_run(store, run_id)
+        run: ClusterRun | None = load_run(store, run_id, assignments=False)
     except NotFound:
         if run_id is not None:
             raise
         run = None  # no clustering yet: recommendations still work, without cluster reasons
 
     def build():
-        from songscope.features import FeatureSpace
         from songscope.recommend.recommender import Recommender
+        from songscope.recommend.songs import SONG_COLUMNS
+        from songscope.schema import CONTINUOUS_FEATURES
 
-        catalogue = store.catalogue()
-        clusters = run.assignments.set_index("track_id")["cluster"] if run is not None else None
+        # File by file from the lake: the recommender holds songs and vectors compactly, never
+        # the catalogue as a frame (see `Recommender`), so it scales with the catalogue.
+        batches = catalogue_batches(store, [*SONG_COLUMNS, *CONTINUOUS_FEATURES])
+        clusters = run.assignment_table(store) if run is not None else None
         descriptions = run.descriptions if run is not None else None
-        return Recommender(catalogue, FeatureSpace().fit(catalogue), clusters=clusters, descriptions=descriptions)
+        return Recommender.from_batches(batches, rows=catalogue_size(store), clusters=clusters, descriptions=descriptions, songs=_songs(store))
 
     key = run.run_id if run is not None else None
     return store.cached(("recommender", key), build), key
@@ -685,7 +695,7 @@ def report(store: Store, run_id: str | None = None, *, output: Path = Path("repo
     db.record_report(store.db, run_id=built.run_id, compare_run_id=built.compare_run_id, path=str(output.resolve()), lake_uri=lake_uri,
                      size_bytes=len(data), figures=list(built.figures))
     run.save_selection(store, built.evidence.to_dict())
-    store.forget(_run_key(run.run_id))
+    store.forget(_run_key(run.run_id), ("run summary", run.run_id))
     outcome = ReportOutcome(built, output, lake_uri)
     if static is not None:
         from songscope.viz.figures import save_static
@@ -892,6 +902,14 @@ class _CatalogueIndex:
         return int(self.row[track_id])
 
 
+def _songs(store: Store):
+    """The catalogue's songs for lookups by id and name (`recommend.songs.SongTable`), read
+    file by file from the lake; one per store, shared by the recommender."""
+    from songscope.recommend.songs import SONG_COLUMNS, SongTable
+
+    return store.cached("songs", lambda: SongTable.from_batches(catalogue_batches(store, SONG_COLUMNS)))
+
+
 def _index(store: Store) -> _CatalogueIndex:
     return store.cached("catalogue_index", lambda: _CatalogueIndex(store.catalogue()))
 
@@ -917,7 +935,7 @@ def run_details(store: Store, run_id: str | None = None) -> dict:
     """One run: metrics, timings, its clusters in words with their stability, and its evidence."""
     from songscope.evaluate.stability import verdict
 
-    summary = load_run(store, run_id).to_dict()
+    summary = load_run(store, run_id, assignments=False).to_dict()
     for row in summary["clusters"]:
         row["stability"] = None if row["jaccard"] is None else verdict(row["jaccard"])
     return summary
@@ -955,17 +973,15 @@ def cluster_map(store: Store, run_id: str | None = None) -> dict:
 
 def search_songs(store: Store, query: str, limit: int = 20) -> list[dict]:
     """Songs whose "artist - title" contains every word of `query` (case-insensitive), most popular first."""
-    words = [w for w in query.lower().split() if w]
+    words = [w for w in query.split() if w]
     if not words:
         return []
-    index = _index(store)
-    mask = np.ones(len(index.ids), dtype=bool)
-    for word in words:
-        mask &= index.search_keys.str.contains(word, regex=False).to_numpy()
-    rows = np.flatnonzero(mask)
-    popularity = index.popularity[rows]
-    order = np.argsort(-popularity, kind="stable")[:limit]
-    return jsonable([{"track_id": index.ids[r], "name": index.names[r], "popularity": p if p >= 0 else None} for r, p in zip(rows[order], popularity[order])])
+    songs = _songs(store)
+    rows = songs.rows_containing(words)
+    popularity = np.nan_to_num(songs.popularity[rows], nan=-1.0)
+    shown = rows[np.argsort(-popularity, kind="stable")[:limit]]
+    return jsonable([{"track_id": t, "name": name, "popularity": None if np.isnan(p) else int(p)}
+                     for t, name, p in zip(songs.ids(shown), songs.labels(shown), songs.popularity[shown])])
 
 
 def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int = 10) -> dict:
@@ -1013,9 +1029,10 @@ def save_list(store: Store, name: str, favourites: list[str], dislikes: list[str
     """Save a favourites list (track ids) under a new shareable id."""
     import uuid
 
-    index = _index(store)
+    songs = _songs(store)
     for track_id in list(favourites) + list(dislikes or []):
-        index.row_of(track_id)
+        if songs.row_of_id(track_id) is None:
+            raise NotFound(f"no song with track id {track_id!r}; search by name: /api/songs?q=...")
     if not favourites:
         raise ValueError("a list needs at least one favourite song")
     list_id = uuid.uuid4().hex[:12]
@@ -1028,6 +1045,7 @@ def load_list(store: Store, list_id: str) -> dict:
     found = db.load_favourite_list(store.db, list_id)
     if found is None:
         raise NotFound(f"no favourites list {list_id!r}")
-    index = _index(store)
-    names = {t: index.names[index.row[t]] for t in found["favourites"] + found["dislikes"] if t in index.row.index}
+    songs = _songs(store)
+    rows = {t: songs.row_of_id(t) for t in found["favourites"] + found["dislikes"]}
+    names = {t: songs.label(r) for t, r in rows.items() if r is not None}
     return jsonable(found | {"names": names})

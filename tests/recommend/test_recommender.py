@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from songscope.cli import app
 from songscope.features import FeatureSpace
 from songscope.recommend.index import ExactIndex, IVFIndex, recall_at_k
-from songscope.recommend.recommender import Recommender, RecommendOptions, UnknownSongError
+from songscope.recommend.recommender import Recommender, RecommendOptions, UnknownSongError, sample_others
 from songscope.store import db
 from tests.conftest import cluster, copy_stores, load_catalogue, run_service
 
@@ -20,15 +23,19 @@ CIGARETTES = "Cigarettes After Sex - Cry"
 
 
 @pytest.fixture(scope="module")
-def recommender(seed_catalogue):
-    catalogue = load_catalogue(seed_catalogue)
-    return Recommender(catalogue, FeatureSpace().fit(catalogue))
+def catalogue(seed_catalogue):
+    return load_catalogue(seed_catalogue)
+
+
+@pytest.fixture(scope="module")
+def recommender(catalogue):
+    return Recommender.from_frame(catalogue, FeatureSpace().fit(catalogue))
 
 
 def test_resolves_ids_names_and_near_misses(recommender):
     row = recommender.resolve(BASTILLE)
-    assert recommender.tracks.at[row, "artist_name"] == "Bastille"
-    assert recommender.resolve(recommender.tracks.at[row, "track_id"]) == row
+    assert recommender.songs.artist_name[row].as_py() == "Bastille"
+    assert recommender.resolve(recommender.songs.track_id[row].as_py()) == row
     assert recommender.resolve("bastille - admit defeat") == row
     assert recommender.resolve("Bastile - Admit Defeat") == row  # a typo still finds it
     with pytest.raises(UnknownSongError, match="closest: .*Bastille - Admit Defeat"):
@@ -46,7 +53,7 @@ def test_two_moods_are_both_served(recommender):
     assert nearest == {BASTILLE, CIGARETTES}  # not averaged into one bland middle
     ids = [item.track_id for item in result.items]
     assert len(set(ids)) == 10
-    seeds = {recommender.tracks.at[recommender.resolve(s), "track_id"] for s in (BASTILLE, CIGARETTES)}
+    seeds = {recommender.songs.track_id[recommender.resolve(s)].as_py() for s in (BASTILLE, CIGARETTES)}
     assert not seeds & set(ids)
     # Reasons: the nearest seed, what is alike and what differs, per-feature shares summing to 1.
     first = result.items[0]
@@ -57,14 +64,14 @@ def test_two_moods_are_both_served(recommender):
     assert len(versions) == 10
 
 
-def test_options_filter_and_diversify(recommender):
+def test_options_filter_and_diversify(recommender, catalogue):
     base = recommender.recommend([CIGARETTES], RecommendOptions(n=10, per_artist=None, exclude_versions=False))
     capped = recommender.recommend([CIGARETTES], RecommendOptions(n=10, per_artist=1))
     assert max(np.unique([i.artist_name for i in capped.items], return_counts=True)[1]) == 1
     other = recommender.recommend([CIGARETTES], RecommendOptions(n=10, exclude_seed_artists=True))
     assert "Cigarettes After Sex" not in {i.artist_name for i in other.items}
     popular = recommender.recommend([CIGARETTES], RecommendOptions(n=5, popularity=(60, 100)))
-    pops = recommender.tracks.set_index("track_id").loc[[i.track_id for i in popular.items], "popularity"]
+    pops = catalogue.set_index("track_id").loc[[i.track_id for i in popular.items], "popularity"]
     assert (pops >= 60).all()
     diverse = recommender.recommend([CIGARETTES], RecommendOptions(n=10, diversity=0.3, per_artist=None, exclude_versions=False))
 
@@ -208,3 +215,53 @@ def test_offline_evaluation_without_playlist_column_skips_that_protocol_and_says
     # A playlist column named on purpose must exist.
     named = runner.invoke(app, ["eval-recs", str(path), "--label", "genre", "--playlist", "playlist_id", "--lake", str(tmp_path / "lake")])
     assert named.exit_code == 2 and "no 'playlist_id' column" in named.output
+
+
+def test_built_in_batches_equals_built_from_the_frame(catalogue, recommender):
+    """The stored catalogue is read file by file and the default space fitted on the way: the
+    same vectors (to float32 rounding) and the same recommendations as from the whole frame."""
+    bounds = [0, 3_000, 3_001, 9_500, len(catalogue)]
+    parts = [catalogue.iloc[a:b] for a, b in zip(bounds, bounds[1:])]
+    streamed = Recommender.from_batches(parts, rows=len(catalogue))
+    np.testing.assert_allclose(streamed.space.center_, recommender.space.center_, rtol=1e-12)
+    np.testing.assert_allclose(streamed.space.scale_, recommender.space.scale_, rtol=1e-9)
+    np.testing.assert_allclose(streamed.X, recommender.X, atol=2e-5)
+    unknown_size = Recommender.from_batches(iter(parts))
+    np.testing.assert_array_equal(unknown_size.X, streamed.X)
+    for favourites in ([BASTILLE, CIGARETTES], [CIGARETTES]):
+        a = recommender.recommend(favourites, RecommendOptions(n=10))
+        b = streamed.recommend(favourites, RecommendOptions(n=10))
+        assert [i.track_id for i in a.items] == [i.track_id for i in b.items]
+    with pytest.raises(ValueError, match="more songs than"):
+        Recommender.from_batches(parts, rows=100)
+    with pytest.raises(ValueError, match="empty"):
+        Recommender.from_batches([])
+
+
+def test_clusters_are_aligned_by_track_id(catalogue):
+    space = FeatureSpace().fit(catalogue)
+    ids = catalogue["track_id"].astype(str)
+    clusters = pd.Series(np.arange(len(ids)) % 5, index=ids).iloc[::-1].iloc[100:]  # shuffled, some songs missing
+    model = Recommender.from_frame(catalogue, space, clusters=clusters)
+    expected = ids.map(clusters).fillna(-1).astype(int).to_numpy()
+    np.testing.assert_array_equal(model.clusters, expected)
+    item = model.recommend([CIGARETTES], RecommendOptions(n=3, cluster=int(expected[model.resolve(CIGARETTES)]))).items[0]
+    assert item.cluster == expected[model.resolve(item.track_id)]
+
+
+def test_the_approximate_index_returns_every_vector_in_catalogue_order():
+    X = np.random.default_rng(1).normal(size=(3_000, 6)).astype(np.float32)
+    index = IVFIndex(n_lists=40).fit(X)
+    np.testing.assert_array_equal(index.vectors(np.arange(len(X))), X)
+    np.testing.assert_array_equal(index.vectors([7, 2]), X[[7, 2]])
+    assert index.nbytes >= X.nbytes
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 400), st.data())
+def test_background_sample_is_the_sample_of_the_listed_others(n, data):
+    excluded = data.draw(st.lists(st.integers(0, n - 1), max_size=min(n - 1, 30)))
+    count = data.draw(st.integers(1, 50))
+    expected_pool = np.setdiff1d(np.arange(n), excluded)
+    expected = np.random.default_rng(3).choice(expected_pool, min(count, len(expected_pool)), replace=False)
+    assert sample_others(n, excluded, count, np.random.default_rng(3)).tolist() == expected.tolist()

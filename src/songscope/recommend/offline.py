@@ -70,13 +70,13 @@ class Methods:
         self.index = ExactIndex().fit(self.X)
         self.popular = np.argsort(-self.tracks["popularity"].astype("Float64").fillna(-1).to_numpy(dtype=float), kind="stable")
         self.labels = LocalEngine("kmeans", n_clusters=min(self.clusters, len(self.tracks)), random_state=self.seed, n_init=1).fit(self.X).labels
-        self.recommender = Recommender(self.tracks, self.space)
+        self.recommender = Recommender.from_frame(self.tracks, self.space)
         self.rng = np.random.default_rng(self.seed)
         names = self.space.output_names
         weights_only = SongDistance(artist_context=0.0).embed(self.X, names, None)
         self._weighted_index = ExactIndex().fit(weights_only)
         self._context_index = ExactIndex().fit(self.recommender.X)
-        self._learned = None if self.weights is None else Recommender(self.tracks, self.space, distance=SongDistance(weights=self.weights))
+        self._learned = None if self.weights is None else Recommender.from_frame(self.tracks, self.space, distance=SongDistance(weights=self.weights))
 
     def all(self) -> dict[str, Method]:
         """The baselines the design asks for, and songscope's default."""
@@ -135,8 +135,8 @@ class Methods:
         return self._fill(idx.ravel()[order], seeds, n)
 
     def _recommend(self, recommender: Recommender, seeds: list[int], options: RecommendOptions) -> list[int]:
-        result = recommender.recommend([recommender._ids[s] for s in seeds], options)
-        return [int(recommender._by_id[item.track_id]) for item in result.items]
+        result = recommender.recommend(recommender.songs.ids(seeds), options)
+        return recommender.songs.rows_of_ids([item.track_id for item in result.items]).tolist()
 
     def songscope(self, seeds: list[int], n: int) -> list[int]:
         return self._recommend(self.recommender, seeds, RecommendOptions(n=n))

@@ -15,23 +15,29 @@ dislikes; see `songscope eval-recs`.)
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from songscope.clean import normalise_names
 from songscope.features import FeatureSpace
 from songscope.recommend.distance import SongDistance
-from songscope.recommend.index import build_index
+from songscope.recommend.index import ExactIndex, build_index
 from songscope.recommend.options import RecommendOptions
+from songscope.recommend.songs import SONG_COLUMNS, SongTable
 
 RRF_K = 60
 POOL = 300  # neighbours each seed contributes before filters and diversity
 #: From this many favourites (or with any dislike) songscope also learns the listener's taste.
 TASTE_MIN_FAVOURITES = 10
 BACKGROUND = 2_000  # catalogue songs the taste model contrasts the favourites with
+FUZZY_ALL = 50_000  # up to this many songs, a misspelt favourite is compared with every name
+FUZZY_POOL = 20_000  # above it, with this many names that share its words
+_CHUNK = 1 << 18  # rows transformed at a time, bounding the temporary arrays
 
 
 class UnknownSongError(ValueError):
@@ -78,38 +84,109 @@ class RecommendResult:
 class Recommender:
     """Recommends from a catalogue in a fitted feature space.
 
+    Holds the catalogue compactly: the songs as a `SongTable` (Arrow strings and integer codes)
+    and their vectors in the metric's space as one float32 matrix inside the neighbour index;
+    `nbytes` measures it. Build it with `from_frame` (a catalogue in memory) or `from_batches`
+    (the stored catalogue read file by file, so no whole-catalogue frame is ever held).
+
     Parameters
     ----------
-    tracks : the catalogue (canonical columns; row order is the index order).
-    space : a fitted `FeatureSpace` (the recommendation space).
-    clusters : optional (track_id -> cluster) and (cluster -> description) for the reasons.
+    songs : the songs, in the order of the rows of `X`.
+    X : the songs in the metric's space (`SongDistance.embed` of the feature space).
+    space : the fitted `FeatureSpace` (the recommendation space).
+    clusters : optional cluster of each row (-1: none) and (cluster -> description) for the reasons.
     """
 
-    def __init__(self, tracks: pd.DataFrame, space: FeatureSpace, *, clusters: pd.Series | None = None,
+    def __init__(self, songs: SongTable, X: np.ndarray, space: FeatureSpace, *, clusters: np.ndarray | None = None,
                  descriptions: dict[int, str] | None = None, index_kind: str = "auto", distance: SongDistance | None = None):
-        self.tracks = tracks.reset_index(drop=True)
+        if len(songs) != len(X):
+            raise ValueError(f"{len(songs)} songs but {len(X)} vectors")
+        self.songs = songs
         self.space = space
         self.distance = distance or SongDistance()
-        labels = (self.tracks["artist_name"].astype(str) + " - " + self.tracks["track_name"].astype(str)).to_numpy()
-        self._labels = labels
-        self._ids = self.tracks["track_id"].astype(str).to_numpy()
-        self._artists = self.tracks["artist_name"].astype(str).to_numpy()
-        self._titles = self.tracks["track_name"].astype(str).to_numpy()
-        self._by_id = pd.Series(np.arange(len(self.tracks)), index=self.tracks["track_id"])
-        self._by_label = pd.Series(np.arange(len(self.tracks)), index=pd.Index(np.char.lower(labels.astype(str))))
-        artist_norm = normalise_names(self.tracks["artist_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False)
-        title_norm = normalise_names(self.tracks["track_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False)
-        # Integer ids of each song's artist and of the song itself across versions (same
-        # normalised artist and title), so filters are array operations, not string compares.
-        self._artist = pd.factorize(artist_norm)[0]
-        self._version = pd.factorize(pd.Series(artist_norm) + "\x1f" + pd.Series(title_norm))[0]
-        #: The songs in the feature space (for reasons) and in the metric's space (for search).
-        self.features = space.transform(self.tracks)
         self._weights = self.distance.weight_vector(space.output_names)
-        self.X = self.distance.embed(self.features, space.output_names, self._artist)
-        self.index = build_index(self.X, index_kind)
-        self.clusters = None if clusters is None else self.tracks["track_id"].map(clusters).to_numpy()
+        self.index = build_index(X, index_kind)
+        self.clusters = clusters
         self.descriptions = descriptions or {}
+
+    @classmethod
+    def from_frame(cls, tracks: pd.DataFrame, space: FeatureSpace, *, clusters: pd.Series | None = None, **options) -> Recommender:
+        """From a catalogue frame; `clusters` maps track ids to clusters."""
+        return cls.from_batches([tracks], space, rows=len(tracks), clusters=clusters, **options)
+
+    @classmethod
+    def from_batches(cls, batches: Iterable[pd.DataFrame | pa.Table], space: FeatureSpace | None = None, *, rows: int | None = None,
+                     clusters: pd.Series | pa.Table | None = None, distance: SongDistance | None = None, songs: SongTable | None = None,
+                     **options) -> Recommender:
+        """From the catalogue in batches (frames or Arrow tables with the song and feature
+        columns), read once. `space` fitted, or None for the default space fitted on the way
+        (standard scaling; the encoded columns are kept as float32 until their moments are in).
+        `rows`, when known, lets the vectors go straight into their final matrix.
+        `clusters`: track id -> cluster, as a Series or an Arrow table (track_id, cluster).
+        `songs`: the same batches' `SongTable` when one is built already (the web app's)."""
+        distance = distance or SongDistance()
+        space = space if space is not None else FeatureSpace()
+        fitted = space.center_ is not None
+        if not fitted and (space.scaling != "standard" or space.pca is not None):
+            raise ValueError("fitting on the way supports the standard space only: fit the space first")
+        tables: list[pa.Table] = []
+        moments = _Moments()
+
+        def tables_and_features():
+            for batch in batches:
+                table = batch if isinstance(batch, pa.Table) else pa.Table.from_pandas(batch.reset_index(drop=True), preserve_index=False)
+                frame = table.select([c for c in _feature_columns(space) if c in table.column_names]).to_pandas()
+                encoded = space.transform(frame) if fitted else space._encode(frame)
+                if not fitted:
+                    moments.add(encoded)
+                if songs is None:
+                    tables.append(table.select([c for c in SONG_COLUMNS if c in table.column_names]))
+                yield table, encoded
+
+        X = _stack((encoded for _, encoded in tables_and_features()), rows)
+        if songs is None:
+            songs = SongTable.from_batches(tables)
+            tables.clear()
+        if not fitted:
+            space.fit_statistics(moments.mean, moments.std)
+        names = space.output_names
+        weights = distance.weight_vector(names).astype(np.float32)
+        d = len(names)
+        for start in range(0, len(X), _CHUNK):
+            part = X[start : start + _CHUNK, :d]
+            if not fitted:
+                part -= space.center_.astype(np.float32)
+                part /= space.scale_.astype(np.float32)
+            part *= weights
+        if distance.artist_context:
+            X = _with_artist_context(X, d, songs.artist, distance.artist_context)
+        else:
+            X = X[:, :d] if X.shape[1] != d else X
+        labels = None
+        if clusters is not None:
+            labels = _align_clusters(songs, clusters)
+        model = cls(songs, X, space, clusters=labels, distance=distance, **options)
+        # Arrow's allocator keeps what the batches used for reuse; a long-lived process (the
+        # web app) would hold it for nothing: about as much again as the recommender at 1M songs.
+        pa.default_memory_pool().release_unused()
+        return model
+
+    def __len__(self) -> int:
+        return len(self.songs)
+
+    @property
+    def X(self) -> np.ndarray:
+        """The songs in the metric's space, in catalogue order (a view, or a copy for an index
+        that reorders its vectors)."""
+        return self.index.X if isinstance(self.index, ExactIndex) else self.index.vectors(np.arange(len(self)))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the recommender holds: songs, vectors, index and clusters."""
+        return self.songs.nbytes + self.index.nbytes + (0 if self.clusters is None else self.clusters.nbytes)
+
+    def _vectors(self, rows) -> np.ndarray:
+        return self.index.vectors(np.asarray(rows, dtype=np.int64))
 
     # ----------------------------------------------------------------------------- resolving songs
 
@@ -118,23 +195,40 @@ class Recommender:
         query = query.strip()
         if not query:
             raise UnknownSongError("an empty favourite: name a song by track id or as 'artist - title'")
-        if query in self._by_id.index:
-            return int(self._by_id[query])
+        row = self.songs.row_of_id(query)
+        if row is not None:
+            return row
         key = query.lower()
-        if key in self._by_label.index:
-            rows = np.atleast_1d(self._by_label[key])
+        rows = self.songs.rows_named(key)
+        if len(rows):
             # Several versions under one name: the most popular stands for the song.
-            popularity = self.tracks.loc[rows, "popularity"].astype("Float64").fillna(-1).to_numpy()
+            popularity = np.nan_to_num(self.songs.popularity[rows], nan=-1.0)
             return int(rows[int(np.argmax(popularity))])
-        close = difflib.get_close_matches(key, self._by_label.index.unique().tolist(), n=5, cutoff=0.6)
+        names = self._fuzzy_candidates(key)
+        close = difflib.get_close_matches(key, names, n=5, cutoff=0.6)
         if close and difflib.SequenceMatcher(None, key, close[0]).ratio() >= 0.9 and (
             len(close) == 1 or difflib.SequenceMatcher(None, key, close[1]).ratio() < 0.9
         ):
-            return int(np.atleast_1d(self._by_label[close[0]])[0])
+            return int(self.songs.rows_named(close[0])[0])
         if close:
-            names = "; ".join(self._labels[int(np.atleast_1d(self._by_label[c])[0])] for c in close)
-            raise UnknownSongError(f"{query!r} is not in the catalogue, or not uniquely; closest: {names}")
+            shown = "; ".join(self.songs.label(int(self.songs.rows_named(c)[0])) for c in close)
+            raise UnknownSongError(f"{query!r} is not in the catalogue, or not uniquely; closest: {shown}")
         raise UnknownSongError(f"{query!r} matches no song: name it by track id or as 'artist - title' (see songscope status)")
+
+    def _fuzzy_candidates(self, key: str) -> list[str]:
+        """The names a misspelt favourite is compared with: every name in a catalogue of up to
+        `FUZZY_ALL` songs; in a larger one, the `FUZZY_POOL` names sharing most words with it
+        (comparing with millions of names would take minutes)."""
+        if len(self.songs) <= FUZZY_ALL:
+            return pc.unique(self.songs.search_key).to_pylist()
+        words = [w for w in key.split() if len(w) >= 3] or key.split()
+        shared = np.zeros(len(self.songs), dtype=np.int16)
+        for word in words:
+            shared += np.asarray(pc.match_substring(self.songs.search_key, word).to_numpy(zero_copy_only=False), dtype=np.int16)
+        found = np.flatnonzero(shared)
+        if len(found) > FUZZY_POOL:
+            found = found[np.argsort(-shared[found], kind="stable")[:FUZZY_POOL]]
+        return pc.unique(self.songs.search_key.take(pa.array(found))).to_pylist()
 
     # ----------------------------------------------------------------------------- recommending
 
@@ -175,14 +269,14 @@ class Recommender:
         if len(items) < options.n:
             notes.append(f"only {len(items)} songs pass the filters (asked for {options.n})")
         return RecommendResult(
-            seeds=[self._labels[s] for s in seeds], dislikes=[self._labels[d] for d in disliked], items=items, notes=notes, dislike_effect=effect,
-            seed_ids=[str(self._ids[s]) for s in seeds],
+            seeds=self.songs.labels(seeds), dislikes=self.songs.labels(disliked), items=items, notes=notes, dislike_effect=effect,
+            seed_ids=self.songs.ids(seeds),
         )
 
     def _fuse(self, seeds: list[int], options: RecommendOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidates, their fused scores (sum over seeds of 1 / (60 + rank)) and nearest seed."""
-        pool = min(len(self.tracks), max(POOL, 10 * options.n))
-        neighbours, distances = self.index.search(self.X[seeds], pool)
+        pool = min(len(self), max(POOL, 10 * options.n))
+        neighbours, distances = self.index.search(self._vectors(seeds), pool)
         ranks = np.broadcast_to(np.arange(1, neighbours.shape[1] + 1), neighbours.shape)
         owner = np.broadcast_to(np.asarray(seeds)[:, None], neighbours.shape)
         valid = neighbours >= 0
@@ -200,15 +294,15 @@ class Recommender:
         """A mask of the candidates that pass the options' filters."""
         keep = ~np.isin(candidates, seeds + disliked)
         if options.exclude_versions:
-            keep &= ~np.isin(self._version[candidates], self._version[seeds])
+            keep &= ~np.isin(self.songs.version[candidates], self.songs.version[seeds])
         if options.exclude_seed_artists:
-            keep &= ~np.isin(self._artist[candidates], self._artist[seeds])
+            keep &= ~np.isin(self.songs.artist[candidates], self.songs.artist[seeds])
         if options.cluster is not None:
             if self.clusters is None:
                 raise ValueError("no clustering run to restrict to: run songscope cluster first")
             keep &= self.clusters[candidates] == options.cluster
         if options.popularity is not None:
-            pop = self.tracks["popularity"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)[candidates]
+            pop = self.songs.popularity[candidates]  # NaN (unknown) passes no range
             keep &= (pop >= options.popularity[0]) & (pop <= options.popularity[1])
         return keep
 
@@ -226,12 +320,13 @@ class Recommender:
             else:
                 pool = np.array(remaining[: 10 * options.n])
                 # Similarity to the closest song already chosen, on the same 0..1 scale as relevance.
-                d = ((self.X[pool][:, None, :] - self.X[chosen][None, :, :]) ** 2).sum(axis=2).min(axis=1)
-                similarity = np.exp(-d / self.X.shape[1])
+                vectors = self._vectors(pool)
+                d = ((vectors[:, None, :] - self._vectors(chosen)[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+                similarity = np.exp(-d / vectors.shape[1])
                 value = options.diversity * np.array([relevance[p] for p in pool]) - (1 - options.diversity) * similarity
                 pick = int(pool[int(np.argmax(value))])
             remaining.remove(pick)
-            artist, version = int(self._artist[pick]), int(self._version[pick])
+            artist, version = int(self.songs.artist[pick]), int(self.songs.version[pick])
             # One version of a song is enough (a remaster, a re-release, a case-changed title).
             if options.exclude_versions and version in versions:
                 continue
@@ -245,22 +340,24 @@ class Recommender:
     def _taste(self, likes: list[int], dislikes: list[int], candidates: np.ndarray) -> np.ndarray:
         """P(like) of the candidates: favourites against dislikes, or against a background sample."""
         if dislikes:
-            negatives = self.X[dislikes]
+            negatives = self._vectors(dislikes)
         else:
-            rng = np.random.default_rng(0)
-            pool = np.setdiff1d(np.arange(len(self.X)), likes)
-            negatives = self.X[rng.choice(pool, min(BACKGROUND, len(pool)), replace=False)]
-        return taste_model(self.X[likes], negatives).predict_proba(self.X[candidates])[:, 1]
+            negatives = self._vectors(sample_others(len(self), likes, BACKGROUND, np.random.default_rng(0)))
+        return taste_model(self._vectors(likes), negatives).predict_proba(self._vectors(candidates))[:, 1]
 
     def _explain(self, rank: int, song: int, score: float, seed: int) -> Recommendation:
         """Why `song` was recommended: its nearest seed, and each feature's share of the squared
         distance between them in the metric (the artist context as one share, "artist sound")."""
         names = self.space.output_names
-        own = (self._weights * (self.features[song] - self.features[seed])) ** 2
-        artist = float(((self.X[song, len(names) :] - self.X[seed, len(names) :]) ** 2).sum())
+        d = len(names)
+        pair = self._vectors([song, seed]).astype(np.float64)
+        own = (pair[0, :d] - pair[1, :d]) ** 2  # the weighted features' share
+        artist = float(((pair[0, d:] - pair[1, d:]) ** 2).sum())
         total = float(own.sum()) + artist or 1.0
         counted = [j for j in np.argsort(own) if self._weights[j] > 0]
-        raw = self.space.inverse_scale(self.features[[song, seed]])
+        # The features themselves, unweighted (a feature of weight 0 is never described).
+        features = np.divide(pair[:, :d], self._weights, out=np.zeros((2, d)), where=self._weights > 0)
+        raw = self.space.inverse_scale(features)
         differs = []
         for j in counted[::-1][:2]:
             if own[j] / total < 0.2:
@@ -270,16 +367,18 @@ class Recommender:
         if artist / total >= 0.3:
             differs.append("artist's sound")
         contributions = {names[j]: round(float(own[j] / total), 4) for j in range(len(names))}
-        if self.X.shape[1] > len(names):
+        if pair.shape[1] > d:
             contributions["artist sound"] = round(artist / total, 4)
         cluster = None if self.clusters is None else _as_int(self.clusters[song])
+        if cluster is not None and cluster < 0:
+            cluster = None  # a song the run did not cluster (added after it)
         return Recommendation(
             rank=rank,
-            track_id=self._ids[song],
-            artist_name=self._artists[song],
-            track_name=self._titles[song],
+            track_id=self.songs.track_id[song].as_py(),
+            artist_name=self.songs.artist_name[song].as_py(),
+            track_name=self.songs.track_name[song].as_py(),
             score=round(float(score), 6),
-            nearest_seed=str(self._labels[seed]),
+            nearest_seed=self.songs.label(seed),
             distance=round(float(np.sqrt(total)), 4),
             similar_in=[names[j] for j in counted[:3]],
             differs_in=differs,
@@ -311,8 +410,120 @@ def taste_model(positives: np.ndarray, negatives: np.ndarray, *, seed: int = 0):
         return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_bins=32, random_state=seed).fit(X, y, sample_weight=weights)
 
 
+def sample_others(n: int, excluded: list[int] | np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` distinct rows of 0..n-1 outside `excluded`, drawn as
+    ``rng.choice(np.setdiff1d(np.arange(n), excluded), count, replace=False)`` draws them, without
+    listing the millions of other rows: the i-th row that is not excluded is i plus the number
+    of excluded rows at or below it.
+
+    >>> sample_others(10, [3], 3, np.random.default_rng(0)).tolist() == np.random.default_rng(0).choice(np.setdiff1d(np.arange(10), [3]), 3, replace=False).tolist()
+    True
+    """
+    excluded = np.unique(np.asarray(excluded, dtype=np.int64))
+    others = n - len(excluded)
+    picked = rng.choice(others, min(count, others), replace=False).astype(np.int64)
+    for row in excluded:  # ascending, so each shift accounts for the excluded rows before it
+        picked += picked >= row
+    return picked
+
+
 def _as_int(value: object) -> int | None:
     try:
         return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+
+
+# --------------------------------------------------------------------------------- building
+
+
+def _feature_columns(space: FeatureSpace) -> list[str]:
+    return list(space.columns) + (["key"] if space.key != "none" else []) + (["mode"] if space.mode else [])
+
+
+class _Moments:
+    """Running count, mean and sum of squared deviations per column (Chan's parallel update):
+    the standard space's centre and scale, from batches."""
+
+    def __init__(self) -> None:
+        self.n, self.mean_, self.m2 = 0, None, None
+
+    def add(self, values: np.ndarray) -> None:
+        n, mean = len(values), values.mean(axis=0) if len(values) else None
+        if not n:
+            return
+        m2 = ((values - mean) ** 2).sum(axis=0)
+        if self.mean_ is None:
+            self.n, self.mean_, self.m2 = n, mean, m2
+            return
+        total = self.n + n
+        delta = mean - self.mean_
+        self.mean_ = self.mean_ + delta * n / total
+        self.m2 = self.m2 + m2 + delta**2 * self.n * n / total
+        self.n = total
+
+    @property
+    def mean(self) -> np.ndarray:
+        if self.mean_ is None:
+            raise ValueError("no songs to recommend from: the catalogue is empty")
+        return self.mean_
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.m2 / self.n)
+
+
+def _stack(parts: Iterable[np.ndarray], rows: int | None) -> np.ndarray:
+    """Batches of rows into one float32 matrix with room for the artist context (twice the
+    columns): straight into place when the row count is known."""
+    X = None
+    filled = 0
+    chunks = []
+    for part in parts:
+        if rows is None:
+            chunks.append(part.astype(np.float32))
+            continue
+        if X is None:
+            X = np.empty((rows, 2 * part.shape[1]), dtype=np.float32)
+        if filled + len(part) > rows:
+            raise ValueError(f"the catalogue has more songs than the {rows:,} expected")
+        X[filled : filled + len(part), : part.shape[1]] = part
+        filled += len(part)
+    if rows is None:
+        if not chunks:
+            raise ValueError("no songs to recommend from: the catalogue is empty")
+        d = chunks[0].shape[1]
+        X = np.empty((sum(len(c) for c in chunks), 2 * d), dtype=np.float32)
+        for c in chunks:
+            X[filled : filled + len(c), :d] = c
+            filled += len(c)
+    if X is None:
+        raise ValueError("no songs to recommend from: the catalogue is empty")
+    if filled != len(X):
+        raise ValueError(f"the catalogue has {filled:,} songs, not the {len(X):,} expected")
+    return X
+
+
+def _with_artist_context(X: np.ndarray, d: int, artists: np.ndarray, weight: float) -> np.ndarray:
+    """Fill columns d..2d of `X` with each song's artist mean of columns 0..d, times `weight`
+    (the same as `SongDistance.embed`, in place and in chunks)."""
+    counts = np.bincount(artists).astype(np.float64)
+    means = np.empty((len(counts), d), dtype=np.float64)
+    for j in range(d):
+        means[:, j] = np.bincount(artists, weights=X[:, j], minlength=len(counts))
+    means = (weight * means / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    for start in range(0, len(X), _CHUNK):
+        X[start : start + _CHUNK, d:] = means[artists[start : start + _CHUNK]]
+    return X
+
+
+def _align_clusters(songs: SongTable, clusters: pd.Series | pa.Table) -> np.ndarray:
+    """Each song's cluster (-1: not in the run) from track id -> cluster."""
+    if isinstance(clusters, pd.Series):
+        clusters = pa.table({"track_id": pa.array(clusters.index.astype(str)), "cluster": pa.array(clusters.to_numpy(dtype=np.int64))})
+    position = pc.index_in(songs.track_id, value_set=clusters["track_id"].combine_chunks().cast(pa.string()))
+    found = position.is_valid().to_numpy(zero_copy_only=False)
+    labels = np.full(len(songs), -1, dtype=np.int32)
+    values = clusters["cluster"].combine_chunks().to_numpy(zero_copy_only=False)
+    labels[found] = values[position.drop_null().to_numpy()]
+    return labels

@@ -393,6 +393,17 @@ def read(store: Store, columns: list[str] | None = None) -> pd.DataFrame:
     return frame
 
 
+def track_batches(store: Store, columns: list[str]) -> Iterator[pa.Table]:
+    """The catalogue's tracks one file at a time (at most 250,000 songs each), in the order
+    `read` returns them, with those of `columns` each file has: for readers that must not hold
+    the whole catalogue at once. Labels merged by later ingests are not applied."""
+    files = manifest(store)
+    if files.empty:
+        raise _no_catalogue(store)
+    for key in files.loc[files["content"] == db.TRACKS, "lake_key"]:
+        yield _read_columns(store.lake, key, columns)
+
+
 def _read_columns(lake: Lake, key: str, columns: list[str] | None) -> pa.Table:
     if columns is None:
         return lake.read_table(key)

@@ -56,7 +56,7 @@ class ClusterRun:
     engine: str
     algorithm: str
     space: dict[str, Any]  # `FeatureSpace.to_dict()`: enough to rebuild the fitted space
-    assignments: pd.DataFrame  # track_id, cluster (-1: noise)
+    assignments: pd.DataFrame | None  # track_id, cluster (-1: noise); None when loaded without them
     clusters: pd.DataFrame  # CLUSTER_COLUMNS, one row per cluster; center in the run's space
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +82,8 @@ class ClusterRun:
 
     def labels_for(self, catalogue: pd.DataFrame) -> np.ndarray:
         """Each catalogue song's cluster; -1 for songs the run did not cluster (added after it)."""
+        if self.assignments is None:
+            raise RuntimeError(f"run {self.run_id} was loaded without its assignments")
         assigned = catalogue[["track_id"]].merge(self.assignments, on="track_id", how="left")
         return assigned["cluster"].fillna(-1).astype(int).to_numpy()
 
@@ -148,16 +150,29 @@ class ClusterRun:
             conn.execute(table.delete().where(table.c.run_id == self.run_id))
             conn.execute(table.insert().values(run_id=self.run_id, details=dumps(details | {"selection": self.selection})))
 
+    def assignment_table(self, store: Store) -> pa.Table:
+        """Every song's cluster (track_id, cluster) as Arrow, from the run's lake file (from the
+        database for a run stored before the lake kept them)."""
+        key = keys.run_assignments(self.run_id)
+        if store.lake.exists(key):
+            return store.lake.read_table(key, columns=["track_id", "cluster"])
+        with store.db.connect() as conn:
+            frame = pd.read_sql(sa.select(db.cluster_assignments.c.track_id, db.cluster_assignments.c.cluster)
+                                .where(db.cluster_assignments.c.run_id == self.run_id), conn)
+        return pa.Table.from_pandas(frame, schema=ASSIGNMENT_SCHEMA, preserve_index=False)
+
     @classmethod
-    def load(cls, store: Store, run_id: str | None = None) -> ClusterRun:
-        """The run `run_id` (default: the latest); `RunNotFound` names the recent runs."""
+    def load(cls, store: Store, run_id: str | None = None, *, assignments: bool = True) -> ClusterRun:
+        """The run `run_id` (default: the latest); `RunNotFound` names the recent runs. Without
+        `assignments` the per-song clusters are not read (a Spark run's are millions of rows):
+        `assignments` is then None, and `assignment_table` reads them as Arrow when needed."""
         run_id = run_id or latest_run_id(store)
         with store.db.connect() as conn:
             row = conn.execute(sa.select(db.cluster_runs).where(db.cluster_runs.c.run_id == run_id)).mappings().first()
             if row is None:
                 recent = [r[0] for r in conn.execute(sa.select(db.cluster_runs.c.run_id).order_by(db.cluster_runs.c.created_at.desc()).limit(10))]
                 raise RunNotFound(f"no clustering run {run_id!r}; recent runs: {', '.join(recent) or 'none (run songscope cluster first)'}")
-            assignments = pd.read_sql(
+            per_song = None if not assignments else pd.read_sql(
                 sa.select(db.cluster_assignments.c.track_id, db.cluster_assignments.c.cluster).where(db.cluster_assignments.c.run_id == run_id), conn
             )
             clusters = pd.read_sql(
@@ -171,7 +186,7 @@ class ClusterRun:
         clusters["jaccard"] = clusters["jaccard"].astype(float)
         created = row["created_at"]
         return cls(
-            run_id=row["run_id"], engine=row["engine"], algorithm=row["algorithm"], space=json.loads(row["space"]), assignments=assignments,
+            run_id=row["run_id"], engine=row["engine"], algorithm=row["algorithm"], space=json.loads(row["space"]), assignments=per_song,
             clusters=clusters, metrics={k: (np.nan if v is None else v) for k, v in metrics.items()}, params=json.loads(row["params"]),
             timings=json.loads(row["timings"]), stability=details.get("stability") or {}, null_model=details.get("null_model") or {},
             external=details.get("external"), feature_tests=details.get("feature_tests") or [], engine_reason=details.get("engine_reason", ""),

@@ -61,6 +61,11 @@ class Store:
                 self._cache[key] = build()
             return self._cache[key]
 
+    def peek(self, key: Any) -> Any | None:
+        """What `cached` keeps under `key`, or None (nothing is built)."""
+        with self._lock:
+            return self._cache.get(key)
+
     def forget(self, *keys: Any) -> None:
         """Drop what `cached` kept under `keys` (all of it when none are named): the stores have changed."""
         with self._lock:
