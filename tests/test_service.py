@@ -186,6 +186,13 @@ def test_run_on_spark_end_to_end(tmp_path, seed_files, spark_local, monkeypatch)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM cluster_assignments")).scalar() == 15_626
     engine.dispose()
+    # A later report of the run, in a new process's store, is drawn from a sample too: the
+    # catalogue is never read whole, nor the run's assignments.
+    with Store(settings) as store:
+        later = service.report(store, run.run_id, output=tmp_path / "later.html")
+        assert store.peek("catalogue") is None and store.peek(("run", run.run_id)) is None
+    page = later.path.read_text()
+    assert "fixed-seed sample of 6,000 songs" in page and "15,626 songs" in page
 
 
 def test_the_local_engine_refuses_what_will_not_fit_before_reading(tmp_path, seed_files, monkeypatch):

@@ -554,7 +554,7 @@ def compare(store: Store, run_a: str, run_b: str, *, figures: bool = False):
         _, points = _map_points(store, a)
         names = (f"A: {a.engine} {a.algorithm}", f"B: {b.engine} {b.algorithm}")
         comparison.figures = {
-            "maps": F.comparison_maps(points, a.labels_for(store.catalogue()), b.labels_for(store.catalogue()), names),
+            "maps": F.comparison_maps(points, _web_labels(store, a), _web_labels(store, b), names),
             "contingency": F.contingency_heatmap(comparison.contingency, names),
         }
     return comparison
@@ -594,9 +594,10 @@ def recommender(store: Store, run_id: str | None = None):
         # File by file from the lake: the recommender holds songs and vectors compactly, never
         # the catalogue as a frame (see `Recommender`), so it scales with the catalogue.
         batches = catalogue_batches(store, [*SONG_COLUMNS, *CONTINUOUS_FEATURES])
-        clusters = run.assignment_table(store) if run is not None else None
+        songs = _songs(store)
+        clusters = run.labels_of(store, songs.track_id) if run is not None else None
         descriptions = run.descriptions if run is not None else None
-        return Recommender.from_batches(batches, rows=catalogue_size(store), clusters=clusters, descriptions=descriptions, songs=_songs(store))
+        return Recommender.from_batches(batches, rows=catalogue_size(store), clusters=clusters, descriptions=descriptions, songs=songs)
 
     key = run.run_id if run is not None else None
     return store.cached(("recommender", key), build), key
@@ -682,8 +683,21 @@ def report(store: Store, run_id: str | None = None, *, output: Path = Path("repo
 
     if projection not in ("pca", "tsne", "umap"):
         raise ValueError(f"--map {projection!r}: choose pca, tsne or umap")
-    run = run if run is not None else load_run(store, run_id)
-    other = load_run(store, compare_with) if compare_with else None
+    if run is None:
+        run = load_run(store, run_id, assignments=False)
+        if catalogue is None and run.engine == "spark":
+            # A Spark run's catalogue need not fit here: the report is drawn from a fixed-seed
+            # sample, as the run's own report was (and says so), its figures from the run.
+            from songscope.backends.spark.cluster import SAMPLE_ROWS
+            from songscope.store.catalogue import sample
+
+            catalogue, _ = sample(store, SAMPLE_ROWS, seed=store.settings.seed)
+        else:
+            run = load_run(store, run.run_id)
+    other = load_run(store, compare_with, assignments=catalogue is None) if compare_with else None
+    if catalogue is not None:
+        # The runs' clusters of just the songs shown (a Spark run's assignments are millions).
+        run, other = (r if r is None or r.assignments is not None else _assigned(store, r, catalogue) for r in (run, other))
     built = build_report(store, run, other=other, projection=projection, ks=ks, density=density, focus=focus, progress=progress,
                          catalogue=catalogue, profiled=profiled, evidence=evidence)
     output = Path(output)
@@ -790,6 +804,14 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
     return RunOutcome(ingested, paths, timings, clustering, written)
 
 
+def _assigned(store: Store, run: ClusterRun, catalogue: pd.DataFrame) -> ClusterRun:
+    """`run` with the assignments of `catalogue`'s songs only (a copy; the cached run is untouched)."""
+    import dataclasses
+
+    ids = catalogue["track_id"].astype(str)
+    return dataclasses.replace(run, assignments=pd.DataFrame({"track_id": ids.to_numpy(), "cluster": run.labels_of(store, ids)}))
+
+
 def catalogue_size_or_zero(store: Store) -> int:
     """Tracks already stored (0 for a new database)."""
     from songscope.store.catalogue import NoCatalogue
@@ -885,21 +907,36 @@ def synth(rows: int, output: Path, *, seed: int = 0, progress: Progress | None =
 # --------------------------------------------------------------------- what the web app shows
 
 
-class _CatalogueIndex:
-    """Lookups over the catalogue the web app asks for per request: row by track id, "artist - title" names."""
+#: Up to this many songs the web app's map, song pages and cluster pages use every song; above,
+#: a fixed-seed sample of this many, read file by file (a catalogue of millions never loads whole).
+WEB_SONGS = 200_000
 
-    def __init__(self, catalogue: pd.DataFrame):
+
+class _WebCatalogue:
+    """The songs the web app's map and pages draw on: the whole catalogue, or a fixed-seed sample."""
+
+    def __init__(self, catalogue: pd.DataFrame, total: int):
         self.catalogue = catalogue.reset_index(drop=True)
+        self.total = total
         self.names = (self.catalogue["artist_name"].astype(str) + " - " + self.catalogue["track_name"].astype(str)).to_numpy()
         self.ids = self.catalogue["track_id"].astype(str).to_numpy()
         self.row = pd.Series(np.arange(len(self.catalogue)), index=self.ids)
-        self.search_keys = pd.Series(self.names).str.lower()
-        self.popularity = pd.to_numeric(self.catalogue["popularity"], errors="coerce").fillna(-1).to_numpy()
 
-    def row_of(self, track_id: str) -> int:
-        if track_id not in self.row.index:
-            raise NotFound(f"no song with track id {track_id!r}; search by name: /api/songs?q=...")
-        return int(self.row[track_id])
+    @property
+    def sampled(self) -> int | None:
+        """The sample's size, or None when every song is here."""
+        return len(self.catalogue) if len(self.catalogue) < self.total else None
+
+
+def _index(store: Store) -> _WebCatalogue:
+    from songscope.store.catalogue import sample
+
+    return store.cached("catalogue_index", lambda: _WebCatalogue(*sample(store, WEB_SONGS, seed=store.settings.seed)))
+
+
+def _web_labels(store: Store, run: ClusterRun) -> np.ndarray:
+    """The run's cluster of each song the web app draws on (kept per run)."""
+    return store.cached(("web labels", run.run_id), lambda: run.labels_of(store, _index(store).ids))
 
 
 def _songs(store: Store):
@@ -910,17 +947,13 @@ def _songs(store: Store):
     return store.cached("songs", lambda: SongTable.from_batches(catalogue_batches(store, SONG_COLUMNS)))
 
 
-def _index(store: Store) -> _CatalogueIndex:
-    return store.cached("catalogue_index", lambda: _CatalogueIndex(store.catalogue()))
-
-
 def _map_points(store: Store, run: ClusterRun):
     """The run's feature matrix over the catalogue and its 2-D map (kept per run)."""
     from songscope.features import FeatureSpace
     from songscope.viz import figures as F
 
     def build():
-        X = FeatureSpace.from_dict(run.space).transform(_index(store).catalogue)
+        X = FeatureSpace.from_dict(run.space).transform(_index(store).catalogue, dtype=np.float32)
         return X, F.project(X, seed=store.settings.seed)
 
     return store.cached(("map", run.run_id), build)
@@ -961,12 +994,13 @@ def cluster_map(store: Store, run_id: str | None = None) -> dict:
     """The map's figure (Plotly JSON; each point carries its track id) and its trustworthiness."""
     from songscope.viz import figures as F
 
-    run = load_run(store, run_id)
+    run = load_run(store, run_id, assignments=False)
     index = _index(store)
     _, points = _map_points(store, run)
-    labels = run.labels_for(index.catalogue)
+    labels = _web_labels(store, run)
     fig = F.cluster_map(points, labels, index.catalogue, run.descriptions, title=f"Cluster map: run {run.run_id}")
     return {"run_id": run.run_id, "figure": json.loads(fig.to_json()), "trustworthiness": points.trustworthiness,
+            "songs": index.total, "drawn_from_sample": index.sampled,
             "points": {"track_id": index.ids[points.rows].tolist(), "x": points.xy[:, 0].round(4).tolist(), "y": points.xy[:, 1].round(4).tolist(),
                        "cluster": labels[points.rows].tolist(), "name": index.names[points.rows].tolist()}}
 
@@ -985,20 +1019,30 @@ def search_songs(store: Store, query: str, limit: int = 20) -> list[dict]:
 
 
 def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int = 10) -> dict:
-    """One song: its features, its cluster and its nearest songs in the run's space."""
+    """One song: its features, its cluster and its nearest songs in the run's space (among a
+    fixed-seed sample when the catalogue is larger than `WEB_SONGS`; `nearest_among` says)."""
+    from songscope.features import FeatureSpace
+    from songscope.store.catalogue import rows_at
+
+    songs = _songs(store)
+    position = songs.row_of_id(track_id)
+    if position is None:
+        raise NotFound(f"no song with track id {track_id!r}; search by name: /api/songs?q=...")
+    run = load_run(store, run_id, assignments=False)
     index = _index(store)
-    row = index.row_of(track_id)
-    run = load_run(store, run_id)
     X, _ = _map_points(store, run)
-    labels = run.labels_for(index.catalogue)
-    distances = np.sqrt(((X - X[row]) ** 2).sum(axis=1))
-    distances[row] = np.inf
+    labels = _web_labels(store, run)
+    own = int(index.row[track_id]) if track_id in index.row.index else None
+    track = index.catalogue.iloc[own] if own is not None else rows_at(store, [position]).iloc[0]
+    point = X[own] if own is not None else FeatureSpace.from_dict(run.space).transform(track.to_frame().T, dtype=np.float32)[0]
+    distances = np.sqrt(((X - point) ** 2).sum(axis=1, dtype=np.float64))
+    if own is not None:
+        distances[own] = np.inf
     nearest = np.argsort(distances, kind="stable")[:neighbours]
-    track = index.catalogue.iloc[row]
-    cluster = int(labels[row])
+    cluster = int(labels[own]) if own is not None else int(run.labels_of(store, [track_id])[0])
     features = {c: track[c] for c in run.space["columns"] if c in track}
-    return jsonable({"track_id": track_id, "name": index.names[row], "popularity": track.get("popularity"), "features": features,
-                     "cluster": cluster, "cluster_description": run.descriptions.get(cluster),
+    return jsonable({"track_id": track_id, "name": songs.label(position), "popularity": track.get("popularity"), "features": features,
+                     "cluster": cluster, "cluster_description": run.descriptions.get(cluster), "nearest_among": len(index.catalogue),
                      "nearest": [{"track_id": index.ids[r], "name": index.names[r], "distance": round(float(distances[r]), 4),
                                   "cluster": int(labels[r])} for r in nearest]})
 
@@ -1008,12 +1052,12 @@ def cluster_details(store: Store, cluster: int, run_id: str | None = None, sampl
     from songscope.evaluate.stability import verdict
     from songscope.viz import figures as F
 
-    run = load_run(store, run_id)
+    run = load_run(store, run_id, assignments=False)
     clusters = run.clusters.set_index("cluster")
     if cluster not in clusters.index:
         raise NotFound(f"run {run.run_id} has clusters 0..{int(clusters.index.max())}, not {cluster}")
     index = _index(store)
-    labels = run.labels_for(index.catalogue)
+    labels = _web_labels(store, run)
     features = list(run.space["columns"]) + (["popularity"] if index.catalogue["popularity"].notna().any() else [])
     members = np.flatnonzero(labels == cluster)
     rng = np.random.default_rng(store.settings.seed)
@@ -1022,7 +1066,8 @@ def cluster_details(store: Store, cluster: int, run_id: str | None = None, sampl
     radar = F.cluster_radar(index.catalogue, labels, cluster, features, str(row["description"]))
     return jsonable({"run_id": run.run_id, "cluster": cluster, "size": int(row["size"]), "description": row["description"],
                      "top_artists": row["top_artists"], "jaccard": row["jaccard"], "stability": None if pd.isna(row["jaccard"]) else verdict(row["jaccard"]),
-                     "sample": [{"track_id": index.ids[r], "name": index.names[r]} for r in shown], "figure": json.loads(radar.to_json())})
+                     "sample": [{"track_id": index.ids[r], "name": index.names[r]} for r in shown], "figure": json.loads(radar.to_json()),
+                     "drawn_from_sample": index.sampled})
 
 
 def save_list(store: Store, name: str, favourites: list[str], dislikes: list[str] | None = None, options: dict | None = None) -> dict:

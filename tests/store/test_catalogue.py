@@ -97,6 +97,37 @@ def test_each_ingest_adds_its_own_files_and_readers_read_them_all(settings_facto
     assert ingest([str(a)], settings).stored.catalogue_files == []
 
 
+def test_rows_and_samples_are_read_from_the_files_that_hold_them(seed_catalogue, tmp_path):
+    """Readers that must not hold the catalogue whole: rows by position, a fixed-seed sample and
+    the files one by one all agree with the whole read."""
+    import numpy as np
+
+    from tests.conftest import copy_stores
+
+    settings = copy_stores(seed_catalogue, tmp_path)
+    extra = tmp_path / "extra.csv"
+    extra.write_text(f"{HEADER}\n{row('z000000000000000000001', 'Zed', 'Last')}\n")
+    ingest([str(extra)], settings)  # a second file
+    whole = load_catalogue(settings)
+    with Store(settings) as store:
+        positions = [len(whole) - 1, 0, 7_000, 15_625, 7_000]
+        picked = catalogue.rows_at(store, positions, columns=["track_id", "energy"])
+        assert picked["track_id"].tolist() == whole["track_id"].iloc[positions].tolist()
+        assert picked["energy"].tolist() == whole["energy"].iloc[positions].tolist()
+        with pytest.raises(IndexError):
+            catalogue.rows_at(store, [len(whole)])
+        drawn, total = catalogue.sample(store, 1_000, seed=3)
+        again, _ = catalogue.sample(store, 1_000, seed=3)
+        assert total == len(whole) and len(drawn) == 1_000 and drawn.equals(again)
+        rows = np.sort(np.random.default_rng(3).choice(len(whole), 1_000, replace=False))
+        pd.testing.assert_frame_equal(drawn, whole.iloc[rows].reset_index(drop=True)[drawn.columns], check_dtype=False)
+        everything, _ = catalogue.sample(store, 10**6)
+        pd.testing.assert_frame_equal(everything, whole)
+        batches = list(catalogue.track_batches(store, ["track_id"]))
+        assert len(batches) == 2 and sum(b.num_rows for b in batches) == len(whole)
+        assert store.peek("catalogue") is None
+
+
 def test_labels_a_later_ingest_gives_a_stored_track_reach_the_lake(settings_factory, tmp_path):
     settings = settings_factory()
     plain = tmp_path / "plain.csv"

@@ -75,6 +75,40 @@ def test_map_search_and_song(client, clustered):
     assert client.get("/api/songs", params={"q": ""}).status_code == 422
 
 
+def test_a_catalogue_larger_than_the_web_sample_is_drawn_from_a_sample(clustered, monkeypatch):
+    """Above `WEB_SONGS` the map and the pages use a fixed-seed sample read file by file; a song
+    outside it still has its page (its features read from its file, its cluster from the run)."""
+    from songscope import service
+    from songscope.store.runs import ClusterRun
+    from songscope.store.store import Store
+    from songscope.web.app import create_app
+
+    settings, first, *_ = clustered
+    monkeypatch.setattr(service, "WEB_SONGS", 2_000)
+    app = create_app(settings)
+    client = TestClient(app)
+    cluster_map = client.get(f"/api/runs/{first}/map").json()
+    assert len(cluster_map["points"]["track_id"]) == 2_000
+    assert cluster_map["songs"] == 15_626 and cluster_map["drawn_from_sample"] == 2_000
+    with Store(settings) as store:
+        run = ClusterRun.load(store, first)
+        catalogue = store.catalogue()
+    truth = dict(zip(run.assignments["track_id"], run.assignments["cluster"]))
+    assert all(truth[t] == c for t, c in zip(cluster_map["points"]["track_id"], cluster_map["points"]["cluster"]))
+    shown = set(cluster_map["points"]["track_id"])
+    outside = next(t for t in catalogue["track_id"] if t not in shown)
+    song = client.get(f"/api/songs/{outside}", params={"run_id": first}).json()
+    expected = catalogue.set_index("track_id").loc[outside]
+    assert song["cluster"] == truth[outside] and song["nearest_among"] == 2_000
+    assert song["features"]["energy"] == pytest.approx(expected["energy"])
+    assert {n["track_id"] for n in song["nearest"]} <= shown and len(song["nearest"]) == 10
+    details = client.get(f"/api/runs/{first}/clusters/0").json()
+    assert details["drawn_from_sample"] == 2_000 and {s["track_id"] for s in details["sample"]} <= shown
+    assert details["size"] == sum(1 for c in truth.values() if c == 0)  # the run's exact size, not the sample's
+    assert client.get("/api/songs", params={"q": "bastille admit"}).json()[0]["name"] == BASTILLE  # search covers every song
+    assert app.state.store.peek("catalogue") is None  # nothing read the whole catalogue
+
+
 def test_recommend_save_and_share_a_list(client, clustered):
     settings, *_ = clustered
     result = client.post("/api/recommend", json={"favourites": [BASTILLE, CIGARETTES], "n": 5, "per_artist": 1})

@@ -116,13 +116,13 @@ class Recommender:
 
     @classmethod
     def from_batches(cls, batches: Iterable[pd.DataFrame | pa.Table], space: FeatureSpace | None = None, *, rows: int | None = None,
-                     clusters: pd.Series | pa.Table | None = None, distance: SongDistance | None = None, songs: SongTable | None = None,
+                     clusters: pd.Series | np.ndarray | None = None, distance: SongDistance | None = None, songs: SongTable | None = None,
                      **options) -> Recommender:
         """From the catalogue in batches (frames or Arrow tables with the song and feature
         columns), read once. `space` fitted, or None for the default space fitted on the way
         (standard scaling; the encoded columns are kept as float32 until their moments are in).
         `rows`, when known, lets the vectors go straight into their final matrix.
-        `clusters`: track id -> cluster, as a Series or an Arrow table (track_id, cluster).
+        `clusters`: track id -> cluster (a Series), or each song's cluster in batch order.
         `songs`: the same batches' `SongTable` when one is built already (the web app's)."""
         distance = distance or SongDistance()
         space = space if space is not None else FeatureSpace()
@@ -517,13 +517,12 @@ def _with_artist_context(X: np.ndarray, d: int, artists: np.ndarray, weight: flo
     return X
 
 
-def _align_clusters(songs: SongTable, clusters: pd.Series | pa.Table) -> np.ndarray:
-    """Each song's cluster (-1: not in the run) from track id -> cluster."""
-    if isinstance(clusters, pd.Series):
-        clusters = pa.table({"track_id": pa.array(clusters.index.astype(str)), "cluster": pa.array(clusters.to_numpy(dtype=np.int64))})
-    position = pc.index_in(songs.track_id, value_set=clusters["track_id"].combine_chunks().cast(pa.string()))
-    found = position.is_valid().to_numpy(zero_copy_only=False)
-    labels = np.full(len(songs), -1, dtype=np.int32)
-    values = clusters["cluster"].combine_chunks().to_numpy(zero_copy_only=False)
-    labels[found] = values[position.drop_null().to_numpy()]
-    return labels
+def _align_clusters(songs: SongTable, clusters: pd.Series | np.ndarray) -> np.ndarray:
+    """Each song's cluster (-1: not in the run): `clusters` maps track ids to clusters, or is
+    already one cluster per song in the songs' order."""
+    if not isinstance(clusters, pd.Series):
+        if len(clusters) != len(songs):
+            raise ValueError(f"{len(clusters)} clusters for {len(songs)} songs")
+        return np.asarray(clusters, dtype=np.int32)
+    labels = clusters.reindex(songs.track_id.to_pandas()).fillna(-1)
+    return labels.to_numpy(dtype=np.int32)

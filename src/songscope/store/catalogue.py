@@ -404,6 +404,49 @@ def track_batches(store: Store, columns: list[str]) -> Iterator[pa.Table]:
         yield _read_columns(store.lake, key, columns)
 
 
+def _track_files(store: Store) -> tuple[list[str], np.ndarray]:
+    """The tracks files in reading order and the catalogue row each starts at (one more: the total)."""
+    files = manifest(store)
+    files = files[files["content"] == db.TRACKS]
+    if files.empty:
+        raise _no_catalogue(store)
+    return files["lake_key"].tolist(), np.r_[0, np.cumsum(files["rows"].to_numpy(dtype=np.int64))]
+
+
+def rows_at(store: Store, positions: np.ndarray | list[int], columns: list[str] | None = None) -> pd.DataFrame:
+    """The catalogue's rows at `positions` (row numbers in `read`'s order), read from just the
+    files that hold them, in the order given. Labels merged by later ingests are not applied."""
+    keys_, starts = _track_files(store)
+    positions = np.asarray(positions, dtype=np.int64)
+    if len(positions) and (positions.min() < 0 or positions.max() >= starts[-1]):
+        raise IndexError(f"the catalogue has {starts[-1]:,} songs")
+    order = np.argsort(positions, kind="stable")
+    ordered = positions[order]
+    parts = []
+    for i, key in enumerate(keys_):
+        lo, hi = np.searchsorted(ordered, [starts[i], starts[i + 1]])
+        if hi > lo:
+            parts.append(_read_columns(store.lake, key, columns).take(pa.array(ordered[lo:hi] - starts[i])))
+    if not parts:
+        return read(store, columns).iloc[:0]
+    frame = pa.concat_tables(parts, promote_options="permissive").to_pandas()
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.arange(len(order))
+    return frame.iloc[inverse].reset_index(drop=True)
+
+
+def sample(store: Store, rows: int, *, seed: int = 0, columns: list[str] | None = None) -> tuple[pd.DataFrame, int]:
+    """A fixed-seed sample of `rows` songs in catalogue order, read file by file, and the size
+    of the catalogue. A catalogue of at most `rows` songs is returned whole, as `read` returns it
+    (labels merged by later ingests included); a sample carries the labels its files hold."""
+    _, starts = _track_files(store)
+    total = int(starts[-1])
+    if total <= rows:
+        return read(store, columns), total
+    picked = np.sort(np.random.default_rng(seed).choice(total, rows, replace=False))
+    return rows_at(store, picked, columns), total
+
+
 def _read_columns(lake: Lake, key: str, columns: list[str] | None) -> pa.Table:
     if columns is None:
         return lake.read_table(key)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from songscope.jsonable import dumps, jsonable
@@ -160,6 +161,23 @@ class ClusterRun:
             frame = pd.read_sql(sa.select(db.cluster_assignments.c.track_id, db.cluster_assignments.c.cluster)
                                 .where(db.cluster_assignments.c.run_id == self.run_id), conn)
         return pa.Table.from_pandas(frame, schema=ASSIGNMENT_SCHEMA, preserve_index=False)
+
+    def labels_of(self, store: Store, track_ids: pa.Array | pa.ChunkedArray | Iterable[str]) -> np.ndarray:
+        """The cluster of each of `track_ids` (-1: not in the run), from the assignments in
+        memory or else the run's lake file, matched by Arrow's hash join (no per-song objects)."""
+        if self.assignments is not None:
+            table = pa.Table.from_pandas(self.assignments[["track_id", "cluster"]], schema=ASSIGNMENT_SCHEMA, preserve_index=False)
+        else:
+            table = self.assignment_table(store)
+        if not isinstance(track_ids, (pa.Array, pa.ChunkedArray)):
+            track_ids = pa.array(list(track_ids), type=pa.string())
+        position = pc.index_in(track_ids, value_set=table["track_id"].combine_chunks().cast(pa.string()))
+        if isinstance(position, pa.ChunkedArray):
+            position = position.combine_chunks()
+        found = position.is_valid().to_numpy(zero_copy_only=False)
+        labels = np.full(len(track_ids), -1, dtype=np.int64)
+        labels[found] = table["cluster"].combine_chunks().to_numpy(zero_copy_only=False)[position.drop_null().to_numpy()]
+        return labels
 
     @classmethod
     def load(cls, store: Store, run_id: str | None = None, *, assignments: bool = True) -> ClusterRun:

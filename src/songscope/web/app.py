@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="songscope", version="0.1", docs_url=None, redoc_url=None,
         description="Explore song clusters and get recommendations. Every page has a JSON twin under /api.",
     )
+    app.state.store = store  # for tests and operators: what the app holds
 
     def answer(call, *args, **kwargs):
         try:
