@@ -158,6 +158,15 @@ def read_one(
     else:
         table, lines, invalid = _read_csv(url, raw, encoding=encoding, delimiter=delimiter)
     del raw  # parsed: the file's bytes are not needed while validating (a second copy of the file)
+    frame, rejected = _validated(url, table, lines, invalid, summary)
+    if summary.rows_read == 0:
+        raise IngestError(f"{url}: the file has a header but no data rows")
+    return frame, rejected, summary
+
+
+def _validated(url: str, table: pa.Table, lines: np.ndarray, invalid: list[_InvalidRow], summary: SourceSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Canonical names, validation, and the rows the parser could not split joined to the
+    rejected rows in line order; the summary's columns and counts filled in."""
     summary.columns = {src: dst for src, dst in zip(table.column_names, _canonical_names(url, table.column_names))}
     table = table.rename_columns(list(summary.columns.values()))
     frame, rejected = validate(table, source=url, lines=lines)
@@ -167,9 +176,7 @@ def read_one(
     summary.rows_valid = len(frame)
     summary.rows_rejected = len(rejected)
     summary.rows_read = summary.rows_valid + summary.rows_rejected
-    if summary.rows_read == 0:
-        raise IngestError(f"{url}: the file has a header but no data rows")
-    return frame, rejected, summary
+    return frame, rejected
 
 
 # ------------------------------------------------------------------- reading in parts (Spark backend)
@@ -233,6 +240,106 @@ def read_parquet_part(url: str, first: int, stop: int, *, s3_endpoint: str | Non
     return frame, rejected, summary
 
 
+#: Encodings in which a line break and a double quote are the single bytes 0x0A and 0x22 and no
+#: other character contains either: a CSV in one of them can be cut at a line break found by bytes.
+_BYTE_SAFE_ENCODINGS = frozenset({"utf-8", "utf8", "utf-8-sig", "ascii", "latin-1", "latin1", "iso-8859-1", "cp1252", "windows-1252"})
+
+
+def csv_splittable(url: str, encoding: str) -> bool:
+    """Whether a CSV source can be read in byte ranges (not compressed; a byte-safe encoding)."""
+    return not url.lower().endswith(".gz") and encoding.replace("_", "-").lower() in _BYTE_SAFE_ENCODINGS
+
+
+def file_size(url: str, s3_endpoint: str | None = None) -> int:
+    fs, path = lake_io.resolve(url, s3_endpoint)
+    try:
+        return int(fs.get_file_info(path).size or 0)
+    except (OSError, FileNotFoundError) as exc:
+        raise IngestError(f"{url}: cannot be read ({exc})") from exc
+
+
+def _read_range(url: str, start: int, stop: int, s3_endpoint: str | None) -> bytes:
+    fs, path = lake_io.resolve(url, s3_endpoint)
+    try:
+        with fs.open_input_file(path) as handle:
+            return handle.read_at(stop - start, start)
+    except (OSError, FileNotFoundError) as exc:
+        raise IngestError(f"{url}: cannot be read ({exc})") from exc
+
+
+@dataclass
+class CsvRangeScan:
+    """What cutting a CSV needs to know of one byte range [start, stop): its line breaks and
+    double quotes, and the first line break after an even and after an odd number of quotes
+    counted from `start` (offset in the file, and how many breaks the range has up to it; -1: none)."""
+
+    start: int
+    stop: int
+    breaks: int
+    quotes: int
+    even_break: int = -1
+    even_breaks_through: int = -1
+    odd_break: int = -1
+    odd_breaks_through: int = -1
+
+
+def scan_csv_range(url: str, start: int, stop: int, s3_endpoint: str | None = None) -> CsvRangeScan:
+    """Count the line breaks and quotes of a byte range of a CSV (an executor's share of a big file)."""
+    buffer = np.frombuffer(_read_range(url, start, stop, s3_endpoint), dtype=np.uint8)
+    quotes = np.cumsum(buffer == 34)
+    breaks = np.flatnonzero(buffer == 10)
+    scan = CsvRangeScan(start, stop, len(breaks), int(quotes[-1]) if len(quotes) else 0)
+    parity = quotes[breaks] % 2 if len(breaks) else np.empty(0, dtype=np.int64)
+    for wanted, offset_name, count_name in ((0, "even_break", "even_breaks_through"), (1, "odd_break", "odd_breaks_through")):
+        found = np.flatnonzero(parity == wanted)
+        if len(found):
+            setattr(scan, offset_name, start + int(breaks[found[0]]))
+            setattr(scan, count_name, int(found[0]) + 1)
+    return scan
+
+
+def csv_parts(scans: list[CsvRangeScan]) -> list[tuple[int, int, int]]:
+    """(start, stop, line breaks before start) of the parts a CSV is read in, from the scans of its
+    consecutive ranges. Every part but the first starts just after the first line break of its
+    range that lies outside quotes (an even number of quotes before it in the whole file, as
+    RFC 4180 quoting, doubled quotes included, keeps it), so no record is cut, even one whose
+    quoted value spans lines. A range with no such break joins the part before it."""
+    if not scans:
+        return []
+    parts = [[scans[0].start, scans[0].stop, 0]]
+    quotes = breaks = 0
+    for scan in scans:
+        if scan is not scans[0]:
+            odd = quotes % 2 == 1
+            cut, through = (scan.odd_break, scan.odd_breaks_through) if odd else (scan.even_break, scan.even_breaks_through)
+            if cut >= 0:
+                parts[-1][1] = cut + 1
+                parts.append([cut + 1, scan.stop, breaks + through])
+            else:
+                parts[-1][1] = scan.stop
+        quotes += scan.quotes
+        breaks += scan.breaks
+    return [(a, b, c) for a, b, c in parts]
+
+
+def read_csv_part(url: str, start: int, stop: int, breaks_before: int, *, encoding: str = "utf-8", delimiter: str = ",",
+                  s3_endpoint: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, SourceSummary]:
+    """Read and validate the records in bytes [start, stop) of a CSV (cut by `csv_parts`): the rows
+    `read_one` gives for them, with the same line numbers. The first part holds the header; the
+    others take it from the file's first line. The summary's hash and size are left empty."""
+    summary = SourceSummary(uri=url, sha256="", size_bytes=0, format="csv")
+    raw = _read_range(url, start, stop, s3_endpoint)
+    if start == 0:
+        table, lines, invalid = _read_csv(url, raw, encoding=encoding, delimiter=delimiter)
+    else:
+        head = _read_range(url, 0, min(_SNIFF_BYTES, start), s3_endpoint)
+        header = next(csv.reader(io.StringIO(_as_utf8(url, head, encoding).decode("utf-8", errors="replace")), delimiter=delimiter), [])
+        table, lines, invalid = _read_csv(url, raw, encoding=encoding, delimiter=delimiter, header=header, lines_before=breaks_before)
+    del raw
+    frame, rejected = _validated(url, table, lines, invalid, summary)
+    return frame, rejected, summary
+
+
 def file_digest(url: str, s3_endpoint: str | None = None) -> tuple[str, int]:
     """SHA-256 and size of a file, read in blocks (never whole)."""
     fs, path = lake_io.resolve(url, s3_endpoint)
@@ -266,7 +373,14 @@ def _read_parquet(url: str, raw: bytes) -> tuple[pa.Table, np.ndarray, list[_Inv
     return table, np.arange(1, table.num_rows + 1, dtype=np.int64), []
 
 
-def _read_csv(url: str, raw: bytes, *, encoding: str, delimiter: str) -> tuple[pa.Table, np.ndarray, list[_InvalidRow]]:
+def _read_csv(url: str, raw: bytes, *, encoding: str, delimiter: str, header: list[str] | None = None,
+              lines_before: int = 0) -> tuple[pa.Table, np.ndarray, list[_InvalidRow]]:
+    """Parse CSV bytes as text columns: the table, each record's physical line, the records that
+    could not be split. With `header` the bytes are a later part of a file (no header row of its
+    own), and `lines_before` line breaks precede them."""
+    if header is not None:
+        return _read_csv_records(url, _as_utf8(url, raw, encoding, lines_before=lines_before), header, delimiter, header_row=False,
+                                 lines_before=lines_before)
     if b"\x00" in raw[:_SNIFF_BYTES]:
         raise IngestError(
             f"{url}: this is binary data, not a text table (NUL bytes in the first "
@@ -284,8 +398,17 @@ def _read_csv(url: str, raw: bytes, *, encoding: str, delimiter: str) -> tuple[p
                     f"{url}: the header has one column, and it contains {label}s: the file looks "
                     f"{label}-separated. Pass --delimiter {other!r} (the default is ',')"
                 )
+    return _read_csv_records(url, raw, header, delimiter, header_row=True)
+
+
+def _read_csv_records(url: str, raw: bytes, header: list[str], delimiter: str, *, header_row: bool,
+                      lines_before: int = 0) -> tuple[pa.Table, np.ndarray, list[_InvalidRow]]:
     names = [f"f{i}" for i in range(len(header))]
     invalid: list[_InvalidRow] = []
+    if not header_row and not raw.replace(b"\r", b"").replace(b"\n", b""):
+        # A later part holding only blank lines (the whole file skips them too): no records.
+        empty = pa.table({name: pa.array([], pa.string()) for name in names}).rename_columns(header)
+        return empty, np.empty(0, dtype=np.int64), invalid
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         invalid.append(_InvalidRow(row.number or -1, row.expected_columns, row.actual_columns, row.text))
@@ -294,7 +417,7 @@ def _read_csv(url: str, raw: bytes, *, encoding: str, delimiter: str) -> tuple[p
     def parse(use_threads: bool) -> pa.Table:
         return pacsv.read_csv(
             pa.BufferReader(raw),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=use_threads),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=int(header_row), use_threads=use_threads),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
             ),
@@ -314,13 +437,13 @@ def _read_csv(url: str, raw: bytes, *, encoding: str, delimiter: str) -> tuple[p
     except pa.ArrowInvalid as exc:
         raise IngestError(f"{url}: cannot be parsed as CSV ({exc})") from exc
     table = table.rename_columns(header)
-    record_lines = _record_lines(raw, table.num_rows + len(invalid) + 1, delimiter)
-    # pyarrow numbers records from 1 with the header as record 1; map to physical lines.
+    record_lines = _record_lines(raw, table.num_rows + len(invalid) + int(header_row), delimiter) + lines_before
+    # pyarrow numbers records from 1 (the header, when read, is record 1); map to physical lines.
     invalid_records = np.array(sorted(r.line for r in invalid), dtype=np.int64)
     for row in invalid:
         row.line = int(record_lines[row.line - 1]) if 0 < row.line <= len(record_lines) else row.line
     kept = np.ones(len(record_lines), dtype=bool)
-    kept[0] = False  # the header
+    kept[0] = not header_row  # the header is no record
     kept[invalid_records - 1] = False
     return table, record_lines[kept], invalid
 
@@ -340,8 +463,9 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
-def _as_utf8(url: str, raw: bytes, encoding: str) -> bytes:
-    """UTF-8 bytes without a byte order mark, or an IngestError that says where decoding failed."""
+def _as_utf8(url: str, raw: bytes, encoding: str, *, lines_before: int = 0) -> bytes:
+    """UTF-8 bytes without a byte order mark, or an IngestError that says where decoding failed
+    (`lines_before`: line breaks before `raw` in its file, when it is a part of one)."""
     if encoding.replace("_", "-").lower() in ("utf-8", "utf8", "utf-8-sig"):
         if raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
@@ -350,7 +474,7 @@ def _as_utf8(url: str, raw: bytes, encoding: str) -> bytes:
         try:  # only to say where it fails
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
+            line = lines_before + raw[: exc.start].count(b"\n") + 1
             raise IngestError(
                 f"{url}: line {line} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}). "
                 "If the file was saved as Latin-1 or Windows-1252, pass --encoding latin-1 (or cp1252)"
@@ -381,7 +505,10 @@ def _record_lines(raw: bytes, n_records: int, delimiter: str) -> np.ndarray:
     nonblank = np.flatnonzero(~blank) + 1
     if len(nonblank) == n_records:
         return nonblank.astype(np.int64)
-    reader = csv.reader(io.StringIO(raw.decode("utf-8"), newline=""), delimiter=delimiter)
+    # Lines end at "\n" only, as in the fast path (a lone "\r" inside a quoted value starts no
+    # line), so numbering does not depend on whether a file has line breaks inside quotes.
+    text = raw.decode("utf-8")
+    reader = csv.reader((line + "\n" for line in text.split("\n")), delimiter=delimiter)
     lines = []
     start = 1
     for row in reader:

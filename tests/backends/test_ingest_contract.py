@@ -57,6 +57,28 @@ def test_seed_gives_the_same_catalogue_on_both_backends(tmp_path, seed_files, sp
     assert len(stored_spark["provenance"]) == 20_301
 
 
+def test_a_big_csv_is_read_in_parts_alike(tmp_path, spark_local, monkeypatch):
+    """A CSV above `CSV_PART_BYTES` is read by several executors, cut between records (quoted
+    line breaks, doubled quotes, CRLF, a byte order mark): the stores hold what the local
+    backend, reading it whole, stores."""
+    from songscope.backends.spark import ingest as spark_ingest
+    from tests.test_ingest import _awkward_csv, _awkward_rows
+
+    monkeypatch.setattr(spark_ingest, "CSV_PART_BYTES", 3_000)
+    path = tmp_path / "big.csv"
+    _awkward_csv(path, _awkward_rows(400), bom=True, crlf=True)
+    said = []
+    (local, local_settings), (spark, spark_settings) = _both(tmp_path, [str(path)], spark_local, progress=said.append)
+    tasks = int(next(m for m in said if "Spark tasks" in m).split(" in ")[1].split()[0])
+    assert tasks >= path.stat().st_size // 3_000 - 2  # really read in parts
+    assert spark.report.to_dict() == local.report.to_dict() and spark.rows_read == local.rows_read
+    pd.testing.assert_frame_equal(load_catalogue(spark_settings), load_catalogue(local_settings))
+    stored_local, stored_spark = _stored(local_settings), _stored(spark_settings)
+    for name in stored_local:
+        pd.testing.assert_frame_equal(stored_spark[name], stored_local[name], obj=name)
+    assert len(stored_spark["rejected"]) > 40
+
+
 def test_bad_rows_are_rejected_alike(tmp_path, spark_local):
     files = [write(tmp_path, name, content) for name, (content, _) in sorted(ROW_LEVEL.items())]
     (local, local_settings), (spark, spark_settings) = _both(tmp_path, files, spark_local)

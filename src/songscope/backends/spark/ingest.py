@@ -45,6 +45,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Rows per reading task for Parquet sources (whole row groups; a CSV file is one task).
 TASK_ROWS = 500_000
+#: A CSV larger than this is read in parts of about this size (cut between records), in parallel
+#: and with bounded memory per task: about 450,000 rows of a typical audio-feature table.
+CSV_PART_BYTES = 64 << 20
 
 _KIND, _ORDER_FILE, _REASON, _COLUMNS, _RAW, _NOTE = "_kind", "_file", "_reason", "_columns", "_raw", "_note"
 _TRACK, _REJECTED, _SUMMARY, _ERROR = "track", "rejected", "summary", "error"
@@ -74,16 +77,24 @@ class _Task:
     first_group: int = -1  # Parquet: row groups first..stop-1; CSV: the whole file (-1)
     stop_group: int = -1
     digest: bool = True  # this task also hashes the whole file for its summary
+    byte_start: int = -1  # a big CSV: its records in bytes byte_start..byte_stop-1
+    byte_stop: int = -1
+    breaks_before: int = 0  # line breaks before byte_start (for the records' line numbers)
 
 
 def _read_task(task: dict, extras: list[str], encoding: str, delimiter: str, s3_endpoint: str | None) -> pa.Table:
     """One reading task, run in an executor: its part of a file, validated, in `read_schema`."""
-    from songscope.ingest import IngestError, file_digest, read_one, read_parquet_part
+    from songscope.ingest import IngestError, file_digest, read_csv_part, read_one, read_parquet_part
 
     target = read_schema(extras)
     url, index = task["url"], task["file_index"]
     try:
-        if task["first_group"] < 0:
+        if task["byte_start"] >= 0:
+            frame, rejected, summary = read_csv_part(url, task["byte_start"], task["byte_stop"], task["breaks_before"], encoding=encoding,
+                                                     delimiter=delimiter, s3_endpoint=s3_endpoint)
+            if task["digest"]:
+                summary.sha256, summary.size_bytes = file_digest(url, s3_endpoint)
+        elif task["first_group"] < 0:
             frame, rejected, summary = read_one(url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint)
         else:
             frame, rejected, summary = read_parquet_part(url, task["first_group"], task["stop_group"], s3_endpoint=s3_endpoint)
@@ -268,8 +279,9 @@ class SparkIngest:
         t0 = time.perf_counter()
         urls = expand_sources(sources, s3_endpoint)
         tasks, extras, plan_error = _plan(urls, encoding, delimiter, s3_endpoint)
-        say(f"reading {len(urls):,} file{'s' * (len(urls) != 1)} in {len(tasks):,} Spark tasks")
         spark = spark_session(self.master)
+        tasks = _split_csv_tasks(spark, tasks, s3_endpoint)
+        say(f"reading {len(urls):,} file{'s' * (len(urls) != 1)} in {len(tasks):,} Spark tasks")
         target = read_schema(extras)
 
         def read(batches):
@@ -397,6 +409,7 @@ def _plan(urls: list[str], encoding: str, delimiter: str, s3_endpoint: str | Non
         try:
             names = source_columns(url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint)
             groups = parquet_row_groups(url, s3_endpoint) if url.lower().endswith(PARQUET_SUFFIXES) else None
+            split = groups is None and _to_split(url, encoding, s3_endpoint)
         except IngestError as exc:
             first_error = first_error or exc
             tasks.append(_Task(url, index))
@@ -405,7 +418,7 @@ def _plan(urls: list[str], encoding: str, delimiter: str, s3_endpoint: str | Non
             if name not in schema.CANONICAL_COLUMNS and name not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN) and name not in extras:
                 extras.append(name)
         if groups is None:
-            tasks.append(_Task(url, index))
+            tasks.append(_Task(url, index, byte_start=-2 if split else -1))
             continue
         first, rows = 0, 0
         for number, size in enumerate(groups):
@@ -416,6 +429,44 @@ def _plan(urls: list[str], encoding: str, delimiter: str, s3_endpoint: str | Non
         if not groups:
             tasks.append(_Task(url, index, 0, 0))
     return tasks, extras, first_error
+
+
+def _to_split(url: str, encoding: str, s3_endpoint: str | None) -> bool:
+    from songscope.ingest import csv_splittable, file_size
+
+    return csv_splittable(url, encoding) and file_size(url, s3_endpoint) > CSV_PART_BYTES
+
+
+def _split_csv_tasks(spark, tasks: list[_Task], s3_endpoint: str | None) -> list[_Task]:
+    """Tasks with every big CSV (``byte_start == -2``) replaced by one task per part: the
+    executors scan the file's byte ranges for line breaks outside quotes (one pass of counting,
+    no parsing), and the parts are cut there (`ingest.csv_parts`)."""
+    from songscope.ingest import csv_parts, file_size, scan_csv_range
+
+    big = [t for t in tasks if t.byte_start == -2]
+    if not big:
+        return tasks
+    ranges = []
+    for task in big:
+        size = file_size(task.url, s3_endpoint)
+        ranges += [(task.file_index, task.url, a, min(a + CSV_PART_BYTES, size)) for a in range(0, size, CSV_PART_BYTES)]
+
+    def scan(item):
+        index, url, start, stop = item
+        return index, scan_csv_range(url, start, stop, s3_endpoint)
+
+    scans: dict[int, list] = {}
+    for index, found in spark.sparkContext.parallelize(ranges, len(ranges)).map(scan).collect():
+        scans.setdefault(index, []).append(found)
+    out = []
+    for task in tasks:
+        if task.byte_start != -2:
+            out.append(task)
+            continue
+        parts = csv_parts(sorted(scans[task.file_index], key=lambda s: s.start))
+        out += [_Task(task.url, task.file_index, digest=number == 0, byte_start=a, byte_stop=b, breaks_before=before)
+                for number, (a, b, before) in enumerate(parts)]
+    return out
 
 
 def _merge_summaries(notes: pd.DataFrame, urls: list[str], summary_type) -> list:
