@@ -8,6 +8,7 @@ generated once (`songscope synth`, in chunks) and kept in --cache.
 
     python bench/scale.py                                   # Spark at 1M, 5M, 20M; local at 1M, 5M
     python bench/scale.py --spark 1000000 --local 1000000   # a quick look
+    python bench/scale.py --spark 1000000 --local '' --format csv   # one big CSV (read in parts on Spark)
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--spark", default="1000000,5000000,20000000", help="catalogue sizes to run on Spark (comma-separated)")
     parser.add_argument("--local", default="1000000,5000000", help="catalogue sizes to run on the local engine")
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="the synthetic catalogue's one file")
     parser.add_argument("--cache", default=os.environ.get("SONGSCOPE_BENCH_CACHE", str(Path(tempfile.gettempdir()) / "songscope-bench")))
     args = parser.parse_args()
     cache = Path(args.cache)
@@ -115,7 +117,7 @@ def main() -> None:
     cases = [("spark", int(n)) for n in args.spark.split(",") if n] + [("local", int(n)) for n in args.local.split(",") if n]
     results = []
     for engine, rows in cases:
-        source = cache / f"synth-{rows}.parquet"
+        source = cache / f"synth-{rows}.{args.format}"
         if not source.exists():
             subprocess.run([sys.executable, "-m", "songscope.cli", "synth", "-n", str(rows), "-o", str(source)], check=True,
                            stdout=subprocess.DEVNULL)

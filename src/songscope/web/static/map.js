@@ -22,6 +22,11 @@ document.addEventListener('click', e => { if(e.target.classList.contains('song')
 searchBox(s => '<li><a class="song" data-id="' + esc(s.track_id) + '">' + esc(s.name) + '</a></li>');
 api('/api/runs/' + encodeURIComponent(runId) + '/map').then(m => {
   points = m.points;
+  const drawn = points.track_id.length;
+  if(drawn < m.songs){
+    document.getElementById('map-note').textContent = 'Drawn: ' + drawn.toLocaleString() + ' of the catalogue\'s ' + m.songs.toLocaleString() +
+      ' songs (a fixed-seed sample; search and the song details cover every song).';
+  }
   document.getElementById('map').innerHTML = '';
   mapDiv = plot('map', m.figure);
   mapDiv.on('plotly_click', e => { const p = e.points[0]; if(p.customdata){ show(p.customdata[2]); } });
