@@ -182,7 +182,10 @@ class SeaweedFS:
                     fs = pafs.S3FileSystem(access_key=self.access, secret_key=self.secret, connect_timeout=2, request_timeout=5,
                                            endpoint_override=self.server.endpoint.split("://")[1], scheme="http",
                                            retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1))
-                    fs.get_file_info(pafs.FileSelector(self.bucket, recursive=True))
+                    files = [f for f in fs.get_file_info(pafs.FileSelector(self.bucket, recursive=True)) if f.type == pafs.FileType.File]
+                    if files:  # the listing comes from the filer; the content needs the volume server up too
+                        with fs.open_input_stream(files[0].path) as stream:
+                            stream.read(1)
                 return self.server
             except OSError as exc:
                 if time.time() > deadline:

@@ -546,8 +546,11 @@ def compare(store: Store, run_a: str, run_b: str, *, figures: bool = False):
     colourings of one map and the contingency heat map (Plotly figures, for the web app)."""
     from songscope.compare import compare_runs
 
-    a, b = load_run(store, run_a), load_run(store, run_b)
-    comparison = compare_runs(a, b, store.catalogue(), seed=store.settings.seed)
+    # Over the songs the web app draws on: every song, or a fixed-seed sample of a big catalogue
+    # (`agreement.songs` says how many), each run's clusters read for just those songs.
+    catalogue = _index(store).catalogue
+    a, b = (_assigned(store, load_run(store, r, assignments=False), catalogue) for r in (run_a, run_b))
+    comparison = compare_runs(a, b, catalogue, seed=store.settings.seed)
     if figures:
         from songscope.viz import figures as F
 
@@ -805,11 +808,14 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
 
 
 def _assigned(store: Store, run: ClusterRun, catalogue: pd.DataFrame) -> ClusterRun:
-    """`run` with the assignments of `catalogue`'s songs only (a copy; the cached run is untouched)."""
+    """`run` with the assignments of those of `catalogue`'s songs it clustered (a copy; the cached
+    run is untouched)."""
     import dataclasses
 
     ids = catalogue["track_id"].astype(str)
-    return dataclasses.replace(run, assignments=pd.DataFrame({"track_id": ids.to_numpy(), "cluster": run.labels_of(store, ids)}))
+    labels = run.labels_of(store, ids, missing=-2)  # -1 is a cluster label (noise)
+    found = labels != -2
+    return dataclasses.replace(run, assignments=pd.DataFrame({"track_id": ids.to_numpy()[found], "cluster": labels[found]}))
 
 
 def catalogue_size_or_zero(store: Store) -> int:

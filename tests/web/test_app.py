@@ -106,7 +106,11 @@ def test_a_catalogue_larger_than_the_web_sample_is_drawn_from_a_sample(clustered
     assert details["drawn_from_sample"] == 2_000 and {s["track_id"] for s in details["sample"]} <= shown
     assert details["size"] == sum(1 for c in truth.values() if c == 0)  # the run's exact size, not the sample's
     assert client.get("/api/songs", params={"q": "bastille admit"}).json()[0]["name"] == BASTILLE  # search covers every song
+    _, _, second, _ = clustered
+    compared = client.get("/api/compare", params={"a": first, "b": second})
+    assert compared.status_code == 200 and compared.json()["agreement"]["songs"] == 2_000
     assert app.state.store.peek("catalogue") is None  # nothing read the whole catalogue
+    assert app.state.store.peek(("run", first)) is None  # nor a run's assignments as a frame
 
 
 def test_recommend_save_and_share_a_list(client, clustered):

@@ -162,9 +162,10 @@ class ClusterRun:
                                 .where(db.cluster_assignments.c.run_id == self.run_id), conn)
         return pa.Table.from_pandas(frame, schema=ASSIGNMENT_SCHEMA, preserve_index=False)
 
-    def labels_of(self, store: Store, track_ids: pa.Array | pa.ChunkedArray | Iterable[str]) -> np.ndarray:
-        """The cluster of each of `track_ids` (-1: not in the run), from the assignments in
-        memory or else the run's lake file, matched by Arrow's hash join (no per-song objects)."""
+    def labels_of(self, store: Store, track_ids: pa.Array | pa.ChunkedArray | Iterable[str], *, missing: int = -1) -> np.ndarray:
+        """The cluster of each of `track_ids` (`missing` where the run has no such song), from the
+        assignments in memory or else the run's lake file, matched by Arrow's hash join (no
+        per-song objects)."""
         if self.assignments is not None:
             table = pa.Table.from_pandas(self.assignments[["track_id", "cluster"]], schema=ASSIGNMENT_SCHEMA, preserve_index=False)
         else:
@@ -175,7 +176,7 @@ class ClusterRun:
         if isinstance(position, pa.ChunkedArray):
             position = position.combine_chunks()
         found = position.is_valid().to_numpy(zero_copy_only=False)
-        labels = np.full(len(track_ids), -1, dtype=np.int64)
+        labels = np.full(len(track_ids), missing, dtype=np.int64)
         labels[found] = table["cluster"].combine_chunks().to_numpy(zero_copy_only=False)[position.drop_null().to_numpy()]
         return labels
 
