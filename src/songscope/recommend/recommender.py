@@ -132,7 +132,7 @@ class Recommender:
         tables: list[pa.Table] = []
         moments = _Moments()
 
-        def tables_and_features():
+        def encoded_batches():
             for batch in batches:
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_pandas(batch.reset_index(drop=True), preserve_index=False)
                 frame = table.select([c for c in _feature_columns(space) if c in table.column_names]).to_pandas()
@@ -141,9 +141,9 @@ class Recommender:
                     moments.add(encoded)
                 if songs is None:
                     tables.append(table.select([c for c in SONG_COLUMNS if c in table.column_names]))
-                yield table, encoded
+                yield encoded
 
-        X = _stack((encoded for _, encoded in tables_and_features()), rows)
+        X = _stack(encoded_batches(), rows)
         if songs is None:
             songs = SongTable.from_batches(tables)
             tables.clear()
