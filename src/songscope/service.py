@@ -953,6 +953,14 @@ def _songs(store: Store):
     return store.cached("songs", lambda: SongTable.from_batches(catalogue_batches(store, SONG_COLUMNS)))
 
 
+def _song_row(store: Store, track_id: str) -> int:
+    """The catalogue row of `track_id`; `NotFound` says how to find a song instead."""
+    row = _songs(store).row_of_id(track_id)
+    if row is None:
+        raise NotFound(f"no song with track id {track_id!r}; search by name: /api/songs?q=...")
+    return row
+
+
 def _map_points(store: Store, run: ClusterRun):
     """The run's feature matrix over the catalogue and its 2-D map (kept per run)."""
     from songscope.features import FeatureSpace
@@ -1031,9 +1039,7 @@ def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int
     from songscope.store.catalogue import rows_at
 
     songs = _songs(store)
-    position = songs.row_of_id(track_id)
-    if position is None:
-        raise NotFound(f"no song with track id {track_id!r}; search by name: /api/songs?q=...")
+    position = _song_row(store, track_id)
     run = load_run(store, run_id, assignments=False)
     index = _index(store)
     X, _ = _map_points(store, run)
@@ -1080,10 +1086,8 @@ def save_list(store: Store, name: str, favourites: list[str], dislikes: list[str
     """Save a favourites list (track ids) under a new shareable id."""
     import uuid
 
-    songs = _songs(store)
     for track_id in list(favourites) + list(dislikes or []):
-        if songs.row_of_id(track_id) is None:
-            raise NotFound(f"no song with track id {track_id!r}; search by name: /api/songs?q=...")
+        _song_row(store, track_id)
     if not favourites:
         raise ValueError("a list needs at least one favourite song")
     list_id = uuid.uuid4().hex[:12]

@@ -116,6 +116,8 @@ def test_rows_and_samples_are_read_from_the_files_that_hold_them(seed_catalogue,
         assert picked["energy"].tolist() == whole["energy"].iloc[positions].tolist()
         with pytest.raises(IndexError):
             catalogue.rows_at(store, [len(whole)])
+        none = catalogue.rows_at(store, [], columns=["track_id", "energy"])
+        assert none.empty and list(none.columns) == ["track_id", "energy"]
         drawn, total = catalogue.sample(store, 1_000, seed=3)
         again, _ = catalogue.sample(store, 1_000, seed=3)
         assert total == len(whole) and len(drawn) == 1_000 and drawn.equals(again)

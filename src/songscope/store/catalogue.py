@@ -397,10 +397,7 @@ def track_batches(store: Store, columns: list[str]) -> Iterator[pa.Table]:
     """The catalogue's tracks one file at a time (at most 250,000 songs each), in the order
     `read` returns them, with those of `columns` each file has: for readers that must not hold
     the whole catalogue at once. Labels merged by later ingests are not applied."""
-    files = manifest(store)
-    if files.empty:
-        raise _no_catalogue(store)
-    for key in files.loc[files["content"] == db.TRACKS, "lake_key"]:
+    for key in _track_files(store)[0]:
         yield _read_columns(store.lake, key, columns)
 
 
@@ -427,8 +424,8 @@ def rows_at(store: Store, positions: np.ndarray | list[int], columns: list[str] 
         lo, hi = np.searchsorted(ordered, [starts[i], starts[i + 1]])
         if hi > lo:
             parts.append(_read_columns(store.lake, key, columns).take(pa.array(ordered[lo:hi] - starts[i])))
-    if not parts:
-        return read(store, columns).iloc[:0]
+    if not parts:  # no positions: the columns alone, from the first file's schema
+        parts.append(_read_columns(store.lake, keys_[0], columns).slice(0, 0))
     frame = pa.concat_tables(parts, promote_options="permissive").to_pandas()
     inverse = np.empty(len(order), dtype=np.int64)
     inverse[order] = np.arange(len(order))

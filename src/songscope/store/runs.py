@@ -158,8 +158,7 @@ class ClusterRun:
         if store.lake.exists(key):
             return store.lake.read_table(key, columns=["track_id", "cluster"])
         with store.db.connect() as conn:
-            frame = pd.read_sql(sa.select(db.cluster_assignments.c.track_id, db.cluster_assignments.c.cluster)
-                                .where(db.cluster_assignments.c.run_id == self.run_id), conn)
+            frame = _read_assignments(conn, self.run_id)
         return pa.Table.from_pandas(frame, schema=ASSIGNMENT_SCHEMA, preserve_index=False)
 
     def labels_of(self, store: Store, track_ids: pa.Array | pa.ChunkedArray | Iterable[str], *, missing: int = -1) -> np.ndarray:
@@ -191,9 +190,7 @@ class ClusterRun:
             if row is None:
                 recent = [r[0] for r in conn.execute(sa.select(db.cluster_runs.c.run_id).order_by(db.cluster_runs.c.created_at.desc()).limit(10))]
                 raise RunNotFound(f"no clustering run {run_id!r}; recent runs: {', '.join(recent) or 'none (run songscope cluster first)'}")
-            per_song = None if not assignments else pd.read_sql(
-                sa.select(db.cluster_assignments.c.track_id, db.cluster_assignments.c.cluster).where(db.cluster_assignments.c.run_id == run_id), conn
-            )
+            per_song = _read_assignments(conn, run_id) if assignments else None
             clusters = pd.read_sql(
                 sa.select(*[db.cluster_centroids.c[c] for c in CLUSTER_COLUMNS]).where(db.cluster_centroids.c.run_id == run_id).order_by(db.cluster_centroids.c.cluster),
                 conn,
@@ -212,6 +209,12 @@ class ClusterRun:
             selection=details.get("selection"), songs=row["n_tracks"],
             created_at=created if created is None or created.tzinfo else created.replace(tzinfo=UTC), lake_uri=row["lake_uri"],
         )
+
+
+def _read_assignments(conn: sa.Connection, run_id: str) -> pd.DataFrame:
+    """A run's per-song clusters (track_id, cluster) from the database."""
+    table = db.cluster_assignments
+    return pd.read_sql(sa.select(table.c.track_id, table.c.cluster).where(table.c.run_id == run_id), conn)
 
 
 def latest_run_id(store: Store) -> str:

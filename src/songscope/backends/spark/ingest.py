@@ -400,7 +400,7 @@ def _plan(urls: list[str], encoding: str, delimiter: str, s3_endpoint: str | Non
     """Reading tasks, the extra (label) columns of all files in order of first appearance, and the
     first file that could not be planned. Its task still runs: reading the whole file says what is
     wrong with it in the local backend's words (an empty file, binary data, bad UTF-8)."""
-    from songscope.ingest import PARQUET_SUFFIXES, IngestError, parquet_row_groups, source_columns
+    from songscope.ingest import PARQUET_SUFFIXES, IngestError, csv_splittable, file_size, parquet_row_groups, source_columns
 
     tasks: list[_Task] = []
     extras: list[str] = []
@@ -409,7 +409,7 @@ def _plan(urls: list[str], encoding: str, delimiter: str, s3_endpoint: str | Non
         try:
             names = source_columns(url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint)
             groups = parquet_row_groups(url, s3_endpoint) if url.lower().endswith(PARQUET_SUFFIXES) else None
-            split = groups is None and _to_split(url, encoding, s3_endpoint)
+            size = file_size(url, s3_endpoint) if groups is None and csv_splittable(url, encoding) else 0
         except IngestError as exc:
             first_error = first_error or exc
             tasks.append(_Task(url, index))
@@ -418,7 +418,8 @@ def _plan(urls: list[str], encoding: str, delimiter: str, s3_endpoint: str | Non
             if name not in schema.CANONICAL_COLUMNS and name not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN) and name not in extras:
                 extras.append(name)
         if groups is None:
-            tasks.append(_Task(url, index, byte_start=-2 if split else -1))
+            # A big CSV is split once its ranges are scanned (`_split_csv_tasks`); its size rides along.
+            tasks.append(_Task(url, index, byte_start=-2, byte_stop=size) if size > CSV_PART_BYTES else _Task(url, index))
             continue
         first, rows = 0, 0
         for number, size in enumerate(groups):
@@ -431,25 +432,18 @@ def _plan(urls: list[str], encoding: str, delimiter: str, s3_endpoint: str | Non
     return tasks, extras, first_error
 
 
-def _to_split(url: str, encoding: str, s3_endpoint: str | None) -> bool:
-    from songscope.ingest import csv_splittable, file_size
-
-    return csv_splittable(url, encoding) and file_size(url, s3_endpoint) > CSV_PART_BYTES
-
-
 def _split_csv_tasks(spark, tasks: list[_Task], s3_endpoint: str | None) -> list[_Task]:
     """Tasks with every big CSV (``byte_start == -2``) replaced by one task per part: the
     executors scan the file's byte ranges for line breaks outside quotes (one pass of counting,
     no parsing), and the parts are cut there (`ingest.csv_parts`)."""
-    from songscope.ingest import csv_parts, file_size, scan_csv_range
+    from songscope.ingest import csv_parts, scan_csv_range
 
     big = [t for t in tasks if t.byte_start == -2]
     if not big:
         return tasks
     ranges = []
-    for task in big:
-        size = file_size(task.url, s3_endpoint)
-        ranges += [(task.file_index, task.url, a, min(a + CSV_PART_BYTES, size)) for a in range(0, size, CSV_PART_BYTES)]
+    for task in big:  # byte_stop: the file's size, from planning
+        ranges += [(task.file_index, task.url, a, min(a + CSV_PART_BYTES, task.byte_stop)) for a in range(0, task.byte_stop, CSV_PART_BYTES)]
 
     def scan(item):
         index, url, start, stop = item
