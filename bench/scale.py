@@ -9,6 +9,11 @@ generated once (`songscope synth`, in chunks) and kept in --cache.
     python bench/scale.py                                   # Spark at 1M, 5M, 20M; local at 1M, 5M
     python bench/scale.py --spark 1000000 --local 1000000   # a quick look
     python bench/scale.py --spark 1000000 --local '' --format csv   # one big CSV (read in parts on Spark)
+    python bench/scale.py --spark 1000000 --local '' --db postgresql --loaders executors,driver
+        # the database loaded by Spark's executors (staging tables) against the driver loading it
+
+With --db postgresql or mysql each case gets a fresh database on the server named by
+$SONGSCOPE_TEST_POSTGRES_URL / $SONGSCOPE_TEST_MYSQL_URL (the machine's own by default).
 """
 
 from __future__ import annotations
@@ -21,17 +26,27 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 
-def child(source: str, engine: str, master: str, folder: str) -> None:
+ADMIN_URLS = {
+    "postgresql": os.environ.get("SONGSCOPE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    "mysql": os.environ.get("SONGSCOPE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+
+
+def child(source: str, engine: str, master: str, folder: str, db_url: str, loader: str) -> None:
     from songscope import service
     from songscope.config import Settings
+    from songscope.store import staging
     from songscope.store.store import Store
 
-    settings = Settings(db_url=f"sqlite:///{folder}/songscope.db", lake_url=f"{folder}/lake", spark_master=master)
+    if loader == "driver":  # the driver loads the database itself, as it does SQLite
+        staging.loads_in_parallel = lambda database: False
+    settings = Settings(db_url=db_url or f"sqlite:///{folder}/songscope.db", lake_url=f"{folder}/lake", spark_master=master)
     started = time.perf_counter()
     with Store(settings) as store:
         outcome = service.run(store, [source], out_dir=Path(folder) / "reports", k=8, resamples=5, engine=engine)
@@ -73,9 +88,40 @@ def _name(pid: int) -> str:
         return ""
 
 
-def run_case(source: str, engine: str, master: str) -> dict:
+def _fresh_database(kind: str) -> tuple[str, str]:
+    """A new empty database on the `kind` server: (its URL, its name)."""
+    import sqlalchemy as sa
+
+    name = f"songscope_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(ADMIN_URLS[kind], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}" + (" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" if kind == "mysql" else "")))
+    admin.dispose()
+    return sa.engine.make_url(ADMIN_URLS[kind]).set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_database(kind: str, name: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(ADMIN_URLS[kind], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if kind == "postgresql" else "")))
+    admin.dispose()
+
+
+def run_case(source: str, engine: str, master: str, db: str = "sqlite", loader: str = "executors") -> dict:
     folder = tempfile.mkdtemp(prefix=f"songscope-scale-{engine}-")
-    process = subprocess.Popen([sys.executable, __file__, "--child", source, engine, master, folder], stdout=subprocess.PIPE, text=True)
+    db_url, name = _fresh_database(db) if db != "sqlite" else ("", "")
+    try:
+        return _run_case(source, engine, master, folder, db_url, loader)
+    finally:
+        if name:
+            _drop_database(db, name)
+
+
+def _run_case(source: str, engine: str, master: str, folder: str, db_url: str, loader: str) -> dict:
+    process = subprocess.Popen([sys.executable, __file__, "--child", source, engine, master, folder, db_url, loader],
+                               stdout=subprocess.PIPE, text=True)
     peaks = {"jvm_peak_mb": 0.0, "workers_peak_mb": 0.0}
     done = threading.Event()
 
@@ -110,33 +156,39 @@ def main() -> None:
     parser.add_argument("--local", default="1000000,5000000", help="catalogue sizes to run on the local engine")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="the synthetic catalogue's one file")
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "mysql"], default="sqlite", help="the database each case writes")
+    parser.add_argument("--loaders", default="executors", help="for Spark cases on a server database: who loads it (executors, driver, or both)")
     parser.add_argument("--cache", default=os.environ.get("SONGSCOPE_BENCH_CACHE", str(Path(tempfile.gettempdir()) / "songscope-bench")))
     args = parser.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    cases = [("spark", int(n)) for n in args.spark.split(",") if n] + [("local", int(n)) for n in args.local.split(",") if n]
+    loaders = args.loaders.split(",") if args.db != "sqlite" else ["driver"]
+    cases = [("spark", int(n), loader) for n in args.spark.split(",") if n for loader in loaders]
+    cases += [("local", int(n), "driver") for n in args.local.split(",") if n]
     results = []
-    for engine, rows in cases:
+    for engine, rows, loader in cases:
         source = cache / f"synth-{rows}.{args.format}"
         if not source.exists():
             subprocess.run([sys.executable, "-m", "songscope.cli", "synth", "-n", str(rows), "-o", str(source)], check=True,
                            stdout=subprocess.DEVNULL)
-        result = run_case(str(source), engine, args.master) | {"rows": rows}
+        result = run_case(str(source), engine, args.master, args.db, loader) | {"rows": rows, "db": args.db, "loader": loader}
         print(json.dumps(result), flush=True)
         results.append(result)
-    print(f"\n{'engine':<7} {'songs':>11} {'total s':>8} {'ingest':>7} {'profile':>8} {'cluster':>8} {'report':>7} {'driver MB':>10} {'JVM MB':>7} {'workers MB':>11}")
+    print(f"\n{'engine':<7} {'database':<10} {'loaded by':<9} {'songs':>11} {'total s':>8} {'ingest':>7} {'(store)':>8} {'profile':>8} {'cluster':>8} "
+          f"{'report':>7} {'driver MB':>10} {'JVM MB':>7} {'workers MB':>11}")
     for r in results:
         if "error" in r:
-            print(f"{r['engine']:<7} {r['rows']:>11,} {r['error']}")
+            print(f"{r['engine']:<7} {r['db']:<10} {r['loader']:<9} {r['rows']:>11,} {r['error']}")
             continue
         s = r["stages_s"]
-        print(f"{r['engine']:<7} {r['rows']:>11,} {r['seconds']:>8.1f} {s.get('ingest', 0):>7.1f} {s.get('profile', 0):>8.1f} {s.get('cluster', 0):>8.1f} "
+        print(f"{r['engine']:<7} {r['db']:<10} {r['loader']:<9} {r['rows']:>11,} {r['seconds']:>8.1f} {s.get('ingest', 0):>7.1f} "
+              f"{r['ingest_s'].get('store', 0):>8.1f} {s.get('profile', 0):>8.1f} {s.get('cluster', 0):>8.1f} "
               f"{s.get('report', 0):>7.1f} {r['driver_peak_mb']:>10,} {r['jvm_peak_mb']:>7,} {r['workers_peak_mb']:>11,}")
     print(json.dumps(results))
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(*sys.argv[2:6])
+        child(*sys.argv[2:8])
     else:
         main()

@@ -181,11 +181,14 @@ def _print_ingest(outcome, settings: Settings) -> None:
         f"tracks added: {record.tracks_added:,} (already known: {record.tracks_already_known:,}{earlier}); "
         f"catalogue now {outcome.catalogue_rows:,} tracks"
     )
-    out.print(f"database: {redact(settings.db_url)}", highlight=False)
+    loader = " (loaded by the Spark executors)" if outcome.stored.loaded_by_workers else ""
+    out.print(f"database: {redact(settings.db_url)}{loader}", highlight=False)
     files = outcome.stored.catalogue_files
     out.print(f"lake: {files[0].rsplit('/', 1)[0] if files else 'no new catalogue file'} ({len(files)} file{'s' * (len(files) != 1)})", highlight=False)
     if outcome.stored.swept:
         out.print(f"removed {len(outcome.stored.swept):,} files an earlier ingest left when it died", highlight=False)
+    if outcome.stored.swept_tables:
+        out.print(f"dropped {len(outcome.stored.swept_tables):,} staging tables an earlier ingest left when it died", highlight=False)
     if outcome.first_rejected:
         first = outcome.first_rejected
         out.print(f"first rejected row: {first['source']}:{first['line']}: {first['reason']}", highlight=False)

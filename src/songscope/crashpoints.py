@@ -28,6 +28,11 @@ INGEST_POINTS: tuple[str, ...] = (
     "ingest:before-commit",     # the manifest lists them; the commit is next
     "ingest:committed",         # the database has committed: the ingest is visible
 )
+#: Reached only where workers load the database themselves (`store.staging`: the Spark backend
+#: on PostgreSQL or MariaDB), between "ingest:swept" and "ingest:catalogue-part".
+PARALLEL_LOAD_POINTS: tuple[str, ...] = (
+    "ingest:staged",            # the workers' rows are in the staging tables, their catalogue files in the lake
+)
 
 
 def reach(point: str) -> None:

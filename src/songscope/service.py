@@ -103,6 +103,8 @@ class IngestOutcome:
             "catalogue_files": self.stored.catalogue_files,
             "lake": self.lake_keys,
             "swept": self.stored.swept,
+            "swept_staging_tables": self.stored.swept_tables,
+            "database_loaded_by": "executors" if self.stored.loaded_by_workers else "driver",
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
 

@@ -3,6 +3,8 @@ catalogue, the same rejected rows with the same reasons, the same merges and the
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -160,3 +162,32 @@ def test_a_failed_spark_clean_leaves_no_staged_files(tmp_path, seed_files, spark
         ingest(seed_files[2:], settings, engine="spark")
     assert len(calls) == 2 and calls[0].startswith(str(scratch))
     assert not scratch.exists() or list(scratch.rglob("*.parquet")) == []
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_executors_load_a_server_database_as_the_local_backend_does(kind, request, tmp_path, seed_files, spark_local):
+    """On PostgreSQL and MariaDB the executors load the database themselves (`store.staging`):
+    a first ingest into an empty catalogue, then one that repeats stored songs under their own
+    ids and under new ones, store what the local backend stores."""
+    from tests.conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, _fresh_database
+
+    admin = {"postgresql": POSTGRES_ADMIN_URL, "mysql": MYSQL_ADMIN_URL}[kind]
+    later = tmp_path / "later.csv"
+    seed = pd.read_csv(seed_files[0])
+    reissued = seed.head(300).assign(track_id=[f"reissue{i:015d}" for i in range(300)])
+    pd.concat([seed.iloc[100:900], reissued], ignore_index=True).assign(genre="later").to_csv(later, index=False)
+    stored = {}
+    with contextmanager(_fresh_database)(admin, kind) as local_url, contextmanager(_fresh_database)(admin, kind) as spark_url:
+        for engine, url in (("local", local_url), ("spark", spark_url)):
+            settings = Settings(db_url=url, lake_url=str(tmp_path / f"{engine}-lake"), spark_master=spark_local)
+            outcomes = [ingest(seed_files, settings, engine=engine), ingest([str(later)], settings, engine=engine)]
+            assert [o.stored.loaded_by_workers for o in outcomes] == [engine == "spark"] * 2
+            stored[engine] = (outcomes, _stored(settings), load_catalogue(settings))
+    (local, local_tables, local_catalogue), (spark, spark_tables, spark_catalogue) = stored["local"], stored["spark"]
+    for mine, theirs in zip(spark, local):
+        assert mine.record.__dict__ | {"run_id": ""} == theirs.record.__dict__ | {"run_id": ""}
+    assert spark[1].record.near_duplicates_of_earlier > 0 and spark[1].record.tracks_already_known > 0
+    pd.testing.assert_frame_equal(spark_catalogue, local_catalogue)
+    for name in local_tables:
+        pd.testing.assert_frame_equal(spark_tables[name], local_tables[name], obj=name)
+    assert (spark_catalogue["genre"] == "later").sum() > 0

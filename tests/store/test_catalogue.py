@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from songscope.crashpoints import INGEST_POINTS
+from songscope.crashpoints import INGEST_POINTS, PARALLEL_LOAD_POINTS
 from songscope.store import catalogue, db
 from songscope.store.store import Store
 from tests.conftest import SeaweedFS, aws_credentials, ingest, load_catalogue, run_service
@@ -364,4 +364,30 @@ def test_the_suite_runs_every_crash_point():
     package = Path(catalogue.__file__).parents[1]
     source = "".join((package / name).read_text() for name in ("store/catalogue.py", "service.py", "backends/local.py", "backends/spark/ingest.py"))
     reached = {line.split('reach("', 1)[1].split('"', 1)[0] for line in source.splitlines() if 'reach("' in line}
-    assert reached == set(INGEST_POINTS)
+    assert reached == set(INGEST_POINTS) | set(PARALLEL_LOAD_POINTS)
+
+
+@pytest.mark.spark
+def test_kill_while_the_executors_load_leaves_both_stores_in_step(postgres_url, spark_local, settings_factory, tmp_path):
+    """Killed after the executors filled the staging tables and wrote their catalogue files: the
+    stores are as before; the next ingest drops the dead one's staging tables and files."""
+    settings = settings_factory(db_url=postgres_url)
+    first, second = _variant(tmp_path, "first.csv", "F"), _variant(tmp_path, "second.csv", "S", SEED / "brazil_data.csv")
+    ingest([str(first)], settings)
+    before, after = _clean_ids(first), _clean_ids(first, second)
+    (point,) = PARALLEL_LOAD_POINTS
+    done = subprocess.run([*_command(settings, "ingest", str(second)), "--engine", "spark", "--spark-master", "local[1]"],
+                          env={**os.environ, "SONGSCOPE_CRASH_AT": point}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, f"{point}: {done.stderr}"
+    in_db, in_lake, health = _stores(settings)
+    assert in_db == in_lake == before and health.in_step
+    assert any(key.startswith("catalogue/") for key in health.leftovers)  # the executors' files, unlisted
+    engine = sa.create_engine(postgres_url)
+    left = [n for n in sa.inspect(engine).get_table_names() if n.startswith("staging_")]
+    engine.dispose()
+    assert len(left) == 5
+    outcome = ingest([str(second)], settings, engine="spark")
+    assert sorted(outcome.stored.swept_tables) == sorted(left) and outcome.stored.swept == health.leftovers
+    assert outcome.stored.loaded_by_workers
+    in_db, in_lake, health = _stores(settings)
+    assert in_db == in_lake == after and health.in_step and health.leftovers == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ import sqlalchemy as sa
 
 from songscope.config import Settings
 from songscope.crashpoints import reach
-from songscope.store import db, keys
+from songscope.store import db, keys, staging
 from songscope.store.lake import Lake, LakeError
 
 
@@ -75,6 +76,10 @@ class StoredIngest:
     catalogue_rows: int = 0
     #: Leftovers of earlier ingests that died, removed by this one.
     swept: list[str] = field(default_factory=list)
+    #: Staging tables of earlier ingests that died, dropped by this one (see `store.staging`).
+    swept_tables: list[str] = field(default_factory=list)
+    #: Whether workers (Spark's executors) loaded the database, not this process (`store.staging`).
+    loaded_by_workers: bool = False
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:
@@ -87,21 +92,26 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
+def write_catalogue_part(lake: Lake, run_id: str, number: int, tracks: pd.DataFrame, name=keys.catalogue_part) -> tuple[str, int, int]:
+    """File `number` of the run's new tracks (or label updates, by `name`), at most `PART_ROWS`
+    rows, read back before it counts: (key, rows, bytes)."""
+    part = _to_arrow(tracks)
+    data = _parquet_bytes(part)
+    key = name(run_id, number)
+    lake.write_bytes(key, data, fresh=True)
+    # Read back what readers will see, so a broken write fails the ingest before its commit.
+    if lake.parquet_rows(key) != part.num_rows:
+        raise LakeError(f"{lake.uri(key)} reads back {lake.parquet_rows(key)} rows, wrote {part.num_rows}")
+    return key, part.num_rows, len(data)
+
+
 def _write_parts(lake: Lake, run_id: str, tracks: pd.DataFrame, name=keys.catalogue_part, first_number: int = 0) -> list[tuple[str, int, int]]:
     """The new tracks (or label updates) as catalogue files under the run's folder, numbered from
     `first_number`: (key, rows, bytes) of each."""
     files = []
     for number, start in enumerate(range(0, len(tracks), PART_ROWS), start=first_number):
-        part = _to_arrow(tracks.iloc[start : start + PART_ROWS])
-        data = _parquet_bytes(part)
-        key = name(run_id, number)
-        lake.write_bytes(key, data, fresh=True)
-        files.append((key, part.num_rows, len(data)))
+        files.append(write_catalogue_part(lake, run_id, number, tracks.iloc[start : start + PART_ROWS], name))
         reach("ingest:catalogue-part")
-    # Read back what readers will see, so a broken write fails the ingest before its commit.
-    for key, rows, _ in files:
-        if lake.parquet_rows(key) != rows:
-            raise LakeError(f"{lake.uri(key)} reads back {lake.parquet_rows(key)} rows, wrote {rows}")
     return files
 
 
@@ -127,6 +137,15 @@ class CleanIngest(Protocol):
     def rejected_chunks(self) -> Iterator[pd.DataFrame]: ...
 
     def duplicate_chunks(self) -> Iterator[pd.DataFrame]: ...
+
+    #: Whether the data is in files that workers can load themselves (`load_in_parallel`), not
+    #: in this process only.
+    in_workers: bool
+
+    def load_in_parallel(self, job: staging.ParallelLoad) -> staging.Loaded:
+        """Have workers load the tracks, provenance and rejected rows into `job`'s staging tables
+        and its lake (see `store.staging`); only asked where `in_workers`."""
+        ...
 
 
 @dataclass
@@ -162,6 +181,11 @@ class InMemoryIngest:
     def duplicate_chunks(self):
         yield self.cleaned.duplicates
 
+    in_workers = False
+
+    def load_in_parallel(self, job: staging.ParallelLoad) -> staging.Loaded:
+        raise NotImplementedError("an ingest held in this process is loaded by the stores' writer")
+
 
 #: The ingest record's own files in the lake, as written for every backend.
 REJECTED_SCHEMA = pa.schema([("source", pa.string()), ("line", pa.int64()), ("columns", pa.string()), ("reason", pa.string()), ("raw", pa.string())])
@@ -170,6 +194,19 @@ PROVENANCE_SCHEMA = pa.schema([("track_id", pa.string()), ("source", pa.string()
 
 def _as_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+
+@contextmanager
+def _catalogue_transaction(database: sa.Engine) -> Iterator[sa.Connection]:
+    """The one transaction of a catalogue write. It must read what workers commit into staging
+    tables after it began (`store.staging`): MariaDB's default isolation (REPEATABLE READ) would
+    show it those tables as they were at its first read, so there it runs in READ COMMITTED,
+    PostgreSQL's default. The catalogue's lock, not the isolation level, keeps writers apart."""
+    with database.connect() as conn:
+        if database.dialect.name == "mysql":
+            conn.execution_options(isolation_level="READ COMMITTED")
+        with conn.begin():
+            yield conn
 
 
 def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, cleaned=None, data: CleanIngest | None = None) -> StoredIngest:
@@ -181,50 +218,74 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
     lake = store.lake
     migrate_legacy_lake(store)
     lake_keys: dict[str, str] = {}
-    with store.db.begin() as conn:
-        db.hold_catalogue(conn, run_id)
-        reach("ingest:locked")
-        swept = _sweep(conn, lake)
-        reach("ingest:swept")
-        files: list[tuple[str, int, int]] = []
-        label_files: list[tuple[str, int, int]] = []
-        with db.bulk_write(conn):
-            writer = db.IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=data.sources,
-                                     lake_uri=lake.uri(keys.ingest_folder(run_id)))
-            for tracks, near_keys in data.track_chunks():
-                new_tracks, label_updates = writer.add_tracks(tracks, near_keys)
-                files += _write_parts(lake, run_id, new_tracks, first_number=len(files))
+    staged: staging.Staging | None = None
+    try:
+        with _catalogue_transaction(store.db) as conn:
+            db.hold_catalogue(conn, run_id)
+            reach("ingest:locked")
+            swept = _sweep(conn, lake)
+            swept_tables = staging.drop_dead(store.db)
+            reach("ingest:swept")
+            files: list[tuple[str, int, int]] = []
+            label_files: list[tuple[str, int, int]] = []
+
+            def write_label_updates(label_updates: pd.DataFrame) -> None:
+                nonlocal label_files
                 if len(label_updates):
                     label_files += _write_parts(lake, run_id, label_updates, keys.catalogue_labels, first_number=len(label_files))
 
-            def into_database(chunks, add, schema):  # each chunk goes to the database and the lake file
-                for frame in chunks:
-                    add(frame)
-                    yield _as_table(frame, schema)
+            with db.bulk_write(conn):
+                writer = db.IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=data.sources,
+                                         lake_uri=lake.uri(keys.ingest_folder(run_id)))
+                loaded = None
+                if data.in_workers and staging.loads_in_parallel(store.db):
+                    staged = staging.create(store.db)
+                    job = staging.ParallelLoad(store.settings.db_url, store.settings.lake_url, store.settings.s3_endpoint, run_id,
+                                               staged, writer.source_ids, writer.catalogue_was_empty)
+                    loaded = data.load_in_parallel(job)
+                if loaded is not None:
+                    reach("ingest:staged")
+                    files = staging.move(conn, job, writer, loaded, write_label_updates)
+                    for _ in files:  # the workers wrote them all, and the rows are moved
+                        reach("ingest:catalogue-part")
+                else:
+                    for tracks, near_keys in data.track_chunks():
+                        new_tracks, label_updates = writer.add_tracks(tracks, near_keys)
+                        files += _write_parts(lake, run_id, new_tracks, first_number=len(files))
+                        write_label_updates(label_updates)
 
-            for name, chunks, add, schema in (
-                ("provenance", data.provenance_chunks(), writer.add_provenance, PROVENANCE_SCHEMA),
-                ("rejected", data.rejected_chunks(), writer.add_rejected, REJECTED_SCHEMA),
-            ):
-                lake_keys[name], _ = lake.write_tables(keys.ingest_file(run_id, f"{name}.parquet"), into_database(chunks, add, schema), schema)
-            for duplicates in data.duplicate_chunks():
-                writer.add_duplicates(duplicates)
-            record = writer.finish(report=data.clean_report(), rows_read=data.rows_read)
-        reach("ingest:database-written")
-        report = {"run_id": run_id, **data.read_summary(), "clean": data.clean_report(),
-                  "near_duplicates_of_earlier_ingests": record.near_duplicates_of_earlier}
-        lake_keys["report"] = lake.write_bytes(
-            keys.ingest_file(run_id, "report.json"), json.dumps(report, indent=2, default=str).encode(), fresh=True
-        )
-        reach("ingest:lake-written")
-        db.add_catalogue_files(conn, run_id, files)
-        db.add_catalogue_files(conn, run_id, label_files, db.LABELS)
-        catalogue_rows = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.catalogue_files.c.rows), 0))
-                                          .where(db.catalogue_files.c.content == db.TRACKS)).scalar())
-        reach("ingest:before-commit")
+                def into_database(chunks, add, schema):  # each chunk goes to the database (unless the workers loaded it) and the lake file
+                    for frame in chunks:
+                        if loaded is None:
+                            add(frame)
+                        yield _as_table(frame, schema)
+
+                for name, chunks, add, schema in (
+                    ("provenance", data.provenance_chunks(), writer.add_provenance, PROVENANCE_SCHEMA),
+                    ("rejected", data.rejected_chunks(), writer.add_rejected, REJECTED_SCHEMA),
+                ):
+                    lake_keys[name], _ = lake.write_tables(keys.ingest_file(run_id, f"{name}.parquet"), into_database(chunks, add, schema), schema)
+                for duplicates in data.duplicate_chunks():
+                    writer.add_duplicates(duplicates)
+                record = writer.finish(report=data.clean_report(), rows_read=data.rows_read)
+            reach("ingest:database-written")
+            report = {"run_id": run_id, **data.read_summary(), "clean": data.clean_report(),
+                      "near_duplicates_of_earlier_ingests": record.near_duplicates_of_earlier}
+            lake_keys["report"] = lake.write_bytes(
+                keys.ingest_file(run_id, "report.json"), json.dumps(report, indent=2, default=str).encode(), fresh=True
+            )
+            reach("ingest:lake-written")
+            db.add_catalogue_files(conn, run_id, files)
+            db.add_catalogue_files(conn, run_id, label_files, db.LABELS)
+            catalogue_rows = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.catalogue_files.c.rows), 0))
+                                              .where(db.catalogue_files.c.content == db.TRACKS)).scalar())
+            reach("ingest:before-commit")
+    finally:
+        if staged is not None:  # after the transaction: it read them, and PostgreSQL would make the drop wait for it
+            staging.drop(store.db, staged)
     reach("ingest:committed")
     store.forget()
-    return StoredIngest(record, lake_keys, [lake.uri(key) for key, _, _ in files], catalogue_rows, swept)
+    return StoredIngest(record, lake_keys, [lake.uri(key) for key, _, _ in files], catalogue_rows, swept, swept_tables, loaded is not None)
 
 
 # ------------------------------------------------------------------------------ sweep and repair
@@ -264,6 +325,7 @@ def sweep(store: Store) -> list[str]:
     migrate_legacy_lake(store)
     with store.db.begin() as conn:
         db.hold_catalogue(conn, MAINTENANCE)
+        staging.drop_dead(store.db)
         return _sweep(conn, store.lake)
 
 

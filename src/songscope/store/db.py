@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -309,15 +310,21 @@ def connect(url: str, *, wait_seconds: float = WAIT_SECONDS) -> Engine:
     SQLite runs in WAL mode (readers never wait for a writer) and a writer waits up to
     `wait_seconds` for another instead of failing at once with "database is locked".
     """
+    database = engine_for(url, wait_seconds=wait_seconds)
+    migrate(database)
+    return database
+
+
+def engine_for(url: str, *, wait_seconds: float = WAIT_SECONDS, **options: Any) -> Engine:
+    """A database engine for `url` with songscope's connection settings, not migrated: for a
+    worker process writing into a database whose schema its driver has already migrated."""
     if url.startswith("mysql") and "charset=" not in url:
         url += ("&" if "?" in url else "?") + "charset=utf8mb4"
     if url.startswith("sqlite"):
-        database = sa.create_engine(url, connect_args={"timeout": wait_seconds})
+        database = sa.create_engine(url, connect_args={"timeout": wait_seconds}, **options)
         sa.event.listen(database, "connect", _sqlite_pragmas)
-    else:
-        database = sa.create_engine(url)
-    migrate(database)
-    return database
+        return database
+    return sa.create_engine(url, **options)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -606,6 +613,7 @@ class IngestWriter:
         self.earlier_pairs: list[pd.DataFrame] = []
         self.tracks_added = self.tracks_known = self.clean_rows = 0
         self.rejected_added = self.rejected_rows = self.provenance_added = 0
+        self.near_earlier_moved = 0
 
     def add_tracks(self, clean_tracks: pd.DataFrame, near_keys: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Store a chunk of clean tracks; returns the tracks added and the merged labels of the
@@ -696,12 +704,24 @@ class IngestWriter:
         dup = _without_existing_pairs(self.conn, duplicates.assign(ingest_run_id=self.run_id))
         bulk_insert(self.conn, track_duplicates, dup)
 
+    def count_moved(self, *, clean_rows: int, tracks_added: int, tracks_known: int, near_earlier: int,
+                    provenance_added: int, rejected_rows: int, rejected_added: int) -> None:
+        """Count what `store.staging.move` moved in from the staging tables that workers filled
+        (the same rules, applied by the workers to their parts and by set-based statements)."""
+        self.clean_rows += clean_rows
+        self.tracks_added += tracks_added
+        self.tracks_known += tracks_known
+        self.near_earlier_moved += near_earlier
+        self.provenance_added += provenance_added
+        self.rejected_rows += rejected_rows
+        self.rejected_added += rejected_added
+
     def finish(self, *, report: dict[str, object], rows_read: int) -> IngestRecord:
         """The ingest's own row, written last: its counts are the sum of the chunks'."""
         earlier = pd.concat(self.earlier_pairs, ignore_index=True) if self.earlier_pairs else None
         if earlier is not None:
             self._insert_duplicates(earlier.assign(rule=EARLIER_NEAR_DUPLICATE_RULE, detail="")[list(DUPLICATE_PAIR_COLUMNS)])
-        near_earlier = 0 if earlier is None else len(earlier)
+        near_earlier = (0 if earlier is None else len(earlier)) + self.near_earlier_moved
         self.conn.execute(
             ingest_runs.insert().values(
                 run_id=self.run_id,
@@ -852,10 +872,20 @@ def _merge_labels(conn: Connection, clean_tracks: pd.DataFrame, label_columns: l
 
     Only `stored_ids` (tracks stored before this ingest) can have labels already: only they are looked up.
     """
+    merge_label_rows(conn, long_labels(clean_tracks, label_columns), stored_ids)
+
+
+def long_labels(clean_tracks: pd.DataFrame, label_columns: list[str]) -> pd.DataFrame:
+    """The label columns of `clean_tracks` as rows (track_id, name, value), empty values left out."""
     if not label_columns:
-        return
+        return pd.DataFrame({"track_id": pd.Series(dtype=object), "name": pd.Series(dtype=object), "value": pd.Series(dtype=object)})
     long = clean_tracks[["track_id"] + label_columns].melt(id_vars="track_id", var_name="name", value_name="value")
-    long = long[long["value"].notna() & (long["value"].astype(str) != "")]
+    return long[long["value"].notna() & (long["value"].astype(str) != "")].reset_index(drop=True)
+
+
+def merge_label_rows(conn: Connection, long: pd.DataFrame, stored_ids: Iterable[str] = ()) -> None:
+    """`_merge_labels` of label rows (track_id, name, value); the rows of one track may come in
+    several calls (each call sees what the ones before it wrote)."""
     if long.empty:
         return
     if long.duplicated(["track_id", "name"]).any():  # several rows credited to one stored track

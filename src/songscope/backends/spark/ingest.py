@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from songscope import schema
 from songscope.backends.base import CleanedSources, IngestOptions, Progress
 from songscope.clean import DUPLICATE_COLUMNS, CleanReport, CleanStep
 from songscope.crashpoints import reach
+from songscope.store import staging
 from songscope.store.catalogue import PART_ROWS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -211,6 +213,9 @@ class StagedIngest:
     s3_endpoint: str | None
     integer_columns: list[str] = field(default_factory=list)
     label_columns: list[str] = field(default_factory=list)
+    #: The Spark master whose executors load the database (`load_in_parallel`).
+    master: str = "local[*]"
+    in_workers = True
 
     def read_summary(self) -> dict[str, Any]:
         rejected = sum(rows for _, rows in self.files["rejected"])
@@ -240,11 +245,7 @@ class StagedIngest:
             yield (pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]), None
 
     def _typed(self, frame: pd.DataFrame) -> pd.DataFrame:
-        for name in self.integer_columns:  # as the local backend types them
-            frame[name] = frame[name].astype("Int64")
-        for name in self.label_columns:
-            frame[name] = frame[name].astype(object)
-        return frame
+        return _typed(frame, self.integer_columns, self.label_columns)
 
     def provenance_chunks(self):
         yield from self._frames("provenance")
@@ -254,6 +255,37 @@ class StagedIngest:
 
     def duplicate_chunks(self):
         yield from self._frames("duplicates")
+
+    def load_in_parallel(self, job: staging.ParallelLoad) -> staging.Loaded:
+        """The executors load the staged files into the database's staging tables and write the
+        new tracks' catalogue files (see `store.staging`): one task per staged file."""
+        from songscope.engines.spark import spark_session
+
+        tasks = [(kind, part, uri) for kind in ("tracks", "provenance", "rejected") for part, (uri, _) in enumerate(self.files[kind])]
+        results = []
+        if tasks:
+            load = partial(_load_staged_file, job, self.s3_endpoint, list(self.integer_columns), list(self.label_columns))
+            results = spark_session(self.master).sparkContext.parallelize(tasks, len(tasks)).map(load).collect()
+        return staging.Loaded([r for r in results if isinstance(r, staging.TracksLoaded)],
+                              [r for r in results if isinstance(r, staging.RowsLoaded)])
+
+
+def _typed(frame: pd.DataFrame, integer_columns: list[str], label_columns: list[str]) -> pd.DataFrame:
+    for name in integer_columns:  # as the local backend types them
+        frame[name] = frame[name].astype("Int64")
+    for name in label_columns:
+        frame[name] = frame[name].astype(object)
+    return frame
+
+
+def _load_staged_file(job: staging.ParallelLoad, s3_endpoint: str | None, integer_columns: list[str], label_columns: list[str],
+                      task: tuple[str, int, str]) -> staging.TracksLoaded | staging.RowsLoaded:
+    """Executor side: one staged file into the database's staging tables (and, for tracks, the lake)."""
+    kind, part, uri = task
+    frame = read_staged(uri, s3_endpoint).drop(columns=[_ORDER_FILE], errors="ignore")
+    if kind == "tracks":
+        return staging.load_tracks(job, part, _typed(frame.drop(columns=[schema.LINE_COLUMN]), integer_columns, label_columns))
+    return staging.load_rows(job, kind, part, frame)
 
 
 class SparkIngest:
@@ -329,7 +361,7 @@ class SparkIngest:
         reach("ingest:cleaned")
         timings["clean"] = time.perf_counter() - t0
         integer_columns = [c.name for c in schema.NUMERIC_COLUMNS if c.integer]
-        data = StagedIngest(summaries, rows_read, report, files, s3_endpoint, integer_columns, list(extras))
+        data = StagedIngest(summaries, rows_read, report, files, s3_endpoint, integer_columns, list(extras), self.master)
         rows_rejected = sum(rows for _, rows in files["rejected"])
         first_rejected = None
         if len(first):
