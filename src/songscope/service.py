@@ -163,6 +163,7 @@ def ingest(
     finally:
         cleaned.release()
     timings["store"] = time.perf_counter() - t0
+    timings.update(stored.timings)  # the store's parts, where the executors loaded the database
     return IngestOutcome(run_id, kind, cleaned, stored, timings)
 
 

@@ -182,6 +182,7 @@ def test_executors_load_a_server_database_as_the_local_backend_does(kind, reques
             settings = Settings(db_url=url, lake_url=str(tmp_path / f"{engine}-lake"), spark_master=spark_local)
             outcomes = [ingest(seed_files, settings, engine=engine), ingest([str(later)], settings, engine=engine)]
             assert [o.stored.loaded_by_workers for o in outcomes] == [engine == "spark"] * 2
+            assert ({"store_workers", "store_move"} <= set(outcomes[1].timings)) == (engine == "spark")
             stored[engine] = (outcomes, _stored(settings), load_catalogue(settings))
     (local, local_tables, local_catalogue), (spark, spark_tables, spark_catalogue) = stored["local"], stored["spark"]
     for mine, theirs in zip(spark, local):

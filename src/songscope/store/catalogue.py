@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ class StoredIngest:
     swept_tables: list[str] = field(default_factory=list)
     #: Whether workers (Spark's executors) loaded the database, not this process (`store.staging`).
     loaded_by_workers: bool = False
+    #: Seconds of the workers' load and of the move into the tables, when workers loaded.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:
@@ -219,6 +222,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
     migrate_legacy_lake(store)
     lake_keys: dict[str, str] = {}
     staged: staging.Staging | None = None
+    timings: dict[str, float] = {}
     try:
         with _catalogue_transaction(store.db) as conn:
             db.hold_catalogue(conn, run_id)
@@ -242,10 +246,14 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                     staged = staging.create(store.db)
                     job = staging.ParallelLoad(store.settings.db_url, store.settings.lake_url, store.settings.s3_endpoint, run_id,
                                                staged, writer.source_ids, writer.catalogue_was_empty)
+                    started = time.perf_counter()
                     loaded = data.load_in_parallel(job)
+                    timings["store_workers"] = time.perf_counter() - started
                 if loaded is not None:
                     reach("ingest:staged")
+                    started = time.perf_counter()
                     files = staging.move(conn, job, writer, loaded, write_label_updates)
+                    timings["store_move"] = time.perf_counter() - started
                     for _ in files:  # the workers wrote them all, and the rows are moved
                         reach("ingest:catalogue-part")
                 else:
@@ -285,7 +293,8 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
             staging.drop(store.db, staged)
     reach("ingest:committed")
     store.forget()
-    return StoredIngest(record, lake_keys, [lake.uri(key) for key, _, _ in files], catalogue_rows, swept, swept_tables, loaded is not None)
+    return StoredIngest(record, lake_keys, [lake.uri(key) for key, _, _ in files], catalogue_rows, swept, swept_tables, loaded is not None,
+                        timings)
 
 
 # ------------------------------------------------------------------------------ sweep and repair
