@@ -138,3 +138,67 @@ def test_a_spark_that_cannot_start_is_one_clear_line(tmp_path, seed_files, monke
     assert result.exit_code == 2
     assert "Spark could not start on local[1]: [JAVA_GATEWAY_EXITED]" in result.output and "Java 17" in result.output
     assert "Traceback" not in result.output
+
+
+def _one_error_line(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_an_ingest_where_no_row_is_usable_fails_with_one_line(tmp_path):
+    path = tmp_path / "nothing.csv"
+    path.write_text("\n".join([HEADER, row("a", energy="high"), row("b", key="Q")]) + "\n")
+    result = invoke("ingest", str(path), "--db", f"sqlite:///{tmp_path / 's.db'}", "--lake", str(tmp_path / "lake"))
+    line = _one_error_line(result)
+    assert "no row was usable: all 2 rows read were rejected" in line and f"{path}:2: energy: not a number" in line
+    status = json.loads(invoke("status", "--db", f"sqlite:///{tmp_path / 's.db'}", "--json").output)
+    assert status["counts"]["tracks"] == 0 and status["runs"] == []  # nothing stored
+
+
+def test_spelled_codes_are_noted_on_the_command_line(tmp_path):
+    from tests.test_bad_inputs import spotify_features_layout
+
+    path = tmp_path / "SpotifyFeatures.csv"
+    path.write_bytes(spotify_features_layout([("C#", "Major", "4-Apr", "50"), ("A", "Minor", "3/4", "x")]))
+    result = invoke("ingest", str(path), "--db", f"sqlite:///{tmp_path / 's.db'}", "--lake", str(tmp_path / "lake"))
+    assert result.exit_code == 0, result.output
+    assert "key: note names read as pitch classes (C=0, C#/Db=1, ..., B=11): 2 values (first at line 2: 'C#')" in result.output
+    assert "popularity: not a number, set missing (the row kept): 1 value (first at line 3: 'x')" in result.output
+    assert "tracks added: 2" in result.output
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--delimiter", ""], "--delimiter must be one character"),
+    (["--db", "foo://x/y"], "foo://x/y is not a database URL songscope can use"),
+    (["--db", "not a url at all"], "is not a database URL songscope can use"),
+])
+def test_bad_options_are_one_clear_line(tmp_path, seed_files, args, fragment):
+    options = {"--db": f"sqlite:///{tmp_path / 's.db'}", "--lake": str(tmp_path / "lake")}
+    options.update(dict(zip(args[::2], args[1::2])))
+    result = invoke("ingest", seed_files[2], *[x for pair in options.items() for x in pair])
+    assert fragment in _one_error_line(result)
+
+
+def test_a_password_with_a_slash_is_never_printed(postgres_url):
+    # Trust authentication ignores the password, so the command reaches the database and prints its URL.
+    url = postgres_url.replace("postgres@", "postgres:pa/ss:w0rd@", 1)
+    for args in (["status", "--db", url], ["status", "--db", url, "--json"], ["status", "--db", url.replace("127.0.0.1", "127.0.0.1:1")]):
+        result = invoke(*args)
+        assert "pa/ss" not in result.output and "w0rd" not in result.output, result.output
+        assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_nul_in_a_name_is_rejected_alike_on_every_store(kind, request, tmp_path):
+    from tests.test_bad_inputs import ROW_LEVEL
+
+    url = request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url"}[kind])
+    path = tmp_path / "nul.csv"
+    path.write_bytes(ROW_LEVEL["nul_in_text.csv"][0])
+    result = invoke("ingest", str(path), "--db", url, "--lake", str(tmp_path / "lake"), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    # 1,000 padding rows of one song (near duplicates: one kept) and the three good songs
+    assert summary["rows_rejected"] == 2 and summary["tracks_added"] == 4

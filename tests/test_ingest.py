@@ -178,3 +178,14 @@ def test_any_quoting_is_cut_between_records(tmp_path_factory, cells, part_bytes)
     frame, rejected, _ = _read_in_parts(path, part_bytes)
     pd.testing.assert_frame_equal(frame, whole)
     pd.testing.assert_frame_equal(rejected.sort_values("line", kind="stable", ignore_index=True), whole_rejected)
+
+
+def test_a_utf16_file_is_never_cut_in_byte_ranges(tmp_path):
+    from songscope.ingest import csv_splittable
+    from tests.test_bad_inputs import GOOD, text
+
+    plain, wide = tmp_path / "plain.csv", tmp_path / "wide.csv"
+    plain.write_bytes(text(*GOOD))
+    wide.write_bytes(text(*GOOD).decode().encode("utf-16"))  # with its byte order mark
+    assert csv_splittable(str(plain), "utf-8") and not csv_splittable(str(wide), "utf-8")
+    assert not csv_splittable(str(plain) + ".gz", "utf-8") and not csv_splittable(str(plain), "utf-16")

@@ -192,6 +192,10 @@ def _print_ingest(outcome, settings: Settings) -> None:
     if outcome.first_rejected:
         first = outcome.first_rejected
         out.print(f"first rejected row: {first['source']}:{first['line']}: {first['reason']}", highlight=False)
+    for source in outcome.cleaned.data.sources:
+        for description, note in source.notes.items():
+            out.print(f"note: {source.uri}: {description}: {note['count']:,} value{'s' * (note['count'] != 1)} "
+                      f"(first at line {note['first_line']}: {note['first_value']!r})", highlight=False, soft_wrap=True)
 
 
 @app.command()

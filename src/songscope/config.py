@@ -61,7 +61,9 @@ class Settings:
         return replace(cls(), **values)
 
 
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@]+:)[^@/]*(?=@)", re.IGNORECASE)
+# The password runs to the last "@" of the URL: it may hold "/" or ":" (a URL-unsafe password
+# that was not percent-encoded), and hiding too much is the safe way to be wrong.
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@]+:)[^@]*(?=@[^@]*$)", re.IGNORECASE)
 
 
 def redact(url: str) -> str:
@@ -69,5 +71,7 @@ def redact(url: str) -> str:
 
     >>> redact("postgresql+psycopg://alice:s3cret@db.example:5432/songs")
     'postgresql+psycopg://alice:***@db.example:5432/songs'
+    >>> redact("postgresql+psycopg://alice:pa/ss:w@rd@db.example/songs")
+    'postgresql+psycopg://alice:***@db.example/songs'
     """
     return _PASSWORD_IN_URL.sub(r"\g<head>***", url)

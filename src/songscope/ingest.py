@@ -51,6 +51,9 @@ class SourceSummary:
     rows_valid: int = 0
     rows_rejected: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # source column -> canonical name
+    #: Values read by a documented mapping, and optional values set missing: description ->
+    #: {"count", "first_line", "first_value"} (see `validate`).
+    notes: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,6 +131,13 @@ def read_sources(
     return IngestResult(frame=frame, rejected=rejected, sources=summaries)
 
 
+def check_delimiter(delimiter: str) -> str:
+    """The CSV delimiter, if it is one character other than a quote or a line break."""
+    if len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise IngestError(f"--delimiter must be one character other than a quote or a line break, such as ',' ';' or '\\t'; got {delimiter!r}")
+    return delimiter
+
+
 def expand_sources(patterns: Iterable[str], s3_endpoint: str | None = None) -> list[str]:
     """The files the patterns name (paths, folders, globs, ``s3://``), each once, in order; an
     `IngestError` names a pattern that matches nothing."""
@@ -169,7 +179,7 @@ def _validated(url: str, table: pa.Table, lines: np.ndarray, invalid: list[_Inva
     rejected rows in line order; the summary's columns and counts filled in."""
     summary.columns = {src: dst for src, dst in zip(table.column_names, _canonical_names(url, table.column_names))}
     table = table.rename_columns(list(summary.columns.values()))
-    frame, rejected = validate(table, source=url, lines=lines)
+    frame, rejected = validate(table, source=url, lines=lines, notes=summary.notes)
     if invalid:
         rejected = pd.concat([_invalid_rows_frame(url, invalid), rejected], ignore_index=True)
         rejected = rejected.sort_values("line", kind="stable", ignore_index=True)
@@ -196,13 +206,7 @@ def source_columns(url: str, *, encoding: str = "utf-8", delimiter: str = ",", s
                 handle.seek(0)
                 names = pq.ParquetFile(handle).schema_arrow.names
             else:
-                if head.startswith(b"\xef\xbb\xbf"):
-                    head = head[3:]
-                try:
-                    text = head.decode(encoding, errors="replace")
-                except LookupError:
-                    raise IngestError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
-                names = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+                names, _ = _header_row(url, lambda size: _read_range(url, 0, size, s3_endpoint), delimiter, encoding)
     except (OSError, FileNotFoundError, pa.ArrowInvalid) as exc:
         raise IngestError(f"{url}: cannot be read ({exc})") from exc
     return [n for n in _canonical_names(url, names) if n != "__index__"]
@@ -234,7 +238,7 @@ def read_parquet_part(url: str, first: int, stop: int, *, s3_endpoint: str | Non
     summary = SourceSummary(uri=url, sha256="", size_bytes=0, format="parquet")
     summary.columns = {src: dst for src, dst in zip(table.column_names, _canonical_names(url, table.column_names))}
     table = table.rename_columns(list(summary.columns.values()))
-    frame, rejected = validate(table, source=url, lines=np.arange(offset + 1, offset + table.num_rows + 1, dtype=np.int64))
+    frame, rejected = validate(table, source=url, lines=np.arange(offset + 1, offset + table.num_rows + 1, dtype=np.int64), notes=summary.notes)
     summary.rows_valid, summary.rows_rejected = len(frame), len(rejected)
     summary.rows_read = summary.rows_valid + summary.rows_rejected
     return frame, rejected, summary
@@ -245,9 +249,12 @@ def read_parquet_part(url: str, first: int, stop: int, *, s3_endpoint: str | Non
 _BYTE_SAFE_ENCODINGS = frozenset({"utf-8", "utf8", "utf-8-sig", "ascii", "latin-1", "latin1", "iso-8859-1", "cp1252", "windows-1252"})
 
 
-def csv_splittable(url: str, encoding: str) -> bool:
-    """Whether a CSV source can be read in byte ranges (not compressed; a byte-safe encoding)."""
-    return not url.lower().endswith(".gz") and encoding.replace("_", "-").lower() in _BYTE_SAFE_ENCODINGS
+def csv_splittable(url: str, encoding: str, s3_endpoint: str | None = None) -> bool:
+    """Whether a CSV source can be read in byte ranges (not compressed; a byte-safe encoding, and
+    no UTF-16 byte order mark that makes it UTF-16 whatever the encoding asked for)."""
+    if url.lower().endswith(".gz") or encoding.replace("_", "-").lower() not in _BYTE_SAFE_ENCODINGS:
+        return False
+    return _encoding_of(_read_range(url, 0, 2, s3_endpoint), encoding) == encoding
 
 
 def file_size(url: str, s3_endpoint: str | None = None) -> int:
@@ -332,9 +339,9 @@ def read_csv_part(url: str, start: int, stop: int, breaks_before: int, *, encodi
     if start == 0:
         table, lines, invalid = _read_csv(url, raw, encoding=encoding, delimiter=delimiter)
     else:
-        head = _read_range(url, 0, min(_SNIFF_BYTES, start), s3_endpoint)
-        header = next(csv.reader(io.StringIO(_as_utf8(url, head, encoding).decode("utf-8", errors="replace")), delimiter=delimiter), [])
-        table, lines, invalid = _read_csv(url, raw, encoding=encoding, delimiter=delimiter, header=header, lines_before=breaks_before)
+        header, header_bytes = _header_row(url, lambda size: _read_range(url, 0, min(size, start), s3_endpoint), delimiter, encoding)
+        table, lines, invalid = _read_csv(url, raw, encoding=encoding, delimiter=delimiter, header=header, lines_before=breaks_before,
+                                          longest_row=header_bytes)
     del raw
     frame, rejected = _validated(url, table, lines, invalid, summary)
     return frame, rejected, summary
@@ -374,21 +381,21 @@ def _read_parquet(url: str, raw: bytes) -> tuple[pa.Table, np.ndarray, list[_Inv
 
 
 def _read_csv(url: str, raw: bytes, *, encoding: str, delimiter: str, header: list[str] | None = None,
-              lines_before: int = 0) -> tuple[pa.Table, np.ndarray, list[_InvalidRow]]:
+              lines_before: int = 0, longest_row: int = 0) -> tuple[pa.Table, np.ndarray, list[_InvalidRow]]:
     """Parse CSV bytes as text columns: the table, each record's physical line, the records that
     could not be split. With `header` the bytes are a later part of a file (no header row of its
     own), and `lines_before` line breaks precede them."""
     if header is not None:
         return _read_csv_records(url, _as_utf8(url, raw, encoding, lines_before=lines_before), header, delimiter, header_row=False,
-                                 lines_before=lines_before)
-    if b"\x00" in raw[:_SNIFF_BYTES]:
+                                 lines_before=lines_before, longest_row=longest_row)
+    encoding = _encoding_of(raw, encoding)
+    if b"\x00" in raw[:_SNIFF_BYTES] and not _is_wide(encoding):
         raise IngestError(
             f"{url}: this is binary data, not a text table (NUL bytes in the first "
             f"{min(len(raw), _SNIFF_BYTES):,} bytes); expected a CSV file or a .parquet file"
         )
     raw = _as_utf8(url, raw, encoding)
-    header_text = raw[:_SNIFF_BYTES].decode("utf-8", errors="replace")
-    header = next(csv.reader(io.StringIO(header_text), delimiter=delimiter), [])
+    header, header_bytes = _header_row(url, lambda size: raw[:size], delimiter)
     if not any(name.strip() for name in header):
         raise IngestError(f"{url}: the first line is blank; expected a header row naming the columns")
     if len(header) == 1:
@@ -398,11 +405,41 @@ def _read_csv(url: str, raw: bytes, *, encoding: str, delimiter: str, header: li
                     f"{url}: the header has one column, and it contains {label}s: the file looks "
                     f"{label}-separated. Pass --delimiter {other!r} (the default is ',')"
                 )
-    return _read_csv_records(url, raw, header, delimiter, header_row=True)
+    return _read_csv_records(url, raw, header, delimiter, header_row=True, longest_row=header_bytes)
+
+
+#: The longest header row read (a wider table is no audio-feature table).
+MAX_HEADER_BYTES = 16 << 20
+
+
+def _header_row(url: str, prefix: Callable[[int], bytes], delimiter: str, encoding: str = "utf-8") -> tuple[list[str], int]:
+    """The header's names, read whole however long it is (a prefix of the file, `prefix(size)`,
+    that grows until the first record ends inside it), and its length in bytes of UTF-8."""
+    size = _SNIFF_BYTES
+    while True:
+        head = prefix(size)
+        whole_file = len(head) < size
+        codec = _encoding_of(head, encoding)
+        if codec.replace("_", "-").lower() in ("utf-8", "utf8", "utf-8-sig") and head.startswith(b"\xef\xbb\xbf"):
+            head = head[3:]
+        try:
+            text = head.decode(codec, errors="replace").removeprefix("\ufeff")
+        except LookupError:
+            raise IngestError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
+        handle = io.StringIO(text)
+        try:
+            header = next(csv.reader(handle, delimiter=delimiter), [])
+        except csv.Error as exc:  # a column name over 128 KiB
+            raise IngestError(f"{url}: the header row cannot be read as column names ({exc}); expected a first line naming the columns") from None
+        if handle.tell() < len(text) or whole_file:
+            return header, len(text[: handle.tell()].encode("utf-8"))
+        if size >= MAX_HEADER_BYTES:
+            raise IngestError(f"{url}: the header row is longer than {MAX_HEADER_BYTES >> 20} MiB; expected a table whose first line names its columns")
+        size *= 2
 
 
 def _read_csv_records(url: str, raw: bytes, header: list[str], delimiter: str, *, header_row: bool,
-                      lines_before: int = 0) -> tuple[pa.Table, np.ndarray, list[_InvalidRow]]:
+                      lines_before: int = 0, longest_row: int = 0) -> tuple[pa.Table, np.ndarray, list[_InvalidRow]]:
     names = [f"f{i}" for i in range(len(header))]
     invalid: list[_InvalidRow] = []
     if not header_row and not raw.replace(b"\r", b"").replace(b"\n", b""):
@@ -417,7 +454,9 @@ def _read_csv_records(url: str, raw: bytes, header: list[str], delimiter: str, *
     def parse(use_threads: bool) -> pa.Table:
         return pacsv.read_csv(
             pa.BufferReader(raw),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=int(header_row), use_threads=use_threads),
+            # A block must hold a whole row: at least twice the header (rows as wide as it, and wider).
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=int(header_row), use_threads=use_threads,
+                                           block_size=max(1 << 20, 4 * longest_row)),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
             ),
@@ -463,6 +502,22 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _encoding_of(head: bytes, encoding: str) -> str:
+    """The encoding to read a file in: the one asked for, except that a UTF-16 byte order mark
+    makes a file UTF-16 (the default, UTF-8, cannot be meant)."""
+    if head.startswith(_UTF16_BOMS) and (encoding.replace("_", "-").lower() in ("utf-8", "utf8", "utf-8-sig") or _is_wide(encoding)):
+        return "utf-16"
+    return encoding
+
+
+def _is_wide(encoding: str) -> bool:
+    """UTF-16 and UTF-32 write NUL bytes in every ASCII character: no sign of binary data there."""
+    return encoding.replace("_", "-").lower().startswith(("utf-16", "utf16", "utf-32", "utf32"))
+
+
 def _as_utf8(url: str, raw: bytes, encoding: str, *, lines_before: int = 0) -> bytes:
     """UTF-8 bytes without a byte order mark, or an IngestError that says where decoding failed
     (`lines_before`: line breaks before `raw` in its file, when it is a part of one)."""
@@ -481,7 +536,7 @@ def _as_utf8(url: str, raw: bytes, encoding: str, *, lines_before: int = 0) -> b
             ) from None
         return raw
     try:
-        return raw.decode(encoding).encode("utf-8")
+        return raw.decode(_encoding_of(raw[:2], encoding)).removeprefix("\ufeff").encode("utf-8")
     except LookupError:
         raise IngestError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
     except UnicodeDecodeError as exc:
@@ -528,6 +583,9 @@ def _canonical_names(url: str, columns: list[str]) -> list[str]:
             continue
         if not normalised:
             raise IngestError(f"{url}: column {position + 1} has no name in the header")
+        if len(normalised) > schema.MAX_LABEL_NAME_LENGTH:
+            raise IngestError(f"{url}: the name of column {position + 1} is {len(normalised):,} characters long ({column[:40]!r}...); "
+                              f"a column's name can be at most {schema.MAX_LABEL_NAME_LENGTH} characters: rename it")
         names.append(schema.canonical_name(column))
     seen: dict[str, int] = {}
     for position, name in enumerate(names):
@@ -563,17 +621,24 @@ def _invalid_rows_frame(url: str, invalid: list[_InvalidRow]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------- validation
 
 
-def validate(table: pa.Table, *, source: str, lines: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str, dict] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Coerce a table with canonical column names to the schema's types and check the ranges.
 
     Returns the valid rows (canonical columns first, then extra columns, then ``source`` and
     ``line``) and one rejected row per bad row, naming every column at fault.
+
+    Values a layout spells out with one clear meaning (note names for ``key``, Major/Minor for
+    ``mode``, ``4/4`` or its spreadsheet date ``4-Apr`` for ``time_signature``) are read as their
+    codes; a bad value in an optional column is set missing and the row kept. Both are counted in
+    `notes` (description -> count, first line, first value), never done silently.
     """
     n = table.num_rows
+    notes = {} if notes is None else notes
     if "__index__" in table.column_names:
         table = table.drop_columns(["__index__"])
     problems: list[tuple[np.ndarray, str, list[str]]] = []  # (row indices, column, reasons)
     out: dict[str, object] = {}
+    table = _as_plain_columns(table, source, problems, notes, lines)
 
     for name in schema.TEXT_COLUMNS:
         if name not in table.column_names:
@@ -588,6 +653,7 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray) -> tuple[pd.Dat
         lengths = pc.utf8_length(values)
         too_long = _mask(pc.greater(lengths, limit))
         _add(problems, missing, name, lambda idx, name=name: [f"missing {name}"] * len(idx))
+        _add_nul_problems(problems, values, name)
         _add(
             problems, too_long, name,
             lambda idx, lengths=lengths, limit=limit: [
@@ -600,29 +666,47 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray) -> tuple[pd.Dat
         if column.name not in table.column_names:
             continue
         raw = table.column(column.name)
-        numbers, unparsable, empty = _as_float(raw)
+        readable, spelled = _read_spelled(column.name, raw)
+        if spelled.any():
+            _note(notes, f"{column.name}: {schema.SPELLED_DESCRIPTIONS[column.name]}", spelled, lines, raw)
+        numbers, unparsable, empty = _as_float(readable)
         if column.required:
             _add(problems, empty, column.name, lambda idx: ["missing value"] * len(idx))
 
         def originals(idx: np.ndarray, raw: pa.ChunkedArray = raw) -> list[str]:
             return [repr(v) for v in raw.take(pa.array(idx)).to_pylist()]
 
-        _add(problems, unparsable, column.name, lambda idx, o=originals: [f"not a number: {v}" for v in o(idx)])
         finite = np.isfinite(numbers)
         # NaN where a value was written (e.g. "nan") is as unusable as inf; an empty cell is "missing".
         not_finite = np.isinf(numbers) | (np.isnan(numbers) & ~empty & ~unparsable)
-        _add(problems, not_finite, column.name, lambda idx, o=originals: [f"not a finite number: {v}" for v in o(idx)])
         low_bad = numbers <= column.low if not column.low_inclusive else numbers < column.low
         out_of_range = finite & (low_bad | (numbers > column.high))
-        _add(
-            problems, out_of_range, column.name,
-            lambda idx, c=column, x=numbers: [f"out of range {c.describe_range()}: {_short(x[i])}" for i in idx],
-        )
+        faults = [
+            (unparsable, "not a number", lambda idx, o=originals: [f"not a number: {v}" for v in o(idx)]),
+            (not_finite, "not a finite number", lambda idx, o=originals: [f"not a finite number: {v}" for v in o(idx)]),
+            (out_of_range, f"out of range {column.describe_range()}",
+             lambda idx, c=column, x=numbers: [f"out of range {c.describe_range()}: {_short(x[i])}" for i in idx]),
+        ]
         if column.integer:
-            fractional = finite & ~out_of_range & (np.floor(numbers) != numbers)
-            _add(problems, fractional, column.name, lambda idx, x=numbers: [f"not a whole number: {_short(x[i])}" for i in idx])
+            inexact = finite & ~out_of_range & (np.abs(numbers) > schema.MAX_EXACT_INTEGER)
+            fractional = finite & ~out_of_range & ~inexact & (np.floor(numbers) != numbers)
+            faults += [
+                (inexact, "too large for a whole number stored exactly",
+                 lambda idx, o=originals: [f"too large for a whole number stored exactly (over {schema.MAX_EXACT_INTEGER:,}): {v}" for v in o(idx)]),
+                (fractional, "not a whole number", lambda idx, x=numbers: [f"not a whole number: {_short(x[i])}" for i in idx]),
+            ]
+        for mask, kind, reasons in faults:
+            if column.required:
+                _add(problems, mask, column.name, reasons)
+            elif mask.any():  # an optional value's garbage costs the row nothing but that value
+                numbers = np.where(mask, np.nan, numbers)
+                _note(notes, f"{column.name}: {kind}, set missing (the row kept)", mask, lines, raw)
         out[column.name] = numbers
 
+    extras = [c for c in table.column_names if c not in schema.CANONICAL_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)]
+    for name in extras:
+        if pa.types.is_string(table.column(name).type) or pa.types.is_large_string(table.column(name).type):
+            _add_nul_problems(problems, table.column(name), name)
     bad_rows = np.unique(np.concatenate([p[0] for p in problems])) if problems else np.array([], dtype=np.int64)
     rejected = _rejected_frame(table, source, lines, problems, bad_rows)
     keep = np.ones(n, dtype=bool)
@@ -648,12 +732,12 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray) -> tuple[pd.Dat
                 frame[name] = kept
     if "track_id" not in out:
         frame["track_id"] = derive_track_ids(frame)
-    extras = [c for c in table.column_names if c not in schema.CANONICAL_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)]
     keep_idx = np.flatnonzero(keep)
-    for name in extras:
-        frame[name] = _as_text(table.column(name).take(pa.array(keep_idx))).to_numpy()
-    frame[schema.SOURCE_COLUMN] = source
-    frame[schema.LINE_COLUMN] = lines[keep]
+    # All at once: a column at a time fragments the frame (thousands of warnings for a wide table).
+    added = {name: _as_text(table.column(name).take(pa.array(keep_idx))).to_numpy() for name in extras}
+    added[schema.SOURCE_COLUMN] = np.full(len(frame), source, dtype=object)
+    added[schema.LINE_COLUMN] = lines[keep]
+    frame = pd.concat([frame, pd.DataFrame(added, index=frame.index)], axis=1)
     return frame, rejected
 
 
@@ -685,7 +769,9 @@ def _as_float(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """Values as float64 (NaN where missing or unparsable), the unparsable mask, the empty mask."""
     n = len(column)
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
-        values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+        # Unsafe: an integer beyond 2^53 becomes the nearest float, which `validate` then rejects
+        # as too large to store exactly (a safe cast would raise for the whole column).
+        values = pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         empty = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         return np.where(empty, np.nan, values), np.zeros(n, dtype=bool), empty
     text = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
@@ -695,14 +781,97 @@ def _as_float(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarr
         values = pc.cast(filled, pa.float64()).to_numpy(zero_copy_only=False)
         unparsable = np.zeros(n, dtype=bool)
     except pa.ArrowInvalid:
-        # Some value is not a number: parse leniently to find which ones.
+        # Some value is not a number: parse leniently to find which ones, then the numbers again
+        # with Arrow, whose parse is correctly rounded (pandas' is not: 0.04600899404263515
+        # became 0.0460089940426351, found by the property test in tests/test_bad_inputs.py).
         series = pd.Series(filled.to_pandas(), dtype=object)
-        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+        numeric = pd.to_numeric(series, errors="coerce").notna().to_numpy()
+        values = np.full(n, np.nan)
+        numbers = series[numeric].to_numpy(dtype=object)
+        try:
+            values[numeric] = pc.cast(pa.array(numbers, pa.string()), pa.float64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:  # a spelling pandas reads and Arrow does not (none known): Python's float, also exact
+            values[numeric] = [float(v) for v in numbers]
         lowered = series.str.lower()
         spelled_nan = lowered.isin(["nan", "-nan", "+nan"]).to_numpy()
         unparsable = np.isnan(values) & ~empty & ~spelled_nan
     values = np.where(empty, np.nan, values)
     return values, unparsable, empty
+
+
+def _as_plain_columns(table: pa.Table, source: str, problems: list, notes: dict[str, dict], lines: np.ndarray) -> pa.Table:
+    """Columns of types that no CSV has, from Parquet: bytes read as UTF-8 text (a row whose value
+    is not UTF-8 is rejected, naming the column); an extra column of lists or records kept as JSON
+    text (noted). A list or record where a song's own value belongs is an IngestError."""
+    for position, name in enumerate(table.column_names):
+        column = table.column(name)
+        kind = column.type
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+            values = column.to_pylist()
+            decoded, bad = [], np.zeros(len(values), dtype=bool)
+            for i, value in enumerate(values):
+                try:
+                    decoded.append(None if value is None else value.decode("utf-8"))
+                except UnicodeDecodeError:
+                    decoded.append(None)
+                    bad[i] = True
+            _add(problems, bad, name, lambda idx, values=values: [f"not UTF-8 text: {values[i]!r}"[:200] for i in idx])
+            table = table.set_column(position, name, pa.array(decoded, pa.string()))
+        elif pa.types.is_nested(kind):
+            if name in schema.CANONICAL_COLUMNS:
+                raise IngestError(f"{source}: column {name!r} holds {kind} values where songscope expects one value per song; "
+                                  "write it as a plain column (text or number)")
+            as_json = [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in column.to_pylist()]
+            table = table.set_column(position, name, pa.array(as_json, pa.string()))
+            if len(as_json):
+                _note(notes, f"{name}: {kind} values kept as JSON text", np.ones(len(as_json), dtype=bool), lines, table.column(name))
+    return table
+
+
+def _add_nul_problems(problems: list, values: pa.ChunkedArray, column: str) -> None:
+    # A NUL is no character of a name or label: PostgreSQL refuses it in text, and ids that
+    # differ only after one were merged by the SQLite driver. Rejected alike on every store.
+    nul = _mask(pc.match_substring(values, "\x00"))
+    _add(problems, nul, column, lambda idx: ["contains a NUL character"] * len(idx))
+
+
+def _note(notes: dict[str, dict], description: str, mask: np.ndarray, lines: np.ndarray, raw: pa.ChunkedArray) -> None:
+    """Count the rows of `mask` under `description`, with the first one's line and value."""
+    first = int(np.flatnonzero(mask)[0])
+    line, value = int(lines[first]), str(raw[first].as_py())
+    note = notes.setdefault(description, {"count": 0, "first_line": line, "first_value": value})
+    note["count"] += int(mask.sum())
+    if line < note["first_line"]:
+        note["first_line"], note["first_value"] = line, value
+
+
+def merge_notes(into: dict[str, dict], more: dict[str, dict]) -> None:
+    """Add the notes of another part of a file to `into` (counts add up, the first line wins)."""
+    for description, note in more.items():
+        mine = into.setdefault(description, dict(note, count=0))
+        mine["count"] += note["count"]
+        if note["first_line"] < mine["first_line"]:
+            mine["first_line"], mine["first_value"] = note["first_line"], note["first_value"]
+
+
+def _read_spelled(name: str, column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """A text column's values that a layout spells out (`schema.SPELLED_DESCRIPTIONS`) as their
+    codes, the rest as they are; and the mask of the values read so."""
+    if name not in schema.SPELLED_DESCRIPTIONS or not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column, np.zeros(len(column), dtype=bool)
+    text = pd.Series(column.to_pandas(), dtype=object)
+    spelled_out = text.str.strip().str.lower().str.replace("\u266f", "#").str.replace("\u266d", "b")
+    if name == "key":
+        codes = spelled_out.map(schema.NOTE_NAMES)
+    elif name == "mode":
+        codes = spelled_out.map(schema.MODE_NAMES)
+    else:
+        codes = pd.to_numeric(spelled_out.str.extract(r"^(\d{1,2})\s*(?:/\s*4|-apr)$", expand=False), errors="coerce")
+    spelled = codes.notna().to_numpy()
+    if not spelled.any():
+        return column, spelled
+    read = text.where(~spelled, codes.map(lambda code: str(int(code)) if pd.notna(code) else None))
+    return pa.chunked_array([pa.array(read.to_numpy(dtype=object), type=pa.string())]), spelled
 
 
 def _add(problems: list, mask: np.ndarray, column: str, reasons: Callable[[np.ndarray], list[str]]) -> None:

@@ -61,6 +61,26 @@ NUMERIC_BY_NAME: dict[str, NumericColumn] = {c.name: c for c in NUMERIC_COLUMNS}
 #: Every canonical column, in output order.
 CANONICAL_COLUMNS: tuple[str, ...] = TEXT_COLUMNS + tuple(c.name for c in NUMERIC_COLUMNS)
 
+#: The largest whole number a float64 (and so every reader and store of songscope) holds exactly:
+#: 9007199254740993 would silently become ...992, and 1e19 does not fit a 64-bit integer at all.
+MAX_EXACT_INTEGER = 2**53 - 1
+
+#: Values that layouts spell out for codes, each mapping with one clear meaning, read as the code
+#: (and reported, never silently). Keys are lower-case; ♯ and ♭ are read as # and b.
+_PITCH_CLASSES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+NOTE_NAMES: dict[str, int] = {
+    f"{letter}{accidental}": (pitch + shift) % 12
+    for letter, pitch in _PITCH_CLASSES.items()
+    for accidental, shift in (("", 0), ("#", 1), ("b", -1))
+}
+MODE_NAMES: dict[str, int] = {"major": 1, "minor": 0}
+#: How each spelled value is described in an ingest's notes.
+SPELLED_DESCRIPTIONS: dict[str, str] = {
+    "key": "note names read as pitch classes (C=0, C#/Db=1, ..., B=11)",
+    "mode": "Major/Minor read as 1/0",
+    "time_signature": "N/4 (or its spreadsheet date N-Apr) read as N beats per bar",
+}
+
 #: Columns a source must have (after aliasing). `track_id` is derived when a layout has none.
 REQUIRED_COLUMNS: tuple[str, ...] = ("artist_name", "track_name") + tuple(
     c.name for c in NUMERIC_COLUMNS if c.required
@@ -112,6 +132,8 @@ LINE_COLUMN = "line"
 MAX_TEXT_LENGTH = 1000
 #: Longest track id accepted (Spotify ids are 22 characters; derived ids are 24).
 MAX_ID_LENGTH = 64
+#: Longest column name accepted: an extra column is stored as a label under its name.
+MAX_LABEL_NAME_LENGTH = 128
 
 
 @dataclass(frozen=True)

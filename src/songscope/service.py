@@ -109,6 +109,17 @@ class IngestOutcome:
         }
 
 
+def _refuse_nothing_usable(cleaned) -> None:
+    """An ingest in which no row was usable stores nothing and says why, in one line."""
+    from songscope.ingest import IngestError
+
+    first = cleaned.first_rejected or {}
+    raise IngestError(
+        f"no row was usable: all {cleaned.rows_read:,} rows read were rejected, the first at {first.get('source')}:{first.get('line')}: "
+        f"{first.get('reason')}. Check the file's layout (columns, delimiter, encoding) against `songscope ingest --help`"
+    )
+
+
 def ingest(
     store: Store,
     sources: Iterable[str],
@@ -135,9 +146,11 @@ def ingest(
     """
     from songscope.backends import IngestOptions, ingest_backend
     from songscope.engines.choice import check_fits_locally, choose_engine, estimate_rows
+    from songscope.ingest import check_delimiter
 
     say = _say(progress)
     sources = list(sources)
+    check_delimiter(delimiter)
     started_at = datetime.now(UTC)
     run_id = new_run_id()
     # Both stores must answer before the long work starts, not after it.
@@ -155,6 +168,9 @@ def ingest(
     backend = ingest_backend(kind, spark_master=settings.spark_master, scratch=settings.spark_scratch)
     options = IngestOptions(encoding=encoding, delimiter=delimiter, outlier_rules=outlier_rules, loose=loose_dedup, s3_endpoint=settings.s3_endpoint)
     cleaned = backend.read_and_clean(sources, options, progress=say)
+    if cleaned.rows_valid == 0:
+        cleaned.release()
+        _refuse_nothing_usable(cleaned)
     timings = dict(cleaned.timings)
     say(f"storing in {redact(settings.db_url)} and {settings.lake_url}")
     t0 = time.perf_counter()

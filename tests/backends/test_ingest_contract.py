@@ -192,3 +192,18 @@ def test_executors_load_a_server_database_as_the_local_backend_does(kind, reques
     for name in local_tables:
         pd.testing.assert_frame_equal(spark_tables[name], local_tables[name], obj=name)
     assert (spark_catalogue["genre"] == "later").sum() > 0
+
+
+def test_spelled_codes_and_optional_garbage_are_read_alike(tmp_path, spark_local):
+    from tests.test_bad_inputs import ROW_LEVEL, spotify_features_layout
+
+    layout = write(tmp_path, "SpotifyFeatures.csv", spotify_features_layout(
+        [("C#", "Major", "4-Apr", "50"), ("Bb", "Minor", "3/4", "x"), ("H", "Major", "4", "7"), ("E", "minor", "5-Apr", "101")]))
+    garbage = write(tmp_path, "optional.csv", ROW_LEVEL["optional_garbage.csv"][0])
+    (local, local_settings), (spark, spark_settings) = _both(tmp_path, [layout, garbage], spark_local)
+    notes = [[s.notes for s in outcome.cleaned.data.sources] for outcome in (local, spark)]
+    assert notes[0] == notes[1] and len(notes[0][0]) == 5 and len(notes[0][1]) == 2
+    pd.testing.assert_frame_equal(load_catalogue(spark_settings), load_catalogue(local_settings))
+    stored_local, stored_spark = _stored(local_settings), _stored(spark_settings)
+    pd.testing.assert_frame_equal(stored_spark["rejected"], stored_local["rejected"])
+    assert len(stored_spark["rejected"]) == 3  # 'H', the cut last line, and a required value's garbage

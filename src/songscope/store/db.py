@@ -116,7 +116,7 @@ track_labels = sa.Table(
     "track_labels",
     metadata,
     sa.Column("track_id", TrackId, primary_key=True),
-    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(schema.MAX_LABEL_NAME_LENGTH), primary_key=True),
     sa.Column("value", LongText, nullable=False),  # several values joined with "|"
     **_TABLE_OPTIONS,
 )
@@ -320,11 +320,20 @@ def engine_for(url: str, *, wait_seconds: float = WAIT_SECONDS, **options: Any) 
     worker process writing into a database whose schema its driver has already migrated."""
     if url.startswith("mysql") and "charset=" not in url:
         url += ("&" if "?" in url else "?") + "charset=utf8mb4"
-    if url.startswith("sqlite"):
-        database = sa.create_engine(url, connect_args={"timeout": wait_seconds}, **options)
-        sa.event.listen(database, "connect", _sqlite_pragmas)
-        return database
-    return sa.create_engine(url, **options)
+    try:
+        if url.startswith("sqlite"):
+            database = sa.create_engine(url, connect_args={"timeout": wait_seconds}, **options)
+            sa.event.listen(database, "connect", _sqlite_pragmas)
+            return database
+        return sa.create_engine(url, **options)
+    except (sa.exc.NoSuchModuleError, sa.exc.ArgumentError) as exc:
+        from songscope.config import redact
+
+        scheme = url.split("://", 1)[0] if "://" in url else url
+        raise DatabaseError(
+            f"{redact(url)} is not a database URL songscope can use ({scheme!r}: {type(exc).__name__}); give sqlite:///path/to/file.db, "
+            "postgresql+psycopg://user@host/db or mysql+pymysql://user@host/db"
+        ) from None
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -62,7 +62,10 @@ def resolve(url: str, s3_endpoint: str | None = None, *, quick: bool = False) ->
         return s3_filesystem(s3_endpoint, quick=quick), url[len("s3://") :].rstrip("/")
     if url.startswith("file://"):
         url = urlparse(url).path
-    return pafs.LocalFileSystem(), str(Path(url).expanduser().resolve())
+    try:
+        return pafs.LocalFileSystem(), str(Path(url).expanduser().resolve())
+    except RuntimeError as exc:  # a symbolic link that points back at itself, however indirectly
+        raise LakeError(f"{url}: cannot be opened: {exc} (a symbolic link that leads back to itself); point it at a real file") from None
 
 
 def expand(pattern: str, s3_endpoint: str | None = None, suffixes: tuple[str, ...] = ()) -> list[str]:

@@ -441,7 +441,7 @@ def _plan(urls: list[str], encoding: str, delimiter: str, s3_endpoint: str | Non
         try:
             names = source_columns(url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint)
             groups = parquet_row_groups(url, s3_endpoint) if url.lower().endswith(PARQUET_SUFFIXES) else None
-            size = file_size(url, s3_endpoint) if groups is None and csv_splittable(url, encoding) else 0
+            size = file_size(url, s3_endpoint) if groups is None and csv_splittable(url, encoding, s3_endpoint) else 0
         except IngestError as exc:
             first_error = first_error or exc
             tasks.append(_Task(url, index))
@@ -497,6 +497,8 @@ def _split_csv_tasks(spark, tasks: list[_Task], s3_endpoint: str | None) -> list
 
 def _merge_summaries(notes: pd.DataFrame, urls: list[str], summary_type) -> list:
     """One summary per file from its tasks' (the rows add up; the hash comes from the task that read the whole file)."""
+    from songscope.ingest import merge_notes
+
     merged: dict[int, Any] = {}
     for index, text in zip(notes[_ORDER_FILE], notes[_NOTE]):
         part = json.loads(text)
@@ -506,6 +508,7 @@ def _merge_summaries(notes: pd.DataFrame, urls: list[str], summary_type) -> list
         whole = merged[int(index)]
         for name in ("rows_read", "rows_valid", "rows_rejected"):
             setattr(whole, name, getattr(whole, name) + part[name])
+        merge_notes(whole.notes, part["notes"])
         if part["sha256"]:
             whole.sha256, whole.size_bytes = part["sha256"], part["size_bytes"]
     return [merged[i] for i in range(len(urls)) if i in merged]
