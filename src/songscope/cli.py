@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -359,13 +360,18 @@ def report(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only; any other needs SONGSCOPE_API_TOKEN or --insecure).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
+    allowed_host: Annotated[list[str] | None, typer.Option("--allowed-host", help="A host name the server is reached by, besides its address and localhost (repeatable; the Host header is checked against them).")] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Refuse every write: lists are not saved, recommendations not recorded.")] = False,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Listen beyond this machine without an API token (anyone who reaches the port can use the app).")] = False,
 ) -> None:
     """Run the web app and its JSON API over the database and lake: overview, cluster map with search, cluster pages, favourites and recommendations, run comparison.
+
+    With SONGSCOPE_API_TOKEN set, every request needs the token: API clients send 'Authorization: Bearer <token>', browsers sign in at /login.
 
     Example: songscope serve --port 8000, then open http://127.0.0.1:8000
     """
@@ -374,10 +380,18 @@ def serve(
             import uvicorn
 
             from songscope.web.app import create_app
+            from songscope.web.security import TOKEN_ENV, Access, is_loopback
         except ImportError as exc:
             raise ValueError(f"the web app needs its extra: pip install 'songscope[web]' ({exc.name} is missing)") from exc
+        token = os.environ.get(TOKEN_ENV) or None
+        if not is_loopback(host) and token is None and not insecure:
+            raise ValueError(f"--host {host} serves the app beyond this machine: set {TOKEN_ENV} to a secret that clients must send, "
+                             "or pass --insecure to serve it to anyone who reaches the port")
+        if not is_loopback(host) and token is None:
+            err.print(f"[bold yellow]warning:[/] serving {host}:{port} without a token (--insecure): anyone who reaches it can use the app",
+                      highlight=False, markup=True)
         settings = _settings(db, lake, s3_endpoint)
-        app_ = create_app(settings)
+        app_ = create_app(settings, Access.for_bind(host, token=token, extra_hosts=allowed_host or (), read_only=read_only))
     out.print(f"songscope at http://{host}:{port}/ (API: http://{host}:{port}/api, OpenAPI: /openapi.json); Ctrl-C stops it", highlight=False)
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 

@@ -628,9 +628,10 @@ def recommender(store: Store, run_id: str | None = None):
 _REASON_FIELDS = ("reason", "nearest_seed", "similar_in", "differs_in", "contributions", "cluster", "cluster_description")
 
 
-def recommend(store: Store, favourites: list[str], *, dislikes: list[str] | None = None, options=None, run_id: str | None = None) -> RecommendOutcome:
+def recommend(store: Store, favourites: list[str], *, dislikes: list[str] | None = None, options=None, run_id: str | None = None,
+              record: bool = True) -> RecommendOutcome:
     """New songs for `favourites` (track ids or fuzzy "artist - title"), with reasons; the request
-    and its songs are stored in the database."""
+    and its songs are stored in the database unless `record` is False (a read-only server)."""
     from songscope.recommend.recommender import RecommendOptions
 
     options = options or RecommendOptions()
@@ -638,7 +639,7 @@ def recommend(store: Store, favourites: list[str], *, dislikes: list[str] | None
     result = model.recommend(favourites, options, dislikes=dislikes)
     request_id = new_run_id()
     frame = result.to_frame()
-    if len(frame):
+    if len(frame) and record:
         items = pd.DataFrame({
             "rank": frame["rank"], "track_id": frame["track_id"], "score": frame["score"],
             "reason": [dumps({k: row[k] for k in _REASON_FIELDS}) for row in frame.to_dict("records")],

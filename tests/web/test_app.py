@@ -17,6 +17,8 @@ fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 BASTILLE, CIGARETTES = "Bastille - Admit Defeat", "Cigarettes After Sex - Cry"
+#: The app answers only to the hosts it is served as (`web.security`), as a browser would name it.
+LOCAL = "http://127.0.0.1:8000"
 PAGES = ["/", "/map", "/clusters/0", "/favourites", "/compare"]
 
 
@@ -25,7 +27,7 @@ def client(clustered):
     from songscope.web.app import create_app
 
     settings, *_ = clustered
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), base_url=LOCAL)
 
 
 def test_every_api_route_is_described_in_openapi(client):
@@ -86,7 +88,7 @@ def test_a_catalogue_larger_than_the_web_sample_is_drawn_from_a_sample(clustered
     settings, first, *_ = clustered
     monkeypatch.setattr(service, "WEB_SONGS", 2_000)
     app = create_app(settings)
-    client = TestClient(app)
+    client = TestClient(app, base_url=LOCAL)
     cluster_map = client.get(f"/api/runs/{first}/map").json()
     assert len(cluster_map["points"]["track_id"]) == 2_000
     assert cluster_map["songs"] == 15_626 and cluster_map["drawn_from_sample"] == 2_000
@@ -223,6 +225,10 @@ def test_favourites_flow_in_chromium(server, tmp_path):
         restored = page.inner_text("#chosen")
         page.goto(server + "/map")
         page.wait_for_selector("#map .main-svg", timeout=60_000)
+        # The map's points are WebGL: a Content-Security-Policy without 'unsafe-eval' stops Plotly
+        # compiling its shaders, and it then says "WebGL is not supported" with no console error.
+        webgl_refused = "WebGL is not supported" in page.inner_text("#map")
+        gl_canvases = page.locator("#map canvas").count()
         page.fill("#q", "bastille admit")
         page.wait_for_selector("#found a.song")
         page.click("#found a.song")
@@ -240,6 +246,7 @@ def test_favourites_flow_in_chromium(server, tmp_path):
         overview_text = page.inner_text("main")
         browser.close()
     assert errors == []
+    assert not webgl_refused and gl_canvases > 0
     assert rows == 6 and BASTILLE in restored and CIGARETTES in restored
     assert selected == "selected" and "Nearest songs" in details
     assert "ARI" in compare_text and "gmm" in compare_text
@@ -292,7 +299,10 @@ def test_api_takes_every_recommendation_option_and_shows_what_the_report_shows(c
     settings, first, *_ = clustered
     spec = client.get("/openapi.json").json()["components"]["schemas"]["RecommendRequest"]["properties"]
     assert {f.name for f in fields(RecommendOptions)} <= set(spec)  # one declaration, both shells
-    assert spec["n"]["maximum"] == 500 and "popularity" in spec["popularity"]["description"].lower()
+    from songscope.web.app import MAX_RECOMMENDATIONS
+
+    # The API bounds n tighter than the command line's 500 (#14: a request costs what a normal one does).
+    assert spec["n"]["maximum"] == MAX_RECOMMENDATIONS == 100 and "popularity" in spec["popularity"]["description"].lower()
     popular = client.post("/api/recommend", json={"favourites": [BASTILLE], "n": 5, "popularity": [80, 100]})
     assert popular.status_code == 200, popular.text
     popularity = load_catalogue(settings).set_index("track_id")["popularity"]

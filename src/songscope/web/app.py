@@ -10,39 +10,61 @@ internet: Plotly's JavaScript comes from the installed plotly package, served at
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator
+from sqlalchemy import exc as sa_exc
 
 from songscope import service
 from songscope.config import Settings
 from songscope.recommend.options import RecommendOptions
+from songscope.store.db import DatabaseError
 from songscope.store.store import Store
+from songscope.web.security import Access, Guard
 
 HERE = Path(__file__).resolve().parent
 #: The pages: Jinja2 templates (HTML, autoescaped) and static files (CSS, JavaScript over the API).
 templates = Jinja2Templates(directory=HERE / "templates")
 
 
+#: What one request may ask for. Each bound keeps a request's cost near a normal one's: 500
+#: favourites with n = 500 and diversity took 157 s of CPU, a 20 KB search 8.3 s, 5,000
+#: favourites 2.6 GB; a client over a bound gets a 422 that names it.
+MAX_SONGS = 50  # favourites, and dislikes, per request or list
+MAX_RECOMMENDATIONS = 100  # n through the API (the command line allows RecommendOptions' own 500)
+MAX_TEXT = 200  # characters of a song named in a request, a search or a list's name
+MAX_QUERY_WORDS = 8
+MAX_OPTIONS_BYTES = 2_048  # a saved list's options, as JSON
+MAX_RUN_ID = 64
+
+SongName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
+
+
 def _recommend_request_model() -> type[BaseModel]:
     """The request body of POST /api/recommend: favourites, dislikes, a run, and every field of
     `RecommendOptions` with its own default, help and bounds (one declaration for both shells)."""
     types = typing.get_type_hints(RecommendOptions)
-    options = {
-        f.name: (types[f.name], Field(f.default, description=f.metadata["help"], **{k: v for k, v in f.metadata.items() if k != "help"}))
-        for f in dataclasses.fields(RecommendOptions)
-    }
+
+    def bounds(f: dataclasses.Field) -> dict:
+        found = {k: v for k, v in f.metadata.items() if k != "help"}
+        return {**found, "le": min(found["le"], MAX_RECOMMENDATIONS)} if f.name == "n" else found
+
+    options = {f.name: (types[f.name], Field(f.default, description=f.metadata["help"], **bounds(f))) for f in dataclasses.fields(RecommendOptions)}
     return create_model(
         "RecommendRequest",
-        favourites=(list[str], Field(..., min_length=1, description="Track ids, or 'artist - title' (fuzzy).")),
-        dislikes=(list[str], Field(default_factory=list, description="Songs the listener dislikes.")),
-        run_id=(str | None, Field(None, description="The clustering run for cluster reasons (default: the latest).")),
+        __config__=ConfigDict(allow_inf_nan=False, extra="forbid"),
+        favourites=(list[SongName], Field(..., min_length=1, max_length=MAX_SONGS, description="Track ids, or 'artist - title' (fuzzy).")),
+        dislikes=(list[SongName], Field(default_factory=list, max_length=MAX_SONGS, description="Songs the listener dislikes.")),
+        run_id=(str | None, Field(None, max_length=MAX_RUN_ID, description="The clustering run for cluster reasons (default: the latest).")),
         **options,
     )
 
@@ -51,21 +73,70 @@ RecommendRequest = _recommend_request_model()
 
 
 class FavouriteList(BaseModel):
-    name: str = "my favourites"
-    favourites: list[str] = Field(..., min_length=1, description="Track ids.")
-    dislikes: list[str] = Field(default_factory=list)
-    options: dict = Field(default_factory=dict)
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+    name: str = Field("my favourites", min_length=1, max_length=MAX_TEXT)
+    favourites: list[SongName] = Field(..., min_length=1, max_length=MAX_SONGS, description="Track ids.")
+    dislikes: list[SongName] = Field(default_factory=list, max_length=MAX_SONGS)
+    options: dict = Field(default_factory=dict, description="Recommendation options (the fields of POST /api/recommend).")
+
+    @field_validator("options")
+    @classmethod
+    def _known_small_options(cls, options: dict) -> dict:
+        import json
+
+        known = {f.name for f in dataclasses.fields(RecommendOptions)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"unknown options {unknown}; the options are {sorted(known)}")
+        if len(json.dumps(options, allow_nan=False)) > MAX_OPTIONS_BYTES:
+            raise ValueError(f"the options take more than {MAX_OPTIONS_BYTES:,} bytes as JSON")
+        return options
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _search_words(q: str) -> str:
+    if len(q.split()) > MAX_QUERY_WORDS:
+        raise HTTPException(422, f"a search has at most {MAX_QUERY_WORDS} words; this one has {len(q.split())}")
+    return q
+
+
+#: Seconds a client is asked to wait when the database is busy or unreachable.
+RETRY_AFTER_S = 5
+
+
+class DatabaseBusy(RuntimeError):
+    """The database could not answer now (locked, or unreachable): a 503 with Retry-After."""
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+
+
+def _json_safe(value):
+    """`value` with every float that JSON cannot hold (NaN, Infinity) written as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def create_app(settings: Settings | None = None, access: Access | None = None) -> FastAPI:
     """The app over `settings` (default: flags > SONGSCOPE_* environment > defaults): one `Store`
-    (database engine, lake, and what is costly to rebuild per request) for the app's life."""
+    (database engine, lake, and what is costly to rebuild per request) for the app's life,
+    guarded by `access` (`web.security`; default: this machine only, no token)."""
     store = Store(settings or Settings.load())
+    access = access or Access()
     app = FastAPI(
         title="songscope", version="0.1", docs_url=None, redoc_url=None,
         description="Explore song clusters and get recommendations. Every page has a JSON twin under /api.",
     )
     app.state.store = store  # for tests and operators: what the app holds
+    app.state.access = access
+    app.add_middleware(Guard, access=access)
 
     def answer(call, *args, **kwargs):
         try:
@@ -74,6 +145,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, str(exc)) from exc
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, DatabaseError) as exc:
+            # Locked (SQLite's writer held it past the wait) or unreachable: the client may try
+            # again; the message names the cause, never the URL's password.
+            raise DatabaseBusy(f"the database is busy or unreachable, try again shortly ({_first_line(exc)})") from exc
 
     # ------------------------------------------------------------------ JSON API
 
@@ -102,8 +177,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return answer(service.cluster_details, cluster, None if run_id == "latest" else run_id)
 
     @app.get("/api/songs", summary="Search songs by artist and title")
-    def api_search(q: Annotated[str, Query(min_length=1, description="Words of the artist and title")], limit: int = 20) -> list[dict]:
-        return answer(service.search_songs, q, min(max(limit, 1), 100))
+    def api_search(q: Annotated[str, Query(min_length=1, max_length=MAX_TEXT, description="Words of the artist and title")],
+                   limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict]:
+        return answer(service.search_songs, _search_words(q), limit)
 
     @app.get("/api/songs/{track_id}", summary="One song: features, cluster, nearest songs")
     def api_song(track_id: str, run_id: str | None = None) -> dict:
@@ -112,7 +188,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/api/recommend", summary="Recommendations with reasons for favourite (and disliked) songs")
     def api_recommend(request: RecommendRequest) -> dict:  # type: ignore[valid-type]
         options = RecommendOptions(**request.model_dump(include={f.name for f in dataclasses.fields(RecommendOptions)}))
-        return answer(service.recommend, request.favourites, dislikes=request.dislikes, options=options, run_id=request.run_id).to_dict()
+        return answer(service.recommend, request.favourites, dislikes=request.dislikes, options=options, run_id=request.run_id,
+                      record=not access.read_only).to_dict()
 
     @app.post("/api/lists", summary="Save a favourites list; returns its shareable id", status_code=201)
     def api_save_list(favourites: Annotated[FavouriteList, Body()]) -> dict:
@@ -166,6 +243,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
     def compare_page(request: Request) -> HTMLResponse:
         return page(request, "compare.html")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request, exc: RequestValidationError):
+        # The errors quote the input, which may hold NaN or Infinity (JSON's parser reads them):
+        # made JSON-safe, or the 422 itself would fail as a 500.
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(DatabaseBusy)
+    async def database_busy(request, exc: DatabaseBusy):
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(404)
     async def not_found(request, exc):  # a page's 404 is a page, an API's is JSON
