@@ -13,3 +13,8 @@ def test_settings_precedence_and_redaction():
     assert Settings.load(env={}).lake_url == "lake"
     assert redact("mysql+pymysql://root:pw@h/db") == "mysql+pymysql://root:***@h/db"
     assert redact("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_request_retention_comes_from_the_environment():
+    assert Settings.load(env={"SONGSCOPE_KEEP_REQUESTS_DAYS": "7"}).keep_requests_days == 7
+    assert Settings.load(env={}).keep_requests_days == 90

@@ -16,6 +16,7 @@ DEFAULT_DB_URL = "sqlite:///songscope.db"
 DEFAULT_LAKE_URL = "lake"
 DEFAULT_SPARK_MASTER = "local[*]"
 DEFAULT_SEED = 0
+DEFAULT_KEEP_REQUESTS_DAYS = 90
 
 _ENV = {
     "db_url": "SONGSCOPE_DB_URL",
@@ -24,6 +25,7 @@ _ENV = {
     "spark_master": "SONGSCOPE_SPARK_MASTER",
     "spark_scratch": "SONGSCOPE_SPARK_SCRATCH",
     "seed": "SONGSCOPE_SEED",
+    "keep_requests_days": "SONGSCOPE_KEEP_REQUESTS_DAYS",
 }
 
 
@@ -47,6 +49,8 @@ class Settings:
     #: cluster of several machines, an ``s3://`` prefix).
     spark_scratch: str | None = None
     seed: int = DEFAULT_SEED
+    #: Days a recommendation request is kept in the database (0: none is kept after its answer).
+    keep_requests_days: int = DEFAULT_KEEP_REQUESTS_DAYS
 
     @classmethod
     def load(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -56,7 +60,7 @@ class Settings:
         for field in fields(cls):
             raw = env.get(_ENV[field.name])
             if raw not in (None, ""):
-                values[field.name] = int(raw) if field.name == "seed" else raw
+                values[field.name] = int(raw) if field.name in ("seed", "keep_requests_days") else raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)
 

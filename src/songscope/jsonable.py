@@ -51,6 +51,9 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def dumps(value: Any, *, indent: int | None = None) -> str:
-    """`value` as JSON text (through `jsonable`; never NaN, which JSON does not have)."""
+def dumps(value: Any, *, indent: int | None = None, compact: bool = False) -> str:
+    """`value` as JSON text (through `jsonable`; never NaN, which JSON does not have); `compact`:
+    no spaces and UTF-8 as it is, for what is stored many times over."""
+    if compact:
+        return json.dumps(jsonable(value), allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     return json.dumps(jsonable(value), indent=indent, allow_nan=False)

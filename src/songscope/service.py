@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -642,11 +642,27 @@ def recommend(store: Store, favourites: list[str], *, dislikes: list[str] | None
     if len(frame) and record:
         items = pd.DataFrame({
             "rank": frame["rank"], "track_id": frame["track_id"], "score": frame["score"],
-            "reason": [dumps({k: row[k] for k in _REASON_FIELDS}) for row in frame.to_dict("records")],
+            "reason": [dumps({k: row[k] for k in _REASON_FIELDS}, compact=True) for row in frame.to_dict("records")],
         })
         request = {"favourites": result.seeds, "dislikes": result.dislikes, "options": options.__dict__, "cluster_run": run_id, "favourite_ids": result.seed_ids}
         db.record_recommendations(store.db, request_id, jsonable(request), items)
+        _forget_old_requests(store)
     return RecommendOutcome(request_id, run_id, result)
+
+
+#: How often a process deletes the requests past their retention (seconds).
+FORGET_EVERY_S = 3_600.0
+
+
+def _forget_old_requests(store: Store) -> None:
+    """Delete requests older than `Settings.keep_requests_days`, at most once an hour per process."""
+    import time as clock
+
+    last = store.cached("requests forgotten at", lambda: [float("-inf")])
+    if clock.monotonic() - last[0] < FORGET_EVERY_S:
+        return
+    last[0] = clock.monotonic()
+    db.forget_requests_before(store.db, datetime.now(UTC) - timedelta(days=store.settings.keep_requests_days))
 
 
 # ---------------------------------------------------------------------------------- eval-recs

@@ -110,10 +110,12 @@ def test_recommendations_are_stored(seed_catalogue, tmp_path, db_url):
     request_id, result = outcome.request_id, outcome.result
     assert all(item.cluster_description for item in result.items)
     database = db.connect(db_url)
-    stored = db.read_table(database, db.recommendations).sort_values("rank")
+    stored = db.read_table(database, db.recommendation_items).sort_values("rank")
+    requests = db.read_table(database, db.recommendation_requests)
     database.dispose()
     assert list(stored["rank"]) == [1, 2, 3, 4, 5] and set(stored["request_id"]) == {request_id}
-    request = json.loads(stored["request"].iloc[0])
+    assert list(requests["request_id"]) == [request_id]  # the request once, not once per song
+    request = json.loads(requests["request"].iloc[0])
     assert request["favourites"] == [BASTILLE]
     assert request["favourite_ids"] == ["1OHAFggB1Jatvto7HvUN4L"]  # as resolved, for the report's map
     assert "close to" in json.loads(stored["reason"].iloc[0])["reason"]

@@ -225,3 +225,44 @@ def test_a_writer_that_waits_too_long_for_the_catalogue_is_told_why(db_url):
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_request_is_stored_once_and_forgotten_after_its_retention(db_url):
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    database = db.connect(db_url)
+    items = pd.DataFrame({"rank": [1, 2, 3], "track_id": ["a", "b", "c"], "score": [0.9, 0.8, 0.7], "reason": ['{"r":1}'] * 3})
+    for number in range(4):
+        db.record_recommendations(database, f"request{number}", {"favourites": ["x"] * 50, "options": {"n": 3}}, items)
+    assert db.counts(database)["recommendation_requests"] == 4 and db.counts(database)["recommendation_items"] == 12
+    request, latest = db.latest_recommendation(database)
+    assert request["favourites"] == ["x"] * 50 and list(latest["rank"]) == [1, 2, 3]
+    with database.begin() as conn:  # two of them were made long ago
+        conn.execute(db.recommendation_requests.update().where(db.recommendation_requests.c.request_id.in_(["request0", "request1"]))
+                     .values(created_at=datetime.now(UTC) - timedelta(days=100)))
+    assert db.forget_requests_before(database, datetime.now(UTC) - timedelta(days=90)) == 2
+    left = db.read_table(database, db.recommendation_items)
+    assert set(left["request_id"]) == {"request2", "request3"} and db.counts(database)["recommendation_requests"] == 2
+    database.dispose()
+
+
+def test_recommending_forgets_requests_past_the_retention(seed_catalogue, tmp_path):
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from songscope import service
+    from songscope.recommend.options import RecommendOptions
+    from songscope.store.store import Store
+    from tests.conftest import copy_stores
+
+    settings = dataclasses.replace(copy_stores(seed_catalogue, tmp_path), keep_requests_days=30)
+    with Store(settings) as store:
+        first = service.recommend(store, ["Bastille - Admit Defeat"], options=RecommendOptions(n=3))
+        with store.db.begin() as conn:
+            conn.execute(db.recommendation_requests.update().values(created_at=datetime.now(UTC) - timedelta(days=31)))
+        store.forget()  # a new process: it prunes on its first request
+        second = service.recommend(store, ["Bastille - Admit Defeat"], options=RecommendOptions(n=3))
+        kept = db.read_table(store.db, db.recommendation_requests)
+    assert list(kept["request_id"]) == [second.request_id] and first.request_id != second.request_id

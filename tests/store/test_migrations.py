@@ -4,6 +4,7 @@ upgraded in place on SQLite, PostgreSQL and MariaDB; older and newer schemas are
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -46,9 +47,11 @@ def _v5_database(url: str, folder: Path) -> dict[str, int]:
     else:
         database = sa.create_engine(url + ("?charset=utf8mb4" if url.startswith("mysql") else ""))
         with database.begin() as conn:
-            db.metadata.create_all(conn, tables=[db.schema_table, *(db.metadata.tables[name] for name in V5_TABLES)])
+            v5 = [_v5_table(name) for name in V5_TABLES]
+            db.metadata.create_all(conn, tables=[db.schema_table, *(t for t in v5 if t.metadata is db.metadata)])
+            db.legacy_metadata.create_all(conn, tables=[t for t in v5 if t.metadata is db.legacy_metadata])
             for name, frame in tables.items():
-                table = db.metadata.tables[name]
+                table = _v5_table(name)
                 for column in ("created_at", "started_at", "finished_at", "applied_at"):
                     if column in frame:
                         moment = pd.to_datetime(frame[column], utc=True, format="mixed")
@@ -59,6 +62,11 @@ def _v5_database(url: str, folder: Path) -> dict[str, int]:
     return {name: len(frame) for name, frame in tables.items() if name != "songscope_schema"}
 
 
+def _v5_table(name: str):
+    """A table as release v5 had it: today's, or the one a later schema replaced."""
+    return db.metadata.tables.get(name, db.legacy_metadata.tables.get(name))
+
+
 def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     before = _v5_database(db_url, tmp_path)
     assert before["tracks"] == 1_742 and before["cluster_runs"] == 1 and before["recommendations"] == 3
@@ -67,13 +75,16 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     probe.dispose()
 
     with Store(Settings(db_url=db_url, lake_url=str(tmp_path / "lake"))) as store:
-        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 7
+        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 8
         with store.db.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == db.SCHEMA_REVISION
             # Releases from before Alembic read this table: they now refuse the newer database.
-            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 7
-            after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[name])).scalar() for name in V5_TABLES}
-        assert after == before  # nothing lost, nothing added
+            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 8
+            now = {name: "recommendation_items" if name == "recommendations" else name for name in V5_TABLES}
+            after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[now[name]])).scalar() for name in V5_TABLES}
+            requests = db.read_table(store.db, db.recommendation_requests)
+        assert after == before  # nothing lost, nothing added: revision 8 carried every recommended song over
+        assert len(requests) == 1 and json.loads(requests["request"].iloc[0])["favourites"]  # the request once
         old = ClusterRun.load(store)
         assert old.k == 3 and old.n_tracks == 1_742 and old.metrics["silhouette"] > 0
         assert old.stability == {} and old.null_model == {}  # a v5 run kept its evidence in the lake, not in the database ...
@@ -89,7 +100,7 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         assert tracks["near_key"].notna().all()
         assert (tracks["near_key"].astype("int64").to_numpy() == near_keys(tracks["artist_name"], tracks["track_name"], tracks["duration_ms"])).all()
     again = db.connect(db_url)  # a second connect changes nothing
-    assert db.schema_version(again) == 7
+    assert db.schema_version(again) == 8
     again.dispose()
 
 
@@ -101,8 +112,9 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
-    assert db.schema_version(database) == 7
-    assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendations", "reports", "favourite_lists", "cluster_run_details"))
+    assert db.schema_version(database) == db.SCHEMA_VERSION == 8
+    assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendation_requests", "reports", "favourite_lists", "cluster_run_details"))
+    assert not sa.inspect(database).has_table("recommendations")  # carried over by 0008, then dropped
     database.dispose()
 
 
@@ -110,10 +122,10 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
 def test_newer_schema_is_refused_untouched(sqlite_url, newer):
     database = db.connect(sqlite_url)
     with database.begin() as conn:
-        if newer == "alembic":
-            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0008'"))
+        if newer == "alembic":  # a revision after this songscope's head
+            conn.execute(sa.text(f"UPDATE alembic_version SET version_num = '{db.SCHEMA_VERSION + 1:04d}'"))
         else:
-            conn.execute(db.schema_table.insert().values(version=8, applied_at=db._now()))
+            conn.execute(db.schema_table.insert().values(version=db.SCHEMA_VERSION + 1, applied_at=db._now()))
     with pytest.raises(db.DatabaseError, match="newer than this songscope"):
         db.migrate(database)
     database.dispose()

@@ -123,7 +123,7 @@ def test_recommend_save_and_share_a_list(client, clustered):
     assert len(items) == 5 and all("close to" in i["reason"] for i in items)
     assert len({i["artist_name"] for i in items}) == 5  # one per artist, as asked
     database = db.connect(settings.db_url)
-    stored = db.read_table(database, db.recommendations)
+    stored = db.read_table(database, db.recommendation_requests)
     database.dispose()
     assert result.json()["request_id"] in set(stored["request_id"])
     ids = [client.get("/api/songs", params={"q": q}).json()[0]["track_id"] for q in ("bastille admit", "cigarettes after sex cry")]

@@ -235,16 +235,40 @@ cluster_run_details = sa.Table(
 )
 
 
-recommendations = sa.Table(
-    "recommendations",
+#: One row per recommendation request (its JSON once), and one per song it returned; requests
+#: older than the retention (`Settings.keep_requests_days`) are deleted with their songs.
+recommendation_requests = sa.Table(
+    "recommendation_requests",
+    metadata,
+    sa.Column("request_id", RunId, primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("request", LongText, nullable=False),  # JSON: favourites, dislikes, options, cluster run
+    **_TABLE_OPTIONS,
+)
+recommendation_items = sa.Table(
+    "recommendation_items",
     metadata,
     sa.Column("request_id", RunId, primary_key=True),
     sa.Column("rank", sa.Integer, primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("request", LongText, nullable=False),  # JSON: favourites, dislikes, options, cluster run
     sa.Column("track_id", TrackId, nullable=False),
     sa.Column("score", sa.Double, nullable=False),
-    sa.Column("reason", LongText, nullable=False),  # JSON: nearest seed, contributions, cluster
+    sa.Column("reason", LongText, nullable=False),  # compact JSON: nearest seed, contributions, cluster
+    **_TABLE_OPTIONS,
+)
+
+#: Tables of schemas before Alembic that today's schema replaced: a database at one of those
+#: versions is completed with them, and Alembic's migrations carry their rows over.
+legacy_metadata = sa.MetaData()
+sa.Table(
+    "recommendations",  # schema 3 to 7: the request's JSON repeated on every song's row
+    legacy_metadata,
+    sa.Column("request_id", RunId, primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("request", LongText, nullable=False),
+    sa.Column("track_id", TrackId, nullable=False),
+    sa.Column("score", sa.Double, nullable=False),
+    sa.Column("reason", LongText, nullable=False),
     **_TABLE_OPTIONS,
 )
 
@@ -291,7 +315,7 @@ LEGACY_REVISION = "0005"
 LEGACY_REVISION_NUMBER = int(LEGACY_REVISION)
 #: The newest Alembic revision this songscope knows (``store/migrations/versions``); its number
 #: is also written to ``songscope_schema``, so that releases from before Alembic refuse a newer database.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 SCHEMA_VERSION = int(SCHEMA_REVISION)
 
 
@@ -454,7 +478,8 @@ def _upgrade(database: Engine, revision: str | None, legacy: int) -> None:
         else:
             if revision is None:
                 for version in range(1, LEGACY_REVISION_NUMBER + 1):
-                    metadata.create_all(conn, tables=[metadata.tables[name] for name in LEGACY_TABLES[version]])
+                    tables = [metadata.tables.get(name, legacy_metadata.tables.get(name)) for name in LEGACY_TABLES[version]]
+                    tables[0].metadata.create_all(conn, tables=tables)
                 command.stamp(config, LEGACY_REVISION)
             command.upgrade(config, SCHEMA_REVISION)
         metadata.create_all(conn, tables=[schema_table])
@@ -1028,10 +1053,40 @@ def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
 
 
 def record_recommendations(database: Engine, request_id: str, request: dict[str, object], items: pd.DataFrame) -> None:
-    """Store one recommendation request and its ranked songs (rank, track_id, score, reason JSON)."""
+    """Store one recommendation request (its JSON once) and its ranked songs (rank, track_id,
+    score, reason JSON)."""
     with database.begin() as conn:
-        rows = items.assign(request_id=request_id, created_at=_now(), request=json.dumps(request, default=str))
-        bulk_insert(conn, recommendations, rows)
+        conn.execute(recommendation_requests.insert().values(
+            request_id=request_id, created_at=_now(), request=json.dumps(request, default=str, separators=(",", ":"))))
+        bulk_insert(conn, recommendation_items, items.assign(request_id=request_id))
+
+
+def forget_requests_before(database: Engine, cutoff: datetime) -> int:
+    """Delete the recommendation requests made before `cutoff`, with their songs (by the index on
+    their time, a batch at a time); returns how many requests went."""
+    deleted = 0
+    while True:
+        with database.begin() as conn:
+            doomed = list(conn.execute(sa.select(recommendation_requests.c.request_id)
+                                       .where(recommendation_requests.c.created_at < cutoff).limit(_LOOKUP_CHUNK)).scalars())
+            if not doomed:
+                return deleted
+            conn.execute(recommendation_items.delete().where(_one_of(conn, recommendation_items.c.request_id, doomed)))
+            conn.execute(recommendation_requests.delete().where(_one_of(conn, recommendation_requests.c.request_id, doomed)))
+            deleted += len(doomed)
+
+
+def latest_recommendation(database: Engine) -> tuple[dict[str, object], pd.DataFrame] | None:
+    """The newest request and its songs in rank order, or None: two indexed reads, whatever the
+    number of requests stored."""
+    with database.connect() as conn:
+        newest = conn.execute(sa.select(recommendation_requests).order_by(recommendation_requests.c.created_at.desc(),
+                                                                          recommendation_requests.c.request_id.desc()).limit(1)).first()
+        if newest is None:
+            return None
+        items = pd.read_sql(sa.select(recommendation_items).where(recommendation_items.c.request_id == newest.request_id)
+                            .order_by(recommendation_items.c.rank), conn)
+    return json.loads(newest.request), items
 
 
 def record_report(database: Engine, *, run_id: str, compare_run_id: str | None, path: str, lake_uri: str, size_bytes: int, figures: list[str]) -> None:
@@ -1078,6 +1133,7 @@ def counts(database: Engine) -> dict[str, int]:
     with database.connect() as conn:
         return {
             t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
-            for t in (tracks, track_sources, track_labels, sources, rejected_rows, track_duplicates, ingest_runs, cluster_runs)
+            for t in (tracks, track_sources, track_labels, sources, rejected_rows, track_duplicates, ingest_runs, cluster_runs,
+                      recommendation_requests, recommendation_items)
         }
 

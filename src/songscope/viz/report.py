@@ -185,12 +185,10 @@ def gather(
         say("comparing the runs")
         comparison = compare_runs(run, other, catalogue, seed=seed)
     request, recommended = None, None
-    requests = db.read_table(store.db, db.recommendations)
-    if len(requests):
-        newest = requests.sort_values("created_at")["request_id"].iloc[-1]
-        latest = requests[requests["request_id"] == newest].sort_values("rank").head(10)  # its first ten
-        request = json.loads(latest["request"].iloc[0])
-        recommended = latest.merge(catalogue[["track_id", "artist_name", "track_name"]], on="track_id")
+    latest = db.latest_recommendation(store.db)
+    if latest is not None:
+        request, items = latest
+        recommended = items.head(10).merge(catalogue[["track_id", "artist_name", "track_name"]], on="track_id")  # its first ten
     evaluation = None
     if store.lake.exists(keys.RECOMMENDATION_EVALUATION):
         evaluation = json.loads(store.lake.read_bytes(keys.RECOMMENDATION_EVALUATION))
