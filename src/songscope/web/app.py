@@ -94,6 +94,25 @@ class FavouriteList(BaseModel):
         return options
 
 
+class Problem(BaseModel):
+    """Why a request was not answered: a sentence, or (for a malformed request) the list of its
+    faults, each naming where it is and what was expected."""
+
+    detail: str | list[dict]
+
+
+#: The answers every operation may give besides its own: documented, so a client (and the
+#: schemathesis test) knows them.
+_PROBLEMS = {
+    400: {"model": Problem, "description": "The Host header names a host this server is not served as."},
+    401: {"model": Problem, "description": "The server needs its API token (SONGSCOPE_API_TOKEN)."},
+    403: {"model": Problem, "description": "A cross-site write, or a write to a read-only server."},
+    404: {"model": Problem, "description": "No such run, song, cluster or list."},
+    422: {"model": Problem, "description": "The request is malformed or over a bound; the detail says which."},
+    503: {"model": Problem, "description": "The database is busy or unreachable; try again after Retry-After seconds."},
+}
+
+
 def _search_words(q: str) -> str:
     if len(q.split()) > MAX_QUERY_WORDS:
         raise HTTPException(422, f"a search has at most {MAX_QUERY_WORDS} words; this one has {len(q.split())}")
@@ -131,7 +150,7 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
     store = Store(settings or Settings.load())
     access = access or Access()
     app = FastAPI(
-        title="songscope", version="0.1", docs_url=None, redoc_url=None,
+        title="songscope", version="0.1", docs_url=None, redoc_url=None, responses=_PROBLEMS,
         description="Explore song clusters and get recommendations. Every page has a JSON twin under /api.",
     )
     app.state.store = store  # for tests and operators: what the app holds
