@@ -306,3 +306,18 @@ def test_recommendations_come_from_the_lake_file_by_file(tmp_path, seed_files):
         assert [(i.track_id, i.cluster) for i in a.items] == [(i.track_id, i.cluster) for i in b.items]
     # Compact: songs, vectors, index and clusters in a few hundred bytes a song.
     assert model.nbytes / len(model) < 300, model.nbytes / len(model)
+
+
+def test_the_overview_is_kept_until_another_process_writes(seed_catalogue, tmp_path):
+    from songscope import service
+    from songscope.store.store import Store
+    from tests.conftest import copy_stores
+
+    settings = copy_stores(seed_catalogue, tmp_path)
+    with Store(settings) as web:
+        before = service.overview(web)
+        assert service.overview(web) is before  # kept: nothing was written
+        with Store(settings) as other:  # another process clusters
+            service.cluster(other, k=4, resamples=0)
+        after = service.overview(web)
+        assert len(after["runs"]) == len(before["runs"]) + 1 and after["current_run"]["run_id"] != (before["current_run"] or {}).get("run_id")

@@ -638,12 +638,10 @@ def recommend(store: Store, favourites: list[str], *, dislikes: list[str] | None
     model, run_id = recommender(store, run_id)
     result = model.recommend(favourites, options, dislikes=dislikes)
     request_id = new_run_id()
-    frame = result.to_frame()
-    if len(frame) and record:
-        items = pd.DataFrame({
-            "rank": frame["rank"], "track_id": frame["track_id"], "score": frame["score"],
-            "reason": [dumps({k: row[k] for k in _REASON_FIELDS}, compact=True) for row in frame.to_dict("records")],
-        })
+    if result.items and record:
+        # Plain rows, not a frame: for ten songs, pandas cost more than the insert (half of a request's time).
+        rows = [{**item.__dict__, "reason": item.reason()} for item in result.items]
+        items = [(row["rank"], row["track_id"], float(row["score"]), dumps({k: row[k] for k in _REASON_FIELDS}, compact=True)) for row in rows]
         request = {"favourites": result.seeds, "dislikes": result.dislikes, "options": options.__dict__, "cluster_run": run_id, "favourite_ids": result.seed_ids}
         db.record_recommendations(store.db, request_id, jsonable(request), items)
         _forget_old_requests(store)
@@ -1015,17 +1013,35 @@ def runs(store: Store) -> list[dict]:
 
 
 def run_details(store: Store, run_id: str | None = None) -> dict:
-    """One run: metrics, timings, its clusters in words with their stability, and its evidence."""
+    """One run: metrics, timings, its clusters in words with their stability, and its evidence
+    (a run never changes once stored: built once per run for the store's life)."""
+    run = load_run(store, run_id, assignments=False)
+    return store.cached(("run details", run.run_id), lambda: _run_details(run))
+
+
+def _run_details(run: ClusterRun) -> dict:
     from songscope.evaluate.stability import verdict
 
-    summary = load_run(store, run_id, assignments=False).to_dict()
+    summary = run.to_dict()
     for row in summary["clusters"]:
         row["stability"] = None if row["jaccard"] is None else verdict(row["jaccard"])
     return summary
 
 
+def _stores_version(store: Store) -> tuple:
+    """What changes when any process writes the catalogue or a run: the newest ingest's and the
+    newest run's ids (two indexed reads), so that answers built from them can be kept until then."""
+    return db.newest_ids(store.db)
+
+
 def overview(store: Store) -> dict:
-    """Catalogue size, the cleaning of every ingest, the current run and past runs."""
+    """Catalogue size, the cleaning of every ingest, the current run and past runs (kept until
+    an ingest or a run, of this process or another, changes them)."""
+    version = _stores_version(store)
+    return store.cached(("overview", version), lambda: _overview(store))
+
+
+def _overview(store: Store) -> dict:
     counts = db.counts(store.db)
     ingests = db.read_table(store.db, db.ingest_runs).sort_values("started_at")
     cleaning = []
@@ -1096,14 +1112,20 @@ def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int
 
 
 def cluster_details(store: Store, cluster: int, run_id: str | None = None, sample: int = 25) -> dict:
-    """One cluster: description, stability, top artists, a fixed-seed sample of songs, its profile radar."""
-    from songscope.evaluate.stability import verdict
-    from songscope.viz import figures as F
-
+    """One cluster: description, stability, top artists, a fixed-seed sample of songs, its profile
+    radar (built once per run and cluster: a run never changes, and the songs drawn on are kept
+    for the store's life)."""
     run = load_run(store, run_id, assignments=False)
     clusters = run.clusters.set_index("cluster")
     if cluster not in clusters.index:
         raise NotFound(f"run {run.run_id} has clusters 0..{int(clusters.index.max())}, not {cluster}")
+    return store.cached(("cluster details", run.run_id, cluster, sample), lambda: _cluster_details(store, run, clusters, cluster, sample))
+
+
+def _cluster_details(store: Store, run: ClusterRun, clusters: pd.DataFrame, cluster: int, sample: int) -> dict:
+    from songscope.evaluate.stability import verdict
+    from songscope.viz import figures as F
+
     index = _index(store)
     labels = _web_labels(store, run)
     features = list(run.space["columns"]) + (["popularity"] if index.catalogue["popularity"].notna().any() else [])

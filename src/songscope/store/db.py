@@ -1052,13 +1052,19 @@ def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
     return len(frame)
 
 
-def record_recommendations(database: Engine, request_id: str, request: dict[str, object], items: pd.DataFrame) -> None:
-    """Store one recommendation request (its JSON once) and its ranked songs (rank, track_id,
-    score, reason JSON)."""
+def record_recommendations(database: Engine, request_id: str, request: dict[str, object], items: list[tuple] | pd.DataFrame) -> None:
+    """Store one recommendation request (its JSON once) and its ranked songs, as (rank, track_id,
+    score, reason JSON) tuples or a frame of those columns."""
+    if isinstance(items, pd.DataFrame):
+        items = list(zip(items["rank"].tolist(), items["track_id"].tolist(), items["score"].tolist(), items["reason"].tolist()))
     with database.begin() as conn:
         conn.execute(recommendation_requests.insert().values(
             request_id=request_id, created_at=_now(), request=json.dumps(request, default=str, separators=(",", ":"))))
-        bulk_insert(conn, recommendation_items, items.assign(request_id=request_id))
+        if items:
+            conn.execute(recommendation_items.insert(), [
+                {"request_id": request_id, "rank": int(rank), "track_id": track_id, "score": float(score), "reason": reason}
+                for rank, track_id, score, reason in items
+            ])
 
 
 def forget_requests_before(database: Engine, cutoff: datetime) -> int:
@@ -1126,6 +1132,14 @@ def read_table(database: Engine, table: sa.Table, where=None) -> pd.DataFrame:
         query = query.where(where)
     with database.connect() as conn:
         return pd.read_sql(query, conn)
+
+
+def newest_ids(database: Engine) -> tuple[str | None, str | None]:
+    """The newest ingest's and the newest cluster run's ids (sortable: time first), by two
+    primary-key reads: what changes whenever any process writes the catalogue or a run."""
+    with database.connect() as conn:
+        return (conn.execute(sa.select(sa.func.max(ingest_runs.c.run_id))).scalar(),
+                conn.execute(sa.select(sa.func.max(cluster_runs.c.run_id))).scalar())
 
 
 def counts(database: Engine) -> dict[str, int]:
