@@ -379,19 +379,14 @@ def serve(
         try:
             import uvicorn
 
-            from songscope.web.app import create_app
-            from songscope.web.security import TOKEN_ENV, Access, is_loopback
+            from songscope.web.app import create_app, serving_access
         except ImportError as exc:
             raise ValueError(f"the web app needs its extra: pip install 'songscope[web]' ({exc.name} is missing)") from exc
-        token = os.environ.get(TOKEN_ENV) or None
-        if not is_loopback(host) and token is None and not insecure:
-            raise ValueError(f"--host {host} serves the app beyond this machine: set {TOKEN_ENV} to a secret that clients must send, "
-                             "or pass --insecure to serve it to anyone who reaches the port")
-        if not is_loopback(host) and token is None:
-            err.print(f"[bold yellow]warning:[/] serving {host}:{port} without a token (--insecure): anyone who reaches it can use the app",
-                      highlight=False, markup=True)
+        access, warning = serving_access(host, os.environ, allowed_hosts=allowed_host or (), read_only=read_only, insecure=insecure)
+        if warning:
+            err.print(f"[bold yellow]warning:[/] {warning}", highlight=False, markup=True)
         settings = _settings(db, lake, s3_endpoint)
-        app_ = create_app(settings, Access.for_bind(host, token=token, extra_hosts=allowed_host or (), read_only=read_only))
+        app_ = create_app(settings, access)
     out.print(f"songscope at http://{host}:{port}/ (API: http://{host}:{port}/api, OpenAPI: /openapi.json); Ctrl-C stops it", highlight=False)
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 

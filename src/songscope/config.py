@@ -67,7 +67,7 @@ class Settings:
 
 # The password runs to the last "@" of the URL: it may hold "/" or ":" (a URL-unsafe password
 # that was not percent-encoded), and hiding too much is the safe way to be wrong.
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@]+:)[^@]*(?=@[^@]*$)", re.IGNORECASE)
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@]+:).*(?=@[^@]*$)", re.IGNORECASE)
 
 
 def redact(url: str) -> str:

@@ -1014,23 +1014,19 @@ def runs(store: Store) -> list[dict]:
 
 def run_details(store: Store, run_id: str | None = None) -> dict:
     """One run: metrics, timings, its clusters in words with their stability, and its evidence
-    (a run never changes once stored: built once per run for the store's life)."""
-    run = load_run(store, run_id, assignments=False)
-    return store.cached(("run details", run.run_id), lambda: _run_details(run))
-
-
-def _run_details(run: ClusterRun) -> dict:
+    (which a report adds to: not kept beyond the run itself)."""
     from songscope.evaluate.stability import verdict
 
-    summary = run.to_dict()
+    summary = load_run(store, run_id, assignments=False).to_dict()
     for row in summary["clusters"]:
         row["stability"] = None if row["jaccard"] is None else verdict(row["jaccard"])
     return summary
 
 
 def _stores_version(store: Store) -> tuple:
-    """What changes when any process writes the catalogue or a run: the newest ingest's and the
-    newest run's ids (two indexed reads), so that answers built from them can be kept until then."""
+    """What changes when any process writes the catalogue, a run or a report (which adds a run's
+    evidence for k): the newest of each (three indexed reads), so that answers built from them
+    can be kept until then."""
     return db.newest_ids(store.db)
 
 

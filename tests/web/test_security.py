@@ -108,3 +108,16 @@ def test_serve_beyond_this_machine_needs_a_token_or_insecure(monkeypatch):
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--db", "sqlite:////nonexistent/x.db"])
     assert result.exit_code == 2 and "SONGSCOPE_API_TOKEN" in result.output and "--insecure" in result.output
     assert "--read-only" in CliRunner().invoke(app, ["serve", "--help"]).output
+
+
+def test_serving_access_for_each_bind():
+    from songscope.web.app import serving_access
+
+    local, warning = serving_access("127.0.0.1", {})
+    assert local.token is None and warning is None
+    with pytest.raises(ValueError, match="SONGSCOPE_API_TOKEN"):
+        serving_access("0.0.0.0", {})
+    anyone, warning = serving_access("0.0.0.0", {}, insecure=True)
+    assert anyone.token is None and "without a token" in warning
+    guarded, warning = serving_access("0.0.0.0", {"SONGSCOPE_API_TOKEN": TOKEN}, allowed_hosts=["songs.example"], read_only=True)
+    assert guarded.token == TOKEN and warning is None and "songs.example" in guarded.allowed_hosts and guarded.read_only

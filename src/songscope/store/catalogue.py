@@ -19,7 +19,6 @@ Here one commit decides both, and there is nothing to reconcile.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -31,12 +30,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from songscope.config import Settings
 from songscope.crashpoints import reach
 from songscope.store import db, keys, staging
+from songscope.store.catalogue_parts import write_catalogue_part
 from songscope.store.lake import Lake, LakeError
 
 
@@ -55,8 +54,6 @@ class Store(Protocol):
 
 #: Tracks per catalogue file: files of a bounded size that Spark reads in parallel.
 PART_ROWS = 250_000
-#: Rows per Parquet row group inside a file.
-ROW_GROUP_ROWS = 64_000
 #: The holder written into the lock row by a sweep or a migration (not an ingest).
 MAINTENANCE = "maintenance"
 
@@ -83,29 +80,6 @@ class StoredIngest:
     loaded_by_workers: bool = False
     #: Seconds of the workers' load and of the move into the tables, when workers loaded.
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _to_arrow(frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-    return buffer.getvalue()
-
-
-def write_catalogue_part(lake: Lake, run_id: str, number: int, tracks: pd.DataFrame, name=keys.catalogue_part) -> tuple[str, int, int]:
-    """File `number` of the run's new tracks (or label updates, by `name`), at most `PART_ROWS`
-    rows, read back before it counts: (key, rows, bytes)."""
-    part = _to_arrow(tracks)
-    data = _parquet_bytes(part)
-    key = name(run_id, number)
-    lake.write_bytes(key, data, fresh=True)
-    # Read back what readers will see, so a broken write fails the ingest before its commit.
-    if lake.parquet_rows(key) != part.num_rows:
-        raise LakeError(f"{lake.uri(key)} reads back {lake.parquet_rows(key)} rows, wrote {part.num_rows}")
-    return key, part.num_rows, len(data)
 
 
 def _write_parts(lake: Lake, run_id: str, tracks: pd.DataFrame, name=keys.catalogue_part, first_number: int = 0) -> list[tuple[str, int, int]]:

@@ -1134,12 +1134,13 @@ def read_table(database: Engine, table: sa.Table, where=None) -> pd.DataFrame:
         return pd.read_sql(query, conn)
 
 
-def newest_ids(database: Engine) -> tuple[str | None, str | None]:
-    """The newest ingest's and the newest cluster run's ids (sortable: time first), by two
-    primary-key reads: what changes whenever any process writes the catalogue or a run."""
+def newest_ids(database: Engine) -> tuple[str | None, str | None, int | None]:
+    """The newest ingest's, cluster run's and report's ids (each sortable), by three primary-key
+    reads: what changes whenever any process writes the catalogue, a run or a report."""
     with database.connect() as conn:
         return (conn.execute(sa.select(sa.func.max(ingest_runs.c.run_id))).scalar(),
-                conn.execute(sa.select(sa.func.max(cluster_runs.c.run_id))).scalar())
+                conn.execute(sa.select(sa.func.max(cluster_runs.c.run_id))).scalar(),
+                conn.execute(sa.select(sa.func.max(reports.c.report_id))).scalar())
 
 
 def counts(database: Engine) -> dict[str, int]:

@@ -162,7 +162,7 @@ def load_tracks(job: ParallelLoad, part: int, clean_tracks: pd.DataFrame) -> Tra
     """Worker side: store part `part` of the clean tracks (unique ids, typed as the local backend
     types them) in the lake and the staging tables. Its new tracks become catalogue file `part`."""
     from songscope.identity import near_keys as compute_near_keys
-    from songscope.store.catalogue import write_catalogue_part
+    from songscope.store.catalogue_parts import write_catalogue_part
     from songscope.store.lake import Lake
 
     near_keys = compute_near_keys(clean_tracks["artist_name"], clean_tracks["track_name"], clean_tracks["duration_ms"])

@@ -29,7 +29,7 @@ from songscope.config import Settings
 from songscope.recommend.options import RecommendOptions
 from songscope.store.db import DatabaseError
 from songscope.store.store import Store
-from songscope.web.security import Access, Guard
+from songscope.web.security import TOKEN_ENV, Access, Guard, is_loopback
 
 HERE = Path(__file__).resolve().parent
 #: The pages: Jinja2 templates (HTML, autoescaped) and static files (CSS, JavaScript over the API).
@@ -117,6 +117,20 @@ def _search_words(q: str) -> str:
     if len(q.split()) > MAX_QUERY_WORDS:
         raise HTTPException(422, f"a search has at most {MAX_QUERY_WORDS} words; this one has {len(q.split())}")
     return q
+
+
+def serving_access(host: str, environ: typing.Mapping[str, str], *, allowed_hosts: typing.Iterable[str] = (), read_only: bool = False,
+                   insecure: bool = False) -> tuple[Access, str | None]:
+    """How `songscope serve --host HOST` guards the app, and a warning to print (or None). Beyond
+    this machine it needs the token (`SONGSCOPE_API_TOKEN` in `environ`) or `insecure`."""
+    token = environ.get(TOKEN_ENV) or None
+    warning = None
+    if not is_loopback(host) and token is None:
+        if not insecure:
+            raise ValueError(f"--host {host} serves the app beyond this machine: set {TOKEN_ENV} to a secret that clients must send, "
+                             "or pass --insecure to serve it to anyone who reaches the port")
+        warning = f"serving {host} without a token (--insecure): anyone who reaches it can use the app"
+    return Access.for_bind(host, token=token, extra_hosts=allowed_hosts, read_only=read_only), warning
 
 
 #: Seconds a client is asked to wait when the database is busy or unreachable.
