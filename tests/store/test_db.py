@@ -230,10 +230,9 @@ def test_a_writer_that_waits_too_long_for_the_catalogue_is_told_why(db_url):
 def test_a_request_is_stored_once_and_forgotten_after_its_retention(db_url):
     from datetime import UTC, datetime, timedelta
 
-    import pandas as pd
 
     database = db.connect(db_url)
-    items = pd.DataFrame({"rank": [1, 2, 3], "track_id": ["a", "b", "c"], "score": [0.9, 0.8, 0.7], "reason": ['{"r":1}'] * 3})
+    items = [(1, "a", 0.9, '{"r":1}'), (2, "b", 0.8, '{"r":1}'), (3, "c", 0.7, '{"r":1}')]
     for number in range(4):
         db.record_recommendations(database, f"request{number}", {"favourites": ["x"] * 50, "options": {"n": 3}}, items)
     assert db.counts(database)["recommendation_requests"] == 4 and db.counts(database)["recommendation_items"] == 12

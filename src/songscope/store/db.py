@@ -1052,11 +1052,9 @@ def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
     return len(frame)
 
 
-def record_recommendations(database: Engine, request_id: str, request: dict[str, object], items: list[tuple] | pd.DataFrame) -> None:
+def record_recommendations(database: Engine, request_id: str, request: dict[str, object], items: list[tuple]) -> None:
     """Store one recommendation request (its JSON once) and its ranked songs, as (rank, track_id,
-    score, reason JSON) tuples or a frame of those columns."""
-    if isinstance(items, pd.DataFrame):
-        items = list(zip(items["rank"].tolist(), items["track_id"].tolist(), items["score"].tolist(), items["reason"].tolist()))
+    score, reason JSON) tuples."""
     with database.begin() as conn:
         conn.execute(recommendation_requests.insert().values(
             request_id=request_id, created_at=_now(), request=json.dumps(request, default=str, separators=(",", ":"))))
