@@ -29,7 +29,7 @@ from songscope.store.catalogue import file_uris as catalogue_files
 from songscope.store.catalogue import size as catalogue_size
 from songscope.store.catalogue import sweep as sweep_lake
 from songscope.store.catalogue import track_batches as catalogue_batches
-from songscope.store.runs import ClusterRun, RunNotFound, latest_run_id, list_runs, new_run_id
+from songscope.store.runs import ClusterRun, RunNotFound, latest_run_id, list_runs, new_run_id, run_summaries
 from songscope.store.store import Store
 
 Progress = Callable[[str], None]
@@ -594,8 +594,9 @@ class RecommendOutcome:
     def to_dict(self) -> dict[str, Any]:
         r = self.result
         items = [{**item.__dict__, "reason": item.reason()} for item in r.items]
-        return jsonable({"request_id": self.request_id, "run_id": self.run_id, "favourites": r.seeds, "dislikes": r.dislikes, "notes": r.notes,
-                         "dislike_effect": r.dislike_effect, "recommendations": items})
+        # Plain values already (the recommender writes its items so): written as they are.
+        return {"request_id": self.request_id, "run_id": self.run_id, "favourites": r.seeds, "dislikes": r.dislikes, "notes": r.notes,
+                "dislike_effect": r.dislike_effect, "recommendations": items}
 
 
 def recommender(store: Store, run_id: str | None = None):
@@ -1009,7 +1010,7 @@ def _map_points(store: Store, run: ClusterRun):
 
 def runs(store: Store) -> list[dict]:
     """Every cluster run, newest first."""
-    return jsonable(list_runs(store))
+    return jsonable(run_summaries(store))
 
 
 def run_details(store: Store, run_id: str | None = None) -> dict:
@@ -1073,11 +1074,9 @@ def search_songs(store: Store, query: str, limit: int = 20) -> list[dict]:
     if not words:
         return []
     songs = _songs(store)
-    rows = songs.rows_containing(words)
-    popularity = np.nan_to_num(songs.popularity[rows], nan=-1.0)
-    shown = rows[np.argsort(-popularity, kind="stable")[:limit]]
-    return jsonable([{"track_id": t, "name": name, "popularity": None if np.isnan(p) else int(p)}
-                     for t, name, p in zip(songs.ids(shown), songs.labels(shown), songs.popularity[shown])])
+    shown = songs.search(words, limit)
+    return [{"track_id": t, "name": name, "popularity": None if np.isnan(p) else int(p)}
+            for t, name, p in zip(songs.ids(shown), songs.labels(shown), songs.popularity[shown].tolist())]
 
 
 def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int = 10) -> dict:
@@ -1098,7 +1097,10 @@ def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int
     distances = np.sqrt(((X - point) ** 2).sum(axis=1, dtype=np.float64))
     if own is not None:
         distances[own] = np.inf
-    nearest = np.argsort(distances, kind="stable")[:neighbours]
+    # The few nearest by a partial sort (sorting every distance cost more than the rest of the answer).
+    # Ties at the cut go to the lower row, as a stable sort of all would have it.
+    closest = np.flatnonzero(distances <= np.partition(distances, neighbours - 1)[neighbours - 1]) if len(distances) > neighbours else np.arange(len(distances))
+    nearest = closest[np.argsort(distances[closest], kind="stable")][:neighbours]
     cluster = int(labels[own]) if own is not None else int(run.labels_of(store, [track_id])[0])
     features = {c: track[c] for c in run.space["columns"] if c in track}
     return jsonable({"track_id": track_id, "name": songs.label(position), "popularity": track.get("popularity"), "features": features,

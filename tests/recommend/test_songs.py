@@ -55,6 +55,29 @@ def test_names_match_pandas(table, catalogue):
         assert table.rows_containing(words).tolist() == expected.tolist()
 
 
+def test_search_is_the_most_popular_rows_containing_the_words(table, catalogue):
+    popularity = np.nan_to_num(table.popularity, nan=-1.0)
+    for words in (["love"], ["the", "night"], ["Night", "THE"], ["é"], ["zzzq"], ["e"], ["-"], ["a - b"], ["love", "love"]):
+        rows = table.rows_containing(words)
+        expected = rows[np.argsort(-popularity[rows], kind="stable")]
+        for limit in (1, 20, 10_000):
+            assert table.search(words, limit).tolist() == expected[:limit].tolist(), (words, limit)
+    assert table.search([], 3).tolist() == np.argsort(-popularity, kind="stable")[:3].tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(alphabet="ab -é\x00", min_size=1, max_size=5), min_size=1, max_size=30),
+       st.lists(st.text(alphabet="ab -é\x00", min_size=1, max_size=3), min_size=1, max_size=3), st.integers(1, 5))
+def test_search_agrees_with_a_scan_of_every_name(titles, words, limit):
+    """Hits never span two names, repeated hits in one name count once, whatever the text."""
+    frame = pd.DataFrame({"track_id": [str(i) for i in range(len(titles))], "artist_name": "a", "track_name": titles,
+                          "popularity": [i % 3 for i in range(len(titles))]})
+    table = SongTable.from_frame(frame)
+    rows = table.rows_containing(words)
+    expected = rows[np.argsort(-table.popularity[rows], kind="stable")][:limit]
+    assert table.search(words, limit).tolist() == expected.tolist()
+
+
 def test_codes_are_the_normalised_artists_and_versions(table, catalogue):
     artist = pd.Series(normalise_names(pa.array(catalogue["artist_name"])).to_pylist())
     title = pd.Series(normalise_names(pa.array(catalogue["track_name"])).to_pylist())

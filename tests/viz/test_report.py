@@ -61,17 +61,21 @@ def test_report_is_self_contained_and_recorded(report_file, clustered):
     assert "0.000</td>" not in tests_table.replace("epsilon", "")  # p-values never read as zero
     assert "&lt; 1e-300" in tests_table or "e-" in tests_table
     database = db.connect(settings.db_url)
-    # The fixture's request (of 12 songs), the only one recorded when the report was built; tests
-    # of the web app that share these stores may record more afterwards.
-    first_request = db.read_table(database, db.recommendation_requests).sort_values("created_at")["request_id"].iloc[0]
-    asked = db.read_table(database, db.recommendation_items, db.recommendation_items.c.request_id == first_request).sort_values("rank")
+    # The newest request when the report was written: the fixture's (of 12 songs) unless tests of
+    # the web app, which share these stores, ran first and recorded theirs.
+    requests = db.read_table(database, db.recommendation_requests).sort_values(["created_at", "request_id"])
+    written_at = db.read_table(database, db.reports)["created_at"].iloc[0]
+    latest = requests[requests["created_at"] <= written_at]["request_id"].iloc[-1]
+    asked = db.read_table(database, db.recommendation_items, db.recommendation_items.c.request_id == latest).sort_values("rank")
     database.dispose()
     titles = load_catalogue(settings).set_index("track_id")["track_name"]
     first_title, last_title = titles[asked["track_id"].iloc[0]], titles[asked["track_id"].iloc[-1]]
     shown = text[text.index("The latest request") :]
     shown = shown[: shown.index("</table>")]
-    assert len(asked) == 12 and shown.count("<tr>") == 1 + 10  # the header and the request's first ten
-    assert first_title in shown and last_title not in shown
+    assert shown.count("<tr>") == 1 + min(10, len(asked))  # the header and the request's first ten
+    assert first_title in shown and (len(asked) <= 10 or last_title not in shown)
+    if len(requests) == 1:
+        assert len(asked) == 12  # the fixture's request
     assert "Ablation: what each ingredient adds" in text and "+ artist context" in text  # the latest eval-recs
     database = db.connect(settings.db_url)
     stored = db.read_table(database, db.reports)

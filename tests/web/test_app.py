@@ -38,6 +38,23 @@ def test_every_api_route_is_described_in_openapi(client):
     assert client.get("/docs").status_code == 404  # its assets would come from a CDN
 
 
+def test_answers_run_a_few_at_a_time_and_are_plain_json(clustered):
+    """The served app bounds its handler threads (`HANDLER_THREADS`), and writes its answers
+    itself: numpy values and NaN included, as `jsonable` would."""
+    import anyio.to_thread
+    import numpy as np
+
+    from songscope.web.app import HANDLER_THREADS, JSONAnswer, create_app
+
+    settings, *_ = clustered
+    with TestClient(create_app(settings), base_url=LOCAL) as served:  # runs the app's lifespan
+        assert served.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens) == HANDLER_THREADS == 4
+        assert served.get("/api/runs").status_code == 200
+    answer = JSONAnswer({"a": np.float32(0.5), "b": float("nan"), "c": np.arange(2), "d": (1, np.int64(2))})
+    assert json.loads(answer.body) == {"a": 0.5, "b": None, "c": [0, 1], "d": [1, 2]}
+    assert answer.headers["content-type"] == "application/json"
+
+
 def test_overview_runs_and_clusters(client, clustered):
     settings, first, second, _ = clustered
     overview = client.get("/api/overview").json()

@@ -237,12 +237,19 @@ def _legacy_details(store: Store, run_id: str) -> dict[str, Any]:
     return {name: summary.get(name) for name in ("stability", "null_model", "external", "feature_tests")}
 
 
+def run_summaries(store: Store) -> list[dict[str, Any]]:
+    """Every cluster run, newest first, with its silhouette (None when not computed), as plain
+    rows of run_id, created_at, engine, algorithm, k, songs, silhouette: one query."""
+    runs, metrics = db.cluster_runs, db.cluster_metrics
+    silhouette = metrics.c.name == "silhouette"
+    query = (sa.select(runs.c.run_id, runs.c.created_at, runs.c.engine, runs.c.algorithm, runs.c.n_clusters.label("k"),
+                       runs.c.n_tracks.label("songs"), metrics.c.value.label("silhouette"))
+             .select_from(runs.outerjoin(metrics, (metrics.c.run_id == runs.c.run_id) & silhouette))
+             .order_by(runs.c.created_at.desc(), runs.c.run_id.desc()))
+    with store.db.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
 def list_runs(store: Store) -> pd.DataFrame:
-    """Every cluster run, newest first, with its silhouette: run_id, created_at, engine, algorithm, k, songs, silhouette."""
-    runs = db.read_table(store.db, db.cluster_runs).sort_values("created_at", ascending=False)
-    metrics = db.read_table(store.db, db.cluster_metrics)
-    silhouettes = metrics[metrics["name"] == "silhouette"].set_index("run_id")["value"]
-    return pd.DataFrame({
-        "run_id": runs["run_id"], "created_at": runs["created_at"], "engine": runs["engine"], "algorithm": runs["algorithm"],
-        "k": runs["n_clusters"], "songs": runs["n_tracks"], "silhouette": runs["run_id"].map(silhouettes),
-    }).reset_index(drop=True)
+    """`run_summaries` as a frame."""
+    return pd.DataFrame(run_summaries(store), columns=["run_id", "created_at", "engine", "algorithm", "k", "songs", "silhouette"])
