@@ -1094,7 +1094,8 @@ def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int
     own = int(index.row[track_id]) if track_id in index.row.index else None
     track = index.catalogue.iloc[own] if own is not None else rows_at(store, [position]).iloc[0]
     point = X[own] if own is not None else FeatureSpace.from_dict(run.space).transform(track.to_frame().T, dtype=np.float32)[0]
-    distances = np.sqrt(((X - point) ** 2).sum(axis=1, dtype=np.float64))
+    difference = X - point
+    distances = np.sqrt(np.einsum("ij,ij->i", difference, difference), dtype=np.float64)
     if own is not None:
         distances[own] = np.inf
     # The few nearest by a partial sort (sorting every distance cost more than the rest of the answer).

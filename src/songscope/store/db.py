@@ -1059,10 +1059,11 @@ def record_recommendations(database: Engine, request_id: str, request: dict[str,
         conn.execute(recommendation_requests.insert().values(
             request_id=request_id, created_at=_now(), request=json.dumps(request, default=str, separators=(",", ":"))))
         if items:
-            conn.execute(recommendation_items.insert(), [
+            # One multi-row INSERT: one round trip (an executemany was one per row on PostgreSQL).
+            conn.execute(recommendation_items.insert().values([
                 {"request_id": request_id, "rank": int(rank), "track_id": track_id, "score": float(score), "reason": reason}
                 for rank, track_id, score, reason in items
-            ])
+            ]))
 
 
 def forget_requests_before(database: Engine, cutoff: datetime) -> int:
@@ -1134,11 +1135,11 @@ def read_table(database: Engine, table: sa.Table, where=None) -> pd.DataFrame:
 
 def newest_ids(database: Engine) -> tuple[str | None, str | None, int | None]:
     """The newest ingest's, cluster run's and report's ids (each sortable), by three primary-key
-    reads: what changes whenever any process writes the catalogue, a run or a report."""
-    with database.connect() as conn:
-        return (conn.execute(sa.select(sa.func.max(ingest_runs.c.run_id))).scalar(),
-                conn.execute(sa.select(sa.func.max(cluster_runs.c.run_id))).scalar(),
-                conn.execute(sa.select(sa.func.max(reports.c.report_id))).scalar())
+    reads in one statement: what changes whenever any process writes the catalogue, a run or a report."""
+    newest = sa.select(sa.select(sa.func.max(ingest_runs.c.run_id)).scalar_subquery(), sa.select(sa.func.max(cluster_runs.c.run_id)).scalar_subquery(),
+                       sa.select(sa.func.max(reports.c.report_id)).scalar_subquery())
+    with database.connect() as conn:  # one statement: one round trip
+        return tuple(conn.execute(newest).one())
 
 
 def counts(database: Engine) -> dict[str, int]:

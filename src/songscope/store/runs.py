@@ -17,6 +17,7 @@ read from there while the lake has it.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable
@@ -88,9 +89,9 @@ class ClusterRun:
         assigned = catalogue[["track_id"]].merge(self.assignments, on="track_id", how="left")
         return assigned["cluster"].fillna(-1).astype(int).to_numpy()
 
-    @property
+    @functools.cached_property
     def descriptions(self) -> dict[int, str]:
-        return dict(zip(self.clusters["cluster"].astype(int), self.clusters["description"]))
+        return dict(zip(self.clusters["cluster"].astype(int).tolist(), self.clusters["description"]))
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the per-song assignments, as JSON-ready data."""
