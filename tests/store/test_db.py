@@ -265,3 +265,29 @@ def test_recommending_forgets_requests_past_the_retention(seed_catalogue, tmp_pa
         second = service.recommend(store, ["Bastille - Admit Defeat"], options=RecommendOptions(n=3))
         kept = db.read_table(store.db, db.recommendation_requests)
     assert list(kept["request_id"]) == [second.request_id] and first.request_id != second.request_id
+
+
+def test_a_process_records_requests_from_many_threads_without_waiting_on_sqlite(tmp_path):
+    """The web app's threads take turns writing on SQLite (a lock in the process), rather than
+    meeting SQLite's busy handler: with no busy wait at all, none of them finds it locked."""
+    import threading
+
+    database = db.connect(f"sqlite:///{tmp_path / 's.db'}", wait_seconds=0)
+    failures: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        for i in range(30):
+            try:
+                db.record_recommendations(database, f"r{worker}-{i}", {"favourites": ["x"]},
+                                          [(rank, f"t{rank}", 1.0 / rank, "{}") for rank in range(1, 11)])
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert db.counts(database)["recommendation_requests"] == 240 and db.counts(database)["recommendation_items"] == 2_400
+    database.dispose()

@@ -11,8 +11,11 @@ Every value reaches SQL as a bound parameter (or through COPY), never as SQL tex
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -1052,18 +1055,32 @@ def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
     return len(frame)
 
 
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_writer_locks_lock = threading.Lock()
+
+
+def _one_writer_at_a_time(database: Engine):
+    """On SQLite, this process's writers of small rows take turns on a lock: SQLite lets one
+    write at a time, and a writer that finds it taken sleeps in steps of 1 to 100 ms before
+    trying again (its busy handler), which made the slowest of 8 concurrent web requests wait
+    several times the median. Other databases write concurrently: no lock."""
+    if database.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    with _writer_locks_lock:
+        return _writer_locks.setdefault(database, threading.Lock())
+
+
 def record_recommendations(database: Engine, request_id: str, request: dict[str, object], items: list[tuple]) -> None:
     """Store one recommendation request (its JSON once) and its ranked songs, as (rank, track_id,
     score, reason JSON) tuples."""
-    with database.begin() as conn:
+    with _one_writer_at_a_time(database), database.begin() as conn:
         conn.execute(recommendation_requests.insert().values(
             request_id=request_id, created_at=_now(), request=json.dumps(request, default=str, separators=(",", ":"))))
         if items:
-            # One multi-row INSERT: one round trip (an executemany was one per row on PostgreSQL).
-            conn.execute(recommendation_items.insert().values([
+            conn.execute(recommendation_items.insert(), [
                 {"request_id": request_id, "rank": int(rank), "track_id": track_id, "score": float(score), "reason": reason}
                 for rank, track_id, score, reason in items
-            ]))
+            ])
 
 
 def forget_requests_before(database: Engine, cutoff: datetime) -> int:
