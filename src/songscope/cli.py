@@ -595,11 +595,11 @@ def _range(text: str | None) -> tuple[int, int] | None:
     return low, high
 
 
-def _songs_from_file(path: Path | None) -> list[str]:
+def _songs_from_file(path: Path | None, flag: str = "--file") -> list[str]:
     if path is None:
         return []
     if not path.is_file():
-        raise ValueError(f"--file {path}: no such file (one favourite per line: a track id or 'artist - title')")
+        raise ValueError(f"{flag} {path}: no such file (one song per line: a track id or 'artist - title')")
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
 
 
@@ -614,6 +614,12 @@ def recommend(
     diversity: Annotated[float | None, typer.Option(help=option_help("diversity"), show_default=False)] = None,
     cluster: Annotated[int | None, typer.Option(help=option_help("cluster"), show_default=False)] = None,
     popularity: Annotated[str | None, typer.Option(help=option_help("popularity"), show_default=False)] = None,
+    exclude_artist: Annotated[list[str] | None, typer.Option("--exclude-artist", help=option_help("exclude_artists") + " Repeatable.", show_default=False)] = None,
+    exclude_genre: Annotated[list[str] | None, typer.Option("--exclude-genre", help=option_help("exclude_genres") + " Repeatable.", show_default=False)] = None,
+    exclude_explicit: Annotated[bool, typer.Option("--exclude-explicit", help=option_help("exclude_explicit"))] = False,
+    known: Annotated[Path | None, typer.Option("--known", help="A file of songs the listener already knows, one per line (track ids or exact 'artist - title'): "
+                                               "they and their other versions are left out.", show_default=False)] = None,
+    where: Annotated[str | None, typer.Option("--where", help=option_help("where"), show_default=False)] = None,
     run: Annotated[str | None, typer.Option("--run", help="Clustering run for the cluster reasons (default: the latest).", show_default=False)] = None,
     db: DbOption = None,
     lake: LakeOption = None,
@@ -623,6 +629,8 @@ def recommend(
     """Recommend new songs for favourites, each with its reasons; the request is stored in the database.
 
     Example: songscope recommend "Bastille - Admit Defeat" "Cigarettes After Sex - Cry" -n 10
+
+    Filters: songscope recommend "Bastille - Admit Defeat" --where "duration_ms < 420000 and instrumentalness < 0.5" --exclude-artist Drake
     """
     from songscope import service
     from songscope.recommend.recommender import RecommendOptions
@@ -632,7 +640,8 @@ def recommend(
         songs = list(favourites or []) + _songs_from_file(file)
         options = RecommendOptions(
             n=n, per_artist=per_artist or None, exclude_seed_artists=exclude_seed_artists, diversity=diversity,
-            cluster=cluster, popularity=_range(popularity),
+            cluster=cluster, popularity=_range(popularity), exclude_artists=tuple(exclude_artist or ()), exclude_genres=tuple(exclude_genre or ()),
+            exclude_explicit=exclude_explicit, known=tuple(_songs_from_file(known, "--known")), where=where,
         )
         with _store(_settings(db, lake, s3_endpoint)) as store:
             outcome = service.recommend(store, songs, dislikes=list(dislike or []), options=options, run_id=run)

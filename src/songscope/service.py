@@ -620,10 +620,45 @@ def recommender(store: Store, run_id: str | None = None):
         songs = _songs(store)
         clusters = run.labels_of(store, songs.track_id) if run is not None else None
         descriptions = run.descriptions if run is not None else None
-        return Recommender.from_batches(batches, rows=catalogue_size(store), clusters=clusters, descriptions=descriptions, songs=songs)
+        return Recommender.from_batches(batches, rows=catalogue_size(store), clusters=clusters, descriptions=descriptions, songs=songs,
+                                        facts=_song_facts(store, songs))
 
     key = run.run_id if run is not None else None
     return store.cached(("recommender", key), build), key
+
+
+def _song_facts(store: Store, songs):
+    """The songs' raw feature values (from the lake) and genre and explicit labels (from the
+    database), for the recommender's filters: loaded when a request first filters on them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from songscope.recommend.facts import WHERE_COLUMNS, SongFacts, is_genre_column
+
+    names = db.label_names(store.db)
+
+    def features() -> dict[str, np.ndarray]:
+        parts: dict[str, list[np.ndarray]] = {c: [] for c in WHERE_COLUMNS}
+        for batch in catalogue_batches(store, list(WHERE_COLUMNS)):
+            for column in WHERE_COLUMNS:
+                values = batch[column].cast(pa.float32()).to_numpy() if column in batch.column_names else np.full(len(batch), np.nan, np.float32)
+                parts[column].append(np.asarray(values, dtype=np.float32))
+        return {c: np.concatenate(p) for c, p in parts.items() if p and not np.isnan(np.concatenate(p)).all()}
+
+    def labels() -> dict[str, pa.Array]:
+        found = {}
+        for name in names:
+            if not (is_genre_column(name) or name == "explicit"):
+                continue
+            track_ids, values = db.label_column(store.db, name)
+            rows = pc.index_in(pa.array(track_ids, type=pa.string()), value_set=songs.track_id).to_numpy(zero_copy_only=False)
+            column = np.full(len(songs), None, dtype=object)
+            known = ~np.isnan(rows.astype(np.float64))
+            column[rows[known].astype(np.int64)] = np.asarray(values, dtype=object)[known]
+            found[name] = pa.array(column, type=pa.string())
+        return found
+
+    return SongFacts(features, labels, names)
 
 
 _REASON_FIELDS = ("reason", "nearest_seed", "similar_in", "differs_in", "contributions", "cluster", "cluster_description")

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from songscope.recommend.where import MAX_WHERE_CHARS
+
+#: Bounds on the listed options: each listed name is resolved per request.
+MAX_LISTED = 50
+MAX_KNOWN = 1_000
+
 
 def _option(default, help: str, **bounds):
     """A recommendation option: its default, the help both shells show, its bounds (ge, le, gt)."""
@@ -23,6 +29,13 @@ class RecommendOptions:
     cluster: int | None = _option(None, "Only songs of this cluster (of the clustering run).", ge=0)
     popularity: tuple[int, int] | None = _option(None, "Popularity range LOW..HIGH within 0..100, e.g. 20..80.")
     taste: bool = _option(True, "Learn the listener's taste from ten favourites or any dislike, and re-rank with it.")
+    exclude_artists: tuple[str, ...] = _option((), "Leave out these artists (any case and accents).", max_length=MAX_LISTED)
+    exclude_genres: tuple[str, ...] = _option((), "Leave out songs with any of these genres (needs a genre column in the catalogue).", max_length=MAX_LISTED)
+    exclude_explicit: bool = _option(False, "Leave out explicit songs (needs an explicit column in the catalogue).")
+    known: tuple[str, ...] = _option((), "Songs the listener already knows, and their other versions: left out (track ids or exact 'artist - title').",
+                                     max_length=MAX_KNOWN)
+    where: str | None = _option(None, "Only songs whose features pass this, e.g. 'duration_ms < 420000 and instrumentalness < 0.5' "
+                                      "(comparisons joined by and, or, not).", max_length=MAX_WHERE_CHARS)
 
     def validate(self) -> None:
         if not 1 <= self.n <= 500:
@@ -33,6 +46,21 @@ class RecommendOptions:
             raise ValueError(f"diversity = {self.diversity}: use a lambda in (0, 1]; 1 means no diversity re-ranking")
         if self.popularity is not None and not 0 <= self.popularity[0] <= self.popularity[1] <= 100:
             raise ValueError(f"popularity range {self.popularity}: use LOW..HIGH within 0..100")
+        if self.where is not None:
+            self.parsed_where()
+
+    def parsed_where(self):
+        """`where` parsed (`recommend.where.Where`), or None; a `WhereError` names what is wrong."""
+        from songscope.recommend.facts import WHERE_COLUMNS
+        from songscope.recommend.where import parse_where
+
+        return None if self.where is None else parse_where(self.where, WHERE_COLUMNS)
+
+    @property
+    def narrows(self) -> bool:
+        """Whether a filter beyond the favourites' own may leave few candidates."""
+        return bool(self.cluster is not None or self.popularity or self.exclude_artists or self.exclude_genres or self.exclude_explicit
+                    or self.known or self.where)
 
 
 def option_help(name: str) -> str:

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from songscope.features import FeatureSpace
 from songscope.recommend.distance import SongDistance
+from songscope.recommend.facts import SongFacts
 from songscope.recommend.index import ExactIndex, build_index
 from songscope.recommend.options import RecommendOptions
 from songscope.recommend.songs import SONG_COLUMNS, SongTable
@@ -95,10 +96,13 @@ class Recommender:
     X : the songs in the metric's space (`SongDistance.embed` of the feature space).
     space : the fitted `FeatureSpace` (the recommendation space).
     clusters : optional cluster of each row (-1: none) and (cluster -> description) for the reasons.
+    facts : the songs' raw feature values and labels, for the filters that read them (`where`,
+        genres, explicit); without them those filters are refused.
     """
 
     def __init__(self, songs: SongTable, X: np.ndarray, space: FeatureSpace, *, clusters: np.ndarray | None = None,
-                 descriptions: dict[int, str] | None = None, index_kind: str = "auto", distance: SongDistance | None = None):
+                 descriptions: dict[int, str] | None = None, index_kind: str = "auto", distance: SongDistance | None = None,
+                 facts: SongFacts | None = None):
         if len(songs) != len(X):
             raise ValueError(f"{len(songs)} songs but {len(X)} vectors")
         self.songs = songs
@@ -108,10 +112,12 @@ class Recommender:
         self.index = build_index(X, index_kind)
         self.clusters = clusters
         self.descriptions = descriptions or {}
+        self.facts = facts
 
     @classmethod
     def from_frame(cls, tracks: pd.DataFrame, space: FeatureSpace, *, clusters: pd.Series | None = None, **options) -> Recommender:
         """From a catalogue frame; `clusters` maps track ids to clusters."""
+        options.setdefault("facts", SongFacts.from_frame(tracks.reset_index(drop=True)))
         return cls.from_batches([tracks], space, rows=len(tracks), clusters=clusters, **options)
 
     @classmethod
@@ -241,9 +247,18 @@ class Recommender:
         disliked = list(dict.fromkeys(self.resolve(q) for q in (dislikes or [])))
         if set(seeds) & set(disliked):
             raise ValueError("a song cannot be both a favourite and a dislike")
-        notes = []
-        candidates, scores, nearest = self._fuse(seeds, options)
-        keep = self._filter(candidates, seeds, disliked, options)
+        notes: list[str] = []
+        listener = self._listener_exclusions(options, notes)
+        where = options.parsed_where()
+        # The pool widens (four times each round, up to the catalogue) while the filters leave
+        # too few: a strict filter still gets its n songs, nearest first.
+        pool = min(len(self), max(POOL, 10 * options.n))
+        while True:
+            candidates, scores, nearest = self._fuse(seeds, pool)
+            keep = self._filter(candidates, seeds, disliked, options, listener, where)
+            if not options.narrows or keep.sum() >= max(3 * options.n, 30) or pool >= len(self):
+                break
+            pool = min(len(self), pool * 4)
         candidates, scores, nearest = candidates[keep], scores[keep], nearest[keep]
         nearest_seed = dict(zip(candidates.tolist(), nearest.tolist()))
         effect = None
@@ -273,9 +288,9 @@ class Recommender:
             seed_ids=self.songs.ids(seeds),
         )
 
-    def _fuse(self, seeds: list[int], options: RecommendOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Candidates, their fused scores (sum over seeds of 1 / (60 + rank)) and nearest seed."""
-        pool = min(len(self), max(POOL, 10 * options.n))
+    def _fuse(self, seeds: list[int], pool: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates (each seed's `pool` nearest), their fused scores (sum over seeds of
+        1 / (60 + rank)) and nearest seed."""
         neighbours, distances = self.index.search(self._vectors(seeds), pool)
         ranks = np.broadcast_to(np.arange(1, neighbours.shape[1] + 1), neighbours.shape)
         owner = np.broadcast_to(np.asarray(seeds)[:, None], neighbours.shape)
@@ -290,9 +305,57 @@ class Recommender:
         nearest[position[first]] = seed[first]
         return candidates, scores, nearest
 
-    def _filter(self, candidates: np.ndarray, seeds: list[int], disliked: list[int], options: RecommendOptions) -> np.ndarray:
+    def _listener_exclusions(self, options: RecommendOptions, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The artist codes and song versions the listener excludes (`exclude_artists`, `known`);
+        what the catalogue does not have is said in `notes`."""
+        artists = np.empty(0, dtype=np.int32)
+        if options.exclude_artists:
+            codes = self.songs.artist_codes(options.exclude_artists)
+            missing = [name for name, code in zip(options.exclude_artists, codes) if code is None]
+            if missing:
+                notes.append(f"no artist named {', '.join(repr(m) for m in missing[:5])}{' ...' if len(missing) > 5 else ''} in the catalogue")
+            artists = np.array([c for c in codes if c is not None], dtype=np.int32)
+        rows: list[int] = []
+        unknown = 0
+        for song in options.known:
+            row = self.songs.row_of_id(song.strip())
+            found = [row] if row is not None else self.songs.rows_named(song.strip()).tolist()
+            unknown += not found
+            rows += found
+        if unknown:
+            notes.append(f"{unknown} of the {len(options.known)} known songs are not in the catalogue (named by track id or exact 'artist - title')")
+        return artists, np.unique(self.songs.version[np.asarray(rows, dtype=np.int64)]) if rows else np.empty(0, dtype=np.int32)
+
+    def _needs_facts(self, what: str) -> SongFacts:
+        if self.facts is None:
+            raise ValueError(f"{what} needs the catalogue's feature values and labels, which this recommender was built without")
+        return self.facts
+
+    def _filter(self, candidates: np.ndarray, seeds: list[int], disliked: list[int], options: RecommendOptions,
+                listener: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0)), where=None) -> np.ndarray:
         """A mask of the candidates that pass the options' filters."""
         keep = ~np.isin(candidates, seeds + disliked)
+        artists, known_versions = listener
+        if len(artists):
+            keep &= ~np.isin(self.songs.artist[candidates], artists)
+        if len(known_versions):
+            keep &= ~np.isin(self.songs.version[candidates], known_versions)
+        if where is not None:
+            values = self._needs_facts("--where").features()
+            missing = [c for c in where.columns if c not in values]
+            if missing:
+                raise ValueError(f"--where names {', '.join(missing)}, which this catalogue does not have")
+            keep &= where.mask({c: values[c][candidates] for c in where.columns})
+        if options.exclude_genres:
+            facts = self._needs_facts("excluding genres")
+            if not facts.genre_columns():
+                raise ValueError(f"excluding genres needs a genre column in the catalogue; its label columns are: {', '.join(facts.label_names) or 'none'}")
+            keep &= ~facts.carrying(candidates, options.exclude_genres)
+        if options.exclude_explicit:
+            facts = self._needs_facts("excluding explicit songs")
+            if "explicit" not in facts.label_names:
+                raise ValueError("excluding explicit songs needs an 'explicit' column in the catalogue; this one has none")
+            keep &= ~facts.explicit(candidates)
         if options.exclude_versions:
             keep &= ~np.isin(self.songs.version[candidates], self.songs.version[seeds])
         if options.exclude_seed_artists:

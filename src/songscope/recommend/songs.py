@@ -50,6 +50,7 @@ class SongTable:
     version: np.ndarray  # int32 codes
     id_order: np.ndarray
     key_order: np.ndarray
+    artist_keys: pa.Array = field(default_factory=lambda: pa.array([], type=pa.string()))  # normalised artist of each code
     # `search`'s names in order of popularity, built at its first call: (UTF-8 bytes of every
     # search key, their offsets, the row of each).
     _by_popularity: tuple[bytes, np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
@@ -79,10 +80,11 @@ class SongTable:
             version_norm.append(pc.binary_join_element_wise(a, t, "\x1f"))
         key = _strings(keys)
         track_id = _strings(ids)
+        artist_codes, artist_keys = _codes(artist_norm)
         return cls(
             track_id=track_id, artist_name=_strings(artists), track_name=_strings(titles), search_key=key,
             popularity=np.concatenate(popularity).astype(np.float32) if popularity else np.empty(0, dtype=np.float32),
-            artist=_codes(artist_norm), version=_codes(version_norm), id_order=_order(track_id), key_order=_order(key),
+            artist=artist_codes, version=_codes(version_norm)[0], id_order=_order(track_id), key_order=_order(key), artist_keys=artist_keys,
         )
 
     @classmethod
@@ -97,7 +99,7 @@ class SongTable:
     @property
     def nbytes(self) -> int:
         """Bytes the table holds (Arrow buffers and numpy arrays)."""
-        arrays = (self.track_id, self.artist_name, self.track_name, self.search_key)
+        arrays = (self.track_id, self.artist_name, self.track_name, self.search_key, self.artist_keys)
         vectors = (self.popularity, self.artist, self.version, self.id_order, self.key_order)
         return sum(a.nbytes for a in arrays) + sum(v.nbytes for v in vectors)
 
@@ -187,6 +189,14 @@ class SongTable:
             self._by_popularity = (text, offsets - offsets[0], rows)
         return self._by_popularity
 
+    def artist_codes(self, names: Sequence[str]) -> list[int | None]:
+        """The artist code of each of `names`, normalised as the catalogue's were (any case, accents
+        and "feat." aside), or None for an artist the catalogue does not have."""
+        from songscope.clean import normalise_names
+
+        found = pc.index_in(normalise_names(pa.array(list(names), type=pa.string())), value_set=self.artist_keys)
+        return found.to_pylist()
+
     def label(self, row: int) -> str:
         """The song as "artist - title"."""
         return f"{self.artist_name[row].as_py()} - {self.track_name[row].as_py()}"
@@ -210,10 +220,12 @@ def _lower(text: str) -> str:
     return pc.utf8_lower(pa.scalar(text, type=pa.string())).as_py()
 
 
-def _codes(chunks: list[pa.Array]) -> np.ndarray:
-    """One integer code per distinct value across all chunks, in order of first appearance."""
+def _codes(chunks: list[pa.Array]) -> tuple[np.ndarray, pa.Array]:
+    """One integer code per distinct value across all chunks, in order of first appearance, and
+    the distinct values (code i is value i)."""
     if not chunks:
-        return np.empty(0, dtype=np.int32)
+        return np.empty(0, dtype=np.int32), pa.array([], type=pa.string())
     # On a chunked array Arrow encodes every chunk against one shared dictionary.
     encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.string()))
-    return np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in encoded.chunks]).astype(np.int32)
+    dictionary = encoded.chunks[0].dictionary if encoded.num_chunks else pa.array([], type=pa.string())
+    return np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in encoded.chunks]).astype(np.int32), dictionary

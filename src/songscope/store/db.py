@@ -848,6 +848,19 @@ def catalogue_manifest(conn: Connection) -> pd.DataFrame:
     return pd.DataFrame(conn.execute(query).all(), columns=columns)
 
 
+def label_names(database: Engine) -> list[str]:
+    """The catalogue's label columns (genre, playlist_id, explicit, ...), sorted."""
+    with database.connect() as conn:
+        return sorted(conn.execute(sa.select(track_labels.c.name).distinct()).scalars())
+
+
+def label_column(database: Engine, name: str) -> tuple[list[str], list[str]]:
+    """Every song's value of label column `name`: (track ids, values), songs without one left out."""
+    with database.connect() as conn:
+        rows = conn.execute(sa.select(track_labels.c.track_id, track_labels.c.value).where(track_labels.c.name == name)).all()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
 def stored_labels(conn: Connection, track_ids: Iterable[str]) -> pd.DataFrame:
     """Every label of these tracks as the database holds it: one row per track, a column per label."""
     rows = []

@@ -61,7 +61,10 @@ def _recommend_request_model() -> type[BaseModel]:
         found = {k: v for k, v in f.metadata.items() if k != "help"}
         return {**found, "le": min(found["le"], MAX_RECOMMENDATIONS)} if f.name == "n" else found
 
-    options = {f.name: (types[f.name], Field(f.default, description=f.metadata["help"], **bounds(f))) for f in dataclasses.fields(RecommendOptions)}
+    def kind(f: dataclasses.Field):  # listed names are bounded in length like any song named in a request
+        return tuple[SongName, ...] if types[f.name] == tuple[str, ...] else types[f.name]
+
+    options = {f.name: (kind(f), Field(f.default, description=f.metadata["help"], **bounds(f))) for f in dataclasses.fields(RecommendOptions)}
     return create_model(
         "RecommendRequest",
         __config__=ConfigDict(allow_inf_nan=False, extra="forbid"),
