@@ -189,3 +189,20 @@ def test_a_utf16_file_is_never_cut_in_byte_ranges(tmp_path):
     wide.write_bytes(text(*GOOD).decode().encode("utf-16"))  # with its byte order mark
     assert csv_splittable(str(plain), "utf-8") and not csv_splittable(str(wide), "utf-8")
     assert not csv_splittable(str(plain) + ".gz", "utf-8") and not csv_splittable(str(plain), "utf-16")
+
+
+def test_a_spotify_exporters_playlist_is_ingested_with_its_audio_features(tmp_path):
+    """Exportify's layout ("Track URI", "Artist Name(s)", "Track Duration (ms)", ...): the songs
+    land with their features, the other columns as labels; a local file (no URI) is rejected
+    with its reason."""
+    from tests.recommend.test_playlists import EXPORTIFY
+
+    path = tmp_path / "exportify.csv"
+    path.write_text(EXPORTIFY)
+    result = read_sources([str(path)])
+    valid, rejected = result.frame, result.rejected
+    assert valid["track_id"].tolist() == ["4u7EnebtmKWzUH433cf5Qv"]
+    row = valid.iloc[0]
+    assert (row["artist_name"], row["track_name"], int(row["duration_ms"]), float(row["tempo"])) == ("Queen", "Bohemian Rhapsody", 354_320, 143.883)
+    assert row["artist_genres"] == "classic rock,rock" and row["explicit"] == "false"
+    assert len(rejected) == 1 and "missing track_id" in rejected["reason"].iloc[0]

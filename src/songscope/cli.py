@@ -596,17 +596,34 @@ def _range(text: str | None) -> tuple[int, int] | None:
 
 
 def _songs_from_file(path: Path | None, flag: str = "--file") -> list[str]:
+    """The songs a file names: a playlist (.m3u, .m3u8, .jspf, .json, .csv: its format by the
+    extension, Spotify exporters' CSV included), or one song per line (a track id or 'artist - title')."""
+    from songscope.recommend import playlists
+
     if path is None:
         return []
     if not path.is_file():
-        raise ValueError(f"{flag} {path}: no such file (one song per line: a track id or 'artist - title')")
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+        raise ValueError(f"{flag} {path}: no such file (a playlist, or one song per line: a track id or 'artist - title')")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    kind = playlists.FORMATS.get(path.suffix.lower())
+    if kind is not None:
+        return playlists.read(text, kind, source=f"{flag} {path}")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _write_playlist(playlist, path: Path, kind: str | None) -> None:
+    from songscope.recommend import playlists
+
+    chosen = playlists.format_of(path, kind)
+    path.write_text(playlist.render(chosen), encoding="utf-8")
+    out.print(f"wrote {len(playlist.songs)} songs to {path} ({chosen})", highlight=False)
 
 
 @app.command()
 def recommend(
     favourites: Annotated[list[str] | None, typer.Argument(help="Favourite songs: track ids or 'artist - title' (fuzzy).", show_default=False)] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="A file of favourites, one per line.", show_default=False)] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Favourites from a file: one per line, or a playlist (.m3u, .jspf, .csv, "
+                                              "Spotify exporters' CSV included).", show_default=False)] = None,
     dislike: Annotated[list[str] | None, typer.Option("--dislike", "-d", help="A song the listener dislikes (repeatable).", show_default=False)] = None,
     n: Annotated[int, typer.Option("-n", min=1, max=500, help=option_help("n"))] = 10,
     per_artist: Annotated[int, typer.Option(min=0, help=option_help("per_artist").replace("none", "0"))] = 2,
@@ -620,6 +637,8 @@ def recommend(
     known: Annotated[Path | None, typer.Option("--known", help="A file of songs the listener already knows, one per line (track ids or exact 'artist - title'): "
                                                "they and their other versions are left out.", show_default=False)] = None,
     where: Annotated[str | None, typer.Option("--where", help=option_help("where"), show_default=False)] = None,
+    export: Annotated[Path | None, typer.Option("--export", help="Also write the list as a playlist: .m3u, .jspf or .csv (spotify:track URIs).", show_default=False)] = None,
+    export_format: Annotated[str | None, typer.Option("--export-format", help="m3u, jspf or csv (default: from --export's extension).", show_default=False)] = None,
     run: Annotated[str | None, typer.Option("--run", help="Clustering run for the cluster reasons (default: the latest).", show_default=False)] = None,
     db: DbOption = None,
     lake: LakeOption = None,
@@ -643,8 +662,14 @@ def recommend(
             cluster=cluster, popularity=_range(popularity), exclude_artists=tuple(exclude_artist or ()), exclude_genres=tuple(exclude_genre or ()),
             exclude_explicit=exclude_explicit, known=tuple(_songs_from_file(known, "--known")), where=where,
         )
+        if export is not None:
+            from songscope.recommend.playlists import format_of
+
+            format_of(export, export_format)  # a bad name is refused before any work
         with _store(_settings(db, lake, s3_endpoint)) as store:
             outcome = service.recommend(store, songs, dislikes=list(dislike or []), options=options, run_id=run)
+        if export is not None:
+            _write_playlist(service.recommendation_playlist(outcome), export, export_format)
     if as_json:
         _print_json(outcome)
         return
@@ -663,6 +688,31 @@ def _print_recommendations(outcome) -> None:
     for note in result.notes:
         out.print(note, highlight=False)
     out.print(f"stored as request {request_id}", highlight=False)
+
+
+@app.command("cluster-playlist")
+def cluster_playlist(
+    cluster: Annotated[int, typer.Argument(help="The cluster's number.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The playlist file: .m3u, .jspf or .csv.", show_default=False)],
+    n: Annotated[int, typer.Option("-n", min=1, max=1_000, help="How many songs: those nearest the cluster's centre.")] = 100,
+    output_format: Annotated[str | None, typer.Option("--format", help="m3u, jspf or csv (default: from the output's extension).", show_default=False)] = None,
+    run: Annotated[str | None, typer.Option("--run", help="The clustering run (default: the latest).", show_default=False)] = None,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+) -> None:
+    """Write a cluster's most typical songs (nearest its centre) as a playlist.
+
+    Example: songscope cluster-playlist 3 -o calm.m3u -n 50
+    """
+    from songscope import service
+    from songscope.recommend.playlists import format_of
+
+    with _friendly_errors():
+        format_of(output, output_format)
+        with _store(_settings(db, lake, s3_endpoint)) as store:
+            playlist = service.cluster_playlist(store, cluster, run, n=n)
+        _write_playlist(playlist, output, output_format)
 
 
 @app.command("eval-recs")

@@ -122,6 +122,12 @@ ALIASES: dict[str, str] = {
     "title": "track_name",
     "artists": "artist_name",
     "duration": "duration_ms",
+    # Spotify playlist exporters (Exportify's "Track URI", "Artist Name(s)", "Track Duration (ms)", ...)
+    "track_uri": "track_id",
+    "spotify_uri": "track_id",
+    "artist_name(s)": "artist_name",
+    "track_duration_(ms)": "duration_ms",
+    "duration_(ms)": "duration_ms",
 }
 
 #: Bookkeeping columns that ingest adds to every row.

@@ -599,6 +599,62 @@ class RecommendOutcome:
                 "dislike_effect": r.dislike_effect, "recommendations": items}
 
 
+@dataclass
+class Playlist:
+    """Songs to export as a playlist file (`recommend.playlists`): a recommendation list or a cluster."""
+
+    title: str
+    songs: list  # recommend.playlists.PlaylistSong
+
+    def render(self, kind: str) -> str:
+        """The playlist as M3U, JSPF or CSV text."""
+        from songscope.recommend import playlists
+
+        return playlists.write(self.songs, kind, title=self.title)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "songs": [song.__dict__ for song in self.songs]}
+
+
+def recommendation_playlist(outcome: RecommendOutcome) -> Playlist:
+    """A recommendation list as a playlist, each song with its reason."""
+    from songscope.recommend.playlists import PlaylistSong
+
+    result = outcome.result
+    songs = [PlaylistSong(item.track_id, item.artist_name, item.track_name, item.reason()) for item in result.items]
+    return Playlist(f"songscope: for {'; '.join(result.seeds)}"[:200], songs)
+
+
+def cluster_playlist(store: Store, cluster: int, run_id: str | None = None, n: int = 100) -> Playlist:
+    """The `n` songs of a cluster nearest its centre, nearest first (among the web app's fixed-seed
+    sample when the catalogue is larger than `WEB_SONGS`)."""
+    from songscope.recommend.playlists import PlaylistSong
+
+    run = load_run(store, run_id, assignments=False)
+    clusters = run.clusters.set_index("cluster")
+    if cluster not in clusters.index:
+        raise NotFound(f"run {run.run_id} has clusters 0..{int(clusters.index.max())}, not {cluster}")
+    if not 1 <= n <= MAX_PLAYLIST_SONGS:
+        raise ValueError(f"n = {n}: a playlist has 1 to {MAX_PLAYLIST_SONGS} songs")
+    index = _index(store)
+    X, _ = _map_points(store, run)
+    members = np.flatnonzero(_web_labels(store, run) == cluster)
+    centre = np.asarray(clusters.loc[cluster, "center"], dtype=np.float64)
+    difference = X[members].astype(np.float64) - centre
+    order = members[np.argsort(np.einsum("ij,ij->i", difference, difference), kind="stable")[:n]]
+    songs = _songs(store)
+    rows = songs.rows_of_ids([index.ids[r] for r in order])
+    found = [int(r) for r in rows if r >= 0]
+    description = str(clusters.loc[cluster, "description"])
+    listed = [PlaylistSong(t, a, s, f"cluster {cluster}: {description}")
+              for t, a, s in zip(songs.ids(found), songs.artist_names(found), songs.track_names(found))]
+    return Playlist(f"songscope: run {run.run_id}, cluster {cluster} ({description})"[:200], listed)
+
+
+#: The most songs a cluster playlist lists.
+MAX_PLAYLIST_SONGS = 1_000
+
+
 def recommender(store: Store, run_id: str | None = None):
     """A Recommender over the catalogue with the clusters of `run_id` (default: the latest run, or
     none before the first clustering), and that run's id; built once per run for the store's life."""

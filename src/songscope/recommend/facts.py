@@ -10,6 +10,7 @@ gives its own columns).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable
 
@@ -24,6 +25,10 @@ WHERE_COLUMNS: tuple[str, ...] = tuple(c.name for c in NUMERIC_COLUMNS)
 
 #: How a catalogue writes that a song is explicit (compared in lower case).
 EXPLICIT_VALUES = frozenset({"true", "1", "yes", "y", "t", "explicit"})
+
+
+#: Several genres in one cell: songscope joins them with "|", the Spotify exporters with ",".
+_GENRE_SEPARATORS = re.compile(r"[|,]")
 
 
 def is_genre_column(name: str) -> bool:
@@ -73,14 +78,14 @@ class SongFacts:
 
     def carrying(self, rows: np.ndarray, excluded: Iterable[str]) -> np.ndarray:
         """Which of `rows` carry any of the `excluded` genres (any case) in any genre column
-        (cells may hold several, joined with ``|``)."""
+        (cells may hold several, joined with ``|`` or ``,``)."""
         wanted = {value.strip().lower() for value in excluded}
         found = np.zeros(len(rows), dtype=bool)
         labels = self.labels()
         taken = pa.array(np.asarray(rows, dtype=np.int64))
         for name in self.genre_columns():
             values = labels[name].take(taken).to_pylist()
-            found |= np.array([v is not None and not wanted.isdisjoint(p.strip().lower() for p in v.split("|")) for v in values], dtype=bool)
+            found |= np.array([v is not None and not wanted.isdisjoint(p.strip().lower() for p in _GENRE_SEPARATORS.split(v)) for v in values], dtype=bool)
         return found
 
     def explicit(self, rows: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import gc
 import math
 import typing
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -48,6 +48,9 @@ MAX_TEXT = 200  # characters of a song named in a request, a search or a list's 
 MAX_QUERY_WORDS = 8
 MAX_OPTIONS_BYTES = 2_048  # a saved list's options, as JSON
 MAX_RUN_ID = 64
+MAX_PLAYLIST_SONGS = 1_000  # a cluster playlist's songs
+
+PlaylistFormat = Literal["m3u", "jspf", "csv"]
 
 SongName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
 
@@ -264,6 +267,30 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
         options = RecommendOptions(**request.model_dump(include={f.name for f in dataclasses.fields(RecommendOptions)}))
         return JSONAnswer(ask(service.recommend, request.favourites, dislikes=request.dislikes, options=options, run_id=request.run_id,
                               record=not access.read_only).to_dict())
+
+    def playlist_file(playlist: service.Playlist, kind: str, name: str) -> Response:
+        from songscope.recommend.playlists import MEDIA_TYPES
+
+        extension = {"m3u": "m3u", "jspf": "jspf", "csv": "csv"}[kind]
+        return Response(playlist.render(kind), media_type=f"{MEDIA_TYPES[kind]}; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.{extension}"'})
+
+    @app.post("/api/recommend/playlist", summary="The same recommendations as a playlist file (M3U, JSPF or CSV, spotify:track URIs)",
+              response_class=Response, responses={200: {"content": {"audio/x-mpegurl": {}, "application/xspf+json": {}, "text/csv": {}},
+                                                         "description": "The playlist file."}})
+    def api_recommend_playlist(request: RecommendRequest, format: PlaylistFormat = "m3u") -> Response:  # type: ignore[valid-type]
+        options = RecommendOptions(**request.model_dump(include={f.name for f in dataclasses.fields(RecommendOptions)}))
+        outcome = ask(service.recommend, request.favourites, dislikes=request.dislikes, options=options, run_id=request.run_id,
+                      record=not access.read_only)
+        return playlist_file(service.recommendation_playlist(outcome), format, f"songscope-{outcome.request_id}")
+
+    @app.get("/api/runs/{run_id}/clusters/{cluster}/playlist", summary="A cluster's most typical songs (nearest its centre) as a playlist file",
+             response_class=Response, responses={200: {"content": {"audio/x-mpegurl": {}, "application/xspf+json": {}, "text/csv": {}},
+                                                        "description": "The playlist file."}})
+    def api_cluster_playlist(run_id: str, cluster: int, format: PlaylistFormat = "m3u",
+                             n: Annotated[int, Query(ge=1, le=MAX_PLAYLIST_SONGS)] = 100) -> Response:
+        playlist = ask(service.cluster_playlist, cluster, None if run_id == "latest" else run_id, n=n)
+        return playlist_file(playlist, format, f"songscope-cluster-{cluster}")
 
     @app.post("/api/lists", summary="Save a favourites list; returns its shareable id", status_code=201)
     def api_save_list(favourites: Annotated[FavouriteList, Body()]) -> dict:
