@@ -690,6 +690,48 @@ def _print_recommendations(outcome) -> None:
     out.print(f"stored as request {request_id}", highlight=False)
 
 
+@app.command()
+def path(
+    start: Annotated[str, typer.Argument(help="The first song: a track id or 'artist - title' (fuzzy).", show_default=False)],
+    end: Annotated[str, typer.Argument(help="The last song.", show_default=False)],
+    steps: Annotated[int, typer.Option(min=3, max=100, help="Songs on the path, its two ends included.")] = 12,
+    per_artist: Annotated[int, typer.Option(min=0, help="At most this many songs per artist, the ends included (0: no cap).")] = 1,
+    export: Annotated[Path | None, typer.Option("--export", help="Also write the path as a playlist: .m3u, .jspf or .csv.", show_default=False)] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Clustering run for the cluster reasons (default: the latest).", show_default=False)] = None,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A path of songs moving smoothly from one song to another, each step with its reason.
+
+    Example: songscope path "Bastille - Admit Defeat" "Cigarettes After Sex - Cry" --steps 12
+    """
+    from songscope import service
+    from songscope.recommend.playlists import format_of
+
+    with _friendly_errors():
+        if export is not None:
+            format_of(export)
+        with _store(_settings(db, lake, s3_endpoint)) as store:
+            result = service.path(store, start, end, steps=steps, per_artist=per_artist or None, run_id=run)
+        if export is not None:
+            _write_playlist(service.path_playlist(result), export, None)
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(header_style="bold")
+    for column in ("#", "song", "why"):
+        table.add_column(column, justify="right" if column == "#" else "left")
+    for step, reason in zip(result.steps, result.reasons()):
+        table.add_row(str(step.rank), f"{step.artist_name} - {step.track_name}", reason)
+    out.print(table)
+    smooth = result.to_dict()["smoothness"]
+    out.print(f"hops: mean {smooth['mean_hop']}, longest {smooth['longest_hop']} (an even path's: {smooth['straight_hop']})", highlight=False)
+    for note in result.notes:
+        out.print(note, highlight=False)
+
+
 @app.command("cluster-playlist")
 def cluster_playlist(
     cluster: Annotated[int, typer.Argument(help="The cluster's number.", show_default=False)],

@@ -651,6 +651,23 @@ def cluster_playlist(store: Store, cluster: int, run_id: str | None = None, n: i
     return Playlist(f"songscope: run {run.run_id}, cluster {cluster} ({description})"[:200], listed)
 
 
+def path(store: Store, start: str, end: str, *, steps: int = 12, per_artist: int | None = 1, run_id: str | None = None):
+    """A song path from `start` to `end` (`recommend.path.song_path`), with the clusters of
+    `run_id` (default: the latest) in its steps' reasons."""
+    from songscope.recommend.path import song_path
+
+    model, _ = recommender(store, run_id)
+    return song_path(model, start, end, steps=steps, per_artist=per_artist)
+
+
+def path_playlist(result) -> Playlist:
+    """A song path as a playlist, each step with its reason."""
+    from songscope.recommend.playlists import PlaylistSong
+
+    songs = [PlaylistSong(step.track_id, step.artist_name, step.track_name, reason) for step, reason in zip(result.steps, result.reasons())]
+    return Playlist(f"songscope: from {result.start} to {result.end}"[:200], songs)
+
+
 #: The most songs a cluster playlist lists.
 MAX_PLAYLIST_SONGS = 1_000
 

@@ -49,6 +49,7 @@ MAX_QUERY_WORDS = 8
 MAX_OPTIONS_BYTES = 2_048  # a saved list's options, as JSON
 MAX_RUN_ID = 64
 MAX_PLAYLIST_SONGS = 1_000  # a cluster playlist's songs
+MAX_PATH_STEPS = 50  # songs on a path through the API (the command line allows 100)
 
 PlaylistFormat = Literal["m3u", "jspf", "csv"]
 
@@ -79,6 +80,18 @@ def _recommend_request_model() -> type[BaseModel]:
 
 
 RecommendRequest = _recommend_request_model()
+
+
+class PathRequest(BaseModel):
+    """The request body of POST /api/path."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+    start: SongName = Field(..., description="The first song: a track id or 'artist - title' (fuzzy).")
+    end: SongName = Field(..., description="The last song.")
+    steps: int = Field(12, ge=3, le=MAX_PATH_STEPS, description="Songs on the path, its two ends included.")
+    per_artist: int | None = Field(1, ge=1, le=MAX_PATH_STEPS, description="At most this many songs per artist, the ends included (null: no cap).")
+    run_id: str | None = Field(None, max_length=MAX_RUN_ID, description="The clustering run for cluster reasons (default: the latest).")
 
 
 class FavouriteList(BaseModel):
@@ -291,6 +304,18 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
                              n: Annotated[int, Query(ge=1, le=MAX_PLAYLIST_SONGS)] = 100) -> Response:
         playlist = ask(service.cluster_playlist, cluster, None if run_id == "latest" else run_id, n=n)
         return playlist_file(playlist, format, f"songscope-cluster-{cluster}")
+
+    def song_path(request: PathRequest):
+        return ask(service.path, request.start, request.end, steps=request.steps, per_artist=request.per_artist, run_id=request.run_id)
+
+    @app.post("/api/path", summary="A path of songs moving smoothly from one song to another, each step with its reason")
+    def api_path(request: PathRequest) -> dict:
+        return JSONAnswer(song_path(request).to_dict())
+
+    @app.post("/api/path/playlist", summary="The same path as a playlist file (M3U, JSPF or CSV)", response_class=Response,
+              responses={200: {"content": {"audio/x-mpegurl": {}, "application/xspf+json": {}, "text/csv": {}}, "description": "The playlist file."}})
+    def api_path_playlist(request: PathRequest, format: PlaylistFormat = "m3u") -> Response:
+        return playlist_file(service.path_playlist(song_path(request)), format, "songscope-path")
 
     @app.post("/api/lists", summary="Save a favourites list; returns its shareable id", status_code=201)
     def api_save_list(favourites: Annotated[FavouriteList, Body()]) -> dict:
