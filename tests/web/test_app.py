@@ -274,6 +274,57 @@ def test_favourites_flow_in_chromium(server, tmp_path):
     assert "Agreement across seeds" not in overview_text
 
 
+def test_filters_exports_and_a_path_in_chromium(server, tmp_path):
+    """Filters and exports on the favourites page, a path drawn on the map, a cluster's playlist:
+    as a listener uses them, with screenshots (looked at when this test was written)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from songscope.recommend.playlists import read
+
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser, page = chromium_page(p, errors, allowed=server)
+        page.goto(server + "/favourites")
+        page.fill("#q", "bastille admit")
+        page.click(f'#found a[data-add][data-name="{BASTILLE}"]:not([data-kind])')
+        page.fill("#n", "8")
+        page.click("#filters summary")
+        page.fill("#exclude_artists", "Bastille, Coldplay")
+        page.fill("#where", "energy < 0.6 and duration_ms < 300000")
+        page.click("#go")
+        page.wait_for_selector("#results table", timeout=60_000)
+        shown = page.evaluate("[...document.querySelectorAll('#results table tr td:nth-child(2)')].map(td => td.innerText)")
+        with page.expect_download() as downloaded:
+            page.click('#results a[data-export="jspf"]')
+        exported = read(open(downloaded.value.path(), encoding="utf-8").read(), "jspf")
+        page.screenshot(path=str(tmp_path / "favourites-filters.png"), full_page=True)
+        page.fill("#where", "energy <")
+        page.click("#go")
+        page.wait_for_selector("#results .error")
+        refused = page.inner_text("#results .error")
+        page.goto(server + "/map")
+        page.wait_for_selector("#map .main-svg", timeout=60_000)
+        page.fill("#path_start", BASTILLE)
+        page.fill("#path_end", CIGARETTES)
+        page.fill("#path_steps", "7")
+        page.click("#path_go")
+        page.wait_for_selector("#path table", timeout=60_000)
+        path_rows = page.locator("#path table tr").count() - 1
+        drawn = page.evaluate("(() => { const d = document.getElementById('map'); const t = d.data[d.data.length - 1]; return [t.name, t.x.length]; })()")
+        page.screenshot(path=str(tmp_path / "map-path.png"), full_page=True)
+        page.goto(server + "/clusters/1")
+        page.wait_for_selector("#about a[download]", timeout=60_000)
+        with page.expect_download() as cluster_file:
+            page.click('#about a[download][href*="format=csv"]')
+        cluster_lines = open(cluster_file.value.path(), encoding="utf-8").read().count("spotify:track:")
+        browser.close()
+    # The one error the browser logs is the 422 of the broken expression, which the page shows.
+    assert errors == ["Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"]
+    assert len(shown) == 8 and not any(song.startswith(("Bastille - ", "Coldplay - ")) for song in shown) and len(exported) == 8
+    assert "--where 'energy <'" in refused and "something is missing" in refused
+    assert path_rows == 7 and drawn == ["path", 7]
+    assert cluster_lines == 100
+
+
 def test_serve_command_starts_the_app(clustered, tmp_path):
     """`songscope serve` as a user runs it: a process listening on the port it was given."""
     import os

@@ -14,18 +14,39 @@ searchBox(s => '<li>' + esc(s.name) + ' <a class="song" data-add="' + esc(s.trac
   '<a class="song" data-add="' + esc(s.track_id) + '" data-kind="dislike" data-name="' + esc(s.name) + '">dislike</a></li>');
 const slider = document.getElementById('diversity');
 slider.addEventListener('input', () => { document.getElementById('diversity_value').textContent = slider.value > 0 ? 'lambda ' + (1 - slider.value).toFixed(1) : 'off'; });
+function listed(id, separator){ return document.getElementById(id).value.split(separator).map(x => x.trim()).filter(x => x); }
 function options(){
-  const d = parseFloat(slider.value);
+  const d = parseFloat(slider.value), where = document.getElementById('where').value.trim();
   return {n: parseInt(document.getElementById('n').value), per_artist: parseInt(document.getElementById('per_artist').value),
-          exclude_seed_artists: document.getElementById('exclude').checked, diversity: d > 0 ? Math.max(0.1, 1 - d) : null};
+          exclude_seed_artists: document.getElementById('exclude').checked, diversity: d > 0 ? Math.max(0.1, 1 - d) : null,
+          exclude_artists: listed('exclude_artists', ','), exclude_genres: listed('exclude_genres', ','), known: listed('known', '\n'),
+          exclude_explicit: document.getElementById('exclude_explicit').checked, where: where || null};
 }
+async function download(path, body, name){
+  // The playlist file from the API, saved under its own name.
+  const response = await fetch(path, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+  if(!response.ok){ const problem = await response.json().catch(() => ({})); throw new Error(problem.detail || response.statusText); }
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = name;
+  document.body.appendChild(link); link.click(); link.remove();
+}
+function exportLinks(){
+  return '<p>Export as a playlist: ' + ['m3u', 'jspf', 'csv'].map(f => '<a class="song" data-export="' + f + '">' + f.toUpperCase() + '</a>').join(' &middot; ') + '</p>';
+}
+document.addEventListener('click', async e => {
+  const kind = e.target.dataset.export;
+  if(!kind){ return; }
+  try{ await download('/api/recommend/playlist?format=' + kind, {favourites: favs, dislikes: dislikes, ...options()}, 'songscope-recommendations.' + kind); }
+  catch(error){ fail('results', error); }
+});
 async function recommend(){
   if(!favs.length){ fail('results', 'add at least one favourite first'); return; }
   document.getElementById('results').innerHTML = 'recommending...';
   try{
     const r = await api('/api/recommend', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({favourites: favs, dislikes: dislikes, ...options()})});
     document.getElementById('results').innerHTML = '<h2>Recommended</h2>' + table(r.recommendations, [['rank', '#', 1], ['song', 'song', 0, x => esc(x.artist_name + ' - ' + x.track_name)], ['reason', 'why']]) +
-      r.notes.map(n => '<p class="muted">' + esc(n) + '</p>').join('');
+      r.notes.map(n => '<p class="muted">' + esc(n) + '</p>').join('') + exportLinks();
     await showOnMap(r.recommendations.map(x => x.track_id));
   }catch(e){ fail('results', e); }
 }

@@ -31,3 +31,35 @@ api('/api/runs/' + encodeURIComponent(runId) + '/map').then(m => {
   mapDiv = plot('map', m.figure);
   mapDiv.on('plotly_click', e => { const p = e.points[0]; if(p.customdata){ show(p.customdata[2]); } });
 }).catch(e => fail('map', e));
+async function drawPath(){
+  const body = {start: document.getElementById('path_start').value.trim(), end: document.getElementById('path_end').value.trim(),
+                steps: parseInt(document.getElementById('path_steps').value)};
+  if(runId !== 'latest'){ body.run_id = runId; }
+  document.getElementById('path').innerHTML = 'finding a path...';
+  try{
+    const p = await api('/api/path', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+    const xs = [], ys = [], ts = [];
+    p.steps.forEach(s => { const i = points.track_id.indexOf(s.track_id); if(i >= 0){ xs.push(points.x[i]); ys.push(points.y[i]); ts.push(s.rank + '. ' + points.name[i]); } });
+    const traces = mapDiv.data.length;
+    if(mapDiv.data[traces - 1].name === 'path'){ Plotly.deleteTraces(mapDiv, traces - 1); }
+    Plotly.addTraces(mapDiv, {x: xs, y: ys, text: ts, type: 'scattergl', mode: 'lines+markers', name: 'path', hovertemplate: '%{text}<extra>path</extra>',
+      line: {color: '#111', width: 2}, marker: {size: 10, color: '#ffd400', line: {color: '#111', width: 1}}});
+    document.getElementById('path').innerHTML = table(p.steps, [['rank', '#', 1], ['song', 'song', 0, x => esc(x.artist_name + ' - ' + x.track_name)], ['reason', 'why']]) +
+      (xs.length < p.steps.length ? '<p class="muted">' + (p.steps.length - xs.length) + ' of its songs are not among those drawn.</p>' : '') +
+      p.notes.map(n => '<p class="muted">' + esc(n) + '</p>').join('') +
+      '<p>Export: ' + ['m3u', 'jspf', 'csv'].map(f => '<a class="song" data-path-export="' + f + '">' + f.toUpperCase() + '</a>').join(' &middot; ') + '</p>';
+  }catch(e){ fail('path', e); }
+}
+document.getElementById('path_go').addEventListener('click', drawPath);
+document.addEventListener('click', async e => {
+  const kind = e.target.dataset.pathExport;
+  if(!kind){ return; }
+  const body = {start: document.getElementById('path_start').value.trim(), end: document.getElementById('path_end').value.trim(),
+                steps: parseInt(document.getElementById('path_steps').value)};
+  const response = await fetch('/api/path/playlist?format=' + kind, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+  if(!response.ok){ fail('path', 'the export failed: ' + response.statusText); return; }
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = 'songscope-path.' + kind;
+  document.body.appendChild(link); link.click(); link.remove();
+});
