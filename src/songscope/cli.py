@@ -135,6 +135,8 @@ def ingest(
         typer.Option("--outlier-rule", help="Flag rows where 'COLUMN OP NUMBER' holds (repeatable; replaces the seed's rules).", show_default=False),
     ] = None,
     loose_dedup: Annotated[bool, typer.Option("--loose-dedup", help="Also remove near duplicates found on normalised names (reported either way).")] = False,
+    assign_new: Annotated[bool, typer.Option("--assign/--no-assign", help="Assign the new songs to the latest clustering run's clusters, "
+                                             "and say how well they fit (as songscope assign).")] = True,
     engine: IngestEngineOption = "local",
     spark_master: SparkMasterOption = None,
     as_json: JsonOption = False,
@@ -149,7 +151,8 @@ def ingest(
         rules = tuple(schema.OutlierRule.parse(r) for r in outlier_rule) if outlier_rule else schema.SEED_OUTLIER_RULES
         settings = _settings(db, lake, s3_endpoint, spark_master=spark_master)
         with _store(settings) as store, _progress(not as_json) as say:
-            outcome = service.ingest(store, sources, engine=engine, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup, progress=say)
+            outcome = service.ingest(store, sources, engine=engine, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup,
+                                     assign_new=assign_new, progress=say)
     if as_json:
         _print_json(outcome)
         return
@@ -190,6 +193,8 @@ def _print_ingest(outcome, settings: Settings) -> None:
         out.print(f"removed {len(outcome.stored.swept):,} files an earlier ingest left when it died", highlight=False)
     if outcome.stored.swept_tables:
         out.print(f"dropped {len(outcome.stored.swept_tables):,} staging tables an earlier ingest left when it died", highlight=False)
+    if outcome.assigned is not None:
+        _print_assigned(outcome.assigned)
     if outcome.first_rejected:
         first = outcome.first_rejected
         out.print(f"first rejected row: {first['source']}:{first['line']}: {first['reason']}", highlight=False)
@@ -730,6 +735,49 @@ def path(
     out.print(f"hops: mean {smooth['mean_hop']}, longest {smooth['longest_hop']} (an even path's: {smooth['straight_hop']})", highlight=False)
     for note in result.notes:
         out.print(note, highlight=False)
+
+
+def _print_assigned(outcome) -> None:
+    drift = outcome.drift
+    out.print(f"assigned {outcome.assigned:,} new songs to run {outcome.run_id}'s clusters", highlight=False)
+    if drift.new_songs:
+        table = Table(header_style="bold")
+        for column in ("cluster", "new songs", "fit no cluster well"):
+            table.add_column(column, justify="right")
+        for row in drift.per_cluster:
+            if row["new_songs"]:
+                table.add_row(str(row["cluster"]), f"{row['new_songs']:,}", f"{row['fit_no_cluster_well']:,}")
+        out.print(table)
+        ratio = drift.to_dict()["distance_ratio"]
+        out.print(f"median distance to their centre: new songs {drift.median_distance_new:.3f}, fitted songs {drift.median_distance_fitted:.3f} "
+                  f"({ratio:.2f}x)", highlight=False)
+    out.print(drift.advice(), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def assign(
+    run: Annotated[str | None, typer.Argument(help="The clustering run (default: the latest).", show_default=False)] = None,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Assign songs that arrived after a clustering to its clusters, and say whether to re-cluster.
+
+    Each new song goes to the nearest cluster centre in the run's feature space; it "fits no
+    cluster well" when it is farther from its centre than 95% of the cluster's own songs. ingest
+    does this for the latest run unless given --no-assign.
+
+    Example: songscope assign
+    """
+    from songscope import service
+
+    with _friendly_errors(), _store(_settings(db, lake, s3_endpoint)) as store, _progress(not as_json) as say:
+        outcome = service.assign(store, run, progress=say)
+    if as_json:
+        _print_json(outcome)
+        return
+    _print_assigned(outcome)
 
 
 @app.command("cluster-playlist")

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from songscope import schema
 from songscope.config import redact
@@ -56,6 +57,8 @@ class IngestOutcome:
     cleaned: Any  # backends.base.CleanedSources
     stored: StoredIngest
     timings: dict[str, float] = field(default_factory=dict)
+    #: The new songs assigned to the latest clustering run, when there is one (`assign`).
+    assigned: Any = None  # AssignOutcome | None
 
     @property
     def report(self):  # clean.CleanReport
@@ -100,6 +103,7 @@ class IngestOutcome:
             "tracks_already_known": self.record.tracks_already_known,
             "near_duplicates_of_earlier_ingests": self.record.near_duplicates_of_earlier,
             "catalogue_rows": self.catalogue_rows,
+            "assigned": None if self.assigned is None else self.assigned.to_dict(),
             "catalogue_files": self.stored.catalogue_files,
             "lake": self.lake_keys,
             "swept": self.stored.swept,
@@ -129,10 +133,13 @@ def ingest(
     delimiter: str = ",",
     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
     loose_dedup: bool = False,
+    assign_new: bool = True,
     progress: Progress | None = None,
 ) -> IngestOutcome:
     """Read, validate and clean the sources on the `engine` (local, spark, or auto by their size);
-    store them in the database and the lake, all or nothing.
+    store them in the database and the lake, all or nothing. With `assign_new`, the songs it
+    added are then assigned to the latest clustering run's clusters, with the drift measured
+    (`assign`; nothing when there is no run yet).
 
     Examples
     --------
@@ -180,7 +187,17 @@ def ingest(
         cleaned.release()
     timings["store"] = time.perf_counter() - t0
     timings.update(stored.timings)  # the store's parts, where the executors loaded the database
-    return IngestOutcome(run_id, kind, cleaned, stored, timings)
+    assigned = None
+    if assign_new and stored.record.tracks_added:
+        try:
+            latest_run_id(store)
+        except RunNotFound:
+            pass  # nothing clustered yet: nothing to assign to
+        else:
+            t0 = time.perf_counter()
+            assigned = assign(store, progress=progress)
+            timings["assign"] = time.perf_counter() - t0
+    return IngestOutcome(run_id, kind, cleaned, stored, timings, assigned)
 
 
 # ------------------------------------------------------------------------------------ profile
@@ -473,6 +490,83 @@ def _evaluated_run(store: Store, kind: str, algorithm: str, reason: str, space, 
         params=result.params, timings={**timings, **{f"engine_{k}": v for k, v in result.timings.items()}}, stability=stability,
         null_model=null, external=external, feature_tests=jsonable(tests), engine_reason=reason,
     )
+
+
+# ------------------------------------------------------------------------------------- assign
+
+
+@dataclass
+class AssignOutcome:
+    """Songs that arrived after a run, assigned to its clusters, and the drift they show."""
+
+    assign_id: str | None  # None when there was nothing to assign
+    run_id: str
+    assigned: int
+    drift: Any  # evaluate.drift.Drift
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"assign_id": self.assign_id, "assigned": self.assigned, **jsonable(self.drift.to_dict())}
+
+
+#: Fitted songs the fit reference is measured on (a fixed-seed sample), and new songs read at a time.
+REFERENCE_SONGS = 5_000
+ASSIGN_CHUNK = 100_000
+
+
+def assign(store: Store, run_id: str | None = None, *, progress: Progress | None = None) -> AssignOutcome:
+    """Assign the catalogue's songs that arrived after run `run_id` (default: the latest) to its
+    nearest cluster centres, in the run's own feature space, and measure the drift
+    (`evaluate.drift`): how far they sit from their centres against the songs the run was fitted
+    on, and whether it is time to cluster again. The assignments are stored with the run: the
+    web app, the report and the recommender then see the new songs' clusters."""
+    from songscope.evaluate.drift import Drift, FitReference, nearest_centres
+    from songscope.features import FeatureSpace
+    from songscope.store.catalogue import rows_at
+
+    say = _say(progress)
+    run = load_run(store, run_id, assignments=False)
+    space = FeatureSpace.from_dict(run.space)
+    columns = list(space.columns)
+    centres = np.array(run.clusters["center"].tolist(), dtype=np.float64)
+    numbers = run.clusters["cluster"].to_numpy(dtype=np.int64)
+    centre_of = {int(c): i for i, c in enumerate(numbers)}
+    songs = _songs(store)
+    labels = run.labels_of(store, songs.track_id, missing=-2)
+    new_rows, fitted_rows = np.flatnonzero(labels == -2), np.flatnonzero(labels != -2)
+    rng = np.random.default_rng(store.settings.seed)
+    reference_rows = np.sort(rng.choice(fitted_rows, min(REFERENCE_SONGS, len(fitted_rows)), replace=False))
+    own = labels[reference_rows]
+    clustered = np.flatnonzero(own >= 0)
+    X = space.transform(rows_at(store, reference_rows[clustered], columns))
+    own_centres = centres[[centre_of[int(c)] for c in own[clustered]]]
+    reference = FitReference.measure(np.sqrt(((X - own_centres) ** 2).sum(axis=1)), own[clustered])
+    say(f"assigning {len(new_rows):,} songs that arrived after run {run.run_id} to its {len(numbers)} clusters")
+    assigned: list[pd.DataFrame] = []
+    for start in range(0, len(new_rows), ASSIGN_CHUNK):
+        chunk = new_rows[start : start + ASSIGN_CHUNK]
+        nearest, distance = nearest_centres(space.transform(rows_at(store, chunk, columns)), centres)
+        assigned.append(pd.DataFrame({"track_id": songs.ids(chunk), "cluster": numbers[nearest], "distance": distance}))
+    frame = pd.concat(assigned, ignore_index=True) if assigned else pd.DataFrame({"track_id": [], "cluster": [], "distance": []})
+    fits = reference.fits(frame["distance"].to_numpy(), frame["cluster"].to_numpy()) if len(frame) else np.empty(0, dtype=bool)
+    per_cluster = [{"cluster": int(c), "new_songs": int((frame["cluster"] == c).sum()), "fit_no_cluster_well": int(((frame["cluster"] == c) & ~fits).sum()),
+                    "limit": round(reference.limits.get(int(c), reference.overall), 4)} for c in numbers]
+    drift = Drift(run.run_id, len(frame), len(fitted_rows), float(frame["distance"].median()) if len(frame) else None, reference.median,
+                  float((~fits).mean()) if len(frame) else None, per_cluster)
+    if frame.empty:
+        return AssignOutcome(None, run.run_id, 0, drift)
+    assign_id = new_run_id()
+    with store.db.begin() as conn:
+        db.hold_catalogue(conn, f"assign {assign_id}")
+        # Under the lock, another assign of the same run may just have stored some of these.
+        table = db.late_assignments
+        done = set(conn.execute(sa.select(table.c.track_id).where(table.c.run_id == run.run_id)).scalars())
+        frame = frame[~frame["track_id"].isin(done)]
+        db.bulk_insert(conn, table, frame.assign(run_id=run.run_id, assign_id=assign_id, cluster=frame["cluster"].astype("int64")))
+        conn.execute(db.cluster_assignments_added.insert().values(assign_id=assign_id, run_id=run.run_id, created_at=datetime.now(UTC),
+                                                                  songs=len(frame), drift=dumps(drift.to_dict())))
+    store.forget()  # the run's clusters of every song changed: what was built from them goes
+    say(drift.advice())
+    return AssignOutcome(assign_id, run.run_id, len(frame), drift)
 
 
 # ----------------------------------------------------------------------------------- evaluate

@@ -75,11 +75,11 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     probe.dispose()
 
     with Store(Settings(db_url=db_url, lake_url=str(tmp_path / "lake"))) as store:
-        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 8
+        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 9
         with store.db.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == db.SCHEMA_REVISION
             # Releases from before Alembic read this table: they now refuse the newer database.
-            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 8
+            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 9
             now = {name: "recommendation_items" if name == "recommendations" else name for name in V5_TABLES}
             after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[now[name]])).scalar() for name in V5_TABLES}
             requests = db.read_table(store.db, db.recommendation_requests)
@@ -100,7 +100,7 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         assert tracks["near_key"].notna().all()
         assert (tracks["near_key"].astype("int64").to_numpy() == near_keys(tracks["artist_name"], tracks["track_name"], tracks["duration_ms"])).all()
     again = db.connect(db_url)  # a second connect changes nothing
-    assert db.schema_version(again) == 8
+    assert db.schema_version(again) == 9
     again.dispose()
 
 
@@ -112,7 +112,7 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
-    assert db.schema_version(database) == db.SCHEMA_VERSION == 8
+    assert db.schema_version(database) == db.SCHEMA_VERSION == 9
     assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendation_requests", "reports", "favourite_lists", "cluster_run_details"))
     assert not sa.inspect(database).has_table("recommendations")  # carried over by 0008, then dropped
     database.dispose()

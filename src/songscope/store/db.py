@@ -205,6 +205,28 @@ cluster_assignments = sa.Table(
     sa.Index("ix_cluster_assignments_cluster", "run_id", "cluster"),
     **_TABLE_OPTIONS,
 )
+#: Songs assigned to a run after it was fitted (`songscope assign`), each with its distance to
+#: its cluster's centre; one row per assignment pass with its drift summary (JSON).
+cluster_assignments_added = sa.Table(
+    "cluster_assignments_added",
+    metadata,
+    sa.Column("assign_id", RunId, primary_key=True),
+    sa.Column("run_id", RunId, nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("songs", sa.Integer, nullable=False),
+    sa.Column("drift", LongText, nullable=False),
+    **_TABLE_OPTIONS,
+)
+late_assignments = sa.Table(
+    "late_assignments",
+    metadata,
+    sa.Column("run_id", RunId, primary_key=True),
+    sa.Column("track_id", TrackId, primary_key=True),
+    sa.Column("cluster", sa.Integer, nullable=False),
+    sa.Column("distance", sa.Double, nullable=False),
+    sa.Column("assign_id", RunId, nullable=False),
+    **_TABLE_OPTIONS,
+)
 
 cluster_centroids = sa.Table(
     "cluster_centroids",
@@ -318,7 +340,7 @@ LEGACY_REVISION = "0005"
 LEGACY_REVISION_NUMBER = int(LEGACY_REVISION)
 #: The newest Alembic revision this songscope knows (``store/migrations/versions``); its number
 #: is also written to ``songscope_schema``, so that releases from before Alembic refuse a newer database.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 SCHEMA_VERSION = int(SCHEMA_REVISION)
 
 

@@ -156,11 +156,13 @@ class ClusterRun:
         """Every song's cluster (track_id, cluster) as Arrow, from the run's lake file (from the
         database for a run stored before the lake kept them)."""
         key = keys.run_assignments(self.run_id)
-        if store.lake.exists(key):
-            return store.lake.read_table(key, columns=["track_id", "cluster"])
         with store.db.connect() as conn:
-            frame = _read_assignments(conn, self.run_id)
-        return pa.Table.from_pandas(frame, schema=ASSIGNMENT_SCHEMA, preserve_index=False)
+            late = pa.Table.from_pandas(_read_late_assignments(conn, self.run_id), schema=ASSIGNMENT_SCHEMA, preserve_index=False)
+            if not store.lake.exists(key):
+                fitted = pa.Table.from_pandas(_read_assignments(conn, self.run_id, late=False), schema=ASSIGNMENT_SCHEMA, preserve_index=False)
+        if store.lake.exists(key):
+            fitted = store.lake.read_table(key, columns=["track_id", "cluster"]).cast(ASSIGNMENT_SCHEMA)
+        return pa.concat_tables([fitted, late]) if late.num_rows else fitted
 
     def labels_of(self, store: Store, track_ids: pa.Array | pa.ChunkedArray | Iterable[str], *, missing: int = -1) -> np.ndarray:
         """The cluster of each of `track_ids` (`missing` where the run has no such song), from the
@@ -212,9 +214,19 @@ class ClusterRun:
         )
 
 
-def _read_assignments(conn: sa.Connection, run_id: str) -> pd.DataFrame:
-    """A run's per-song clusters (track_id, cluster) from the database."""
+def _read_assignments(conn: sa.Connection, run_id: str, *, late: bool = True) -> pd.DataFrame:
+    """A run's per-song clusters (track_id, cluster) from the database: the songs it was fitted
+    on, and (`late`) those assigned to it since (`songscope assign`)."""
     table = db.cluster_assignments
+    fitted = pd.read_sql(sa.select(table.c.track_id, table.c.cluster).where(table.c.run_id == run_id), conn)
+    if not late:
+        return fitted
+    added = _read_late_assignments(conn, run_id)
+    return pd.concat([fitted, added], ignore_index=True) if len(added) else fitted
+
+
+def _read_late_assignments(conn: sa.Connection, run_id: str) -> pd.DataFrame:
+    table = db.late_assignments
     return pd.read_sql(sa.select(table.c.track_id, table.c.cluster).where(table.c.run_id == run_id), conn)
 
 

@@ -1,0 +1,111 @@
+"""New songs into existing clusters: assignment to the nearest centre, drift against the fitted
+songs, the advice to re-cluster, and every reader seeing the new songs' clusters."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from songscope.cli import app
+from songscope.evaluate.drift import FIT_QUANTILE, Drift, FitReference, nearest_centres
+from tests.conftest import cluster, ingest, load_run, run_service
+
+
+def test_nearest_centres_and_the_fit_reference():
+    rng = np.random.default_rng(0)
+    X, centres = rng.normal(size=(500, 4)), rng.normal(size=(6, 4))
+    nearest, distance = nearest_centres(X, centres)
+    brute = np.sqrt(((X[:, None] - centres[None]) ** 2).sum(axis=2))
+    assert (nearest == brute.argmin(axis=1)).all() and np.allclose(distance, brute.min(axis=1))
+    labels = np.r_[np.zeros(400, dtype=int), np.ones(90, dtype=int), np.full(10, 2)]
+    reference = FitReference.measure(distance, labels)
+    assert reference.limits[0] == pytest.approx(np.quantile(distance[:400], FIT_QUANTILE)) and 2 not in reference.limits  # too few of 2
+    assert reference.fits(np.array([0.0, 1e9]), np.array([2, 2])).tolist() == [True, False]  # cluster 2 uses everyone's limit
+    calm = Drift("r", 100, 900, 1.0, 1.0, 0.06)
+    assert not calm.recluster and calm.advice().startswith("the clusters still fit: 6% of the 100 new songs fit no cluster well")
+    assert Drift("r", 100, 900, 2.0, 1.0, 0.4).advice().startswith("re-cluster: 40% of the 100 new songs")
+    assert Drift("r", 500, 900, 1.0, 1.0, 0.05).recluster  # new songs are over a quarter of the catalogue
+    assert "no songs have arrived" in Drift("r", 0, 900, None, 1.0, None).advice()
+
+
+@pytest.fixture()
+def two_parts(settings_factory, seed_files, tmp_path):
+    """A store clustered on two of the seed files, and the third file to arrive later."""
+    settings = settings_factory()
+    first = [f for f in seed_files if "world" not in f]
+    later = next(f for f in seed_files if "world" in f)
+    ingest(first, settings)
+    run_id = cluster(settings, k=5, resamples=0).run_id
+    return settings, run_id, later
+
+
+def test_ingest_assigns_new_songs_and_every_reader_sees_their_clusters(two_parts):
+    settings, run_id, later = two_parts
+    outcome = ingest([later], settings)
+    assigned = outcome.assigned
+    assert assigned is not None and assigned.run_id == run_id and assigned.assigned == outcome.record.tracks_added > 1_000
+    drift = assigned.drift
+    assert drift.new_songs == assigned.assigned and drift.fitted_songs > 10_000
+    # Songs from the same kind of charts fit about as well as the fitted songs (the 5% by
+    # construction, give or take); but they are 30% of the catalogue now: time to cluster again.
+    assert 0.0 < drift.poor_fit_share < 0.1 and 0.25 < drift.new_share < 0.35
+    assert drift.recluster and drift.advice().startswith("re-cluster: ") and "the new songs are 30% of the catalogue" in drift.advice()
+    assert sum(row["new_songs"] for row in drift.per_cluster) == assigned.assigned
+    run = load_run(settings, run_id)
+    from songscope.store.catalogue import read
+    from songscope.store.store import Store
+
+    with Store(settings) as store:
+        catalogue = read(store)
+        labels = run.labels_for(catalogue)
+        assert (labels >= 0).all()  # every song, old and new, has its cluster
+        # The recommender and the web app's clusters include them.
+        new_id = pd.read_csv(later)["track_id"].iloc[0]
+        from songscope import service
+
+        model, _ = service.recommender(store)
+        row = model.resolve(new_id)
+        assert model.clusters[row] == labels[catalogue["track_id"].tolist().index(new_id)] >= 0
+        stored = json.loads(service.db.read_table(store.db, service.db.cluster_assignments_added)["drift"].iloc[0])
+        assert stored["new_songs"] == assigned.assigned and stored["advice"] == drift.advice()
+    again = run_service("assign", settings)
+    assert again.assigned == 0 and again.assign_id is None and "no songs have arrived" in again.drift.advice()
+
+
+def test_songs_unlike_the_catalogue_say_it_is_time_to_recluster(two_parts, tmp_path):
+    settings, run_id, _ = two_parts
+    rng = np.random.default_rng(3)
+    n = 400
+    odd = pd.DataFrame({  # loud, fast, speechy, live: unlike the charts the run was fitted on
+        "track_id": [f"odd{i:05d}" for i in range(n)], "artist_name": [f"Odd {i % 40}" for i in range(n)], "track_name": [f"Noise {i}" for i in range(n)],
+        "popularity": 1, "danceability": rng.uniform(0.0, 0.1, n), "energy": rng.uniform(0.95, 1.0, n), "key": rng.integers(0, 12, n),
+        "loudness": rng.uniform(2, 5, n), "mode": 1, "speechiness": rng.uniform(0.9, 1.0, n), "acousticness": rng.uniform(0.9, 1.0, n),
+        "instrumentalness": rng.uniform(0.9, 1.0, n), "liveness": rng.uniform(0.9, 1.0, n), "valence": rng.uniform(0.0, 0.05, n),
+        "tempo": rng.uniform(215, 240, n), "duration_ms": rng.integers(1_200_000, 2_000_000, n), "time_signature": 4,
+    })
+    path = tmp_path / "odd.csv"
+    odd.to_csv(path, index=False)
+    runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+    common = ["--db", settings.db_url, "--lake", settings.lake_url]
+    quiet = runner.invoke(app, ["ingest", str(path), "--no-assign", *common])
+    assert quiet.exit_code == 0, quiet.output
+    assert "assigned" not in quiet.output
+    shown = runner.invoke(app, ["assign", *common])
+    assert shown.exit_code == 0, shown.output
+    assert f"assigned {n} new songs to run {run_id}'s clusters" in shown.output and "re-cluster:" in shown.output
+    as_json = json.loads(runner.invoke(app, ["assign", run_id, "--json", *common]).output)
+    assert as_json["assigned"] == 0  # already assigned
+    stored = load_run(settings, run_id)
+    drift = json.loads(pd.read_sql("select drift from cluster_assignments_added", stored_engine(settings))["drift"].iloc[0])
+    assert drift["poor_fit_share"] > 0.9 and drift["recluster"] is True and drift["distance_ratio"] > 2
+    assert set(stored.assignments["track_id"]) >= set(odd["track_id"])
+
+
+def stored_engine(settings):
+    from songscope.store import db
+
+    return db.connect(settings.db_url)
