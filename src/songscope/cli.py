@@ -588,6 +588,12 @@ def compare(
     out.print(f"\nagreement on {g['songs']:,} songs: ARI {g['ari']:.3f}, NMI {g['nmi']:.3f}; {g['best_match_share']:.1%} of songs sit in their cluster's best match")
     out.print("contingency (rows: A's clusters, columns: B's):")
     out.print(result.contingency.to_string(), highlight=False)
+    out.print("\nwhich cluster of B continues which of A (by shared songs, Jaccard):")
+    for row in result.matching.itertuples():
+        out.print(f"  A {row.a} -> B {row.b} (Jaccard {row.jaccard:.2f}): {row.a_description} | {row.b_description}", highlight=False)
+    unmatched = sorted(set(range(int(result.runs["k"].iloc[1]))) - set(result.matching["b"]))
+    if unmatched:
+        out.print(f"  B's clusters {', '.join(map(str, unmatched))} continue none of A's", highlight=False)
 
 
 def _range(text: str | None) -> tuple[int, int] | None:

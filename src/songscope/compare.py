@@ -10,6 +10,7 @@ import pandas as pd
 
 from songscope.evaluate.external import adjusted_rand, information_scores
 from songscope.evaluate.internal import internal_indices
+from songscope.evaluate.matching import Matching, jaccard_matrix
 from songscope.features import FeatureSpace
 
 
@@ -20,6 +21,8 @@ class Comparison:
     contingency: pd.DataFrame
     sizes: pd.DataFrame
     figures: dict[str, Any] = field(default_factory=dict)  # name -> Plotly figure, when asked for
+    #: Which cluster of B continues which of A (`evaluate.matching`): a, b, jaccard, with their descriptions.
+    matching: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["a", "b", "jaccard"]))
 
     def to_dict(self) -> dict[str, Any]:
         import json
@@ -29,6 +32,7 @@ class Comparison:
         return jsonable({
             "runs": self.runs, "agreement": self.agreement, "contingency": self.contingency.to_dict(),
             "sizes": {name: self.sizes[name].tolist() for name in self.sizes}, "figures": {k: json.loads(f.to_json()) for k, f in self.figures.items()},
+            "matching": self.matching,
         })
 
 
@@ -68,4 +72,8 @@ def compare_runs(run_a, run_b, catalogue: pd.DataFrame, *, seed: int = 0) -> Com
         "best_match_share": float(np.average(best_match, weights=contingency.sum(axis=1))),
     }
     sizes = pd.DataFrame({"A": pd.Series(la).value_counts().sort_index(), "B": pd.Series(lb).value_counts().sort_index()}).fillna(0).astype(int)
-    return Comparison(pd.DataFrame(rows), agreement, contingency, sizes)
+    matching = Matching.between(jaccard_matrix(la, lb, run_a.k, run_b.k)).to_frame()
+    described_a, described_b = run_a.descriptions, run_b.descriptions
+    matching["a_description"] = [described_a.get(int(c), "") for c in matching["a"]]
+    matching["b_description"] = [described_b.get(int(c), "") for c in matching["b"]]
+    return Comparison(pd.DataFrame(rows), agreement, contingency, sizes, matching=matching)

@@ -362,6 +362,7 @@ def cluster(
     t0 = time.perf_counter()
     result = runner.fit(X)
     timings["cluster_s"] = time.perf_counter() - t0
+    identities = _continue_identities(store, catalogue["track_id"], result)
     say("evaluating in the shared feature space")
     t0 = time.perf_counter()
     from songscope.evaluate.internal import internal_indices
@@ -371,10 +372,41 @@ def cluster(
     assignments = pd.DataFrame({"track_id": catalogue["track_id"].to_numpy(), "cluster": result.labels})
     run = _evaluated_run(store, kind, algorithm, reason, space, catalogue, X, result, metrics, timings, assignments,
                          resamples=resamples, label=label, params=params, say=say)
+    run.identities = identities
     t0 = time.perf_counter()
     run.save(store)
     run.timings["store_s"] = time.perf_counter() - t0
     return ClusterOutcome(run, result)
+
+
+def _continue_identities(store: Store, track_ids, result) -> dict[str, Any] | None:
+    """Number `result`'s clusters (in place) as the latest run's clusters they continue, matched
+    by their members (`evaluate.matching`), so that a re-clustered catalogue keeps its cluster 3
+    where it can; what continues what, or None when there is no earlier run."""
+    import pyarrow as pa
+
+    from songscope.evaluate.matching import continuing_numbers
+
+    try:
+        previous = load_run(store, None, assignments=False)
+    except NotFound:
+        return None
+    before = previous.labels_of(store, pa.array(np.asarray(track_ids, dtype=object), type=pa.string()))
+    numbers, identities = continuing_numbers(before, result.labels, previous.k, result.n_clusters)
+    labels = result.labels.copy()
+    clustered = labels >= 0
+    labels[clustered] = numbers[labels[clustered]]
+    result.labels = labels
+    result.centers = result.centers[np.argsort(numbers)]
+    if result.predictor is not None:
+        predict = result.predictor
+
+        def renumbered(points, predict=predict):
+            found = np.asarray(predict(points), dtype=np.int64)
+            return np.where(found >= 0, numbers[np.maximum(found, 0)], found)
+
+        result.predictor = renumbered
+    return {"previous_run": previous.run_id, "clusters": identities}
 
 
 def _cluster_on_spark(store: Store, runner, space, *, reason: str, resamples: int, label: str | None, params: dict | None, say) -> ClusterOutcome:

@@ -73,6 +73,8 @@ class ClusterRun:
     lake_uri: str | None = None
     #: Songs the run clustered, when `assignments` holds only some of them (a Spark run's sample).
     songs: int | None = None
+    #: Which earlier run's clusters this run's continue (`evaluate.matching.continuing_numbers`).
+    identities: dict[str, Any] | None = None
 
     @property
     def k(self) -> int:
@@ -100,7 +102,7 @@ class ClusterRun:
             "songs": self.n_tracks, "params": self.params, "metrics": self.metrics, "timings": self.timings,
             "clusters": self.clusters.drop(columns=["center"]), "stability": self.stability, "null_model": self.null_model,
             "external": self.external, "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "lake_uri": self.lake_uri,
-            "selection": self.selection,
+            "selection": self.selection, "identities": self.identities,
         })
 
     # ------------------------------------------------------------------------------ persistence
@@ -128,7 +130,8 @@ class ClusterRun:
     def _save_rows(self, conn: sa.Connection, uri: str) -> None:
         centroids = self.clusters.assign(center=[json.dumps([round(float(v), 6) for v in c]) for c in self.clusters["center"]])
         details = {"stability": self.stability, "null_model": self.null_model, "external": self.external,
-                   "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "assignments_uri": uri}
+                   "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "assignments_uri": uri,
+                   "identities": self.identities}
         conn.execute(db.cluster_runs.insert().values(
             run_id=self.run_id, created_at=self.created_at, engine=self.engine, algorithm=self.algorithm, n_clusters=self.k,
             n_tracks=self.n_tracks, params=dumps(self.params), space=json.dumps(self.space), timings=dumps(self.timings), lake_uri=self.lake_uri,
@@ -209,7 +212,7 @@ class ClusterRun:
             clusters=clusters, metrics={k: (np.nan if v is None else v) for k, v in metrics.items()}, params=json.loads(row["params"]),
             timings=json.loads(row["timings"]), stability=details.get("stability") or {}, null_model=details.get("null_model") or {},
             external=details.get("external"), feature_tests=details.get("feature_tests") or [], engine_reason=details.get("engine_reason", ""),
-            selection=details.get("selection"), songs=row["n_tracks"],
+            selection=details.get("selection"), songs=row["n_tracks"], identities=details.get("identities"),
             created_at=created if created is None or created.tzinfo else created.replace(tzinfo=UTC), lake_uri=row["lake_uri"],
         )
 
