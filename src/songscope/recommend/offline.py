@@ -100,6 +100,26 @@ class Methods:
             "+ taste model (songscope)": self.songscope,
         }
 
+    def discovering(self, method: Method) -> Method:
+        """`method` for discovery: songs by other artists than the seeds' (normalised artists).
+        songscope has the option itself (`exclude_seed_artists`); any other method is asked for
+        more songs (four times as many each round) until `n` by other artists remain."""
+        if method == self.songscope:
+            return lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, exclude_seed_artists=True))
+        artist = self.recommender.songs.artist
+        most = len(self.tracks)
+
+        def picks(seeds: list[int], n: int) -> list[int]:
+            banned = set(artist[seeds].tolist())
+            ask = 2 * n
+            while True:
+                found = [r for r in method(seeds, min(ask, most - len(seeds))) if artist[r] not in banned]
+                if len(found) >= n or ask >= most - len(seeds):
+                    return found[:n]
+                ask *= 4
+
+        return picks
+
     def _fill(self, ranked: np.ndarray, seeds: list[int], n: int) -> list[int]:
         seen = set(seeds)
         out = []
@@ -347,6 +367,10 @@ def evaluate_recommendations(
         gp = genre_precision(tracks, everything, label=label, queries=queries, seed=seed, progress=say, labels_per_pick=carried)
         table = summary_table({name: gp[name] for name in methods.all()}, metric="genre_precision@10")
         results.append(table.assign(labels_per_pick=table["method"].map(carried)))
+        # Discovery: the same queries, every method's picks by other artists than the query's.
+        discovering = {name: methods.discovering(method) for name, method in methods.all().items()}
+        found = genre_precision(tracks, discovering, label=label, queries=queries, seed=seed, progress=say)
+        results.append(summary_table(found, metric="genre_precision@10, other artists"))
         ablation.append(ablation_table({name: gp[name] for name in methods.ablation()}, metric="genre_precision@10"))
         if playlist:
             pc = playlist_continuation(tracks, everything, playlist=playlist, seed=seed, limit=playlists, progress=say)
