@@ -76,3 +76,39 @@ def test_default_weights_are_what_learning_on_the_tidytuesday_training_half_give
     train = np.flatnonzero(training_half(tracks["track_id"].astype(str).to_numpy()))
     learned = learn_weights(space.transform(tracks), space.output_names, label_sets(tracks["playlist_genre"]), train)
     assert learned == dict(DEFAULT_WEIGHTS)
+
+
+def test_names_place_songs_by_script_and_language():
+    from songscope.recommend.distance import name_coordinates
+
+    names = ["ana carolina - saudade de você", "marília mendonça - coração", "jorge - não sei", "bts - 봄날", "iu - 좋은 날", "blackpink - 뚜두뚜두",
+             "queen - bohemian rhapsody", "the beatles - let it be", "oasis - wonderwall", "ed sheeran - perfect", "адель - песня", "кино - группа крови"]
+    X = name_coordinates(names * 3, dimensions=4)[: len(names)]
+    assert X.shape == (12, 4) and X.dtype == np.float32 and np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    script = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3])
+    distances = np.linalg.norm(X[:, None] - X[None], axis=2)
+    same = distances[(script[:, None] == script[None]) & ~np.eye(12, dtype=bool)].mean()
+    other = distances[script[:, None] != script[None]].mean()
+    assert same < 0.6 * other, (same, other)
+    assert name_coordinates([], 3).shape == (0, 3) and name_coordinates(["a"], 3).tolist() == [[0.0, 0.0, 0.0]]
+
+
+def test_album_and_name_context_are_ingredients_of_the_metric_with_their_shares(seed_catalogue):
+    from songscope.features import FeatureSpace
+    from songscope.recommend.recommender import Recommender, RecommendOptions, album_codes
+    from tests.conftest import load_catalogue
+
+    catalogue = load_catalogue(seed_catalogue).iloc[:4_000].reset_index(drop=True)
+    catalogue["album_name"] = catalogue["track_name"].str[:1]  # a made-up album: the title's first letter, per artist
+    space = FeatureSpace().fit(catalogue)
+    codes = album_codes(catalogue)
+    assert codes is not None and len(np.unique(codes)) == catalogue.groupby(["artist_name", "album_name"]).ngroups
+    both = Recommender.from_frame(catalogue, space, distance=SongDistance(album_context=1.0, name_context=2.0))
+    d = len(space.output_names)
+    assert both.X.shape[1] == 3 * d + 8
+    np.testing.assert_allclose(np.linalg.norm(both.X[:, 3 * d:], axis=1), 2.0, rtol=1e-4)
+    item = both.recommend([catalogue["track_id"].iloc[0]], RecommendOptions(n=3)).items[0]
+    shares = item.contributions
+    assert {"artist sound", "album sound", "names"} <= set(shares) and abs(sum(shares.values()) - 1.0) < 1e-3
+    plain = Recommender.from_frame(catalogue, space)
+    assert plain.X.shape[1] == 2 * d and "names" not in plain.recommend([catalogue["track_id"].iloc[0]], RecommendOptions(n=1)).items[0].contributions

@@ -141,3 +141,14 @@ def test_cli_and_api_take_the_filters(seed_catalogue, tmp_path):
     assert too_many.status_code == 422
     no_genres = client.post("/api/recommend", json={"favourites": [BASTILLE], "exclude_genres": ["pop"]})
     assert no_genres.status_code == 422 and "needs a genre column" in no_genres.json()["detail"]
+
+
+def test_filters_that_leave_nothing_answer_with_a_note_not_an_error(catalogue):
+    """A catalogue of one artist, asked for other artists: no song passes, and that is said
+    (this raised on an empty reduction before)."""
+    one_artist = catalogue[catalogue["artist_name"] == catalogue["artist_name"].value_counts().index[0]].reset_index(drop=True)
+    model = Recommender.from_frame(one_artist, FeatureSpace().fit(one_artist))
+    result = model.recommend([one_artist["track_id"].iloc[0]], RecommendOptions(n=5, exclude_seed_artists=True))
+    assert result.items == [] and any("only 0 songs pass the filters" in note for note in result.notes)
+    nothing = model.recommend([one_artist["track_id"].iloc[0]], RecommendOptions(n=5, where="tempo > 5000"))
+    assert nothing.items == []

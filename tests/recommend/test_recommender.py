@@ -172,7 +172,8 @@ def test_offline_evaluation_on_tidytuesday_and_liked_set(tmp_path):
     assert table[("genre_precision@10", "popularity")]["labels_per_pick"] > 2 > table[("genre_precision@10", "songscope")]["labels_per_pick"]
     ablation = json.loads(result.output)["ablation"]
     steps = [r["step"] for r in ablation if r["metric"] == "genre_precision@10"]
-    assert steps[0] == "kNN, standard space" and steps[-1] == "+ taste model (songscope)" and len(steps) == 6
+    assert steps[0] == "kNN, standard space" and steps[5] == "+ taste model (songscope)" and len(steps) == 8
+    assert steps[6:] == ["+ album context", "+ name context"]  # the ingredients beyond the default, TidyTuesday having albums
     first, *rest = [r for r in ablation if r["metric"] == "genre_precision@10"]
     assert first["adds"] is None and all(r["adds"] is not None for r in rest)
     # Each step's "adds" is its mean minus the previous step's.
@@ -230,7 +231,7 @@ def test_offline_evaluation_without_playlist_column_skips_that_protocol_and_says
     result = runner.invoke(app, ["eval-recs", str(path), "--label", "genre", "--queries", "100", "--json", "--lake", str(tmp_path / "lake")])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert {r["metric"] for r in report["results"]} == {"genre_precision@10"}
+    assert {r["metric"] for r in report["results"]} == {"genre_precision@10", "genre_precision@10, other artists"}  # no playlist metrics
     assert report["notes"] == ["playlist continuation skipped: the catalogue has no 'playlist_id' column (name one with --playlist)"]
     # A playlist column named on purpose must exist.
     named = runner.invoke(app, ["eval-recs", str(path), "--label", "genre", "--playlist", "playlist_id", "--lake", str(tmp_path / "lake")])

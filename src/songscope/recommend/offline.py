@@ -14,6 +14,7 @@ method is compared with songscope's default pairwise (the CI of the per-query di
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ from songscope.engines.local import LocalEngine
 from songscope.features import FeatureSpace
 from songscope.recommend.distance import SongDistance, training_half
 from songscope.recommend.index import ExactIndex
-from songscope.recommend.recommender import BACKGROUND, Recommender, RecommendOptions, taste_model
+from songscope.recommend.recommender import BACKGROUND, Recommender, RecommendOptions, album_codes, taste_model
 
 Method = Callable[[list[int], int], list[int]]  # (seed rows, n) -> recommended rows
 
@@ -62,6 +63,10 @@ class Methods:
     seed: int = 0
     clusters: int = 50
     weights: dict[str, float] | None = None
+    #: The weights of the ingredients beyond the default, for the ablation's last steps: the best
+    #: non-zero weights on the TidyTuesday training half (bench/tune_context.py).
+    album_context: float = 0.5
+    name_context: float = 2.0
 
     def __post_init__(self) -> None:
         self.tracks = self.tracks.reset_index(drop=True)
@@ -77,6 +82,13 @@ class Methods:
         self._weighted_index = ExactIndex().fit(weights_only)
         self._context_index = ExactIndex().fit(self.recommender.X)
         self._learned = None if self.weights is None else Recommender.from_frame(self.tracks, self.space, distance=SongDistance(weights=self.weights))
+        default = self.recommender.distance
+        self.has_albums = album_codes(self.tracks) is not None
+        self._with_album = (Recommender.from_frame(self.tracks, self.space, distance=dataclasses.replace(default, album_context=self.album_context))
+                            if self.has_albums and not default.album_context else None)
+        with_names = dataclasses.replace(default, album_context=self.album_context if self._with_album is not None else default.album_context,
+                                         name_context=self.name_context)
+        self._with_names = Recommender.from_frame(self.tracks, self.space, distance=with_names) if not default.name_context else None
 
     def all(self) -> dict[str, Method]:
         """The baselines the design asks for, and songscope's default."""
@@ -98,7 +110,8 @@ class Methods:
             "+ reciprocal-rank fusion": lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, per_artist=None, exclude_versions=False, taste=False)),
             "+ artist cap, one version": lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, taste=False)),
             "+ taste model (songscope)": self.songscope,
-        }
+        } | ({"+ album context": lambda seeds, n: self._recommend(self._with_album, seeds, RecommendOptions(n=n))} if self._with_album is not None else {}) \
+          | ({"+ name context": lambda seeds, n: self._recommend(self._with_names, seeds, RecommendOptions(n=n))} if self._with_names is not None else {})
 
     def discovering(self, method: Method) -> Method:
         """`method` for discovery: songs by other artists than the seeds' (normalised artists).
@@ -171,7 +184,7 @@ Progress = Callable[[str], None]
 
 def genre_precision(
     tracks: pd.DataFrame, methods: dict[str, Method], *, label: str, queries: int = 2_000, k: int = 10, seed: int = 0,
-    progress: Progress | None = None, labels_per_pick: dict[str, float] | None = None,
+    progress: Progress | None = None, labels_per_pick: dict[str, float] | None = None, half: str = "evaluation",
 ) -> dict[str, np.ndarray]:
     """Per-query genre-precision@k of every method (same queries for all).
 
@@ -183,7 +196,11 @@ def genre_precision(
     """
     genres = label_sets(tracks[label])
     rng = np.random.default_rng(seed)
-    held_out = ~training_half(tracks["track_id"].astype(str).to_numpy())
+    if half not in ("evaluation", "training"):
+        raise ValueError(f"half {half!r}: evaluation or training")
+    training = training_half(tracks["track_id"].astype(str).to_numpy())
+    # Tuning (bench/tune_context.py) asks from the training half, so the evaluation half stays unseen.
+    held_out = training if half == "training" else ~training
     eligible = np.flatnonzero(held_out & np.array([bool(g) for g in genres]))
     chosen = rng.choice(eligible, min(queries, len(eligible)), replace=False)
     out: dict[str, np.ndarray] = {}

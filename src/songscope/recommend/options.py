@@ -60,7 +60,7 @@ class RecommendOptions:
     def narrows(self) -> bool:
         """Whether a filter beyond the favourites' own may leave few candidates."""
         return bool(self.cluster is not None or self.popularity or self.exclude_artists or self.exclude_genres or self.exclude_explicit
-                    or self.known or self.where)
+                    or self.known or self.where or self.exclude_seed_artists)
 
 
 def option_help(name: str) -> str:

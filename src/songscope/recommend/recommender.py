@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from songscope.features import FeatureSpace
-from songscope.recommend.distance import SongDistance
+from songscope.recommend.distance import NAME_DIMENSIONS, SongDistance, artist_means, name_coordinates
 from songscope.recommend.facts import SongFacts
 from songscope.recommend.index import ExactIndex, build_index
 from songscope.recommend.options import RecommendOptions
@@ -108,6 +108,7 @@ class Recommender:
         self.songs = songs
         self.space = space
         self.distance = distance or SongDistance()
+        self._blocks = _context_blocks(len(space.output_names), X.shape[1], self.distance)
         self._weights = self.distance.weight_vector(space.output_names)
         self.index = build_index(X, index_kind)
         self.clusters = clusters
@@ -118,18 +119,20 @@ class Recommender:
     def from_frame(cls, tracks: pd.DataFrame, space: FeatureSpace, *, clusters: pd.Series | None = None, **options) -> Recommender:
         """From a catalogue frame; `clusters` maps track ids to clusters."""
         options.setdefault("facts", SongFacts.from_frame(tracks.reset_index(drop=True)))
+        options.setdefault("albums", album_codes(tracks))
         return cls.from_batches([tracks], space, rows=len(tracks), clusters=clusters, **options)
 
     @classmethod
     def from_batches(cls, batches: Iterable[pd.DataFrame | pa.Table], space: FeatureSpace | None = None, *, rows: int | None = None,
                      clusters: pd.Series | np.ndarray | None = None, distance: SongDistance | None = None, songs: SongTable | None = None,
-                     **options) -> Recommender:
+                     albums: np.ndarray | None = None, **options) -> Recommender:
         """From the catalogue in batches (frames or Arrow tables with the song and feature
         columns), read once. `space` fitted, or None for the default space fitted on the way
         (standard scaling; the encoded columns are kept as float32 until their moments are in).
         `rows`, when known, lets the vectors go straight into their final matrix.
         `clusters`: track id -> cluster (a Series), or each song's cluster in batch order.
-        `songs`: the same batches' `SongTable` when one is built already (the web app's)."""
+        `songs`: the same batches' `SongTable` when one is built already (the web app's).
+        `albums`: each song's album (integer codes, in batch order), for album context."""
         distance = distance or SongDistance()
         space = space if space is not None else FeatureSpace()
         fitted = space.center_ is not None
@@ -168,6 +171,13 @@ class Recommender:
             X = _with_artist_context(X, d, songs.artist, distance.artist_context)
         else:
             X = X[:, :d] if X.shape[1] != d else X
+        contexts = []
+        if distance.album_context and albums is not None:
+            contexts.append((distance.album_context * artist_means(X[:, :d], np.asarray(albums))).astype(np.float32))
+        if distance.name_context:
+            contexts.append(distance.name_context * name_coordinates(songs.search_key.to_pylist()))
+        if contexts:
+            X = np.hstack([X, *contexts])
         labels = None
         if clusters is not None:
             labels = _align_clusters(songs, clusters)
@@ -371,6 +381,8 @@ class Recommender:
 
     def _select(self, candidates: np.ndarray, scores: np.ndarray, options: RecommendOptions) -> list[int]:
         """Best first, with the per-artist cap and, if asked, MMR diversity re-ranking."""
+        if not len(candidates):  # the filters left none
+            return []
         order = candidates[np.argsort(-scores, kind="stable")]
         relevance = dict(zip(candidates.tolist(), (scores / (scores.max() or 1.0)).tolist()))
         chosen: list[int] = []
@@ -420,8 +432,9 @@ class Recommender:
         mine = self._vectors(songs).astype(np.float64)
         theirs = self._vectors(seeds).astype(np.float64)
         own = (mine[:, :d] - theirs[:, :d]) ** 2  # the weighted features' shares
-        artist = ((mine[:, d:] - theirs[:, d:]) ** 2).sum(axis=1)
-        total = own.sum(axis=1) + artist
+        context = {name: ((mine[:, part] - theirs[:, part]) ** 2).sum(axis=1) for name, part in self._blocks.items()}
+        artist = context.get("artist sound", np.zeros(len(songs)))
+        total = own.sum(axis=1) + sum(context.values(), np.zeros(len(songs)))
         total[total == 0] = 1.0
         described = self._weights > 0  # a feature of weight 0 is never described
         # The features themselves, unweighted, for "higher" or "lower".
@@ -431,8 +444,8 @@ class Recommender:
         order = np.argsort(own, axis=1, kind="stable")
         shares = (own / total[:, None]).tolist()
         artist_shares = (artist / total).tolist()
+        context_shares = {name: (values / total).tolist() for name, values in context.items()}
         distances = np.sqrt(total).tolist()
-        has_artist = mine.shape[1] > d
         ids, artists, titles = self.songs.ids(songs), self.songs.artist_names(songs), self.songs.track_names(songs)
         seed_labels = self.songs.labels(seeds)
         items = []
@@ -446,8 +459,8 @@ class Recommender:
             if artist_shares[i] >= 0.3:
                 differs.append("artist's sound")
             contributions = {name: round(share, 4) for name, share in zip(names, shares[i])}
-            if has_artist:
-                contributions["artist sound"] = round(artist_shares[i], 4)
+            for name, values in context_shares.items():
+                contributions[name] = round(values[i], 4)
             cluster = None if self.clusters is None else _as_int(self.clusters[song])
             if cluster is not None and cluster < 0:
                 cluster = None  # a song the run did not cluster (added after it)
@@ -586,6 +599,37 @@ def _with_artist_context(X: np.ndarray, d: int, artists: np.ndarray, weight: flo
     for start in range(0, len(X), _CHUNK):
         X[start : start + _CHUNK, d:] = means[artists[start : start + _CHUNK]]
     return X
+
+
+def _context_blocks(d: int, width: int, distance: SongDistance) -> dict[str, slice]:
+    """Where each context sits among a song's `width` columns beyond its `d` features: the
+    artist's mean, then the album's (when the songs had albums), then the names' coordinates."""
+    blocks, at = {}, d
+    names = NAME_DIMENSIONS if distance.name_context else 0
+    if distance.artist_context:
+        blocks["artist sound"], at = slice(at, at + d), at + d
+    if width - at - names >= d:
+        blocks["album sound"], at = slice(at, at + d), at + d
+    if names:
+        blocks["names"] = slice(at, at + names)
+    return blocks
+
+
+#: Columns that name a song's album, most specific first (an id, else the name with the artist).
+ALBUM_COLUMNS = ("track_album_id", "album_id", "track_album_name", "album_name", "album")
+
+
+def album_codes(tracks: pd.DataFrame) -> np.ndarray | None:
+    """Each song's album as an integer code, or None when the catalogue names no albums. A
+    song without an album is its own album (its context is then its own features)."""
+    column = next((c for c in ALBUM_COLUMNS if c in tracks and tracks[c].notna().any()), None)
+    if column is None:
+        return None
+    key = tracks[column].astype("string")
+    if "id" not in column:  # "Greatest Hits" by two artists are two albums
+        key = tracks["artist_name"].astype("string") + "\x1f" + key
+    key = key.fillna(pd.Series([f"\x00{i}" for i in range(len(tracks))], index=tracks.index, dtype="string"))
+    return pd.factorize(key)[0].astype(np.int64)
 
 
 def _align_clusters(songs: SongTable, clusters: pd.Series | np.ndarray) -> np.ndarray:
