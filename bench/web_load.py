@@ -6,8 +6,8 @@ client threads, each with one keep-alive connection, for a fixed time, and print
 second, p50 and p99 latency, and the count of 5xx answers and failed connections. The clients
 share the machine's cores with the server, as the issue's figures did.
 
-    python bench/web_load.py                      # SQLite, 20 s per case
-    python bench/web_load.py --db postgresql --seconds 10
+    python bench/web_load.py                      # SQLite, 20 s per case, 2 server processes
+    python bench/web_load.py --db postgresql --seconds 10 --workers 1
 
 Targets (#14): every GET >= 200 req/s with p99 < 50 ms and POST /api/recommend >= 100 req/s with
 p99 < 100 ms at 8 clients; no 5xx at 32 clients; on SQLite and on PostgreSQL.
@@ -139,11 +139,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=2, help="songscope serve --workers (2 on the two cores of this kind of machine)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="songscope-load-"))
     db_url, lake, name = _store(args.db, folder)
     port = _free_port()
-    server = subprocess.Popen([SONGSCOPE, "serve", "--port", str(port), "--db", db_url, "--lake", lake],
+    server = subprocess.Popen([SONGSCOPE, "serve", "--port", str(port), "--db", db_url, "--lake", lake, "--workers", str(args.workers)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait(port, server)
@@ -154,7 +155,7 @@ def main() -> None:
         song = json.loads(connection.getresponse().read())[0]["track_id"]
         favourites = {"favourites": ["Bastille - Admit Defeat", "Cigarettes After Sex - Cry"]}
         for method, path, body in (("GET", f"/api/runs/{run_id}/clusters/0", None), ("POST", "/api/recommend", favourites)):
-            run_case(port, method, path, body, 1, 2.0)  # warm: the first call builds what the process keeps
+            run_case(port, method, path, body, 4, 3.0)  # warm: the first calls build what each server process keeps
         cases = [
             ("GET", "/api/songs?q=love", None, 8), ("GET", "/api/overview", None, 8), ("GET", f"/api/songs/{song}", None, 8),
             ("GET", f"/api/runs/{run_id}/clusters/0", None, 8), ("POST", "/api/recommend", favourites, 8),
@@ -169,7 +170,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
         _drop(name)
-    print(f"\n{args.db}: {args.seconds:.0f} s per case, clients on the server's cores")
+    print(f"\n{args.db}: {args.seconds:.0f} s per case, {args.workers} server process(es), clients on the server's cores")
     print(f"{'case':<40} {'clients':>7} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'5xx':>5} {'failed':>6}")
     for r in results:
         print(f"{r['case']:<40} {r['clients']:>7} {r['req_per_s']:>7} {r['p50_ms']:>7} {r['p99_ms']:>7} {r['errors_5xx']:>5} {r['failed']:>6}")

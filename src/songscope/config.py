@@ -52,6 +52,15 @@ class Settings:
     #: Days a recommendation request is kept in the database (0: none is kept after its answer).
     keep_requests_days: int = DEFAULT_KEEP_REQUESTS_DAYS
 
+    def to_env(self) -> dict[str, str]:
+        """The ``SONGSCOPE_*`` variables that `load` reads back as these settings (for worker
+        processes, which inherit their parent's environment).
+
+        >>> Settings.load(Settings(db_url="sqlite:///x.db", seed=3).to_env()).seed
+        3
+        """
+        return {_ENV[f.name]: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+
     @classmethod
     def load(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then ``SONGSCOPE_*`` variables, then the non-None `overrides`."""

@@ -358,6 +358,54 @@ def test_serve_command_starts_the_app(clustered, tmp_path):
     assert f"http://127.0.0.1:{port}/" in out
 
 
+def test_serve_with_several_workers_guards_each_of_them(clustered, tmp_path):
+    """`songscope serve --workers 2`: worker processes built from the environment, with the
+    settings, the Host check and read-only mode the command was given."""
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    settings, *_ = clustered
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = Path(sys.executable).parent / "songscope"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SONGSCOPE_")}
+    process = subprocess.Popen([str(script), "serve", "--port", str(port), "--db", settings.db_url, "--lake", settings.lake_url,
+                                "--workers", "2", "--read-only", "--allowed-host", "songs.example"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def call(path: str, *, data: bytes | None = None, host: str | None = None) -> int:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers={"Content-Type": "application/json"})
+        if host:
+            request.add_header("Host", host)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        deadline, ready = time.time() + 90, False
+        while time.time() < deadline and not ready:
+            try:
+                ready = call("/api/runs") == 200
+            except OSError:
+                time.sleep(0.3)
+        assert ready, process.stderr.read() if process.poll() is not None else "no answer in 90 s"
+        statuses = {call("/api/runs") for _ in range(20)}  # both workers answer alike
+        saved = call("/api/lists", data=json.dumps({"favourites": [BASTILLE]}).encode())
+        named = call("/api/runs", host="songs.example")
+        rebinding = call("/api/runs", host="evil.example")
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert statuses == {200} and saved == 403 and named == 200 and rebinding == 400
+
+
 def test_api_takes_every_recommendation_option_and_shows_what_the_report_shows(client, clustered):
     from dataclasses import fields
 

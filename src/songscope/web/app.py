@@ -179,6 +179,30 @@ async def _bounded_threads(app: FastAPI):
         yield
 
 
+#: How `songscope serve --workers N` tells its worker processes how to guard the app (they inherit
+#: the environment: the settings as SONGSCOPE_* variables, the token as SONGSCOPE_API_TOKEN).
+SERVE_ENV = "SONGSCOPE_SERVE"
+
+
+def serve_environment(host: str, *, allowed_hosts: typing.Iterable[str] = (), read_only: bool = False) -> dict[str, str]:
+    """What `served_app` reads in a worker process: the bind and the guard's switches (no secret)."""
+    import json
+
+    return {SERVE_ENV: json.dumps({"host": host, "allowed_hosts": list(allowed_hosts), "read_only": read_only})}
+
+
+def served_app() -> FastAPI:
+    """The app in a worker process of `songscope serve --workers N` (uvicorn's factory): settings
+    from the SONGSCOPE_* environment, the guard as the parent decided it (`serve_environment`)."""
+    import json
+    import os
+
+    guard = json.loads(os.environ.get(SERVE_ENV, "{}"))
+    access = Access.for_bind(guard.get("host", "127.0.0.1"), token=os.environ.get(TOKEN_ENV) or None,
+                             extra_hosts=guard.get("allowed_hosts", ()), read_only=bool(guard.get("read_only")))
+    return create_app(Settings.load(), access)
+
+
 #: Seconds a client is asked to wait when the database is busy or unreachable.
 RETRY_AFTER_S = 5
 
