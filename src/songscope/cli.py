@@ -48,6 +48,7 @@ S3Option = Annotated[
     typer.Option("--s3-endpoint", help="S3 endpoint of a non-AWS server, e.g. http://127.0.0.1:8333; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. (env SONGSCOPE_S3_ENDPOINT)", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+ReasonRunOption = Annotated[str | None, typer.Option("--run", help="Clustering run for the cluster reasons (default: the latest).", show_default=False)]
 IngestEngineOption = Annotated[str, typer.Option(
     "--engine", "-e", help="Where to read and clean: local (this process), spark (executors; no row passes through this process) "
     "or auto (spark from SONGSCOPE_SPARK_MIN_ROWS songs, estimated from the files).")]
@@ -661,7 +662,7 @@ def recommend(
     where: Annotated[str | None, typer.Option("--where", help=option_help("where"), show_default=False)] = None,
     export: Annotated[Path | None, typer.Option("--export", help="Also write the list as a playlist: .m3u, .jspf or .csv (spotify:track URIs).", show_default=False)] = None,
     export_format: Annotated[str | None, typer.Option("--export-format", help="m3u, jspf or csv (default: from --export's extension).", show_default=False)] = None,
-    run: Annotated[str | None, typer.Option("--run", help="Clustering run for the cluster reasons (default: the latest).", show_default=False)] = None,
+    run: ReasonRunOption = None,
     db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
@@ -698,15 +699,20 @@ def recommend(
     _print_recommendations(outcome)
 
 
-def _print_recommendations(outcome) -> None:
-    result, request_id = outcome.result, outcome.request_id
-    out.print(f"for: {'; '.join(result.seeds)}" + (f" (not: {'; '.join(result.dislikes)})" if result.dislikes else ""), highlight=False)
+def _print_songs(rows: list[tuple[int, str, str]]) -> None:
+    """Songs in order, as a table of (rank, "artist - title", why)."""
     table = Table(header_style="bold")
     for column in ("#", "song", "why"):
         table.add_column(column, justify="right" if column == "#" else "left")
-    for item in result.items:
-        table.add_row(str(item.rank), f"{item.artist_name} - {item.track_name}", item.reason())
+    for rank, song, why in rows:
+        table.add_row(str(rank), song, why)
     out.print(table)
+
+
+def _print_recommendations(outcome) -> None:
+    result, request_id = outcome.result, outcome.request_id
+    out.print(f"for: {'; '.join(result.seeds)}" + (f" (not: {'; '.join(result.dislikes)})" if result.dislikes else ""), highlight=False)
+    _print_songs([(item.rank, f"{item.artist_name} - {item.track_name}", item.reason()) for item in result.items])
     for note in result.notes:
         out.print(note, highlight=False)
     out.print(f"stored as request {request_id}", highlight=False)
@@ -719,7 +725,7 @@ def path(
     steps: Annotated[int, typer.Option(min=3, max=100, help="Songs on the path, its two ends included.")] = 12,
     per_artist: Annotated[int, typer.Option(min=0, help="At most this many songs per artist, the ends included (0: no cap).")] = 1,
     export: Annotated[Path | None, typer.Option("--export", help="Also write the path as a playlist: .m3u, .jspf or .csv.", show_default=False)] = None,
-    run: Annotated[str | None, typer.Option("--run", help="Clustering run for the cluster reasons (default: the latest).", show_default=False)] = None,
+    run: ReasonRunOption = None,
     db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
@@ -742,12 +748,7 @@ def path(
     if as_json:
         _print_json(result)
         return
-    table = Table(header_style="bold")
-    for column in ("#", "song", "why"):
-        table.add_column(column, justify="right" if column == "#" else "left")
-    for step, reason in zip(result.steps, result.reasons()):
-        table.add_row(str(step.rank), f"{step.artist_name} - {step.track_name}", reason)
-    out.print(table)
+    _print_songs([(step.rank, f"{step.artist_name} - {step.track_name}", reason) for step, reason in zip(result.steps, result.reasons())])
     smooth = result.to_dict()["smoothness"]
     out.print(f"hops: mean {smooth['mean_hop']}, longest {smooth['longest_hop']} (an even path's: {smooth['straight_hop']})", highlight=False)
     for note in result.notes:

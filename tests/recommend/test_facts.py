@@ -21,16 +21,6 @@ BASTILLE = "Bastille - Admit Defeat"
 CIGARETTES = "Cigarettes After Sex - Cry"
 
 
-@pytest.fixture(scope="module")
-def catalogue(seed_catalogue):
-    return load_catalogue(seed_catalogue)
-
-
-@pytest.fixture(scope="module")
-def recommender(catalogue):
-    return Recommender.from_frame(catalogue, FeatureSpace().fit(catalogue))
-
-
 def _rows(catalogue, result) -> pd.DataFrame:
     return catalogue.set_index("track_id").loc[[i.track_id for i in result.items]]
 

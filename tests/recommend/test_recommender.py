@@ -16,20 +16,10 @@ from songscope.features import FeatureSpace
 from songscope.recommend.index import ExactIndex, IVFIndex, recall_at_k
 from songscope.recommend.recommender import Recommender, RecommendOptions, UnknownSongError, sample_others
 from songscope.store import db
-from tests.conftest import cluster, copy_stores, load_catalogue, run_service
+from tests.conftest import cluster, copy_stores, run_service
 
 BASTILLE = "Bastille - Admit Defeat"
 CIGARETTES = "Cigarettes After Sex - Cry"
-
-
-@pytest.fixture(scope="module")
-def catalogue(seed_catalogue):
-    return load_catalogue(seed_catalogue)
-
-
-@pytest.fixture(scope="module")
-def recommender(catalogue):
-    return Recommender.from_frame(catalogue, FeatureSpace().fit(catalogue))
 
 
 def test_resolves_ids_names_and_near_misses(recommender):

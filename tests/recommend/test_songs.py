@@ -11,12 +11,6 @@ from hypothesis import strategies as st
 
 from songscope.clean import normalise_names
 from songscope.recommend.songs import SongTable
-from tests.conftest import load_catalogue
-
-
-@pytest.fixture(scope="module")
-def catalogue(seed_catalogue):
-    return load_catalogue(seed_catalogue)
 
 
 @pytest.fixture(scope="module")

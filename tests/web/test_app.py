@@ -325,22 +325,30 @@ def test_filters_exports_and_a_path_in_chromium(server, tmp_path):
     assert cluster_lines == 100
 
 
-def test_serve_command_starts_the_app(clustered, tmp_path):
-    """`songscope serve` as a user runs it: a process listening on the port it was given."""
+def _serve(settings, *flags: str):
+    """`songscope serve` in its own process on a free port, as a user starts it (no SONGSCOPE_*
+    variable of the test run leaking in): (port, process)."""
     import os
     import subprocess
     import sys
-    import urllib.request
     from pathlib import Path
 
-    settings, *_ = clustered
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     script = Path(sys.executable).parent / "songscope"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SONGSCOPE_")}
-    process = subprocess.Popen([str(script), "serve", "--port", str(port), "--db", settings.db_url, "--lake", settings.lake_url],
+    process = subprocess.Popen([str(script), "serve", "--port", str(port), "--db", settings.db_url, "--lake", settings.lake_url, *flags],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return port, process
+
+
+def test_serve_command_starts_the_app(clustered, tmp_path):
+    """`songscope serve` as a user runs it: a process listening on the port it was given."""
+    import urllib.request
+
+    settings, *_ = clustered
+    port, process = _serve(settings)
     try:
         body = None
         deadline = time.time() + 60
@@ -361,22 +369,11 @@ def test_serve_command_starts_the_app(clustered, tmp_path):
 def test_serve_with_several_workers_guards_each_of_them(clustered, tmp_path):
     """`songscope serve --workers 2`: worker processes built from the environment, with the
     settings, the Host check and read-only mode the command was given."""
-    import os
-    import subprocess
-    import sys
     import urllib.error
     import urllib.request
-    from pathlib import Path
 
     settings, *_ = clustered
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    script = Path(sys.executable).parent / "songscope"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SONGSCOPE_")}
-    process = subprocess.Popen([str(script), "serve", "--port", str(port), "--db", settings.db_url, "--lake", settings.lake_url,
-                                "--workers", "2", "--read-only", "--allowed-host", "songs.example"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port, process = _serve(settings, "--workers", "2", "--read-only", "--allowed-host", "songs.example")
 
     def call(path: str, *, data: bytes | None = None, host: str | None = None) -> int:
         request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers={"Content-Type": "application/json"})
