@@ -38,8 +38,7 @@ class PathResult:
     hops: list[float] = field(default_factory=list)  # distance from each song to the next
 
     def to_dict(self) -> dict[str, Any]:
-        steps = [{**step.__dict__, "reason": _reason(step, i, len(self.steps), p), "progress": round(p, 4)}
-                 for i, (step, p) in enumerate(zip(self.steps, self.progress))]
+        steps = [{**step.__dict__, "reason": reason, "progress": round(p, 4)} for step, reason, p in zip(self.steps, self.reasons(), self.progress)]
         return {"start": self.start, "end": self.end, "steps": steps, "notes": self.notes,
                 "smoothness": {"straight_hop": round(self.straight_hop, 4), "mean_hop": round(float(np.mean(self.hops)), 4) if self.hops else None,
                                "longest_hop": round(float(np.max(self.hops)), 4) if self.hops else None}}
@@ -99,19 +98,18 @@ def song_path(model: Recommender, start: str, end: str, steps: int = 12, per_art
     chosen.append(last)
     vectors = model._vectors(chosen).astype(np.float64)
     hops = np.sqrt(((vectors[1:] - vectors[:-1]) ** 2).sum(axis=1)).tolist()
-    straight = float(np.sqrt(((ends[1] - ends[0]) ** 2).sum())) / (steps - 1)
-    # Each step explained against the song before it (the start against itself says nothing).
+    direct = float(np.sqrt(((ends[1] - ends[0]) ** 2).sum()))
+    # Each step explained against the song before it (the start, which has none, against the end).
     explained = model._explain(chosen[1:], [0.0] * (len(chosen) - 1), chosen[:-1])
     start_item = model._explain([first], [0.0], [last])[0]
     items = [start_item, *explained]
     for rank, item in enumerate(items, 1):
         item.rank = rank
         item.score = 0.0
-    direct = straight * (steps - 1)
     if max(hops) > direct / 2:
         notes.append(f"the longest hop ({max(hops):.2f}) is over half the direct jump ({direct:.2f}): the catalogue is thin between these songs")
     return PathResult(start=songs.label(first), end=songs.label(last), steps=items, progress=progress.tolist(), notes=notes,
-                      straight_hop=straight, hops=hops)
+                      straight_hop=direct / (steps - 1), hops=hops)
 
 
 def _best(model: Recommender, candidates: np.ndarray, stop: np.ndarray, previous: np.ndarray, used_versions: set[int], per: Counter,

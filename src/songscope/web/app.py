@@ -299,11 +299,14 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
     def api_song(track_id: str, run_id: str | None = None) -> dict:
         return answer(service.song, track_id, run_id)
 
+    def recommend(request):  # one request body, answered as JSON or as a playlist file
+        options = RecommendOptions(**request.model_dump(include={f.name for f in dataclasses.fields(RecommendOptions)}))
+        return ask(service.recommend, request.favourites, dislikes=request.dislikes, options=options, run_id=request.run_id,
+                   record=not access.read_only)
+
     @app.post("/api/recommend", summary="Recommendations with reasons for favourite (and disliked) songs")
     def api_recommend(request: RecommendRequest) -> dict:  # type: ignore[valid-type]
-        options = RecommendOptions(**request.model_dump(include={f.name for f in dataclasses.fields(RecommendOptions)}))
-        return JSONAnswer(ask(service.recommend, request.favourites, dislikes=request.dislikes, options=options, run_id=request.run_id,
-                              record=not access.read_only).to_dict())
+        return JSONAnswer(recommend(request).to_dict())
 
     def playlist_file(playlist: service.Playlist, kind: str, name: str) -> Response:
         from songscope.recommend.playlists import MEDIA_TYPES
@@ -316,9 +319,7 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
               response_class=Response, responses={200: {"content": {"audio/x-mpegurl": {}, "application/xspf+json": {}, "text/csv": {}},
                                                          "description": "The playlist file."}})
     def api_recommend_playlist(request: RecommendRequest, format: PlaylistFormat = "m3u") -> Response:  # type: ignore[valid-type]
-        options = RecommendOptions(**request.model_dump(include={f.name for f in dataclasses.fields(RecommendOptions)}))
-        outcome = ask(service.recommend, request.favourites, dislikes=request.dislikes, options=options, run_id=request.run_id,
-                      record=not access.read_only)
+        outcome = recommend(request)
         return playlist_file(service.recommendation_playlist(outcome), format, f"songscope-{outcome.request_id}")
 
     @app.get("/api/runs/{run_id}/clusters/{cluster}/playlist", summary="A cluster's most typical songs (nearest its centre) as a playlist file",
