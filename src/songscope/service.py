@@ -1262,7 +1262,7 @@ def _stores_version(store: Store) -> tuple:
     """What changes when any process writes the catalogue, a run or a report (which adds a run's
     evidence for k): the newest of each (three indexed reads), so that answers built from them
     can be kept until then."""
-    return db.newest_ids(store.db)
+    return db.newest_ids(store.reader)
 
 
 def overview(store: Store) -> dict:

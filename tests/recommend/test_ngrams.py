@@ -1,0 +1,76 @@
+"""`songscope.recommend.ngrams` against scikit-learn's `char_wb` analyzer: the same counts and the
+same vocabulary, on real names and on any text hypothesis finds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import CountVectorizer
+
+from songscope.recommend.ngrams import count_grams, fit_vocabulary, gram_key, gram_keys, gram_of
+from tests.conftest import TIDYTUESDAY
+
+#: Text with what breaks naive splitting: every kind of whitespace, combining marks, wide and
+#: astral characters, lone surrogates and NUL.
+_TEXT = st.text(st.one_of(st.characters(), st.sampled_from(list(" \t\n\x0b\x0c\x1c\u00a0\u3000\u0301İß\U0001f600\ud800\x00"))), max_size=30)
+
+
+def _equal(ours, theirs) -> bool:
+    ours, theirs = ours.tocsr(), theirs.tocsr()
+    ours.sort_indices()
+    theirs.sort_indices()
+    return ours.shape == theirs.shape and (ours != theirs).nnz == 0
+
+
+@pytest.fixture(scope="module")
+def tidytuesday_names() -> list[str]:
+    songs = pd.read_csv(TIDYTUESDAY, usecols=["track_artist", "track_name"], keep_default_na=False)
+    return (songs.track_artist.astype(str) + " - " + songs.track_name.astype(str)).tolist()
+
+
+def test_counts_and_vocabulary_equal_scikit_learns_on_real_names(tidytuesday_names):
+    fitted_on = tidytuesday_names[:8000]
+    theirs = CountVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, dtype=np.float32).fit(fitted_on)
+    ours = fit_vocabulary(fitted_on, min_df=2)
+    assert ours == theirs.vocabulary_ and len(ours) > 1000
+    assert _equal(count_grams(tidytuesday_names, ours), theirs.transform(tidytuesday_names))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_TEXT, max_size=12), st.sampled_from([(1, 1), (1, 2), (1, 3), (2, 3), (3, 3)]), st.booleans())
+def test_counts_equal_scikit_learns_for_any_text(texts, ngram_range, lowercase):
+    vocabulary = fit_vocabulary(texts, ngram_range=ngram_range, lowercase=lowercase)
+    if not vocabulary:  # scikit-learn refuses an empty vocabulary; ours is empty exactly then
+        assert not gram_keys(texts, ngram_range, lowercase)[1].size
+        with pytest.raises(ValueError):
+            CountVectorizer(analyzer="char_wb", ngram_range=ngram_range, lowercase=lowercase).fit(texts)
+        return
+    theirs = CountVectorizer(analyzer="char_wb", ngram_range=ngram_range, lowercase=lowercase, dtype=np.float32).fit(texts)
+    assert vocabulary == theirs.vocabulary_
+    assert _equal(count_grams(texts, vocabulary, ngram_range, lowercase), theirs.transform(texts))
+
+
+def test_the_most_frequent_grams_are_kept_and_ties_fall_by_key():
+    texts = ["aaa bbb", "aaa c", "aaa"]
+    vocabulary = fit_vocabulary(texts, max_features=3)
+    totals = CountVectorizer(analyzer="char_wb", ngram_range=(1, 3)).fit(texts)
+    counts = np.asarray(totals.transform(texts).sum(axis=0)).ravel()
+    by_gram = {gram: counts[column] for gram, column in totals.vocabulary_.items()}
+    kept = sorted(by_gram[g] for g in vocabulary)
+    dropped = [by_gram[g] for g in by_gram if g not in vocabulary]
+    assert len(vocabulary) == 3 and min(kept) >= max(dropped)
+    assert fit_vocabulary(texts, max_features=3) == vocabulary  # the same every time
+    assert list(vocabulary.values()) == [0, 1, 2] and list(vocabulary) == sorted(vocabulary)
+
+
+def test_grams_outside_the_vocabulary_are_not_counted_and_keys_round_trip():
+    assert count_grams(["xyz", ""], {"a": 0}).toarray().tolist() == [[0.0], [0.0]]
+    for gram in [" ", "a", "ab", "\U0010ffff\x00 ", "\ud800"]:
+        assert gram_of(gram_key(gram)) == gram
+    with pytest.raises(ValueError, match="1 to 3"):
+        gram_key("abcd")
+    with pytest.raises(ValueError, match="ngram_range"):
+        gram_keys(["a"], (0, 4))
