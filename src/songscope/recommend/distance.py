@@ -33,8 +33,10 @@ The ablation table of ``songscope eval-recs`` reports what each ingredient adds.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,8 +53,9 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
 ARTIST_CONTEXT = 1.0
 #: Weight of the album's mean (0: off; used when the catalogue has albums).
 ALBUM_CONTEXT = 0.0
-#: Weight of the names' n-gram coordinates (rows of unit length; 0: off).
-NAME_CONTEXT = 0.0
+#: Weight of the names' n-gram coordinates (rows of unit length; 0: off): the best weight on
+#: the TidyTuesday training half (bench/tune_context.py).
+NAME_CONTEXT = 2.0
 #: Dimensions the names are reduced to.
 NAME_DIMENSIONS = 8
 
@@ -110,7 +113,7 @@ PLAIN = SongDistance(weights={}, artist_context=0.0)
 #: Names the n-gram vocabulary and its reduction are fitted on (a fixed-seed sample of a larger
 #: catalogue); every name is then placed, a chunk at a time, so memory stays bounded.
 NAME_FIT_SAMPLE = 50_000
-_NAME_CHUNK = 100_000
+_NAME_CHUNK = 20_000
 
 
 def name_coordinates(names: Sequence[str], dimensions: int = NAME_DIMENSIONS, seed: int = 0) -> np.ndarray:
@@ -126,7 +129,7 @@ def name_coordinates(names: Sequence[str], dimensions: int = NAME_DIMENSIONS, se
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfTransformer
 
-    from songscope.recommend.ngrams import count_grams, fit_vocabulary
+    from songscope.recommend.ngrams import GramCounter, fit_vocabulary
 
     names = list(names)
     out = np.zeros((len(names), dimensions), dtype=np.float32)
@@ -134,18 +137,23 @@ def name_coordinates(names: Sequence[str], dimensions: int = NAME_DIMENSIONS, se
         return out
     rng = np.random.default_rng(seed)
     fitted_on = names if len(names) <= NAME_FIT_SAMPLE else [names[i] for i in np.sort(rng.choice(len(names), NAME_FIT_SAMPLE, replace=False))]
-    # The n-grams are counted by `ngrams` (equal to scikit-learn's CountVectorizer, and about 10x
-    # faster: bench/name_ngrams.py); scikit-learn weighs them and reduces them.
+    # The n-grams are counted by `ngrams` (the same counts as scikit-learn's CountVectorizer,
+    # several times faster: bench/name_ngrams.py); scikit-learn weighs and reduces them.
     vocabulary = fit_vocabulary(fitted_on, min_df=1 if len(fitted_on) < 1_000 else 2, max_features=50_000)
-    counts = count_grams(fitted_on, vocabulary)
+    counter = GramCounter(vocabulary)
+    counts = counter.counts(fitted_on)
     rank = min(dimensions, counts.shape[1] - 1, len(fitted_on) - 1)
     if rank < 1:
         return out
     weighting = TfidfTransformer(sublinear_tf=True).fit(counts)
     svd = TruncatedSVD(rank, random_state=seed).fit(weighting.transform(counts))
-    for start in range(0, len(names), _NAME_CHUNK):
-        chunk = count_grams(names[start : start + _NAME_CHUNK], vocabulary)
-        out[start : start + _NAME_CHUNK, :rank] = svd.transform(weighting.transform(chunk))
+
+    def place(start: int) -> None:
+        out[start : start + _NAME_CHUNK, :rank] = svd.transform(weighting.transform(counter.counts(names[start : start + _NAME_CHUNK])))
+
+    # Chunks on every core: the counting is array work that runs without the GIL.
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4)) as pool:
+        list(pool.map(place, range(0, len(names), _NAME_CHUNK)))
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
 

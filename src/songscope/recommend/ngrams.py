@@ -57,10 +57,11 @@ def _scrambled(keys: np.ndarray) -> np.ndarray:
 def gram_keys(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Every n-gram occurrence of `texts` as (text row, key), in the way of scikit-learn's
     `char_wb` analyzer: words split on whitespace, each padded with a space on both sides, and
-    all its substrings of n characters for n in `ngram_range`.
+    all its substrings of n characters for n in `ngram_range`. Among them are places that hold
+    no n-gram, with key 0 (cheaper to skip later than to cut out here).
 
     >>> rows, keys = gram_keys(["ab", ""], ngram_range=(2, 2))
-    >>> rows.tolist(), sorted(keys.tolist()) == sorted(gram_key(g) for g in [" a", "ab", "b "])
+    >>> rows[keys > 0].tolist(), sorted(keys[keys > 0].tolist()) == sorted(gram_key(g) for g in [" a", "ab", "b "])
     ([0, 0, 0], True)
     """
     low, high = ngram_range
@@ -81,28 +82,28 @@ def gram_keys(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lower
     # The padded stream: " word " for every word, end to end, as code point + 1 (so that no
     # key is 0); a word's n-grams stay within it.
     stream = np.full(len(points) + 2 * words, _PAD + 1, dtype=np.int64)
-    stream[np.arange(len(points)) + 2 * word_of_point + 1] = points
-    stream[np.arange(len(points)) + 2 * word_of_point + 1] += 1
+    placed = np.arange(len(points)) + 2 * word_of_point + 1
+    stream[placed] = points
+    stream[placed] += 1
     word_ends = np.cumsum(np.bincount(word_of_point, minlength=words) + 2) - 1
     row_of_stream = np.repeat(row_of_point[starts], np.diff(word_ends, prepend=-1))
-    all_rows, all_keys = [], []
-    for n in range(low, high + 1):
-        count = len(stream) - n + 1
-        if count <= 0:
-            continue
-        keys = stream[:count].copy()
+    # One slot per n and stream place; a slot whose n-gram would run past its padded word into
+    # the next (it starts in the word's last n - 1 places) keeps key 0, which no n-gram has.
+    sizes = [max(len(stream) - n + 1, 0) for n in range(low, high + 1)]
+    keys = np.empty(sum(sizes), dtype=np.int64)
+    rows = np.empty(sum(sizes), dtype=np.int32)
+    at = 0
+    for n, count in zip(range(low, high + 1), sizes):
+        out = keys[at : at + count]
+        np.copyto(out, stream[:count])
         for place in range(1, n):
-            keys |= stream[place : place + count] << (_BITS * place)
-        # An n-gram starting in the last n - 1 places of a padded word would run into the next.
-        whole = np.ones(count, dtype=bool)
+            out |= stream[place : place + count] << (_BITS * place)
         for back in range(n - 1):
             ends = word_ends - back
-            whole[ends[ends < count]] = False
-        all_keys.append(keys[whole])
-        all_rows.append(row_of_stream[:count][whole])
-    if not all_keys:
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
-    return np.concatenate(all_rows), np.concatenate(all_keys)
+            out[ends[ends < count]] = 0
+        rows[at : at + count] = row_of_stream[:count]
+        at += count
+    return rows, keys
 
 
 def gram_of(key: int) -> str:
@@ -129,6 +130,7 @@ def fit_vocabulary(texts: Sequence[str], min_df: int = 1, max_features: int | No
     {' ': 0, 'b': 1, 'b ': 2}
     """
     rows, keys = gram_keys(texts, ngram_range, lowercase)
+    rows, keys = rows[keys > 0], keys[keys > 0]
     if not len(keys):
         return {}
     grams, which = np.unique(keys, return_inverse=True)
@@ -144,6 +146,46 @@ def fit_vocabulary(texts: Sequence[str], min_df: int = 1, max_features: int | No
     return {gram: column for column, gram in enumerate(sorted(map(gram_of, grams[kept].tolist())))}
 
 
+class GramCounter:
+    """Counts texts' n-grams over a fixed `vocabulary` (n-gram -> column): built once, used for
+    every chunk of a catalogue.
+
+    >>> GramCounter({"a": 0, " b ": 1, "x": 2}).counts(["aa b"]).toarray().tolist()
+    [[2.0, 1.0, 0.0]]
+    """
+
+    def __init__(self, vocabulary: Mapping[str, int], ngram_range: tuple[int, int] = (1, 3), lowercase: bool = True, dtype=np.float32):
+        import pandas as pd
+
+        self.ngram_range, self.lowercase, self.dtype = ngram_range, lowercase, dtype
+        self._columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+        self._index = pd.Index(_scrambled(np.fromiter(map(gram_key, vocabulary), dtype=np.int64, count=len(vocabulary))))
+        self.width = int(self._columns.max()) + 1 if len(self._columns) else 0
+
+    def counts(self, texts: Sequence[str]):
+        """The counts of `texts`: a CSR matrix of one row per text, in canonical form, equal to
+        `CountVectorizer(analyzer="char_wb", vocabulary=...).transform(texts)`."""
+        from scipy import sparse
+
+        rows, keys = gram_keys(texts, self.ngram_range, self.lowercase)
+        # Each occurrence as one (text, column) code; sorted, equal codes are one entry and the
+        # entries fall in CSR order (rows, then columns), so the matrix is built without a second
+        # sort. Codes fit 32 bits for chunks of up to 2**31 / width texts, which sort faster.
+        width = max(self.width, 1)
+        code_type = np.int32 if len(texts) * width < 2**31 else np.int64
+        found = self._index.get_indexer(_scrambled(keys))
+        known = found >= 0
+        codes = np.where(known, rows.astype(code_type) * code_type(width) + self._columns[found].astype(code_type), -1)
+        codes.sort()
+        codes = codes[np.searchsorted(codes, 0):]
+        firsts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1]))) if len(codes) else np.zeros(0, dtype=np.int64)
+        counts = np.diff(np.append(firsts, len(codes))).astype(self.dtype)
+        entry_rows, entry_columns = np.divmod(codes[firsts], code_type(width))
+        pointers = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(entry_rows, minlength=len(texts)), out=pointers[1:])
+        return sparse.csr_matrix((counts, entry_columns, pointers), shape=(len(texts), self.width))
+
+
 def count_grams(texts: Sequence[str], vocabulary: Mapping[str, int], ngram_range: tuple[int, int] = (1, 3), lowercase: bool = True, dtype=np.float32):
     """The n-gram counts of `texts` over `vocabulary` (n-gram -> column), a CSR matrix equal to
     `CountVectorizer(analyzer="char_wb", ngram_range=ngram_range, vocabulary=vocabulary)
@@ -152,14 +194,4 @@ def count_grams(texts: Sequence[str], vocabulary: Mapping[str, int], ngram_range
     >>> count_grams(["aa b"], {"a": 0, " b ": 1, "x": 2}).toarray().tolist()
     [[2.0, 1.0, 0.0]]
     """
-    import pandas as pd
-    from scipy import sparse
-
-    columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
-    index = pd.Index(_scrambled(np.fromiter(map(gram_key, vocabulary), dtype=np.int64, count=len(vocabulary))))
-    width = int(columns.max()) + 1 if len(columns) else 0
-    rows, keys = gram_keys(texts, ngram_range, lowercase)
-    found = index.get_indexer(_scrambled(keys))
-    known = found >= 0
-    # Converting to CSR sums the repeated (text, column) pairs.
-    return sparse.csr_matrix((np.ones(int(known.sum()), dtype=dtype), (rows[known], columns[found[known]])), shape=(len(texts), width))
+    return GramCounter(vocabulary, ngram_range, lowercase, dtype).counts(texts)

@@ -109,6 +109,10 @@ class Recommender:
         self.space = space
         self.distance = distance or SongDistance()
         self._blocks = _context_blocks(len(space.output_names), X.shape[1], self.distance)
+        # The taste model learns from a handful of songs: it reads their sound (features and the
+        # artist's and album's), not the names, whose coordinates it overfitted (liked AUC 0.822
+        # down to 0.812 with them; `eval-recs`).
+        self.taste_columns = slice(0, self._blocks["names"].start) if "names" in self._blocks else slice(None)
         self._weights = self.distance.weight_vector(space.output_names)
         self.index = build_index(X, index_kind)
         self.clusters = clusters
@@ -414,11 +418,11 @@ class Recommender:
 
     def _taste(self, likes: list[int], dislikes: list[int], candidates: np.ndarray) -> np.ndarray:
         """P(like) of the candidates: favourites against dislikes, or against a background sample."""
-        if dislikes:
-            negatives = self._vectors(dislikes)
-        else:
-            negatives = self._vectors(sample_others(len(self), likes, BACKGROUND, np.random.default_rng(0)))
-        return taste_model(self._vectors(likes), negatives).predict_proba(self._vectors(candidates))[:, 1]
+        def sound(rows) -> np.ndarray:
+            return self._vectors(rows)[:, self.taste_columns]
+
+        negatives = sound(dislikes) if dislikes else sound(sample_others(len(self), likes, BACKGROUND, np.random.default_rng(0)))
+        return taste_model(sound(likes), negatives).predict_proba(sound(candidates))[:, 1]
 
     def _explain(self, songs: list[int], scores: list[float], seeds: list[int]) -> list[Recommendation]:
         """Why each of `songs` (best first) was recommended: its nearest seed, and each feature's
