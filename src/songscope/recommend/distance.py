@@ -53,9 +53,11 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
 ARTIST_CONTEXT = 1.0
 #: Weight of the album's mean (0: off; used when the catalogue has albums).
 ALBUM_CONTEXT = 0.0
-#: Weight of the names' n-gram coordinates (rows of unit length; 0: off): the best weight on
-#: the TidyTuesday training half (bench/tune_context.py).
-NAME_CONTEXT = 2.0
+#: Weight of the names' n-gram coordinates (rows of unit length; 0: off). Off by default: at 2
+#: (the best weight on the TidyTuesday training half, bench/tune_context.py) they add 0.008
+#: genre-precision there, but at 1M songs the wider space costs 1.6x the query time at equal
+#: recall and doubles the build (bench/recommend.py), and every cold command pays for them.
+NAME_CONTEXT = 0.0
 #: Dimensions the names are reduced to.
 NAME_DIMENSIONS = 8
 
