@@ -1196,6 +1196,11 @@ class _WebCatalogue:
         self.names = (self.catalogue["artist_name"].astype(str) + " - " + self.catalogue["track_name"].astype(str)).to_numpy()
         self.ids = self.catalogue["track_id"].astype(str).to_numpy()
         self.row = pd.Series(np.arange(len(self.catalogue)), index=self.ids)
+        self._columns = {column: self.catalogue[column].to_numpy() for column in self.catalogue.columns}
+
+    def values(self, row: int) -> dict[str, Any]:
+        """One song's values by column, from per-column arrays (a frame's row took 0.6 ms)."""
+        return {column: values[row] for column, values in self._columns.items()}
 
     @property
     def sampled(self) -> int | None:
@@ -1326,8 +1331,11 @@ def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int
     X, _ = _map_points(store, run)
     labels = _web_labels(store, run)
     own = int(index.row[track_id]) if track_id in index.row.index else None
-    track = index.catalogue.iloc[own] if own is not None else rows_at(store, [position]).iloc[0]
-    point = X[own] if own is not None else FeatureSpace.from_dict(run.space).transform(track.to_frame().T, dtype=np.float32)[0]
+    if own is not None:
+        track, point = index.values(own), X[own]
+    else:
+        row = rows_at(store, [position])
+        track, point = row.iloc[0].to_dict(), FeatureSpace.from_dict(run.space).transform(row, dtype=np.float32)[0]
     difference = X - point
     distances = np.sqrt(np.einsum("ij,ij->i", difference, difference), dtype=np.float64)
     if own is not None:

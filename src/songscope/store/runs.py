@@ -233,11 +233,16 @@ def _read_late_assignments(conn: sa.Connection, run_id: str) -> pd.DataFrame:
     return pd.read_sql(sa.select(table.c.track_id, table.c.cluster).where(table.c.run_id == run_id), conn)
 
 
+#: Built once: the web app asks it on every request, and building a statement costs more than
+#: SQLite takes to answer it.
+_NEWEST_RUN = sa.select(db.cluster_runs.c.run_id).order_by(db.cluster_runs.c.created_at.desc()).limit(1)
+
+
 def latest_run_id(store: Store) -> str:
     """The id of the newest cluster run, asked of the database each time (another process may
     have just made one); `RunNotFound` when there is none."""
     with store.reader.connect() as conn:
-        found = conn.execute(sa.select(db.cluster_runs.c.run_id).order_by(db.cluster_runs.c.created_at.desc()).limit(1)).scalar()
+        found = conn.execute(_NEWEST_RUN).scalar()
     if found is None:
         raise RunNotFound("no clustering run yet: run `songscope cluster` (or `songscope run`) first")
     return found
