@@ -1109,8 +1109,9 @@ def record_recommendations(database: Engine, request_id: str, request: dict[str,
     """Store one recommendation request (its JSON once) and its ranked songs, as (rank, track_id,
     score, reason JSON) tuples."""
     with _one_writer_at_a_time(database), database.begin() as conn:
-        conn.execute(recommendation_requests.insert().values(
-            request_id=request_id, created_at=_now(), request=json.dumps(request, default=str, separators=(",", ":"))))
+        # Parameters, not .values(): the statement is then compiled once for the process.
+        conn.execute(recommendation_requests.insert(), {
+            "request_id": request_id, "created_at": _now(), "request": json.dumps(request, default=str, separators=(",", ":"))})
         if items:
             conn.execute(recommendation_items.insert(), [
                 {"request_id": request_id, "rank": int(rank), "track_id": track_id, "score": float(score), "reason": reason}
