@@ -1,12 +1,12 @@
 """Character n-gram counts of many names at once, in array operations.
 
 scikit-learn's `char_wb` analyzer builds every name's n-grams as Python strings, one name at a
-time: about 20 µs a name, so 1M names take most of a minute. Here the same counts come from one
-array of code points: each n-gram of up to three characters is one exact 63-bit integer (21 bits
-a code point), looked up in the vocabulary through a pandas hash index. The vocabulary itself
-is still fitted by scikit-learn on a sample; this only replaces its per-name loop when
-transforming. `tests/recommend/test_ngrams.py` checks the counts equal `CountVectorizer`'s
-exactly, and `bench/name_ngrams.py` measures both.
+time: about 65 µs a name here, so 1M names take over a minute. Here the same counts come from
+one array of code points: each n-gram of up to three characters is one exact 63-bit integer (21
+bits a code point), looked up in the vocabulary through a pandas hash index. The vocabulary is
+found the same way (`fit_vocabulary`); scikit-learn still weighs the counts and reduces them
+(`distance.name_coordinates`). `tests/recommend/test_ngrams.py` checks that vocabulary and
+counts equal `CountVectorizer`'s exactly, and `bench/name_ngrams.py` measures both.
 """
 
 from __future__ import annotations
