@@ -106,6 +106,17 @@ def gram_keys(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lower
     return rows, keys
 
 
+def _run_starts(ordered: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts in a sorted array.
+
+    >>> _run_starts(np.array([1, 1, 2, 5, 5])).tolist()
+    [0, 2, 3]
+    """
+    if not len(ordered):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+
+
 def gram_of(key: int) -> str:
     """The n-gram of a key (the inverse of `gram_key`).
 
@@ -138,7 +149,7 @@ def fit_vocabulary(texts: Sequence[str], min_df: int = 1, max_features: int | No
     # Document frequency: each (text, n-gram) pair once.
     # (numpy's hash-based unique is pathologically slow on these structured codes; sort instead.)
     pairs = np.sort(rows.astype(np.int64) * len(grams) + which)
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    pairs = pairs[_run_starts(pairs)]
     documents = np.bincount(pairs % len(grams), minlength=len(grams))
     kept = np.flatnonzero(documents >= min_df)
     if max_features is not None and len(kept) > max_features:
@@ -178,7 +189,7 @@ class GramCounter:
         codes = np.where(known, rows.astype(code_type) * code_type(width) + self._columns[found].astype(code_type), -1)
         codes.sort()
         codes = codes[np.searchsorted(codes, 0):]
-        firsts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1]))) if len(codes) else np.zeros(0, dtype=np.int64)
+        firsts = _run_starts(codes)
         counts = np.diff(np.append(firsts, len(codes))).astype(self.dtype)
         entry_rows, entry_columns = np.divmod(codes[firsts], code_type(width))
         pointers = np.zeros(len(texts) + 1, dtype=np.int64)

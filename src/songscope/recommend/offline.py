@@ -80,13 +80,9 @@ class Methods:
         names = self.space.output_names
         weights_only = SongDistance(artist_context=0.0).embed(self.X, names, None)
         self._weighted_index = ExactIndex().fit(weights_only)
-        default = self.recommender.distance
-        # The ablation builds the default up: features and artist context first, then (when the
-        # default has them) the names.
-        self._sound_only = (Recommender.from_frame(self.tracks, self.space, distance=dataclasses.replace(default, name_context=0.0))
-                            if default.name_context else self.recommender)
-        self._context_index = ExactIndex().fit(self._sound_only.X)
+        self._context_index = ExactIndex().fit(self.recommender.X)
         self._learned = None if self.weights is None else Recommender.from_frame(self.tracks, self.space, distance=SongDistance(weights=self.weights))
+        default = self.recommender.distance
         self.has_albums = album_codes(self.tracks) is not None
         self._with_album = (Recommender.from_frame(self.tracks, self.space, distance=dataclasses.replace(default, album_context=self.album_context))
                             if self.has_albums and not default.album_context else None)
@@ -111,11 +107,10 @@ class Methods:
             "kNN, standard space": self.exact_knn,
             "+ learned feature weights": lambda seeds, n: self._knn(self._weighted_index, self._weighted_index.X, seeds, n),
             "+ artist context": lambda seeds, n: self._knn(self._context_index, self._context_index.X, seeds, n),
-            "+ reciprocal-rank fusion": lambda seeds, n: self._recommend(self._sound_only, seeds, RecommendOptions(n=n, per_artist=None, exclude_versions=False, taste=False)),
-            "+ artist cap, one version": lambda seeds, n: self._recommend(self._sound_only, seeds, RecommendOptions(n=n, taste=False)),
-        } | ({"+ taste model": lambda seeds, n: self._recommend(self._sound_only, seeds, RecommendOptions(n=n)), "+ name context (songscope)": self.songscope}
-             if self._sound_only is not self.recommender else {"+ taste model (songscope)": self.songscope}) \
-          | ({"+ album context": lambda seeds, n: self._recommend(self._with_album, seeds, RecommendOptions(n=n))} if self._with_album is not None else {}) \
+            "+ reciprocal-rank fusion": lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, per_artist=None, exclude_versions=False, taste=False)),
+            "+ artist cap, one version": lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, taste=False)),
+            "+ taste model (songscope)": self.songscope,
+        } | ({"+ album context": lambda seeds, n: self._recommend(self._with_album, seeds, RecommendOptions(n=n))} if self._with_album is not None else {}) \
           | ({"+ name context": lambda seeds, n: self._recommend(self._with_names, seeds, RecommendOptions(n=n))} if self._with_names is not None else {})
 
     def discovering(self, method: Method) -> Method:
