@@ -83,8 +83,7 @@ def gram_keys(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lower
     # key is 0); a word's n-grams stay within it.
     stream = np.full(len(points) + 2 * words, _PAD + 1, dtype=np.int64)
     placed = np.arange(len(points)) + 2 * word_of_point + 1
-    stream[placed] = points
-    stream[placed] += 1
+    stream[placed] = points.astype(np.int64) + 1
     word_ends = np.cumsum(np.bincount(word_of_point, minlength=words) + 2) - 1
     row_of_stream = np.repeat(row_of_point[starts], np.diff(word_ends, prepend=-1))
     # One slot per n and stream place; a slot whose n-gram would run past its padded word into

@@ -58,8 +58,8 @@ class Store:
         SQLite has no round trips and reads through `db`."""
         with self._lock:
             if self._reader is None:
-                url = self.settings.db_url
-                self._reader = self.db if url.startswith("sqlite") else db.engine_for(url, isolation_level="AUTOCOMMIT")
+                written = self.db
+                self._reader = written if written.dialect.name == "sqlite" else db.engine_for(self.settings.db_url, isolation_level="AUTOCOMMIT")
             return self._reader
 
     def catalogue(self, columns: list[str] | None = None) -> pd.DataFrame:
