@@ -876,9 +876,9 @@ def recommend(store: Store, favourites: list[str], *, dislikes: list[str] | None
     if result.items and record:
         # Plain rows, not a frame: for ten songs, pandas cost more than the insert (half of a request's time).
         rows = [{**item.__dict__, "reason": item.reason()} for item in result.items]
-        items = [(row["rank"], row["track_id"], float(row["score"]), dumps({k: row[k] for k in _REASON_FIELDS}, compact=True)) for row in rows]
+        items = [(row["track_id"], float(row["score"]), dumps({k: row[k] for k in _REASON_FIELDS}, compact=True)) for row in rows]
         request = {"favourites": result.seeds, "dislikes": result.dislikes, "options": options.__dict__, "cluster_run": run_id, "favourite_ids": result.seed_ids}
-        db.record_recommendations(store.db, request_id, jsonable(request), items)
+        db.record_recommendations(store.autocommit, request_id, jsonable(request), items)  # one INSERT: one round trip
         _forget_old_requests(store)
     return RecommendOutcome(request_id, run_id, result)
 
@@ -1267,7 +1267,7 @@ def _stores_version(store: Store) -> tuple:
     """What changes when any process writes the catalogue, a run or a report (which adds a run's
     evidence for k): the newest of each (three indexed reads), so that answers built from them
     can be kept until then."""
-    return db.newest_ids(store.reader)
+    return db.newest_ids(store.autocommit)
 
 
 def overview(store: Store) -> dict:

@@ -121,15 +121,16 @@ def test_recommendations_are_stored(seed_catalogue, tmp_path, db_url):
     request_id, result = outcome.request_id, outcome.result
     assert all(item.cluster_description for item in result.items)
     database = db.connect(db_url)
-    stored = db.read_table(database, db.recommendation_items).sort_values("rank")
     requests = db.read_table(database, db.recommendation_requests)
     database.dispose()
-    assert list(stored["rank"]) == [1, 2, 3, 4, 5] and set(stored["request_id"]) == {request_id}
-    assert list(requests["request_id"]) == [request_id]  # the request once, not once per song
+    assert list(requests["request_id"]) == [request_id]  # one row: the request and its songs
+    stored = db.recommended_songs(requests["items"].iloc[0])
+    assert list(stored["rank"]) == [1, 2, 3, 4, 5] and list(stored["track_id"]) == [item.track_id for item in result.items]
+    assert list(stored["score"]) == [item.score for item in result.items]
     request = json.loads(requests["request"].iloc[0])
     assert request["favourites"] == [BASTILLE]
     assert request["favourite_ids"] == ["1OHAFggB1Jatvto7HvUN4L"]  # as resolved, for the report's map
-    assert "close to" in json.loads(stored["reason"].iloc[0])["reason"]
+    assert stored["reason"].iloc[0]["reason"] == result.items[0].reason()
 
 
 def test_cli_recommend(seed_catalogue, tmp_path):

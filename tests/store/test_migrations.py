@@ -75,15 +75,17 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     probe.dispose()
 
     with Store(Settings(db_url=db_url, lake_url=str(tmp_path / "lake"))) as store:
-        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 9
+        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 10
         with store.db.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == db.SCHEMA_REVISION
             # Releases from before Alembic read this table: they now refuse the newer database.
-            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 9
-            now = {name: "recommendation_items" if name == "recommendations" else name for name in V5_TABLES}
-            after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[now[name]])).scalar() for name in V5_TABLES}
+            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 10
+            after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[name])).scalar()
+                     for name in V5_TABLES if name != "recommendations"}
             requests = db.read_table(store.db, db.recommendation_requests)
-        assert after == before  # nothing lost, nothing added: revision 8 carried every recommended song over
+        # Nothing lost, nothing added: revisions 8 and 10 carried every recommended song over.
+        after["recommendations"] = sum(len(db.recommended_songs(items)) for items in requests["items"])
+        assert after == before
         assert len(requests) == 1 and json.loads(requests["request"].iloc[0])["favourites"]  # the request once
         old = ClusterRun.load(store)
         assert old.k == 3 and old.n_tracks == 1_742 and old.metrics["silhouette"] > 0
@@ -100,7 +102,7 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         assert tracks["near_key"].notna().all()
         assert (tracks["near_key"].astype("int64").to_numpy() == near_keys(tracks["artist_name"], tracks["track_name"], tracks["duration_ms"])).all()
     again = db.connect(db_url)  # a second connect changes nothing
-    assert db.schema_version(again) == 9
+    assert db.schema_version(again) == 10
     again.dispose()
 
 
@@ -112,10 +114,50 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
-    assert db.schema_version(database) == db.SCHEMA_VERSION == 9
+    assert db.schema_version(database) == db.SCHEMA_VERSION == 10
     assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendation_requests", "reports", "favourite_lists", "cluster_run_details"))
     assert not sa.inspect(database).has_table("recommendations")  # carried over by 0008, then dropped
     database.dispose()
+
+
+def test_revision_10_moves_each_request_s_songs_into_its_row_and_back(db_url):
+    """Revision 0010: a request's songs, one row each before, become its ``items`` JSON in rank
+    order, every value as it was; going back down restores the rows."""
+    from alembic import command
+
+    database = db.connect(db_url)
+    with database.begin() as conn:
+        command.downgrade(db._alembic_config(conn), "0009")
+    songs = sa.table("recommendation_items", sa.column("request_id"), sa.column("rank"), sa.column("track_id"), sa.column("score"),
+                     sa.column("reason"))
+    requests = sa.table("recommendation_requests", sa.column("request_id"), sa.column("created_at"), sa.column("request"))
+    before = pd.DataFrame({"request_id": ["r1", "r1", "r1", "r2", "r2"], "rank": [2, 1, 3, 1, 2],
+                           "track_id": ["b", "a", "c\u00e9\"", "a", "d"], "score": [0.5, 0.75, 1 / 3, 0.9, 0.1],
+                           "reason": ['{"reason":"close to x"}', '{"reason":"\u00e9","cluster":2}', "{}", '{"k":[1,2]}', '{"k":null}']})
+    with database.begin() as conn:
+        conn.execute(requests.insert(), [{"request_id": r, "created_at": db._now(), "request": "{}"} for r in ("r1", "r2", "r3")])
+        conn.execute(songs.insert(), before.to_dict("records"))
+    database.dispose()
+
+    database = db.connect(db_url)  # up to today's schema
+    stored = db.read_table(database, db.recommendation_requests).set_index("request_id")
+    assert not sa.inspect(database).has_table("recommendation_items")
+    for request_id in ("r1", "r2"):
+        expected = before[before["request_id"] == request_id].sort_values("rank")
+        got = db.recommended_songs(stored.loc[request_id, "items"])
+        assert list(got["rank"]) == list(expected["rank"]) and list(got["track_id"]) == list(expected["track_id"])
+        assert list(got["score"]) == list(expected["score"]) and list(got["reason"]) == [json.loads(r) for r in expected["reason"]]
+    assert len(db.recommended_songs(stored.loc["r3", "items"])) == 0  # a request with no songs: an empty list
+
+    with database.begin() as conn:
+        command.downgrade(db._alembic_config(conn), "0009")
+    with database.connect() as conn:
+        back = pd.read_sql(sa.select(songs).order_by(songs.c.request_id, songs.c.rank), conn)
+    database.dispose()
+    expected = before.sort_values(["request_id", "rank"]).reset_index(drop=True)
+    columns = ["request_id", "rank", "track_id", "score"]
+    pd.testing.assert_frame_equal(back[columns], expected[columns], check_dtype=False, check_exact=True)
+    assert [json.loads(r) for r in back["reason"]] == [json.loads(r) for r in expected["reason"]]
 
 
 @pytest.mark.parametrize("newer", ["alembic", "legacy"])

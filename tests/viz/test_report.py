@@ -66,7 +66,7 @@ def test_report_is_self_contained_and_recorded(report_file, clustered):
     requests = db.read_table(database, db.recommendation_requests).sort_values(["created_at", "request_id"])
     written_at = db.read_table(database, db.reports)["created_at"].iloc[0]
     latest = requests[requests["created_at"] <= written_at]["request_id"].iloc[-1]
-    asked = db.read_table(database, db.recommendation_items, db.recommendation_items.c.request_id == latest).sort_values("rank")
+    asked = db.recommended_songs(requests.set_index("request_id").loc[latest, "items"])
     database.dispose()
     titles = load_catalogue(settings).set_index("track_id")["track_name"]
     first_title, last_title = titles[asked["track_id"].iloc[0]], titles[asked["track_id"].iloc[-1]]

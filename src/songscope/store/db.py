@@ -260,24 +260,16 @@ cluster_run_details = sa.Table(
 )
 
 
-#: One row per recommendation request (its JSON once), and one per song it returned; requests
-#: older than the retention (`Settings.keep_requests_days`) are deleted with their songs.
+#: One row per recommendation request: its JSON, and its songs in rank order as compact JSON
+#: (``[[track_id, score, reason], ...]``), so recording a request is one insert; requests older than
+#: the retention (`Settings.keep_requests_days`) are deleted.
 recommendation_requests = sa.Table(
     "recommendation_requests",
     metadata,
     sa.Column("request_id", RunId, primary_key=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("request", LongText, nullable=False),  # JSON: favourites, dislikes, options, cluster run
-    **_TABLE_OPTIONS,
-)
-recommendation_items = sa.Table(
-    "recommendation_items",
-    metadata,
-    sa.Column("request_id", RunId, primary_key=True),
-    sa.Column("rank", sa.Integer, primary_key=True),
-    sa.Column("track_id", TrackId, nullable=False),
-    sa.Column("score", sa.Double, nullable=False),
-    sa.Column("reason", LongText, nullable=False),  # compact JSON: nearest seed, contributions, cluster
+    sa.Column("items", LongText, nullable=False),  # JSON: the songs; reason = nearest seed, contributions, cluster
     **_TABLE_OPTIONS,
 )
 
@@ -340,7 +332,7 @@ LEGACY_REVISION = "0005"
 LEGACY_REVISION_NUMBER = int(LEGACY_REVISION)
 #: The newest Alembic revision this songscope knows (``store/migrations/versions``); its number
 #: is also written to ``songscope_schema``, so that releases from before Alembic refuse a newer database.
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 SCHEMA_VERSION = int(SCHEMA_REVISION)
 
 
@@ -1105,23 +1097,21 @@ def _one_writer_at_a_time(database: Engine):
         return _writer_locks.setdefault(database, threading.Lock())
 
 
-def record_recommendations(database: Engine, request_id: str, request: dict[str, object], items: list[tuple]) -> None:
-    """Store one recommendation request (its JSON once) and its ranked songs, as (rank, track_id,
-    score, reason JSON) tuples."""
+def record_recommendations(database: Engine, request_id: str, request: dict[str, object], items: list[tuple[str, float, str]]) -> None:
+    """Store one recommendation request and its songs, as (track_id, score, reason JSON) tuples in
+    rank order: one row."""
+    # The reasons are JSON already: joined as text rather than parsed and encoded again.
+    songs = "[" + ",".join(f"[{json.dumps(track_id)},{float(score)!r},{reason}]" for track_id, score, reason in items) + "]"
     with _one_writer_at_a_time(database), database.begin() as conn:
         # Parameters, not .values(): the statement is then compiled once for the process.
         conn.execute(recommendation_requests.insert(), {
-            "request_id": request_id, "created_at": _now(), "request": json.dumps(request, default=str, separators=(",", ":"))})
-        if items:
-            conn.execute(recommendation_items.insert(), [
-                {"request_id": request_id, "rank": int(rank), "track_id": track_id, "score": float(score), "reason": reason}
-                for rank, track_id, score, reason in items
-            ])
+            "request_id": request_id, "created_at": _now(), "request": json.dumps(request, default=str, separators=(",", ":")),
+            "items": songs})
 
 
 def forget_requests_before(database: Engine, cutoff: datetime) -> int:
-    """Delete the recommendation requests made before `cutoff`, with their songs (by the index on
-    their time, a batch at a time); returns how many requests went."""
+    """Delete the recommendation requests made before `cutoff` (by the index on their time, a
+    batch at a time); returns how many went."""
     deleted = 0
     while True:
         with database.begin() as conn:
@@ -1129,22 +1119,27 @@ def forget_requests_before(database: Engine, cutoff: datetime) -> int:
                                        .where(recommendation_requests.c.created_at < cutoff).limit(_LOOKUP_CHUNK)).scalars())
             if not doomed:
                 return deleted
-            conn.execute(recommendation_items.delete().where(_one_of(conn, recommendation_items.c.request_id, doomed)))
             conn.execute(recommendation_requests.delete().where(_one_of(conn, recommendation_requests.c.request_id, doomed)))
             deleted += len(doomed)
 
 
+def recommended_songs(items: str) -> pd.DataFrame:
+    """A stored request's songs (its ``items`` JSON) as a frame: rank, track_id, score and reason
+    (a dict)."""
+    songs = json.loads(items)
+    return pd.DataFrame({"rank": np.arange(1, len(songs) + 1), "track_id": [s[0] for s in songs],
+                         "score": np.array([s[1] for s in songs], dtype=np.float64), "reason": [s[2] for s in songs]})
+
+
 def latest_recommendation(database: Engine) -> tuple[dict[str, object], pd.DataFrame] | None:
-    """The newest request and its songs in rank order, or None: two indexed reads, whatever the
-    number of requests stored."""
+    """The newest request and its songs in rank order (`recommended_songs`), or None: one indexed
+    read, whatever the number of requests stored."""
     with database.connect() as conn:
         newest = conn.execute(sa.select(recommendation_requests).order_by(recommendation_requests.c.created_at.desc(),
                                                                           recommendation_requests.c.request_id.desc()).limit(1)).first()
-        if newest is None:
-            return None
-        items = pd.read_sql(sa.select(recommendation_items).where(recommendation_items.c.request_id == newest.request_id)
-                            .order_by(recommendation_items.c.rank), conn)
-    return json.loads(newest.request), items
+    if newest is None:
+        return None
+    return json.loads(newest.request), recommended_songs(newest.items)
 
 
 def record_report(database: Engine, *, run_id: str, compare_run_id: str | None, path: str, lake_uri: str, size_bytes: int, figures: list[str]) -> None:
@@ -1201,6 +1196,6 @@ def counts(database: Engine) -> dict[str, int]:
         return {
             t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
             for t in (tracks, track_sources, track_labels, sources, rejected_rows, track_duplicates, ingest_runs, cluster_runs,
-                      recommendation_requests, recommendation_items)
+                      recommendation_requests)
         }
 

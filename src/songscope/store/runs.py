@@ -241,7 +241,7 @@ _NEWEST_RUN = sa.select(db.cluster_runs.c.run_id).order_by(db.cluster_runs.c.cre
 def latest_run_id(store: Store) -> str:
     """The id of the newest cluster run, asked of the database each time (another process may
     have just made one); `RunNotFound` when there is none."""
-    with store.reader.connect() as conn:
+    with store.autocommit.connect() as conn:
         found = conn.execute(_NEWEST_RUN).scalar()
     if found is None:
         raise RunNotFound("no clustering run yet: run `songscope cluster` (or `songscope run`) first")
@@ -267,7 +267,7 @@ def run_summaries(store: Store) -> list[dict[str, Any]]:
                        runs.c.n_tracks.label("songs"), metrics.c.value.label("silhouette"))
              .select_from(runs.outerjoin(metrics, (metrics.c.run_id == runs.c.run_id) & silhouette))
              .order_by(runs.c.created_at.desc(), runs.c.run_id.desc()))
-    with store.reader.connect() as conn:
+    with store.autocommit.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
 
 

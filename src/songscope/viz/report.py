@@ -114,7 +114,7 @@ class ReportData:
     points: Any  # viz.figures.Projection: the 2-D map
     comparison: Any | None  # compare.Comparison with `other`
     request: dict | None  # the latest recommendation request ...
-    recommended: pd.DataFrame | None  # ... its first ten songs (rank, track_id, score, reason, names)
+    recommended: pd.DataFrame | None  # ... its first ten songs (rank, track_id, score, reason dict, names)
     evaluation: dict | None  # the latest `songscope eval-recs`
     focus: int  # the cluster drawn as a radar
     seed: int = 0
@@ -337,12 +337,12 @@ def render(data: ReportData, *, progress: Progress | None = None) -> Report:
             named = pd.Series(np.arange(len(catalogue)), index=catalogue["artist_name"].astype(str) + " - " + catalogue["track_name"].astype(str))
             seeds = [int(np.atleast_1d(named[name])[0]) for name in request.get("favourites", []) if name in named.index]
         page.text(f"<p>The latest request: favourites {html.escape('; '.join(request.get('favourites', [])))}.</p>")
-        reasons = [json.loads(r).get("reason", "") for r in shown_recs["reason"]]
+        reasons = [r.get("reason", "") for r in shown_recs["reason"]]
         page.text(_table(shown_recs[["rank", "artist_name", "track_name"]].assign(reason=reasons), left=("artist_name", "track_name", "reason")))
         drawn = set(points.rows.tolist())
         extra = {r: _project_one(X, points, r) for r in seeds + recommended if r not in drawn}
         page.figure("recommendation_map", F.recommendation_map(points, labels, seeds, recommended, catalogue, xy_of=extra))
-        first = json.loads(shown_recs["reason"].iloc[0]) if len(shown_recs) else None
+        first = shown_recs["reason"].iloc[0] if len(shown_recs) else None
         if first and first.get("contributions"):
             song = f"{shown_recs['artist_name'].iloc[0]} - {shown_recs['track_name'].iloc[0]}"
             page.figure("contributions", F.contribution_bars(first["contributions"], song, first.get("nearest_seed", "")))
