@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -128,6 +129,25 @@ def test_cli_cluster_on_spark_and_compare_with_local(catalogue_settings, spark_l
     result = json.loads(cli("compare", local["run_id"], spark["run_id"], "--json", *common).output)
     assert [r["engine"] for r in result["runs"]] == ["local", "spark"]
     assert 0 <= result["agreement"]["ari"] <= 1
+    # The Spark run numbers its clusters as the local run's that they continue, from the pairs
+    # its executors counted: as many songs keep their number as any numbering could give them.
+    from scipy.optimize import linear_sum_assignment
+
+    a, b = load_run(catalogue_settings, local["run_id"]), load_run(catalogue_settings, spark["run_id"])
+    assert b.identities["previous_run"] == local["run_id"] and [row["cluster"] for row in b.identities["clusters"]] == [0, 1, 2, 3]
+    joined = a.assignments.merge(b.assignments, on="track_id", suffixes=("_a", "_b"))
+    counts = np.zeros((4, 4))
+    np.add.at(counts, (joined["cluster_b"].to_numpy(), joined["cluster_a"].to_numpy()), 1)
+    rows, columns = linear_sum_assignment(-counts)
+    assert (joined["cluster_a"] == joined["cluster_b"]).mean() == pytest.approx(counts[rows, columns].sum() / len(joined))
+    continued = [row for row in b.identities["clusters"] if row["continues"] is not None]
+    assert len(continued) >= 3 and all(row["continues"] == row["cluster"] for row in continued)
+    # Its figures from Spark's counts equal the same computation on the two runs' labels.
+    from songscope.evaluate.matching import continuing_numbers
+
+    was = {row["cluster"]: row["was"] for row in b.identities["clusters"]}
+    _, expected = continuing_numbers(joined["cluster_a"].to_numpy(), joined["cluster_b"].map(was).to_numpy(), 4, 4)
+    assert b.identities["clusters"] == expected
 
 
 def test_a_long_lived_store_sees_the_newest_run(catalogue_settings):

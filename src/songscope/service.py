@@ -382,7 +382,8 @@ def cluster(
 def _continue_identities(store: Store, track_ids, result) -> dict[str, Any] | None:
     """Number `result`'s clusters (in place) as the latest run's clusters they continue, matched
     by their members (`evaluate.matching`), so that a re-clustered catalogue keeps its cluster 3
-    where it can; what continues what, or None when there is no earlier run."""
+    where it can; what continues what, or None when there is no earlier run. (On Spark,
+    `cluster_on_spark` does this with the earlier run from `_previous_run_on_spark`.)"""
     import pyarrow as pa
 
     from songscope.evaluate.matching import continuing_numbers
@@ -429,8 +430,10 @@ def _cluster_on_spark(store: Store, runner, space, *, reason: str, resamples: in
     try:
         from songscope.backends.spark import cluster as spark_cluster
 
+        previous, previous_songs = _previous_run_on_spark(store, tracks.sparkSession)
         clustered = cluster_on_spark(tracks, space, runner, seed=settings.seed, staging=staging, s3_endpoint=settings.s3_endpoint,
-                                     sample_rows=spark_cluster.SAMPLE_ROWS)
+                                     sample_rows=spark_cluster.SAMPLE_ROWS, previous=previous_songs,
+                                     previous_k=previous.k if previous is not None else 0)
         timings["cluster_s"] = time.perf_counter() - t0
         sample, result = clustered.sample, clustered.result
         say(f"evaluating: exact sums over {clustered.songs:,} songs, the rest on a sample of {len(sample):,}")
@@ -445,12 +448,31 @@ def _cluster_on_spark(store: Store, runner, space, *, reason: str, resamples: in
         run = _evaluated_run(store, "spark", runner.algorithm, reason, space, sample, X, result, metrics, timings, assignments,
                              resamples=resamples, label=label, params=params, say=say, sizes=clustered.sizes)
         run.songs = clustered.songs
+        if clustered.identities is not None:
+            run.identities = {"previous_run": previous.run_id, "clusters": clustered.identities}
         t0 = time.perf_counter()
         run.save(store, (read_staged(uri, settings.s3_endpoint) for uri, _ in clustered.assignment_files))
         run.timings["store_s"] = time.perf_counter() - t0
     finally:
         remove_staging()
     return ClusterOutcome(run, result, sample)
+
+
+def _previous_run_on_spark(store: Store, spark):
+    """The latest run and its songs' clusters (track_id, cluster) as a Spark DataFrame read by
+    the executors from its lake files, for `_continue_identities` on Spark; (None, None) when
+    there is no run, or it is one whose clusters the lake does not hold (stored before it did)."""
+    from songscope.backends.spark.catalogue import read_lake_files
+    from songscope.store.runs import ASSIGNMENT_SCHEMA
+
+    try:
+        previous = load_run(store, None, assignments=False)
+    except NotFound:
+        return None, None
+    uris = previous.assignment_uris(store)
+    if not uris:
+        return None, None
+    return previous, read_lake_files(spark, uris, ASSIGNMENT_SCHEMA, store.settings.s3_endpoint)
 
 
 def _spark_catalogue(store: Store):

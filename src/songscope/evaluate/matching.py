@@ -18,19 +18,35 @@ import pandas as pd
 MIN_JACCARD = 0.2
 
 
+def shared_songs(a: np.ndarray, b: np.ndarray, k_a: int, k_b: int) -> np.ndarray:
+    """How many songs each cluster pair (a's i, b's j) shares, over the songs both label (noise,
+    < 0, left out): the counts every figure here is computed from. A backend that cannot bring
+    the labels together (Spark) counts the pairs itself.
+
+    >>> shared_songs(np.array([0, 0, 1, -1]), np.array([1, 1, 0, 0]), 2, 2).tolist()
+    [[0.0, 2.0], [1.0, 0.0]]
+    """
+    both = (a >= 0) & (b >= 0)
+    a, b = a[both].astype(np.int64), b[both].astype(np.int64)
+    shared = np.zeros((k_a, k_b))
+    np.add.at(shared, (a, b), 1)
+    return shared
+
+
+def jaccard_of(shared: np.ndarray) -> np.ndarray:
+    """Jaccard of every cluster pair from `shared_songs`: shared songs / songs in either."""
+    size_a, size_b = shared.sum(axis=1), shared.sum(axis=0)
+    union = size_a[:, None] + size_b[None, :] - shared
+    return np.divide(shared, union, out=np.zeros_like(shared, dtype=np.float64), where=union > 0)
+
+
 def jaccard_matrix(a: np.ndarray, b: np.ndarray, k_a: int, k_b: int) -> np.ndarray:
     """Jaccard of every cluster pair (a's i, b's j) over the songs both label (noise, < 0, left out).
 
     >>> jaccard_matrix(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0]), 2, 2).tolist()
     [[0.0, 1.0], [1.0, 0.0]]
     """
-    both = (a >= 0) & (b >= 0)
-    a, b = a[both].astype(np.int64), b[both].astype(np.int64)
-    shared = np.zeros((k_a, k_b))
-    np.add.at(shared, (a, b), 1)
-    size_a, size_b = shared.sum(axis=1), shared.sum(axis=0)
-    union = size_a[:, None] + size_b[None, :] - shared
-    return np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
+    return jaccard_of(shared_songs(a, b, k_a, k_b))
 
 
 @dataclass
@@ -58,7 +74,14 @@ def continuing_numbers(previous: np.ndarray, current: np.ndarray, k_previous: in
     >>> continuing_numbers(np.array([0, 0, 1, 1, 2]), np.array([1, 1, 0, 0, 0]), 3, 2)[0].tolist()
     [1, 0]
     """
-    jaccard = jaccard_matrix(current, previous, k_current, k_previous)
+    return continuing_numbers_of(shared_songs(current, previous, k_current, k_previous))
+
+
+def continuing_numbers_of(shared: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    """`continuing_numbers` from the songs each (current, previous) cluster pair shares, a
+    (k_current, k_previous) array of counts (`shared_songs`)."""
+    jaccard = jaccard_of(shared)
+    k_current, k_previous = jaccard.shape
     # Only numbers 0..k_current-1 exist in the new run: a previous cluster numbered beyond them
     # cannot lend its number, and a cluster continuing it takes a free one.
     usable = np.zeros((k_current, k_current))

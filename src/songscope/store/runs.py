@@ -167,6 +167,13 @@ class ClusterRun:
             fitted = store.lake.read_table(key, columns=["track_id", "cluster"]).cast(ASSIGNMENT_SCHEMA)
         return pa.concat_tables([fitted, late]) if late.num_rows else fitted
 
+    def assignment_uris(self, store: Store) -> list[str]:
+        """Where the lake holds every song's cluster (absolute paths or ``s3://`` URLs, in
+        `ASSIGNMENT_SCHEMA`), for readers such as Spark; empty for a run stored before the lake
+        kept them."""
+        key = keys.run_assignments(self.run_id)
+        return [store.lake.uri(key)] if store.lake.exists(key) else []
+
     def labels_of(self, store: Store, track_ids: pa.Array | pa.ChunkedArray | Iterable[str], *, missing: int = -1) -> np.ndarray:
         """The cluster of each of `track_ids` (`missing` where the run has no such song), from the
         assignments in memory or else the run's lake file, matched by Arrow's hash join (no

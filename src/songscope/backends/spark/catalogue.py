@@ -1,4 +1,4 @@
-"""The lake's catalogue table as a Spark DataFrame, read by the executors.
+"""The lake's catalogue table (and any other lake files) as a Spark DataFrame, read by the executors.
 
 Local and ``file://`` lakes are read by Spark's own Parquet reader. An ``s3://`` lake is read
 without hadoop-aws (no Maven here, and often none on a locked-down cluster): the list of files is
@@ -35,10 +35,15 @@ def catalogue_schema(label_columns: list[str]) -> pa.Schema:
 def read_catalogue(spark: SparkSession, uris: list[str], label_columns: list[str], s3_endpoint: str | None = None) -> DataFrame:
     """The catalogue files at `uris` as one DataFrame in `catalogue_schema` (files without a
     label column read it as null)."""
+    return read_lake_files(spark, uris, catalogue_schema(label_columns), s3_endpoint)
+
+
+def read_lake_files(spark: SparkSession, uris: list[str], target: pa.Schema, s3_endpoint: str | None = None) -> DataFrame:
+    """The Parquet files at `uris` (paths, ``file://`` or ``s3://``; see the module) as one
+    DataFrame in the `target` schema: columns cast to it, a column a file lacks read as null."""
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    target = catalogue_schema(label_columns)
     if not any(uri.startswith("s3://") for uri in uris):
         frame = spark.read.option("mergeSchema", "true").parquet(*[u if "://" in u else os.path.abspath(u) for u in uris])
         present = set(frame.columns)

@@ -109,11 +109,18 @@ class SparkClustering:
     metrics: dict[str, Any]
     #: Where the executors wrote every song's cluster: (URI, rows) of each file.
     assignment_files: list[tuple[str, int]] = field(default_factory=list)
+    #: What continues what, when the clusters were numbered as a previous run's (see `cluster_on_spark`).
+    identities: list[dict] | None = None
 
 
 def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: int, staging: str, s3_endpoint: str | None = None,
-                     sample_rows: int = SAMPLE_ROWS) -> SparkClustering:
-    """Fit `engine` (a `SparkEngine`) on `tracks` in the fitted `space`; see the module."""
+                     sample_rows: int = SAMPLE_ROWS, previous: DataFrame | None = None, previous_k: int = 0) -> SparkClustering:
+    """Fit `engine` (a `SparkEngine`) on `tracks` in the fitted `space`; see the module.
+
+    The clusters are numbered by size; with `previous` (a previous run's track_id and cluster, of
+    `previous_k` clusters), as the previous clusters they continue instead
+    (`evaluate.matching`), from the songs each pair shares, counted in the same pass that counts
+    the clusters' sizes."""
     from pyspark.ml.feature import VectorAssembler
     from pyspark.sql import functions as F
 
@@ -133,12 +140,29 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
     started = time.perf_counter()
     spark_centers, fitted = model_centers(model, engine.algorithm)
     predicted = model.transform(vectors).select("track_id", *names, F.col("prediction").cast("int").alias("_spark_cluster"))
-    counts = dict(predicted.groupBy("_spark_cluster").count().collect())
     k = len(spark_centers)
-    spark_sizes = np.array([counts.get(i, 0) for i in range(k)], dtype=np.int64)
+    spark_sizes = np.zeros(k, dtype=np.int64)
+    if previous is None:
+        pairs = predicted.groupBy("_spark_cluster").count().collect()
+    else:
+        earlier = previous.where(F.col("cluster") >= 0).select("track_id", F.col("cluster").cast("int").alias("_previous"))
+        pairs = predicted.join(earlier, "track_id", "left").groupBy("_spark_cluster", "_previous").count().collect()
+    for row in pairs:
+        spark_sizes[row["_spark_cluster"]] += row["count"]
     order = [int(i) for i in size_order(spark_sizes, spark_centers)]
     new_number = np.empty(k, dtype=np.int64)
     new_number[order] = np.arange(k)
+    identities = None
+    if previous is not None:
+        from songscope.evaluate.matching import continuing_numbers_of
+
+        shared = np.zeros((k, max(previous_k, 1 + max((r["_previous"] for r in pairs if r["_previous"] is not None), default=-1))))
+        for row in pairs:
+            if row["_previous"] is not None:
+                shared[new_number[row["_spark_cluster"]], row["_previous"]] += row["count"]
+        continuing, identities = continuing_numbers_of(shared)
+        new_number = continuing[new_number]
+        order = [int(i) for i in np.argsort(new_number)]
     renumber = F.array(*[F.lit(int(v)) for v in new_number])
     assigned = predicted.withColumn("cluster", F.element_at(renumber, F.col("_spark_cluster") + 1)).drop("_spark_cluster").persist()
     vectors.unpersist()
@@ -163,7 +187,7 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
         timings={"load_s": load_s, "fit_s": fit_s, "assign_s": assign_s, "stage_s": stage_s, "sample_s": sample_s},
         n_iter=fitted.get("n_iter"), predictor=model_predictor(model, engine.algorithm, spark_centers, fitted, names, order),
     )
-    return SparkClustering(result, sample, int(songs), sizes, metrics, files)
+    return SparkClustering(result, sample, int(songs), sizes, metrics, files, identities)
 
 
 def exact_indices(assigned: DataFrame, names: list[str], k: int, songs: int) -> dict[str, Any]:
