@@ -277,7 +277,7 @@ def _print_status(found) -> None:
 
 @app.command()
 def sweep(db: DbOption = None, lake: LakeOption = None, s3_endpoint: S3Option = None, as_json: JsonOption = False) -> None:
-    """Remove lake files that no committed ingest lists: what an ingest that died left behind (the next ingest also does this)."""
+    """Remove lake files that no committed ingest or assign pass lists: what one that died left behind (the next ingest also does this)."""
     from songscope import service
 
     with _friendly_errors(), _store(_settings(db, lake, s3_endpoint)) as store:

@@ -34,6 +34,11 @@ PARALLEL_LOAD_POINTS: tuple[str, ...] = (
     "ingest:staged",            # the workers' rows are in the staging tables, their catalogue files in the lake
 )
 
+#: Where `songscope assign` can die: its pass's lake file written, its rows inserted, not committed.
+ASSIGN_POINTS: tuple[str, ...] = (
+    "assign:lake-written",
+)
+
 
 def reach(point: str) -> None:
     """Die or wait here if a test asked for it (see the module's docstring)."""

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from songscope import schema
+from songscope import crashpoints, schema
 from songscope.config import redact
 from songscope.jsonable import dumps, jsonable
 from songscope.store import db, keys
@@ -275,7 +275,8 @@ def status(store: Store) -> Status:
 
 @dataclass
 class SweepOutcome:
-    """What a sweep removed from the lake: the leftovers of ingests that died before committing."""
+    """What a sweep removed from the lake: the leftovers of ingests and assign passes that died
+    before committing."""
 
     removed: list[str]
 
@@ -284,8 +285,8 @@ class SweepOutcome:
 
 
 def sweep(store: Store) -> SweepOutcome:
-    """Remove lake files that no committed ingest lists (an ingest that died left them), and
-    Spark's staged files older than a day under the scratch location, when one is set."""
+    """Remove lake files that no committed ingest or assign pass lists (one that died left them),
+    and Spark's staged files older than a day under the scratch location, when one is set."""
     removed = sweep_lake(store)
     if store.settings.spark_scratch:
         from songscope.backends.spark.ingest import sweep_scratch
@@ -614,8 +615,16 @@ def assign(store: Store, run_id: str | None = None, *, progress: Progress | None
         # Under the lock, another assign of the same run may just have stored some of these.
         table = db.late_assignments
         done = set(conn.execute(sa.select(table.c.track_id).where(table.c.run_id == run.run_id)).scalars())
-        frame = frame[~frame["track_id"].isin(done)]
-        db.bulk_insert(conn, table, frame.assign(run_id=run.run_id, assign_id=assign_id, cluster=frame["cluster"].astype("int64")))
+        frame = frame[~frame["track_id"].isin(done)].assign(cluster=frame["cluster"].astype("int64"))
+        db.bulk_insert(conn, table, frame.assign(run_id=run.run_id, assign_id=assign_id))
+        if len(frame):  # for lake readers such as Spark, as the fitted songs' clusters are; swept if this never commits
+            import pyarrow as pa
+
+            from songscope.store.runs import ASSIGNMENT_SCHEMA
+
+            store.lake.write_table(keys.run_late_assignments(run.run_id, assign_id),
+                                   pa.Table.from_pandas(frame[["track_id", "cluster"]], schema=ASSIGNMENT_SCHEMA, preserve_index=False))
+            crashpoints.reach("assign:lake-written")
         conn.execute(db.cluster_assignments_added.insert().values(assign_id=assign_id, run_id=run.run_id, created_at=datetime.now(UTC),
                                                                   songs=len(frame), drift=dumps(drift.to_dict())))
     store.forget()  # the run's clusters of every song changed: what was built from them goes

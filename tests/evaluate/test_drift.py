@@ -72,6 +72,21 @@ def test_ingest_assigns_new_songs_and_every_reader_sees_their_clusters(two_parts
         assert model.clusters[row] == labels[catalogue["track_id"].tolist().index(new_id)] >= 0
         stored = json.loads(service.db.read_table(store.db, service.db.cluster_assignments_added)["drift"].iloc[0])
         assert stored["new_songs"] == assigned.assigned and stored["advice"] == drift.advice()
+        # Lake readers (Spark) see them too: the fitted songs' file, then the pass's own file.
+        import pyarrow.parquet as pq
+
+        uris = run.assignment_uris(store)
+        late = pq.read_table(uris[1]).to_pandas()
+        assert len(uris) == 2 and uris[1].endswith(f"runs/{run_id}/late/{assigned.assign_id}.parquet")
+        by_song = pd.concat([pq.read_table(uri).to_pandas() for uri in uris]).set_index("track_id")["cluster"]
+        assert by_song.index.is_unique and (by_song.reindex(catalogue["track_id"]).to_numpy() == labels).all()
+        assert len(late) == assigned.assigned
+        # A pass that died before its commit left a file no pass lists: swept, and the committed one kept.
+        from songscope.store import keys
+
+        store.lake.write_table(keys.run_late_assignments(run_id, "20000101T000000-dead0000"), pq.read_table(uris[1]))
+        assert service.sweep(store).removed == [keys.run_late_assignments(run_id, "20000101T000000-dead0000")]
+        assert run.assignment_uris(store) == uris
     again = run_service("assign", settings)
     assert again.assigned == 0 and again.assign_id is None and "no songs have arrived" in again.drift.advice()
 
@@ -109,3 +124,32 @@ def stored_engine(settings):
     from songscope.store import db
 
     return db.connect(settings.db_url)
+
+
+def test_an_assign_killed_before_its_commit_leaves_both_stores_as_before(two_parts):
+    """All or nothing: killed with its lake file written and its rows inserted, an assign pass
+    leaves neither store changed for any reader; a sweep removes its file, and the next pass
+    assigns every new song."""
+    import os
+    import signal
+    import subprocess
+
+    from songscope.crashpoints import ASSIGN_POINTS
+    from songscope.store.store import Store
+    from tests.store.test_catalogue import _command
+
+    settings, run_id, later = two_parts
+    assert ingest([later], settings, assign_new=False).assigned is None
+    for point in ASSIGN_POINTS:
+        done = subprocess.run(_command(settings, "assign"), env={**os.environ, "SONGSCOPE_CRASH_AT": point},
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == -signal.SIGKILL, f"{point}: {done.stderr}"
+        run = load_run(settings, run_id)
+        with Store(settings) as store:
+            assert run.assignment_uris(store) == [store.lake.uri(f"runs/{run_id}/assignments.parquet")]
+            assert len(run.assignments) == run.n_tracks  # the database holds none of the dead pass's songs
+            assert run_service("sweep", settings).removed and not store.lake.keys(f"runs/{run_id}/late", temporary=True)
+    again = run_service("assign", settings)
+    assert again.assigned > 1_000
+    with Store(settings) as store:
+        assert len(load_run(settings, run_id).assignment_uris(store)) == 2

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from songscope.crashpoints import INGEST_POINTS, PARALLEL_LOAD_POINTS
+from songscope.crashpoints import ASSIGN_POINTS, INGEST_POINTS, PARALLEL_LOAD_POINTS
 from songscope.store import catalogue, db
 from songscope.store.store import Store
 from tests.conftest import SeaweedFS, aws_credentials, ingest, load_catalogue, run_service
@@ -360,11 +360,11 @@ def test_object_store_stopped_mid_write_leaves_both_stores_in_step(tmp_path_fact
 
 
 def test_the_suite_runs_every_crash_point():
-    """A new crash point must be added to `INGEST_POINTS`, which the kill test walks."""
+    """A new crash point must be added to `INGEST_POINTS` or `ASSIGN_POINTS`, which the kill tests walk."""
     package = Path(catalogue.__file__).parents[1]
     source = "".join((package / name).read_text() for name in ("store/catalogue.py", "service.py", "backends/local.py", "backends/spark/ingest.py"))
     reached = {line.split('reach("', 1)[1].split('"', 1)[0] for line in source.splitlines() if 'reach("' in line}
-    assert reached == set(INGEST_POINTS) | set(PARALLEL_LOAD_POINTS)
+    assert reached == set(INGEST_POINTS) | set(PARALLEL_LOAD_POINTS) | set(ASSIGN_POINTS)
 
 
 @pytest.mark.spark

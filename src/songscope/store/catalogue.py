@@ -276,8 +276,9 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
 
 def _leftovers(conn: sa.Connection, lake: Lake) -> list[str]:
     """Lake files no committed ingest lists: catalogue files the manifest does not name, files of
-    ingest runs the database does not hold, and temporary files of unfinished writes. Seen under
-    the catalogue's lock they are a dead ingest's; without it, a running one's may be among them.
+    ingest runs the database does not hold, and temporary files of unfinished writes; and the
+    files of `songscope assign` passes the database does not hold. Seen under the catalogue's
+    lock they are a dead ingest's or pass's; without it, a running one's may be among them.
     """
     listed = set(db.catalogue_manifest(conn)["lake_key"])
     committed = set(conn.execute(sa.select(db.ingest_runs.c.run_id)).scalars())
@@ -290,6 +291,12 @@ def _leftovers(conn: sa.Connection, lake: Lake) -> list[str]:
     for key in lake.keys(keys.INGEST_FOLDER, temporary=True):
         run_id = key.split("/")[1] if key.count("/") >= 2 else ""
         if run_id not in committed or key.rsplit("/", 1)[-1].startswith("."):
+            found.append(key)
+    # `songscope assign` writes its lake file under this lock too: one no committed pass lists is a dead one's.
+    passes = set(conn.execute(sa.select(db.cluster_assignments_added.c.run_id, db.cluster_assignments_added.c.assign_id)).tuples())
+    for key in lake.keys(keys.run_folder(""), temporary=True):
+        parts = key.split("/")  # runs/<run>/late/<assign>.parquet
+        if len(parts) == 4 and parts[2] == "late" and (parts[1], parts[3].removesuffix(".parquet")) not in passes:
             found.append(key)
     return found
 

@@ -48,6 +48,12 @@ def run_assignments(run_id: str) -> str:
     return f"{run_folder(run_id)}/assignments.parquet"
 
 
+def run_late_assignments(run_id: str, assign_id: str) -> str:
+    """Songs one `songscope assign` pass put into a cluster run after it was fitted (track_id,
+    cluster), listed by the database's ``cluster_assignments_added``."""
+    return f"{run_folder(run_id)}/late/{assign_id}.parquet"
+
+
 def legacy_run_summary(run_id: str) -> str:
     """Where releases before schema 6 kept a run's evidence (read, never written: see `runs.ClusterRun.load`)."""
     return f"{run_folder(run_id)}/summary.json"

@@ -8,8 +8,10 @@ the database for SQL and in the lake for Spark and other lake readers, as the ca
   timings; ``cluster_centroids``: each cluster's size, centre, description, top artists and
   stability; ``cluster_metrics``: the internal indices; ``cluster_run_details``: the evidence
   (bootstrap stability and seed agreement, the null model, feature tests, external validity);
-  ``cluster_assignments``: each song's cluster.
-- lake: ``runs/<run>/assignments.parquet`` (`keys.run_assignments`).
+  ``cluster_assignments``: each song's cluster; ``late_assignments`` and
+  ``cluster_assignments_added``: the songs `songscope assign` added later, and its passes.
+- lake: ``runs/<run>/assignments.parquet`` (`keys.run_assignments`), and one
+  ``runs/<run>/late/<pass>.parquet`` per assign pass (`keys.run_late_assignments`).
 
 Runs made before schema 6 kept their evidence in the lake's ``runs/<run>/summary.json``; it is
 read from there while the lake has it.
@@ -169,10 +171,18 @@ class ClusterRun:
 
     def assignment_uris(self, store: Store) -> list[str]:
         """Where the lake holds every song's cluster (absolute paths or ``s3://`` URLs, in
-        `ASSIGNMENT_SCHEMA`), for readers such as Spark; empty for a run stored before the lake
-        kept them."""
-        key = keys.run_assignments(self.run_id)
-        return [store.lake.uri(key)] if store.lake.exists(key) else []
+        `ASSIGNMENT_SCHEMA`), for readers such as Spark: the fitted songs' file, then one file per
+        committed `songscope assign` pass. Empty for a run stored before the lake kept its
+        clusters; an assign pass made before the lake kept them is in the database only."""
+        fitted = keys.run_assignments(self.run_id)
+        if not store.lake.exists(fitted):
+            return []
+        table = db.cluster_assignments_added
+        with store.db.connect() as conn:
+            passes = conn.execute(sa.select(table.c.assign_id).where((table.c.run_id == self.run_id) & (table.c.songs > 0))
+                                  .order_by(table.c.created_at, table.c.assign_id)).scalars().all()
+        late = [keys.run_late_assignments(self.run_id, assign_id) for assign_id in passes]
+        return [store.lake.uri(key) for key in [fitted, *late] if key == fitted or store.lake.exists(key)]
 
     def labels_of(self, store: Store, track_ids: pa.Array | pa.ChunkedArray | Iterable[str], *, missing: int = -1) -> np.ndarray:
         """The cluster of each of `track_ids` (`missing` where the run has no such song), from the
