@@ -775,6 +775,9 @@ def _print_assigned(outcome) -> None:
 @app.command()
 def assign(
     run: Annotated[str | None, typer.Argument(help="The clustering run (default: the latest).", show_default=False)] = None,
+    engine: Annotated[str, typer.Option("--engine", "-e", help="local, spark (the executors read the catalogue and place the new songs; "
+                                        "no column the size of the catalogue comes to this process) or auto (by catalogue size).")] = "local",
+    spark_master: SparkMasterOption = None,
     db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
@@ -784,14 +787,14 @@ def assign(
 
     Each new song goes to the nearest cluster centre in the run's feature space; it "fits no
     cluster well" when it is farther from its centre than 95% of the cluster's own songs. ingest
-    does this for the latest run unless given --no-assign.
+    does this for the latest run unless given --no-assign (on Spark when it read on Spark).
 
-    Example: songscope assign
+    Example: songscope assign --engine spark --spark-master spark://head:7077
     """
     from songscope import service
 
-    with _friendly_errors(), _store(_settings(db, lake, s3_endpoint)) as store, _progress(not as_json) as say:
-        outcome = service.assign(store, run, progress=say)
+    with _friendly_errors(), _store(_settings(db, lake, s3_endpoint, spark_master=spark_master)) as store, _progress(not as_json) as say:
+        outcome = service.assign(store, run, engine=engine, progress=say)
     if as_json:
         _print_json(outcome)
         return

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from songscope import crashpoints, schema
 from songscope.config import redact
@@ -30,7 +29,7 @@ from songscope.store.catalogue import file_uris as catalogue_files
 from songscope.store.catalogue import size as catalogue_size
 from songscope.store.catalogue import sweep as sweep_lake
 from songscope.store.catalogue import track_batches as catalogue_batches
-from songscope.store.runs import ClusterRun, RunNotFound, latest_run_id, list_runs, new_run_id, run_summaries
+from songscope.store.runs import ASSIGNMENT_SCHEMA, ClusterRun, RunNotFound, latest_run_id, list_runs, new_run_id, run_summaries
 from songscope.store.store import Store
 
 Progress = Callable[[str], None]
@@ -195,7 +194,7 @@ def ingest(
             pass  # nothing clustered yet: nothing to assign to
         else:
             t0 = time.perf_counter()
-            assigned = assign(store, progress=progress)
+            assigned = assign(store, engine=kind, progress=progress)  # a catalogue read on Spark is assigned there too
             timings["assign"] = time.perf_counter() - t0
     return IngestOutcome(run_id, kind, cleaned, stored, timings, assigned)
 
@@ -464,7 +463,6 @@ def _previous_run_on_spark(store: Store, spark):
     the executors from its lake files, for `_continue_identities` on Spark; (None, None) when
     there is no run, or it is one whose clusters the lake does not hold (stored before it did)."""
     from songscope.backends.spark.catalogue import read_lake_files
-    from songscope.store.runs import ASSIGNMENT_SCHEMA
 
     try:
         previous = load_run(store, None, assignments=False)
@@ -568,22 +566,83 @@ REFERENCE_SONGS = 5_000
 ASSIGN_CHUNK = 100_000
 
 
-def assign(store: Store, run_id: str | None = None, *, progress: Progress | None = None) -> AssignOutcome:
+def assign(store: Store, run_id: str | None = None, *, engine: str = "local", progress: Progress | None = None) -> AssignOutcome:
     """Assign the catalogue's songs that arrived after run `run_id` (default: the latest) to its
     nearest cluster centres, in the run's own feature space, and measure the drift
     (`evaluate.drift`): how far they sit from their centres against the songs the run was fitted
     on, and whether it is time to cluster again. The assignments are stored with the run: the
-    web app, the report and the recommender then see the new songs' clusters."""
-    from songscope.evaluate.drift import Drift, FitReference, nearest_centres
-    from songscope.features import FeatureSpace
-    from songscope.store.catalogue import rows_at
+    web app, the report and the recommender then see the new songs' clusters. On the `engine`
+    spark (or auto, by catalogue size) the executors do it (`backends.spark.assign`) and no
+    column the size of the catalogue comes to this process."""
+    from songscope.engines.choice import choose_engine
+    from songscope.evaluate.drift import Drift
 
     say = _say(progress)
     run = load_run(store, run_id, assignments=False)
-    space = FeatureSpace.from_dict(run.space)
-    columns = list(space.columns)
     centres = np.array(run.clusters["center"].tolist(), dtype=np.float64)
     numbers = run.clusters["cluster"].to_numpy(dtype=np.int64)
+    kind, _ = choose_engine(engine, catalogue_size(store))
+    say(f"assigning the songs that arrived after run {run.run_id} to its {len(numbers)} clusters ({kind} engine)")
+    placed = (_placed_on_spark if kind == "spark" else _placed_locally)(store, run, centres, numbers)
+    try:
+        reference = placed.reference
+        per_cluster = [{"cluster": int(c), "new_songs": placed.new_per_cluster.get(int(c), 0),
+                        "fit_no_cluster_well": placed.poor_per_cluster.get(int(c), 0),
+                        "limit": round(reference.limits.get(int(c), reference.overall), 4)} for c in numbers]
+        poor_share = sum(placed.poor_per_cluster.values()) / placed.new_songs if placed.new_songs else None
+        drift = Drift(run.run_id, placed.new_songs, placed.fitted_songs, placed.median_distance_new, reference.median, poor_share, per_cluster)
+        if not placed.new_songs:
+            return AssignOutcome(None, run.run_id, 0, drift)
+        assign_id = new_run_id()
+        with store.db.begin() as conn:
+            db.hold_catalogue(conn, f"assign {assign_id}")
+            # For lake readers such as Spark, as the fitted songs' clusters are; swept if this never commits.
+            _, songs = store.lake.write_tables(keys.run_late_assignments(run.run_id, assign_id),
+                                               _stored_late(conn, run.run_id, assign_id, placed.chunks()), ASSIGNMENT_SCHEMA)
+            crashpoints.reach("assign:lake-written")
+            conn.execute(db.cluster_assignments_added.insert().values(assign_id=assign_id, run_id=run.run_id, created_at=datetime.now(UTC),
+                                                                      songs=songs, drift=dumps(drift.to_dict())))
+    finally:
+        placed.release()
+    store.forget()  # the run's clusters of every song changed: what was built from them goes
+    say(drift.advice())
+    return AssignOutcome(assign_id, run.run_id, songs, drift)
+
+
+def _stored_late(conn, run_id: str, assign_id: str, chunks: Iterable[pd.DataFrame]):
+    """Each chunk of (track_id, cluster, distance) into the database as it goes to the lake, as Arrow."""
+    import pyarrow as pa
+
+    for chunk in chunks:
+        # Under the catalogue's lock: another assign of the same run may just have stored some of these.
+        chunk = chunk[~chunk["track_id"].isin(db.late_assigned(conn, run_id, chunk["track_id"]))]
+        chunk = chunk.assign(cluster=chunk["cluster"].astype("int64"))
+        db.bulk_insert(conn, db.late_assignments, chunk.assign(run_id=run_id, assign_id=assign_id))
+        yield pa.Table.from_pandas(chunk[["track_id", "cluster"]], schema=ASSIGNMENT_SCHEMA, preserve_index=False)
+
+
+@dataclass
+class _Placement:
+    """New songs placed in a run's clusters, before they are stored: the drift's figures, and the
+    songs themselves as chunks of (track_id, cluster, distance)."""
+
+    reference: Any  # evaluate.drift.FitReference
+    new_songs: int
+    fitted_songs: int
+    median_distance_new: float | None
+    new_per_cluster: dict[int, int]
+    poor_per_cluster: dict[int, int]
+    chunks: Callable[[], Iterable[pd.DataFrame]]
+    release: Callable[[], None] = lambda: None
+
+
+def _placed_locally(store: Store, run: ClusterRun, centres: np.ndarray, numbers: np.ndarray) -> _Placement:
+    from songscope.evaluate.drift import FitReference, nearest_centres
+    from songscope.features import FeatureSpace
+    from songscope.store.catalogue import rows_at
+
+    space = FeatureSpace.from_dict(run.space)
+    columns = list(space.columns)
     centre_of = {int(c): i for i, c in enumerate(numbers)}
     songs = _songs(store)
     labels = run.labels_of(store, songs.track_id, missing=-2)
@@ -595,41 +654,38 @@ def assign(store: Store, run_id: str | None = None, *, progress: Progress | None
     X = space.transform(rows_at(store, reference_rows[clustered], columns))
     own_centres = centres[[centre_of[int(c)] for c in own[clustered]]]
     reference = FitReference.measure(np.sqrt(((X - own_centres) ** 2).sum(axis=1)), own[clustered])
-    say(f"assigning {len(new_rows):,} songs that arrived after run {run.run_id} to its {len(numbers)} clusters")
     assigned: list[pd.DataFrame] = []
     for start in range(0, len(new_rows), ASSIGN_CHUNK):
         chunk = new_rows[start : start + ASSIGN_CHUNK]
         nearest, distance = nearest_centres(space.transform(rows_at(store, chunk, columns)), centres)
         assigned.append(pd.DataFrame({"track_id": songs.ids(chunk), "cluster": numbers[nearest], "distance": distance}))
     frame = pd.concat(assigned, ignore_index=True) if assigned else pd.DataFrame({"track_id": [], "cluster": [], "distance": []})
-    fits = reference.fits(frame["distance"].to_numpy(), frame["cluster"].to_numpy()) if len(frame) else np.empty(0, dtype=bool)
-    per_cluster = [{"cluster": int(c), "new_songs": int((frame["cluster"] == c).sum()), "fit_no_cluster_well": int(((frame["cluster"] == c) & ~fits).sum()),
-                    "limit": round(reference.limits.get(int(c), reference.overall), 4)} for c in numbers]
-    drift = Drift(run.run_id, len(frame), len(fitted_rows), float(frame["distance"].median()) if len(frame) else None, reference.median,
-                  float((~fits).mean()) if len(frame) else None, per_cluster)
-    if frame.empty:
-        return AssignOutcome(None, run.run_id, 0, drift)
-    assign_id = new_run_id()
-    with store.db.begin() as conn:
-        db.hold_catalogue(conn, f"assign {assign_id}")
-        # Under the lock, another assign of the same run may just have stored some of these.
-        table = db.late_assignments
-        done = set(conn.execute(sa.select(table.c.track_id).where(table.c.run_id == run.run_id)).scalars())
-        frame = frame[~frame["track_id"].isin(done)].assign(cluster=frame["cluster"].astype("int64"))
-        db.bulk_insert(conn, table, frame.assign(run_id=run.run_id, assign_id=assign_id))
-        if len(frame):  # for lake readers such as Spark, as the fitted songs' clusters are; swept if this never commits
-            import pyarrow as pa
+    poor = ~reference.fits(frame["distance"].to_numpy(), frame["cluster"].to_numpy()) if len(frame) else np.empty(0, dtype=bool)
+    return _Placement(reference, len(frame), len(fitted_rows), float(frame["distance"].median()) if len(frame) else None,
+                      {int(c): int(n) for c, n in frame["cluster"].value_counts().items()},
+                      {int(c): int(n) for c, n in frame.loc[poor, "cluster"].value_counts().items()}, lambda: assigned)
 
-            from songscope.store.runs import ASSIGNMENT_SCHEMA
 
-            store.lake.write_table(keys.run_late_assignments(run.run_id, assign_id),
-                                   pa.Table.from_pandas(frame[["track_id", "cluster"]], schema=ASSIGNMENT_SCHEMA, preserve_index=False))
-            crashpoints.reach("assign:lake-written")
-        conn.execute(db.cluster_assignments_added.insert().values(assign_id=assign_id, run_id=run.run_id, created_at=datetime.now(UTC),
-                                                                  songs=len(frame), drift=dumps(drift.to_dict())))
-    store.forget()  # the run's clusters of every song changed: what was built from them goes
-    say(drift.advice())
-    return AssignOutcome(assign_id, run.run_id, len(frame), drift)
+def _placed_on_spark(store: Store, run: ClusterRun, centres: np.ndarray, numbers: np.ndarray) -> _Placement:
+    from songscope.backends.spark.assign import assign_on_spark
+    from songscope.backends.spark.catalogue import read_lake_files
+    from songscope.backends.spark.ingest import read_staged, staging_folder
+
+    settings = store.settings
+    tracks = _spark_catalogue(store)
+    uris = run.assignment_uris(store)
+    if not uris:
+        raise NotFound(f"run {run.run_id} was stored before the lake kept its clusters: assign with --engine local")
+    assigned = read_lake_files(tracks.sparkSession, uris, ASSIGNMENT_SCHEMA, settings.s3_endpoint)
+    staging, remove_staging = staging_folder(settings.spark_scratch, f"assignments-{new_run_id()}", settings.s3_endpoint)
+    try:
+        found = assign_on_spark(tracks, assigned, run.space, centres, numbers, seed=settings.seed, reference_songs=REFERENCE_SONGS,
+                                staging=staging, s3_endpoint=settings.s3_endpoint)
+    except BaseException:
+        remove_staging()
+        raise
+    return _Placement(found.reference, found.new_songs, found.fitted_songs, found.median_distance_new, found.new_per_cluster,
+                      found.poor_per_cluster, lambda: (read_staged(uri, settings.s3_endpoint) for uri, _ in found.files), remove_staging)
 
 
 # ----------------------------------------------------------------------------------- evaluate

@@ -153,3 +153,44 @@ def test_an_assign_killed_before_its_commit_leaves_both_stores_as_before(two_par
     assert again.assigned > 1_000
     with Store(settings) as store:
         assert len(load_run(settings, run_id).assignment_uris(store)) == 2
+
+
+@pytest.mark.spark
+def test_assign_on_spark_places_every_song_as_the_local_engine_does(two_parts, tmp_path, spark_local):
+    """The same new songs, assigned by the executors and by this process, land in the same
+    clusters at the same distances; the drift's figures agree (its reference is a fixed-seed
+    sample on each engine, so the limits differ a little); and the lake and the database hold
+    the Spark pass as they hold a local one."""
+    import dataclasses
+
+    import pyarrow.parquet as pq
+
+    from songscope.store import db
+    from songscope.store.store import Store
+    from tests.conftest import copy_stores
+
+    settings, run_id, later = two_parts
+    ingest([later], settings, assign_new=False)
+    on_spark = dataclasses.replace(copy_stores(settings, tmp_path / "copy"), spark_master=spark_local)
+    local = run_service("assign", settings)
+    spark = run_service("assign", on_spark, engine="spark")
+    assert spark.assigned == local.assigned > 1_000
+    found = {}
+    for name, where in (("local", settings), ("spark", on_spark)):
+        with Store(where) as store:
+            stored = db.read_table(store.db, db.late_assignments).set_index("track_id").sort_index()
+            uris = load_run(where, run_id).assignment_uris(store)
+            in_lake = pq.read_table(uris[1]).to_pandas().set_index("track_id").sort_index()
+        assert len(uris) == 2 and (in_lake["cluster"] == stored["cluster"]).all() and in_lake.index.equals(stored.index)
+        found[name] = stored
+    assert found["spark"].index.equals(found["local"].index)
+    assert (found["spark"]["cluster"] == found["local"]["cluster"]).all()
+    assert np.allclose(found["spark"]["distance"], found["local"]["distance"], rtol=1e-12, atol=0)
+    a, b = local.drift, spark.drift
+    assert (a.new_songs, a.fitted_songs) == (b.new_songs, b.fitted_songs)
+    assert b.median_distance_new == pytest.approx(a.median_distance_new, rel=1e-9)
+    assert [r["new_songs"] for r in a.per_cluster] == [r["new_songs"] for r in b.per_cluster]
+    assert b.median_distance_fitted == pytest.approx(a.median_distance_fitted, rel=0.05)
+    assert b.poor_fit_share == pytest.approx(a.poor_fit_share, abs=0.02) and a.recluster == b.recluster
+    again = run_service("assign", on_spark, engine="spark")
+    assert again.assigned == 0 and again.assign_id is None  # the executors read the pass's lake file: nothing is new

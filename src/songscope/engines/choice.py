@@ -20,6 +20,8 @@ def choose_engine(requested: str, n_tracks: int) -> tuple[str, str]:
     >>> choose_engine("auto", 1_000)[0]
     'local'
     """
+    if requested not in ("local", "spark", "auto"):
+        raise ValueError(f"unknown engine {requested!r}: choose local, spark or auto")
     if requested != "auto":
         return requested, f"{requested} engine, as asked"
     if n_tracks >= SPARK_MIN_ROWS:

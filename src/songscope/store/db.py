@@ -606,6 +606,15 @@ def known_track_ids(conn: Connection, track_ids: Iterable[str]) -> set[str]:
     return found
 
 
+def late_assigned(conn: Connection, run_id: str, track_ids: Iterable[str]) -> set[str]:
+    """Which of `track_ids` an earlier `songscope assign` put into run `run_id` (index lookups)."""
+    found: set[str] = set()
+    table = late_assignments
+    for chunk in _chunks(list(dict.fromkeys(track_ids))):
+        found.update(conn.execute(sa.select(table.c.track_id).where((table.c.run_id == run_id) & _one_of(conn, table.c.track_id, chunk))).scalars())
+    return found
+
+
 def earlier_near_duplicates(conn: Connection, candidates: pd.DataFrame, keys: np.ndarray | None = None) -> pd.DataFrame:
     """Rows of `candidates` (new track ids) that repeat a stored track's artist, name and duration.
 

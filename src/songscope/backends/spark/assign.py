@@ -1,0 +1,105 @@
+"""Songs that arrived after a clustering, put into its clusters on Spark with the driver's memory
+bounded (`service.assign --engine spark`).
+
+- The executors read the catalogue and leave out the songs the run already has, by a left join
+  with the run's lake files (`ClusterRun.assignment_uris`).
+- Each new song's nearest centre is found in the executors with the local backend's own
+  functions (`FeatureSpace.transform`, `evaluate.drift.nearest_centres`), so both backends put
+  every song in the same cluster at the same distance; the executors write the assignments as
+  Parquet for the driver to stream into the stores in bounded chunks.
+- The drift's reference (the fitted songs' distances to their own centre) is measured on a
+  fixed-seed hash sample of them (`cluster.hash_sample`); the new songs' counts, poor fits and
+  median distance are aggregates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from songscope.evaluate.drift import FitReference, nearest_centres
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame
+
+#: Up to this many new songs their median distance is exact; above, Spark's approximate percentile.
+EXACT_MEDIAN_ROWS = 1_000_000
+
+
+@dataclass
+class SparkAssignment:
+    """What an assignment on Spark hands back to the driver: never a column the size of the catalogue."""
+
+    #: Where the executors wrote each new song's (track_id, cluster, distance): (URI, rows) of each file.
+    files: list[tuple[str, int]]
+    reference: FitReference
+    new_songs: int
+    fitted_songs: int
+    median_distance_new: float | None
+    #: Per cluster number: new songs, and those of them that fit no cluster well.
+    new_per_cluster: dict[int, int]
+    poor_per_cluster: dict[int, int]
+
+
+def assign_on_spark(tracks: DataFrame, assigned: DataFrame, space: dict[str, Any], centres: np.ndarray, numbers: np.ndarray, *,
+                    seed: int, reference_songs: int, staging: str, s3_endpoint: str | None = None) -> SparkAssignment:
+    """Assign the songs of `tracks` that `assigned` (a run's track_id and cluster) lacks to the
+    nearest of `centres` (numbered `numbers`) in the fitted feature space `space`
+    (`FeatureSpace.to_dict()`); see the module."""
+    from pyspark.sql import functions as F
+
+    from songscope.backends.spark.cluster import hash_sample, to_pandas
+    from songscope.backends.spark.ingest import stage
+    from songscope.features import FeatureSpace
+
+    fitted_space = FeatureSpace.from_dict(space)
+    columns = list(fitted_space.columns)
+    songs = tracks.select("track_id", *columns).join(assigned.select("track_id", F.col("cluster").cast("long")), "track_id", "left").persist()
+    try:
+        fitted = songs.where(F.col("cluster").isNotNull())
+        fitted_songs = fitted.count()
+        sample = to_pandas(hash_sample(fitted, reference_songs, fitted_songs, seed).orderBy("track_id"))
+        own = sample.pop("cluster").to_numpy(dtype=np.int64)
+        clustered = own >= 0
+        centre_of = {int(c): i for i, c in enumerate(numbers)}
+        X = fitted_space.transform(sample[clustered].reset_index(drop=True))
+        own_centres = centres[[centre_of[int(c)] for c in own[clustered]]]
+        reference = FitReference.measure(np.sqrt(((X - own_centres) ** 2).sum(axis=1)), own[clustered])
+
+        placed = songs.where(F.col("cluster").isNull()).drop("cluster").mapInArrow(
+            _nearest(space, centres, numbers), "track_id string, cluster long, distance double").persist()
+        try:
+            new_songs = placed.count()
+            if not new_songs:
+                return SparkAssignment([], reference, 0, int(fitted_songs), None, {}, {})
+            files = stage(placed, staging, s3_endpoint)
+            limits = F.create_map(*[item for c in numbers for item in (F.lit(int(c)), F.lit(reference.limits.get(int(c), reference.overall)))])
+            poor = (F.col("distance") > F.element_at(limits, F.col("cluster"))).cast("long")
+            rows = placed.groupBy("cluster").agg(F.count(F.lit(1)).alias("n"), F.sum(poor).alias("poor")).collect()
+            median = F.percentile("distance", 0.5) if new_songs <= EXACT_MEDIAN_ROWS else F.percentile_approx("distance", 0.5, 10_000)
+            median_distance = float(placed.agg(median.alias("m")).first()["m"])
+        finally:
+            placed.unpersist()
+    finally:
+        songs.unpersist()
+    return SparkAssignment(files, reference, int(new_songs), int(fitted_songs), median_distance,
+                           {int(r["cluster"]): int(r["n"]) for r in rows}, {int(r["cluster"]): int(r["poor"]) for r in rows})
+
+
+def _nearest(space: dict[str, Any], centres: np.ndarray, numbers: np.ndarray):
+    """The executors' step: each batch of new songs transformed and matched to its nearest centre."""
+
+    def place(batches):
+        import pyarrow as pa
+
+        from songscope.features import FeatureSpace
+
+        fitted_space = FeatureSpace.from_dict(space)
+        for batch in batches:
+            nearest, distance = nearest_centres(fitted_space.transform(batch.to_pandas()), centres)
+            yield pa.RecordBatch.from_pydict({"track_id": batch.column("track_id"), "cluster": pa.array(numbers[nearest], pa.int64()),
+                                              "distance": pa.array(distance, pa.float64())})
+
+    return place
