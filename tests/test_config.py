@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from songscope.config import Settings, redact
 
 
@@ -18,3 +20,12 @@ def test_settings_precedence_and_redaction():
 def test_request_retention_comes_from_the_environment():
     assert Settings.load(env={"SONGSCOPE_KEEP_REQUESTS_DAYS": "7"}).keep_requests_days == 7
     assert Settings.load(env={}).keep_requests_days == 90
+
+
+def test_the_names_weight_comes_from_the_environment_and_must_be_a_weight():
+    assert Settings.load(env={}).name_context == 0.0  # off by default
+    assert Settings.load(env={"SONGSCOPE_NAME_CONTEXT": "2"}).name_context == 2.0
+    assert Settings.load(env={"SONGSCOPE_NAME_CONTEXT": "2"}, name_context=0.5).name_context == 0.5
+    for bad in ("two", "-1", "nan", "inf"):
+        with pytest.raises(ValueError, match=f"SONGSCOPE_NAME_CONTEXT must be a number >= 0 .*{bad!r}"):
+            Settings.load(env={"SONGSCOPE_NAME_CONTEXT": bad})

@@ -7,6 +7,7 @@ or from the standard AWS variables for S3, and `redact` hides them whenever a UR
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, fields, replace
@@ -26,6 +27,7 @@ _ENV = {
     "spark_scratch": "SONGSCOPE_SPARK_SCRATCH",
     "seed": "SONGSCOPE_SEED",
     "keep_requests_days": "SONGSCOPE_KEEP_REQUESTS_DAYS",
+    "name_context": "SONGSCOPE_NAME_CONTEXT",
 }
 
 
@@ -51,6 +53,9 @@ class Settings:
     seed: int = DEFAULT_SEED
     #: Days a recommendation request is kept in the database (0: none is kept after its answer).
     keep_requests_days: int = DEFAULT_KEEP_REQUESTS_DAYS
+    #: Weight of what the songs' names say in the recommender's metric (0: off, the default; 2 is
+    #: the weight measured best, `recommend.distance.NAME_CONTEXT` says what it costs).
+    name_context: float = 0.0
 
     def to_env(self) -> dict[str, str]:
         """The ``SONGSCOPE_*`` variables that `load` reads back as these settings (for worker
@@ -71,7 +76,24 @@ class Settings:
             if raw not in (None, ""):
                 values[field.name] = int(raw) if field.name in ("seed", "keep_requests_days") else raw
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if "name_context" in values:
+            values["name_context"] = _weight(values["name_context"], _ENV["name_context"])
         return replace(cls(), **values)
+
+
+def _weight(raw: Any, name: str) -> float:
+    """A metric weight from the environment: a finite number >= 0, or a clear error.
+
+    >>> _weight("2", "SONGSCOPE_NAME_CONTEXT")
+    2.0
+    """
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a number >= 0 (0 turns it off), not {raw!r}")
+    return value
 
 
 # The password runs to the last "@" of the URL: it may hold "/" or ":" (a URL-unsafe password

@@ -896,6 +896,7 @@ def recommender(store: Store, run_id: str | None = None):
         run = None  # no clustering yet: recommendations still work, without cluster reasons
 
     def build():
+        from songscope.recommend.distance import SongDistance
         from songscope.recommend.recommender import Recommender
         from songscope.recommend.songs import SONG_COLUMNS
         from songscope.schema import CONTINUOUS_FEATURES
@@ -907,7 +908,7 @@ def recommender(store: Store, run_id: str | None = None):
         clusters = run.labels_of(store, songs.track_id) if run is not None else None
         descriptions = run.descriptions if run is not None else None
         return Recommender.from_batches(batches, rows=catalogue_size(store), clusters=clusters, descriptions=descriptions, songs=songs,
-                                        facts=_song_facts(store, songs))
+                                        facts=_song_facts(store, songs), distance=SongDistance(name_context=store.settings.name_context))
 
     key = run.run_id if run is not None else None
     return store.cached(("recommender", key), build), key

@@ -104,6 +104,29 @@ def test_the_taste_model_reads_the_sound_and_not_the_names(catalogue, monkeypatc
     assert widths == [(2 * d, 2 * d)] and len(found.items) == 5
 
 
+def test_an_installation_turns_the_names_on_with_a_setting(seed_catalogue, tmp_path):
+    """SONGSCOPE_NAME_CONTEXT puts the names in the service's metric (off by default); the
+    inverted-file index then probes more lists, for the recall the narrower space had."""
+    import dataclasses
+
+    from songscope import service
+    from songscope.recommend import recommender as module
+    from songscope.store.store import Store
+
+    settings = copy_stores(seed_catalogue, tmp_path)
+    with Store(settings) as store:
+        plain, _ = service.recommender(store)
+    with Store(dataclasses.replace(settings, name_context=2.0)) as store:
+        named, _ = service.recommender(store)
+        found = service.recommend(store, [BASTILLE], options=RecommendOptions(n=5), record=False).result
+    d = len(plain.space.output_names)
+    assert plain.distance.name_context == 0 and plain.X.shape[1] == 2 * d
+    assert named.distance.name_context == 2.0 and named.X.shape[1] == 2 * d + module.NAME_DIMENSIONS
+    assert all("names" in item.contributions for item in found.items)
+    assert Recommender(named.songs, named.X, named.space, distance=named.distance, index_kind="ivf").index.n_probe == module.NAMES_N_PROBE
+    assert Recommender(plain.songs, plain.X, plain.space, distance=plain.distance, index_kind="ivf").index.n_probe == module.N_PROBE
+
+
 def test_approximate_index_recall():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20_000, 10)).astype(np.float32)
