@@ -16,7 +16,7 @@ from songscope.store import keys
 from songscope.store.lake import Lake
 from songscope.store.runs import ClusterRun, RunNotFound
 from songscope.store.store import Store
-from tests.conftest import cluster, copy_stores, load_catalogue, load_run
+from tests.conftest import cluster, copy_stores, ingest, load_catalogue, load_run
 
 runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
 
@@ -159,6 +159,28 @@ def test_a_long_lived_store_sees_the_newest_run(catalogue_settings):
         other = cluster(catalogue_settings, k=4, resamples=0).run_id  # another command, its own Store
         assert service.run_details(store)["run_id"] == other and service.run_details(store, first)["k"] == 3
         assert service.recommender(store)[1] == other
+
+
+def test_a_long_lived_store_serves_the_songs_another_process_ingests(settings_factory, seed_files, monkeypatch):
+    """The web app keeps one Store for its life: songs another command ingests (and assigns to
+    the run's clusters) are searched, shown and recommended within a second of their commit."""
+    settings = settings_factory()
+    later = next(f for f in seed_files if "world" in f)
+    ingest([f for f in seed_files if f != later], settings)
+    run_id = cluster(settings, k=4, resamples=0).run_id
+    with Store(settings) as store:
+        known = set(store.catalogue()["track_id"])
+        before = len(service.recommender(store)[0])
+        monkeypatch.setattr(service, "CATALOGUE_CHECK_EVERY_S", 3_600.0)
+        added = ingest([later], settings).record.tracks_added  # another command, its own Store
+        new_id = next(t for t in load_catalogue(settings)["track_id"] if t not in known)
+        with pytest.raises(service.NotFound):  # kept until the next look, an hour away here
+            service.song(store, new_id)
+        monkeypatch.setattr(service, "CATALOGUE_CHECK_EVERY_S", 0.0)
+        shown = service.song(store, new_id)
+        model, used = service.recommender(store)
+        assert used == run_id and len(model) == before + added
+        assert shown["cluster"] == model.clusters[model.resolve(new_id)] >= 0  # assigned by the other command, and seen
 
 
 def test_a_report_keeps_its_evidence_for_k_with_the_run(catalogue_settings, tmp_path):

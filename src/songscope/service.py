@@ -758,9 +758,32 @@ def _run_key(run_id: str) -> tuple[str, str]:
     return ("run", run_id)
 
 
+#: How often a long-lived process (the web app) looks whether another process has changed the
+#: catalogue since it built what it keeps from it (seconds).
+CATALOGUE_CHECK_EVERY_S = 1.0
+
+
+def _keep_up_with_the_catalogue(store: Store) -> None:
+    """Forget everything built from the catalogue when another process has ingested songs or
+    assigned new songs to a run since: a long-lived web app then serves them within a second of
+    their commit. Looked at once a second at most, by one indexed read."""
+    now = time.monotonic()
+    seen = store.cached("catalogue seen", lambda: {"at": float("-inf"), "version": None})
+    if now - seen["at"] < CATALOGUE_CHECK_EVERY_S:
+        return
+    ingest_id, _, _, assign_id = db.newest_ids(store.autocommit)
+    version = (ingest_id, assign_id)
+    if seen["version"] not in (None, version):
+        store.forget()
+        seen = store.cached("catalogue seen", lambda: {"at": now, "version": version})
+    seen["at"], seen["version"] = now, version
+
+
 def load_run(store: Store, run_id: str | None = None, *, assignments: bool = True) -> ClusterRun:
-    """A stored run (default: the latest, looked up afresh each time), kept for the store's life.
-    Without `assignments`, its per-song clusters are not read (see `ClusterRun.load`)."""
+    """A stored run (default: the latest, looked up afresh each time), kept for the store's life
+    (until another process changes the catalogue). Without `assignments`, its per-song clusters
+    are not read (see `ClusterRun.load`)."""
+    _keep_up_with_the_catalogue(store)
     try:
         run_id = run_id or latest_run_id(store)
         if not assignments:
@@ -1299,6 +1322,7 @@ class _WebCatalogue:
 def _index(store: Store) -> _WebCatalogue:
     from songscope.store.catalogue import sample
 
+    _keep_up_with_the_catalogue(store)
     return store.cached("catalogue_index", lambda: _WebCatalogue(*sample(store, WEB_SONGS, seed=store.settings.seed)))
 
 
@@ -1312,6 +1336,7 @@ def _songs(store: Store):
     file by file from the lake; one per store, shared by the recommender."""
     from songscope.recommend.songs import SONG_COLUMNS, SongTable
 
+    _keep_up_with_the_catalogue(store)
     return store.cached("songs", lambda: SongTable.from_batches(catalogue_batches(store, SONG_COLUMNS)))
 
 

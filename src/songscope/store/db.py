@@ -1190,11 +1190,13 @@ def read_table(database: Engine, table: sa.Table, where=None) -> pd.DataFrame:
         return pd.read_sql(query, conn)
 
 
-def newest_ids(database: Engine) -> tuple[str | None, str | None, int | None]:
-    """The newest ingest's, cluster run's and report's ids (each sortable), by three primary-key
-    reads in one statement: what changes whenever any process writes the catalogue, a run or a report."""
+def newest_ids(database: Engine) -> tuple[str | None, str | None, int | None, str | None]:
+    """The newest ingest's, cluster run's, report's and assign pass's ids (each sortable), by four
+    primary-key reads in one statement: what changes whenever any process writes the catalogue, a
+    run, a report or a run's later songs."""
     newest = sa.select(sa.select(sa.func.max(ingest_runs.c.run_id)).scalar_subquery(), sa.select(sa.func.max(cluster_runs.c.run_id)).scalar_subquery(),
-                       sa.select(sa.func.max(reports.c.report_id)).scalar_subquery())
+                       sa.select(sa.func.max(reports.c.report_id)).scalar_subquery(),
+                       sa.select(sa.func.max(cluster_assignments_added.c.assign_id)).scalar_subquery())
     with database.connect() as conn:  # one statement: one round trip
         return tuple(conn.execute(newest).one())
 
