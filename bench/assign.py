@@ -19,12 +19,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import _descendants, _name, _rss_mb  # noqa: E402 - the same process sampling as the scale bench
+from scale import communicate_watching  # noqa: E402 - the same process sampling as the scale bench
 
 SONGSCOPE = str(Path(sys.executable).parent / "songscope")
 
@@ -50,31 +49,11 @@ def run_case(stores: Path, engine: str, master: str) -> dict:
     shutil.copytree(stores / "lake", folder / "lake")
     shutil.copy(stores / "songscope.db", folder / "songscope.db")
     process = subprocess.Popen([sys.executable, __file__, "--child", str(folder), engine, master], stdout=subprocess.PIPE, text=True)
-    peaks = {"jvm_peak_mb": 0.0, "workers_peak_mb": 0.0}
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            jvm = workers = 0.0
-            for pid in _descendants(process.pid):
-                name = _name(pid)
-                if "java" in name.split(" ", 1)[0]:
-                    jvm += _rss_mb(pid)
-                elif "pyspark" in name or "python" in name.split(" ", 1)[0]:
-                    workers += _rss_mb(pid)
-            peaks["jvm_peak_mb"] = max(peaks["jvm_peak_mb"], jvm)
-            peaks["workers_peak_mb"] = max(peaks["workers_peak_mb"], workers)
-            time.sleep(0.2)
-
-    watcher = threading.Thread(target=sample, daemon=True)
-    watcher.start()
-    out, _ = process.communicate()
-    done.set()
-    watcher.join()
+    out, peaks = communicate_watching(process)
     shutil.rmtree(folder, ignore_errors=True)
     if process.returncode != 0:
         return {"engine": engine, "error": f"exit {process.returncode}"}
-    return {"engine": engine, **json.loads(out.strip().splitlines()[-1]), **{k: round(v) for k, v in peaks.items()}}
+    return {"engine": engine, **json.loads(out.strip().splitlines()[-1]), **peaks}
 
 
 def main() -> None:

@@ -119,9 +119,9 @@ def run_case(source: str, engine: str, master: str, db: str = "sqlite", loader: 
             _drop_database(db, name)
 
 
-def _run_case(source: str, engine: str, master: str, folder: str, db_url: str, loader: str) -> dict:
-    process = subprocess.Popen([sys.executable, __file__, "--child", source, engine, master, folder, db_url, loader],
-                               stdout=subprocess.PIPE, text=True)
+def communicate_watching(process: subprocess.Popen) -> tuple[str, dict[str, int]]:
+    """`process.communicate()`, sampling meanwhile, every 0.2 s, the resident memory of Spark's
+    JVM and of Spark's Python workers below it: (its output, their peaks in MB)."""
     peaks = {"jvm_peak_mb": 0.0, "workers_peak_mb": 0.0}
     done = threading.Event()
 
@@ -143,11 +143,18 @@ def _run_case(source: str, engine: str, master: str, folder: str, db_url: str, l
     out, _ = process.communicate()
     done.set()
     watcher.join()
+    return out, {k: round(v) for k, v in peaks.items()}
+
+
+def _run_case(source: str, engine: str, master: str, folder: str, db_url: str, loader: str) -> dict:
+    process = subprocess.Popen([sys.executable, __file__, "--child", source, engine, master, folder, db_url, loader],
+                               stdout=subprocess.PIPE, text=True)
+    out, peaks = communicate_watching(process)
     if process.returncode != 0:
         return {"engine": engine, "source": source, "error": f"exit {process.returncode}"}
     result = json.loads(out.strip().splitlines()[-1])
     subprocess.run(["rm", "-rf", folder], check=False)
-    return {"engine": engine, **result, **{k: round(v) for k, v in peaks.items()}}
+    return {"engine": engine, **result, **peaks}
 
 
 def main() -> None:
