@@ -600,18 +600,20 @@ def _one_of(conn: Connection, column: sa.Column, values: list) -> sa.ColumnEleme
 
 def known_track_ids(conn: Connection, track_ids: Iterable[str]) -> set[str]:
     """Which of `track_ids` the catalogue holds (by index lookups, never a scan of the catalogue)."""
-    found: set[str] = set()
-    for chunk in _chunks(list(dict.fromkeys(track_ids))):
-        found.update(conn.execute(sa.select(tracks.c.track_id).where(_one_of(conn, tracks.c.track_id, chunk))).scalars())
-    return found
+    return _held(conn, tracks.c.track_id, track_ids)
 
 
 def late_assigned(conn: Connection, run_id: str, track_ids: Iterable[str]) -> set[str]:
     """Which of `track_ids` an earlier `songscope assign` put into run `run_id` (index lookups)."""
+    return _held(conn, late_assignments.c.track_id, track_ids, late_assignments.c.run_id == run_id)
+
+
+def _held(conn: Connection, column: sa.Column, values: Iterable[str], where: sa.ColumnElement[bool] | None = None) -> set[str]:
+    """Which of `values` `column` holds (in the rows `where` picks), a chunk of index lookups at a time."""
     found: set[str] = set()
-    table = late_assignments
-    for chunk in _chunks(list(dict.fromkeys(track_ids))):
-        found.update(conn.execute(sa.select(table.c.track_id).where((table.c.run_id == run_id) & _one_of(conn, table.c.track_id, chunk))).scalars())
+    for chunk in _chunks(list(dict.fromkeys(values))):
+        match = _one_of(conn, column, chunk)
+        found.update(conn.execute(sa.select(column).where(match if where is None else where & match)).scalars())
     return found
 
 
