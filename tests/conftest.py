@@ -128,6 +128,20 @@ def _free_port() -> int:
     raise RuntimeError("no free port pair on loopback")
 
 
+def _free_ports(names: tuple[str, ...]) -> dict[str, int]:
+    """A free port pair per name, none of them another's gRPC twin: SeaweedFS refuses to start when
+    one service's port is another's +10000 ("reserved for gRPC calculation", seen once here)."""
+    ports: dict[str, int] = {}
+    taken: set[int] = set()
+    while len(ports) < len(names):
+        port = _free_port()
+        if {port, port + 10000} & taken:
+            continue
+        taken |= {port, port + 10000}
+        ports[names[len(ports)]] = port
+    return ports
+
+
 def _weed_binary() -> str | None:
     beside_python = Path(sys.executable).parent / "weed"
     return str(beside_python) if beside_python.exists() else shutil.which("weed")
@@ -151,7 +165,7 @@ class SeaweedFS:
         }
         (folder / "identities.json").write_text(json.dumps(identities))
         (folder / "data").mkdir(exist_ok=True)
-        ports = {name: _free_port() for name in ("master", "volume", "filer", "s3", "admin")}
+        ports = _free_ports(("master", "volume", "filer", "s3", "admin"))
         self.command = [
             weed, "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
