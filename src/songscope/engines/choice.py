@@ -19,6 +19,10 @@ def choose_engine(requested: str, n_tracks: int) -> tuple[str, str]:
 
     >>> choose_engine("auto", 1_000)[0]
     'local'
+    >>> choose_engine("sparkk", 1_000)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown engine 'sparkk': choose local, spark or auto
     """
     if requested not in ("local", "spark", "auto"):
         raise ValueError(f"unknown engine {requested!r}: choose local, spark or auto")
