@@ -107,4 +107,7 @@ def test_conflicts_with_missing_values_are_described():
     frame = pd.DataFrame([base | {"target": "1", "source": "f", "line": 2}, base | {"energy": 0.5, "target": "0", "source": "f", "line": 3}])
     result = clean(frame)
     assert len(result.tracks) == 1
-    assert result.duplicates["detail"].tolist() == ["energy: kept 1.0, dropped 0.5; target: kept 1, dropped 0"]
+    # A label is merged, never a conflict: the detail names the canonical columns that differ.
+    assert result.duplicates["detail"].tolist() == ["energy: kept 1.0, dropped 0.5"]
+    assert result.duplicates["dropped_rows"].tolist() == [1]
+    assert result.tracks["target"].tolist() == ["1|0"]

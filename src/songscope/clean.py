@@ -7,8 +7,10 @@ Steps, in order, each counted in the `CleanReport`:
    keeps all of them (label values joined with ``|``).
 2. **Same track id, conflicting values**: the seed lists 41 ids twice with different popularity.
    Rule: keep the row with the highest popularity (it is the later reading of a rising count; ties
-   keep the first row read). The conflict is recorded with the columns that differ.
-3. **Near duplicates** (the seed's rule): same artist, track name and duration are one song
+   keep the first row read). The conflict is recorded once per id, with how many rows it
+   absorbed and the canonical columns that differ (label columns are merged, never in conflict:
+   a song listed once per genre keeps every genre).
+3. **Near duplicates** (the seed's rule): same artists (as a set), track name and duration are one song
    released under several ids (single, album, compilation). Same keep rule; recorded.
 4. **Loose near duplicates** (optional): the same after normalising names ("- Remastered 2011",
    "(feat. X)", case, punctuation and spaces) with durations within 2 seconds. Reported with
@@ -27,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from songscope import schema
+from songscope.artists import set_keys
 from songscope.identity import near_keys
 
 LABEL_SEPARATOR = "|"
@@ -92,7 +95,8 @@ class CleanResult:
 
     tracks : one row per track: canonical columns, label columns, ``is_outlier``, ``outlier_rules``.
     provenance : (track_id, source, line) for every input row, pointing at the track it became.
-    duplicates : (rule, kept_track_id, dropped_track_id, detail) for every merge of distinct rows.
+    duplicates : (rule, kept_track_id, dropped_track_id, detail, dropped_rows) for every merge of
+        distinct rows (the rows one track id absorbed are one record, counted).
     loose_candidates : pairs the loose rule matched (applied only when asked).
     near_keys : `identity.near_keys` of `tracks`, row for row (computed for the near-duplicate
         step; the database stores them to find the same songs in later ingests).
@@ -106,7 +110,7 @@ class CleanResult:
     near_keys: np.ndarray | None = None
 
 
-DUPLICATE_COLUMNS = ["rule", "kept_track_id", "dropped_track_id", "detail"]
+DUPLICATE_COLUMNS = ["rule", "kept_track_id", "dropped_track_id", "detail", "dropped_rows"]
 
 
 def clean(
@@ -132,6 +136,8 @@ def clean(
     ]
     plain_index = isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1
     work = frame if plain_index else frame.reset_index(drop=True)
+    if "artists" not in work:  # a frame not made by `ingest.validate`: one artist a song
+        work = work.assign(artists=work["artist_name"], **({} if "artist_ids" in work else {"artist_ids": None}))
     # Every input row points at the row that represents it; merges re-point whole groups.
     representative = np.arange(len(work))
     duplicates: list[pd.DataFrame] = []
@@ -160,8 +166,11 @@ def clean(
     conflicts = kept_for_id != alive_idx
     if conflicts.any():
         dropped, kept = alive_idx[conflicts], kept_for_id[conflicts]
+        by_preference = np.argsort(order[dropped], kind="stable")
+        dropped, kept = dropped[by_preference], kept[by_preference]
         details = [_differences(work, int(k), int(d)) for k, d in zip(kept, dropped)]
-        duplicates.append(_duplicate_rows("same track_id, conflicting values", work, kept, dropped, details))
+        # One record per track id, however many rows it absorbed (they share its id).
+        duplicates.append(counted_conflicts(_duplicate_rows("same track_id, conflicting values", work, kept, dropped, details)))
         report.id_conflicts = int(len(np.unique(by_id[conflicts])))
         representative = _repoint(representative, dropped, kept)
         alive[dropped] = False
@@ -170,7 +179,7 @@ def clean(
     # 3. near duplicates: same artist, track name and duration
     alive_idx = np.flatnonzero(alive)
     alive_rows = work.iloc[alive_idx]
-    near_key = near_keys(alive_rows["artist_name"], alive_rows["track_name"], alive_rows["duration_ms"])
+    near_key = near_keys(set_keys(alive_rows["artists"]), alive_rows["track_name"], alive_rows["duration_ms"])
     key_of_row = np.zeros(len(work), dtype=np.int64)
     key_of_row[alive_idx] = near_key
     kept_for_key = _keep_per_group(near_key, order[alive_idx], alive_idx)
@@ -312,8 +321,23 @@ def _same(a: object, b: object) -> bool:
 
 
 def _differences(work: pd.DataFrame, kept: int, dropped: int) -> str:
-    columns = [c for c in work.columns if c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)]
+    columns = list(schema.CANONICAL_COLUMNS)  # labels are merged, not in conflict
     return describe_conflict(work.loc[kept, columns], work.loc[dropped, columns])
+
+
+#: Between the details of the rows one record counts.
+DETAIL_SEPARATOR = " | "
+
+
+def counted_conflicts(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per-row conflict records (in order of preference) as one record per (rule, kept, dropped):
+    ``dropped_rows`` counts the rows, ``detail`` joins their distinct details in that order."""
+    def join(details: pd.Series) -> str:
+        return DETAIL_SEPARATOR.join(dict.fromkeys(d for d in details if d))
+
+    grouped = rows.groupby(["rule", "kept_track_id", "dropped_track_id"], sort=False)
+    counted = grouped["detail"].agg(join).to_frame().join(grouped.size().rename("dropped_rows")).reset_index()
+    return counted[DUPLICATE_COLUMNS]
 
 
 def describe_conflict(kept: pd.Series, dropped: pd.Series) -> str:
@@ -328,7 +352,7 @@ def describe_conflict(kept: pd.Series, dropped: pd.Series) -> str:
 def _duplicate_rows(rule: str, work: pd.DataFrame, kept: np.ndarray, dropped: np.ndarray, details: list[str]) -> pd.DataFrame:
     ids = work["track_id"].to_numpy()
     return pd.DataFrame(
-        {"rule": rule, "kept_track_id": ids[kept], "dropped_track_id": ids[dropped], "detail": details},
+        {"rule": rule, "kept_track_id": ids[kept], "dropped_track_id": ids[dropped], "detail": details, "dropped_rows": 1},
         columns=DUPLICATE_COLUMNS,
     )
 

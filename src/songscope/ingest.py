@@ -179,7 +179,7 @@ def _validated(url: str, table: pa.Table, lines: np.ndarray, invalid: list[_Inva
     rejected rows in line order; the summary's columns and counts filled in."""
     summary.columns = {src: dst for src, dst in zip(table.column_names, _canonical_names(url, table.column_names))}
     table = table.rename_columns(list(summary.columns.values()))
-    frame, rejected = validate(table, source=url, lines=lines, notes=summary.notes)
+    frame, rejected = validate(table, source=url, lines=lines, notes=summary.notes, semicolon_artists=uses_semicolon_artists(summary.columns))
     if invalid:
         rejected = pd.concat([_invalid_rows_frame(url, invalid), rejected], ignore_index=True)
         rejected = rejected.sort_values("line", kind="stable", ignore_index=True)
@@ -238,7 +238,8 @@ def read_parquet_part(url: str, first: int, stop: int, *, s3_endpoint: str | Non
     summary = SourceSummary(uri=url, sha256="", size_bytes=0, format="parquet")
     summary.columns = {src: dst for src, dst in zip(table.column_names, _canonical_names(url, table.column_names))}
     table = table.rename_columns(list(summary.columns.values()))
-    frame, rejected = validate(table, source=url, lines=np.arange(offset + 1, offset + table.num_rows + 1, dtype=np.int64), notes=summary.notes)
+    frame, rejected = validate(table, source=url, lines=np.arange(offset + 1, offset + table.num_rows + 1, dtype=np.int64), notes=summary.notes,
+                               semicolon_artists=uses_semicolon_artists(summary.columns))
     summary.rows_valid, summary.rows_rejected = len(frame), len(rejected)
     summary.rows_read = summary.rows_valid + summary.rows_rejected
     return frame, rejected, summary
@@ -587,6 +588,11 @@ def _canonical_names(url: str, columns: list[str]) -> list[str]:
             raise IngestError(f"{url}: the name of column {position + 1} is {len(normalised):,} characters long ({column[:40]!r}...); "
                               f"a column's name can be at most {schema.MAX_LABEL_NAME_LENGTH} characters: rename it")
         names.append(schema.canonical_name(column))
+    # songscope's own catalogue files (and a table exported from one) have both a display name and
+    # every artist: there `artists` is the list, not an alias of artist_name.
+    normalised = [schema.normalise_column_name(c) for c in columns]
+    if "artist_name" in normalised and "artists" in normalised:
+        names[normalised.index("artists")] = "artists"
     seen: dict[str, int] = {}
     for position, name in enumerate(names):
         if name in seen:
@@ -621,7 +627,8 @@ def _invalid_rows_frame(url: str, invalid: list[_InvalidRow]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------- validation
 
 
-def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str, dict] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str, dict] | None = None,
+             semicolon_artists: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Coerce a table with canonical column names to the schema's types and check the ranges.
 
     Returns the valid rows (canonical columns first, then extra columns, then ``source`` and
@@ -631,6 +638,10 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
     ``mode``, ``4/4`` or its spreadsheet date ``4-Apr`` for ``time_signature``) are read as their
     codes; a bad value in an optional column is set missing and the row kept. Both are counted in
     `notes` (description -> count, first line, first value), never done silently.
+
+    A song's artists (`songscope.artists`): a list literal names several, and so does a
+    ``;``-joined cell when `semicolon_artists` (the layout uses it); ``artist_name`` becomes
+    the first, ``artists`` all of them, ``artist_ids`` their ids where the file gives as many.
     """
     n = table.num_rows
     notes = {} if notes is None else notes
@@ -661,6 +672,9 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
             ],
         )
         out[name] = values
+
+    if "artist_name" in out:
+        _read_artists(table, out, problems, notes, lines, semicolons=semicolon_artists)
 
     for column in schema.NUMERIC_COLUMNS:
         if column.name not in table.column_names:
@@ -741,6 +755,100 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
     return frame, rejected
 
 
+def uses_semicolon_artists(columns: dict[str, str]) -> bool:
+    """Whether a source's layout joins several artists with ``;`` (by its header: `columns`,
+    source name -> canonical name)."""
+    from songscope.artists import SEMICOLON_LAYOUT
+
+    artist_sources = [source for source, canonical in columns.items() if canonical == "artist_name"]
+    return bool(artist_sources) and schema.normalise_column_name(artist_sources[0]) == "artists" and SEMICOLON_LAYOUT <= set(columns.values())
+
+
+#: Cells that may name several artists: list literals anywhere, ";" where the layout joins with it.
+_LIST_CELL = r"^\[\s*(?:['\"]|\]$)"
+
+
+def _read_artists(table: pa.Table, out: dict[str, object], problems: list, notes: dict[str, dict], lines: np.ndarray, *, semicolons: bool) -> None:
+    """``artist_name`` -> the first artist, ``artists`` -> every artist (joined), ``artist_ids``
+    -> their ids; list literals that cannot be read are kept whole and noted, a cell that names
+    no artist at all (``[]``) rejects its row, and so does a name holding the separator."""
+    from songscope import artists
+
+    raw = out["artist_name"]
+    if "artists" in table.column_names:
+        _given_artists(table, out, notes, lines)
+        return
+    several = _mask(pc.match_substring_regex(raw, _LIST_CELL))
+    if semicolons:
+        several |= _mask(pc.match_substring(raw, ";"))
+    first = joined = raw
+    if several.any():
+        first_values = raw.to_numpy(zero_copy_only=False).astype(object)
+        joined_values = first_values.copy()
+        malformed, empty, read = (np.zeros(len(first_values), dtype=bool) for _ in range(3))
+        for i in np.flatnonzero(several):
+            parsed = artists.parse(first_values[i], semicolons=semicolons)
+            malformed[i] = parsed.malformed
+            read[i] = parsed.split and not parsed.malformed
+            empty[i] = not parsed.names
+            first_values[i] = parsed.names[0] if parsed.names else None
+            joined_values[i] = parsed.joined if parsed.names else None
+        first, joined = pa.array(first_values, pa.string()), pa.array(joined_values, pa.string())
+        if read.any():
+            how = "list literals" if not semicolons else "list literals or ';'-joined names"
+            _note(notes, f"artist_name: {how} read as a song's artists (the first is its artist_name)", read, lines, raw)
+        if malformed.any():
+            _note(notes, "artist_name: a list literal that cannot be read, kept whole as one artist", malformed, lines, raw)
+        _add(problems, empty, "artist_name", lambda idx: ["names no artist (an empty list)"] * len(idx))
+    _add(problems, _mask(pc.match_substring(raw, artists.SEPARATOR)), "artist_name",
+         lambda idx: ["contains a unit separator (U+001F), which no name may hold"] * len(idx))
+    out["artist_name"], out["artists"] = first, joined
+    if "artist_ids" in table.column_names:
+        out["artist_ids"] = _artist_ids(_text_array(table.column("artist_ids")), joined, notes, lines)
+
+
+def _given_artists(table: pa.Table, out: dict[str, object], notes: dict[str, dict], lines: np.ndarray) -> None:
+    """A table that names every artist beside the display name (songscope's own catalogue
+    files, their artists joined): taken as written, its artist_name where a song has none."""
+    from songscope.artists import SEPARATOR
+
+    given = pc.utf8_trim_whitespace(_text_array(table.column("artists")))
+    given = pc.if_else(pc.fill_null(pc.equal(given, ""), True), out["artist_name"], given)
+    first = pc.list_element(pc.split_pattern(given, SEPARATOR), 0)
+    differs = _mask(pc.not_equal(first, out["artist_name"]))
+    if differs.any():
+        _note(notes, "artists: the first artist is not artist_name, artist_name put first", differs, lines, table.column("artists"))
+        values, display = given.to_numpy(zero_copy_only=False).astype(object), out["artist_name"].to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(differs):
+            values[i] = SEPARATOR.join([display[i], *(n for n in values[i].split(SEPARATOR) if n != display[i])])
+        given = pa.array(values, pa.string())
+    out["artists"] = given
+    if "artist_ids" in table.column_names:
+        out["artist_ids"] = _artist_ids(_text_array(table.column("artist_ids")), given, notes, lines)
+
+
+def _artist_ids(raw: pa.ChunkedArray, joined: pa.Array, notes: dict[str, dict], lines: np.ndarray) -> pa.Array:
+    """Each song's artist ids joined as its artists are, where the cell gives one per artist; else
+    missing, and noted when the cell was not empty."""
+    from songscope import artists
+
+    values = raw.to_numpy(zero_copy_only=False)
+    names = joined.to_numpy(zero_copy_only=False)
+    ids = np.empty(len(values), dtype=object)
+    unmatched = np.zeros(len(values), dtype=bool)
+    for i, (cell, song) in enumerate(zip(values, names)):
+        if cell is None or not str(cell).strip() or song is None:
+            continue
+        parsed = artists.Parsed(tuple(artists.split(cell))) if artists.SEPARATOR in str(cell) else artists.parse(str(cell))
+        if parsed.malformed or len(parsed.names) != len(artists.split(song)):
+            unmatched[i] = True
+            continue
+        ids[i] = parsed.joined
+    if unmatched.any():
+        _note(notes, "artist_ids: not one id per artist, left out (the row kept)", unmatched, lines, raw)
+    return pa.array(ids, pa.string())
+
+
 def derive_track_ids(frame: pd.DataFrame) -> pd.Series:
     """Stable ids for layouts without one: a hash of artist, title and duration, prefixed ``ss``."""
     keys = frame["artist_name"].astype(str) + "\x1f" + frame["track_name"].astype(str) + "\x1f" + frame["duration_ms"].astype(str)
@@ -817,6 +925,10 @@ def _as_plain_columns(table: pa.Table, source: str, problems: list, notes: dict[
                     bad[i] = True
             _add(problems, bad, name, lambda idx, values=values: [f"not UTF-8 text: {values[i]!r}"[:200] for i in idx])
             table = table.set_column(position, name, pa.array(decoded, pa.string()))
+        elif name in schema.ARTIST_COLUMNS and (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and pa.types.is_string(kind.value_type):
+            from songscope.artists import SEPARATOR  # a catalogue file's lists of artists (`store.catalogue_parts`)
+
+            table = table.set_column(position, name, pc.binary_join(column, SEPARATOR))
         elif pa.types.is_nested(kind):
             if name in schema.CANONICAL_COLUMNS:
                 raise IngestError(f"{source}: column {name!r} holds {kind} values where songscope expects one value per song; "

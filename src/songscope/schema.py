@@ -58,8 +58,12 @@ NUMERIC_COLUMNS: tuple[NumericColumn, ...] = (
 
 NUMERIC_BY_NAME: dict[str, NumericColumn] = {c.name: c for c in NUMERIC_COLUMNS}
 
+#: A song's artists in order, joined with ``artists.SEPARATOR`` (the first is ``artist_name``,
+#: the display name), and their ids where the file gives them (null otherwise).
+ARTIST_COLUMNS: tuple[str, ...] = ("artists", "artist_ids")
+
 #: Every canonical column, in output order.
-CANONICAL_COLUMNS: tuple[str, ...] = TEXT_COLUMNS + tuple(c.name for c in NUMERIC_COLUMNS)
+CANONICAL_COLUMNS: tuple[str, ...] = TEXT_COLUMNS + ARTIST_COLUMNS + tuple(c.name for c in NUMERIC_COLUMNS)
 
 #: The largest whole number a float64 (and so every reader and store of songscope) holds exactly:
 #: 9007199254740993 would silently become ...992, and 1e19 does not fit a 64-bit integer at all.
@@ -120,7 +124,8 @@ ALIASES: dict[str, str] = {
     "id": "track_id",
     "name": "track_name",
     "title": "track_name",
-    "artists": "artist_name",
+    "artists": "artist_name",  # several artists: a list literal, or ";"-joined (see `songscope.artists`)
+    "id_artists": "artist_ids",  # "Spotify Dataset 1921-2020" tracks.csv
     "duration": "duration_ms",
     # Spotify playlist exporters (Exportify's "Track URI", "Artist Name(s)", "Track Duration (ms)", ...)
     "track_uri": "track_id",

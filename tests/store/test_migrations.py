@@ -75,11 +75,11 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     probe.dispose()
 
     with Store(Settings(db_url=db_url, lake_url=str(tmp_path / "lake"))) as store:
-        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 10
+        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 11
         with store.db.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == db.SCHEMA_REVISION
             # Releases from before Alembic read this table: they now refuse the newer database.
-            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 10
+            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 11
             after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[name])).scalar()
                      for name in V5_TABLES if name != "recommendations"}
             requests = db.read_table(store.db, db.recommendation_requests)
@@ -102,7 +102,7 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         assert tracks["near_key"].notna().all()
         assert (tracks["near_key"].astype("int64").to_numpy() == near_keys(tracks["artist_name"], tracks["track_name"], tracks["duration_ms"])).all()
     again = db.connect(db_url)  # a second connect changes nothing
-    assert db.schema_version(again) == 10
+    assert db.schema_version(again) == 11
     again.dispose()
 
 
@@ -114,7 +114,7 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
-    assert db.schema_version(database) == db.SCHEMA_VERSION == 10
+    assert db.schema_version(database) == db.SCHEMA_VERSION == 11
     assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendation_requests", "reports", "favourite_lists", "cluster_run_details"))
     assert not sa.inspect(database).has_table("recommendations")  # carried over by 0008, then dropped
     database.dispose()
@@ -158,6 +158,56 @@ def test_revision_10_moves_each_request_s_songs_into_its_row_and_back(db_url):
     columns = ["request_id", "rank", "track_id", "score"]
     pd.testing.assert_frame_equal(back[columns], expected[columns], check_dtype=False, check_exact=True)
     assert [json.loads(r) for r in back["reason"]] == [json.loads(r) for r in expected["reason"]]
+
+
+def test_revision_11_splits_list_literal_artists_and_counts_merges(db_url):
+    """Revision 0011: a stored song whose artist text is a list literal (what earlier releases
+    stored from the 1921-2020 dumps) gets its artists, the first as its artist_name, and the near
+    key of its artists as a set; every other song gets its one artist; merge records count one
+    row. Going back down writes several artists back as their literal, key and all."""
+    from alembic import command
+
+    from songscope.identity import near_keys
+
+    database = db.connect(db_url)
+    with database.begin() as conn:
+        command.downgrade(db._alembic_config(conn), "0010")
+    texts = ["['Dick Haymes', 'Bing Crosby']", "[\"Guns N' Roses\"]", "[spunge]", "Bing Crosby", "['Broken'"]
+    rows = pd.DataFrame({"track_id": [f"t{i}" for i in range(len(texts))], "artist_name": texts, "track_name": "Song",
+                         "duration_ms": 200_000})
+    old_keys = near_keys(rows["artist_name"], rows["track_name"], rows["duration_ms"])
+    values = {c.name: 0.5 for c in db.tracks.columns if c.name not in ("artist_name", "track_name", "track_id", "duration_ms")}
+    values |= {"key": 1, "mode": 1, "popularity": 3, "time_signature": 4, "is_outlier": False, "outlier_rules": "", "ingest_run_id": "r"}
+    duplicates = sa.table("track_duplicates", sa.column("ingest_run_id"), sa.column("rule"), sa.column("kept_track_id"),
+                          sa.column("dropped_track_id"), sa.column("detail"))
+    with database.begin() as conn:
+        conn.execute(db.tracks.insert(), [values | r | {"near_key": int(k)} for r, k in zip(rows.to_dict("records"), old_keys)])
+        conn.execute(duplicates.insert().values(ingest_run_id="r", rule="same track_id, conflicting values", kept_track_id="t0",
+                                                dropped_track_id="t0", detail="popularity: kept 3, dropped 2"))
+    database.dispose()
+
+    database = db.connect(db_url)  # up to today's schema
+    with database.connect() as conn:
+        artists = pd.read_sql(sa.select(db.track_artists).order_by(db.track_artists.c.track_id, db.track_artists.c.position), conn)
+        tracks = pd.read_sql(sa.select(db.tracks.c.track_id, db.tracks.c.artist_name, db.tracks.c.near_key).order_by(db.tracks.c.track_id), conn)
+        merges = pd.read_sql(sa.select(db.track_duplicates.c.dropped_rows), conn)
+    expected = {"t0": ["Dick Haymes", "Bing Crosby"], "t1": ["Guns N' Roses"], "t2": ["[spunge]"], "t3": ["Bing Crosby"], "t4": ["['Broken'"]}
+    assert {t: list(group["name"]) for t, group in artists.groupby("track_id")} == expected
+    assert artists["artist_id"].isna().all() and list(artists["position"]) == [0, 1, 0, 0, 0, 0]
+    assert list(tracks["artist_name"]) == ["Dick Haymes", "Guns N' Roses", "[spunge]", "Bing Crosby", "['Broken'"]
+    new_keys = near_keys(pd.Series(["Bing Crosby\x1fDick Haymes", "Guns N' Roses", *texts[2:]]), rows["track_name"], rows["duration_ms"])
+    assert list(tracks["near_key"]) == [int(k) for k in new_keys]
+    assert list(merges["dropped_rows"]) == [1]
+
+    with database.begin() as conn:
+        command.downgrade(db._alembic_config(conn), "0010")
+    with database.connect() as conn:
+        back = pd.read_sql(sa.select(db.tracks.c.artist_name, db.tracks.c.near_key).order_by(db.tracks.c.track_id), conn)
+        assert not sa.inspect(conn).has_table("track_artists")
+    database.dispose()
+    # A song of several artists is written back as their literal; one of one artist keeps its name.
+    assert list(back["artist_name"]) == ["['Dick Haymes', 'Bing Crosby']", "Guns N' Roses", "[spunge]", "Bing Crosby", "['Broken'"]
+    assert list(back["near_key"]) == [int(old_keys[0])] + [int(k) for k in new_keys[1:]]
 
 
 @pytest.mark.parametrize("newer", ["alembic", "legacy"])
@@ -205,7 +255,9 @@ def test_release_v6_lake_is_moved_into_the_catalogue_table_on_first_use(tmp_path
         catalogue = store.catalogue()
         health = catalogue_health(store)
         lake_keys = store.lake.keys()
-    pd.testing.assert_frame_equal(catalogue, legacy)  # every value, label column and row order kept
+    # Every value, label column and row order kept; the songs' artists read from their artist text.
+    pd.testing.assert_frame_equal(catalogue.drop(columns=["artists"]), legacy)
+    assert catalogue["artists"].tolist() == legacy["artist_name"].tolist()
     assert health.in_step and health.database_tracks == health.lake_tracks == 1_742 and health.files == 1
     assert keys.LEGACY_CATALOGUE not in lake_keys  # moved, not copied
     assert [k for k in lake_keys if k.startswith("ingest/")] == old_ingest_files  # a committed ingest's record stays

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from songscope.config import Settings
 from songscope.crashpoints import reach
 from songscope.store import db, keys, staging
-from songscope.store.catalogue_parts import write_catalogue_part
+from songscope.store.catalogue_parts import as_read, write_catalogue_part
 from songscope.store.lake import Lake, LakeError
 
 
@@ -498,9 +498,13 @@ def sample(store: Store, rows: int, *, seed: int = 0, columns: list[str] | None 
 
 def _read_columns(lake: Lake, key: str, columns: list[str] | None) -> pa.Table:
     if columns is None:
-        return lake.read_table(key)
+        return as_read(lake.read_table(key))
     present = set(lake.parquet_columns(key))
-    return lake.read_table(key, columns=[c for c in columns if c in present])
+    wanted = list(columns)
+    if "artists" in columns and "artists" not in present and "artist_name" not in columns:
+        wanted.append("artist_name")  # a file older than several artists: they are read from its artist text
+    table = as_read(lake.read_table(key, columns=[c for c in wanted if c in present]))
+    return table.select([c for c in columns if c in table.column_names])
 
 
 @dataclass

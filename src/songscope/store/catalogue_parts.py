@@ -10,8 +10,10 @@ import io
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from songscope import artists, schema
 from songscope.store import keys
 from songscope.store.lake import Lake, LakeError
 
@@ -20,7 +22,38 @@ ROW_GROUP_ROWS = 64_000
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    """A catalogue frame as the lake stores it: a song's artists (and ids) as lists of strings,
+    the type every Parquet reader knows, where songscope's frames join them (`songscope.artists`)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for name in schema.ARTIST_COLUMNS:
+        if name in table.column_names:
+            joined = table.column(name)
+            text = joined.cast(pa.string()) if not pa.types.is_string(joined.type) else joined
+            table = table.set_column(table.column_names.index(name), name, pc.split_pattern(text, artists.SEPARATOR))
+    return table
+
+
+def as_read(table: pa.Table) -> pa.Table:
+    """A catalogue file's table as songscope's frames hold it (the inverse of `_to_arrow`): lists of
+    artists joined again. A file written before songs had several artists has no ``artists``:
+    its artist text is read by the rule the database's migration applied to it (a list literal
+    names several artists, the first is ``artist_name``), so both stores agree."""
+    for name in schema.ARTIST_COLUMNS:
+        kind = table.schema.field(name).type if name in table.column_names else None
+        if kind is not None and (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+            table = table.set_column(table.column_names.index(name), name, pc.binary_join(table.column(name), artists.SEPARATOR))
+    if "artist_name" in table.column_names and "artists" not in table.column_names:
+        names = table.column("artist_name").to_numpy(zero_copy_only=False).astype(object)
+        joined = names.copy()
+        for i, text in enumerate(names):
+            if isinstance(text, str) and artists.looks_like_list(text):
+                parsed = artists.parse(text)
+                if parsed.names:
+                    names[i], joined[i] = parsed.names[0], parsed.joined
+        table = table.set_column(table.column_names.index("artist_name"), "artist_name", pa.array(names, pa.string()))
+        at = table.column_names.index("track_name") + 1 if "track_name" in table.column_names else len(table.column_names)
+        table = table.add_column(at, "artists", pa.array(joined, pa.string()))
+    return table
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

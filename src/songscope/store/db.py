@@ -147,7 +147,21 @@ track_duplicates = sa.Table(
     sa.Column("kept_track_id", TrackId, nullable=False),
     sa.Column("dropped_track_id", TrackId, nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
+    # How many input rows this merge dropped: a track id listed three times is one record of two.
+    sa.Column("dropped_rows", sa.Integer, nullable=False, server_default="1"),
     sa.UniqueConstraint("rule", "kept_track_id", "dropped_track_id", name="uq_duplicates_pair"),
+    **_TABLE_OPTIONS,
+)
+
+#: A song's artists in order (position 0 is ``tracks.artist_name``, its display name), with each
+#: artist's id where the source file gave one: every song has at least its first artist here.
+track_artists = sa.Table(
+    "track_artists",
+    metadata,
+    sa.Column("track_id", TrackId, primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("artist_id", sa.String(schema.MAX_ID_LENGTH)),
     **_TABLE_OPTIONS,
 )
 
@@ -332,7 +346,7 @@ LEGACY_REVISION = "0005"
 LEGACY_REVISION_NUMBER = int(LEGACY_REVISION)
 #: The newest Alembic revision this songscope knows (``store/migrations/versions``); its number
 #: is also written to ``songscope_schema``, so that releases from before Alembic refuse a newer database.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 SCHEMA_VERSION = int(SCHEMA_REVISION)
 
 
@@ -621,15 +635,16 @@ def earlier_near_duplicates(conn: Connection, candidates: pd.DataFrame, keys: np
     """Rows of `candidates` (new track ids) that repeat a stored track's artist, name and duration.
 
     Returns ``dropped_track_id`` (the candidate) and ``kept_track_id`` (the stored track). The
-    indexed key finds them; the values confirm them, so a hash collision never merges two songs.
+    indexed key (of the artists as a set, the name and the duration) finds them; the values
+    (first artist, name, duration) confirm them, so a hash collision never merges two songs.
     """
     empty = pd.DataFrame({"dropped_track_id": pd.Series(dtype=object), "kept_track_id": pd.Series(dtype=object)})
     if candidates.empty:
         return empty
-    from songscope.identity import near_keys, same_song
+    from songscope.identity import same_song
 
     if keys is None:
-        keys = near_keys(candidates["artist_name"], candidates["track_name"], candidates["duration_ms"])
+        keys = track_near_keys(candidates)
     stored: dict[int, list[tuple]] = {}
     query_columns = (tracks.c.near_key, tracks.c.track_id, tracks.c.artist_name, tracks.c.track_name, tracks.c.duration_ms)
     for chunk in _chunks(sorted({int(k) for k in keys})):
@@ -646,6 +661,38 @@ def earlier_near_duplicates(conn: Connection, candidates: pd.DataFrame, keys: np
                 pairs.append((track_id, stored_id))
                 break
     return pd.DataFrame(pairs, columns=["dropped_track_id", "kept_track_id"]) if pairs else empty
+
+
+def track_near_keys(clean_tracks: pd.DataFrame) -> np.ndarray:
+    """`identity.near_keys` of clean tracks: their artists as a set, track name and duration."""
+    from songscope.artists import set_keys
+    from songscope.identity import near_keys
+
+    names = clean_tracks["artists"] if "artists" in clean_tracks else clean_tracks["artist_name"]
+    return near_keys(set_keys(names), clean_tracks["track_name"], clean_tracks["duration_ms"])
+
+
+def artists_of(clean_tracks: pd.DataFrame) -> pd.DataFrame:
+    """The ``track_artists`` rows of clean tracks: (track_id, position, name, artist_id) for each
+    of a song's artists in order (its artist_name alone where it has no ``artists``)."""
+    from songscope.artists import SEPARATOR, split
+
+    names = clean_tracks["artists"] if "artists" in clean_tracks else clean_tracks["artist_name"]
+    ids = clean_tracks["artist_ids"] if "artist_ids" in clean_tracks else pd.Series([None] * len(clean_tracks), dtype=object)
+    if not ids.notna().any() and not names.str.contains(SEPARATOR, regex=False).fillna(False).any():
+        # Most catalogues: one artist a song and no ids, a row each without splitting anything.
+        return pd.DataFrame({"track_id": clean_tracks["track_id"].to_numpy(dtype=object), "position": np.zeros(len(names), dtype=np.int64),
+                             "name": names.to_numpy(dtype=object), "artist_id": np.full(len(names), None, dtype=object)})
+    lists = [split(n) for n in names.to_numpy(dtype=object)]
+    id_lists = [split(i) for i in ids.to_numpy(dtype=object)]
+    counts = np.fromiter((len(n) for n in lists), dtype=np.int64, count=len(lists))
+    flat_ids = [value for names_, ids_ in zip(lists, id_lists) for value in (ids_ if len(ids_) == len(names_) else [None] * len(names_))]
+    return pd.DataFrame({
+        "track_id": np.repeat(clean_tracks["track_id"].to_numpy(dtype=object), counts),
+        "position": np.concatenate([np.arange(c) for c in counts]) if len(counts) else np.empty(0, dtype=np.int64),
+        "name": [name for names_ in lists for name in names_],
+        "artist_id": flat_ids,
+    })
 
 
 class IngestWriter:
@@ -682,9 +729,7 @@ class IngestWriter:
         stored tracks this chunk gave labels to."""
         conn = self.conn
         if near_keys is None:
-            from songscope.identity import near_keys as compute_near_keys
-
-            near_keys = compute_near_keys(clean_tracks["artist_name"], clean_tracks["track_name"], clean_tracks["duration_ms"])
+            near_keys = track_near_keys(clean_tracks)
         if self.catalogue_was_empty:
             is_known = np.zeros(len(clean_tracks), dtype=bool)
             earlier = earlier_near_duplicates(conn, clean_tracks.iloc[:0])
@@ -698,6 +743,9 @@ class IngestWriter:
         track_rows = track_rows.assign(ingest_run_id=self.run_id, near_key=near_keys[is_new])
         with indexed_after(conn, tracks, len(track_rows)):
             bulk_insert(conn, tracks, track_rows)
+        artist_rows = artists_of(new_tracks)
+        with indexed_after(conn, track_artists, len(artist_rows)):
+            bulk_insert(conn, track_artists, artist_rows)
 
         # What an earlier ingest's track absorbed is credited to it: its labels and its provenance.
         absorbed_by = dict(zip(earlier["dropped_track_id"], earlier["kept_track_id"]))

@@ -61,6 +61,8 @@ def _columns(kind: str) -> list[sa.Column]:
 
     if kind == "tracks":
         return like(db.tracks, *[c.name for c in db.tracks.columns])
+    if kind == "artists":
+        return like(db.track_artists, *[c.name for c in db.track_artists.columns])
     if kind == "labels":  # `stored`: the track was stored before this ingest, its labels are merged
         return [*like(db.track_labels, "track_id", "name", "value"), sa.Column("stored", sa.Boolean, nullable=False)]
     if kind == "absorbed":  # a new id of this ingest that repeats a stored track (near duplicate)
@@ -72,7 +74,7 @@ def _columns(kind: str) -> list[sa.Column]:
     raise ValueError(kind)
 
 
-KINDS = ("tracks", "labels", "absorbed", "provenance", "rejected")
+KINDS = ("tracks", "artists", "labels", "absorbed", "provenance", "rejected")
 
 
 @dataclass(frozen=True)
@@ -161,11 +163,10 @@ def _new_attempt() -> str:
 def load_tracks(job: ParallelLoad, part: int, clean_tracks: pd.DataFrame) -> TracksLoaded:
     """Worker side: store part `part` of the clean tracks (unique ids, typed as the local backend
     types them) in the lake and the staging tables. Its new tracks become catalogue file `part`."""
-    from songscope.identity import near_keys as compute_near_keys
     from songscope.store.catalogue_parts import write_catalogue_part
     from songscope.store.lake import Lake
 
-    near_keys = compute_near_keys(clean_tracks["artist_name"], clean_tracks["track_name"], clean_tracks["duration_ms"])
+    near_keys = db.track_near_keys(clean_tracks)
     engine = _worker_engine(job)
     try:
         with engine.begin() as conn:
@@ -191,7 +192,7 @@ def load_tracks(job: ParallelLoad, part: int, clean_tracks: pd.DataFrame) -> Tra
             stored_ids = set(ids.to_numpy()[is_known]) | set(absorbed_by.values())
             labels["stored"] = labels["track_id"].isin(stored_ids)
             attempt = _new_attempt()
-            for kind, frame in (("tracks", track_rows), ("labels", labels), ("absorbed", earlier)):
+            for kind, frame in (("tracks", track_rows), ("artists", db.artists_of(new_tracks)), ("labels", labels), ("absorbed", earlier)):
                 db.bulk_insert(conn, job.staging.table(kind), frame.assign(attempt=attempt))
     finally:
         engine.dispose()
@@ -259,6 +260,8 @@ def move(conn: Connection, job: ParallelLoad, writer: db.IngestWriter, loaded: L
     tracks, columns = staged["tracks"], [c.name for c in db.tracks.columns]
     with db.indexed_after(conn, db.tracks, added):
         conn.execute(db.tracks.insert().from_select(columns, sa.select(*[tracks.c[c] for c in columns]).where(received(tracks))))
+    artists, columns = staged["artists"], [c.name for c in db.track_artists.columns]
+    conn.execute(db.track_artists.insert().from_select(columns, sa.select(*[artists.c[c] for c in columns]).where(received(artists))))
 
     labels = staged["labels"]
     label_columns = ["track_id", "name", "value"]

@@ -26,7 +26,10 @@ def catalogue_schema(label_columns: list[str]) -> pa.Schema:
     fields = []
     for name in schema.CANONICAL_COLUMNS:
         column = schema.NUMERIC_BY_NAME.get(name)
-        fields.append((name, pa.string() if column is None else (pa.int64() if column.integer else pa.float64())))
+        if name in schema.ARTIST_COLUMNS:  # lists in the lake (`store.catalogue_parts`)
+            fields.append((name, pa.list_(pa.string())))
+        else:
+            fields.append((name, pa.string() if column is None else (pa.int64() if column.integer else pa.float64())))
     fields += [("is_outlier", pa.bool_()), ("outlier_rules", pa.string())]
     fields += [(name, pa.string()) for name in label_columns]
     return pa.schema(fields)

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from songscope import schema
+from songscope import artists, schema
 from songscope.backends.base import CleanedSources, IngestOptions, Progress
 from songscope.clean import DUPLICATE_COLUMNS, CleanReport, CleanStep
 from songscope.crashpoints import reach
@@ -50,6 +50,9 @@ TASK_ROWS = 500_000
 #: A CSV larger than this is read in parts of about this size (cut between records), in parallel
 #: and with bounded memory per task: about 450,000 rows of a typical audio-feature table.
 CSV_PART_BYTES = 64 << 20
+
+#: `artists.SEPARATOR` as a Java regular expression (Spark's split takes one).
+ARTIST_SEPARATOR_PATTERN = "\\x1f"
 
 _KIND, _ORDER_FILE, _REASON, _COLUMNS, _RAW, _NOTE = "_kind", "_file", "_reason", "_columns", "_raw", "_note"
 _TRACK, _REJECTED, _SUMMARY, _ERROR = "track", "rejected", "summary", "error"
@@ -589,24 +592,26 @@ def clean_on_spark(parsed: DataFrame, extras: list[str], rules: tuple[schema.Out
     by_id = Window.partitionBy("track_id")
     ranked = keep(alive.withColumn("_copies", F.count(F.lit(1)).over(by_id))
                   .withColumn("_rank", F.row_number().over(by_id.orderBy(*preference))))
-    conflicts = keep(_describe_conflicts(ranked.where("_copies > 1"), extras))
+    conflicts = keep(_describe_conflicts(ranked.where("_copies > 1")))
     alive_id = ranked.where("_rank = 1").drop("_copies", "_rank")
     exact_count, id_count = ranked.count(), alive_id.count()
 
-    # 3. the same artist, track name and duration: the preferred row stays, the others are recorded
-    near_group = Window.partitionBy("artist_name", "track_name", "duration_ms")
+    # 3. the same artists (as a set), track name and duration: the preferred row stays, the others are recorded
+    alive_id = alive_id.withColumn("_artist_set", F.array_join(F.array_sort(F.array_distinct(F.split(F.col("artists"), ARTIST_SEPARATOR_PATTERN))),
+                                                               artists.SEPARATOR))
+    near_group = Window.partitionBy("_artist_set", "track_name", "duration_ms")
     ranked = keep(alive_id.withColumn("_rank", F.row_number().over(near_group.orderBy(*preference)))
                   .withColumn("_kept", F.first("track_id").over(near_group.orderBy(*preference).rowsBetween(Window.unboundedPreceding, Window.currentRow))))
     near = (ranked.where("_rank > 1").select(F.lit("same artist, track name and duration").alias("rule"), F.col("_kept").alias("kept_track_id"),
-                                              F.col("track_id").alias("dropped_track_id"), F.lit("").alias("detail")))
-    survivors = ranked.where("_rank = 1").drop("_rank", "_kept")
+                                              F.col("track_id").alias("dropped_track_id"), F.lit("").alias("detail"), F.lit(1).cast("long").alias("dropped_rows")))
+    survivors = ranked.where("_rank = 1").drop("_rank", "_kept", "_artist_set")
 
     # 4. loose near duplicates on normalised names: always reported, removed only when asked
     loose_pairs = keep(_loose_pairs(survivors))
     merges = near.select(F.col("dropped_track_id").alias("_dropped"), F.col("kept_track_id").alias("_into"))
     if loose:
         loose_rows = loose_pairs.select(F.lit("loose: normalised names, duration within 2 s").alias("rule"), "kept_track_id",
-                                        "dropped_track_id", F.lit("").alias("detail"))
+                                        "dropped_track_id", F.lit("").alias("detail"), F.lit(1).cast("long").alias("dropped_rows"))
         near = near.unionByName(loose_rows)
         dropped = loose_pairs.select(F.col("dropped_track_id").alias("_gone"))
         survivors = survivors.join(dropped, survivors["track_id"] == dropped["_gone"], "left_anti")
@@ -695,25 +700,26 @@ def _loose_pairs(survivors: DataFrame) -> DataFrame:
     return names.groupBy("_artist", "_title").applyInPandas(match, _PAIR_SCHEMA)
 
 
-def _describe_conflicts(contested: DataFrame, extras: list[str]) -> DataFrame:
-    """(rule, kept, dropped, detail) for each row a track id's preferred row replaced, worded by
-    `clean.describe_conflict` on the few contested groups."""
-    columns = list(schema.CANONICAL_COLUMNS) + extras
+def _describe_conflicts(contested: DataFrame) -> DataFrame:
+    """(rule, kept, dropped, detail, dropped_rows): one record per contested track id, its rows
+    that the preferred row replaced worded by `clean.describe_conflict` and counted by
+    `clean.counted_conflicts`, as the local backend does (labels are merged, not compared)."""
+    columns = list(schema.CANONICAL_COLUMNS)
     integer = [c.name for c in schema.NUMERIC_COLUMNS if c.integer]
 
     def describe(group: pd.DataFrame) -> pd.DataFrame:
-        from songscope.clean import describe_conflict
+        from songscope.clean import counted_conflicts, describe_conflict
 
         group = group.sort_values("_rank")
         for name in integer:
             group[name] = group[name].astype("Int64")
         kept = group.iloc[0]
-        out = [("same track_id, conflicting values", kept["track_id"], row["track_id"], describe_conflict(kept[columns], row[columns]))
+        out = [("same track_id, conflicting values", kept["track_id"], row["track_id"], describe_conflict(kept[columns], row[columns]), 1)
                for _, row in group.iloc[1:].iterrows()]
-        return pd.DataFrame(out, columns=DUPLICATE_COLUMNS)
+        return counted_conflicts(pd.DataFrame(out, columns=DUPLICATE_COLUMNS))
 
     return contested.select(*[_quote(c) for c in columns], "_rank").groupBy("track_id").applyInPandas(
-        describe, "rule string, kept_track_id string, dropped_track_id string, detail string")
+        describe, "rule string, kept_track_id string, dropped_track_id string, detail string, dropped_rows long")
 
 
 def _merged_labels(mapped: DataFrame, extras: list[str]) -> DataFrame:

@@ -1,0 +1,117 @@
+"""A song's artists: one or more names, in order, the first of which is the song's display name.
+
+Public dumps write several artists in one cell in two ways:
+
+- a Python list literal, ``['Dick Haymes', 'Bing Crosby']`` or ``["Guns N' Roses"]`` (the
+  "Spotify Dataset 1921-2020" files and the 1.2M ``tracks_features.csv``), read with
+  `ast.literal_eval` (never ``eval``), whatever the layout: no artist's name starts with ``['``;
+- names joined with ``;``, ``Ingrid Michaelson;ZAYN`` (the 114-genre "Spotify Tracks Dataset"),
+  split only where the layout's header says so (`SEMICOLON_LAYOUT`), since ``;`` occurs inside
+  names elsewhere.
+
+Inside songscope a song's artists travel as one text value, the names joined with `SEPARATOR`
+(a control character no name may hold: ingest rejects it), so that every frame, hash and
+comparison treats them as one ordinary column; the lake stores them as a list of strings and the
+database as one row per artist (``track_artists``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Joins a song's artists inside songscope (the ASCII unit separator).
+SEPARATOR = "\x1f"
+#: Canonical columns: every artist joined with `SEPARATOR`, and their ids where the file gives them.
+ARTISTS_COLUMN = "artists"
+ARTIST_IDS_COLUMN = "artist_ids"
+#: A layout whose canonical columns include all of these writes several artists joined with ";"
+#: (the Hugging Face "Spotify Tracks Dataset": ``artists``, ``album_name``, ``track_genre``).
+SEMICOLON_LAYOUT = frozenset({"track_genre", "album_name"})
+
+#: A cell written as a list literal starts with "[" and a quote, or is "[]".
+_LIST_LITERAL = re.compile(r"^\[\s*(?:['\"]|\]$)")
+
+
+def looks_like_list(text: str) -> bool:
+    """Whether a cell is written as a list literal (``['A']``, ``["B", 'C']``, ``[]``).
+
+    >>> looks_like_list("['Uli']"), looks_like_list("[spunge]"), looks_like_list("Bing Crosby")
+    (True, False, False)
+    """
+    return bool(_LIST_LITERAL.match(text.strip()))
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One cell's artists, and whether the cell was a list literal that could not be read."""
+
+    names: tuple[str, ...]
+    malformed: bool = False
+    split: bool = False  # the cell named several artists, or was a list literal
+
+    @property
+    def joined(self) -> str:
+        return SEPARATOR.join(self.names)
+
+
+def parse(text: str, *, semicolons: bool = False) -> Parsed:
+    """A cell's artists, in order, each once, blank ones left out.
+
+    A list literal that `ast.literal_eval` cannot read as a list of strings is kept whole as one
+    artist, marked malformed (the row keeps it; ingest notes it).
+
+    >>> parse("['Dick Haymes', 'Bing Crosby']").names
+    ('Dick Haymes', 'Bing Crosby')
+    >>> parse('["Guns N\\' Roses"]').names
+    ("Guns N' Roses",)
+    >>> parse("Ingrid Michaelson;ZAYN", semicolons=True).names, parse("Ingrid Michaelson;ZAYN").names
+    (('Ingrid Michaelson', 'ZAYN'), ('Ingrid Michaelson;ZAYN',))
+    >>> parse("['Uli'").names, parse("['Uli'").malformed
+    (("['Uli'",), True)
+    >>> parse("['a', 1]").malformed
+    True
+    """
+    stripped = text.strip()
+    if looks_like_list(stripped):
+        try:
+            value = ast.literal_eval(stripped)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = None
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            return Parsed((stripped,), malformed=True)
+        return Parsed(_unique(value), split=True)
+    if semicolons and ";" in stripped:
+        return Parsed(_unique(stripped.split(";")), split=True)
+    return Parsed((stripped,) if stripped else ())
+
+
+def _unique(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+
+
+def split(joined: str | None) -> list[str]:
+    """The names of a `SEPARATOR`-joined value (none for a missing one).
+
+    >>> split("A\\x1fB"), split(None)
+    (['A', 'B'], [])
+    """
+    return [] if joined is None or joined != joined or joined == "" else str(joined).split(SEPARATOR)
+
+
+def set_keys(joined: Iterable[object]) -> np.ndarray:
+    """Each song's artists as a set, written as one text (sorted names joined with `SEPARATOR`):
+    what the near-duplicate rule compares. A song of one artist keys as that artist's name, as
+    before songs had several.
+
+    >>> set_keys(["B\\x1fA", "A"]).tolist()
+    ['A\\x1fB', 'A']
+    """
+    keys = np.array(list(joined), dtype=object)
+    several = np.fromiter((isinstance(v, str) and SEPARATOR in v for v in keys), dtype=bool, count=len(keys))
+    keys[several] = [SEPARATOR.join(sorted(set(v.split(SEPARATOR)))) for v in keys[several]]
+    return keys
