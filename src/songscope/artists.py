@@ -7,7 +7,10 @@ Public dumps write several artists in one cell in two ways:
   `ast.literal_eval` (never ``eval``), whatever the layout: no artist's name starts with ``['``;
 - names joined with ``;``, ``Ingrid Michaelson;ZAYN`` (the 114-genre "Spotify Tracks Dataset"),
   split only where the layout's header says so (`SEMICOLON_LAYOUT`), since ``;`` occurs inside
-  names elsewhere.
+  names elsewhere;
+- names joined with ``,`` beside their ids joined the same way (Exportify's "Artist Name(s)" and
+  "Artist URI(s)"): split only where the names split into as many parts as there are ids, since
+  ``Tyler, The Creator`` is one artist (one id).
 
 Inside songscope a song's artists travel as one text value, the names joined with `SEPARATOR`
 (a control character no name may hold: ingest rejects it), so that every frame, hash and
@@ -21,8 +24,12 @@ import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 #: Joins a song's artists inside songscope (the ASCII unit separator).
 SEPARATOR = "\x1f"
@@ -32,6 +39,10 @@ ARTIST_IDS_COLUMN = "artist_ids"
 #: A layout whose canonical columns include all of these writes several artists joined with ";"
 #: (the Hugging Face "Spotify Tracks Dataset": ``artists``, ``album_name``, ``track_genre``).
 SEMICOLON_LAYOUT = frozenset({"track_genre", "album_name"})
+#: A layout with this column (Exportify's, normalised) joins artists and their URIs with ",".
+COMMA_LAYOUT_COLUMN = "artist_uri(s)"
+#: How Exportify writes an artist's id.
+ARTIST_URI_PREFIX = "spotify:artist:"
 
 #: A cell written as a list literal starts with "[" and a quote, or is "[]".
 _LIST_LITERAL = re.compile(r"^\[\s*(?:['\"]|\]$)")
@@ -59,18 +70,21 @@ class Parsed:
         return SEPARATOR.join(self.names)
 
 
-def parse(text: str, *, semicolons: bool = False) -> Parsed:
+def parse(text: str, *, joined_by: str | None = None, count: int | None = None) -> Parsed:
     """A cell's artists, in order, each once, blank ones left out.
 
     A list literal that `ast.literal_eval` cannot read as a list of strings is kept whole as one
-    artist, marked malformed (the row keeps it; ingest notes it).
+    artist, marked malformed (the row keeps it; ingest notes it). `joined_by` splits a cell the
+    layout joins with it; with `count`, only a cell that splits into exactly that many names.
 
     >>> parse("['Dick Haymes', 'Bing Crosby']").names
     ('Dick Haymes', 'Bing Crosby')
     >>> parse('["Guns N\\' Roses"]').names
     ("Guns N' Roses",)
-    >>> parse("Ingrid Michaelson;ZAYN", semicolons=True).names, parse("Ingrid Michaelson;ZAYN").names
+    >>> parse("Ingrid Michaelson;ZAYN", joined_by=";").names, parse("Ingrid Michaelson;ZAYN").names
     (('Ingrid Michaelson', 'ZAYN'), ('Ingrid Michaelson;ZAYN',))
+    >>> parse("Tyler, The Creator", joined_by=",", count=1).names, parse("Daft Punk, Pharrell Williams", joined_by=",", count=2).names
+    (('Tyler, The Creator',), ('Daft Punk', 'Pharrell Williams'))
     >>> parse("['Uli'").names, parse("['Uli'").malformed
     (("['Uli'",), True)
     >>> parse("['a', 1]").malformed
@@ -85,8 +99,10 @@ def parse(text: str, *, semicolons: bool = False) -> Parsed:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             return Parsed((stripped,), malformed=True)
         return Parsed(_unique(value), split=True)
-    if semicolons and ";" in stripped:
-        return Parsed(_unique(stripped.split(";")), split=True)
+    if joined_by and joined_by in stripped:
+        parts = stripped.split(joined_by)
+        if count is None or len(parts) == count:
+            return Parsed(_unique(parts), split=True)
     return Parsed((stripped,) if stripped else ())
 
 
@@ -115,3 +131,44 @@ def set_keys(joined: Iterable[object]) -> np.ndarray:
     several = np.fromiter((isinstance(v, str) and SEPARATOR in v for v in keys), dtype=bool, count=len(keys))
     keys[several] = [SEPARATOR.join(sorted(set(v.split(SEPARATOR)))) for v in keys[several]]
     return keys
+
+
+def credits(tracks: pd.DataFrame) -> pd.Series:
+    """Every (song, artist) credit of a catalogue frame as a Series of artist names: a duet counts
+    for each of its artists (a frame without ``artists`` has one artist a song)."""
+    import pandas as pd
+
+    names = tracks["artists"] if "artists" in tracks else tracks["artist_name"]
+    names = names.where(names.notna(), tracks["artist_name"]) if "artists" in tracks else names
+    text = pd.Series(names.to_numpy(dtype=object), dtype=object)
+    several = text.str.contains(SEPARATOR, regex=False).fillna(False)
+    if not several.any():
+        return text
+    return text.str.split(SEPARATOR).explode(ignore_index=True)
+
+
+def shown(joined: Iterable[object]) -> list[str]:
+    """Each song's artists as people read them: the names joined with ", ".
+
+    >>> shown(["Dick Haymes\x1fBing Crosby", "Uli"])
+    ['Dick Haymes, Bing Crosby', 'Uli']
+    """
+    return [", ".join(split(value)) if isinstance(value, str) else "" for value in joined]
+
+
+#: A title's credit of featured artists: "(feat. X)", "[with X & Y]", "(ft. X, Y and Z)".
+_FEATURED = re.compile(r"[\(\[]\s*(?:feat\.?|ft\.?|featuring|with)\s+([^\)\]]+)[\)\]]", re.IGNORECASE)
+_CREDIT_SEPARATORS = re.compile(r"\s*(?:,|&|\band\b)\s*", re.IGNORECASE)
+
+
+def featured(title: str) -> tuple[str, ...]:
+    """The artists a title credits as featured, in order (Spotify lists them as the song's other
+    artists; catalogues of one artist a song keep them in the title only).
+
+    >>> featured("bad guy (with Justin Bieber)"), featured("Taki Taki (feat. Selena Gomez, Ozuna & Cardi B)")
+    (('Justin Bieber',), ('Selena Gomez', 'Ozuna', 'Cardi B'))
+    >>> featured("Here Comes The Sun - Remastered 2009")
+    ()
+    """
+    found = _FEATURED.search(title or "")
+    return _unique(_CREDIT_SEPARATORS.split(found.group(1))) if found else ()

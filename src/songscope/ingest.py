@@ -179,7 +179,7 @@ def _validated(url: str, table: pa.Table, lines: np.ndarray, invalid: list[_Inva
     rejected rows in line order; the summary's columns and counts filled in."""
     summary.columns = {src: dst for src, dst in zip(table.column_names, _canonical_names(url, table.column_names))}
     table = table.rename_columns(list(summary.columns.values()))
-    frame, rejected = validate(table, source=url, lines=lines, notes=summary.notes, semicolon_artists=uses_semicolon_artists(summary.columns))
+    frame, rejected = validate(table, source=url, lines=lines, notes=summary.notes, artists_joined_by=artists_joined_by(summary.columns))
     if invalid:
         rejected = pd.concat([_invalid_rows_frame(url, invalid), rejected], ignore_index=True)
         rejected = rejected.sort_values("line", kind="stable", ignore_index=True)
@@ -239,7 +239,7 @@ def read_parquet_part(url: str, first: int, stop: int, *, s3_endpoint: str | Non
     summary.columns = {src: dst for src, dst in zip(table.column_names, _canonical_names(url, table.column_names))}
     table = table.rename_columns(list(summary.columns.values()))
     frame, rejected = validate(table, source=url, lines=np.arange(offset + 1, offset + table.num_rows + 1, dtype=np.int64), notes=summary.notes,
-                               semicolon_artists=uses_semicolon_artists(summary.columns))
+                               artists_joined_by=artists_joined_by(summary.columns))
     summary.rows_valid, summary.rows_rejected = len(frame), len(rejected)
     summary.rows_read = summary.rows_valid + summary.rows_rejected
     return frame, rejected, summary
@@ -628,7 +628,7 @@ def _invalid_rows_frame(url: str, invalid: list[_InvalidRow]) -> pd.DataFrame:
 
 
 def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str, dict] | None = None,
-             semicolon_artists: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+             artists_joined_by: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Coerce a table with canonical column names to the schema's types and check the ranges.
 
     Returns the valid rows (canonical columns first, then extra columns, then ``source`` and
@@ -639,9 +639,10 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
     codes; a bad value in an optional column is set missing and the row kept. Both are counted in
     `notes` (description -> count, first line, first value), never done silently.
 
-    A song's artists (`songscope.artists`): a list literal names several, and so does a
-    ``;``-joined cell when `semicolon_artists` (the layout uses it); ``artist_name`` becomes
-    the first, ``artists`` all of them, ``artist_ids`` their ids where the file gives as many.
+    A song's artists (`songscope.artists`): a list literal names several, and so does a cell
+    joined with `artists_joined_by` (";", or "," beside as many ids: the layout's way, see
+    `artists_joined_by`); ``artist_name`` becomes the first, ``artists`` all of them,
+    ``artist_ids`` their ids where the file gives as many.
     """
     n = table.num_rows
     notes = {} if notes is None else notes
@@ -674,7 +675,7 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
         out[name] = values
 
     if "artist_name" in out:
-        _read_artists(table, out, problems, notes, lines, semicolons=semicolon_artists)
+        _read_artists(table, out, problems, notes, lines, joined_by=artists_joined_by)
 
     for column in schema.NUMERIC_COLUMNS:
         if column.name not in table.column_names:
@@ -755,20 +756,27 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
     return frame, rejected
 
 
-def uses_semicolon_artists(columns: dict[str, str]) -> bool:
-    """Whether a source's layout joins several artists with ``;`` (by its header: `columns`,
-    source name -> canonical name)."""
-    from songscope.artists import SEMICOLON_LAYOUT
+def artists_joined_by(columns: dict[str, str]) -> str | None:
+    """How a source's layout joins several artists in one cell, by its header (`columns`, source
+    name -> canonical name): ";" (the 114-genre set), "," beside the artists' URIs (Exportify),
+    or None (list literals only, which any layout may hold)."""
+    from songscope.artists import COMMA_LAYOUT_COLUMN, SEMICOLON_LAYOUT
 
-    artist_sources = [source for source, canonical in columns.items() if canonical == "artist_name"]
-    return bool(artist_sources) and schema.normalise_column_name(artist_sources[0]) == "artists" and SEMICOLON_LAYOUT <= set(columns.values())
+    normalised = {schema.normalise_column_name(source): canonical for source, canonical in columns.items()}
+    if normalised.get(COMMA_LAYOUT_COLUMN) == "artist_ids":
+        return ","
+    artist_sources = [source for source, canonical in normalised.items() if canonical == "artist_name"]
+    if artist_sources == ["artists"] and SEMICOLON_LAYOUT <= set(columns.values()):
+        return ";"
+    return None
 
 
 #: Cells that may name several artists: list literals anywhere, ";" where the layout joins with it.
 _LIST_CELL = r"^\[\s*(?:['\"]|\]$)"
 
 
-def _read_artists(table: pa.Table, out: dict[str, object], problems: list, notes: dict[str, dict], lines: np.ndarray, *, semicolons: bool) -> None:
+def _read_artists(table: pa.Table, out: dict[str, object], problems: list, notes: dict[str, dict], lines: np.ndarray, *,
+                  joined_by: str | None) -> None:
     """``artist_name`` -> the first artist, ``artists`` -> every artist (joined), ``artist_ids``
     -> their ids; list literals that cannot be read are kept whole and noted, a cell that names
     no artist at all (``[]``) rejects its row, and so does a name holding the separator."""
@@ -779,15 +787,18 @@ def _read_artists(table: pa.Table, out: dict[str, object], problems: list, notes
         _given_artists(table, out, notes, lines)
         return
     several = _mask(pc.match_substring_regex(raw, _LIST_CELL))
-    if semicolons:
-        several |= _mask(pc.match_substring(raw, ";"))
+    ids = _text_array(table.column("artist_ids")).to_numpy(zero_copy_only=False) if "artist_ids" in table.column_names else None
+    if joined_by:
+        several |= _mask(pc.match_substring(raw, joined_by))
     first = joined = raw
     if several.any():
         first_values = raw.to_numpy(zero_copy_only=False).astype(object)
         joined_values = first_values.copy()
         malformed, empty, read = (np.zeros(len(first_values), dtype=bool) for _ in range(3))
         for i in np.flatnonzero(several):
-            parsed = artists.parse(first_values[i], semicolons=semicolons)
+            # Joined with ",": only as many names as the cell beside it has ids (commas occur in names).
+            count = None if joined_by != "," else (len(str(ids[i]).split(",")) if ids is not None and ids[i] else 0)
+            parsed = artists.parse(first_values[i], joined_by=joined_by, count=count)
             malformed[i] = parsed.malformed
             read[i] = parsed.split and not parsed.malformed
             empty[i] = not parsed.names
@@ -795,7 +806,7 @@ def _read_artists(table: pa.Table, out: dict[str, object], problems: list, notes
             joined_values[i] = parsed.joined if parsed.names else None
         first, joined = pa.array(first_values, pa.string()), pa.array(joined_values, pa.string())
         if read.any():
-            how = "list literals" if not semicolons else "list literals or ';'-joined names"
+            how = "list literals" if not joined_by else f"list literals or {joined_by!r}-joined names"
             _note(notes, f"artist_name: {how} read as a song's artists (the first is its artist_name)", read, lines, raw)
         if malformed.any():
             _note(notes, "artist_name: a list literal that cannot be read, kept whole as one artist", malformed, lines, raw)
@@ -804,7 +815,7 @@ def _read_artists(table: pa.Table, out: dict[str, object], problems: list, notes
          lambda idx: ["contains a unit separator (U+001F), which no name may hold"] * len(idx))
     out["artist_name"], out["artists"] = first, joined
     if "artist_ids" in table.column_names:
-        out["artist_ids"] = _artist_ids(_text_array(table.column("artist_ids")), joined, notes, lines)
+        out["artist_ids"] = _artist_ids(_text_array(table.column("artist_ids")), joined, notes, lines, joined_by=joined_by)
 
 
 def _given_artists(table: pa.Table, out: dict[str, object], notes: dict[str, dict], lines: np.ndarray) -> None:
@@ -827,7 +838,7 @@ def _given_artists(table: pa.Table, out: dict[str, object], notes: dict[str, dic
         out["artist_ids"] = _artist_ids(_text_array(table.column("artist_ids")), given, notes, lines)
 
 
-def _artist_ids(raw: pa.ChunkedArray, joined: pa.Array, notes: dict[str, dict], lines: np.ndarray) -> pa.Array:
+def _artist_ids(raw: pa.ChunkedArray, joined: pa.Array, notes: dict[str, dict], lines: np.ndarray, joined_by: str | None = None) -> pa.Array:
     """Each song's artist ids joined as its artists are, where the cell gives one per artist; else
     missing, and noted when the cell was not empty."""
     from songscope import artists
@@ -839,7 +850,11 @@ def _artist_ids(raw: pa.ChunkedArray, joined: pa.Array, notes: dict[str, dict], 
     for i, (cell, song) in enumerate(zip(values, names)):
         if cell is None or not str(cell).strip() or song is None:
             continue
-        parsed = artists.Parsed(tuple(artists.split(cell))) if artists.SEPARATOR in str(cell) else artists.parse(str(cell))
+        if artists.SEPARATOR in str(cell):
+            parsed = artists.Parsed(tuple(artists.split(cell)))
+        else:
+            parsed = artists.parse(str(cell), joined_by=joined_by)
+            parsed = artists.Parsed(tuple(n.removeprefix(artists.ARTIST_URI_PREFIX) for n in parsed.names), parsed.malformed)
         if parsed.malformed or len(parsed.names) != len(artists.split(song)):
             unmatched[i] = True
             continue

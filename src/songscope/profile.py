@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from songscope import schema
+from songscope.artists import credits
 from songscope.clean import CleanReport, flag_outliers
 
 TOP_ARTISTS = 15
@@ -65,7 +66,8 @@ def profile(
     describe.insert(2, "unique", values.nunique())
 
     # Most songs first, ties by name: the order every backend gives (Spark sorts the same way).
-    artists = tracks["artist_name"].value_counts().sort_index().sort_values(ascending=False, kind="stable")
+    # Every artist of a song counts (a duet is a song of each).
+    artists = credits(tracks).value_counts().sort_index().sort_values(ascending=False, kind="stable")
     top = artists.head(TOP_ARTISTS).rename_axis("artist_name").reset_index(name="tracks")
     top["share"] = top["tracks"] / len(tracks)
     popularity_zero = None

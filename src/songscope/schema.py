@@ -126,6 +126,7 @@ ALIASES: dict[str, str] = {
     "title": "track_name",
     "artists": "artist_name",  # several artists: a list literal, or ";"-joined (see `songscope.artists`)
     "id_artists": "artist_ids",  # "Spotify Dataset 1921-2020" tracks.csv
+    "artist_uri(s)": "artist_ids",  # Exportify: "spotify:artist:..." joined with ","
     "duration": "duration_ms",
     # Spotify playlist exporters (Exportify's "Track URI", "Artist Name(s)", "Track Duration (ms)", ...)
     "track_uri": "track_id",

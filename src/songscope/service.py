@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from songscope import crashpoints, schema
+from songscope.artists import shown
 from songscope.config import redact
 from songscope.jsonable import dumps, jsonable
 from songscope.store import db, keys
@@ -1304,7 +1305,9 @@ class _WebCatalogue:
     def __init__(self, catalogue: pd.DataFrame, total: int):
         self.catalogue = catalogue.reset_index(drop=True)
         self.total = total
-        self.names = (self.catalogue["artist_name"].astype(str) + " - " + self.catalogue["track_name"].astype(str)).to_numpy()
+        every = self.catalogue["artists"] if "artists" in self.catalogue else self.catalogue["artist_name"]
+        artists = pd.Series(shown(every.where(every.notna(), self.catalogue["artist_name"]).to_numpy(dtype=object)), index=self.catalogue.index)
+        self.names = (artists + " - " + self.catalogue["track_name"].astype(str)).to_numpy()
         self.ids = self.catalogue["track_id"].astype(str).to_numpy()
         self.row = pd.Series(np.arange(len(self.catalogue)), index=self.ids)
         self._columns = {column: self.catalogue[column].to_numpy() for column in self.catalogue.columns}
@@ -1459,7 +1462,8 @@ def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int
     nearest = closest[np.argsort(distances[closest], kind="stable")][:neighbours]
     cluster = int(labels[own]) if own is not None else int(run.labels_of(store, [track_id])[0])
     features = {c: track[c] for c in run.space["columns"] if c in track}
-    return jsonable({"track_id": track_id, "name": songs.label(position), "popularity": track.get("popularity"), "features": features,
+    return jsonable({"track_id": track_id, "name": songs.label(position), "artists": songs.all_artist_names([position])[0],
+                     "popularity": track.get("popularity"), "features": features,
                      "cluster": cluster, "cluster_description": run.descriptions.get(cluster), "nearest_among": len(index.catalogue),
                      "nearest": [{"track_id": index.ids[r], "name": index.names[r], "distance": round(float(distances[r]), 4),
                                   "cluster": int(labels[r])} for r in nearest]})

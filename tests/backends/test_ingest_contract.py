@@ -8,10 +8,12 @@ from contextlib import contextmanager
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
 
 from songscope.config import Settings
 from tests.conftest import ingest, load_catalogue
 from tests.test_bad_inputs import FILE_LEVEL, GOOD_IDS, ROW_LEVEL, write
+from tests.test_repeats import check_every_row_is_accounted_for, repeated_songs, write_rows
 
 pytestmark = pytest.mark.spark
 
@@ -25,7 +27,8 @@ def _stored(settings: Settings) -> dict[str, pd.DataFrame]:
     engine = sa.create_engine(settings.db_url)
     with engine.connect() as conn:
         tables = {
-            "duplicates": pd.read_sql("SELECT rule, kept_track_id, dropped_track_id, detail FROM track_duplicates", conn),
+            "duplicates": pd.read_sql("SELECT rule, kept_track_id, dropped_track_id, detail, dropped_rows FROM track_duplicates", conn),
+            "artists": pd.read_sql("SELECT track_id, position, name, artist_id FROM track_artists", conn),
             "provenance": pd.read_sql("SELECT t.track_id, s.uri, t.line FROM track_sources t JOIN sources s USING (source_id)", conn),
             "rejected": pd.read_sql("SELECT s.uri, r.line, r.columns, r.reason, r.raw FROM rejected_rows r JOIN sources s USING (source_id)", conn),
             "sources": pd.read_sql("SELECT uri, content_sha256, size_bytes, format FROM sources", conn),
@@ -207,3 +210,36 @@ def test_spelled_codes_and_optional_garbage_are_read_alike(tmp_path, spark_local
     stored_local, stored_spark = _stored(local_settings), _stored(spark_settings)
     pd.testing.assert_frame_equal(stored_spark["rejected"], stored_local["rejected"])
     assert len(stored_spark["rejected"]) == 3  # 'H', the cut last line, and a required value's garbage
+
+
+@pytest.mark.parametrize("layout", ["spotify_tracks_db_26_genres.csv", "spotify_1921_2020_tracks.csv", "spotify_1921_2020_data.csv",
+                                    "tracks_features_1_2m.csv", "hf_spotify_tracks_114_genres.csv", "exportify.csv"])
+def test_every_known_layout_gives_the_same_catalogue_artists_and_records(tmp_path, spark_local, layout):
+    """Each public layout (tests/test_layouts.py): the same catalogue, artists (in the lake and in
+    ``track_artists``), labels, merges, provenance and rejected rows on both backends."""
+    from tests.test_layouts import LAYOUTS
+
+    (local, local_settings), (spark, spark_settings) = _both(tmp_path, [str(LAYOUTS / layout)], spark_local)
+    assert spark.report.to_dict() == local.report.to_dict()
+    pd.testing.assert_frame_equal(load_catalogue(spark_settings), load_catalogue(local_settings))
+    stored_local, stored_spark = _stored(local_settings), _stored(spark_settings)
+    for name in stored_local:
+        pd.testing.assert_frame_equal(stored_spark[name], stored_local[name], obj=name)
+    assert (stored_local["artists"].groupby("track_id").size() >= 1).all()
+    assert set(stored_local["artists"]["track_id"]) == set(load_catalogue(local_settings)["track_id"])
+
+
+@settings(max_examples=3, deadline=None)
+@given(rows=repeated_songs())
+def test_any_number_of_repeats_ingests_alike_on_spark(tmp_path_factory, spark_local, rows):
+    folder = tmp_path_factory.mktemp("repeats")
+    path = write_rows(folder, rows)
+    outcomes = {}
+    for engine in ("local", "spark"):
+        stores = _settings(folder, engine, spark_local)
+        outcomes[engine] = ingest([path], stores, engine=engine)
+        check_every_row_is_accounted_for(rows, outcomes[engine], stores)
+    assert outcomes["spark"].report.to_dict() == outcomes["local"].report.to_dict()
+    stored = {engine: _stored(_settings(folder, engine, spark_local)) for engine in outcomes}
+    for name in stored["local"]:
+        pd.testing.assert_frame_equal(stored["spark"][name], stored["local"][name], obj=name)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from songscope.artists import credits
+
 #: |median difference| in IQR units above which a feature is worth naming in a description.
 NOTABLE = 0.5
 
@@ -85,7 +87,7 @@ def describe_clusters(tracks: pd.DataFrame, labels: np.ndarray, features: list[s
         shift = (values[members].median() - median) / iqr
         notable = shift[shift.abs() >= NOTABLE].sort_values(key=np.abs, ascending=False).head(4)
         words = [(_WORDS.get(f, (f"high {f}", f"low {f}"))[0 if v > 0 else 1]) for f, v in notable.items()]
-        artists = tracks.loc[members, "artist_name"].value_counts().head(top_artists)
+        artists = credits(tracks.loc[members]).value_counts().head(top_artists)  # every artist of a song counts
         rows.append(
             {
                 "cluster": int(cluster),

@@ -86,6 +86,8 @@ class SongDistance:
     artist_context: float = ARTIST_CONTEXT
     album_context: float = ALBUM_CONTEXT
     name_context: float = NAME_CONTEXT
+    #: Whether a song of several artists draws on all of them in the artist context (else its first).
+    every_artist: bool = True
 
     def weight_vector(self, names: Sequence[str]) -> np.ndarray:
         """The weights of `names` (1 when not listed), scaled to a mean square of 1 so that the
@@ -94,13 +96,13 @@ class SongDistance:
         norm = np.sqrt(np.mean(w**2))
         return w / norm if norm > 0 else np.ones(len(names))
 
-    def embed(self, X: np.ndarray, names: Sequence[str], artists: np.ndarray | None) -> np.ndarray:
+    def embed(self, X: np.ndarray, names: Sequence[str], artists: np.ndarray | None, starts: np.ndarray | None = None) -> np.ndarray:
         """Songs in the metric's space: weighted features, then (with artist context) the
-        weighted mean of each song's artist, times `artist_context`."""
+        weighted mean of each song's artists (`artist_means`), times `artist_context`."""
         weighted = np.asarray(X, dtype=np.float64) * self.weight_vector(names)
         if not self.artist_context or artists is None:
             return weighted
-        return np.hstack([weighted, self.artist_context * artist_means(weighted, artists)])
+        return np.hstack([weighted, self.artist_context * artist_means(weighted, artists, starts if self.every_artist else None)])
 
     def describe(self, names: Sequence[str]) -> str:
         w = self.weight_vector(names)
@@ -160,17 +162,32 @@ def name_coordinates(names: Sequence[str], dimensions: int = NAME_DIMENSIONS, se
     return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
 
 
-def artist_means(X: np.ndarray, artists: np.ndarray) -> np.ndarray:
+def artist_means(X: np.ndarray, artists: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
     """Each row replaced by the mean of the rows of its artist (`artists`: integer codes).
+
+    With `starts`, a song has several artists: row i's are ``artists[starts[i]:starts[i + 1]]``.
+    Each artist's mean is then over every song it is on, and a song's context is the mean of its
+    artists' means: a duet contributes to, and draws on, both artists' sound.
 
     >>> artist_means(np.array([[1.0], [3.0], [5.0]]), np.array([0, 0, 1])).ravel().tolist()
     [2.0, 2.0, 5.0]
+    >>> artist_means(np.array([[1.0], [3.0], [5.0]]), np.array([0, 0, 1, 1]), np.array([0, 1, 3, 4])).ravel().tolist()
+    [2.0, 3.0, 4.0]
     """
     codes = np.asarray(artists, dtype=np.int64)
+    if starts is None:
+        counts = np.bincount(codes)
+        sums = np.zeros((len(counts), X.shape[1]))
+        np.add.at(sums, codes, X)
+        return sums[codes] / counts[codes][:, None]
+    lengths = np.diff(np.asarray(starts, dtype=np.int64))
+    owner = np.repeat(np.arange(len(X)), lengths)
     counts = np.bincount(codes)
-    sums = np.zeros((len(counts), X.shape[1]))
-    np.add.at(sums, codes, X)
-    return sums[codes] / counts[codes][:, None]
+    out = np.empty((len(X), X.shape[1]))
+    for j in range(X.shape[1]):
+        means = np.bincount(codes, weights=X[owner, j], minlength=len(counts)) / np.maximum(counts, 1)
+        out[:, j] = np.bincount(owner, weights=means[codes], minlength=len(X)) / np.maximum(lengths, 1)
+    return out
 
 
 def neighbour_agreement(X: np.ndarray, labels: Sequence[frozenset], rows: np.ndarray, queries: np.ndarray, k: int = 10) -> float:

@@ -89,6 +89,11 @@ class Methods:
         with_names = dataclasses.replace(default, album_context=self.album_context if self._with_album is not None else default.album_context,
                                          name_context=self.name_context)
         self._with_names = Recommender.from_frame(self.tracks, self.space, distance=with_names) if not default.name_context else None
+        # A catalogue whose songs have several artists: songscope as if each had its first only
+        # (artist context, cap and exclusions), to measure what every artist gives.
+        self._first_artist_only = None
+        if self.recommender.songs.several_artists:
+            self._first_artist_only = Recommender.from_frame(self.tracks.assign(artists=self.tracks["artist_name"]), self.space)
 
     def all(self) -> dict[str, Method]:
         """The baselines the design asks for, and songscope's default."""
@@ -99,7 +104,9 @@ class Methods:
             "mean-vector kNN": self.mean_vector,
             "exact kNN": self.exact_knn,
             "songscope": self.songscope,
-        } | ({"songscope, weights learned here": self.songscope_learned} if self._learned is not None else {})
+        } | ({"songscope, weights learned here": self.songscope_learned} if self._learned is not None else {}) \
+          | ({"songscope, first artist only": lambda seeds, n: self._recommend(self._first_artist_only, seeds, RecommendOptions(n=n))}
+             if self._first_artist_only is not None else {})
 
     def ablation(self) -> dict[str, Method]:
         """songscope built up one ingredient at a time, from plain kNN to the default."""
@@ -119,14 +126,15 @@ class Methods:
         more songs (four times as many each round) until `n` by other artists remain."""
         if method == self.songscope:
             return lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, exclude_seed_artists=True))
-        artist = self.recommender.songs.artist
+        songs = self.recommender.songs
         most = len(self.tracks)
 
         def picks(seeds: list[int], n: int) -> list[int]:
-            banned = set(artist[seeds].tolist())
+            banned = songs.artists_of(seeds)[0]  # every artist of every seed
             ask = 2 * n
             while True:
-                found = [r for r in method(seeds, min(ask, most - len(seeds))) if artist[r] not in banned]
+                asked = np.asarray(method(seeds, min(ask, most - len(seeds))), dtype=np.int64)
+                found = asked[~songs.by_any_of(asked, banned)].tolist()
                 if len(found) >= n or ask >= most - len(seeds):
                     return found[:n]
                 ask *= 4

@@ -22,14 +22,14 @@ class RecommendOptions:
     take their help and bounds from here (``dataclasses.fields(RecommendOptions)``)."""
 
     n: int = _option(10, "How many songs to recommend.", ge=1, le=500)
-    per_artist: int | None = _option(2, "At most this many songs per artist (none: no cap).", ge=1)
-    exclude_seed_artists: bool = _option(False, "Leave out the favourites' own artists.")
+    per_artist: int | None = _option(2, "At most this many songs per artist, a song counting for each of its artists (none: no cap).", ge=1)
+    exclude_seed_artists: bool = _option(False, "Leave out songs by any of the favourites' artists (every artist of a song counts).")
     exclude_versions: bool = _option(True, "Leave out other versions of a favourite (same normalised artist and title).")
     diversity: float | None = _option(None, "MMR lambda in (0, 1]: lower trades relevance for variety; 1 is pure relevance.", gt=0, le=1)
     cluster: int | None = _option(None, "Only songs of this cluster (of the clustering run).", ge=0)
     popularity: tuple[int, int] | None = _option(None, "Popularity range LOW..HIGH within 0..100, e.g. 20..80.")
     taste: bool = _option(True, "Learn the listener's taste from ten favourites or any dislike, and re-rank with it.")
-    exclude_artists: tuple[str, ...] = _option((), "Leave out these artists (any case and accents).", max_length=MAX_LISTED)
+    exclude_artists: tuple[str, ...] = _option((), "Leave out songs by these artists, whether first or featured (any case and accents).", max_length=MAX_LISTED)
     exclude_genres: tuple[str, ...] = _option((), "Leave out songs with any of these genres (needs a genre column in the catalogue).", max_length=MAX_LISTED)
     exclude_explicit: bool = _option(False, "Leave out explicit songs (needs an explicit column in the catalogue).")
     known: tuple[str, ...] = _option((), "Songs the listener already knows, and their other versions: left out (track ids or exact 'artist - title').",

@@ -77,8 +77,9 @@ def song_path(model: Recommender, start: str, end: str, steps: int = 12, per_art
     progress = np.linspace(0.0, 1.0, steps)
     stops = ends[0] + progress[1:-1, None] * (ends[1] - ends[0])
     used_versions = {int(songs.version[first]), int(songs.version[last])}
-    per = Counter({int(songs.artist[first]): 1})
-    per[int(songs.artist[last])] += 1
+    per: Counter = Counter()
+    for end_song in (first, last):  # every artist of a song counts against the cap
+        per.update(songs.artists_of([end_song])[0].tolist())
     chosen = [first]
     previous = ends[0]
     notes: list[str] = []
@@ -93,7 +94,7 @@ def song_path(model: Recommender, start: str, end: str, steps: int = 12, per_art
             raise ValueError(f"no song left for step {i + 2} of {steps} under the artist cap ({per_artist}): ask for fewer steps or a higher cap")
         chosen.append(pick)
         used_versions.add(int(songs.version[pick]))
-        per[int(songs.artist[pick])] += 1
+        per.update(songs.artists_of([pick])[0].tolist())
         previous = model._vectors([pick])[0].astype(np.float64)
     chosen.append(last)
     vectors = model._vectors(chosen).astype(np.float64)
@@ -117,7 +118,7 @@ def _best(model: Recommender, candidates: np.ndarray, stop: np.ndarray, previous
     """The candidate closest to the stop and to the song before, among those still allowed."""
     candidates = candidates[candidates >= 0]
     allowed = [int(c) for c in candidates if int(model.songs.version[c]) not in used_versions
-               and (per_artist is None or per[int(model.songs.artist[c])] < per_artist)]
+               and (per_artist is None or all(per[a] < per_artist for a in model.songs.artists_of([c])[0].tolist()))]
     if not allowed:
         return None
     vectors = model._vectors(allowed).astype(np.float64)

@@ -172,7 +172,7 @@ class Recommender:
                 part /= space.scale_.astype(np.float32)
             part *= weights
         if distance.artist_context:
-            X = _with_artist_context(X, d, songs.artist, distance.artist_context)
+            X = _with_artist_context(X, d, songs, distance)
         else:
             X = X[:, :d] if X.shape[1] != d else X
         contexts = []
@@ -240,7 +240,7 @@ class Recommender:
         `FUZZY_ALL` songs; in a larger one, the `FUZZY_POOL` names sharing most words with it
         (comparing with millions of names would take minutes)."""
         if len(self.songs) <= FUZZY_ALL:
-            return pc.unique(self.songs.search_key).to_pylist()
+            return pc.unique(self.songs.names()).to_pylist()
         words = [w for w in key.split() if len(w) >= 3] or key.split()
         shared = np.zeros(len(self.songs), dtype=np.int16)
         for word in words:
@@ -248,7 +248,9 @@ class Recommender:
         found = np.flatnonzero(shared)
         if len(found) > FUZZY_POOL:
             found = found[np.argsort(-shared[found], kind="stable")[:FUZZY_POOL]]
-        return pc.unique(self.songs.search_key.take(pa.array(found))).to_pylist()
+        names = self.songs.search_key.take(pa.array(found))
+        aliases = self.songs.alias_key.filter(pa.array(np.isin(self.songs.alias_row, found))) if len(self.songs.alias_key) else names.slice(0, 0)
+        return pc.unique(pa.concat_arrays([names, aliases])).to_pylist()
 
     # ----------------------------------------------------------------------------- recommending
 
@@ -351,7 +353,7 @@ class Recommender:
         keep = ~np.isin(candidates, seeds + disliked)
         artists, known_versions = listener
         if len(artists):
-            keep &= ~np.isin(self.songs.artist[candidates], artists)
+            keep &= ~self.songs.by_any_of(candidates, artists)
         if len(known_versions):
             keep &= ~np.isin(self.songs.version[candidates], known_versions)
         if where is not None:
@@ -373,7 +375,7 @@ class Recommender:
         if options.exclude_versions:
             keep &= ~np.isin(self.songs.version[candidates], self.songs.version[seeds])
         if options.exclude_seed_artists:
-            keep &= ~np.isin(self.songs.artist[candidates], self.songs.artist[seeds])
+            keep &= ~self.songs.by_any_of(candidates, self.songs.artists_of(seeds)[0])
         if options.cluster is not None:
             if self.clusters is None:
                 raise ValueError("no clustering run to restrict to: run songscope cluster first")
@@ -405,13 +407,15 @@ class Recommender:
                 value = options.diversity * np.array([relevance[p] for p in pool]) - (1 - options.diversity) * similarity
                 pick = int(pool[int(np.argmax(value))])
             remaining.remove(pick)
-            artist, version = int(self.songs.artist[pick]), int(self.songs.version[pick])
+            artists, version = self.songs.artists_of([pick])[0].tolist(), int(self.songs.version[pick])
             # One version of a song is enough (a remaster, a re-release, a case-changed title).
             if options.exclude_versions and version in versions:
                 continue
-            if options.per_artist is not None and per_artist.get(artist, 0) >= options.per_artist:
+            # Every artist of a song counts against the cap: a duet is a song of each.
+            if options.per_artist is not None and any(per_artist.get(a, 0) >= options.per_artist for a in artists):
                 continue
-            per_artist[artist] = per_artist.get(artist, 0) + 1
+            for a in artists:
+                per_artist[a] = per_artist.get(a, 0) + 1
             versions.add(version)
             chosen.append(pick)
         return chosen
@@ -592,9 +596,17 @@ def _stack(parts: Iterable[np.ndarray], rows: int | None) -> np.ndarray:
     return X
 
 
-def _with_artist_context(X: np.ndarray, d: int, artists: np.ndarray, weight: float) -> np.ndarray:
-    """Fill columns d..2d of `X` with each song's artist mean of columns 0..d, times `weight`
-    (the same as `SongDistance.embed`, in place and in chunks)."""
+def _with_artist_context(X: np.ndarray, d: int, songs: SongTable, distance: SongDistance) -> np.ndarray:
+    """Fill columns d..2d of `X` with each song's artist mean of columns 0..d, times the artist
+    context's weight (the same as `SongDistance.embed`, in place, in chunks where songs have one
+    artist each; a column at a time where they have several, each song the mean of its artists')."""
+    weight = distance.artist_context
+    if songs.several_artists and distance.every_artist:
+        starts, codes = songs.artist_lists()
+        for j in range(d):
+            X[:, d + j] = weight * artist_means(X[:, j : j + 1], codes, starts)[:, 0]
+        return X
+    artists = songs.artist
     counts = np.bincount(artists).astype(np.float64)
     means = np.empty((len(counts), d), dtype=np.float64)
     for j in range(d):

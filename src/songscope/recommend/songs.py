@@ -21,8 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: Columns a song table reads from the catalogue.
-SONG_COLUMNS = ["track_id", "artist_name", "track_name", "popularity"]
+from songscope.artists import SEPARATOR
+
+#: Columns a song table reads from the catalogue (`artists`: every artist, `songscope.artists`).
+SONG_COLUMNS = ["track_id", "artist_name", "artists", "track_name", "popularity"]
 
 
 def _strings(chunks: list[pa.Array]) -> pa.Array:
@@ -38,19 +40,31 @@ def _order(values: pa.Array) -> np.ndarray:
 
 @dataclass
 class SongTable:
-    """Per song: id, artist, title, popularity, and integer codes of its normalised artist and of
-    the song across versions (same normalised artist and title), so filters compare integers."""
+    """Per song: id, artists, title, popularity, and integer codes of its normalised artists and
+    of the song across versions (same normalised artists and title), so filters compare integers.
+
+    A song has one or more artists (`songscope.artists`): ``artist`` is the code of its first
+    (its display name, ``artist_name``), and ``artist_list[artist_starts[i]:artist_starts[i + 1]]``
+    are the codes of all of song i's artists, in order. Its name is "artist, artist - title";
+    each of its artists alone names it too (``alias_key``: "artist - title" for every artist of a
+    song of several), so "Bing Crosby - Lo Que Fue" finds the duet."""
 
     track_id: pa.Array
     artist_name: pa.Array
     track_name: pa.Array
-    search_key: pa.Array  # lower-case "artist - title"
+    search_key: pa.Array  # lower-case "artists - title"
     popularity: np.ndarray  # float32, NaN where unknown
     artist: np.ndarray  # int32 codes
     version: np.ndarray  # int32 codes
     id_order: np.ndarray
     key_order: np.ndarray
     artist_keys: pa.Array = field(default_factory=lambda: pa.array([], type=pa.string()))  # normalised artist of each code
+    artist_starts: np.ndarray | None = None  # int64, one more than songs; None: one artist a song (`artist`)
+    artist_list: np.ndarray | None = None  # int32 codes, every song's artists in order
+    alias_key: pa.Array = field(default_factory=lambda: pa.array([], type=pa.string()))  # lower-case "artist - title"
+    alias_row: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    alias_order: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    every_artist: pa.Array | None = None  # each song's artists joined (`artists.SEPARATOR`); None: one artist a song
     # `search`'s names in order of popularity, built at its first call: (UTF-8 bytes of every
     # search key, their offsets, the row of each).
     _by_popularity: tuple[bytes, np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
@@ -61,30 +75,55 @@ class SongTable:
         from songscope.clean import normalise_names
 
         ids, artists, titles, keys, popularity, artist_norm, version_norm = [], [], [], [], [], [], []
+        counts, alias_keys, alias_rows, everyone = [], [], [], []
+        seen = 0
         for batch in batches:
             table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
             artist = pc.fill_null(table["artist_name"].combine_chunks().cast(pa.string()), "")
+            every = artist
+            if "artists" in table.column_names:
+                every = pc.if_else(pc.is_null(table["artists"].combine_chunks()), artist, table["artists"].combine_chunks().cast(pa.string()))
             title = pc.fill_null(table["track_name"].combine_chunks().cast(pa.string()), "")
             ids.append(table["track_id"].combine_chunks().cast(pa.string()))
             artists.append(artist)
+            everyone.append(every)
             titles.append(title)
-            keys.append(pc.utf8_lower(pc.binary_join_element_wise(artist, title, " - ")))
+            shown = pc.replace_substring(every, SEPARATOR, ", ")
+            keys.append(pc.utf8_lower(pc.binary_join_element_wise(shown, title, " - ")))
             if "popularity" in table.column_names:
                 popularity.append(table["popularity"].combine_chunks().cast(pa.float32()).to_numpy(zero_copy_only=False))
             else:
                 popularity.append(np.full(len(table), np.nan, dtype=np.float32))
             # Normalised per batch (its transient Python strings are bounded by the batch); only
             # the Arrow results are kept until every batch is in, for one global encoding.
-            a, t = normalise_names(artist), normalise_names(title)
-            artist_norm.append(a)
-            version_norm.append(pc.binary_join_element_wise(a, t, "\x1f"))
+            listed = pc.split_pattern(every, SEPARATOR)
+            lengths = pc.list_value_length(listed).to_numpy(zero_copy_only=False).astype(np.int64)
+            flat = pc.list_flatten(listed)
+            counts.append(lengths)
+            artist_norm.append(normalise_names(flat))
+            version_norm.append(pc.binary_join_element_wise(normalise_names(every), normalise_names(title), "\x1f"))
+            several = np.flatnonzero(lengths > 1)
+            if len(several):  # each artist of a song of several names it alone too
+                rows = np.repeat(several, lengths[several])
+                starts = np.r_[0, np.cumsum(lengths)][several]
+                positions = np.concatenate([np.arange(a, a + n) for a, n in zip(starts, lengths[several])])
+                alias_keys.append(pc.utf8_lower(pc.binary_join_element_wise(flat.take(pa.array(positions)), title.take(pa.array(rows)), " - ")))
+                alias_rows.append(rows + seen)
+            seen += len(table)
         key = _strings(keys)
         track_id = _strings(ids)
-        artist_codes, artist_keys = _codes(artist_norm)
+        codes, artist_keys = _codes(artist_norm)
+        lengths = np.concatenate(counts) if counts else np.empty(0, dtype=np.int64)
+        starts = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+        alias = _strings(alias_keys)
+        one_each = bool((lengths == 1).all())
         return cls(
             track_id=track_id, artist_name=_strings(artists), track_name=_strings(titles), search_key=key,
             popularity=np.concatenate(popularity).astype(np.float32) if popularity else np.empty(0, dtype=np.float32),
-            artist=artist_codes, version=_codes(version_norm)[0], id_order=_order(track_id), key_order=_order(key), artist_keys=artist_keys,
+            artist=codes[starts[:-1]] if len(lengths) else codes, version=_codes(version_norm)[0], id_order=_order(track_id),
+            key_order=_order(key), artist_keys=artist_keys, artist_starts=None if one_each else starts, artist_list=None if one_each else codes,
+            alias_key=alias, alias_row=np.concatenate(alias_rows) if alias_rows else np.empty(0, dtype=np.int64), alias_order=_order(alias),
+            every_artist=None if one_each else _strings(everyone),
         )
 
     @classmethod
@@ -99,9 +138,41 @@ class SongTable:
     @property
     def nbytes(self) -> int:
         """Bytes the table holds (Arrow buffers and numpy arrays)."""
-        arrays = (self.track_id, self.artist_name, self.track_name, self.search_key, self.artist_keys)
-        vectors = (self.popularity, self.artist, self.version, self.id_order, self.key_order)
-        return sum(a.nbytes for a in arrays) + sum(v.nbytes for v in vectors)
+        arrays = (self.track_id, self.artist_name, self.track_name, self.search_key, self.artist_keys, self.alias_key,
+                  *((self.every_artist,) if self.every_artist is not None else ()))
+        vectors = (self.popularity, self.artist, self.version, self.id_order, self.key_order, self.alias_row, self.alias_order)
+        several = (self.artist_starts, self.artist_list) if self.artist_starts is not None else ()
+        return sum(a.nbytes for a in arrays) + sum(v.nbytes for v in (*vectors, *several))
+
+    # ------------------------------------------------------------------------------ artists
+
+    @property
+    def several_artists(self) -> bool:
+        """Whether any song has more than one artist."""
+        return self.artist_starts is not None
+
+    def artists_of(self, rows: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The artist codes of `rows`, flat, and the position in `rows` each belongs to."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.artist_starts is None:
+            return self.artist[rows], np.arange(len(rows))
+        lengths = self.artist_starts[rows + 1] - self.artist_starts[rows]
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        positions = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(self.artist_starts[rows], lengths)
+        return self.artist_list[positions], owner
+
+    def by_any_of(self, rows: Sequence[int] | np.ndarray, artists: np.ndarray) -> np.ndarray:
+        """Which of `rows` have any of `artists` (codes) among their artists."""
+        codes, owner = self.artists_of(rows)
+        hit = np.zeros(len(np.asarray(rows)), dtype=bool)
+        hit[owner[np.isin(codes, artists)]] = True
+        return hit
+
+    def artist_lists(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every song's artist codes as (starts, codes): song i's are codes[starts[i]:starts[i + 1]]."""
+        if self.artist_starts is None:
+            return np.arange(len(self) + 1, dtype=np.int64), self.artist
+        return self.artist_starts, self.artist_list
 
     # ------------------------------------------------------------------------------ lookups
 
@@ -131,9 +202,19 @@ class SongTable:
         return np.array([-1 if r is None else r for r in rows], dtype=np.int64)
 
     def rows_named(self, name: str) -> np.ndarray:
-        """Rows whose "artist - title" is `name`, ignoring case (several versions may share it)."""
-        lo, hi = self._equal_range(self.search_key, self.key_order, _lower(name))
-        return np.sort(self.key_order[lo:hi]).astype(np.int64)
+        """Rows whose "artists - title", or "artist - title" for any one of its artists, is
+        `name`, ignoring case (several versions may share it)."""
+        key = _lower(name)
+        lo, hi = self._equal_range(self.search_key, self.key_order, key)
+        found = self.key_order[lo:hi].astype(np.int64)
+        if len(self.alias_key):
+            lo, hi = self._equal_range(self.alias_key, self.alias_order, key)
+            found = np.union1d(found, self.alias_row[self.alias_order[lo:hi]])
+        return np.sort(found).astype(np.int64)
+
+    def names(self) -> pa.Array:
+        """Every name a song is known by (its "artists - title", and each of its artists' alone)."""
+        return pa.concat_arrays([self.search_key, self.alias_key]) if len(self.alias_key) else self.search_key
 
     def rows_containing(self, words: Sequence[str]) -> np.ndarray:
         """Rows whose lower-case "artist - title" contains every one of `words` (literal text)."""
@@ -198,12 +279,22 @@ class SongTable:
         return found.to_pylist()
 
     def label(self, row: int) -> str:
-        """The song as "artist - title"."""
-        return f"{self.artist_name[row].as_py()} - {self.track_name[row].as_py()}"
+        """The song as "artist - title" (every artist, joined with commas)."""
+        return self.labels([row])[0]
 
     def labels(self, rows: Sequence[int] | np.ndarray) -> list[str]:
-        rows = pa.array(np.asarray(rows, dtype=np.int64))
-        return [f"{a} - {t}" for a, t in zip(self.artist_name.take(rows).to_pylist(), self.track_name.take(rows).to_pylist())]
+        rows = np.asarray(rows, dtype=np.int64)
+        names = self.artist_name.take(pa.array(rows)).to_pylist()
+        if self.artist_starts is not None:
+            names = [", ".join(every) for every in self.all_artist_names(rows)]
+        return [f"{a} - {t}" for a, t in zip(names, self.track_names(rows))]
+
+    def all_artist_names(self, rows: Sequence[int] | np.ndarray) -> list[list[str]]:
+        """Every artist of each of `rows`, in order, as its catalogue writes them."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.every_artist is None:
+            return [[name] for name in self.artist_names(rows)]
+        return [joined.split(SEPARATOR) for joined in self.every_artist.take(pa.array(rows)).to_pylist()]
 
     def ids(self, rows: Sequence[int] | np.ndarray) -> list[str]:
         return self.track_id.take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()

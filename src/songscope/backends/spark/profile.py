@@ -63,7 +63,9 @@ def profile_on_spark(tracks: DataFrame, *, clean_report=None, rejected: int | No
                         "25%": _float(q[0]), "50%": _float(q[1]), "75%": _float(q[2]), "max": _float(row[f"{c}|max"])})
     describe = pd.DataFrame(records, index=numeric)
 
-    artists = tracks.groupBy("artist_name").count()
+    # Every artist of a song counts (a duet is a song of each); files older than several artists have none listed.
+    credited = F.explode(F.coalesce(F.col("artists"), F.array(F.col("artist_name")))) if "artists" in tracks.columns else F.col("artist_name")
+    artists = tracks.select(credited.alias("artist_name")).groupBy("artist_name").count()
     top_rows = artists.orderBy(F.col("count").desc(), F.col("artist_name")).limit(max(TOP_ARTISTS, 10)).collect()
     top = pd.DataFrame({"artist_name": [r["artist_name"] for r in top_rows], "tracks": [int(r["count"]) for r in top_rows]})
     artist_count = artists.count()
