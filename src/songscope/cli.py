@@ -712,7 +712,7 @@ def _print_songs(rows: list[tuple[int, str, str]]) -> None:
 def _print_recommendations(outcome) -> None:
     result, request_id = outcome.result, outcome.request_id
     out.print(f"for: {'; '.join(result.seeds)}" + (f" (not: {'; '.join(result.dislikes)})" if result.dislikes else ""), highlight=False)
-    _print_songs([(item.rank, f"{item.artist_name} - {item.track_name}", item.reason()) for item in result.items])
+    _print_songs([(item.rank, f"{item.shown_artists} - {item.track_name}", item.reason()) for item in result.items])
     for note in result.notes:
         out.print(note, highlight=False)
     out.print(f"stored as request {request_id}", highlight=False)
@@ -748,7 +748,7 @@ def path(
     if as_json:
         _print_json(result)
         return
-    _print_songs([(step.rank, f"{step.artist_name} - {step.track_name}", reason) for step, reason in zip(result.steps, result.reasons())])
+    _print_songs([(step.rank, f"{step.shown_artists} - {step.track_name}", reason) for step, reason in zip(result.steps, result.reasons())])
     smooth = result.to_dict()["smoothness"]
     out.print(f"hops: mean {smooth['mean_hop']}, longest {smooth['longest_hop']} (an even path's: {smooth['straight_hop']})", highlight=False)
     for note in result.notes:

@@ -858,7 +858,7 @@ def recommendation_playlist(outcome: RecommendOutcome) -> Playlist:
     from songscope.recommend.playlists import PlaylistSong
 
     result = outcome.result
-    songs = [PlaylistSong(item.track_id, item.artist_name, item.track_name, item.reason()) for item in result.items]
+    songs = [PlaylistSong(item.track_id, item.shown_artists, item.track_name, item.reason()) for item in result.items]
     return Playlist(f"songscope: for {'; '.join(result.seeds)}"[:200], songs)
 
 
@@ -884,7 +884,7 @@ def cluster_playlist(store: Store, cluster: int, run_id: str | None = None, n: i
     found = [int(r) for r in rows if r >= 0]
     description = str(clusters.loc[cluster, "description"])
     listed = [PlaylistSong(t, a, s, f"cluster {cluster}: {description}")
-              for t, a, s in zip(songs.ids(found), songs.artist_names(found), songs.track_names(found))]
+              for t, a, s in zip(songs.ids(found), (", ".join(names) for names in songs.all_artist_names(found)), songs.track_names(found))]
     return Playlist(f"songscope: run {run.run_id}, cluster {cluster} ({description})"[:200], listed)
 
 
@@ -901,7 +901,7 @@ def path_playlist(result) -> Playlist:
     """A song path as a playlist, each step with its reason."""
     from songscope.recommend.playlists import PlaylistSong
 
-    songs = [PlaylistSong(step.track_id, step.artist_name, step.track_name, reason) for step, reason in zip(result.steps, result.reasons())]
+    songs = [PlaylistSong(step.track_id, step.shown_artists, step.track_name, reason) for step, reason in zip(result.steps, result.reasons())]
     return Playlist(f"songscope: from {result.start} to {result.end}"[:200], songs)
 
 

@@ -273,6 +273,34 @@ def test_offline_evaluation_without_playlist_column_skips_that_protocol_and_says
     assert named.exit_code == 2 and "no 'playlist_id' column" in named.output
 
 
+def test_eval_recs_on_songs_of_several_artists_measures_every_artist_against_the_first(tmp_path):
+    """A labelled catalogue with duets (TidyTuesday's featured artists, written in the 114-genre
+    layout: artists joined with ";"): eval-recs reports songscope against itself with each song's
+    first artist only, paired, with CIs, for genre-precision and for discovery."""
+    import pandas as pd
+
+    from songscope.artists import featured
+    from tests.conftest import TIDYTUESDAY, benchmark_file
+
+    songs = pd.read_csv(benchmark_file(TIDYTUESDAY)).dropna(subset=["track_name", "track_artist"]).drop_duplicates("track_id")
+    with_featured = songs[songs["track_name"].str.contains(r"\((?:feat|with)", regex=True)].head(1_500)
+    songs = pd.concat([with_featured, songs.sample(2_500, random_state=0)], ignore_index=True).drop_duplicates("track_id")
+    songs["artists"] = [";".join([a, *featured(t)]) for a, t in zip(songs["track_artist"], songs["track_name"])]
+    layout = songs.rename(columns={"playlist_genre": "track_genre", "track_album_name": "album_name", "track_popularity": "popularity"})
+    layout = layout[["track_id", "artists", "album_name", "track_name", "popularity", "duration_ms", "danceability", "energy", "key", "loudness",
+                     "mode", "speechiness", "acousticness", "instrumentalness", "liveness", "valence", "tempo", "track_genre"]]
+    path = tmp_path / "dataset.csv"
+    layout.to_csv(path, index=True)  # with its unnamed index column, as the public file has it
+    runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
+    result = runner.invoke(app, ["eval-recs", str(path), "--label", "track_genre", "--queries", "150", "--json", "--lake", str(tmp_path / "lake")])
+    assert result.exit_code == 0, result.output
+    table = {(r["metric"], r["method"]): r for r in json.loads(result.output)["results"]}
+    for metric in ("genre_precision@10", "genre_precision@10, other artists"):
+        row = table[(metric, "songscope, first artist only")]
+        assert row["diff_ci_low"] <= row["songscope_minus_this"] <= row["diff_ci_high"] and row["queries"] == 150
+        assert 0 < row["mean"] < 1
+
+
 def test_built_in_batches_equals_built_from_the_frame(catalogue, recommender):
     """The stored catalogue is read file by file and the default space fitted on the way: the
     same vectors (to float32 rounding) and the same recommendations as from the whole frame."""

@@ -428,3 +428,24 @@ def test_api_takes_every_recommendation_option_and_shows_what_the_report_shows(c
     assert run["null_model"]["k"] == 6 and "structure" in run["null_model"]
     assert run["stability"]["resamples"] == 3 and len(run["stability"]["jaccard"]) == 6
     assert run["feature_tests"][0]["epsilon_squared"] > 0 and run["engine_reason"]
+
+
+def test_a_duet_is_found_and_recommended_from_by_either_artist(tmp_path, seed_files):
+    """Songs of several artists from a public dump's list literals: the search finds a duet by
+    its second artist and shows both; a favourite named by either artist is the same song; a
+    song's page lists its artists."""
+    from songscope.config import Settings
+    from songscope.web.app import create_app
+    from tests.conftest import ingest
+    from tests.test_layouts import LAYOUTS
+
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'duets.db'}", lake_url=str(tmp_path / "lake"))
+    ingest([*seed_files[2:], str(LAYOUTS / "spotify_1921_2020_tracks.csv")], settings)
+    client = TestClient(create_app(settings), base_url=LOCAL)
+    found = client.get("/api/songs", params={"q": "bing crosby"}).json()
+    assert [song["name"] for song in found] == ["Dick Haymes, Bing Crosby - Lo Que Fue"]
+    answers = [client.post("/api/recommend", json={"favourites": [name], "n": 5}) for name in ("Bing Crosby - Lo Que Fue", "Dick Haymes - Lo Que Fue")]
+    assert all(a.status_code == 200 for a in answers), answers[0].text
+    assert answers[0].json()["favourites"] == answers[1].json()["favourites"] == ["Dick Haymes, Bing Crosby - Lo Que Fue"]
+    assert all(item["artists"] and item["artists"][0] == item["artist_name"] for item in answers[0].json()["recommendations"])
+    assert client.get("/api/songs", params={"q": "uli carve"}).json()[0]["name"] == "Uli - Carve"

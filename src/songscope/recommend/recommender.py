@@ -59,6 +59,13 @@ class Recommendation:
     contributions: dict[str, float]
     cluster: int | None = None
     cluster_description: str | None = None
+    #: Every artist of the song, in order (the first is `artist_name`).
+    artists: list[str] = field(default_factory=list)
+
+    @property
+    def shown_artists(self) -> str:
+        """The song's artists as people read them ("Dick Haymes, Bing Crosby")."""
+        return ", ".join(self.artists) if self.artists else self.artist_name
 
     def reason(self) -> str:
         text = f"close to {self.nearest_seed} in {', '.join(self.similar_in)}"
@@ -455,6 +462,7 @@ class Recommender:
         context_shares = {name: (values / total).tolist() for name, values in context.items()}
         distances = np.sqrt(total).tolist()
         ids, artists, titles = self.songs.ids(songs), self.songs.artist_names(songs), self.songs.track_names(songs)
+        every = self.songs.all_artist_names(songs)
         seed_labels = self.songs.labels(seeds)
         items = []
         for i, song in enumerate(songs):
@@ -476,7 +484,7 @@ class Recommender:
                 rank=i + 1, track_id=ids[i], artist_name=artists[i], track_name=titles[i], score=round(float(scores[i]), 6),
                 nearest_seed=seed_labels[i], distance=round(distances[i], 4), similar_in=[names[j] for j in counted[:3]], differs_in=differs,
                 contributions=contributions, cluster=cluster,
-                cluster_description=self.descriptions.get(cluster) if cluster is not None else None,
+                cluster_description=self.descriptions.get(cluster) if cluster is not None else None, artists=every[i],
             ))
         return items
 

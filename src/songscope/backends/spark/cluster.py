@@ -80,11 +80,15 @@ def to_pandas(frame: DataFrame) -> pd.DataFrame:
     """Songs from Spark as the local backend types them (whole-number columns as Int64)."""
     from songscope import schema
 
+    from songscope.artists import SEPARATOR
+
     songs = frame.toPandas()
     for column in songs.columns:  # integer columns with gaps arrive as floats
         spec = schema.NUMERIC_BY_NAME.get(column)
         if spec is not None and spec.integer:
             songs[column] = songs[column].astype("Int64")
+        elif column in schema.ARTIST_COLUMNS:  # lists in the lake, joined in songscope's frames (`songscope.artists`)
+            songs[column] = [None if names is None else SEPARATOR.join(names) for names in songs[column].to_numpy(dtype=object)]
     return songs
 
 
