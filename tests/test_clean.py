@@ -111,3 +111,16 @@ def test_conflicts_with_missing_values_are_described():
     assert result.duplicates["detail"].tolist() == ["energy: kept 1.0, dropped 0.5"]
     assert result.duplicates["dropped_rows"].tolist() == [1]
     assert result.tracks["target"].tolist() == ["1|0"]
+
+
+def test_the_near_duplicate_rule_compares_a_song_s_artists_as_a_set():
+    """The same artists in another order, title and duration are one song; one artist fewer is another."""
+    from songscope.artists import SEPARATOR
+
+    base = {c: 1 for c in schema.CANONICAL_COLUMNS} | {"track_name": "Duet", "duration_ms": 200_000, "popularity": 10, "artist_ids": None}
+    rows = [base | {"track_id": "a", "artist_name": "X", "artists": f"X{SEPARATOR}Y", "line": 2},
+            base | {"track_id": "b", "artist_name": "Y", "artists": f"Y{SEPARATOR}X", "line": 3},
+            base | {"track_id": "c", "artist_name": "X", "artists": "X", "line": 4}]
+    result = clean(pd.DataFrame(rows).assign(source="f"))
+    assert sorted(result.tracks["track_id"]) == ["a", "c"]
+    assert result.duplicates[["rule", "kept_track_id", "dropped_track_id"]].values.tolist() == [["same artist, track name and duration", "a", "b"]]

@@ -23,3 +23,15 @@ def test_profile_figures_and_bias(seed_tracks, tmp_path):
     for key in ("histograms", "correlations", "top_artists"):
         assert paths[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.correlations.loc["energy", "loudness"] > 0.7  # the seed's strongest pair
+
+
+def test_every_artist_of_a_song_counts_in_the_top_artists(seed_tracks):
+    """A duet is a song of each of its artists: the profile's top artists count it for both."""
+    from songscope.artists import SEPARATOR
+
+    tracks = seed_tracks.tracks.copy()
+    before = profile(tracks).top_artists.set_index("artist_name")["tracks"]
+    khalid = tracks.index[tracks["artist_name"] == "Khalid"]
+    tracks.loc[khalid, "artists"] = "Khalid" + SEPARATOR + "Drake"
+    after = profile(tracks).top_artists.set_index("artist_name")["tracks"]
+    assert after["Drake"] == before["Drake"] + len(khalid) and len(khalid) > 10
