@@ -79,7 +79,6 @@ def hash_sample(frame: DataFrame, rows: int, songs: int, seed: int) -> DataFrame
 def to_pandas(frame: DataFrame) -> pd.DataFrame:
     """Songs from Spark as the local backend types them (whole-number columns as Int64)."""
     from songscope import schema
-
     from songscope.artists import SEPARATOR
 
     songs = frame.toPandas()
