@@ -847,8 +847,10 @@ def _artist_ids(raw: pa.ChunkedArray, joined: pa.Array, notes: dict[str, dict], 
     names = joined.to_numpy(zero_copy_only=False)
     ids = np.empty(len(values), dtype=object)
     unmatched = np.zeros(len(values), dtype=bool)
-    for i, (cell, song) in enumerate(zip(values, names)):
-        if cell is None or not str(cell).strip() or song is None:
+    given = np.flatnonzero(_mask(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(raw)), 0)))  # most files give none
+    for i in given:
+        cell, song = values[i], names[i]
+        if song is None:
             continue
         if artists.SEPARATOR in str(cell):
             parsed = artists.Parsed(tuple(artists.split(cell)))

@@ -98,7 +98,7 @@ def synthesize(reference: pd.DataFrame, rows: int, seed: int | tuple = 0, *, fir
             "track_name": np.char.add("Synth Song ", np.arange(first_song, first_song + rows).astype(str)),
         }
     )
-    frame = pd.concat([frame, features], axis=1)
+    frame = pd.concat([frame, features], axis=1).assign(artists=frame["artist_name"], artist_ids=None)  # one artist a song, no ids
     return frame[[c for c in schema.CANONICAL_COLUMNS if c in frame]]
 
 

@@ -101,7 +101,9 @@ class SongTable:
             flat = pc.list_flatten(listed)
             counts.append(lengths)
             artist_norm.append(normalise_names(flat))
-            version_norm.append(pc.binary_join_element_wise(normalise_names(every), normalise_names(title), "\x1f"))
+            # A batch of one artist a song: its flat names are its songs' artists (normalised once).
+            every_norm = artist_norm[-1] if len(flat) == len(table) else normalise_names(every)
+            version_norm.append(pc.binary_join_element_wise(every_norm, normalise_names(title), "\x1f"))
             several = np.flatnonzero(lengths > 1)
             if len(several):  # each artist of a song of several names it alone too
                 rows = np.repeat(several, lengths[several])
