@@ -736,7 +736,9 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
                 frame[name] = pd.array([pd.NA] * len(frame), dtype="Int64") if name in schema.NUMERIC_BY_NAME else None
             continue
         values = out[name]
-        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        if name == "artists" and values is out.get("artist_name"):  # one artist a song: the same strings, not a copy
+            frame[name] = frame["artist_name"].to_numpy(dtype=object)
+        elif isinstance(values, (pa.Array, pa.ChunkedArray)):
             frame[name] = values.filter(pa.array(keep)).to_pandas().to_numpy(dtype=object)
         else:
             kept = values[keep]  # type: ignore[index]

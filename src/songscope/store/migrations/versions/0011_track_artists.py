@@ -1,11 +1,11 @@
 """A song has one or more artists; a merge record counts the rows it dropped.
 
-``track_artists`` holds each song's artists in order (position 0 is ``tracks.artist_name``, the
-display name) with their ids where a file gave them. Every stored song gets its row(s): a song
-whose artist text is a Python list literal (``['Dick Haymes', 'Bing Crosby']``, as the public
-"Spotify Dataset 1921-2020" dumps write it, which earlier releases stored as one artist) is split,
-its ``artist_name`` becomes the first artist and its near-duplicate key is computed again from the
-artists as a set. ``track_duplicates.dropped_rows`` counts the input rows one merge dropped (a
+``track_artists`` holds the artists, in order, of each song that has several or whose file gave
+their ids (position 0 is ``tracks.artist_name``, the display name); a song of one artist and no
+id has no row. A stored song whose artist text is a Python list literal (``['Dick Haymes', 'Bing
+Crosby']``, as the public "Spotify Dataset 1921-2020" dumps write it, which earlier releases
+stored as one artist) is split: its ``artist_name`` becomes the first artist, its near-duplicate
+key is computed again from the artists as a set, and a song of several gets its rows. ``track_duplicates.dropped_rows`` counts the input rows one merge dropped (a
 track id listed three times is one record of two rows; earlier releases crashed on it).
 
 Downgrade writes a split song's artists back as the list literal they were read from.
@@ -56,11 +56,7 @@ def upgrade() -> None:
         **_OPTIONS,
     )
     conn = op.get_bind()
-    # Candidates for a split start with "[" (an index range scan); the rest are one artist each.
-    bracketed = _tracks.c.artist_name.like("[%")
-    conn.execute(_artists.insert().from_select(
-        ["track_id", "position", "name"],
-        sa.select(_tracks.c.track_id, sa.literal(0, sa.Integer), _tracks.c.artist_name).where(sa.not_(bracketed))))
+    bracketed = _tracks.c.artist_name.like("[%")  # only these can be list literals
     after = ""
     while True:
         rows = list(conn.execute(sa.select(_tracks.c.track_id, _tracks.c.artist_name, _tracks.c.track_name, _tracks.c.duration_ms)
@@ -70,8 +66,10 @@ def upgrade() -> None:
         names = [parse(r.artist_name).names if looks_like_list(r.artist_name) else () for r in rows]
         names = [found if found else (r.artist_name,) for found, r in zip(names, rows)]
         keys = _near_keys([SEPARATOR.join(n) for n in names], [r.track_name for r in rows], [r.duration_ms for r in rows])
-        conn.execute(_artists.insert(), [{"track_id": r.track_id, "position": p, "name": name, "artist_id": None}
-                                         for r, found in zip(rows, names) for p, name in enumerate(found)])
+        several = [{"track_id": r.track_id, "position": p, "name": name, "artist_id": None}
+                   for r, found in zip(rows, names) if len(found) > 1 for p, name in enumerate(found)]
+        if several:
+            conn.execute(_artists.insert(), several)
         changed = [{"id": r.track_id, "first": found[0], "key": int(key)} for r, found, key in zip(rows, names, keys) if found[0] != r.artist_name]
         if changed:
             conn.execute(_tracks.update().where(_tracks.c.track_id == sa.bindparam("id")).values(
