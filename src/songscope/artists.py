@@ -44,8 +44,10 @@ COMMA_LAYOUT_COLUMN = "artist_uri(s)"
 #: How Exportify writes an artist's id.
 ARTIST_URI_PREFIX = "spotify:artist:"
 
-#: A cell written as a list literal starts with "[" and a quote, or is "[]".
-_LIST_LITERAL = re.compile(r"^\[\s*(?:['\"]|\]$)")
+#: A cell written as a list literal starts with "[" and a quote, or is "[]" (a pattern Python's
+#: `re` and Arrow's RE2 read alike: ingest finds the candidates with Arrow, `parse` reads each).
+LIST_PATTERN = r"^\[\s*(?:['\"]|\]$)"
+_LIST_LITERAL = re.compile(LIST_PATTERN)
 
 
 def looks_like_list(text: str) -> bool:

@@ -773,10 +773,6 @@ def artists_joined_by(columns: dict[str, str]) -> str | None:
     return None
 
 
-#: Cells that may name several artists: list literals anywhere, ";" where the layout joins with it.
-_LIST_CELL = r"^\[\s*(?:['\"]|\]$)"
-
-
 def _read_artists(table: pa.Table, out: dict[str, object], problems: list, notes: dict[str, dict], lines: np.ndarray, *,
                   joined_by: str | None) -> None:
     """``artist_name`` -> the first artist, ``artists`` -> every artist (joined), ``artist_ids``
@@ -788,7 +784,7 @@ def _read_artists(table: pa.Table, out: dict[str, object], problems: list, notes
     if "artists" in table.column_names:
         _given_artists(table, out, notes, lines)
         return
-    several = _mask(pc.match_substring_regex(raw, _LIST_CELL))
+    several = _mask(pc.match_substring_regex(raw, artists.LIST_PATTERN))  # `raw` is trimmed already
     ids = _text_array(table.column("artist_ids")).to_numpy(zero_copy_only=False) if "artist_ids" in table.column_names else None
     if joined_by:
         several |= _mask(pc.match_substring(raw, joined_by))
