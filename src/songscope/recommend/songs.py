@@ -88,7 +88,9 @@ class SongTable:
             artists.append(artist)
             everyone.append(every)
             titles.append(title)
-            shown = pc.replace_substring(every, SEPARATOR, ", ")
+            # Most batches have one artist a song: no lists to split, no names to join.
+            several_here = "artists" in table.column_names and bool(pc.any(pc.match_substring(every, SEPARATOR)).as_py())
+            shown = pc.replace_substring(every, SEPARATOR, ", ") if several_here else every
             keys.append(pc.utf8_lower(pc.binary_join_element_wise(shown, title, " - ")))
             if "popularity" in table.column_names:
                 popularity.append(table["popularity"].combine_chunks().cast(pa.float32()).to_numpy(zero_copy_only=False))
@@ -96,9 +98,12 @@ class SongTable:
                 popularity.append(np.full(len(table), np.nan, dtype=np.float32))
             # Normalised per batch (its transient Python strings are bounded by the batch); only
             # the Arrow results are kept until every batch is in, for one global encoding.
-            listed = pc.split_pattern(every, SEPARATOR)
-            lengths = pc.list_value_length(listed).to_numpy(zero_copy_only=False).astype(np.int64)
-            flat = pc.list_flatten(listed)
+            if several_here:
+                listed = pc.split_pattern(every, SEPARATOR)
+                lengths = pc.list_value_length(listed).to_numpy(zero_copy_only=False).astype(np.int64)
+                flat = pc.list_flatten(listed)
+            else:
+                lengths, flat = np.ones(len(table), dtype=np.int64), every
             counts.append(lengths)
             artist_norm.append(normalise_names(flat))
             # A batch of one artist a song: its flat names are its songs' artists (normalised once).
