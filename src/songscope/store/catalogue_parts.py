@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,11 +46,12 @@ def as_read(table: pa.Table) -> pa.Table:
     if "artist_name" in table.column_names and "artists" not in table.column_names:
         names = table.column("artist_name").to_numpy(zero_copy_only=False).astype(object)
         joined = names.copy()
-        for i, text in enumerate(names):
-            if isinstance(text, str) and artists.looks_like_list(text):
-                parsed = artists.parse(text)
-                if parsed.names:
-                    names[i], joined[i] = parsed.names[0], parsed.joined
+        # Only the few cells written as list literals are read one by one (Arrow finds them).
+        literal = pc.fill_null(pc.match_substring_regex(table.column("artist_name").cast(pa.string()), artists.LIST_PATTERN), False)
+        for i in np.flatnonzero(literal.to_numpy(zero_copy_only=False)):
+            parsed = artists.parse(names[i])
+            if parsed.names:
+                names[i], joined[i] = parsed.names[0], parsed.joined
         table = table.set_column(table.column_names.index("artist_name"), "artist_name", pa.array(names, pa.string()))
         at = table.column_names.index("track_name") + 1 if "track_name" in table.column_names else len(table.column_names)
         table = table.add_column(at, "artists", pa.array(joined, pa.string()))
