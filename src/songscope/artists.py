@@ -15,7 +15,8 @@ Public dumps write several artists in one cell in two ways:
 Inside songscope a song's artists travel as one text value, the names joined with `SEPARATOR`
 (a control character no name may hold: ingest rejects it), so that every frame, hash and
 comparison treats them as one ordinary column; the lake stores them as a list of strings and the
-database as one row per artist (``track_artists``).
+database as one row per artist of each song that has several or whose file gave ids
+(``track_artists``).
 """
 
 from __future__ import annotations
@@ -33,9 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Joins a song's artists inside songscope (the ASCII unit separator).
 SEPARATOR = "\x1f"
-#: Canonical columns: every artist joined with `SEPARATOR`, and their ids where the file gives them.
-ARTISTS_COLUMN = "artists"
-ARTIST_IDS_COLUMN = "artist_ids"
 #: A layout whose canonical columns include all of these writes several artists joined with ";"
 #: (the Hugging Face "Spotify Tracks Dataset": ``artists``, ``album_name``, ``track_genre``).
 SEMICOLON_LAYOUT = frozenset({"track_genre", "album_name"})

@@ -785,7 +785,8 @@ def _read_artists(table: pa.Table, out: dict[str, object], problems: list, notes
         _given_artists(table, out, notes, lines)
         return
     several = _mask(pc.match_substring_regex(raw, artists.LIST_PATTERN))  # `raw` is trimmed already
-    ids = _text_array(table.column("artist_ids")).to_numpy(zero_copy_only=False) if "artist_ids" in table.column_names else None
+    # Exportify's URIs say how many artists a comma-joined cell names (read only for that layout).
+    ids = _text_array(table.column("artist_ids")).to_numpy(zero_copy_only=False) if joined_by == "," and "artist_ids" in table.column_names else None
     if joined_by:
         several |= _mask(pc.match_substring(raw, joined_by))
     first = joined = raw
