@@ -42,8 +42,7 @@ def main() -> None:
     from sklearn.cluster import KMeans
 
     from songscope.clean import read_and_clean
-    from songscope.engines._lloyd import lloyd
-    from songscope.engines.local import kmeans_plus_plus
+    from songscope.cluster.kmeans import kmeans_plus_plus, lloyd
     from songscope.features import FeatureSpace
     from songscope.seed import seed_paths
     from songscope.synth import synthesize

@@ -33,13 +33,13 @@ def main() -> None:
     from sklearn.metrics import silhouette_samples as library
 
     from songscope.clean import read_and_clean
-    from songscope.engines.local import LocalEngine
+    from songscope.cluster.local import LocalAlgorithm
     from songscope.evaluate.silhouette import silhouette_samples
     from songscope.features import FeatureSpace
     from songscope.seed import seed_paths
 
     X = FeatureSpace().fit_transform(read_and_clean(seed_paths())[1].tracks)
-    labels = LocalEngine("kmeans", n_clusters=args.k).fit(X).labels
+    labels = LocalAlgorithm("kmeans", n_clusters=args.k).fit(X).labels
     ours = silhouette_samples(X, labels)  # compiles (or loads) the kernel outside the timing
     theirs = library(X, labels)
     ours_s = best_of(args.repeats, lambda: silhouette_samples(X, labels))

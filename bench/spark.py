@@ -48,10 +48,10 @@ def main() -> None:
 
     import pyarrow as pa
 
+    from songscope.backends.spark.mllib import MLlibAlgorithm
+    from songscope.backends.spark.session import spark_session
     from songscope.clean import read_and_clean
-    from songscope.engines._lloyd import lloyd
-    from songscope.engines.local import kmeans_plus_plus
-    from songscope.engines.spark import SparkEngine, spark_session
+    from songscope.cluster.kmeans import kmeans_plus_plus, lloyd
     from songscope.features import FeatureSpace
     from songscope.seed import seed_paths
     from songscope.store.lake import Lake
@@ -76,7 +76,7 @@ def main() -> None:
         del X, songs
 
         started = time.perf_counter()
-        result, _ = SparkEngine("kmeans", n_clusters=args.k, random_state=0, max_iter=args.iterations, master=args.master, params={"tol": 0.0}).fit_parquet([uri], space)
+        result, _ = MLlibAlgorithm("kmeans", n_clusters=args.k, random_state=0, max_iter=args.iterations, master=args.master, params={"tol": 0.0}).fit_parquet([uri], space)
         spark_s = time.perf_counter() - started
         results.append({
             "rows": size, "local_s": round(local_s, 2), "spark_s": round(spark_s, 2),

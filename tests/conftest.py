@@ -323,7 +323,7 @@ def spark_local():
         unavailable("pyspark is not installed (pip install 'songscope[spark]')")
     if shutil.which("java") is None:
         unavailable("Java is not installed (Spark needs Java 17)")
-    from songscope.engines.spark import spark_session, stop_sessions
+    from songscope.backends.spark.session import spark_session, stop_sessions
 
     spark_session("local[2]", memory="2g")
     yield "local[2]"
@@ -366,9 +366,9 @@ def spark_standalone(tmp_path_factory, s3_server):
                 time.sleep(0.5)
         yield url
     finally:
-        from songscope.engines import spark as spark_engine
+        from songscope.backends.spark import session as spark_session_module
 
-        session = spark_engine._sessions.pop(url, None)
+        session = spark_session_module._sessions.pop(url, None)
         if session is not None:
             session.stop()
         for process in (*workers, master):

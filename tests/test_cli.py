@@ -121,7 +121,7 @@ def test_cli_against_postgres(postgres_url, tmp_path, seed_files):
 
 def test_a_spark_that_cannot_start_is_one_clear_line(tmp_path, seed_files, monkeypatch):
     """No Java (or no master at the URL): one line naming the fix, not a JVM stack."""
-    from songscope.engines import spark as spark_engine
+    from songscope.backends.spark import session as spark_session_module
 
     class Refusing:
         def __getattr__(self, name):
@@ -132,7 +132,7 @@ def test_a_spark_that_cannot_start_is_one_clear_line(tmp_path, seed_files, monke
 
     pyspark_sql = pytest.importorskip("pyspark.sql")
     monkeypatch.setattr(pyspark_sql.SparkSession, "builder", Refusing())
-    monkeypatch.setattr(spark_engine, "_sessions", {})
+    monkeypatch.setattr(spark_session_module, "_sessions", {})
     result = CliRunner().invoke(app, ["ingest", *seed_files, "--engine", "spark", "--spark-master", "local[1]",
                                       "--db", f"sqlite:///{tmp_path / 's.db'}", "--lake", str(tmp_path / "lake")])
     assert result.exit_code == 2

@@ -9,9 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from songscope import service
+from songscope.backends.choice import SPARK_MIN_ROWS, choose_kind
 from songscope.cli import app
 from songscope.compare import compare_runs
-from songscope.engines.choice import SPARK_MIN_ROWS, choose_engine
+from songscope.service import common as service_common
 from songscope.store import keys
 from songscope.store.lake import Lake
 from songscope.store.runs import ClusterRun, RunNotFound
@@ -41,7 +42,7 @@ def test_cluster_run_is_saved_and_loaded_whole_on_every_database(seed_catalogue,
     assert stored.stability["resamples"] == 3 and len(stored.stability["jaccard"]) == 5 and stored.stability["seeds"]["runs"] == 3
     assert stored.null_model == pytest.approx(made.null_model) and stored.null_model["k"] == 5
     assert [t["feature"] for t in stored.feature_tests] == [t["feature"] for t in made.feature_tests]
-    assert stored.engine_reason == "local engine, as asked" and stored.timings.keys() >= {"features_s", "cluster_s", "engine_fit_s"}
+    assert stored.engine_reason == "local backend, as asked" and stored.timings.keys() >= {"features_s", "cluster_s", "engine_fit_s"}
     assert stored.space == made.space and stored.params == pytest.approx(made.params)
     # The lake holds the per-song assignments for lake readers; no side file holds a second copy of the rest.
     lake = Lake(settings.lake_url)
@@ -70,9 +71,9 @@ def test_unknown_run_lists_the_known_ones(catalogue_settings):
 
 
 def test_auto_engine_says_why():
-    kind, reason = choose_engine("auto", 15_626)
+    kind, reason = choose_kind("auto", 15_626)
     assert kind == "local" and "15,626" in reason and "crossover" in reason
-    kind, _ = choose_engine("auto", SPARK_MIN_ROWS)
+    kind, _ = choose_kind("auto", SPARK_MIN_ROWS)
     assert kind == "spark"
 
 
@@ -171,12 +172,12 @@ def test_a_long_lived_store_serves_the_songs_another_process_ingests(settings_fa
     with Store(settings) as store:
         known = set(store.catalogue()["track_id"])
         before = len(service.recommender(store)[0])
-        monkeypatch.setattr(service, "CATALOGUE_CHECK_EVERY_S", 3_600.0)
+        monkeypatch.setattr(service_common, "CATALOGUE_CHECK_EVERY_S", 3_600.0)
         added = ingest([later], settings).record.tracks_added  # another command, its own Store
         new_id = next(t for t in load_catalogue(settings)["track_id"] if t not in known)
         with pytest.raises(service.NotFound):  # kept until the next look, an hour away here
             service.song(store, new_id)
-        monkeypatch.setattr(service, "CATALOGUE_CHECK_EVERY_S", 0.0)
+        monkeypatch.setattr(service_common, "CATALOGUE_CHECK_EVERY_S", 0.0)
         shown = service.song(store, new_id)
         model, used = service.recommender(store)
         assert used == run_id and len(model) == before + added
@@ -201,12 +202,12 @@ def test_run_on_spark_end_to_end(tmp_path, seed_files, spark_local, monkeypatch)
     """`run --engine auto` above the crossover runs every stage on Spark; nothing is missing from the stores."""
     import sqlalchemy as sa
 
-    from songscope.backends.spark import cluster as spark_cluster
+    from songscope.backends import base as backends_base
+    from songscope.backends import choice
     from songscope.config import Settings
-    from songscope.engines import choice
 
     monkeypatch.setattr(choice, "SPARK_MIN_ROWS", 10_000)
-    monkeypatch.setattr(spark_cluster, "SAMPLE_ROWS", 6_000)  # as a catalogue too big to draw song by song
+    monkeypatch.setattr(backends_base, "SAMPLE_ROWS", 6_000)  # as a catalogue too big to draw song by song
     settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"), spark_master=spark_local)
     with Store(settings) as store:
         outcome = service.run(store, seed_files, out_dir=tmp_path / "reports", k=6, resamples=3, engine="auto")
@@ -238,8 +239,8 @@ def test_run_on_spark_end_to_end(tmp_path, seed_files, spark_local, monkeypatch)
 
 
 def test_the_local_engine_refuses_what_will_not_fit_before_reading(tmp_path, seed_files, monkeypatch):
+    from songscope.backends import choice
     from songscope.config import Settings
-    from songscope.engines import choice
 
     monkeypatch.setattr(choice, "available_memory", lambda: 20 * 2**20)  # 20 MiB left
     settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"))
@@ -258,9 +259,9 @@ def test_the_local_engine_refuses_what_will_not_fit_before_reading(tmp_path, see
 def test_evaluate_on_spark_sweeps_a_fixed_seed_sample(seed_catalogue, spark_local, monkeypatch):
     import dataclasses
 
-    from songscope.backends.spark import cluster as spark_cluster
+    from songscope.backends import base as backends_base
 
-    monkeypatch.setattr(spark_cluster, "SAMPLE_ROWS", 3_000)
+    monkeypatch.setattr(backends_base, "SAMPLE_ROWS", 3_000)
     settings = dataclasses.replace(seed_catalogue, spark_master=spark_local)
     with Store(settings) as store:
         found = service.evaluate(store, ks=[2, 3, 4], references=2, density=False, engine="spark")
@@ -294,22 +295,25 @@ def test_a_cluster_the_sample_missed_keeps_its_exact_size_and_no_stability_figur
     its exact size, described as missing, and gets no stability figure (not another cluster's)."""
     import numpy as np
 
-    from songscope.engines.base import ClusterResult
-    from songscope.engines.local import LocalEngine
+    from songscope.backends.base import Clustering
+    from songscope.backends.spark.backend import SparkBackend
+    from songscope.cluster.base import ClusterResult
+    from songscope.cluster.local import LocalAlgorithm
     from songscope.features import FeatureSpace
+    from songscope.service.clusters import _evaluated_run
 
     sample = load_catalogue(seed_catalogue).head(1_500).reset_index(drop=True)
     space = FeatureSpace().fit(sample)
     X = space.transform(sample)
-    fitted = LocalEngine("kmeans", n_clusters=3, random_state=0).fit(X)
+    fitted = LocalAlgorithm("kmeans", n_clusters=3, random_state=0).fit(X)
     labels = np.array([0, 1, 3])[fitted.labels]  # cluster 2 exists in the catalogue, not in the sample
     centers = np.vstack([fitted.centers[:2], np.zeros((1, X.shape[1])), fitted.centers[2:]])
-    result = ClusterResult(labels=labels, centers=centers, engine="spark", algorithm="kmeans", params={})
+    result = ClusterResult(labels=labels, centers=centers, backend="spark", algorithm="kmeans", params={})
     sizes = np.array([9_000, 4_000, 12, 2_614])
+    clustering = Clustering(result, sample, X, {}, int(sizes.sum()), sizes=sizes)
     with Store(seed_catalogue) as store:
-        run = service._evaluated_run(store, "spark", "kmeans", "spark engine, as asked", space, sample, X, result, {}, {},
-                                     sample[["track_id"]].assign(cluster=labels), resamples=3, label=None, params=None,
-                                     say=lambda message: None, sizes=sizes)
+        run = _evaluated_run(store, SparkBackend(store.settings), "kmeans", space, clustering, {}, resamples=3, label=None, params=None,
+                             say=lambda message: None)
     clusters = run.clusters.set_index("cluster")
     assert clusters["size"].tolist() == sizes.tolist()
     assert clusters.loc[2, "description"] == "too few songs in the sample to describe"
@@ -335,7 +339,9 @@ def test_recommendations_come_from_the_lake_file_by_file(tmp_path, seed_files):
         service.recommend(store, ["Bastille - Admit Defeat"], options=RecommendOptions(n=5))
         assert store.peek("catalogue") is None  # no whole-catalogue frame was read
         model, run_id = service.recommender(store)
-        assert run_id == run.run_id and model.songs is service._songs(store)
+        from songscope.service.songs import songs_of
+
+        assert run_id == run.run_id and model.songs is songs_of(store)
         found = service.search_songs(store, "bastille admit")
         assert found[0]["name"] == "Bastille - Admit Defeat"
         frame = store.catalogue()

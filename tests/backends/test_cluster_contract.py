@@ -17,7 +17,7 @@ pytestmark = pytest.mark.spark
 def seed_on_spark(tmp_path_factory, seed_files, spark_local):
     """The seed ingested, and its catalogue as a Spark DataFrame read from the lake."""
     from songscope.backends.spark.catalogue import read_catalogue
-    from songscope.engines.spark import spark_session
+    from songscope.backends.spark.session import spark_session
     from songscope.store.catalogue import file_uris, label_columns
     from songscope.store.store import Store
 
@@ -50,13 +50,13 @@ def test_feature_space_from_aggregates_equals_the_fitted_one(seed_on_spark, opti
 @pytest.mark.parametrize("algorithm", ["kmeans", "bisecting-kmeans"])
 def test_exact_indices_equal_the_local_definitions(seed_on_spark, tmp_path, algorithm):
     from songscope.backends.spark.cluster import cluster_on_spark, fit_space
-    from songscope.engines.spark import SparkEngine
+    from songscope.backends.spark.mllib import MLlibAlgorithm
     from songscope.evaluate.internal import internal_indices
     from songscope.features import FeatureSpace
 
     settings, tracks, catalogue = seed_on_spark
     space = fit_space(tracks, FeatureSpace())
-    engine = SparkEngine(algorithm, n_clusters=6, random_state=1, max_iter=20, master=settings.spark_master)
+    engine = MLlibAlgorithm(algorithm, n_clusters=6, random_state=1, max_iter=20, master=settings.spark_master)
     clustered = cluster_on_spark(tracks, space, engine, seed=0, staging=str(tmp_path / "staged"))
     # The whole seed fits in the sample: the local definitions on it must agree with the aggregates.
     assert clustered.songs == len(clustered.sample) == len(catalogue) == 15_626
@@ -77,12 +77,12 @@ def test_exact_indices_equal_the_local_definitions(seed_on_spark, tmp_path, algo
 
 def test_the_sample_is_fixed_by_the_seed_and_its_size_reported(seed_on_spark, tmp_path):
     from songscope.backends.spark.cluster import cluster_on_spark, fit_space
-    from songscope.engines.spark import SparkEngine
+    from songscope.backends.spark.mllib import MLlibAlgorithm
     from songscope.features import FeatureSpace
 
     settings, tracks, _ = seed_on_spark
     space = fit_space(tracks, FeatureSpace())
-    engine = SparkEngine("kmeans", n_clusters=4, random_state=0, max_iter=10, master=settings.spark_master)
+    engine = MLlibAlgorithm("kmeans", n_clusters=4, random_state=0, max_iter=10, master=settings.spark_master)
     first = cluster_on_spark(tracks, space, engine, seed=7, staging=str(tmp_path / "a"), sample_rows=3_000)
     again = cluster_on_spark(tracks.repartition(5), space, engine, seed=7, staging=str(tmp_path / "b"), sample_rows=3_000)
     other = cluster_on_spark(tracks, space, engine, seed=8, staging=str(tmp_path / "c"), sample_rows=3_000)

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.s3, pytest.mark.slow]
 
 
 def test_run_on_a_standalone_cluster_with_an_s3_lake_and_postgres(spark_standalone, s3_server, postgres_url, seed_files, tmp_path):
-    from songscope.engines.spark import spark_session
+    from songscope.backends.spark.session import spark_session
 
     bucket = s3_server.make_bucket()
     settings = Settings(db_url=postgres_url, lake_url=f"s3://{bucket}/lake", s3_endpoint=s3_server.endpoint, spark_master=spark_standalone,

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from songscope.cli import app
 from songscope.evaluate.drift import FIT_QUANTILE, Drift, FitReference, nearest_centres
+from songscope.store import db
 from tests.conftest import cluster, ingest, load_run, run_service
 
 
@@ -70,7 +71,7 @@ def test_ingest_assigns_new_songs_and_every_reader_sees_their_clusters(two_parts
         model, _ = service.recommender(store)
         row = model.resolve(new_id)
         assert model.clusters[row] == labels[catalogue["track_id"].tolist().index(new_id)] >= 0
-        stored = json.loads(service.db.read_table(store.db, service.db.cluster_assignments_added)["drift"].iloc[0])
+        stored = json.loads(db.read_table(store.db, db.cluster_assignments_added)["drift"].iloc[0])
         assert stored["new_songs"] == assigned.assigned and stored["advice"] == drift.advice()
         # Lake readers (Spark) see them too: the fitted songs' file, then the pass's own file.
         import pyarrow.parquet as pq

@@ -87,13 +87,13 @@ def test_report_is_self_contained_and_recorded(report_file, clustered):
 
 def test_figures_are_deterministic_for_a_fixed_seed(seed_catalogue):
     """Same inputs and seed, same figure data (compared as data, not pixels)."""
-    from songscope.engines.local import LocalEngine
+    from songscope.cluster.local import LocalAlgorithm
     from songscope.features import FeatureSpace
     from songscope.viz import figures as F
 
     catalogue = load_catalogue(seed_catalogue)
     X = FeatureSpace().fit_transform(catalogue)
-    labels = LocalEngine("kmeans", n_clusters=5, n_init=1).fit(X).labels
+    labels = LocalAlgorithm("kmeans", n_clusters=5, n_init=1).fit(X).labels
 
     def build():
         points = F.project(X, seed=3, max_points=5_000, trust_sample=500)
@@ -114,13 +114,13 @@ def test_figures_are_deterministic_for_a_fixed_seed(seed_catalogue):
 
 
 def test_many_clusters_label_centres_instead_of_a_legend(seed_catalogue):
-    from songscope.engines.local import LocalEngine
+    from songscope.cluster.local import LocalAlgorithm
     from songscope.features import FeatureSpace
     from songscope.viz import figures as F
 
     catalogue = load_catalogue(seed_catalogue)
     X = FeatureSpace().fit_transform(catalogue)
-    labels = LocalEngine("kmeans", n_clusters=50, n_init=1).fit(X).labels
+    labels = LocalAlgorithm("kmeans", n_clusters=50, n_init=1).fit(X).labels
     fig = F.cluster_map(F.project(X, trust_sample=300), labels, catalogue)
     assert fig.layout.showlegend is False
     assert sorted(int(a.text) for a in fig.layout.annotations) == list(range(50))

@@ -97,13 +97,13 @@ def test_map_search_and_song(client, clustered):
 def test_a_catalogue_larger_than_the_web_sample_is_drawn_from_a_sample(clustered, monkeypatch):
     """Above `WEB_SONGS` the map and the pages use a fixed-seed sample read file by file; a song
     outside it still has its page (its features read from its file, its cluster from the run)."""
-    from songscope import service
+    from songscope.service import songs as service_songs
     from songscope.store.runs import ClusterRun
     from songscope.store.store import Store
     from songscope.web.app import create_app
 
     settings, first, *_ = clustered
-    monkeypatch.setattr(service, "WEB_SONGS", 2_000)
+    monkeypatch.setattr(service_songs, "WEB_SONGS", 2_000)
     app = create_app(settings)
     client = TestClient(app, base_url=LOCAL)
     cluster_map = client.get(f"/api/runs/{first}/map").json()

@@ -1,18 +1,31 @@
-"""The protocol of each stage that runs on more than one backend, and what it returns.
+"""The Backend protocol: one method per stage, and what each returns.
 
-A backend is chosen per job (`--engine local|spark|auto`); every backend of a stage gives the same
-answer on the same input, which one contract suite checks (tests/backends/).
+A backend (local or Spark) is chosen once per job (`backends.choice`, from ``--engine
+local|spark|auto`` and the catalogue's size) and runs every stage of it; the service never asks
+which kind it holds. Every backend gives the same answer on the same input, which one contract
+suite checks (tests/backends/). A result is made once and never changed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
 
 from songscope import schema
 from songscope.clean import CleanReport
 from songscope.store.catalogue import CleanIngest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from songscope.cluster.base import ClusterResult
+    from songscope.evaluate.drift import FitReference
+    from songscope.features import FeatureSpace
+    from songscope.profile import Profile
+    from songscope.store.runs import ClusterRun
+    from songscope.store.store import Store
 
 Progress = Callable[[str], None]
 
@@ -43,6 +56,109 @@ class IngestOptions:
     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES
     loose: bool = False
     s3_endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class SongSample:
+    """The songs a stage computes its evidence on: every song on the local backend, a fixed-seed
+    sample (by track id) on Spark."""
+
+    songs: pd.DataFrame
+    #: Songs in the catalogue.
+    total: int
+    #: The sample's size when `songs` is one (a Spark backend's), else None.
+    sample_n: int | None = None
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """A clustering of the catalogue, with what the service needs to evaluate and store it.
+
+    `result.labels` are the clusters of `songs` (every song, or a Spark backend's sample), in
+    their order; `points` are `songs` in the fitted feature space."""
+
+    result: ClusterResult
+    songs: pd.DataFrame
+    points: np.ndarray
+    #: Internal indices in the shared space: exact over every song (the silhouette of a sample on Spark).
+    metrics: dict[str, Any]
+    #: Songs in the catalogue.
+    total: int
+    #: Songs per cluster over every song, when `songs` is a sample; None when it is every song.
+    sizes: np.ndarray | None = None
+    #: What continues what, when the clusters were numbered as the previous run's.
+    identities: list[dict] | None = None
+    #: Every song's (track_id, cluster) in chunks, when `songs` is a sample; None: `songs` and their labels are all.
+    assignment_chunks: Callable[[], Iterable[pd.DataFrame]] | None = field(default=None, repr=False)
+    timings: dict[str, float] = field(default_factory=dict)
+    #: Called once the stores hold the run (the Spark backend removes its scratch folder).
+    release: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    @property
+    def sample_n(self) -> int | None:
+        return None if self.sizes is None else int(len(self.songs))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Songs that arrived after a run, placed in its clusters before they are stored: the drift's
+    figures, and the songs themselves as chunks of (track_id, cluster, distance)."""
+
+    reference: FitReference
+    new_songs: int
+    fitted_songs: int
+    median_distance_new: float | None
+    new_per_cluster: dict[int, int]
+    poor_per_cluster: dict[int, int]
+    chunks: Callable[[], Iterable[pd.DataFrame]]
+    release: Callable[[], None] = field(default=lambda: None, repr=False)
+
+
+#: Songs a Spark backend brings to the driver for what needs songs side by side (the silhouette,
+#: the cluster profiles, stability, the k sweep, the report).
+SAMPLE_ROWS = 50_000
+
+#: Fitted songs the drift's reference is measured on (a fixed-seed sample), and new songs placed at a time.
+REFERENCE_SONGS = 5_000
+ASSIGN_CHUNK = 100_000
+
+
+class RunWithoutLakeClusters(LookupError):
+    """A run stored before the lake kept its clusters: a Spark backend cannot read them."""
+
+
+class Backend(Protocol):
+    """Runs every stage of a job, on one machine (`backends.local`) or on Spark (`backends.spark`)."""
+
+    #: "local" or "spark", as runs record it.
+    name: str
+    #: Why this backend runs the job (shown to the user, stored with a clustering run).
+    reason: str
+
+    def read_and_clean(self, sources: Iterable[str], options: IngestOptions, progress: Progress | None = None) -> CleanedSources:
+        """Read, validate and clean `sources` (see `IngestBackend`)."""
+        ...
+
+    def fit_space(self, store: Store, space: FeatureSpace) -> FeatureSpace:
+        """`space` fitted on the stored catalogue."""
+        ...
+
+    def sample(self, store: Store, rows: int, seed: int) -> SongSample:
+        """The songs evidence is computed on: at most about `rows` of the catalogue on Spark, every song locally."""
+        ...
+
+    def cluster(self, store: Store, space: FeatureSpace, algorithm: str, k: int, *, seed: int, params: dict | None = None,
+                previous: ClusterRun | None = None) -> Clustering:
+        """Cluster the catalogue in the fitted `space`, numbered as `previous`'s clusters where they continue them."""
+        ...
+
+    def assign(self, store: Store, run: ClusterRun, centres: np.ndarray, numbers: np.ndarray, *, seed: int) -> Placement:
+        """Place the songs that arrived after `run` in its nearest clusters (`centres`, numbered `numbers`)."""
+        ...
+
+    def profile(self, store: Store, *, clean_report=None, rejected: int | None = None, figures: bool = True) -> Profile:
+        """Describe the stored catalogue (`profile.profile`)."""
+        ...
 
 
 class IngestBackend(Protocol):

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from songscope.engines._lloyd import lloyd
-from songscope.engines.local import LocalEngine, kmeans_plus_plus
+from songscope.cluster.kmeans import kmeans_plus_plus, lloyd
+from songscope.cluster.local import LocalAlgorithm
 from songscope.evaluate.silhouette import silhouette, silhouettes
 
 Progress = Callable[[str], None]
@@ -196,7 +196,7 @@ def density_sweep(
     runs += [("dbscan", "eps", e, {"eps": e, "min_samples": 10}) for e in eps]
     rows = []
     for algorithm, name, value, params in runs:
-        result = LocalEngine(algorithm, params=params, random_state=seed).fit(Xs)
+        result = LocalAlgorithm(algorithm, params=params, random_state=seed).fit(Xs)
         kept = result.labels >= 0
         n_clusters = int(len(np.unique(result.labels[kept])))
         sil = silhouette(Xs[kept], result.labels[kept]) if 1 < n_clusters < kept.sum() else float("nan")
@@ -218,7 +218,7 @@ def compare_algorithms(X: np.ndarray, k: int, *, seed: int = 0, sample: int = 4_
 
     rng = np.random.default_rng(seed)
     Xs = X[rng.choice(len(X), min(sample, len(X)), replace=False)]
-    fits = [(algorithm, LocalEngine(algorithm, n_clusters=k, random_state=seed).fit(Xs)) for algorithm in algorithms]
+    fits = [(algorithm, LocalAlgorithm(algorithm, n_clusters=k, random_state=seed).fit(Xs)) for algorithm in algorithms]
     reference = fits[0][1].labels
     rows = []
     for (algorithm, result), sil in zip(fits, silhouettes(Xs, [r.labels for _, r in fits]), strict=True):

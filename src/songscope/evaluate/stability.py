@@ -23,8 +23,8 @@ def bootstrap_jaccard(X: np.ndarray, labels: np.ndarray, fit: FitLabels, *, resa
     """Mean best-match Jaccard of each cluster over `resamples` bootstrap refits.
 
     >>> X = np.vstack([np.zeros((30, 2)), np.ones((30, 2)) * 10]) + np.random.default_rng(0).normal(0, 0.5, (60, 2))
-    >>> from songscope.engines.local import LocalEngine
-    >>> fit = lambda data, s: LocalEngine("kmeans", n_clusters=2, random_state=s).fit(data).labels
+    >>> from songscope.cluster.local import LocalAlgorithm
+    >>> fit = lambda data, s: LocalAlgorithm("kmeans", n_clusters=2, random_state=s).fit(data).labels
     >>> bootstrap_jaccard(X, fit(X, 0), fit, resamples=5).round(2).tolist()
     [1.0, 1.0]
     """

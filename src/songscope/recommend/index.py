@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from songscope.engines._lloyd import lloyd
+from songscope.cluster.kmeans import lloyd
 
 
 def _top_k(distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from songscope.clean import normalise_names
-from songscope.engines.local import LocalEngine
+from songscope.cluster.local import LocalAlgorithm
 from songscope.features import FeatureSpace
 from songscope.recommend.distance import SongDistance, training_half
 from songscope.recommend.index import ExactIndex
@@ -74,7 +74,7 @@ class Methods:
         self.X = self.space.transform(self.tracks)
         self.index = ExactIndex().fit(self.X)
         self.popular = np.argsort(-self.tracks["popularity"].astype("Float64").fillna(-1).to_numpy(dtype=float), kind="stable")
-        self.labels = LocalEngine("kmeans", n_clusters=min(self.clusters, len(self.tracks)), random_state=self.seed, n_init=1).fit(self.X).labels
+        self.labels = LocalAlgorithm("kmeans", n_clusters=min(self.clusters, len(self.tracks)), random_state=self.seed, n_init=1).fit(self.X).labels
         self.recommender = Recommender.from_frame(self.tracks, self.space)
         self.rng = np.random.default_rng(self.seed)
         names = self.space.output_names

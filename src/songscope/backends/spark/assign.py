@@ -51,7 +51,7 @@ def assign_on_spark(tracks: DataFrame, assigned: DataFrame, space: dict[str, Any
     from pyspark.sql import functions as F
 
     from songscope.backends.spark.cluster import hash_sample, to_pandas
-    from songscope.backends.spark.ingest import stage
+    from songscope.backends.spark.scratch import write_scratch
     from songscope.features import FeatureSpace
 
     fitted_space = FeatureSpace.from_dict(space)
@@ -74,7 +74,7 @@ def assign_on_spark(tracks: DataFrame, assigned: DataFrame, space: dict[str, Any
             new_songs = placed.count()
             if not new_songs:
                 return SparkAssignment([], reference, 0, int(fitted_songs), None, {}, {})
-            files = stage(placed, staging, s3_endpoint)
+            files = write_scratch(placed, staging, s3_endpoint)
             limits = F.create_map(*[item for c in numbers for item in (F.lit(int(c)), F.lit(reference.limits.get(int(c), reference.overall)))])
             poor = (F.col("distance") > F.element_at(limits, F.col("cluster"))).cast("long")
             rows = placed.groupBy("cluster").agg(F.count(F.lit(1)).alias("n"), F.sum(poor).alias("poor")).collect()

@@ -23,15 +23,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from songscope.engines.base import ClusterResult, size_order
+from songscope.backends.base import SAMPLE_ROWS
+from songscope.cluster.base import ClusterResult, size_order
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
     from songscope.features import FeatureSpace
 
-#: Songs the driver holds for the figures that need songs side by side.
-SAMPLE_ROWS = 50_000
 _HASH_RANGE = 1_000_000_007
 
 
@@ -118,7 +117,7 @@ class SparkClustering:
 
 def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: int, staging: str, s3_endpoint: str | None = None,
                      sample_rows: int = SAMPLE_ROWS, previous: DataFrame | None = None, previous_k: int = 0) -> SparkClustering:
-    """Fit `engine` (a `SparkEngine`) on `tracks` in the fitted `space`; see the module.
+    """Fit `engine` (a `MLlibAlgorithm`) on `tracks` in the fitted `space`; see the module.
 
     The clusters are numbered by size; with `previous` (a previous run's track_id and cluster, of
     `previous_k` clusters), as the previous clusters they continue instead
@@ -127,8 +126,8 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
     from pyspark.ml.feature import VectorAssembler
     from pyspark.sql import functions as F
 
-    from songscope.backends.spark.ingest import stage
-    from songscope.engines.spark import model_centers, model_predictor
+    from songscope.backends.spark.mllib import model_centers, model_predictor
+    from songscope.backends.spark.scratch import write_scratch
 
     started = time.perf_counter()
     names = [f"x{i}" for i in range(len(space.output_names))]
@@ -137,7 +136,7 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
     songs = vectors.count()
     load_s = time.perf_counter() - started
     started = time.perf_counter()
-    model = engine._estimator().fit(vectors)
+    model = engine.estimator().fit(vectors)
     fit_s = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -174,7 +173,7 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
     assign_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    files = stage(assigned.select("track_id", "cluster"), staging, s3_endpoint)
+    files = write_scratch(assigned.select("track_id", "cluster"), staging, s3_endpoint)
     stage_s = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -184,7 +183,7 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
     labels = sample.pop("cluster").to_numpy(dtype=np.int64)
     sample_s = time.perf_counter() - started
     result = ClusterResult(
-        labels=labels, centers=centers, engine="spark", algorithm=engine.algorithm,
+        labels=labels, centers=centers, backend="spark", algorithm=engine.algorithm,
         params={"n_clusters": int(k), "random_state": engine.random_state, "max_iter": engine.max_iter, "master": engine.master,
                 "sample_n": int(len(sample))},
         timings={"load_s": load_s, "fit_s": fit_s, "assign_s": assign_s, "stage_s": stage_s, "sample_s": sample_s},

@@ -1,25 +1,29 @@
-"""Which clustering engine runs a job, and building it."""
+"""Which backend runs a job (local or Spark), chosen once from ``--engine`` and the catalogue's size."""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from songscope.config import Settings
 
+if TYPE_CHECKING:  # pragma: no cover
+    from songscope.backends.base import Backend
+
 #: `--engine auto` picks Spark from this many songs up. Measured by bench/spark.py on 2 cores
 #: (local[2], k = 20, 10 iterations): local 0.40 s vs Spark 17.6 s at 1M songs, 4.3 s vs 89.5 s
-#: at 10M, so no crossover below 10M here; 20M is where the local engine's memory (about 1 GiB per
+#: at 10M, so no crossover below 10M here; 20M is where the local backend's memory (about 1 GiB per
 #: 10M songs in float32, twice that while transforming) starts to matter. On a real cluster,
 #: lower it with SONGSCOPE_SPARK_MIN_ROWS.
 SPARK_MIN_ROWS = int(os.environ.get("SONGSCOPE_SPARK_MIN_ROWS", "20000000"))
 
 
-def choose_engine(requested: str, n_tracks: int) -> tuple[str, str]:
-    """The engine to use and why (for `auto`: by catalogue size).
+def choose_kind(requested: str, n_tracks: int) -> tuple[str, str]:
+    """The kind of backend to use and why (for `auto`: by catalogue size).
 
-    >>> choose_engine("auto", 1_000)[0]
+    >>> choose_kind("auto", 1_000)[0]
     'local'
-    >>> choose_engine("sparkk", 1_000)
+    >>> choose_kind("sparkk", 1_000)
     Traceback (most recent call last):
     ...
     ValueError: unknown engine 'sparkk': choose local, spark or auto
@@ -27,7 +31,7 @@ def choose_engine(requested: str, n_tracks: int) -> tuple[str, str]:
     if requested not in ("local", "spark", "auto"):
         raise ValueError(f"unknown engine {requested!r}: choose local, spark or auto")
     if requested != "auto":
-        return requested, f"{requested} engine, as asked"
+        return requested, f"{requested} backend, as asked"
     if n_tracks >= SPARK_MIN_ROWS:
         return "spark", f"spark: {n_tracks:,} songs is at or above the {SPARK_MIN_ROWS:,}-song crossover"
     return "local", f"local: {n_tracks:,} songs is below the {SPARK_MIN_ROWS:,}-song crossover where Spark starts to pay (bench/spark.py)"
@@ -60,7 +64,7 @@ LOCAL_BYTES_PER_SONG = 1_800
 
 
 class TooBigForLocal(ValueError):
-    """The local engine would not fit the catalogue in this machine's memory."""
+    """The local backend would not fit the catalogue in this machine's memory."""
 
 
 def available_memory() -> int:
@@ -83,24 +87,36 @@ def available_memory() -> int:
 
 
 def check_fits_locally(songs: int) -> None:
-    """Refuse, before anything is read, a catalogue the local engine would not fit in memory."""
+    """Refuse, before anything is read, a catalogue the local backend would not fit in memory."""
     need = songs * LOCAL_BYTES_PER_SONG
     have = available_memory()
     if need > have:
         raise TooBigForLocal(
-            f"about {songs:,} songs need an estimated {need / 2**30:.1f} GiB on the local engine, and this machine has "
+            f"about {songs:,} songs need an estimated {need / 2**30:.1f} GiB on the local backend, and this machine has "
             f"{have / 2**30:.1f} GiB available: run with --engine spark (or --engine auto), which never holds the catalogue in one process"
         )
 
 
-def make_engine(kind: str, algorithm: str, k: int, seed: int, settings: Settings, params: dict | None = None):
-    """A clustering engine of `kind` (local or spark) for `algorithm` with `k` clusters."""
+def choose_backend(requested: str, songs: int, settings: Settings, *, must_hold: int | None = None) -> Backend:
+    """The backend of a job: `requested` (local, spark, or auto by `songs`, the catalogue's size or
+    an estimate of it). A local backend is refused, before anything is read, when `must_hold`
+    songs (default: `songs`) would not fit in this machine's memory (`check_fits_locally`).
+
+    >>> from typing import TYPE_CHECKING
+
+from songscope.config import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from songscope.backends.base import Backend
+    >>> choose_backend("auto", 1_000, Settings()).name
+    'local'
+    """
+    kind, reason = choose_kind(requested, songs)
     if kind == "spark":
-        from songscope.engines.spark import SparkEngine
+        from songscope.backends.spark.backend import SparkBackend
 
-        return SparkEngine(algorithm, n_clusters=k, random_state=seed, master=settings.spark_master, params=params or {})
-    if kind != "local":
-        raise ValueError(f"unknown engine {kind!r}: choose local, spark or auto")
-    from songscope.engines.local import LocalEngine
+        return SparkBackend(settings, reason)
+    check_fits_locally(songs if must_hold is None else must_hold)
+    from songscope.backends.local import LocalBackend
 
-    return LocalEngine(algorithm, n_clusters=k, random_state=seed, params=params or {})
+    return LocalBackend(reason)

@@ -1,22 +1,22 @@
-"""The contract every clustering engine meets, run against each engine (tests/engines/test_local.py, test_spark.py)."""
+"""The contract every clustering algorithm meets, on either backend (tests/cluster/test_local.py, tests/backends/test_spark_mllib.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from songscope.engines.base import ClusterResult, Engine
+from songscope.cluster.base import Algorithm, ClusterResult
 
 
-class EngineContract:
+class AlgorithmContract:
     """The behaviour every engine and algorithm must keep."""
 
     k = 5
 
-    def make(self, seed: int = 0) -> Engine:
+    def make(self, seed: int = 0) -> Algorithm:
         raise NotImplementedError
 
-    def test_is_an_engine(self):
-        assert isinstance(self.make(), Engine)
+    def test_is_an_algorithm(self):
+        assert isinstance(self.make(), Algorithm)
 
     def test_contract(self, space_and_matrix):
         _, X, _ = space_and_matrix

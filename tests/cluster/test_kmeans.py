@@ -1,4 +1,4 @@
-"""One contract, every engine: the local engine's algorithms and Spark's, plus a real Spark cluster."""
+"""k-means: songscope's own kernel against scikit-learn, and its seeding."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from songscope.engines._lloyd import lloyd
-from songscope.engines.local import kmeans_plus_plus
+from songscope.cluster.kmeans import kmeans_plus_plus, lloyd
 
 
 @pytest.mark.parametrize(
@@ -39,6 +38,25 @@ def test_kmeans_kernel_stops_when_no_song_changes_cluster():
 
 def test_generated_kernels_are_up_to_date():
     """`_lloyd_widths.py` is what `_generate_widths` writes today (edit the generator, then run it)."""
-    from songscope.engines import _generate_widths
+    from songscope.cluster import _generate_widths
 
     assert _generate_widths.TARGET.read_text(encoding="utf-8") == _generate_widths.source()
+
+
+def test_kmeans_plus_plus_is_scikit_learns_on_a_bounded_sample(monkeypatch):
+    from sklearn.cluster import kmeans_plusplus
+
+    from songscope.cluster import kmeans
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(0, 1.0, (3_000, 13)) + rng.normal(0, 3.0, (12, 13))[rng.integers(0, 12, 3_000)]
+    np.testing.assert_array_equal(kmeans_plus_plus(X, 12, 3), kmeans_plusplus(X, 12, random_state=3)[0])
+    assert not np.array_equal(kmeans_plus_plus(X, 12, 3), kmeans_plus_plus(X, 12, 4))
+    # Above the bound the seeds come from a fixed-seed sample of rows: still rows of the data, the same every time.
+    monkeypatch.setattr(kmeans, "SEEDING_MAX_ROWS", 500)
+    sampled = kmeans_plus_plus(X, 12, 3)
+    assert np.isin(sampled, X).all(axis=1).all() and len({tuple(c) for c in sampled}) == 12
+    np.testing.assert_array_equal(sampled, kmeans_plus_plus(X, 12, 3))
+    assert len(kmeans_plus_plus(X, 1, 0)) == 1
+    with pytest.raises(ValueError, match="k-means"):
+        kmeans_plus_plus(X[:5], 6, 0)

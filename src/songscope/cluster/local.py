@@ -1,8 +1,8 @@
-"""The local engine: the scikit-learn family, plus songscope's own k-means kernel.
+"""The local clustering algorithms: the scikit-learn family, plus songscope's own k-means kernel.
 
 Algorithms: kmeans, minibatch-kmeans, bisecting-kmeans, gmm, hdbscan, dbscan, agglomerative.
 
-``kmeans`` runs songscope's own Lloyd kernel (`songscope.engines._lloyd`): the same iterations
+``kmeans`` runs songscope's own Lloyd kernel (`songscope.cluster._lloyd`): the same iterations
 and the same result as scikit-learn's ``KMeans`` from the same seeds (scikit-learn's k-means++),
 measured faster; `bench/kmeans.py` measures both in one run.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from songscope.engines._lloyd import lloyd
-from songscope.engines.base import ClusterResult, member_means, nearest_center, relabel_by_size
+from songscope.cluster.base import ClusterResult, member_means, nearest_center, relabel_by_size
+from songscope.cluster.kmeans import kmeans_plus_plus, lloyd
 
 ALGORITHMS = ("kmeans", "minibatch-kmeans", "bisecting-kmeans", "gmm", "hdbscan", "dbscan", "agglomerative")
 #: Agglomerative clustering needs O(n^2) memory; above this it is refused with the alternatives.
@@ -24,18 +24,16 @@ AGGLOMERATIVE_MAX_ROWS = 30_000
 #: DBSCAN and HDBSCAN slow down sharply past this (seconds at 15k, minutes at 100k): they fit on a
 #: fixed-seed sample of this size and the rest of the songs join their nearest cluster's centre.
 DENSITY_MAX_ROWS = 50_000
-#: k-means++ seeds on a fixed-seed sample of at most this many rows.
-SEEDING_MAX_ROWS = 200_000
 
 
 @dataclass
-class LocalEngine:
+class LocalAlgorithm:
     """Clusters with scikit-learn's algorithms (and songscope's own k-means kernel).
 
     Examples
     --------
     >>> X = np.vstack([np.zeros((50, 2)), np.ones((50, 2)) * 5]) + np.random.default_rng(0).normal(0, 0.1, (100, 2))
-    >>> result = LocalEngine("kmeans", n_clusters=2).fit(X)
+    >>> result = LocalAlgorithm("kmeans", n_clusters=2).fit(X)
     >>> sorted(result.sizes.tolist())
     [50, 50]
     """
@@ -50,7 +48,7 @@ class LocalEngine:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {self.algorithm!r} for the local engine; choose one of {', '.join(ALGORITHMS)}")
+            raise ValueError(f"unknown algorithm {self.algorithm!r} on the local backend; choose one of {', '.join(ALGORITHMS)}")
         if self.algorithm not in ("hdbscan", "dbscan") and self.n_clusters < 1:
             raise ValueError(f"n_clusters must be at least 1, not {self.n_clusters}")
 
@@ -70,7 +68,7 @@ class LocalEngine:
         return ClusterResult(
             labels=labels,
             centers=centers,
-            engine=self.name,
+            backend=self.name,
             algorithm=self.algorithm,
             params={"n_clusters": int(len(centers)), "random_state": self.random_state, **used},
             timings={"fit_s": time.perf_counter() - started},
@@ -177,21 +175,3 @@ def _relabelled(predict, labels: np.ndarray, X: np.ndarray):
         return mapping[np.asarray(predict(points))]
 
     return predict_relabelled
-
-
-def kmeans_plus_plus(X: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """k-means++ seeds (scikit-learn's greedy ``kmeans_plusplus``: ``2 + ln k`` candidates per
-    centre), on a fixed-seed sample of at most 200,000 rows: seeding cost grows with rows times
-    k, and a sample that large places the seeds as well as all the rows would.
-
-    >>> kmeans_plus_plus(np.array([[0.0, 0], [0, 1], [9, 9]]), 2, 0).shape
-    (2, 2)
-    """
-    from sklearn.cluster import kmeans_plusplus
-
-    rng = np.random.default_rng(seed)
-    pool = X if len(X) <= SEEDING_MAX_ROWS else X[np.sort(rng.choice(len(X), SEEDING_MAX_ROWS, replace=False))]
-    if not 1 <= k <= len(pool):
-        raise ValueError(f"k-means++ needs 1 <= k <= {len(pool)} songs, not k = {k}")
-    centers, _ = kmeans_plusplus(np.ascontiguousarray(pool, dtype=np.float64), k, random_state=seed)
-    return centers

@@ -1,6 +1,6 @@
-"""The engine protocol and the result every engine returns.
+"""The clustering algorithm protocol and the result every algorithm returns, on either backend.
 
-An engine is built with its parameters (``n_clusters``, ``random_state``, ...) and does its work
+An algorithm is built with its parameters (``n_clusters``, ``random_state``, ...) and does its work
 in ``fit(X)``, where ``X`` is the shared feature space (rows in catalogue order). It returns a
 `ClusterResult`: labels in the same order, centres in the same space, and what it took.
 """
@@ -26,7 +26,7 @@ class ClusterResult:
 
     labels: np.ndarray
     centers: np.ndarray
-    engine: str
+    backend: str
     algorithm: str
     params: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
@@ -64,8 +64,8 @@ class ClusterResult:
 
 
 @runtime_checkable
-class Engine(Protocol):
-    """Clusters the rows of a feature matrix."""
+class Algorithm(Protocol):
+    """Clusters the rows of a feature matrix (k-means and friends, local or Spark MLlib)."""
 
     name: str
     algorithm: str
@@ -87,7 +87,7 @@ def nearest_center(centers: np.ndarray):
 
 def relabel_by_size(labels: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Renumber clusters from largest to smallest (ties by the centre's coordinates), so that
-    runs of different engines with the same partition also carry the same numbers."""
+    runs on different backends with the same partition also carry the same numbers."""
     k = len(centers)
     if k == 0:  # a density method that found no cluster: every song is noise
         return labels, centers

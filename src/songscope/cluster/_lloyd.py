@@ -1,6 +1,6 @@
 """songscope's Lloyd k-means kernel: the same iterations and result as scikit-learn's ``KMeans``
 from the same seeds, measured faster (`bench/kmeans.py` runs both on 1,000,000 x 13, k = 50, in
-one command; `tests/engines/test_lloyd.py` checks equality of labels, centres, inertia and
+one command; `tests/cluster/test_kmeans.py` checks equality of labels, centres, inertia and
 iteration counts).
 
 The rows are held in blocks laid out features-by-rows; the distances ``|c|^2 - 2 x.c`` are
@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from songscope.engines._lloyd_widths import ASSIGN_BLOCKS
+from songscope.cluster._lloyd_widths import ASSIGN_BLOCKS
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)

@@ -1,0 +1,159 @@
+"""The HTML report of a run, and the end-to-end job (`run`) that ends with it."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from songscope.jsonable import jsonable
+from songscope.service.clusters import ClusterOutcome, cluster
+from songscope.service.common import Progress, assigned_of, backend_for, load_run, run_key, say_to
+from songscope.service.ingest import IngestOutcome, ingest
+from songscope.store import db, keys
+from songscope.store.runs import ClusterRun
+from songscope.store.store import Store
+
+
+@dataclass
+class ReportOutcome:
+    report: Any  # viz.report.Report
+    path: Path
+    lake_uri: str
+    static_files: list[Path] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.report.run_id, "compare_run_id": self.report.compare_run_id, "path": str(self.path), "lake": self.lake_uri,
+                "bytes": len(self.report.html), "figures": list(self.report.figures), "seconds": self.report.seconds,
+                "static_files": [str(p) for p in self.static_files]}
+
+
+def report(store: Store, run_id: str | None = None, *, output: Path = Path("reports/report.html"), compare_with: str | None = None,
+           projection: str = "pca", ks: range = range(2, 21), density: bool = True, focus: int | None = None, static: Path | None = None,
+           catalogue: pd.DataFrame | None = None, profiled=None, evidence=None, run: ClusterRun | None = None,
+           progress: Progress | None = None) -> ReportOutcome:
+    """Write the self-contained HTML report of a run to `output` and the lake, and note it in the
+    database; with `static`, every figure as PNG and SVG too (the HTML is written either way)."""
+    from songscope.viz.report import build_report
+
+    if projection not in ("pca", "tsne", "umap"):
+        raise ValueError(f"--map {projection!r}: choose pca, tsne or umap")
+    if run is None:
+        run = load_run(store, run_id, assignments=False)
+        if catalogue is None and run.metrics.get("sample_n") is not None:
+            # A run evaluated on a sample (a Spark run's) has a catalogue that need not fit here:
+            # the report is drawn from a fixed-seed sample, as the run's own report was (and says
+            # so), its figures from the run.
+            from songscope.backends.base import SAMPLE_ROWS
+            from songscope.store.catalogue import sample
+
+            catalogue, _ = sample(store, SAMPLE_ROWS, seed=store.settings.seed)
+        else:
+            run = load_run(store, run.run_id)
+    other = load_run(store, compare_with, assignments=catalogue is None) if compare_with else None
+    if catalogue is not None:
+        # The runs' clusters of just the songs shown (a Spark run's assignments are millions).
+        run, other = (r if r is None or r.assignments is not None else assigned_of(store, r, catalogue) for r in (run, other))
+    built = build_report(store, run, other=other, projection=projection, ks=ks, density=density, focus=focus, progress=progress,
+                         catalogue=catalogue, profiled=profiled, evidence=evidence)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    data = built.html.encode("utf-8")
+    output.write_bytes(data)
+    name = built.run_id + (f"-vs-{built.compare_run_id}" if built.compare_run_id else "")
+    lake_uri = store.lake.write_bytes(keys.report(name), data)
+    db.record_report(store.db, run_id=built.run_id, compare_run_id=built.compare_run_id, path=str(output.resolve()), lake_uri=lake_uri,
+                     size_bytes=len(data), figures=list(built.figures))
+    run.save_selection(store, built.evidence.to_dict())
+    store.forget(run_key(run.run_id), ("run summary", run.run_id))
+    outcome = ReportOutcome(built, output, lake_uri)
+    if static is not None:
+        from songscope.viz.figures import save_static
+
+        say_to(progress)("static figures")
+        try:
+            outcome.static_files = save_static(built.figures, static)
+        except RuntimeError as exc:  # no kaleido or no browser: the HTML report is written all the same
+            raise ValueError(f"{exc}; the HTML report was written to {output}") from exc
+    return outcome
+
+
+@dataclass
+class RunOutcome:
+    ingest: IngestOutcome
+    profile_paths: dict[str, Path]
+    timings: dict[str, float]
+    clustering: ClusterOutcome | None = None
+    report: ReportOutcome | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({"ingest": self.ingest.to_dict(), "profile": self.profile_paths, "timings_s": self.timings,
+                         "clustering": self.clustering.to_dict() if self.clustering else None, "report": self.report.to_dict() if self.report else None})
+
+
+def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports"), k: int = 8, resamples: int = 10, with_report: bool = True,
+        engine: str = "local", progress: Progress | None = None) -> RunOutcome:
+    """The end-to-end job: ingest and clean the sources, profile the catalogue, cluster it (k-means,
+    evaluated and stored; `evaluate` chooses k with evidence), and write the HTML report
+    (``out_dir/report.html``, also in the lake and noted in the database).
+
+    One backend runs every stage. On Spark (`engine` spark, or auto when the sources hold at
+    least ``SONGSCOPE_SPARK_MIN_ROWS`` songs) this process never holds the catalogue: the profile
+    and the exact indices are aggregates, the rest of the evidence and the report come from a
+    fixed-seed sample whose size they state. The local backend refuses, before reading, sources
+    it estimates will not fit in this machine's memory, and names ``--engine spark``.
+    """
+    from songscope.backends.base import SAMPLE_ROWS
+    from songscope.evaluate.background import BackgroundEvidence
+    from songscope.features import FeatureSpace
+    from songscope.profile import write_profile
+
+    say = say_to(progress)
+    sources = list(sources)
+    backend = backend_for(store, engine, sources=sources, holds_catalogue_too=True, progress=progress)
+    # Started first, so the second process's imports overlap the ingest; it runs the sweeps for k
+    # while this one clusters (`viz.report.gather` compares the algorithms at k here).
+    evidence = BackgroundEvidence() if with_report else None
+    timings: dict[str, float] = {}
+    written = None
+    # While the second process works, this one keeps to one thread of BLAS and OpenMP: threads that
+    # outnumber the cores spin and slow both processes.
+    with contextlib.ExitStack() as cleanup:
+        if evidence is not None:
+            cleanup.callback(evidence.close)
+            if evidence.process is not None:
+                cleanup.enter_context(_one_thread_each())
+        t0 = time.perf_counter()
+        ingested = ingest(store, sources, engine=backend, progress=progress)
+        timings["ingest"] = time.perf_counter() - t0
+        say(f"profiling the catalogue ({backend.name} backend)")
+        t0 = time.perf_counter()
+        # Tables only: the report draws the same figures, interactive (`songscope profile` draws PNGs).
+        profiled = backend.profile(store, clean_report=ingested.report, rejected=ingested.rows_rejected, figures=False)
+        paths = write_profile(profiled, out_dir / "profile")
+        timings["profile"] = time.perf_counter() - t0
+        space = backend.fit_space(store, FeatureSpace())
+        if evidence is not None:
+            chosen = backend.sample(store, SAMPLE_ROWS, store.settings.seed)
+            evidence.start(space.transform(chosen.songs), None, store.settings.seed)
+        t0 = time.perf_counter()
+        clustering = cluster(store, engine=backend, k=k, resamples=resamples, space=space, progress=progress)
+        timings["cluster"] = time.perf_counter() - t0
+        if evidence is not None:
+            t0 = time.perf_counter()
+            # Drawn from the songs the run was evaluated on: every song, or a Spark run's sample.
+            written = report(store, clustering.run_id, run=clustering.run, output=out_dir / "report.html", catalogue=clustering.songs,
+                             profiled=profiled, evidence=evidence.result, progress=progress)
+            timings["report"] = time.perf_counter() - t0
+    return RunOutcome(ingested, paths, timings, clustering, written)
+
+
+def _one_thread_each():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
