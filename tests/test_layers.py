@@ -1,5 +1,10 @@
-"""The house's shape, checked: imports point down (shells > service > stages > stores > ground
-floor), nothing imports a shell, and no module imports itself back through others. Imports inside
+"""The house's shape, checked: imports point down, package by package, in the order of the design
+
+    shells (cli, web) > service > viz > backends > evaluate, recommend
+    > cluster, features, clean, ingest (and the other stages) > store > the ground floor
+
+nothing imports a shell, no module imports itself back through others, no package imports
+another's private module, and pyspark is imported only under backends/spark/. Imports inside
 functions count: a lazy import is still a dependency."""
 
 from __future__ import annotations
@@ -11,14 +16,19 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "songscope"
 
-#: Each module's floor, by its dotted name's prefix (the longest prefix wins); higher may import lower or equal.
+#: Each module's floor, by its dotted name's prefix (the longest prefix wins); a module may import
+#: its own floor or lower. The ground floor (`songscope` itself: schema, config, errors, jsonable,
+#: artists, ...) imports nothing of ours above it.
 FLOORS = {
-    "songscope.schema": 0, "songscope.config": 0, "songscope.jsonable": 0, "songscope.seed": 0, "songscope": 0,
+    "songscope": 0,
     "songscope.store": 1,
-    "songscope.ingest": 2, "songscope.clean": 2, "songscope.features": 2, "songscope.profile": 2, "songscope.synth": 2,
-    "songscope.compare": 2, "songscope.backends": 2, "songscope.engines": 2, "songscope.evaluate": 2, "songscope.recommend": 2, "songscope.viz": 2,
-    "songscope.service": 3,
-    "songscope.cli": 4, "songscope.web": 4,
+    "songscope.cluster": 2, "songscope.features": 2, "songscope.clean": 2, "songscope.ingest": 2, "songscope.profile": 2,
+    "songscope.synth": 2,
+    "songscope.evaluate": 3, "songscope.recommend": 3, "songscope.compare": 3,
+    "songscope.backends": 4,
+    "songscope.viz": 5,
+    "songscope.service": 6,
+    "songscope.cli": 7, "songscope.web": 7,
 }
 
 
@@ -29,6 +39,17 @@ def _module_name(path: Path) -> str:
 
 def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts}
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Every module name `path` imports (any package's), anywhere in it."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return found
 
 
 def _imports(path: Path, known: set[str]) -> set[str]:
@@ -63,6 +84,33 @@ def test_imports_point_down():
     upward = [f"{a} (floor {_floor(a)}) imports {b} (floor {_floor(b)})" for a, targets in _graph().items() for b in targets
               if _floor(b) > _floor(a) and not (a.startswith("songscope.web") and b.startswith("songscope.web"))]
     assert upward == []
+
+
+def test_the_floors_are_the_designs_order():
+    """Equal floors are only the stages side by side; each named package sits strictly above the one the design puts below it."""
+    order = ["songscope", "songscope.store", "songscope.cluster", "songscope.evaluate", "songscope.backends", "songscope.viz", "songscope.service",
+             "songscope.cli"]
+    assert [FLOORS[p] for p in order] == sorted(FLOORS[p] for p in order) and len({FLOORS[p] for p in order}) == len(order)
+    assert FLOORS["songscope.web"] == FLOORS["songscope.cli"] and FLOORS["songscope.recommend"] == FLOORS["songscope.evaluate"]
+
+
+def test_no_package_imports_another_packages_private_module():
+    """A module whose name starts with ``_`` is its package's own (`cluster/_lloyd.py` is reached through `cluster/kmeans.py`)."""
+    offenders = []
+    for name, path in _modules().items():
+        for imported in _imported_names(path):
+            parts = imported.split(".")
+            private = next((i for i, part in enumerate(parts) if part.startswith("_") and not part.startswith("__")), None)
+            if imported.startswith("songscope.") and private is not None and not name.startswith(".".join(parts[:private]) + "."):
+                offenders.append(f"{name} imports {imported}")
+    assert offenders == []
+
+
+def test_only_the_spark_backend_imports_pyspark():
+    """So the base install needs no Java, and Spark lives in one place."""
+    offenders = [f"{name} imports {imported}" for name, path in _modules().items() for imported in _imported_names(path)
+                 if imported.split(".")[0] == "pyspark" and not name.startswith("songscope.backends.spark")]
+    assert offenders == []
 
 
 def test_nothing_imports_a_shell():
@@ -104,6 +152,12 @@ def test_no_import_cycles():
         if name not in index:
             visit(name)
     assert cycles == []
+
+
+def test_an_upward_import_among_the_stages_is_caught():
+    """The import `engines/spark.py` made before the backends had one package (a stage importing a backend)."""
+    assert _floor("songscope.backends.spark.catalogue") > _floor("songscope.cluster.local")
+    assert _floor("songscope.viz.report") > _floor("songscope.evaluate.select") > _floor("songscope.features")
 
 
 @pytest.mark.parametrize("source", ["import songscope.cli\n", "from songscope.web import app\n"])

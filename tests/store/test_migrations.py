@@ -110,7 +110,7 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     database = sa.create_engine(db_url + ("?charset=utf8mb4" if db_url.startswith("mysql") else ""))
     with database.begin() as conn:  # schema v1: the catalogue tables only
         db.metadata.create_all(conn, tables=[db.schema_table, *(db.metadata.tables[name] for name in db.LEGACY_TABLES[1])])
-        conn.execute(db.schema_table.insert().values(version=1, applied_at=db._now()))
+        conn.execute(db.schema_table.insert().values(version=1, applied_at=db.now()))
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
@@ -127,7 +127,7 @@ def test_revision_10_moves_each_request_s_songs_into_its_row_and_back(db_url):
 
     database = db.connect(db_url)
     with database.begin() as conn:
-        command.downgrade(db._alembic_config(conn), "0009")
+        command.downgrade(db.alembic_config(conn), "0009")
     songs = sa.table("recommendation_items", sa.column("request_id"), sa.column("rank"), sa.column("track_id"), sa.column("score"),
                      sa.column("reason"))
     requests = sa.table("recommendation_requests", sa.column("request_id"), sa.column("created_at"), sa.column("request"))
@@ -135,7 +135,7 @@ def test_revision_10_moves_each_request_s_songs_into_its_row_and_back(db_url):
                            "track_id": ["b", "a", "c\u00e9\"", "a", "d"], "score": [0.5, 0.75, 1 / 3, 0.9, 0.1],
                            "reason": ['{"reason":"close to x"}', '{"reason":"\u00e9","cluster":2}', "{}", '{"k":[1,2]}', '{"k":null}']})
     with database.begin() as conn:
-        conn.execute(requests.insert(), [{"request_id": r, "created_at": db._now(), "request": "{}"} for r in ("r1", "r2", "r3")])
+        conn.execute(requests.insert(), [{"request_id": r, "created_at": db.now(), "request": "{}"} for r in ("r1", "r2", "r3")])
         conn.execute(songs.insert(), before.to_dict("records"))
     database.dispose()
 
@@ -150,7 +150,7 @@ def test_revision_10_moves_each_request_s_songs_into_its_row_and_back(db_url):
     assert len(db.recommended_songs(stored.loc["r3", "items"])) == 0  # a request with no songs: an empty list
 
     with database.begin() as conn:
-        command.downgrade(db._alembic_config(conn), "0009")
+        command.downgrade(db.alembic_config(conn), "0009")
     with database.connect() as conn:
         back = pd.read_sql(sa.select(songs).order_by(songs.c.request_id, songs.c.rank), conn)
     database.dispose()
@@ -171,7 +171,7 @@ def test_revision_11_splits_list_literal_artists_and_counts_merges(db_url):
 
     database = db.connect(db_url)
     with database.begin() as conn:
-        command.downgrade(db._alembic_config(conn), "0010")
+        command.downgrade(db.alembic_config(conn), "0010")
     texts = ["['Dick Haymes', 'Bing Crosby']", "[\"Guns N' Roses\"]", "[spunge]", "Bing Crosby", "['Broken'"]
     rows = pd.DataFrame({"track_id": [f"t{i}" for i in range(len(texts))], "artist_name": texts, "track_name": "Song",
                          "duration_ms": 200_000})
@@ -199,7 +199,7 @@ def test_revision_11_splits_list_literal_artists_and_counts_merges(db_url):
     assert list(merges["dropped_rows"]) == [1]
 
     with database.begin() as conn:
-        command.downgrade(db._alembic_config(conn), "0010")
+        command.downgrade(db.alembic_config(conn), "0010")
     with database.connect() as conn:
         back = pd.read_sql(sa.select(db.tracks.c.artist_name, db.tracks.c.near_key).order_by(db.tracks.c.track_id), conn)
         assert not sa.inspect(conn).has_table("track_artists")
@@ -216,7 +216,7 @@ def test_newer_schema_is_refused_untouched(sqlite_url, newer):
         if newer == "alembic":  # a revision after this songscope's head
             conn.execute(sa.text(f"UPDATE alembic_version SET version_num = '{db.SCHEMA_VERSION + 1:04d}'"))
         else:
-            conn.execute(db.schema_table.insert().values(version=db.SCHEMA_VERSION + 1, applied_at=db._now()))
+            conn.execute(db.schema_table.insert().values(version=db.SCHEMA_VERSION + 1, applied_at=db.now()))
     with pytest.raises(db.DatabaseError, match="newer than this songscope"):
         db.migrate(database)
     database.dispose()

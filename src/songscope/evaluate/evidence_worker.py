@@ -20,9 +20,9 @@ def main() -> int:
     import sklearn.mixture  # noqa: F401
 
     from songscope.evaluate.background import compute
-    from songscope.evaluate.select import _kmeans, silhouette
+    from songscope.evaluate.select import silhouette, sweep_kmeans
 
-    _kmeans(np.random.default_rng(0).normal(size=(64, 3)), 2, 0)  # loads the compiled k-means kernels
+    sweep_kmeans(np.random.default_rng(0).normal(size=(64, 3)), 2, 0)  # loads the compiled k-means kernels
     silhouette(np.arange(8.0).reshape(4, 2), np.array([0, 0, 1, 1]))
     try:
         X, k, seed = pickle.load(sys.stdin.buffer)

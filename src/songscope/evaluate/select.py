@@ -22,7 +22,8 @@ from songscope.evaluate.silhouette import silhouette, silhouettes
 Progress = Callable[[str], None]
 
 
-def _kmeans(X: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, float]:
+def sweep_kmeans(X: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, float]:
+    """The k sweep's k-means (k-means++ seeds, at most 100 Lloyd iterations): labels and SSE."""
     if k == 1:
         return np.zeros(len(X), dtype=np.int64), float(((X - X.mean(axis=0)) ** 2).sum())
     labels, centers, inertia, _ = lloyd(X, kmeans_plus_plus(X, k, seed), max_iter=100)
@@ -59,8 +60,8 @@ def reference_sampler(X: np.ndarray, rng: np.random.Generator) -> Callable[[], n
 
 def _gap_at(sample: np.ndarray, refs: list[np.ndarray], k: int, seed: int) -> tuple[float, float]:
     """Gap(k) of `sample` against the reference data sets, and its s_k (Tibshirani's definitions)."""
-    log_ref = np.array([np.log(_kmeans(ref, k, seed + b)[1]) for b, ref in enumerate(refs)])
-    gap = float(log_ref.mean() - np.log(_kmeans(sample, k, seed)[1]))
+    log_ref = np.array([np.log(sweep_kmeans(ref, k, seed + b)[1]) for b, ref in enumerate(refs)])
+    gap = float(log_ref.mean() - np.log(sweep_kmeans(sample, k, seed)[1]))
     return gap, float(log_ref.std() * np.sqrt(1 + 1 / len(refs)))
 
 
@@ -122,7 +123,7 @@ def k_sweep(
         if progress:
             progress(f"k sweep: k = {k} of {ks[-1]}")
         if k > 1:
-            labels, sse = _kmeans(X, k, seed)
+            labels, sse = sweep_kmeans(X, k, seed)
             sampled.append(labels[sil_idx])
             rows.append({"k": k, "sse": sse})
         gap[k], se[k] = _gap_at(Xg, refs, k, seed)

@@ -89,7 +89,7 @@ class Staging:
         columns = [sa.Column("attempt", sa.String(32), nullable=False), *_columns(kind)]
         indexes = [sa.Index(f"{self.prefix}_{kind}_dropped", "dropped_track_id")] if kind == "absorbed" else []
         return sa.Table(f"{self.prefix}_{kind}", sa.MetaData(), *columns, *indexes,
-                        prefixes=["UNLOGGED"] if self.dialect == "postgresql" else [], **db._TABLE_OPTIONS)
+                        prefixes=["UNLOGGED"] if self.dialect == "postgresql" else [], **db.TABLE_OPTIONS)
 
 
 def create(database: Engine) -> Staging:

@@ -21,8 +21,8 @@ ARTIST_SEPARATOR_PATTERN = "\\x1f"
 
 # The columns of the frame the reading tasks produce (`backends.spark.ingest`): what each row is
 # (a track, a rejected row, a note), and a rejected row's reason, columns and raw text.
-_KIND, _REASON, _COLUMNS, _RAW, _NOTE = "_kind", "_reason", "_columns", "_raw", "_note"
-_TRACK, _REJECTED = "track", "rejected"
+KIND_COLUMN, REASON_COLUMN, COLUMNS_COLUMN, RAW_COLUMN, NOTE_COLUMN = "_kind", "_reason", "_columns", "_raw", "_note"
+TRACK_KIND, REJECTED_KIND = "track", "rejected"
 
 
 @dataclass
@@ -73,10 +73,10 @@ def clean_on_spark(parsed: DataFrame, extras: list[str], rules: tuple[schema.Out
     from pyspark.sql import functions as F
 
     canonical = list(schema.CANONICAL_COLUMNS)
-    rows = parsed.where(F.col(_KIND) == _TRACK).drop(_KIND, _COLUMNS, _REASON, _RAW, _NOTE)
-    rejected = (parsed.where(F.col(_KIND) == _REJECTED)
+    rows = parsed.where(F.col(KIND_COLUMN) == TRACK_KIND).drop(KIND_COLUMN, COLUMNS_COLUMN, REASON_COLUMN, RAW_COLUMN, NOTE_COLUMN)
+    rejected = (parsed.where(F.col(KIND_COLUMN) == REJECTED_KIND)
                 .select(F.col(schema.SOURCE_COLUMN).alias("source"), F.col(schema.LINE_COLUMN).alias("line"),
-                        F.col(_COLUMNS).alias("columns"), F.col(_REASON).alias("reason"), F.col(_RAW).alias("raw"), _ORDER_FILE)
+                        F.col(COLUMNS_COLUMN).alias("columns"), F.col(REASON_COLUMN).alias("reason"), F.col(RAW_COLUMN).alias("raw"), _ORDER_FILE)
                 .orderBy(_ORDER_FILE, "line"))
     read_order = [F.col(_ORDER_FILE), F.col(schema.LINE_COLUMN)]
     preference = [F.coalesce(F.col("popularity"), F.lit(-1)).desc(), *read_order]

@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from songscope import schema
 from songscope.backends.base import CleanedSources, IngestOptions, Progress
-from songscope.backends.spark.clean import _COLUMNS, _KIND, _NOTE, _RAW, _REASON, _REJECTED, _TRACK, clean_on_spark
+from songscope.backends.spark.clean import COLUMNS_COLUMN, KIND_COLUMN, NOTE_COLUMN, RAW_COLUMN, REASON_COLUMN, REJECTED_KIND, TRACK_KIND, clean_on_spark
 from songscope.backends.spark.scratch import ORDER_FILE as _ORDER_FILE
 from songscope.backends.spark.scratch import read_scratch, scratch_folder, write_scratch
 from songscope.clean import CleanReport
@@ -67,7 +67,7 @@ def read_schema(extras: list[str]) -> pa.Schema:
     fields = [(name, _arrow_type(name)) for name in schema.CANONICAL_COLUMNS]
     fields += [(name, pa.string()) for name in extras]
     fields += [(schema.SOURCE_COLUMN, pa.string()), (schema.LINE_COLUMN, pa.int64()), (_ORDER_FILE, pa.int32()),
-               (_KIND, pa.string()), (_COLUMNS, pa.string()), (_REASON, pa.string()), (_RAW, pa.string()), (_NOTE, pa.string())]
+               (KIND_COLUMN, pa.string()), (COLUMNS_COLUMN, pa.string()), (REASON_COLUMN, pa.string()), (RAW_COLUMN, pa.string()), (NOTE_COLUMN, pa.string())]
     return pa.schema(fields)
 
 
@@ -108,8 +108,8 @@ def _read_task(task: dict, extras: list[str], encoding: str, delimiter: str, s3_
     for name in target.names:
         if name == _ORDER_FILE:
             columns[name] = pa.array(np.full(n, index, dtype=np.int32))
-        elif name == _KIND:
-            columns[name] = pa.array([_TRACK] * n, pa.string())
+        elif name == KIND_COLUMN:
+            columns[name] = pa.array([TRACK_KIND] * n, pa.string())
         elif name in frame.columns:
             values = frame[name]
             kind = target.field(name).type
@@ -124,8 +124,8 @@ def _read_task(task: dict, extras: list[str], encoding: str, delimiter: str, s3_
     rejects[schema.SOURCE_COLUMN] = pa.array(rejected["source"].astype(object), pa.string())
     rejects[schema.LINE_COLUMN] = pa.array(rejected["line"].astype("int64"), pa.int64())
     rejects[_ORDER_FILE] = pa.array(np.full(m, index, dtype=np.int32))
-    rejects[_KIND] = pa.array([_REJECTED] * m, pa.string())
-    for name, column in ((_COLUMNS, "columns"), (_REASON, "reason"), (_RAW, "raw")):
+    rejects[KIND_COLUMN] = pa.array([REJECTED_KIND] * m, pa.string())
+    for name, column in ((COLUMNS_COLUMN, "columns"), (REASON_COLUMN, "reason"), (RAW_COLUMN, "raw")):
         rejects[name] = pa.array(rejected[column].astype(object).where(rejected[column].notna(), None), pa.string())
     note = _note_table(target, index, _SUMMARY, json.dumps(summary.__dict__))
     return pa.concat_tables([tracks, pa.table(rejects, schema=target), note])
@@ -134,8 +134,8 @@ def _read_task(task: dict, extras: list[str], encoding: str, delimiter: str, s3_
 def _note_table(target: pa.Schema, index: int, kind: str, text: str) -> pa.Table:
     row = {name: pa.nulls(1, target.field(name).type) for name in target.names}
     row[_ORDER_FILE] = pa.array([index], pa.int32())
-    row[_KIND] = pa.array([kind])
-    row[_NOTE] = pa.array([text])
+    row[KIND_COLUMN] = pa.array([kind])
+    row[NOTE_COLUMN] = pa.array([text])
     return pa.table(row, schema=target)
 
 
@@ -263,13 +263,13 @@ class SparkIngest:
 
         parsed = plan.mapInArrow(read, from_arrow_schema(target)).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            notes = parsed.where(f"{_KIND} IN ('{_SUMMARY}', '{_ERROR}')").select(_ORDER_FILE, _KIND, _NOTE).toPandas()
-            errors = notes[notes[_KIND] == _ERROR].sort_values(_ORDER_FILE)
+            notes = parsed.where(f"{KIND_COLUMN} IN ('{_SUMMARY}', '{_ERROR}')").select(_ORDER_FILE, KIND_COLUMN, NOTE_COLUMN).toPandas()
+            errors = notes[notes[KIND_COLUMN] == _ERROR].sort_values(_ORDER_FILE)
             if len(errors):
-                raise IngestError(errors[_NOTE].iloc[0])
+                raise IngestError(errors[NOTE_COLUMN].iloc[0])
             if plan_error is not None:  # a header the executors read without complaint (not seen; kept safe)
                 raise plan_error
-            summaries = _merge_summaries(notes[notes[_KIND] == _SUMMARY], urls, SourceSummary)
+            summaries = _merge_summaries(notes[notes[KIND_COLUMN] == _SUMMARY], urls, SourceSummary)
             for summary in summaries:
                 if summary.rows_read == 0:
                     raise IngestError(f"{summary.uri}: the file has a header but no data rows")
@@ -380,7 +380,7 @@ def _merge_summaries(notes: pd.DataFrame, urls: list[str], summary_type) -> list
     from songscope.ingest import merge_notes
 
     merged: dict[int, Any] = {}
-    for index, text in zip(notes[_ORDER_FILE], notes[_NOTE]):
+    for index, text in zip(notes[_ORDER_FILE], notes[NOTE_COLUMN]):
         part = json.loads(text)
         if int(index) not in merged:
             merged[int(index)] = summary_type(**part)

@@ -3,7 +3,7 @@ over an open connection (inside its transaction) in ``config.attributes["connect
 
 from alembic import context
 
-from songscope.store.db import metadata
+from songscope.store.tables import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=connection.dialect.name == "sqlite")

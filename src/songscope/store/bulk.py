@@ -1,0 +1,146 @@
+"""Bulk SQL: inserts by COPY (PostgreSQL) or executemany, indexes built after a big load, and
+lookups of many ids by ``IN (...)`` in chunks. Every value reaches SQL as a bound parameter (or
+through COPY), never as SQL text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+# MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
+LOOKUP_CHUNK = 5_000  # ids per IN (...): under SQLite's 32,766 variables, small enough for any server
+
+
+#: SQLite's page cache for a catalogue write, in KiB: the default 2 MiB makes every insert into
+#: the track id and near-key indexes (random keys) a trip to the OS; measured on 1,000,000 new
+#: tracks, 24.8 s with the default and 11.4 s with this.
+BULK_CACHE_KIB = 256 * 1024
+
+
+@contextmanager
+def bulk_write(conn: Connection) -> Iterator[None]:
+    """Settings for a large write on `conn`, put back afterwards (SQLite: a larger page cache)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")  # and the pages go back
+
+
+def in_chunks(values: list, size: int = LOOKUP_CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def one_of(conn: Connection, column: sa.Column, values: list) -> sa.ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``= ANY(array)``, one parameter instead of thousands
+    (rendering and planning 5,000 placeholders cost more than the lookups they ask for)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _python_columns(frame: pd.DataFrame, columns: list[str]) -> list[list]:
+    """Column values as plain Python objects (drivers reject numpy scalars), None for missing."""
+    out = []
+    for name in columns:
+        series = frame[name]
+        if series.dtype.kind == "M" or isinstance(series.dtype, pd.DatetimeTZDtype):
+            out.append([None if pd.isna(v) else v.to_pydatetime() for v in series])
+            continue
+        missing = series.isna().to_numpy()
+        # pandas' nullable Int64/Float64/boolean carry the numpy type of their values.
+        numeric = series.dtype if isinstance(series.dtype, np.dtype) else getattr(series.dtype, "numpy_dtype", None)
+        if numeric is not None and numeric.kind in "fiub":
+            # numpy's own tolist makes Python floats, ints and bools in C: the fast path.
+            array = series.to_numpy(dtype=numeric, na_value=0) if numeric is not series.dtype else series.to_numpy()
+            values = array.tolist() if not missing.any() else np.where(missing, None, array.astype(object)).tolist()
+        elif not missing.any() and series.dtype == object:
+            values = series.tolist()
+        else:  # text with gaps, string dtypes
+            values = series.astype(object).where(~missing, None).tolist()
+        out.append(values)
+    return out
+
+
+#: Rows from which a load into an empty PostgreSQL table indexes after loading, not during.
+INDEX_AFTER_ROWS = 50_000
+
+
+@contextmanager
+def indexed_after(conn: Connection, table: sa.Table, rows: int) -> Iterator[None]:
+    """Load an empty table first and build its primary key and indexes after, as PostgreSQL's
+    "Populating a Database" advises: one sort per index instead of a million random inserts
+    (measured: 1,000,000 tracks by COPY took 11.9 s with both indexes in place, 4.5 s without).
+
+    Only on PostgreSQL, whose DDL is transactional (MariaDB's would commit the transaction), only
+    for a table that is empty inside the catalogue writer's transaction, and only for large loads.
+    """
+    if conn.dialect.name != "postgresql" or rows < INDEX_AFTER_ROWS or conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
+        yield
+        return
+    preparer = conn.dialect.identifier_preparer
+    name = preparer.format_table(table)
+    primary = sa.inspect(conn).get_pk_constraint(table.name)
+    key_columns = ", ".join(preparer.quote(c) for c in primary["constrained_columns"])
+    conn.exec_driver_sql(f"ALTER TABLE {name} DROP CONSTRAINT {preparer.quote(primary['name'])}")
+    for index in table.indexes:
+        index.drop(conn)
+    yield
+    conn.exec_driver_sql(f"ALTER TABLE {name} ADD CONSTRAINT {preparer.quote(primary['name'])} PRIMARY KEY ({key_columns})")
+    for index in table.indexes:
+        index.create(conn)
+    # Statistics for the planner now, not when autovacuum gets round to it: without them the
+    # next ingest's near-key lookups scanned the whole table (0.5 s per 5,000 keys at 1M tracks).
+    conn.exec_driver_sql(f"ANALYZE {name}")
+
+
+def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, chunk: int = 100_000) -> int:
+    """Insert every row of `frame` (columns named as the table's): COPY on PostgreSQL, else
+    the driver's executemany with plain tuples (SQLAlchemy's per-row parameter handling costs
+    more than the insert itself at a million rows). Values are always bound, never inlined."""
+    if frame is None or frame.empty:
+        return 0
+    columns = [c.name for c in table.columns if c.name in frame.columns]
+    if conn.dialect.name == "postgresql":
+        return _copy_insert(conn, table, frame, columns)
+    preparer = conn.dialect.identifier_preparer
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))})"
+    )
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start : start + chunk]
+        conn.exec_driver_sql(sql, list(zip(*_python_columns(part, columns))))
+    return len(frame)
+
+
+def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> int:
+    """COPY ... FROM STDIN in CSV, written by Arrow: every present value quoted, so an unquoted
+    empty field is NULL and a quoted one is an empty string."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    raw = conn.connection.dbapi_connection
+    preparer = conn.dialect.identifier_preparer
+    target = f"{preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)})"
+    data = pa.Table.from_pandas(frame[columns], preserve_index=False)
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy:
+            for batch in data.to_batches(max_chunksize=100_000):
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+                copy.write(sink.getvalue().to_pybytes())
+    return len(frame)
