@@ -7,6 +7,7 @@ import pytest
 
 from songscope import schema
 from songscope.clean import clean, normalise_name
+from songscope.errors import UserError
 from songscope.ingest import read_sources
 from tests.conftest import TIDYTUESDAY, benchmark_file
 
@@ -87,9 +88,9 @@ def test_outlier_rules_are_configurable(seed_files):
 
 
 def test_outlier_rule_parse_errors():
-    with pytest.raises(ValueError, match="COLUMN OP NUMBER"):
+    with pytest.raises(UserError, match="COLUMN OP NUMBER"):
         schema.OutlierRule.parse("tempo is low")
-    with pytest.raises(ValueError, match="unknown column"):
+    with pytest.raises(UserError, match="unknown column"):
         schema.OutlierRule.parse("bpm < 3")
 
 

@@ -61,6 +61,28 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert bad_rule.exit_code == 2 and "COLUMN OP NUMBER" in bad_rule.output
 
 
+def test_only_a_user_error_is_dressed_as_one_line(tmp_path, monkeypatch):
+    """The one error edge: a `UserError` is one line and exit 2; any other exception, a ValueError
+    from numpy or pandas included, is a bug and shows as one (its traceback, not a tidy line)."""
+    from songscope import service
+    from songscope.errors import UserError
+
+    where = ["--db", f"sqlite:///{tmp_path / 's.db'}", "--lake", str(tmp_path / "lake")]
+
+    def fails_with(exc):
+        def status(store):
+            raise exc
+        return status
+
+    monkeypatch.setattr(service, "status", fails_with(UserError("the lake is gone: check --lake")))
+    told = invoke("status", *where)
+    assert told.exit_code == 2 and "error: the lake is gone: check --lake" in told.output and "Traceback" not in told.output
+    monkeypatch.setattr(service, "status", fails_with(ValueError("operands could not be broadcast together")))
+    bug = invoke("status", *where)
+    assert bug.exit_code == 1 and isinstance(bug.exception, ValueError) and not isinstance(bug.exception, UserError)
+    assert "error: operands" not in bug.output
+
+
 def test_rejected_rows_are_reported(tmp_path):
     path = tmp_path / "some_bad.csv"
     path.write_text("\n".join([HEADER, *GOOD, row("bad", energy=7)]) + "\n", encoding="utf-8")

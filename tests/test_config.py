@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from songscope.config import Settings, redact
+from songscope.errors import UserError
 
 
 def test_settings_precedence_and_redaction():
@@ -27,5 +28,5 @@ def test_the_names_weight_comes_from_the_environment_and_must_be_a_weight():
     assert Settings.load(env={"SONGSCOPE_NAME_CONTEXT": "2"}).name_context == 2.0
     assert Settings.load(env={"SONGSCOPE_NAME_CONTEXT": "2"}, name_context=0.5).name_context == 0.5
     for bad in ("two", "-1", "nan", "inf"):
-        with pytest.raises(ValueError, match=f"SONGSCOPE_NAME_CONTEXT must be a number >= 0 .*{bad!r}"):
+        with pytest.raises(UserError, match=f"SONGSCOPE_NAME_CONTEXT must be a number >= 0 .*{bad!r}"):
             Settings.load(env={"SONGSCOPE_NAME_CONTEXT": bad})

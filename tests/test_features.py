@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from songscope.errors import UserError
 from songscope.features import CONTINUOUS_FEATURES, FeatureSpace
 
 
@@ -44,7 +45,7 @@ def test_space_rejects_missing_values_and_unfitted_use(catalogue):
         FeatureSpace().transform(catalogue)
     broken = catalogue.head(10).copy()
     broken.loc[3, "energy"] = np.nan
-    with pytest.raises(ValueError, match="missing feature values"):
+    with pytest.raises(UserError, match="missing feature values"):
         FeatureSpace().fit(broken)
 
 

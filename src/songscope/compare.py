@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from songscope.errors import UserError
 from songscope.evaluate.external import adjusted_rand, information_scores
 from songscope.evaluate.internal import internal_indices
 from songscope.evaluate.matching import Matching, jaccard_matrix
@@ -45,7 +46,7 @@ def compare_runs(run_a, run_b, catalogue: pd.DataFrame, *, seed: int = 0) -> Com
     a, b = run_a.assignments, run_b.assignments
     common = catalogue[["track_id"]].merge(a, on="track_id").merge(b, on="track_id", suffixes=("_a", "_b"))
     if common.empty:
-        raise ValueError("the two runs share no songs: they clustered different catalogues")
+        raise UserError("the two runs share no songs: they clustered different catalogues")
     space = FeatureSpace.from_dict(run_a.space)
     tracks = catalogue.set_index("track_id").loc[common["track_id"]].reset_index()
     X = space.transform(tracks)

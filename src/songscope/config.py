@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from songscope.errors import UserError
+
 DEFAULT_DB_URL = "sqlite:///songscope.db"
 DEFAULT_LAKE_URL = "lake"
 DEFAULT_SPARK_MASTER = "local[*]"
@@ -92,7 +94,7 @@ def _weight(raw: Any, name: str) -> float:
     except (TypeError, ValueError):
         value = float("nan")
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a number >= 0 (0 turns it off), not {raw!r}")
+        raise UserError(f"{name} must be a number >= 0 (0 turns it off), not {raw!r}")
     return value
 
 

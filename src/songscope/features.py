@@ -27,6 +27,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from songscope.errors import UserError
+from songscope.jsonable import dumps
 from songscope.schema import CONTINUOUS_FEATURES  # the default columns; re-exported for callers
 
 Scaling = Literal["standard", "robust"]
@@ -86,10 +88,10 @@ class FeatureSpace:
             return [f"pc{i + 1}" for i in range(len(self.pca_components_))]
         return self.raw_names()
 
-    def _encode(self, frame: pd.DataFrame) -> np.ndarray:
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.columns if c not in frame]
         if missing:
-            raise ValueError(f"the tracks lack the feature columns {missing}")
+            raise UserError(f"the tracks lack the feature columns {missing}")
         parts = []
         for column in self.columns:
             values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -110,14 +112,14 @@ class FeatureSpace:
         matrix = np.column_stack(parts)
         if np.isnan(matrix).any():
             bad = int(np.isnan(matrix).any(axis=1).sum())
-            raise ValueError(f"{bad} tracks have missing feature values; clean the catalogue first (songscope ingest)")
+            raise UserError(f"{bad} tracks have missing feature values; clean the catalogue first (songscope ingest)")
         return matrix
 
     def fit(self, frame: pd.DataFrame) -> FeatureSpace:
         """Learn the scaling (scikit-learn's ``StandardScaler``, or the median and IQR) and the
         optional ``PCA``, keeping their fitted attributes: the space is saved as those numbers
         and applied as plain arithmetic (numpy here, SQL on Spark)."""
-        encoded = self._encode(frame)
+        encoded = self.encode(frame)
         if self.scaling == "robust":
             center = np.median(encoded, axis=0)
             q75, q25 = np.percentile(encoded, [75, 25], axis=0)
@@ -149,7 +151,7 @@ class FeatureSpace:
     def transform(self, frame: pd.DataFrame, dtype: type = np.float64) -> np.ndarray:
         if self.center_ is None or self.scale_ is None:
             raise RuntimeError("the feature space is not fitted: call fit(tracks) first")
-        scaled = (self._encode(frame) - self.center_) / self.scale_
+        scaled = (self.encode(frame) - self.center_) / self.scale_
         if self.pca_components_ is not None:
             scaled = (scaled - self.pca_mean_) @ self.pca_components_.T
         return np.ascontiguousarray(scaled, dtype=dtype)
@@ -245,7 +247,7 @@ class FeatureSpace:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        return dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureSpace:

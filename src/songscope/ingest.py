@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -26,6 +25,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from songscope import schema
+from songscope.errors import UserError
+from songscope.jsonable import dumps
 from songscope.store import lake as lake_io
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz")
@@ -35,7 +36,7 @@ _SNIFF_BYTES = 1 << 16
 Progress = Callable[[str], None]
 
 
-class IngestError(ValueError):
+class IngestError(UserError):
     """A source that cannot be ingested at all; the message names the file, the fault and the fix."""
 
 
@@ -949,7 +950,7 @@ def _as_plain_columns(table: pa.Table, source: str, problems: list, notes: dict[
             if name in schema.CANONICAL_COLUMNS:
                 raise IngestError(f"{source}: column {name!r} holds {kind} values where songscope expects one value per song; "
                                   "write it as a plain column (text or number)")
-            as_json = [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in column.to_pylist()]
+            as_json = [None if v is None else dumps(v, compact=True) for v in column.to_pylist()]
             table = table.set_column(position, name, pa.array(as_json, pa.string()))
             if len(as_json):
                 _note(notes, f"{name}: {kind} values kept as JSON text", np.ones(len(as_json), dtype=bool), lines, table.column(name))
@@ -1031,7 +1032,7 @@ def _rejected_frame(
                 "line": int(lines[row_index]),
                 "columns": ",".join(dict.fromkeys(c for c, _ in faults)),
                 "reason": "; ".join(f"{c}: {r}" for c, r in faults),
-                "raw": json.dumps({k: v for k, v in raw.items() if k != "__index__"}, ensure_ascii=False, default=str),
+                "raw": dumps({k: v for k, v in raw.items() if k != "__index__"}, compact=True),
             }
         )
     return pd.DataFrame.from_records(records, columns=REJECTED_COLUMNS)

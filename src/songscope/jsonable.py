@@ -71,6 +71,18 @@ def encode(value: Any) -> bytes:
         return json.dumps(jsonable(value), allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def embedded(text: str) -> Any:
+    """JSON text already written (a stored reason, say), to be embedded as it is by `encode` rather
+    than parsed and written again.
+
+    >>> encode([1, embedded('{"a":[2]}')])
+    b'[1,{"a":[2]}]'
+    """
+    import orjson
+
+    return orjson.Fragment(text)
+
+
 def dumps(value: Any, *, indent: int | None = None, compact: bool = False) -> str:
     """`value` as JSON text (by `jsonable`'s rules; never NaN, which JSON does not have);
     `compact`: no spaces and UTF-8 as it is, for what is stored many times over."""

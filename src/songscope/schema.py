@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from songscope.errors import UserError
+
 #: Text columns that identify a track.
 TEXT_COLUMNS: tuple[str, ...] = ("track_id", "artist_name", "track_name")
 
@@ -165,16 +167,16 @@ class OutlierRule:
         """Parse ``"tempo < 1"``; raises ValueError with the accepted form on bad input."""
         parts = text.split()
         if len(parts) != 3 or parts[1] not in ("<", "<=", ">", ">="):
-            raise ValueError(
+            raise UserError(
                 f"outlier rule {text!r} is not of the form 'COLUMN OP NUMBER' with OP one of < <= > >="
             )
         column, op, number = parts
         if column not in NUMERIC_BY_NAME:
-            raise ValueError(f"outlier rule {text!r}: unknown column {column!r}")
+            raise UserError(f"outlier rule {text!r}: unknown column {column!r}")
         try:
             threshold = float(number)
         except ValueError:
-            raise ValueError(f"outlier rule {text!r}: {number!r} is not a number") from None
+            raise UserError(f"outlier rule {text!r}: {number!r} is not a number") from None
         return cls(column, op, threshold)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from songscope.errors import UserError
+
 SEED_FILES = ("world_data.csv", "brazil_data.csv", "tutorial_data.csv")
 
 
@@ -13,7 +15,7 @@ def seed_dir() -> Path:
     for candidate in (here / "seed_data", here.parents[1] / "data" / "seed"):
         if all((candidate / name).is_file() for name in SEED_FILES):
             return candidate
-    raise FileNotFoundError(
+    raise UserError(
         "the seed CSVs are not installed: expected them in songscope/seed_data or the repository's data/seed"
     )
 

@@ -149,7 +149,7 @@ def test_sweep_removes_staged_folders_a_dead_job_left(tmp_path):
 def test_a_failed_spark_clean_leaves_no_staged_files(tmp_path, seed_files, spark_local, monkeypatch):
     from songscope.backends.spark import ingest as spark_ingest
 
-    real_stage, calls = spark_ingest.stage, []
+    real_stage, calls = spark_ingest.write_scratch, []
 
     def failing_stage(frame, folder, s3_endpoint, *args):
         calls.append(folder)
@@ -157,7 +157,7 @@ def test_a_failed_spark_clean_leaves_no_staged_files(tmp_path, seed_files, spark
             raise RuntimeError("executor lost (simulated)")
         return real_stage(frame, folder, s3_endpoint, *args)
 
-    monkeypatch.setattr(spark_ingest, "stage", failing_stage)
+    monkeypatch.setattr(spark_ingest, "write_scratch", failing_stage)
     scratch = tmp_path / "scratch"
     settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"), spark_master=spark_local,
                         spark_scratch=str(scratch))

@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from songscope.cluster.kmeans import kmeans_plus_plus, lloyd
+from songscope.errors import UserError
 
 
 @pytest.mark.parametrize(
@@ -58,5 +59,5 @@ def test_kmeans_plus_plus_is_scikit_learns_on_a_bounded_sample(monkeypatch):
     assert np.isin(sampled, X).all(axis=1).all() and len({tuple(c) for c in sampled}) == 12
     np.testing.assert_array_equal(sampled, kmeans_plus_plus(X, 12, 3))
     assert len(kmeans_plus_plus(X, 1, 0)) == 1
-    with pytest.raises(ValueError, match="k-means"):
+    with pytest.raises(UserError, match="k-means"):
         kmeans_plus_plus(X[:5], 6, 0)

@@ -7,6 +7,7 @@ import pytest
 
 from songscope.cluster.base import Algorithm
 from songscope.cluster.local import AGGLOMERATIVE_MAX_ROWS, LocalAlgorithm
+from songscope.errors import UserError
 from tests.cluster.contract import AlgorithmContract
 
 
@@ -31,11 +32,11 @@ class TestLocalDensityEngine(AlgorithmContract):
 
 
 def test_unknown_algorithm_and_too_many_rows_are_clear_errors():
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(UserError, match="choose one of"):
         LocalAlgorithm("spectral")
-    with pytest.raises(ValueError, match="refused|more than"):
+    with pytest.raises(UserError, match="refused|more than"):
         LocalAlgorithm("agglomerative", n_clusters=3).fit(np.zeros((AGGLOMERATIVE_MAX_ROWS + 1, 2)))
-    with pytest.raises(ValueError, match="cannot form"):
+    with pytest.raises(UserError, match="cannot form"):
         LocalAlgorithm("kmeans", n_clusters=10).fit(np.zeros((5, 2)))
     result = LocalAlgorithm("agglomerative", n_clusters=2).fit(np.array([[0.0], [0.1], [5.0], [5.1]]))
     with pytest.raises(NotImplementedError, match="cannot assign new songs"):

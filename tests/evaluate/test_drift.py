@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from songscope.cli import app
-from songscope.evaluate.drift import FIT_QUANTILE, Drift, FitReference, nearest_centres
+from songscope.cluster.base import nearest_centres
+from songscope.evaluate.drift import FIT_QUANTILE, Drift, FitReference
 from songscope.store import db
 from tests.conftest import cluster, ingest, load_run, run_service
 

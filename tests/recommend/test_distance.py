@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from songscope.errors import UserError
 from songscope.recommend.distance import DEFAULT_WEIGHTS, PLAIN, SongDistance, artist_means, learn_weights, neighbour_agreement, training_half
 
 
@@ -43,7 +44,7 @@ def test_learning_reads_only_the_training_rows_labels():
 
 def test_too_few_labelled_songs_is_a_clear_error():
     X, labels = _labelled_blobs(n=30)
-    with pytest.raises(ValueError, match="too few"):
+    with pytest.raises(UserError, match="too few"):
         learn_weights(X, ["a", "b", "noise"], [frozenset()] * 25 + labels[25:], np.arange(30))
 
 

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from songscope.cli import app
+from songscope.errors import UserError
 from songscope.features import FeatureSpace
 from songscope.recommend.recommender import Recommender, RecommendOptions
 from songscope.recommend.where import WhereError
@@ -63,9 +64,9 @@ def test_genres_and_explicit_songs_are_left_out_when_the_catalogue_has_them(cata
     rows = _rows(labelled, result)
     assert len(rows) == 15 and set(rows["playlist_genre"]) == {"pop"} and set(rows["explicit"]) == {"False"}
     plain = Recommender.from_frame(catalogue, FeatureSpace().fit(catalogue))
-    with pytest.raises(ValueError, match="needs a genre column"):
+    with pytest.raises(UserError, match="needs a genre column"):
         plain.recommend([CIGARETTES], RecommendOptions(exclude_genres=("pop",)))
-    with pytest.raises(ValueError, match="needs an 'explicit' column"):
+    with pytest.raises(UserError, match="needs an 'explicit' column"):
         plain.recommend([CIGARETTES], RecommendOptions(exclude_explicit=True))
 
 

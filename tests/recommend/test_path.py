@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from songscope.cli import app
+from songscope.errors import UserError
 from songscope.features import FeatureSpace
 from songscope.recommend.path import song_path
 from songscope.recommend.playlists import read
@@ -50,9 +51,9 @@ def test_a_path_runs_from_one_song_to_the_other_smoothly(model):
 
 
 def test_a_path_says_what_it_cannot_do(model):
-    with pytest.raises(ValueError, match="same song"):
+    with pytest.raises(UserError, match="same song"):
         song_path(model, BASTILLE, BASTILLE)
-    with pytest.raises(ValueError, match="3 to 100 songs"):
+    with pytest.raises(UserError, match="3 to 100 songs"):
         song_path(model, BASTILLE, CIGARETTES, steps=2)
     uncapped = song_path(model, BASTILLE, CIGARETTES, steps=20, per_artist=None)
     assert len(uncapped.steps) == 20

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from songscope.cli import app
+from songscope.errors import UserError
 from songscope.recommend import playlists
 from songscope.recommend.playlists import PlaylistSong
 from tests.conftest import cluster, copy_stores, load_catalogue
@@ -48,11 +49,11 @@ def test_the_spotify_exporters_csv_and_players_m3u_are_read():
     assert playlists.read(m3u, "m3u") == ["Post Malone - Circles", "21jGcNKet2qwijlDFuPiPb"]
     ours = "track_id,artist_name,track_name\n21jGcNKet2qwijlDFuPiPb,Post Malone,Circles\n"
     assert playlists.read(ours, "csv") == ["21jGcNKet2qwijlDFuPiPb"]
-    with pytest.raises(ValueError, match="favs.json: not a JSPF playlist"):
+    with pytest.raises(UserError, match="favs.json: not a JSPF playlist"):
         playlists.read("[1, 2]", "jspf", source="favs.json")
-    with pytest.raises(ValueError, match="needs a track URI or id column"):
+    with pytest.raises(UserError, match="needs a track URI or id column"):
         playlists.read("a,b\n1,2\n", "csv")
-    with pytest.raises(ValueError, match="the extension chooses"):
+    with pytest.raises(UserError, match="the extension chooses"):
         playlists.format_of("list.txt")
 
 

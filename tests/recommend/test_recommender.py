@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from songscope.cli import app
+from songscope.errors import UserError
 from songscope.features import FeatureSpace
 from songscope.recommend.index import ExactIndex, IVFIndex, recall_at_k
 from songscope.recommend.recommender import Recommender, RecommendOptions, UnknownSongError, sample_others
@@ -318,7 +319,7 @@ def test_built_in_batches_equals_built_from_the_frame(catalogue, recommender):
         assert [i.track_id for i in a.items] == [i.track_id for i in b.items]
     with pytest.raises(ValueError, match="more songs than"):
         Recommender.from_batches(parts, rows=100)
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(UserError, match="empty"):
         Recommender.from_batches([])
 
 

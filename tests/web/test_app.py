@@ -55,6 +55,28 @@ def test_answers_run_a_few_at_a_time_and_are_plain_json(clustered):
     assert answer.headers["content-type"] == "application/json"
 
 
+def test_only_a_user_error_is_a_4xx(clustered, monkeypatch):
+    """The one error edge: a `UserError` is a 422 that says what to fix; any other exception, a
+    ValueError from numpy or pandas included, is a bug: a 500, not dressed up as the client's mistake."""
+    from songscope import service
+    from songscope.errors import UserError
+    from songscope.web.app import create_app
+
+    settings, *_ = clustered
+    client = TestClient(create_app(settings), base_url=LOCAL, raise_server_exceptions=False)
+
+    def fails_with(exc):
+        def overview(store):
+            raise exc
+        return overview
+
+    monkeypatch.setattr(service, "overview", fails_with(UserError("no catalogue yet: run songscope ingest")))
+    told = client.get("/api/overview")
+    assert told.status_code == 422 and told.json()["detail"] == "no catalogue yet: run songscope ingest"
+    monkeypatch.setattr(service, "overview", fails_with(ValueError("operands could not be broadcast together")))
+    assert client.get("/api/overview").status_code == 500
+
+
 def test_overview_runs_and_clusters(client, clustered):
     settings, first, second, _ = clustered
     overview = client.get("/api/overview").json()

@@ -9,6 +9,7 @@ import pytest
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from songscope.errors import UserError  # noqa: E402
 from songscope.web.security import CONTENT_SECURITY_POLICY, TOKEN_COOKIE, Access  # noqa: E402
 from tests.web.test_app import BASTILLE, LOCAL  # noqa: E402
 
@@ -115,7 +116,7 @@ def test_serving_access_for_each_bind():
 
     local, warning = serving_access("127.0.0.1", {})
     assert local.token is None and warning is None
-    with pytest.raises(ValueError, match="SONGSCOPE_API_TOKEN"):
+    with pytest.raises(UserError, match="SONGSCOPE_API_TOKEN"):
         serving_access("0.0.0.0", {})
     anyone, warning = serving_access("0.0.0.0", {}, insecure=True)
     assert anyone.token is None and "without a token" in warning

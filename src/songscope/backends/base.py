@@ -17,6 +17,7 @@ import pandas as pd
 
 from songscope import schema
 from songscope.clean import CleanReport
+from songscope.errors import UserError
 from songscope.store.catalogue import CleanIngest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,7 +124,7 @@ REFERENCE_SONGS = 5_000
 ASSIGN_CHUNK = 100_000
 
 
-class RunWithoutLakeClusters(LookupError):
+class RunWithoutLakeClusters(UserError, LookupError):
     """A run stored before the lake kept its clusters: a Spark backend cannot read them."""
 
 
@@ -136,7 +137,9 @@ class Backend(Protocol):
     reason: str
 
     def read_and_clean(self, sources: Iterable[str], options: IngestOptions, progress: Progress | None = None) -> CleanedSources:
-        """Read, validate and clean `sources` (see `IngestBackend`)."""
+        """Read CSV and Parquet sources (paths, folders, globs, ``file://``, ``s3://``), validate them
+        against `songscope.schema` (each rejected row kept with its source, line and reason), and
+        clean them by the rules of `songscope.clean`."""
         ...
 
     def fit_space(self, store: Store, space: FeatureSpace) -> FeatureSpace:
@@ -159,13 +162,3 @@ class Backend(Protocol):
     def profile(self, store: Store, *, clean_report=None, rejected: int | None = None, figures: bool = True) -> Profile:
         """Describe the stored catalogue (`profile.profile`)."""
         ...
-
-
-class IngestBackend(Protocol):
-    """Reads CSV and Parquet sources (paths, folders, globs, ``file://``, ``s3://``), validates them
-    against `songscope.schema` (each rejected row kept with its source, line and reason), and
-    cleans them by the rules of `songscope.clean`."""
-
-    name: str
-
-    def read_and_clean(self, sources: Iterable[str], options: IngestOptions, progress: Progress | None = None) -> CleanedSources: ...

@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from songscope.config import Settings
+from songscope.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
     from songscope.backends.base import Backend
@@ -26,10 +27,10 @@ def choose_kind(requested: str, n_tracks: int) -> tuple[str, str]:
     >>> choose_kind("sparkk", 1_000)
     Traceback (most recent call last):
     ...
-    ValueError: unknown engine 'sparkk': choose local, spark or auto
+    songscope.errors.UserError: unknown backend 'sparkk' (--engine): choose local, spark or auto
     """
     if requested not in ("local", "spark", "auto"):
-        raise ValueError(f"unknown engine {requested!r}: choose local, spark or auto")
+        raise UserError(f"unknown backend {requested!r} (--engine): choose local, spark or auto")
     if requested != "auto":
         return requested, f"{requested} backend, as asked"
     if n_tracks >= SPARK_MIN_ROWS:
@@ -63,7 +64,7 @@ def estimate_rows(sources: list[str], s3_endpoint: str | None = None) -> int:
 LOCAL_BYTES_PER_SONG = 1_800
 
 
-class TooBigForLocal(ValueError):
+class TooBigForLocal(UserError):
     """The local backend would not fit the catalogue in this machine's memory."""
 
 

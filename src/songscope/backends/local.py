@@ -96,7 +96,8 @@ class LocalBackend:
         return Clustering(result, catalogue, X, metrics, len(catalogue), identities=identities, timings=timings)
 
     def assign(self, store: Store, run: ClusterRun, centres: np.ndarray, numbers: np.ndarray, *, seed: int) -> Placement:
-        from songscope.evaluate.drift import FitReference, nearest_centres
+        from songscope.cluster.base import nearest_centres
+        from songscope.evaluate.drift import FitReference
         from songscope.features import FeatureSpace
         from songscope.store.catalogue import rows_at, track_batches
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from songscope.cluster import _lloyd
+from songscope.errors import UserError
 
 #: k-means++ seeds from a fixed-seed sample of at most this many rows (see `kmeans_plus_plus`).
 SEEDING_MAX_ROWS = 200_000
@@ -31,7 +32,7 @@ def lloyd(X: np.ndarray, centers: np.ndarray, *, max_iter: int = 300, tol: float
     if X.ndim != 2 or centers.ndim != 2 or centers.shape[1] != X.shape[1]:
         raise ValueError(f"lloyd needs rows and centres of the same width, not {X.shape} and {centers.shape}")
     if not 1 <= len(centers) <= len(X):
-        raise ValueError(f"lloyd needs 1 <= k <= {len(X)} rows, not k = {len(centers)}")
+        raise UserError(f"lloyd needs 1 <= k <= {len(X)} rows, not k = {len(centers)}")
     if max_iter < 1:
         raise ValueError(f"max_iter must be at least 1, not {max_iter}")
     return _lloyd.lloyd(X, centers, max_iter=max_iter, tol=tol)
@@ -59,6 +60,6 @@ def kmeans_plus_plus(X: np.ndarray, k: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     pool = X if len(X) <= SEEDING_MAX_ROWS else X[np.sort(rng.choice(len(X), SEEDING_MAX_ROWS, replace=False))]
     if not 1 <= k <= len(pool):
-        raise ValueError(f"k-means++ needs 1 <= k <= {len(pool)} songs, not k = {k}")
+        raise UserError(f"k-means++ needs 1 <= k <= {len(pool)} songs, not k = {k}")
     centers, _ = kmeans_plusplus(np.ascontiguousarray(pool, dtype=np.float64), k, random_state=seed)
     return centers

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from songscope.cluster.base import ClusterResult, member_means, nearest_center, relabel_by_size
+from songscope.cluster.base import ClusterResult, member_means, nearest_centre_predictor, relabel_by_size
 from songscope.cluster.kmeans import kmeans_plus_plus, lloyd
+from songscope.errors import UserError
 
 ALGORITHMS = ("kmeans", "minibatch-kmeans", "bisecting-kmeans", "gmm", "hdbscan", "dbscan", "agglomerative")
 #: Agglomerative clustering needs O(n^2) memory; above this it is refused with the alternatives.
@@ -48,21 +49,21 @@ class LocalAlgorithm:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {self.algorithm!r} on the local backend; choose one of {', '.join(ALGORITHMS)}")
+            raise UserError(f"unknown algorithm {self.algorithm!r} on the local backend; choose one of {', '.join(ALGORITHMS)}")
         if self.algorithm not in ("hdbscan", "dbscan") and self.n_clusters < 1:
-            raise ValueError(f"n_clusters must be at least 1, not {self.n_clusters}")
+            raise UserError(f"n_clusters must be at least 1, not {self.n_clusters}")
 
     def fit(self, X: np.ndarray) -> ClusterResult:
         X = np.asarray(X, dtype=np.float64)
         if self.algorithm in ("kmeans", "minibatch-kmeans", "bisecting-kmeans", "gmm", "agglomerative") and len(X) < self.n_clusters:
-            raise ValueError(f"{len(X)} songs cannot form {self.n_clusters} clusters")
+            raise UserError(f"{len(X)} songs cannot form {self.n_clusters} clusters")
         started = time.perf_counter()
         fit = getattr(self, "_fit_" + self.algorithm.replace("-", "_"))
         labels, centers, n_iter, predictor, used = fit(X)
         labels = np.asarray(labels, dtype=np.int64)
         labels, centers = relabel_by_size(labels, np.asarray(centers, dtype=np.float64))
         if predictor is not None and self.algorithm in ("kmeans", "minibatch-kmeans"):
-            predictor = nearest_center(centers)
+            predictor = nearest_centre_predictor(centers)
         elif predictor is not None:
             predictor = _relabelled(predictor, labels, X)
         return ClusterResult(
@@ -138,7 +139,7 @@ class LocalAlgorithm:
         from sklearn.cluster import AgglomerativeClustering
 
         if len(X) > AGGLOMERATIVE_MAX_ROWS:
-            raise ValueError(
+            raise UserError(
                 f"agglomerative clustering needs memory growing with the square of the songs; {len(X):,} is more than "
                 f"{AGGLOMERATIVE_MAX_ROWS:,}. Use kmeans, bisecting-kmeans or gmm, or cluster a sample"
             )
@@ -160,7 +161,7 @@ class LocalAlgorithm:
         labels[sample] = sample_labels
         rest = np.setdiff1d(np.arange(len(X)), sample)
         if (sample_labels >= 0).any():
-            labels[rest] = nearest_center(member_means(X[sample], sample_labels))(X[rest])
+            labels[rest] = nearest_centre_predictor(member_means(X[sample], sample_labels))(X[rest])
         return labels
 
 

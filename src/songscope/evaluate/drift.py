@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from songscope.errors import UserError
+
 #: A fitted song is this far out (its cluster's quantile of distances) at most this often.
 FIT_QUANTILE = 0.95
 #: Re-cluster when the new songs fitting no cluster well are this many times the fitted share ...
@@ -22,19 +24,6 @@ POOR_FIT_FACTOR = 3.0
 NEW_SHARE_LIMIT = 0.25
 #: A cluster needs this many fitted songs in the reference for its own quantile (else: all songs').
 MIN_REFERENCE = 20
-
-
-def nearest_centres(X: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's nearest centre and its Euclidean distance to it.
-
-    >>> nearest_centres(np.array([[0.0, 0], [4, 4]]), np.array([[0.0, 1], [5, 5]]))[0].tolist()
-    [0, 1]
-    """
-    X = np.asarray(X, dtype=np.float64)
-    centres = np.asarray(centres, dtype=np.float64)
-    squared = (X**2).sum(axis=1)[:, None] - 2 * X @ centres.T + (centres**2).sum(axis=1)[None, :]
-    nearest = squared.argmin(axis=1)
-    return nearest, np.sqrt(np.maximum(squared[np.arange(len(X)), nearest], 0.0))
 
 
 @dataclass
@@ -52,7 +41,7 @@ class FitReference:
         keep = labels >= 0
         distances, labels = distances[keep], labels[keep]
         if not len(distances):
-            raise ValueError("the run's fitted songs have no cluster to measure fit against")
+            raise UserError("the run's fitted songs have no cluster to measure fit against")
         overall = float(np.quantile(distances, FIT_QUANTILE))
         limits = {int(c): float(np.quantile(distances[labels == c], FIT_QUANTILE))
                   for c in np.unique(labels) if (labels == c).sum() >= MIN_REFERENCE}

@@ -17,6 +17,7 @@ import pandas as pd
 
 from songscope.cluster.kmeans import kmeans_plus_plus, lloyd
 from songscope.cluster.local import LocalAlgorithm
+from songscope.errors import UserError
 from songscope.evaluate.silhouette import silhouette, silhouettes
 
 Progress = Callable[[str], None]
@@ -108,7 +109,7 @@ def k_sweep(
     started = time.perf_counter()
     ks = sorted(set(int(k) for k in ks))
     if ks[0] < 2:
-        raise ValueError("k starts at 2 (k = 1 is the gap statistic's null model, computed anyway)")
+        raise UserError("k starts at 2 (k = 1 is the gap statistic's null model, computed anyway)")
     rng = np.random.default_rng(seed)
     sil_idx = rng.choice(len(X), min(silhouette_sample, len(X)), replace=False)
     gap_idx = rng.choice(len(X), min(gap_sample, len(X)), replace=False)

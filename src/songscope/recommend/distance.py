@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from songscope.errors import UserError
+
 #: Per-feature weights learned by `learn_weights` on the training half of the TidyTuesday songs
 #: (genre labels of 13,751 songs, 2,000 query songs, k = 10, seed 0; `test_metric` learns them
 #: again and checks they agree). Liveness drops out and tempo counts half again as much.
@@ -229,7 +231,7 @@ def learn_weights(
     rows = np.asarray(rows)
     labelled = rows[[bool(labels[r]) for r in rows]]
     if len(labelled) < 2 * k:
-        raise ValueError(f"{len(labelled)} labelled training songs: too few to learn feature weights from")
+        raise UserError(f"{len(labelled)} labelled training songs: too few to learn feature weights from")
     rng = np.random.default_rng(seed)
     asked = labelled[np.sort(rng.choice(len(labelled), min(queries, len(labelled)), replace=False))]
     w = np.ones(X.shape[1])

@@ -9,6 +9,7 @@ import numba
 import numpy as np
 
 from songscope.cluster.kmeans import lloyd
+from songscope.errors import UserError
 
 
 def _top_k(distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -163,4 +164,4 @@ def build_index(X: np.ndarray, kind: str = "auto", *, exact_max: int = 200_000, 
         return ExactIndex().fit(X)
     if kind in ("ivf", "auto"):
         return IVFIndex(n_probe=n_probe).fit(X)
-    raise ValueError(f"unknown index {kind!r}: choose auto, exact or ivf")
+    raise UserError(f"unknown index {kind!r}: choose auto, exact or ivf")

@@ -23,6 +23,7 @@ import pandas as pd
 
 from songscope.clean import normalise_names
 from songscope.cluster.local import LocalAlgorithm
+from songscope.errors import UserError
 from songscope.features import FeatureSpace
 from songscope.recommend.distance import SongDistance, training_half
 from songscope.recommend.index import ExactIndex
@@ -373,7 +374,7 @@ def evaluate_recommendations(
         tracks = tracks.reset_index(drop=True)
         for column in [label] + ([playlist] if playlist else []):
             if column not in tracks:
-                raise ValueError(f"the catalogue has no {column!r} column; columns: {', '.join(map(str, tracks.columns))}")
+                raise UserError(f"the catalogue has no {column!r} column; columns: {', '.join(map(str, tracks.columns))}")
         if playlist is None:
             if DEFAULT_PLAYLIST_COLUMN in tracks:
                 playlist = DEFAULT_PLAYLIST_COLUMN
@@ -404,9 +405,9 @@ def evaluate_recommendations(
             ablation.append(ablation_table({name: pc[name]["precision@10"] for name in methods.ablation()}, metric="precision@10"))
     if liked is not None:
         if target not in liked:
-            raise ValueError(f"the liked set has no {target!r} column")
+            raise UserError(f"the liked set has no {target!r} column")
         if background is None:
-            raise ValueError("the liked-set protocol needs a background catalogue (songs nobody labelled)")
+            raise UserError("the liked-set protocol needs a background catalogue (songs nobody labelled)")
         say("liked vs disliked")
         aucs = liked_auc(liked, background=background, target=target, repeats=repeats, seed=seed)
         shown = ("random", "kNN-10", "fusion only", "songscope", "songscope with dislikes")
@@ -414,7 +415,7 @@ def evaluate_recommendations(
         ablation.append(ablation_table({name: aucs[name] for name in ("kNN-10", "fusion only", "taste model, standard space", "songscope")}, metric="liked_auc"))
         ablation.append(ablation_table({name: aucs[name] for name in ("taste model with dislikes, standard space", "songscope with dislikes")}, metric="liked_auc with dislikes"))
     if not results:
-        raise ValueError("nothing to evaluate: give a labelled catalogue and/or a liked set")
+        raise UserError("nothing to evaluate: give a labelled catalogue and/or a liked set")
     return OfflineReport(pd.concat(results, ignore_index=True), pd.concat(ablation, ignore_index=True), learned, notes)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from songscope.errors import UserError
 from songscope.recommend.where import MAX_WHERE_CHARS
 
 #: Bounds on the listed options: each listed name is resolved per request.
@@ -39,13 +40,13 @@ class RecommendOptions:
 
     def validate(self) -> None:
         if not 1 <= self.n <= 500:
-            raise ValueError(f"n = {self.n}: ask for 1 to 500 songs")
+            raise UserError(f"n = {self.n}: ask for 1 to 500 songs")
         if self.per_artist is not None and self.per_artist < 1:
-            raise ValueError("per_artist must be at least 1")
+            raise UserError("per_artist must be at least 1")
         if self.diversity is not None and not 0 < self.diversity <= 1:
-            raise ValueError(f"diversity = {self.diversity}: use a lambda in (0, 1]; 1 means no diversity re-ranking")
+            raise UserError(f"diversity = {self.diversity}: use a lambda in (0, 1]; 1 means no diversity re-ranking")
         if self.popularity is not None and not 0 <= self.popularity[0] <= self.popularity[1] <= 100:
-            raise ValueError(f"popularity range {self.popularity}: use LOW..HIGH within 0..100")
+            raise UserError(f"popularity range {self.popularity}: use LOW..HIGH within 0..100")
         if self.where is not None:
             self.parsed_where()
 

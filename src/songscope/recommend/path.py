@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from songscope.errors import UserError
+
 if TYPE_CHECKING:
     from songscope.recommend.recommender import Recommendation, Recommender
 
@@ -66,14 +68,14 @@ def song_path(model: Recommender, start: str, end: str, steps: int = 12, per_art
     small for the path under its exclusions.
     """
     if not MIN_STEPS <= steps <= MAX_STEPS:
-        raise ValueError(f"steps = {steps}: a path has {MIN_STEPS} to {MAX_STEPS} songs, its two ends included")
+        raise UserError(f"steps = {steps}: a path has {MIN_STEPS} to {MAX_STEPS} songs, its two ends included")
     if per_artist is not None and per_artist < 1:
-        raise ValueError("per_artist must be at least 1")
+        raise UserError("per_artist must be at least 1")
     first, last = model.resolve(start), model.resolve(end)
     if first == last:
-        raise ValueError(f"{start!r} and {end!r} are the same song: a path needs two")
+        raise UserError(f"{start!r} and {end!r} are the same song: a path needs two")
     songs = model.songs
-    ends = model._vectors([first, last]).astype(np.float64)
+    ends = model.vectors([first, last]).astype(np.float64)
     progress = np.linspace(0.0, 1.0, steps)
     stops = ends[0] + progress[1:-1, None] * (ends[1] - ends[0])
     used_versions = {int(songs.version[first]), int(songs.version[last])}
@@ -91,18 +93,18 @@ def song_path(model: Recommender, start: str, end: str, steps: int = 12, per_art
             wider = model.index.search(stop[None].astype(np.float32), min(len(model), 16 * CANDIDATES))[0][0]
             pick = _best(model, wider, stop, previous, used_versions, per, per_artist)
         if pick is None:
-            raise ValueError(f"no song left for step {i + 2} of {steps} under the artist cap ({per_artist}): ask for fewer steps or a higher cap")
+            raise UserError(f"no song left for step {i + 2} of {steps} under the artist cap ({per_artist}): ask for fewer steps or a higher cap")
         chosen.append(pick)
         used_versions.add(int(songs.version[pick]))
         per.update(songs.artists_of([pick])[0].tolist())
-        previous = model._vectors([pick])[0].astype(np.float64)
+        previous = model.vectors([pick])[0].astype(np.float64)
     chosen.append(last)
-    vectors = model._vectors(chosen).astype(np.float64)
+    vectors = model.vectors(chosen).astype(np.float64)
     hops = np.sqrt(((vectors[1:] - vectors[:-1]) ** 2).sum(axis=1)).tolist()
     direct = float(np.sqrt(((ends[1] - ends[0]) ** 2).sum()))
     # Each step explained against the song before it (the start, which has none, against the end).
-    explained = model._explain(chosen[1:], [0.0] * (len(chosen) - 1), chosen[:-1])
-    start_item = model._explain([first], [0.0], [last])[0]
+    explained = model.explain(chosen[1:], [0.0] * (len(chosen) - 1), chosen[:-1])
+    start_item = model.explain([first], [0.0], [last])[0]
     items = [start_item, *explained]
     for rank, item in enumerate(items, 1):
         item.rank = rank
@@ -121,6 +123,6 @@ def _best(model: Recommender, candidates: np.ndarray, stop: np.ndarray, previous
                and (per_artist is None or all(per[a] < per_artist for a in model.songs.artists_of([c])[0].tolist()))]
     if not allowed:
         return None
-    vectors = model._vectors(allowed).astype(np.float64)
+    vectors = model.vectors(allowed).astype(np.float64)
     cost = ((vectors - stop) ** 2).sum(axis=1) + SMOOTHNESS * ((vectors - previous) ** 2).sum(axis=1)
     return allowed[int(np.argmin(cost))]

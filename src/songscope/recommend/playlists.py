@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from songscope.errors import UserError
+
 #: The formats, by the file extensions that name them.
 FORMATS = {".m3u": "m3u", ".m3u8": "m3u", ".jspf": "jspf", ".json": "jspf", ".csv": "csv"}
 MEDIA_TYPES = {"m3u": "audio/x-mpegurl", "jspf": "application/xspf+json", "csv": "text/csv"}
@@ -36,11 +38,11 @@ def format_of(path: str | Path, given: str | None = None) -> str:
     """The format `given`, or the one `path`'s extension names; a ValueError says which exist."""
     if given is not None:
         if given not in MEDIA_TYPES:
-            raise ValueError(f"playlist format {given!r}: use one of {', '.join(MEDIA_TYPES)}")
+            raise UserError(f"playlist format {given!r}: use one of {', '.join(MEDIA_TYPES)}")
         return given
     found = FORMATS.get(Path(str(path)).suffix.lower())
     if found is None:
-        raise ValueError(f"{path}: name the playlist .m3u, .m3u8, .jspf, .json or .csv (the extension chooses the format)")
+        raise UserError(f"{path}: name the playlist .m3u, .m3u8, .jspf, .json or .csv (the extension chooses the format)")
     return found
 
 
@@ -70,7 +72,7 @@ def write(songs: Sequence[PlaylistSong], kind: str, *, title: str) -> str:
         for song in songs:
             writer.writerow([SPOTIFY_TRACK + song.track_id, song.track_name, song.artist_name, song.note or ""])
         return out.getvalue()
-    raise ValueError(f"playlist format {kind!r}: use one of {', '.join(MEDIA_TYPES)}")
+    raise UserError(f"playlist format {kind!r}: use one of {', '.join(MEDIA_TYPES)}")
 
 
 def _one_line(text: str) -> str:
@@ -91,7 +93,7 @@ def read(text: str, kind: str, *, source: str = "the playlist") -> list[str]:
         return _read_jspf(text, source)
     if kind == "csv":
         return _read_csv(text, source)
-    raise ValueError(f"playlist format {kind!r}: use one of {', '.join(MEDIA_TYPES)}")
+    raise UserError(f"playlist format {kind!r}: use one of {', '.join(MEDIA_TYPES)}")
 
 
 def _track_id(reference: str) -> str | None:
@@ -128,7 +130,7 @@ def _read_jspf(text: str, source: str) -> list[str]:
     try:
         tracks = json.loads(text)["playlist"]["track"]
     except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{source}: not a JSPF playlist (JSON with playlist.track, a list of tracks)") from None
+        raise UserError(f"{source}: not a JSPF playlist (JSON with playlist.track, a list of tracks)") from None
     songs = []
     for number, track in enumerate(tracks if isinstance(tracks, list) else [], 1):
         references = [*_as_list(track.get("identifier")), *_as_list(track.get("location"))] if isinstance(track, dict) else []
@@ -136,7 +138,7 @@ def _read_jspf(text: str, source: str) -> list[str]:
         if found is None and isinstance(track, dict) and track.get("title"):
             found = f"{track.get('creator', '')} - {track['title']}".strip(" -")
         if found is None:
-            raise ValueError(f"{source}: track {number} has no spotify:track identifier and no title")
+            raise UserError(f"{source}: track {number} has no spotify:track identifier and no title")
         songs.append(found)
     return songs
 
@@ -156,7 +158,7 @@ def _read_csv(text: str, source: str) -> list[str]:
     try:
         rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
     except csv.Error as exc:
-        raise ValueError(f"{source}: not a readable CSV ({exc})") from None
+        raise UserError(f"{source}: not a readable CSV ({exc})") from None
     if not rows:
         return []
     header = [h.strip().lower() for h in rows[0]]
@@ -166,7 +168,7 @@ def _read_csv(text: str, source: str) -> list[str]:
 
     ids, titles, artists = column(_ID_COLUMNS), column(_TITLE_COLUMNS), column(_ARTIST_COLUMNS)
     if ids is None and (titles is None or artists is None):
-        raise ValueError(f"{source}: a playlist CSV needs a track URI or id column ('Track URI', 'track_id') or both "
+        raise UserError(f"{source}: a playlist CSV needs a track URI or id column ('Track URI', 'track_id') or both "
                          f"'Track Name' and 'Artist Name(s)'; its header is {', '.join(rows[0][:12])}")
     songs = []
     for number, row in enumerate(rows[1:], 2):
@@ -178,6 +180,6 @@ def _read_csv(text: str, source: str) -> list[str]:
             # Exportify joins several artists with commas: the first is the song's artist.
             found = f"{row[artists].split(',')[0].strip()} - {row[titles].strip()}"
         if found is None:
-            raise ValueError(f"{source}: line {number} names no track (no id and no artist and title)")
+            raise UserError(f"{source}: line {number} names no track (no id and no artist and title)")
         songs.append(found)
     return songs

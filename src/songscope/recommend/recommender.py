@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from songscope.errors import UserError
 from songscope.features import FeatureSpace
 from songscope.recommend.distance import NAME_DIMENSIONS, SongDistance, artist_means, name_coordinates
 from songscope.recommend.facts import SongFacts
@@ -41,7 +42,7 @@ FUZZY_POOL = 20_000  # above it, with this many names that share its words
 _CHUNK = 1 << 18  # rows transformed at a time, bounding the temporary arrays
 
 
-class UnknownSongError(ValueError):
+class UnknownSongError(UserError):
     """A favourite that matches no song, or several equally well; the message lists the closest."""
 
 
@@ -149,16 +150,18 @@ class Recommender:
         fitted = space.center_ is not None
         if not fitted and (space.scaling != "standard" or space.pca is not None):
             raise ValueError("fitting on the way supports the standard space only: fit the space first")
+        from sklearn.preprocessing import StandardScaler
+
         tables: list[pa.Table] = []
-        moments = _Moments()
+        statistics = StandardScaler()  # the standard space's centre and scale, from batches
 
         def encoded_batches():
             for batch in batches:
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_pandas(batch.reset_index(drop=True), preserve_index=False)
                 frame = table.select([c for c in _feature_columns(space) if c in table.column_names]).to_pandas()
-                encoded = space.transform(frame) if fitted else space._encode(frame)
+                encoded = space.transform(frame) if fitted else space.encode(frame)
                 if not fitted:
-                    moments.add(encoded)
+                    statistics.partial_fit(encoded)
                 if songs is None:
                     tables.append(table.select([c for c in SONG_COLUMNS if c in table.column_names]))
                 yield encoded
@@ -168,7 +171,9 @@ class Recommender:
             songs = SongTable.from_batches(tables)
             tables.clear()
         if not fitted:
-            space.fit_statistics(moments.mean, moments.std)
+            if not hasattr(statistics, "mean_"):
+                raise UserError("no songs to recommend from: the catalogue is empty")
+            space.fit_statistics(statistics.mean_, np.sqrt(statistics.var_))
         names = space.output_names
         weights = distance.weight_vector(names).astype(np.float32)
         d = len(names)
@@ -212,7 +217,7 @@ class Recommender:
         """Bytes the recommender holds: songs, vectors, index and clusters."""
         return self.songs.nbytes + self.index.nbytes + (0 if self.clusters is None else self.clusters.nbytes)
 
-    def _vectors(self, rows) -> np.ndarray:
+    def vectors(self, rows) -> np.ndarray:
         return self.index.vectors(np.asarray(rows, dtype=np.int64))
 
     # ----------------------------------------------------------------------------- resolving songs
@@ -269,7 +274,7 @@ class Recommender:
         seeds = list(dict.fromkeys(self.resolve(q) for q in favourites))
         disliked = list(dict.fromkeys(self.resolve(q) for q in (dislikes or [])))
         if set(seeds) & set(disliked):
-            raise ValueError("a song cannot be both a favourite and a dislike")
+            raise UserError("a song cannot be both a favourite and a dislike")
         notes: list[str] = []
         listener = self._listener_exclusions(options, notes)
         where = options.parsed_where()
@@ -303,7 +308,7 @@ class Recommender:
         else:
             final = self._select(candidates, scores, options)
         score_of = dict(zip(candidates.tolist(), scores.tolist()))
-        items = self._explain(final, [score_of[c] for c in final], [nearest_seed[c] for c in final])
+        items = self.explain(final, [score_of[c] for c in final], [nearest_seed[c] for c in final])
         if len(items) < options.n:
             notes.append(f"only {len(items)} songs pass the filters (asked for {options.n})")
         return RecommendResult(
@@ -314,7 +319,7 @@ class Recommender:
     def _fuse(self, seeds: list[int], pool: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidates (each seed's `pool` nearest), their fused scores (sum over seeds of
         1 / (60 + rank)) and nearest seed."""
-        neighbours, distances = self.index.search(self._vectors(seeds), pool)
+        neighbours, distances = self.index.search(self.vectors(seeds), pool)
         ranks = np.broadcast_to(np.arange(1, neighbours.shape[1] + 1), neighbours.shape)
         owner = np.broadcast_to(np.asarray(seeds)[:, None], neighbours.shape)
         valid = neighbours >= 0
@@ -351,7 +356,7 @@ class Recommender:
 
     def _needs_facts(self, what: str) -> SongFacts:
         if self.facts is None:
-            raise ValueError(f"{what} needs the catalogue's feature values and labels, which this recommender was built without")
+            raise UserError(f"{what} needs the catalogue's feature values and labels, which this recommender was built without")
         return self.facts
 
     def _filter(self, candidates: np.ndarray, seeds: list[int], disliked: list[int], options: RecommendOptions,
@@ -367,17 +372,17 @@ class Recommender:
             values = self._needs_facts("--where").features()
             missing = [c for c in where.columns if c not in values]
             if missing:
-                raise ValueError(f"--where names {', '.join(missing)}, which this catalogue does not have")
+                raise UserError(f"--where names {', '.join(missing)}, which this catalogue does not have")
             keep &= where.mask({c: values[c][candidates] for c in where.columns})
         if options.exclude_genres:
             facts = self._needs_facts("excluding genres")
             if not facts.genre_columns():
-                raise ValueError(f"excluding genres needs a genre column in the catalogue; its label columns are: {', '.join(facts.label_names) or 'none'}")
+                raise UserError(f"excluding genres needs a genre column in the catalogue; its label columns are: {', '.join(facts.label_names) or 'none'}")
             keep &= ~facts.carrying(candidates, options.exclude_genres)
         if options.exclude_explicit:
             facts = self._needs_facts("excluding explicit songs")
             if "explicit" not in facts.label_names:
-                raise ValueError("excluding explicit songs needs an 'explicit' column in the catalogue; this one has none")
+                raise UserError("excluding explicit songs needs an 'explicit' column in the catalogue; this one has none")
             keep &= ~facts.explicit(candidates)
         if options.exclude_versions:
             keep &= ~np.isin(self.songs.version[candidates], self.songs.version[seeds])
@@ -385,7 +390,7 @@ class Recommender:
             keep &= ~self.songs.by_any_of(candidates, self.songs.artists_of(seeds)[0])
         if options.cluster is not None:
             if self.clusters is None:
-                raise ValueError("no clustering run to restrict to: run songscope cluster first")
+                raise UserError("no clustering run to restrict to: run songscope cluster first")
             keep &= self.clusters[candidates] == options.cluster
         if options.popularity is not None:
             pop = self.songs.popularity[candidates]  # NaN (unknown) passes no range
@@ -408,8 +413,8 @@ class Recommender:
             else:
                 pool = np.array(remaining[: 10 * options.n])
                 # Similarity to the closest song already chosen, on the same 0..1 scale as relevance.
-                vectors = self._vectors(pool)
-                d = ((vectors[:, None, :] - self._vectors(chosen)[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+                vectors = self.vectors(pool)
+                d = ((vectors[:, None, :] - self.vectors(chosen)[None, :, :]) ** 2).sum(axis=2).min(axis=1)
                 similarity = np.exp(-d / vectors.shape[1])
                 value = options.diversity * np.array([relevance[p] for p in pool]) - (1 - options.diversity) * similarity
                 pick = int(pool[int(np.argmax(value))])
@@ -430,12 +435,12 @@ class Recommender:
     def _taste(self, likes: list[int], dislikes: list[int], candidates: np.ndarray) -> np.ndarray:
         """P(like) of the candidates: favourites against dislikes, or against a background sample."""
         def sound(rows) -> np.ndarray:
-            return self._vectors(rows)[:, self.taste_columns]
+            return self.vectors(rows)[:, self.taste_columns]
 
         negatives = sound(dislikes) if dislikes else sound(sample_others(len(self), likes, BACKGROUND, np.random.default_rng(0)))
         return taste_model(sound(likes), negatives).predict_proba(sound(candidates))[:, 1]
 
-    def _explain(self, songs: list[int], scores: list[float], seeds: list[int]) -> list[Recommendation]:
+    def explain(self, songs: list[int], scores: list[float], seeds: list[int]) -> list[Recommendation]:
         """Why each of `songs` (best first) was recommended: its nearest seed, and each feature's
         share of the squared distance between them in the metric (the artist context as one
         share, "artist sound"). One array pass for all songs: per song, numpy's call overhead
@@ -444,8 +449,8 @@ class Recommender:
             return []
         names = self.space.output_names
         d = len(names)
-        mine = self._vectors(songs).astype(np.float64)
-        theirs = self._vectors(seeds).astype(np.float64)
+        mine = self.vectors(songs).astype(np.float64)
+        theirs = self.vectors(seeds).astype(np.float64)
         own = (mine[:, :d] - theirs[:, :d]) ** 2  # the weighted features' shares
         context = {name: ((mine[:, part] - theirs[:, part]) ** 2).sum(axis=1) for name, part in self._blocks.items()}
         artist = context.get("artist sound", np.zeros(len(songs)))
@@ -541,38 +546,6 @@ def _feature_columns(space: FeatureSpace) -> list[str]:
     return list(space.columns) + (["key"] if space.key != "none" else []) + (["mode"] if space.mode else [])
 
 
-class _Moments:
-    """Running count, mean and sum of squared deviations per column (Chan's parallel update):
-    the standard space's centre and scale, from batches."""
-
-    def __init__(self) -> None:
-        self.n, self.mean_, self.m2 = 0, None, None
-
-    def add(self, values: np.ndarray) -> None:
-        n, mean = len(values), values.mean(axis=0) if len(values) else None
-        if not n:
-            return
-        m2 = ((values - mean) ** 2).sum(axis=0)
-        if self.mean_ is None:
-            self.n, self.mean_, self.m2 = n, mean, m2
-            return
-        total = self.n + n
-        delta = mean - self.mean_
-        self.mean_ = self.mean_ + delta * n / total
-        self.m2 = self.m2 + m2 + delta**2 * self.n * n / total
-        self.n = total
-
-    @property
-    def mean(self) -> np.ndarray:
-        if self.mean_ is None:
-            raise ValueError("no songs to recommend from: the catalogue is empty")
-        return self.mean_
-
-    @property
-    def std(self) -> np.ndarray:
-        return np.sqrt(self.m2 / self.n)
-
-
 def _stack(parts: Iterable[np.ndarray], rows: int | None) -> np.ndarray:
     """Batches of rows into one float32 matrix with room for the artist context (twice the
     columns): straight into place when the row count is known."""
@@ -591,14 +564,14 @@ def _stack(parts: Iterable[np.ndarray], rows: int | None) -> np.ndarray:
         filled += len(part)
     if rows is None:
         if not chunks:
-            raise ValueError("no songs to recommend from: the catalogue is empty")
+            raise UserError("no songs to recommend from: the catalogue is empty")
         d = chunks[0].shape[1]
         X = np.empty((sum(len(c) for c in chunks), 2 * d), dtype=np.float32)
         for c in chunks:
             X[filled : filled + len(c), :d] = c
             filled += len(c)
     if X is None:
-        raise ValueError("no songs to recommend from: the catalogue is empty")
+        raise UserError("no songs to recommend from: the catalogue is empty")
     if filled != len(X):
         raise ValueError(f"the catalogue has {filled:,} songs, not the {len(X):,} expected")
     return X

@@ -21,13 +21,15 @@ import numpy as np
 
 #: Bounds on one expression, so that a client cannot make one expensive (each comparison is a
 #: pass over the candidates).
+from songscope.errors import UserError
+
 MAX_WHERE_CHARS = 500
 MAX_COMPARISONS = 32
 
 _COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal}
 
 
-class WhereError(ValueError):
+class WhereError(UserError):
     """A `--where` expression that is not in the language; the message names the token and column."""
 
 

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 
+from songscope.errors import UserError
 from songscope.jsonable import jsonable
 from songscope.service.common import NotFound, load_run
-from songscope.service.songs import map_points, song_row, songs_of, web_catalogue, web_labels
+from songscope.service.songs import map_points, song_row, songs_of, web_catalogue, web_index, web_labels
 from songscope.store import db
 from songscope.store.runs import ClusterRun, run_summaries
 from songscope.store.store import Store
@@ -104,21 +105,19 @@ def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int
     else:
         row = rows_at(store, [position])
         track, point = row.iloc[0].to_dict(), FeatureSpace.from_dict(run.space).transform(row, dtype=np.float32)[0]
-    difference = X - point
-    distances = np.sqrt(np.einsum("ij,ij->i", difference, difference), dtype=np.float64)
-    if own is not None:
-        distances[own] = np.inf
-    # The few nearest by a partial sort (sorting every distance cost more than the rest of the answer).
-    # Ties at the cut go to the lower row, as a stable sort of all would have it.
-    closest = np.flatnonzero(distances <= np.partition(distances, neighbours - 1)[neighbours - 1]) if len(distances) > neighbours else np.arange(len(distances))
-    nearest = closest[np.argsort(distances[closest], kind="stable")][:neighbours]
+    found, _ = web_index(store, run).search(point[None, :], neighbours + 1)
+    candidates = np.array([r for r in found[0] if r != own][:neighbours], dtype=np.int64)
+    # The index finds them; their distances are measured exactly, and ties go to the lower row.
+    distances = np.sqrt(((X[candidates].astype(np.float64) - np.asarray(point, dtype=np.float64)) ** 2).sum(axis=1))
+    order = np.lexsort((candidates, distances))
+    nearest, nearest_distances = candidates[order], distances[order]
     cluster = int(labels[own]) if own is not None else int(run.labels_of(store, [track_id])[0])
     features = {c: track[c] for c in run.space["columns"] if c in track}
     return jsonable({"track_id": track_id, "name": songs.label(position), "artists": songs.all_artist_names([position])[0],
                      "popularity": track.get("popularity"), "features": features,
                      "cluster": cluster, "cluster_description": run.descriptions.get(cluster), "nearest_among": len(index.catalogue),
-                     "nearest": [{"track_id": index.ids[r], "name": index.names[r], "distance": round(float(distances[r]), 4),
-                                  "cluster": int(labels[r])} for r in nearest]})
+                     "nearest": [{"track_id": index.ids[r], "name": index.names[r], "distance": round(float(d), 4),
+                                  "cluster": int(labels[r])} for r, d in zip(nearest, nearest_distances)]})
 
 
 def cluster_details(store: Store, cluster: int, run_id: str | None = None, sample: int = 25) -> dict:
@@ -157,7 +156,7 @@ def save_list(store: Store, name: str, favourites: list[str], dislikes: list[str
     for track_id in list(favourites) + list(dislikes or []):
         song_row(store, track_id)
     if not favourites:
-        raise ValueError("a list needs at least one favourite song")
+        raise UserError("a list needs at least one favourite song")
     list_id = uuid.uuid4().hex[:12]
     db.save_favourite_list(store.db, list_id, name or "my favourites", favourites, dislikes or [], options or {})
     return load_list(store, list_id)

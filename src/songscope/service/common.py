@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from songscope.errors import UserError
 from songscope.store import db
 from songscope.store.catalogue import size as catalogue_size
 from songscope.store.runs import ClusterRun, RunNotFound, latest_run_id
@@ -27,7 +28,7 @@ def say_to(progress: Progress | None) -> Progress:
     return progress or (lambda message: None)
 
 
-class NotFound(LookupError):
+class NotFound(UserError, LookupError):
     """A run, cluster, song or list that does not exist; the message says what does."""
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from songscope import schema
 from songscope.config import redact
+from songscope.errors import UserError
 from songscope.service.clusters import assign
 from songscope.service.common import Progress, backend_for, say_to
 from songscope.store import db
@@ -187,7 +188,7 @@ def profile(store: Store, sources: list[str] | None = None, *, out_dir: Path = P
     say = say_to(progress)
     if sources:
         if engine == "spark":
-            raise ValueError("profile --engine spark profiles the stored catalogue: ingest the files first (songscope ingest --engine spark)")
+            raise UserError("profile --engine spark profiles the stored catalogue: ingest the files first (songscope ingest --engine spark)")
         read, cleaned = read_and_clean(sources, s3_endpoint=store.settings.s3_endpoint, progress=say)
         result = make_profile(cleaned.tracks, clean_report=cleaned.report, rejected=len(read.rejected), figures=figures)
     else:
@@ -216,7 +217,7 @@ def synth(rows: int, output: Path, *, seed: int = 0, progress: Progress | None =
     say = say_to(progress)
     output = Path(output)
     if output.suffix.lower() not in (".csv", ".parquet"):
-        raise ValueError(f"--out {output}: use a .csv or .parquet file name")
+        raise UserError(f"--out {output}: use a .csv or .parquet file name")
     say("fitting the seed's distributions")
     reference = read_and_clean(seed_paths())[1].tracks
     output.parent.mkdir(parents=True, exist_ok=True)

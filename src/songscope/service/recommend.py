@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from songscope.errors import UserError
 from songscope.jsonable import dumps, jsonable
 from songscope.service.common import NotFound, Progress, load_run, say_to
 from songscope.service.songs import map_points, songs_of, web_catalogue, web_labels
@@ -68,7 +69,7 @@ def cluster_playlist(store: Store, cluster: int, run_id: str | None = None, n: i
     if cluster not in clusters.index:
         raise NotFound(f"run {run.run_id} has clusters 0..{int(clusters.index.max())}, not {cluster}")
     if not 1 <= n <= MAX_PLAYLIST_SONGS:
-        raise ValueError(f"n = {n}: a playlist has 1 to {MAX_PLAYLIST_SONGS} songs")
+        raise UserError(f"n = {n}: a playlist has 1 to {MAX_PLAYLIST_SONGS} songs")
     index = web_catalogue(store)
     X, _ = map_points(store, run)
     members = np.flatnonzero(web_labels(store, run) == cluster)
@@ -217,7 +218,7 @@ def eval_recs(store: Store, sources: list[str] | None, *, liked: str | None = No
 
     say = say_to(progress)
     if not sources and not liked:
-        raise ValueError("name a labelled catalogue (and/or --liked FILE) to evaluate on")
+        raise UserError("name a labelled catalogue (and/or --liked FILE) to evaluate on")
     tracks = liked_tracks = background = None
     if sources:
         say("reading the labelled catalogue")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from songscope.errors import UserError
 from songscope.jsonable import jsonable
 from songscope.service.clusters import ClusterOutcome, cluster
 from songscope.service.common import Progress, assigned_of, backend_for, load_run, run_key, say_to
@@ -42,7 +43,7 @@ def report(store: Store, run_id: str | None = None, *, output: Path = Path("repo
     from songscope.viz.report import build_report
 
     if projection not in ("pca", "tsne", "umap"):
-        raise ValueError(f"--map {projection!r}: choose pca, tsne or umap")
+        raise UserError(f"--map {projection!r}: choose pca, tsne or umap")
     if run is None:
         run = load_run(store, run_id, assignments=False)
         if catalogue is None and run.metrics.get("sample_n") is not None:
@@ -79,7 +80,7 @@ def report(store: Store, run_id: str | None = None, *, output: Path = Path("repo
         try:
             outcome.static_files = save_static(built.figures, static)
         except RuntimeError as exc:  # no kaleido or no browser: the HTML report is written all the same
-            raise ValueError(f"{exc}; the HTML report was written to {output}") from exc
+            raise UserError(f"{exc}; the HTML report was written to {output}") from exc
     return outcome
 
 

@@ -80,3 +80,11 @@ def map_points(store: Store, run: ClusterRun):
         return X, F.project(X, seed=store.settings.seed)
 
     return store.cached(("map", run.run_id), build)
+
+
+def web_index(store: Store, run: ClusterRun):
+    """The nearest-neighbour index (`recommend.index.ExactIndex`) over the run's points of the
+    songs the web app draws on (kept per run): the song page's nearest songs."""
+    from songscope.recommend.index import ExactIndex
+
+    return store.cached(("web index", run.run_id), lambda: ExactIndex().fit(map_points(store, run)[0]))

@@ -19,7 +19,6 @@ Here one commit decides both, and there is nothing to reconcile.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ import sqlalchemy as sa
 
 from songscope.config import Settings
 from songscope.crashpoints import reach
+from songscope.jsonable import dumps
 from songscope.store import db, keys, staging
 from songscope.store.catalogue_parts import as_read, write_catalogue_part
 from songscope.store.lake import Lake, LakeError
@@ -254,7 +254,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
             report = {"run_id": run_id, **data.read_summary(), "clean": data.clean_report(),
                       "near_duplicates_of_earlier_ingests": record.near_duplicates_of_earlier}
             lake_keys["report"] = lake.write_bytes(
-                keys.ingest_file(run_id, "report.json"), json.dumps(report, indent=2, default=str).encode(), fresh=True
+                keys.ingest_file(run_id, "report.json"), dumps(report, indent=2).encode(), fresh=True
             )
             reach("ingest:lake-written")
             db.add_catalogue_files(conn, run_id, files)

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from songscope.errors import UserError
 from songscope.store.tables import CATALOGUE_LOCK, legacy_metadata, locks, metadata, schema_table
 
 # MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
@@ -39,7 +40,7 @@ SCHEMA_REVISION = "0011"
 SCHEMA_VERSION = int(SCHEMA_REVISION)
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(UserError, RuntimeError):
     """A database that cannot be used as it is, with what to do about it."""
 
 

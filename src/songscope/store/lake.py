@@ -22,10 +22,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 #: Names starting with this are writes in progress (or left by a crash), never data.
+from songscope.errors import UserError
+
 TEMPORARY_PREFIX = "."
 
 
-class LakeError(RuntimeError):
+class LakeError(UserError, RuntimeError):
     """A lake or source URL that cannot be read or written, with the reason."""
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from songscope.jsonable import dumps, embedded, encode
 from songscope.store.bulk import LOOKUP_CHUNK, one_of
 from songscope.store.connect import now
 from songscope.store.tables import (
@@ -51,12 +52,12 @@ def _one_writer_at_a_time(database: Engine):
 def record_recommendations(database: Engine, request_id: str, request: dict[str, object], items: list[tuple[str, float, str]]) -> None:
     """Store one recommendation request and its songs, as (track_id, score, reason JSON) tuples in
     rank order: one row."""
-    # The reasons are JSON already: joined as text rather than parsed and encoded again.
-    songs = "[" + ",".join(f"[{json.dumps(track_id)},{float(score)!r},{reason}]" for track_id, score, reason in items) + "]"
+    # The reasons are JSON already: embedded as they are rather than parsed and encoded again.
+    songs = encode([[track_id, float(score), embedded(reason)] for track_id, score, reason in items]).decode()
     with _one_writer_at_a_time(database), database.begin() as conn:
         # Parameters, not .values(): the statement is then compiled once for the process.
         conn.execute(recommendation_requests.insert(), {
-            "request_id": request_id, "created_at": now(), "request": json.dumps(request, default=str, separators=(",", ":")),
+            "request_id": request_id, "created_at": now(), "request": dumps(request, compact=True),
             "items": songs})
 
 
@@ -98,15 +99,15 @@ def record_report(database: Engine, *, run_id: str, compare_run_id: str | None, 
     with database.begin() as conn:
         conn.execute(reports.insert().values(
             created_at=now(), run_id=run_id, compare_run_id=compare_run_id, path=path, lake_uri=lake_uri, size_bytes=size_bytes,
-            figures=json.dumps(figures),
+            figures=dumps(figures, compact=True),
         ))
 
 
 def save_favourite_list(database: Engine, list_id: str, name: str, favourites: list[str], dislikes: list[str], options: dict) -> None:
     with database.begin() as conn:
         conn.execute(favourite_lists.insert().values(
-            list_id=list_id, created_at=now(), name=name, favourites=json.dumps(favourites), dislikes=json.dumps(dislikes),
-            options=json.dumps(options, default=str),
+            list_id=list_id, created_at=now(), name=name, favourites=dumps(favourites, compact=True), dislikes=dumps(dislikes, compact=True),
+            options=dumps(options, compact=True),
         ))
 
 

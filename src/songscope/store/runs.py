@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from songscope.errors import UserError
 from songscope.jsonable import dumps, jsonable
 from songscope.store import db, keys
 from songscope.store.store import Store
@@ -48,7 +49,7 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
-class RunNotFound(LookupError):
+class RunNotFound(UserError, LookupError):
     """No such cluster run; the message names the recent ones."""
 
 
@@ -130,13 +131,13 @@ class ClusterRun:
             self._save_rows(conn, uri)
 
     def _save_rows(self, conn: sa.Connection, uri: str) -> None:
-        centroids = self.clusters.assign(center=[json.dumps([round(float(v), 6) for v in c]) for c in self.clusters["center"]])
+        centroids = self.clusters.assign(center=[dumps([round(float(v), 6) for v in c]) for c in self.clusters["center"]])
         details = {"stability": self.stability, "null_model": self.null_model, "external": self.external,
                    "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "assignments_uri": uri,
                    "identities": self.identities}
         conn.execute(db.cluster_runs.insert().values(
             run_id=self.run_id, created_at=self.created_at, engine=self.engine, algorithm=self.algorithm, n_clusters=self.k,
-            n_tracks=self.n_tracks, params=dumps(self.params), space=json.dumps(self.space), timings=dumps(self.timings), lake_uri=self.lake_uri,
+            n_tracks=self.n_tracks, params=dumps(self.params), space=dumps(self.space), timings=dumps(self.timings), lake_uri=self.lake_uri,
         ))
         conn.execute(db.cluster_run_details.insert().values(run_id=self.run_id, details=dumps(details)))
         db.bulk_insert(conn, db.cluster_centroids, centroids[list(CLUSTER_COLUMNS)].assign(run_id=self.run_id))

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from songscope import schema
+from songscope.jsonable import dumps
 from songscope.store.bulk import bulk_insert, in_chunks, indexed_after, one_of
 from songscope.store.connect import WAIT_SECONDS, DatabaseError, now
 from songscope.store.labels import merge_labels, stored_labels
@@ -316,12 +316,12 @@ class IngestWriter:
                 run_id=self.run_id,
                 started_at=self.started_at,
                 finished_at=now(),
-                sources=json.dumps([s.uri for s in self.summaries]),  # type: ignore[attr-defined]
+                sources=dumps([s.uri for s in self.summaries]),  # type: ignore[attr-defined]
                 rows_read=int(rows_read),
                 rows_rejected=int(self.rejected_rows),
                 rows_clean=int(self.clean_rows),
                 tracks_added=int(self.tracks_added),
-                report=json.dumps({**report, "near_duplicates_of_earlier_ingests": near_earlier}, default=str),
+                report=dumps({**report, "near_duplicates_of_earlier_ingests": near_earlier}),
                 lake_uri=self.lake_uri,
             )
         )

@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from songscope import schema
+from songscope.errors import UserError
 
 #: 48 colours: Plotly's Dark24 then Light24 (qualitative, distinguishable on white).
 PALETTE = (
@@ -203,10 +204,10 @@ def project(X: np.ndarray, *, method: str = "pca", max_points: int = 20_000, see
         try:
             import umap  # type: ignore[import-not-found]
         except ImportError as exc:  # pragma: no cover - optional
-            raise ValueError("UMAP needs the umap-learn package: pip install umap-learn (or use --map pca or tsne)") from exc
+            raise UserError("UMAP needs the umap-learn package: pip install umap-learn (or use --map pca or tsne)") from exc
         xy = umap.UMAP(random_state=seed).fit_transform(data)
     else:
-        raise ValueError(f"unknown projection {method!r}: choose pca, tsne or umap")
+        raise UserError(f"unknown projection {method!r}: choose pca, tsne or umap")
     pick = np.sort(rng.choice(len(data), min(trust_sample, len(data)), replace=False))
     trust = trustworthiness(data[pick], xy[pick], n_neighbors=min(10, max(1, len(pick) // 2 - 1)))
     return MapPoints(np.asarray(xy, dtype=float), rows, method, trust, len(pick), PROJECTION_COSTS[method])

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from songscope.errors import UserError
 from songscope.viz import figures as F
 
 Progress = Callable[[str], None]
@@ -162,7 +163,7 @@ def gather(
         say("reading the catalogue")
         catalogue = store.catalogue()
     if focus is not None and focus not in run.descriptions:
-        raise ValueError(f"cluster {focus} is not in run {run.run_id}: it has clusters 0..{max(run.descriptions)}")
+        raise UserError(f"cluster {focus} is not in run {run.run_id}: it has clusters 0..{max(run.descriptions)}")
     X = FeatureSpace.from_dict(run.space).transform(catalogue)
     say("profiling the data")
     prof = profiled if profiled is not None else profile(catalogue, figures=False)

@@ -12,13 +12,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import math
 import typing
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -28,7 +26,8 @@ from sqlalchemy import exc as sa_exc
 
 from songscope import service
 from songscope.config import Settings
-from songscope.jsonable import encode
+from songscope.errors import UserError
+from songscope.jsonable import dumps, encode, jsonable
 from songscope.recommend.options import RecommendOptions
 from songscope.store.db import DatabaseError
 from songscope.store.store import Store
@@ -105,14 +104,12 @@ class FavouriteList(BaseModel):
     @field_validator("options")
     @classmethod
     def _known_small_options(cls, options: dict) -> dict:
-        import json
-
         known = {f.name for f in dataclasses.fields(RecommendOptions)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise ValueError(f"unknown options {unknown}; the options are {sorted(known)}")
-        if len(json.dumps(options, allow_nan=False)) > MAX_OPTIONS_BYTES:
-            raise ValueError(f"the options take more than {MAX_OPTIONS_BYTES:,} bytes as JSON")
+            raise UserError(f"unknown options {unknown}; the options are {sorted(known)}")
+        if len(encode(options)) > MAX_OPTIONS_BYTES:
+            raise UserError(f"the options take more than {MAX_OPTIONS_BYTES:,} bytes as JSON")
         return options
 
 
@@ -149,7 +146,7 @@ def serving_access(host: str, environ: typing.Mapping[str, str], *, allowed_host
     warning = None
     if not is_loopback(host) and token is None:
         if not insecure:
-            raise ValueError(f"--host {host} serves the app beyond this machine: set {TOKEN_ENV} to a secret that clients must send, "
+            raise UserError(f"--host {host} serves the app beyond this machine: set {TOKEN_ENV} to a secret that clients must send, "
                              "or pass --insecure to serve it to anyone who reaches the port")
         warning = f"serving {host} without a token (--insecure): anyone who reaches it can use the app"
     return Access.for_bind(host, token=token, extra_hosts=allowed_hosts, read_only=read_only), warning
@@ -186,9 +183,8 @@ SERVE_ENV = "SONGSCOPE_SERVE"
 
 def serve_environment(host: str, *, allowed_hosts: typing.Iterable[str] = (), read_only: bool = False) -> dict[str, str]:
     """What `served_app` reads in a worker process: the bind and the guard's switches (no secret)."""
-    import json
 
-    return {SERVE_ENV: json.dumps({"host": host, "allowed_hosts": list(allowed_hosts), "read_only": read_only})}
+    return {SERVE_ENV: dumps({"host": host, "allowed_hosts": list(allowed_hosts), "read_only": read_only})}
 
 
 def served_app() -> FastAPI:
@@ -214,17 +210,6 @@ class DatabaseBusy(RuntimeError):
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
-
-
-def _json_safe(value):
-    """`value` with every float that JSON cannot hold (NaN, Infinity) written as text."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 class JSONAnswer(JSONResponse):
@@ -257,12 +242,12 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
             return call(store, *args, **kwargs)
         except service.NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
         except (sa_exc.OperationalError, sa_exc.InterfaceError, DatabaseError) as exc:
             # Locked (SQLite's writer held it past the wait) or unreachable: the client may try
             # again; the message names the cause, never the URL's password.
             raise DatabaseBusy(f"the database is busy or unreachable, try again shortly ({_first_line(exc)})") from exc
+        except UserError as exc:  # the one error edge: anything else is a bug, a 500
+            raise HTTPException(422, str(exc)) from exc
 
     # ------------------------------------------------------------------ JSON API
 
@@ -398,8 +383,8 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request, exc: RequestValidationError):
         # The errors quote the input, which may hold NaN or Infinity (JSON's parser reads them):
-        # made JSON-safe, or the 422 itself would fail as a 500.
-        return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+        # written by the one encoder (as null), or the 422 itself would fail as a 500.
+        return JSONAnswer({"detail": jsonable(exc.errors())}, status_code=422)
 
     @app.exception_handler(DatabaseBusy)
     async def database_busy(request, exc: DatabaseBusy):

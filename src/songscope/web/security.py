@@ -22,11 +22,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
+
+from songscope.jsonable import encode
 
 TOKEN_COOKIE = "songscope_token"
 TOKEN_ENV = "SONGSCOPE_API_TOKEN"
@@ -179,7 +180,7 @@ async def _redirect(send, location: str, extra_headers: list | None = None) -> N
 async def _respond(send, status: int, detail: str, extra_headers: list, path: str, *, html: bool = False) -> None:
     """`detail` as JSON for the API, as a page elsewhere (`html`: `detail` is the page)."""
     if path.startswith("/api") and not html:
-        body, kind = json.dumps({"detail": detail}).encode(), b"application/json"
+        body, kind = encode({"detail": detail}), b"application/json"
     else:
         body = detail.encode() if html else f"<!doctype html><title>songscope</title><p>{_escape(detail)}</p>".encode()
         kind = b"text/html; charset=utf-8"

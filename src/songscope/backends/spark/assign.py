@@ -4,7 +4,7 @@ bounded (`service.assign --engine spark`).
 - The executors read the catalogue and leave out the songs the run already has, by a left join
   with the run's lake files (`ClusterRun.assignment_uris`).
 - Each new song's nearest centre is found in the executors with the local backend's own
-  functions (`FeatureSpace.transform`, `evaluate.drift.nearest_centres`), so both backends put
+  functions (`FeatureSpace.transform`, `cluster.base.nearest_centres`), so both backends put
   every song in the same cluster at the same distance; the executors write the assignments as
   Parquet for the driver to stream into the stores in bounded chunks.
 - The drift's reference (the fitted songs' distances to their own centre) is measured on a
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from songscope.evaluate.drift import FitReference, nearest_centres
+from songscope.cluster.base import nearest_centres
+from songscope.evaluate.drift import FitReference
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame

@@ -39,6 +39,7 @@ from songscope.backends.spark.scratch import ORDER_FILE as _ORDER_FILE
 from songscope.backends.spark.scratch import read_scratch, scratch_folder, write_scratch
 from songscope.clean import CleanReport
 from songscope.crashpoints import reach
+from songscope.jsonable import dumps
 from songscope.store import staging
 from songscope.store.catalogue import PART_ROWS
 
@@ -127,7 +128,7 @@ def _read_task(task: dict, extras: list[str], encoding: str, delimiter: str, s3_
     rejects[KIND_COLUMN] = pa.array([REJECTED_KIND] * m, pa.string())
     for name, column in ((COLUMNS_COLUMN, "columns"), (REASON_COLUMN, "reason"), (RAW_COLUMN, "raw")):
         rejects[name] = pa.array(rejected[column].astype(object).where(rejected[column].notna(), None), pa.string())
-    note = _note_table(target, index, _SUMMARY, json.dumps(summary.__dict__))
+    note = _note_table(target, index, _SUMMARY, dumps(summary.__dict__))
     return pa.concat_tables([tracks, pa.table(rejects, schema=target), note])
 
 

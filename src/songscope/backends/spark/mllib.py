@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from songscope.backends.spark.session import spark_session
-from songscope.cluster.base import ClusterResult, nearest_center, relabel_by_size
+from songscope.cluster.base import ClusterResult, nearest_centre_predictor, relabel_by_size
+from songscope.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -45,7 +46,7 @@ class MLlibAlgorithm:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {self.algorithm!r} on the Spark backend; choose one of {', '.join(ALGORITHMS)}")
+            raise UserError(f"unknown algorithm {self.algorithm!r} on the Spark backend; choose one of {', '.join(ALGORITHMS)}")
 
     def estimator(self):
         from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
@@ -148,7 +149,7 @@ def model_predictor(model, algorithm: str, centers: np.ndarray, fitted: dict[str
         return gaussian_predictor(fitted["weights"][order], centers[order], fitted["covariances"][order])
     if algorithm == "bisecting-kmeans":
         return _spark_predictor(model, names, np.argsort(order))
-    return nearest_center(centers[order])
+    return nearest_centre_predictor(centers[order])
 
 
 def _spark_predictor(model, names: list[str], new_number: np.ndarray):

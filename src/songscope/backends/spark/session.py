@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from songscope.errors import UserError
+
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
@@ -19,8 +21,8 @@ LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 _sessions: dict[str, SparkSession] = {}
 
 
-class SparkUnavailable(RuntimeError, ValueError):
-    """Spark could not start (a ValueError too, so a command reports it as one line)."""
+class SparkUnavailable(UserError, RuntimeError):
+    """Spark could not start: Java is missing, or the master does not answer."""
 
 
 def default_driver_memory() -> str:

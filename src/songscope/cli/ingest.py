@@ -1,0 +1,156 @@
+"""Commands that read songs in and describe the stores: ingest, profile, synth, status, sweep, and the end-to-end run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from songscope import schema
+from songscope.cli.common import (
+    DbOption,
+    IngestEngineOption,
+    JsonOption,
+    LakeOption,
+    S3Option,
+    SparkMasterOption,
+    app,
+    friendly_errors,
+    open_store,
+    out,
+    print_json,
+    progress_line,
+    settings_from,
+)
+from songscope.cli.render import print_ingest, print_run, print_status
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[str], typer.Argument(help="CSV or Parquet files, folders, globs or s3:// URLs, read in order as one table.", show_default=False)],
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of the CSV files (e.g. latin-1).")] = "utf-8",
+    delimiter: Annotated[str, typer.Option(help="Field separator of the CSV files.")] = ",",
+    outlier_rule: Annotated[
+        list[str] | None,
+        typer.Option("--outlier-rule", help="Flag rows where 'COLUMN OP NUMBER' holds (repeatable; replaces the seed's rules).", show_default=False),
+    ] = None,
+    loose_dedup: Annotated[bool, typer.Option("--loose-dedup", help="Also remove near duplicates found on normalised names (reported either way).")] = False,
+    assign_new: Annotated[bool, typer.Option("--assign/--no-assign", help="Assign the new songs to the latest clustering run's clusters, "
+                                             "and say how well they fit (as songscope assign).")] = True,
+    engine: IngestEngineOption = "local",
+    spark_master: SparkMasterOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate, clean and store songs: rejected rows are kept with their reason, duplicates merged, outliers flagged.
+
+    Example: songscope ingest data/seed/*.csv
+    """
+    from songscope import service
+
+    with friendly_errors():
+        rules = tuple(schema.OutlierRule.parse(r) for r in outlier_rule) if outlier_rule else schema.SEED_OUTLIER_RULES
+        settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
+        with open_store(settings) as store, progress_line(not as_json) as say:
+            outcome = service.ingest(store, sources, engine=engine, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup,
+                                     assign_new=assign_new, progress=say)
+    if as_json:
+        print_json(outcome)
+        return
+    print_ingest(outcome, settings)
+
+
+@app.command()
+def profile(
+    sources: Annotated[list[str] | None, typer.Argument(help="Profile these files instead of the stored catalogue (nothing is written to the stores).", show_default=False)] = None,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for profile.md, profile.html and the PNG figures.")] = Path("reports/profile"),
+    engine: Annotated[str, typer.Option("--engine", "-e", help="local, spark (the stored catalogue as Spark aggregations; "
+                                        "estimates above 200,000 songs are marked) or auto (by catalogue size).")] = "local",
+    spark_master: SparkMasterOption = None,
+) -> None:
+    """Profile the catalogue: per-feature statistics, artist bias, outliers, histograms and correlations."""
+    from songscope import service
+
+    with friendly_errors():
+        settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
+        with open_store(settings) as store, progress_line() as say:
+            outcome = service.profile(store, sources, out_dir=out_dir, engine=engine, progress=say)
+    result = outcome.profile
+    out.print(f"profiled {result.rows:,} tracks, {result.artist_count:,} artists; top 10 artists hold {result.top10_share:.1%}")
+    for name, path in outcome.paths.items():
+        out.print(f"  {name}: {path}", highlight=False)
+
+
+@app.command()
+def synth(
+    rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="How many songs to generate.")] = 100_000,
+    output: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv or .parquet.")] = Path("synthetic.parquet"),
+    seed: Annotated[int, typer.Option(help="Random seed (the same seed gives the same songs).")] = 0,
+) -> None:
+    """Generate songs that follow the seed catalogue's distributions (marginals and correlations)."""
+    from songscope import service
+
+    with friendly_errors(), progress_line() as say:
+        outcome = service.synth(rows, output, seed=seed, progress=say)
+    out.print(f"wrote {outcome.rows:,} synthetic songs to {outcome.path}", highlight=False)
+
+
+@app.command()
+def status(db: DbOption = None, lake: LakeOption = None, s3_endpoint: S3Option = None, as_json: JsonOption = False) -> None:
+    """Show what the stores hold: tracks, sources, rejected rows, the catalogue in the database and in the lake, the runs."""
+    from songscope import service
+
+    with friendly_errors(), open_store(settings_from(db, lake, s3_endpoint)) as store:
+        found = service.status(store)
+    if as_json:
+        print_json(found)
+        return
+    print_status(found)
+
+
+@app.command()
+def sweep(db: DbOption = None, lake: LakeOption = None, s3_endpoint: S3Option = None, as_json: JsonOption = False) -> None:
+    """Remove lake files that no committed ingest or assign pass lists: what one that died left behind (the next ingest also does this)."""
+    from songscope import service
+
+    with friendly_errors(), open_store(settings_from(db, lake, s3_endpoint)) as store:
+        outcome = service.sweep(store)
+    if as_json:
+        print_json(outcome)
+        return
+    out.print(f"removed {len(outcome.removed):,} leftover files", highlight=False)
+    for key in outcome.removed[:20]:
+        out.print(f"  {key}", highlight=False)
+
+
+@app.command()
+def run(
+    sources: Annotated[list[str] | None, typer.Argument(help="Sources to ingest (default: the shipped seed CSVs).", show_default=False)] = None,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")] = Path("reports"),
+    k: Annotated[int, typer.Option("--k", "-k", min=2, max=1000, help="Clusters for the k-means run (see songscope evaluate to choose).")] = 8,
+    engine: Annotated[str, typer.Option(
+        "--engine", "-e", help="local (this process), spark (every stage on Spark; this process never holds the catalogue) or auto "
+        "(spark from SONGSCOPE_SPARK_MIN_ROWS songs, estimated from the files).")] = "local",
+    spark_master: SparkMasterOption = None,
+) -> None:
+    """The end-to-end job: ingest and clean the sources, store them, profile and cluster the catalogue, write the HTML report; prints where everything went.
+
+    Example: songscope run data/big/*.parquet --engine spark --spark-master spark://head:7077
+    """
+    from songscope import service
+    from songscope.seed import seed_paths
+
+    with friendly_errors():
+        settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
+        with open_store(settings) as store, progress_line() as say:
+            outcome = service.run(store, sources or seed_paths(), out_dir=out_dir, k=k, engine=engine, progress=say)
+    print_run(outcome, settings)

@@ -1,0 +1,154 @@
+"""Recommendation commands: recommend, path, eval-recs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from songscope.cli.common import (
+    DbOption,
+    JsonOption,
+    LakeOption,
+    ReasonRunOption,
+    S3Option,
+    app,
+    friendly_errors,
+    open_store,
+    out,
+    parse_range,
+    print_json,
+    progress_line,
+    settings_from,
+    songs_from_file,
+    write_playlist,
+)
+from songscope.cli.render import print_offline_evaluation, print_recommendations, print_songs
+from songscope.recommend.options import option_help
+
+
+@app.command()
+def recommend(
+    favourites: Annotated[list[str] | None, typer.Argument(help="Favourite songs: track ids or 'artist - title' (fuzzy).", show_default=False)] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Favourites from a file: one per line, or a playlist (.m3u, .jspf, .csv, "
+                                              "Spotify exporters' CSV included).", show_default=False)] = None,
+    dislike: Annotated[list[str] | None, typer.Option("--dislike", "-d", help="A song the listener dislikes (repeatable).", show_default=False)] = None,
+    n: Annotated[int, typer.Option("-n", min=1, max=500, help=option_help("n"))] = 10,
+    per_artist: Annotated[int, typer.Option(min=0, help=option_help("per_artist").replace("none", "0"))] = 2,
+    exclude_seed_artists: Annotated[bool, typer.Option("--exclude-seed-artists", help=option_help("exclude_seed_artists"))] = False,
+    diversity: Annotated[float | None, typer.Option(help=option_help("diversity"), show_default=False)] = None,
+    cluster: Annotated[int | None, typer.Option(help=option_help("cluster"), show_default=False)] = None,
+    popularity: Annotated[str | None, typer.Option(help=option_help("popularity"), show_default=False)] = None,
+    exclude_artist: Annotated[list[str] | None, typer.Option("--exclude-artist", help=option_help("exclude_artists") + " Repeatable.", show_default=False)] = None,
+    exclude_genre: Annotated[list[str] | None, typer.Option("--exclude-genre", help=option_help("exclude_genres") + " Repeatable.", show_default=False)] = None,
+    exclude_explicit: Annotated[bool, typer.Option("--exclude-explicit", help=option_help("exclude_explicit"))] = False,
+    known: Annotated[Path | None, typer.Option("--known", help="A file of songs the listener already knows, one per line (track ids or exact 'artist - title'): "
+                                               "they and their other versions are left out.", show_default=False)] = None,
+    where: Annotated[str | None, typer.Option("--where", help=option_help("where"), show_default=False)] = None,
+    export: Annotated[Path | None, typer.Option("--export", help="Also write the list as a playlist: .m3u, .jspf or .csv (spotify:track URIs).", show_default=False)] = None,
+    export_format: Annotated[str | None, typer.Option("--export-format", help="m3u, jspf or csv (default: from --export's extension).", show_default=False)] = None,
+    run: ReasonRunOption = None,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recommend new songs for favourites, each with its reasons; the request is stored in the database.
+
+    Example: songscope recommend "Bastille - Admit Defeat" "Cigarettes After Sex - Cry" -n 10
+
+    Filters: songscope recommend "Bastille - Admit Defeat" --where "duration_ms < 420000 and instrumentalness < 0.5" --exclude-artist Drake
+    """
+    from songscope import service
+    from songscope.recommend.recommender import RecommendOptions
+
+    # An unknown or ambiguous favourite is an UnknownSongError (a ValueError): one clear line, exit 2.
+    with friendly_errors():
+        songs = list(favourites or []) + songs_from_file(file)
+        options = RecommendOptions(
+            n=n, per_artist=per_artist or None, exclude_seed_artists=exclude_seed_artists, diversity=diversity,
+            cluster=cluster, popularity=parse_range(popularity), exclude_artists=tuple(exclude_artist or ()), exclude_genres=tuple(exclude_genre or ()),
+            exclude_explicit=exclude_explicit, known=tuple(songs_from_file(known, "--known")), where=where,
+        )
+        if export is not None:
+            from songscope.recommend.playlists import format_of
+
+            format_of(export, export_format)  # a bad name is refused before any work
+        with open_store(settings_from(db, lake, s3_endpoint)) as store:
+            outcome = service.recommend(store, songs, dislikes=list(dislike or []), options=options, run_id=run)
+        if export is not None:
+            write_playlist(service.recommendation_playlist(outcome), export, export_format)
+    if as_json:
+        print_json(outcome)
+        return
+    print_recommendations(outcome)
+
+
+@app.command()
+def path(
+    start: Annotated[str, typer.Argument(help="The first song: a track id or 'artist - title' (fuzzy).", show_default=False)],
+    end: Annotated[str, typer.Argument(help="The last song.", show_default=False)],
+    steps: Annotated[int, typer.Option(min=3, max=100, help="Songs on the path, its two ends included.")] = 12,
+    per_artist: Annotated[int, typer.Option(min=0, help="At most this many songs per artist, the ends included (0: no cap).")] = 1,
+    export: Annotated[Path | None, typer.Option("--export", help="Also write the path as a playlist: .m3u, .jspf or .csv.", show_default=False)] = None,
+    run: ReasonRunOption = None,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A path of songs moving smoothly from one song to another, each step with its reason.
+
+    Example: songscope path "Bastille - Admit Defeat" "Cigarettes After Sex - Cry" --steps 12
+    """
+    from songscope import service
+    from songscope.recommend.playlists import format_of
+
+    with friendly_errors():
+        if export is not None:
+            format_of(export)
+        with open_store(settings_from(db, lake, s3_endpoint)) as store:
+            result = service.path(store, start, end, steps=steps, per_artist=per_artist or None, run_id=run)
+        if export is not None:
+            write_playlist(service.path_playlist(result), export, None)
+    if as_json:
+        print_json(result)
+        return
+    print_songs([(step.rank, f"{step.shown_artists} - {step.track_name}", reason) for step, reason in zip(result.steps, result.reasons())])
+    smooth = result.to_dict()["smoothness"]
+    out.print(f"hops: mean {smooth['mean_hop']}, longest {smooth['longest_hop']} (an even path's: {smooth['straight_hop']})", highlight=False)
+    for note in result.notes:
+        out.print(note, highlight=False)
+
+
+@app.command("eval-recs")
+def eval_recs(
+    sources: Annotated[list[str] | None, typer.Argument(help="A labelled catalogue (any layout ingest accepts), e.g. the TidyTuesday songs.", show_default=False)] = None,
+    label: Annotated[str, typer.Option(help="Column of genre-like labels (cells may hold several, joined with |).")] = "playlist_genre",
+    playlist: Annotated[str | None, typer.Option(help="Column of playlist ids for playlist continuation (default: playlist_id when the catalogue has it; skipped, with a note, when it has none).", show_default=False)] = None,
+    queries: Annotated[int, typer.Option(min=10, help="Query songs for genre-precision@10 (from the catalogue's evaluation half).")] = 2_000,
+    playlists: Annotated[int | None, typer.Option(help="At most this many playlists (default: all with >= 10 tracks).", show_default=False)] = None,
+    learn_weights: Annotated[bool, typer.Option("--learn-weights", help="Also learn feature weights on this catalogue's training half and evaluate songscope with them.")] = False,
+    liked: Annotated[str | None, typer.Option(help="A liked/disliked set for the ROC AUC protocol (e.g. the Spotify Song Attributes data.csv).", show_default=False)] = None,
+    target: Annotated[str, typer.Option(help="Column of the liked set: 1 liked, 0 disliked.")] = "target",
+    repeats: Annotated[int, typer.Option(min=2, help="Random halves for the liked AUC.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice (queries, splits, baselines).")] = 0,
+    db: DbOption = None,
+    lake: LakeOption = None,
+    s3_endpoint: S3Option = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate recommendations offline against labels: genre-precision@10, playlist continuation, liked AUC; baselines, 95% CIs, paired differences, and an ablation of songscope's ingredients.
+
+    Example: songscope eval-recs spotify_songs.csv --liked data.csv
+    """
+    from songscope import service
+
+    with friendly_errors(), open_store(settings_from(db, lake, s3_endpoint)) as store, progress_line(not as_json) as say:
+        report = service.eval_recs(store, sources, liked=liked, label=label, playlist=playlist, queries=queries, playlists=playlists,
+                                   learn_weights=learn_weights, target=target, repeats=repeats, seed=seed, progress=say)
+    if as_json:
+        print_json(report)
+        return
+    print_offline_evaluation(report)
