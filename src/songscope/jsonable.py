@@ -83,9 +83,10 @@ def embedded(text: str) -> Any:
     return orjson.Fragment(text)
 
 
-def dumps(value: Any, *, indent: int | None = None, compact: bool = False) -> str:
+def dumps(value: Any, *, indent: int | None = None, compact: bool = False, ascii_only: bool = True) -> str:
     """`value` as JSON text (by `jsonable`'s rules; never NaN, which JSON does not have);
-    `compact`: no spaces and UTF-8 as it is, for what is stored many times over."""
+    `compact`: no spaces and UTF-8 as it is, for what is stored many times over; `ascii_only`
+    False keeps other characters as they are (a cell's text, shown to people)."""
     if compact:
         return encode(value).decode()
-    return json.dumps(jsonable(value), indent=indent, allow_nan=False)
+    return json.dumps(jsonable(value), indent=indent, allow_nan=False, ensure_ascii=ascii_only)
