@@ -96,7 +96,8 @@ def test_names_place_songs_by_script_and_language():
 
 def test_album_and_name_context_are_ingredients_of_the_metric_with_their_shares(seed_catalogue):
     from songscope.features import FeatureSpace
-    from songscope.recommend.recommender import Recommender, RecommendOptions, album_codes
+    from songscope.recommend.recommender import Recommender, RecommendOptions
+    from songscope.recommend.vectors import album_codes
     from tests.conftest import load_catalogue
 
     catalogue = load_catalogue(seed_catalogue).iloc[:4_000].reset_index(drop=True)

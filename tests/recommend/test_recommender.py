@@ -15,7 +15,8 @@ from songscope.cli import app
 from songscope.errors import UserError
 from songscope.features import FeatureSpace
 from songscope.recommend.index import ExactIndex, IVFIndex, recall_at_k
-from songscope.recommend.recommender import Recommender, RecommendOptions, UnknownSongError, sample_others
+from songscope.recommend.recommender import Recommender, RecommendOptions, UnknownSongError
+from songscope.recommend.taste import sample_others
 from songscope.store import db
 from tests.conftest import cluster, copy_stores, run_service
 
@@ -88,11 +89,11 @@ def test_the_taste_model_reads_the_sound_and_not_the_names(catalogue, monkeypatc
     """With names in the metric, the taste model still reads only the sound: it overfitted the
     names' coordinates on a handful of songs (liked AUC 0.822 down to 0.812)."""
     from songscope.recommend import recommender as module
-    from songscope.recommend.distance import SongDistance
+    from songscope.recommend.distance import NAME_DIMENSIONS, SongDistance
 
     recommender = Recommender.from_frame(catalogue, FeatureSpace().fit(catalogue), distance=SongDistance(name_context=2.0))
     d = len(recommender.space.output_names)
-    assert recommender.X.shape[1] == 2 * d + module.NAME_DIMENSIONS and recommender.taste_columns == slice(0, 2 * d)
+    assert recommender.X.shape[1] == 2 * d + NAME_DIMENSIONS and recommender.taste_columns == slice(0, 2 * d)
     widths = []
     learn = module.taste_model
 
@@ -112,6 +113,7 @@ def test_an_installation_turns_the_names_on_with_a_setting(seed_catalogue, tmp_p
 
     from songscope import service
     from songscope.recommend import recommender as module
+    from songscope.recommend.distance import NAME_DIMENSIONS
     from songscope.store.store import Store
 
     settings = copy_stores(seed_catalogue, tmp_path)
@@ -122,7 +124,7 @@ def test_an_installation_turns_the_names_on_with_a_setting(seed_catalogue, tmp_p
         found = service.recommend(store, [BASTILLE], options=RecommendOptions(n=5), record=False).result
     d = len(plain.space.output_names)
     assert plain.distance.name_context == 0 and plain.X.shape[1] == 2 * d
-    assert named.distance.name_context == 2.0 and named.X.shape[1] == 2 * d + module.NAME_DIMENSIONS
+    assert named.distance.name_context == 2.0 and named.X.shape[1] == 2 * d + NAME_DIMENSIONS
     assert all("names" in item.contributions for item in found.items)
     assert Recommender(named.songs, named.X, named.space, distance=named.distance, index_kind="ivf").index.n_probe == module.NAMES_N_PROBE
     assert Recommender(plain.songs, plain.X, plain.space, distance=plain.distance, index_kind="ivf").index.n_probe == module.N_PROBE

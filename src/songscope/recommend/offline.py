@@ -27,7 +27,9 @@ from songscope.errors import UserError
 from songscope.features import FeatureSpace
 from songscope.recommend.distance import SongDistance, training_half
 from songscope.recommend.index import ExactIndex
-from songscope.recommend.recommender import BACKGROUND, Recommender, RecommendOptions, album_codes, taste_model
+from songscope.recommend.recommender import Recommender, RecommendOptions
+from songscope.recommend.taste import BACKGROUND, taste_model
+from songscope.recommend.vectors import album_codes
 
 Method = Callable[[list[int], int], list[int]]  # (seed rows, n) -> recommended rows
 

@@ -26,20 +26,18 @@ import pyarrow.compute as pc
 
 from songscope.errors import UserError
 from songscope.features import FeatureSpace
-from songscope.recommend.distance import NAME_DIMENSIONS, SongDistance, artist_means, name_coordinates
+from songscope.recommend.distance import SongDistance, artist_means, name_coordinates
 from songscope.recommend.facts import SongFacts
 from songscope.recommend.index import ExactIndex, build_index
 from songscope.recommend.options import RecommendOptions
 from songscope.recommend.songs import SONG_COLUMNS, SongTable
+from songscope.recommend.taste import BACKGROUND, TASTE_MIN_FAVOURITES, sample_others, taste_model
+from songscope.recommend.vectors import CHUNK, N_PROBE, NAMES_N_PROBE, album_codes, aligned_clusters, context_blocks, feature_columns, stacked, with_artist_context
 
 RRF_K = 60
 POOL = 300  # neighbours each seed contributes before filters and diversity
-#: From this many favourites (or with any dislike) songscope also learns the listener's taste.
-TASTE_MIN_FAVOURITES = 10
-BACKGROUND = 2_000  # catalogue songs the taste model contrasts the favourites with
 FUZZY_ALL = 50_000  # up to this many songs, a misspelt favourite is compared with every name
 FUZZY_POOL = 20_000  # above it, with this many names that share its words
-_CHUNK = 1 << 18  # rows transformed at a time, bounding the temporary arrays
 
 
 class UnknownSongError(UserError):
@@ -116,7 +114,7 @@ class Recommender:
         self.songs = songs
         self.space = space
         self.distance = distance or SongDistance()
-        self._blocks = _context_blocks(len(space.output_names), X.shape[1], self.distance)
+        self._blocks = context_blocks(len(space.output_names), X.shape[1], self.distance)
         # The taste model learns from a handful of songs: it reads their sound (features and the
         # artist's and album's), not the names, whose coordinates it overfitted (liked AUC 0.822
         # down to 0.812 with them; `eval-recs`).
@@ -158,7 +156,7 @@ class Recommender:
         def encoded_batches():
             for batch in batches:
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_pandas(batch.reset_index(drop=True), preserve_index=False)
-                frame = table.select([c for c in _feature_columns(space) if c in table.column_names]).to_pandas()
+                frame = table.select([c for c in feature_columns(space) if c in table.column_names]).to_pandas()
                 encoded = space.transform(frame) if fitted else space.encode(frame)
                 if not fitted:
                     statistics.partial_fit(encoded)
@@ -166,7 +164,7 @@ class Recommender:
                     tables.append(table.select([c for c in SONG_COLUMNS if c in table.column_names]))
                 yield encoded
 
-        X = _stack(encoded_batches(), rows)
+        X = stacked(encoded_batches(), rows)
         if songs is None:
             songs = SongTable.from_batches(tables)
             tables.clear()
@@ -177,14 +175,14 @@ class Recommender:
         names = space.output_names
         weights = distance.weight_vector(names).astype(np.float32)
         d = len(names)
-        for start in range(0, len(X), _CHUNK):
-            part = X[start : start + _CHUNK, :d]
+        for start in range(0, len(X), CHUNK):
+            part = X[start : start + CHUNK, :d]
             if not fitted:
                 part -= space.center_.astype(np.float32)
                 part /= space.scale_.astype(np.float32)
             part *= weights
         if distance.artist_context:
-            X = _with_artist_context(X, d, songs, distance)
+            X = with_artist_context(X, d, songs, distance)
         else:
             X = X[:, :d] if X.shape[1] != d else X
         contexts = []
@@ -196,7 +194,7 @@ class Recommender:
             X = np.hstack([X, *contexts])
         labels = None
         if clusters is not None:
-            labels = _align_clusters(songs, clusters)
+            labels = aligned_clusters(songs, clusters)
         model = cls(songs, X, space, clusters=labels, distance=distance, **options)
         # Arrow's allocator keeps what the batches used for reuse; a long-lived process (the
         # web app) would hold it for nothing: about as much again as the recommender at 1M songs.
@@ -493,154 +491,8 @@ class Recommender:
             ))
         return items
 
-def taste_model(positives: np.ndarray, negatives: np.ndarray, *, seed: int = 0):
-    """A listener's taste: gradient-boosted trees separating their liked songs from `negatives`
-    (disliked songs, or a background sample of the catalogue). Trees, not a linear model: liking
-    is rarely monotone in a feature (neither the quietest nor the loudest songs). Classes are
-    weighted to balance, so a handful of favourites is not drowned by the background. With fewer
-    than 20 examples of either side, trees cannot split (they need 20 songs a leaf): a regularised
-    logistic regression takes over."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
-
-    X = np.vstack([positives, negatives])
-    y = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
-    weights = np.where(y == 1, len(negatives) / max(len(positives), 1), 1.0)
-    if min(len(positives), len(negatives)) < 20:
-        return LogisticRegression(C=0.5, max_iter=1000).fit(X, y, sample_weight=weights)
-    # One thread: on a few thousand songs threads only add overhead, and with several the trees'
-    # binning step goes through joblib, whose result polling slept about 1 s per fit here.
-    with threadpool_limits(1, user_api="openmp"):
-        return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_bins=32, random_state=seed).fit(X, y, sample_weight=weights)
-
-
-def sample_others(n: int, excluded: list[int] | np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` distinct rows of 0..n-1 outside `excluded`, drawn as
-    ``rng.choice(np.setdiff1d(np.arange(n), excluded), count, replace=False)`` draws them, without
-    listing the millions of other rows: the i-th row that is not excluded is i plus the number
-    of excluded rows at or below it.
-
-    >>> sample_others(10, [3], 3, np.random.default_rng(0)).tolist() == np.random.default_rng(0).choice(np.setdiff1d(np.arange(10), [3]), 3, replace=False).tolist()
-    True
-    """
-    excluded = np.unique(np.asarray(excluded, dtype=np.int64))
-    others = n - len(excluded)
-    picked = rng.choice(others, min(count, others), replace=False).astype(np.int64)
-    for row in excluded:  # ascending, so each shift accounts for the excluded rows before it
-        picked += picked >= row
-    return picked
-
-
 def _as_int(value: object) -> int | None:
     try:
         return None if value is None or (isinstance(value, float) and np.isnan(value)) else int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
-
-
-# --------------------------------------------------------------------------------- building
-
-
-def _feature_columns(space: FeatureSpace) -> list[str]:
-    return list(space.columns) + (["key"] if space.key != "none" else []) + (["mode"] if space.mode else [])
-
-
-def _stack(parts: Iterable[np.ndarray], rows: int | None) -> np.ndarray:
-    """Batches of rows into one float32 matrix with room for the artist context (twice the
-    columns): straight into place when the row count is known."""
-    X = None
-    filled = 0
-    chunks = []
-    for part in parts:
-        if rows is None:
-            chunks.append(part.astype(np.float32))
-            continue
-        if X is None:
-            X = np.empty((rows, 2 * part.shape[1]), dtype=np.float32)
-        if filled + len(part) > rows:
-            raise ValueError(f"the catalogue has more songs than the {rows:,} expected")
-        X[filled : filled + len(part), : part.shape[1]] = part
-        filled += len(part)
-    if rows is None:
-        if not chunks:
-            raise UserError("no songs to recommend from: the catalogue is empty")
-        d = chunks[0].shape[1]
-        X = np.empty((sum(len(c) for c in chunks), 2 * d), dtype=np.float32)
-        for c in chunks:
-            X[filled : filled + len(c), :d] = c
-            filled += len(c)
-    if X is None:
-        raise UserError("no songs to recommend from: the catalogue is empty")
-    if filled != len(X):
-        raise ValueError(f"the catalogue has {filled:,} songs, not the {len(X):,} expected")
-    return X
-
-
-def _with_artist_context(X: np.ndarray, d: int, songs: SongTable, distance: SongDistance) -> np.ndarray:
-    """Fill columns d..2d of `X` with each song's artist mean of columns 0..d, times the artist
-    context's weight (the same as `SongDistance.embed`, in place, in chunks where songs have one
-    artist each; a column at a time where they have several, each song the mean of its artists')."""
-    weight = distance.artist_context
-    if songs.several_artists and distance.every_artist:
-        starts, codes = songs.artist_lists()
-        for j in range(d):
-            X[:, d + j] = weight * artist_means(X[:, j : j + 1], codes, starts)[:, 0]
-        return X
-    artists = songs.artist
-    counts = np.bincount(artists).astype(np.float64)
-    means = np.empty((len(counts), d), dtype=np.float64)
-    for j in range(d):
-        means[:, j] = np.bincount(artists, weights=X[:, j], minlength=len(counts))
-    means = (weight * means / np.maximum(counts, 1)[:, None]).astype(np.float32)
-    for start in range(0, len(X), _CHUNK):
-        X[start : start + _CHUNK, d:] = means[artists[start : start + _CHUNK]]
-    return X
-
-
-#: Lists the inverted-file index probes per query. The names widen the space (20 to 28 columns),
-#: and at 1M songs recall@10 then fell to 0.987 at 16 lists; 24 gave 0.996 (bench/recommend.py).
-N_PROBE = 16
-NAMES_N_PROBE = 24
-
-
-def _context_blocks(d: int, width: int, distance: SongDistance) -> dict[str, slice]:
-    """Where each context sits among a song's `width` columns beyond its `d` features: the
-    artist's mean, then the album's (when the songs had albums), then the names' coordinates."""
-    blocks, at = {}, d
-    names = NAME_DIMENSIONS if distance.name_context else 0
-    if distance.artist_context:
-        blocks["artist sound"], at = slice(at, at + d), at + d
-    if width - at - names >= d:
-        blocks["album sound"], at = slice(at, at + d), at + d
-    if names:
-        blocks["names"] = slice(at, at + names)
-    return blocks
-
-
-#: Columns that name a song's album, most specific first (an id, else the name with the artist).
-ALBUM_COLUMNS = ("track_album_id", "album_id", "track_album_name", "album_name", "album")
-
-
-def album_codes(tracks: pd.DataFrame) -> np.ndarray | None:
-    """Each song's album as an integer code, or None when the catalogue names no albums. A
-    song without an album is its own album (its context is then its own features)."""
-    column = next((c for c in ALBUM_COLUMNS if c in tracks and tracks[c].notna().any()), None)
-    if column is None:
-        return None
-    key = tracks[column].astype("string")
-    if "id" not in column:  # "Greatest Hits" by two artists are two albums
-        key = tracks["artist_name"].astype("string") + "\x1f" + key
-    key = key.fillna(pd.Series([f"\x00{i}" for i in range(len(tracks))], index=tracks.index, dtype="string"))
-    return pd.factorize(key)[0].astype(np.int64)
-
-
-def _align_clusters(songs: SongTable, clusters: pd.Series | np.ndarray) -> np.ndarray:
-    """Each song's cluster (-1: not in the run): `clusters` maps track ids to clusters, or is
-    already one cluster per song in the songs' order."""
-    if not isinstance(clusters, pd.Series):
-        if len(clusters) != len(songs):
-            raise ValueError(f"{len(clusters)} clusters for {len(songs)} songs")
-        return np.asarray(clusters, dtype=np.int32)
-    labels = clusters.reindex(songs.track_id.to_pandas()).fillna(-1)
-    return labels.to_numpy(dtype=np.int32)

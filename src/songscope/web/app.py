@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import math
 import typing
 from pathlib import Path
 from typing import Annotated, Literal
@@ -108,9 +109,22 @@ class FavouriteList(BaseModel):
         unknown = sorted(set(options) - known)
         if unknown:
             raise UserError(f"unknown options {unknown}; the options are {sorted(known)}")
+        if not _all_finite(options):
+            raise UserError("the options hold NaN or Infinity, which JSON does not have: give numbers")
         if len(encode(options)) > MAX_OPTIONS_BYTES:
             raise UserError(f"the options take more than {MAX_OPTIONS_BYTES:,} bytes as JSON")
         return options
+
+
+def _all_finite(value) -> bool:
+    """Whether every number in `value` (a request's JSON, lists and objects within) is finite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_all_finite(v) for v in value)
+    return True
 
 
 class Problem(BaseModel):
