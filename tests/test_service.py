@@ -13,7 +13,7 @@ from songscope.backends.choice import SPARK_MIN_ROWS, choose_kind
 from songscope.cli import app
 from songscope.compare import compare_runs
 from songscope.service import common as service_common
-from songscope.store import keys
+from songscope.store import cache, keys
 from songscope.store.lake import Lake
 from songscope.store.runs import ClusterRun, RunNotFound
 from songscope.store.store import Store
@@ -233,7 +233,7 @@ def test_run_on_spark_end_to_end(tmp_path, seed_files, spark_local, monkeypatch)
     # catalogue is never read whole, nor the run's assignments.
     with Store(settings) as store:
         later = service.report(store, run.run_id, output=tmp_path / "later.html")
-        assert store.peek("catalogue") is None and store.peek(("run", run.run_id)) is None
+        assert store.peek(cache.CATALOGUE) is None and store.peek(cache.run(run.run_id)) is None
     page = later.path.read_text()
     assert "fixed-seed sample of 6,000 songs" in page and "15,626 songs" in page
 
@@ -335,9 +335,9 @@ def test_recommendations_come_from_the_lake_file_by_file(tmp_path, seed_files):
         service.ingest(store, seed_files[:1])
         service.ingest(store, seed_files[1:])  # a second ingest: more files in the catalogue
         run = service.cluster(store, k=4, resamples=0).run
-        store.forget("catalogue")  # clustering (local) read it whole; recommending must not
+        store.forget(cache.CATALOGUE)  # clustering (local) read it whole; recommending must not
         service.recommend(store, ["Bastille - Admit Defeat"], options=RecommendOptions(n=5))
-        assert store.peek("catalogue") is None  # no whole-catalogue frame was read
+        assert store.peek(cache.CATALOGUE) is None  # no whole-catalogue frame was read
         model, run_id = service.recommender(store)
         from songscope.service.songs import songs_of
 

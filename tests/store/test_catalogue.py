@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from songscope.crashpoints import ASSIGN_POINTS, INGEST_POINTS, PARALLEL_LOAD_POINTS
-from songscope.store import catalogue, db
+from songscope.store import cache, catalogue, db
 from songscope.store.store import Store
 from tests.conftest import SeaweedFS, aws_credentials, ingest, load_catalogue, run_service
 from tests.test_bad_inputs import HEADER, row
@@ -127,7 +127,7 @@ def test_rows_and_samples_are_read_from_the_files_that_hold_them(seed_catalogue,
         pd.testing.assert_frame_equal(everything, whole)
         batches = list(catalogue.track_batches(store, ["track_id"]))
         assert len(batches) == 2 and sum(b.num_rows for b in batches) == len(whole)
-        assert store.peek("catalogue") is None
+        assert store.peek(cache.CATALOGUE) is None
 
 
 def test_labels_a_later_ingest_gives_a_stored_track_reach_the_lake(settings_factory, tmp_path):

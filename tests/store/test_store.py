@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from songscope.store import db
@@ -33,3 +34,22 @@ def test_one_statement_work_sees_other_writers_at_once_and_holds_no_transaction(
                 assert other.execute(sa.select(db.recommendation_requests.c.request_id)).scalars().all() == ["probe"]
         finally:
             probe.drop(store.db)
+
+
+def test_what_a_store_keeps_is_under_typed_keys(tmp_path):
+    """Every key comes from `store.cache`: a string key is refused, so no test can look under a
+    misspelt key and pass for finding nothing there."""
+    from songscope.config import Settings
+    from songscope.store import cache
+    from songscope.store.store import Store
+
+    with Store(Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"))) as store:
+        for call in (lambda: store.cached("songs", lambda: 1), lambda: store.peek("songs"), lambda: store.forget("songs")):
+            with pytest.raises(TypeError, match="store.cache"):
+                call()
+        assert store.cached(cache.SONGS, lambda: 1) == 1 and store.cached(cache.SONGS, lambda: 2) == 1
+        assert store.cached(cache.run("r1"), lambda: "a") == "a" and store.peek(cache.run("r2")) is None
+        store.forget(cache.SONGS)
+        assert store.peek(cache.SONGS) is None and store.peek(cache.run("r1")) == "a"
+        store.forget()
+        assert store.peek(cache.run("r1")) is None

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from songscope.store import db
+from songscope.store import cache, db
 from tests.conftest import chromium_page
 
 fastapi = pytest.importorskip("fastapi")
@@ -150,8 +150,8 @@ def test_a_catalogue_larger_than_the_web_sample_is_drawn_from_a_sample(clustered
     _, _, second, _ = clustered
     compared = client.get("/api/compare", params={"a": first, "b": second})
     assert compared.status_code == 200 and compared.json()["agreement"]["songs"] == 2_000
-    assert app.state.store.peek("catalogue") is None  # nothing read the whole catalogue
-    assert app.state.store.peek(("run", first)) is None  # nor a run's assignments as a frame
+    assert app.state.store.peek(cache.CATALOGUE) is None  # nothing read the whole catalogue
+    assert app.state.store.peek(cache.run(first)) is None  # nor a run's assignments as a frame
 
 
 def test_recommend_save_and_share_a_list(client, clustered):

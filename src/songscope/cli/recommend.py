@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import typing
 from pathlib import Path
 from typing import Annotated
 
@@ -25,34 +28,71 @@ from songscope.cli.common import (
     write_playlist,
 )
 from songscope.cli.render import print_offline_evaluation, print_recommendations, print_songs
-from songscope.recommend.options import option_help
+from songscope.recommend.options import RecommendOptions
 
 
-@app.command()
+def _option_flags() -> list[inspect.Parameter]:
+    """One typer option per `RecommendOptions` field, from its one declaration: its default,
+    bounds and help, spelled as its ``cli`` metadata says (the API's request model is made from
+    the same fields)."""
+    hints = typing.get_type_hints(RecommendOptions)
+    parameters = []
+    for option in dataclasses.fields(RecommendOptions):
+        cli, help_text = option.metadata["cli"], option.metadata["help"]
+        flag = cli.get("flag", "--" + option.name.replace("_", "-"))
+        hint, default, show = hints[option.name], option.default, True
+        bounds = {"min": option.metadata["ge"]} if "ge" in option.metadata else {}
+        if "le" in option.metadata:
+            bounds["max"] = option.metadata["le"]
+        if hint is bool:
+            declared = f"{flag}/{cli['off_flag']}" if "off_flag" in cli else (f"{flag}/--no-{flag[2:]}" if default else flag)
+            annotation = Annotated[bool, typer.Option(declared, help=help_text)]
+        elif "none_as" in cli:
+            annotation = Annotated[int, typer.Option(flag, min=cli["none_as"], help=help_text.replace("none", str(cli["none_as"])))]
+        elif cli.get("repeat"):
+            annotation, default, show = Annotated[list[str] | None, typer.Option(flag, help=help_text + " Repeatable.", show_default=False)], None, False
+        elif cli.get("file"):
+            annotation, default = Annotated[Path | None, typer.Option(flag, help=cli["help"], show_default=False)], None
+        elif cli.get("range"):
+            annotation = Annotated[str | None, typer.Option(flag, help=help_text, show_default=False)]
+        elif default is None:
+            bounds.pop("max", None) if hint == (float | None) else None
+            annotation = Annotated[hint, typer.Option(flag, help=help_text, show_default=False, **({} if hint == (float | None) else bounds))]
+        else:
+            annotation = Annotated[hint, typer.Option(flag, help=help_text, show_default=show, **bounds)]
+        parameters.append(inspect.Parameter(option.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation, default=default))
+    return parameters
+
+
+def options_from_flags(values: dict[str, object]) -> RecommendOptions:
+    """The `RecommendOptions` the flags of `_option_flags` give."""
+    chosen: dict[str, object] = {}
+    for option in dataclasses.fields(RecommendOptions):
+        cli, value = option.metadata["cli"], values[option.name]
+        if "none_as" in cli:
+            value = None if value == cli["none_as"] else value
+        elif cli.get("range"):
+            value = parse_range(value)  # type: ignore[arg-type]
+        elif cli.get("file"):
+            value = tuple(songs_from_file(value, cli.get("flag", "--" + option.name.replace("_", "-"))))  # type: ignore[arg-type]
+        elif cli.get("repeat"):
+            value = tuple(value or ())  # type: ignore[arg-type]
+        chosen[option.name] = value
+    return RecommendOptions(**chosen)  # type: ignore[arg-type]
+
+
 def recommend(
-    favourites: Annotated[list[str] | None, typer.Argument(help="Favourite songs: track ids or 'artist - title' (fuzzy).", show_default=False)] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Favourites from a file: one per line, or a playlist (.m3u, .jspf, .csv, "
-                                              "Spotify exporters' CSV included).", show_default=False)] = None,
-    dislike: Annotated[list[str] | None, typer.Option("--dislike", "-d", help="A song the listener dislikes (repeatable).", show_default=False)] = None,
-    n: Annotated[int, typer.Option("-n", min=1, max=500, help=option_help("n"))] = 10,
-    per_artist: Annotated[int, typer.Option(min=0, help=option_help("per_artist").replace("none", "0"))] = 2,
-    exclude_seed_artists: Annotated[bool, typer.Option("--exclude-seed-artists", help=option_help("exclude_seed_artists"))] = False,
-    diversity: Annotated[float | None, typer.Option(help=option_help("diversity"), show_default=False)] = None,
-    cluster: Annotated[int | None, typer.Option(help=option_help("cluster"), show_default=False)] = None,
-    popularity: Annotated[str | None, typer.Option(help=option_help("popularity"), show_default=False)] = None,
-    exclude_artist: Annotated[list[str] | None, typer.Option("--exclude-artist", help=option_help("exclude_artists") + " Repeatable.", show_default=False)] = None,
-    exclude_genre: Annotated[list[str] | None, typer.Option("--exclude-genre", help=option_help("exclude_genres") + " Repeatable.", show_default=False)] = None,
-    exclude_explicit: Annotated[bool, typer.Option("--exclude-explicit", help=option_help("exclude_explicit"))] = False,
-    known: Annotated[Path | None, typer.Option("--known", help="A file of songs the listener already knows, one per line (track ids or exact 'artist - title'): "
-                                               "they and their other versions are left out.", show_default=False)] = None,
-    where: Annotated[str | None, typer.Option("--where", help=option_help("where"), show_default=False)] = None,
-    export: Annotated[Path | None, typer.Option("--export", help="Also write the list as a playlist: .m3u, .jspf or .csv (spotify:track URIs).", show_default=False)] = None,
-    export_format: Annotated[str | None, typer.Option("--export-format", help="m3u, jspf or csv (default: from --export's extension).", show_default=False)] = None,
-    run: ReasonRunOption = None,
-    db: DbOption = None,
-    lake: LakeOption = None,
-    s3_endpoint: S3Option = None,
-    as_json: JsonOption = False,
+    favourites: list[str] | None = None,
+    file: Path | None = None,
+    dislike: list[str] | None = None,
+    export: Path | None = None,
+    export_format: str | None = None,
+    run: str | None = None,
+    db: str | None = None,
+    lake: str | None = None,
+    s3_endpoint: str | None = None,
+    as_json: bool = False,
+    **flags: object,
 ) -> None:
     """Recommend new songs for favourites, each with its reasons; the request is stored in the database.
 
@@ -61,16 +101,11 @@ def recommend(
     Filters: songscope recommend "Bastille - Admit Defeat" --where "duration_ms < 420000 and instrumentalness < 0.5" --exclude-artist Drake
     """
     from songscope import service
-    from songscope.recommend.recommender import RecommendOptions
 
-    # An unknown or ambiguous favourite is an UnknownSongError (a ValueError): one clear line, exit 2.
+    # An unknown or ambiguous favourite is an UnknownSongError (a UserError): one clear line, exit 2.
     with friendly_errors():
         songs = list(favourites or []) + songs_from_file(file)
-        options = RecommendOptions(
-            n=n, per_artist=per_artist or None, exclude_seed_artists=exclude_seed_artists, diversity=diversity,
-            cluster=cluster, popularity=parse_range(popularity), exclude_artists=tuple(exclude_artist or ()), exclude_genres=tuple(exclude_genre or ()),
-            exclude_explicit=exclude_explicit, known=tuple(songs_from_file(known, "--known")), where=where,
-        )
+        options = options_from_flags(flags)
         if export is not None:
             from songscope.recommend.playlists import format_of
 
@@ -83,6 +118,24 @@ def recommend(
         print_json(outcome)
         return
     print_recommendations(outcome)
+
+
+_FIXED = {
+    "favourites": Annotated[list[str] | None, typer.Argument(help="Favourite songs: track ids or 'artist - title' (fuzzy).", show_default=False)],
+    "file": Annotated[Path | None, typer.Option("--file", "-f", help="Favourites from a file: one per line, or a playlist (.m3u, .jspf, .csv, "
+                                                "Spotify exporters' CSV included).", show_default=False)],
+    "dislike": Annotated[list[str] | None, typer.Option("--dislike", "-d", help="A song the listener dislikes (repeatable).", show_default=False)],
+    "export": Annotated[Path | None, typer.Option("--export", help="Also write the list as a playlist: .m3u, .jspf or .csv (spotify:track URIs).",
+                                                  show_default=False)],
+    "export_format": Annotated[str | None, typer.Option("--export-format", help="m3u, jspf or csv (default: from --export's extension).", show_default=False)],
+    "run": ReasonRunOption, "db": DbOption, "lake": LakeOption, "s3_endpoint": S3Option, "as_json": JsonOption,
+}
+_fixed = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=_FIXED[name], default=parameter.default)
+          for name, parameter in inspect.signature(recommend).parameters.items() if name in _FIXED]
+# The flags: the fixed ones, then one per recommendation option (typer reads the signature).
+recommend.__signature__ = inspect.Signature([*_fixed[:3], *_option_flags(), *_fixed[3:]], return_annotation=None)  # type: ignore[attr-defined]
+recommend.__annotations__ = {p.name: p.annotation for p in recommend.__signature__.parameters.values()} | {"return": None}  # type: ignore[attr-defined]
+app.command()(recommend)
 
 
 @app.command()

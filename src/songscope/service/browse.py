@@ -11,7 +11,7 @@ from songscope.errors import UserError
 from songscope.jsonable import jsonable
 from songscope.service.common import NotFound, load_run
 from songscope.service.songs import map_points, song_row, songs_of, web_catalogue, web_index, web_labels
-from songscope.store import db
+from songscope.store import cache, db
 from songscope.store.runs import ClusterRun, run_summaries
 from songscope.store.store import Store
 
@@ -43,7 +43,7 @@ def overview(store: Store) -> dict:
     """Catalogue size, the cleaning of every ingest, the current run and past runs (kept until
     an ingest or a run, of this process or another, changes them)."""
     version = stores_version(store)
-    return store.cached(("overview", version), lambda: _overview(store))
+    return store.cached(cache.overview(version), lambda: _overview(store))
 
 
 def _overview(store: Store) -> dict:
@@ -128,7 +128,7 @@ def cluster_details(store: Store, cluster: int, run_id: str | None = None, sampl
     clusters = run.clusters.set_index("cluster")
     if cluster not in clusters.index:
         raise NotFound(f"run {run.run_id} has clusters 0..{int(clusters.index.max())}, not {cluster}")
-    return store.cached(("cluster details", run.run_id, cluster, sample), lambda: _cluster_details(store, run, clusters, cluster, sample))
+    return store.cached(cache.cluster_details(run.run_id, cluster, sample), lambda: _cluster_details(store, run, clusters, cluster, sample))
 
 
 def _cluster_details(store: Store, run: ClusterRun, clusters: pd.DataFrame, cluster: int, sample: int) -> dict:

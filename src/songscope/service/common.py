@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from songscope.errors import UserError
-from songscope.store import db
+from songscope.store import cache, db
 from songscope.store.catalogue import size as catalogue_size
 from songscope.store.runs import ClusterRun, RunNotFound, latest_run_id
 from songscope.store.store import Store
@@ -32,10 +32,6 @@ class NotFound(UserError, LookupError):
     """A run, cluster, song or list that does not exist; the message says what does."""
 
 
-def run_key(run_id: str) -> tuple[str, str]:
-    return ("run", run_id)
-
-
 #: How often a long-lived process (the web app) looks whether another process has changed the
 #: catalogue since it built what it keeps from it (seconds).
 CATALOGUE_CHECK_EVERY_S = 1.0
@@ -46,14 +42,14 @@ def keep_up_with_the_catalogue(store: Store) -> None:
     assigned new songs to a run since: a long-lived web app then serves them within a second of
     their commit. Looked at once a second at most, by one indexed read."""
     now = time.monotonic()
-    seen = store.cached("catalogue seen", lambda: {"at": float("-inf"), "version": None})
+    seen = store.cached(cache.CATALOGUE_SEEN, lambda: {"at": float("-inf"), "version": None})
     if now - seen["at"] < CATALOGUE_CHECK_EVERY_S:
         return
     ingest_id, _, _, assign_id = db.newest_ids(store.autocommit)
     version = (ingest_id, assign_id)
     if seen["version"] not in (None, version):
         store.forget()
-        seen = store.cached("catalogue seen", lambda: {"at": now, "version": version})
+        seen = store.cached(cache.CATALOGUE_SEEN, lambda: {"at": now, "version": version})
     seen["at"], seen["version"] = now, version
 
 
@@ -65,11 +61,11 @@ def load_run(store: Store, run_id: str | None = None, *, assignments: bool = Tru
     try:
         run_id = run_id or latest_run_id(store)
         if not assignments:
-            full = store.peek(run_key(run_id))
+            full = store.peek(cache.run(run_id))
             if full is not None:
                 return full
-            return store.cached(("run summary", run_id), lambda: ClusterRun.load(store, run_id, assignments=False))
-        return store.cached(run_key(run_id), lambda: ClusterRun.load(store, run_id))
+            return store.cached(cache.run_summary(run_id), lambda: ClusterRun.load(store, run_id, assignments=False))
+        return store.cached(cache.run(run_id), lambda: ClusterRun.load(store, run_id))
     except RunNotFound as exc:
         raise NotFound(str(exc)) from exc
 

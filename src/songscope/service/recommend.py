@@ -12,7 +12,7 @@ from songscope.errors import UserError
 from songscope.jsonable import dumps, jsonable
 from songscope.service.common import NotFound, Progress, load_run, say_to
 from songscope.service.songs import map_points, songs_of, web_catalogue, web_labels
-from songscope.store import db, keys
+from songscope.store import cache, db, keys
 from songscope.store.catalogue import size as catalogue_size
 from songscope.store.catalogue import track_batches as catalogue_batches
 from songscope.store.runs import ClusterRun, new_run_id
@@ -132,7 +132,7 @@ def recommender(store: Store, run_id: str | None = None):
                                         facts=_song_facts(store, songs), distance=SongDistance(name_context=store.settings.name_context))
 
     key = run.run_id if run is not None else None
-    return store.cached(("recommender", key), build), key
+    return store.cached(cache.recommender(key), build), key
 
 
 def _song_facts(store: Store, songs):
@@ -200,7 +200,7 @@ def _forget_old_requests(store: Store) -> None:
     """Delete requests older than `Settings.keep_requests_days`, at most once an hour per process."""
     import time as clock
 
-    last = store.cached("requests forgotten at", lambda: [float("-inf")])
+    last = store.cached(cache.REQUESTS_FORGOTTEN_AT, lambda: [float("-inf")])
     if clock.monotonic() - last[0] < FORGET_EVERY_S:
         return
     last[0] = clock.monotonic()

@@ -14,9 +14,9 @@ import pandas as pd
 from songscope.errors import UserError
 from songscope.jsonable import jsonable
 from songscope.service.clusters import ClusterOutcome, cluster
-from songscope.service.common import Progress, assigned_of, backend_for, load_run, run_key, say_to
+from songscope.service.common import Progress, assigned_of, backend_for, load_run, say_to
 from songscope.service.ingest import IngestOutcome, ingest
-from songscope.store import db, keys
+from songscope.store import cache, db, keys
 from songscope.store.runs import ClusterRun
 from songscope.store.store import Store
 
@@ -71,7 +71,7 @@ def report(store: Store, run_id: str | None = None, *, output: Path = Path("repo
     db.record_report(store.db, run_id=built.run_id, compare_run_id=built.compare_run_id, path=str(output.resolve()), lake_uri=lake_uri,
                      size_bytes=len(data), figures=list(built.figures))
     run.save_selection(store, built.evidence.to_dict())
-    store.forget(run_key(run.run_id), ("run summary", run.run_id))
+    store.forget(cache.run(run.run_id), cache.run_summary(run.run_id))
     outcome = ReportOutcome(built, output, lake_uri)
     if static is not None:
         from songscope.viz.figures import save_static

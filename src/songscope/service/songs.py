@@ -9,6 +9,7 @@ import pandas as pd
 
 from songscope.artists import shown
 from songscope.service.common import NotFound, keep_up_with_the_catalogue
+from songscope.store import cache
 from songscope.store.catalogue import track_batches as catalogue_batches
 from songscope.store.runs import ClusterRun
 from songscope.store.store import Store
@@ -45,12 +46,12 @@ def web_catalogue(store: Store) -> WebCatalogue:
     from songscope.store.catalogue import sample
 
     keep_up_with_the_catalogue(store)
-    return store.cached("catalogue_index", lambda: WebCatalogue(*sample(store, WEB_SONGS, seed=store.settings.seed)))
+    return store.cached(cache.WEB_CATALOGUE, lambda: WebCatalogue(*sample(store, WEB_SONGS, seed=store.settings.seed)))
 
 
 def web_labels(store: Store, run: ClusterRun) -> np.ndarray:
     """The run's cluster of each song the web app draws on (kept per run)."""
-    return store.cached(("web labels", run.run_id), lambda: run.labels_of(store, web_catalogue(store).ids))
+    return store.cached(cache.web_labels(run.run_id), lambda: run.labels_of(store, web_catalogue(store).ids))
 
 
 def songs_of(store: Store):
@@ -59,7 +60,7 @@ def songs_of(store: Store):
     from songscope.recommend.songs import SONG_COLUMNS, SongTable
 
     keep_up_with_the_catalogue(store)
-    return store.cached("songs", lambda: SongTable.from_batches(catalogue_batches(store, SONG_COLUMNS)))
+    return store.cached(cache.SONGS, lambda: SongTable.from_batches(catalogue_batches(store, SONG_COLUMNS)))
 
 
 def song_row(store: Store, track_id: str) -> int:
@@ -79,7 +80,7 @@ def map_points(store: Store, run: ClusterRun):
         X = FeatureSpace.from_dict(run.space).transform(web_catalogue(store).catalogue, dtype=np.float32)
         return X, F.project(X, seed=store.settings.seed)
 
-    return store.cached(("map", run.run_id), build)
+    return store.cached(cache.map_points(run.run_id), build)
 
 
 def web_index(store: Store, run: ClusterRun):
@@ -87,4 +88,4 @@ def web_index(store: Store, run: ClusterRun):
     songs the web app draws on (kept per run): the song page's nearest songs."""
     from songscope.recommend.index import ExactIndex
 
-    return store.cached(("web index", run.run_id), lambda: ExactIndex().fit(map_points(store, run)[0]))
+    return store.cached(cache.web_index(run.run_id), lambda: ExactIndex().fit(map_points(store, run)[0]))

@@ -16,7 +16,8 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from songscope.config import Settings
-from songscope.store import catalogue, db
+from songscope.store import cache, catalogue, db
+from songscope.store.cache import CacheKey
 from songscope.store.lake import Lake
 
 T = TypeVar("T")
@@ -65,23 +66,27 @@ class Store:
 
     def catalogue(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The clean catalogue from the lake (kept for the process: `forget` after a write)."""
-        frame = self.cached("catalogue", lambda: catalogue.read(self))
+        frame = self.cached(cache.CATALOGUE, lambda: catalogue.read(self))
         return frame if columns is None else frame[columns]
 
-    def cached(self, key: Any, build: Callable[[], T]) -> T:
-        """`build()`'s value, built once per `key` for this store's life (thread-safe)."""
+    def cached(self, key: CacheKey, build: Callable[[], T]) -> T:
+        """`build()`'s value, built once per `key` (one of `store.cache`) for this store's life (thread-safe)."""
+        _check(key)
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = build()
             return self._cache[key]
 
-    def peek(self, key: Any) -> Any | None:
+    def peek(self, key: CacheKey) -> Any | None:
         """What `cached` keeps under `key`, or None (nothing is built)."""
+        _check(key)
         with self._lock:
             return self._cache.get(key)
 
-    def forget(self, *keys: Any) -> None:
+    def forget(self, *keys: CacheKey) -> None:
         """Drop what `cached` kept under `keys` (all of it when none are named): the stores have changed."""
+        for key in keys:
+            _check(key)
         with self._lock:
             if not keys:
                 self._cache.clear()
@@ -103,3 +108,10 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check(key: object) -> None:
+    """Keys come from `store.cache`: a mistyped string key would never match, and a test that
+    looked under it could not fail."""
+    if not isinstance(key, CacheKey):
+        raise TypeError(f"cache keys are store.cache.CacheKey values, not {key!r}")

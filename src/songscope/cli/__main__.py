@@ -1,0 +1,5 @@
+"""`python -m songscope.cli`: the `songscope` command."""
+
+from songscope.cli import entry
+
+entry()
