@@ -7,7 +7,6 @@ self-contained HTML page (images inlined), with the PNG figures beside them.
 from __future__ import annotations
 
 import base64
-import html
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,13 +188,17 @@ def to_markdown(p: Profile, image_names: dict[str, str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell(v: object, floats: int = 3) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{v:,.{floats}f}".rstrip("0").rstrip(".")
+    if isinstance(v, (int, np.integer)):
+        return f"{v:,}"
+    return str(v)
+
+
 def _md_table(frame: pd.DataFrame, floats: int = 3) -> str:
     def fmt(v: object) -> str:
-        if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else f"{v:,.{floats}f}".rstrip("0").rstrip(".")
-        if isinstance(v, (int, np.integer)):
-            return f"{v:,}"
-        return str(v).replace("|", "\\|")
+        return _cell(v, floats).replace("|", "\\|")
 
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
@@ -204,53 +207,28 @@ def _md_table(frame: pd.DataFrame, floats: int = 3) -> str:
 
 
 def to_html(p: Profile) -> str:
-    """One self-contained page: the Markdown's content as HTML, images inlined."""
-    sections = []
-    md = to_markdown(p)
-    sections.append(_markdown_to_html(md))
-    for key, png in p.figures.items():
-        data = base64.b64encode(png).decode("ascii")
-        sections.append(f'<figure><img alt="{html.escape(key)}" src="data:image/png;base64,{data}"></figure>')
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-        "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.85em}"
-        "th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f4f4}"
-        "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+    """One self-contained page (templates/profile.html.j2): the Markdown's content as HTML, images inlined."""
+    from songscope.pages import render
+
+    cleaning = None
+    if p.clean_report is not None:
+        loose = None
+        if p.clean_report.loose_candidates:
+            loose = f"{p.clean_report.loose_candidates:,} ({'applied' if p.clean_report.loose_applied else 'reported only, not applied'})"
+        cleaning = {"rejected": p.rejected, "chain": p.clean_report.chain(), "loose": loose,
+                    "steps": _cells(pd.DataFrame([s.__dict__ | {"removed": s.removed} for s in p.clean_report.steps]))}
+    return render(
+        "profile.html.j2", rows=p.rows, artists=p.artist_count, cleaning=cleaning, notes=p.notes,
+        describe=_cells(p.describe.reset_index(names="feature"), floats=4), top10_share=f"{p.top10_share:.1%}",
+        popularity_zero_share=None if p.popularity_zero_share is None else f"{p.popularity_zero_share:.1%}",
+        top_artists=_cells(p.top_artists.assign(share=(p.top_artists["share"] * 100).round(2)).rename(columns={"share": "share_%"})),
+        outliers=_cells(p.outliers), figures={key: base64.b64encode(png).decode("ascii") for key, png in p.figures.items()},
     )
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>songscope: catalogue profile</title>"
-        f"<style>{style}</style></head><body>{''.join(sections)}</body></html>"
-    )
 
 
-def _markdown_to_html(md: str) -> str:
-    """Just enough Markdown (headings, paragraphs, pipe tables) for the profile page."""
-    out, table = [], []
-    for line in md.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        if table:
-            out.append(_table_html(table))
-            table = []
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.strip() and not line.startswith("!["):
-            out.append(f"<p>{html.escape(line)}</p>")
-    if table:
-        out.append(_table_html(table))
-    return "\n".join(out)
-
-
-def _table_html(lines: list[str]) -> str:
-    def cells(line: str) -> list[str]:
-        parts = [c.strip().replace("\\|", "|") for c in line.strip().strip("|").split(" | ")]
-        return parts
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells(lines[0]))
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(row)) + "</tr>" for row in lines[2:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _cells(frame: pd.DataFrame, floats: int = 3) -> dict[str, list]:
+    """A table's header and its cells as text, written as the Markdown table writes them."""
+    return {"columns": [str(c) for c in frame.columns], "rows": [[_cell(v, floats) for v in row] for row in frame.itertuples(index=False)]}
 
 
 def write_profile(p: Profile, folder: Path) -> dict[str, Path]:

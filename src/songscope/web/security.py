@@ -25,6 +25,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from songscope.jsonable import encode
@@ -142,7 +143,7 @@ class Guard:
     async def _login(self, scope, receive, send, headers: dict[str, str]) -> None:
         """GET: the form. POST: the token, checked; right: the cookie and the overview page."""
         if scope["method"] != "POST":
-            return await _respond(send, 200, _LOGIN_FORM, [], "/login", html=True)
+            return await _respond(send, 200, _login_form(), [], "/login", html=True)
         body = b""
         while True:
             message = await receive()
@@ -153,7 +154,7 @@ class Guard:
                 break
         sent = (parse_qs(body.decode("utf-8", errors="replace")).get("token") or [""])[0]
         if not self.access.token or not hmac.compare_digest(sent.encode(), self.access.token.encode()):
-            return await _respond(send, 401, _LOGIN_FORM.replace("<!--message-->", "<p class=\"error\">That is not the token.</p>"), [],
+            return await _respond(send, 401, _login_form(wrong=True), [],
                                   "/login", html=True)
         cookie = f"{TOKEN_COOKIE}={_cookie_value(sent)}; HttpOnly; SameSite=Strict; Path=/"
         await _redirect(send, "/", [(b"set-cookie", cookie.encode())])
@@ -193,8 +194,9 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-_LOGIN_FORM = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>songscope: sign in</title>
-<link rel="stylesheet" href="/static/style.css"></head><body><main><h1>songscope</h1><!--message-->
-<form method="post" action="/login"><label>API token <input name="token" type="password" autocomplete="current-password" autofocus></label>
-<button type="submit">Sign in</button></form>
-<p class="muted">The token is the server's SONGSCOPE_API_TOKEN.</p></main></body></html>"""
+def _login_form(*, wrong: bool = False) -> str:
+    """The sign-in page (templates/login.html); `wrong`: the token sent was not the server's."""
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True)
+    return environment.get_template("login.html").render(wrong=wrong)
