@@ -266,9 +266,10 @@ def test_evidence_worker_runs_from_a_script_without_a_main_guard(tmp_path):
 
 
 def test_the_report_is_gathered_then_rendered_from_data_alone(clustered):
+    from songscope.service.report import gather_report as gather
     from songscope.store.runs import ClusterRun
     from songscope.store.store import Store
-    from songscope.viz.report import gather, render
+    from songscope.viz.report import render
 
     settings, first, second, _ = clustered
     with Store(settings) as store:

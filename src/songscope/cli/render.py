@@ -10,7 +10,7 @@ from songscope.config import Settings, redact
 
 def print_ingest(outcome, settings: Settings) -> None:
     report = outcome.report
-    table = Table(title=f"ingest {outcome.run_id} ({outcome.engine} engine)", show_header=True, header_style="bold")
+    table = Table(title=f"ingest {outcome.run_id} ({outcome.engine} backend)", show_header=True, header_style="bold")
     table.add_column("step")
     table.add_column("rows", justify="right")
     table.add_column("removed", justify="right")
@@ -79,7 +79,7 @@ def print_run(outcome, settings) -> None:
         r = outcome.clustering.run
         sample = r.metrics.get("sample_n")
         on_sample = f" (on a sample of {int(sample):,}; SSE, Calinski-Harabasz and Davies-Bouldin exact over {r.n_tracks:,})" if sample and sample < r.n_tracks else ""
-        out.print(f"clustering run {r.run_id} ({r.engine} engine): k-means, k = {r.k}, silhouette {r.metrics['silhouette']:.3f}{on_sample}; clusters:",
+        out.print(f"clustering run {r.run_id} ({r.engine} backend): k-means, k = {r.k}, silhouette {r.metrics['silhouette']:.3f}{on_sample}; clusters:",
                   highlight=False)
         for row in r.clusters.itertuples():
             out.print(f"  {row.cluster}: {row.size:,} songs, {row.description} (stability {row.jaccard:.2f}); {row.top_artists}", highlight=False)

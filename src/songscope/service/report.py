@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -19,6 +22,9 @@ from songscope.service.ingest import IngestOutcome, ingest
 from songscope.store import cache, db, keys
 from songscope.store.runs import ClusterRun
 from songscope.store.store import Store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from songscope.viz.report import ReportData
 
 
 @dataclass
@@ -40,7 +46,7 @@ def report(store: Store, run_id: str | None = None, *, output: Path = Path("repo
            progress: Progress | None = None) -> ReportOutcome:
     """Write the self-contained HTML report of a run to `output` and the lake, and note it in the
     database; with `static`, every figure as PNG and SVG too (the HTML is written either way)."""
-    from songscope.viz.report import build_report
+    from songscope.viz.report import render
 
     if projection not in ("pca", "tsne", "umap"):
         raise UserError(f"--map {projection!r}: choose pca, tsne or umap")
@@ -60,8 +66,10 @@ def report(store: Store, run_id: str | None = None, *, output: Path = Path("repo
     if catalogue is not None:
         # The runs' clusters of just the songs shown (a Spark run's assignments are millions).
         run, other = (r if r is None or r.assignments is not None else assigned_of(store, r, catalogue) for r in (run, other))
-    built = build_report(store, run, other=other, projection=projection, ks=ks, density=density, focus=focus, progress=progress,
+    started = time.perf_counter()
+    data = gather_report(store, run, other=other, projection=projection, ks=ks, density=density, focus=focus, progress=progress,
                          catalogue=catalogue, profiled=profiled, evidence=evidence)
+    built = dataclasses.replace(render(data, progress=progress), seconds=time.perf_counter() - started)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     data = built.html.encode("utf-8")
@@ -82,6 +90,81 @@ def report(store: Store, run_id: str | None = None, *, output: Path = Path("repo
         except RuntimeError as exc:  # no kaleido or no browser: the HTML report is written all the same
             raise UserError(f"{exc}; the HTML report was written to {output}") from exc
     return outcome
+
+
+def gather_report(
+    store: Store,
+    run: ClusterRun,
+    *,
+    other=None,
+    projection: str = "pca",
+    ks: range = range(2, 21),
+    references: int = 10,
+    density: bool = True,
+    focus: int | None = None,
+    progress: Progress | None = None,
+    catalogue: pd.DataFrame | None = None,
+    profiled=None,
+    evidence: Callable[[], object] | None = None,
+) -> ReportData:
+    """What the report of `run` (a `store.runs.ClusterRun`) shows, from the `store`: the catalogue,
+    the ingests, `other` (a second run to compare with), a compact k sweep (k 2..20, B = 10;
+    `songscope evaluate` runs the full one), the latest recommendation request and offline
+    evaluation if there are any. `focus` is the cluster drawn as a radar (default: the largest).
+
+    `songscope run` hands over what it already holds: the `catalogue` it clustered, its profile
+    (`profiled`), and `evidence`, a call that returns the `select.Evidence` it started in the
+    background (`select.selection_evidence` with the run's k, `ks`, `references` and `density`)."""
+    from songscope.compare import compare_runs
+    from songscope.evaluate.select import compare_algorithms, selection_evidence
+    from songscope.features import FeatureSpace
+    from songscope.profile import profile
+    from songscope.viz import figures as F
+    from songscope.viz.report import ReportData
+
+    say = progress or (lambda message: None)
+    seed = store.settings.seed
+    if catalogue is None:
+        say("reading the catalogue")
+        catalogue = store.catalogue()
+    if focus is not None and focus not in run.descriptions:
+        raise UserError(f"cluster {focus} is not in run {run.run_id}: it has clusters 0..{max(run.descriptions)}")
+    X = FeatureSpace.from_dict(run.space).transform(catalogue)
+    say("profiling the data")
+    prof = profiled if profiled is not None else profile(catalogue, figures=False)
+    say(f"k sweep {ks.start}..{ks.stop - 1}")
+    compare_at = run.k if run.k >= 2 else None
+    if evidence is None:
+        found = selection_evidence(X, k=compare_at, ks=ks, references=references, density=density, seed=seed, progress=say)
+    else:
+        # `songscope run`'s second process computes the sweeps; this one compares the algorithms
+        # meanwhile, so both cores share the work. The call is answered only when `viz.report.render` needs it.
+        say(f"the algorithms at k = {compare_at}")
+        methods = compare_algorithms(X, compare_at, seed=seed) if compare_at else None
+
+        def found():
+            return dataclasses.replace(evidence(), methods=methods)
+    say("the cluster map")
+    points = F.project(X, method=projection, seed=seed)
+    comparison = None
+    if other is not None:
+        say("comparing the runs")
+        comparison = compare_runs(run, other, catalogue, seed=seed)
+    request, recommended = None, None
+    latest = db.latest_recommendation(store.db)
+    if latest is not None:
+        request, items = latest
+        recommended = items.head(10).merge(catalogue[["track_id", "artist_name", "track_name"]], on="track_id")  # its first ten
+    evaluation = None
+    if store.lake.exists(keys.RECOMMENDATION_EVALUATION):
+        evaluation = json.loads(store.lake.read_bytes(keys.RECOMMENDATION_EVALUATION))
+    return ReportData(
+        run=run, other=other, catalogue=catalogue, X=X, labels=run.labels_for(catalogue),
+        ingests=db.read_table(store.db, db.ingest_runs).sort_values("started_at"), profile=prof, evidence=found, points=points,
+        comparison=comparison, request=request, recommended=recommended, evaluation=evaluation,
+        focus=focus if focus is not None else int(run.clusters.sort_values("size", ascending=False)["cluster"].iloc[0]),
+        seed=seed, created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
 
 
 @dataclass
@@ -118,7 +201,7 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
     sources = list(sources)
     backend = backend_for(store, engine, sources=sources, holds_catalogue_too=True, progress=progress)
     # Started first, so the second process's imports overlap the ingest; it runs the sweeps for k
-    # while this one clusters (`viz.report.gather` compares the algorithms at k here).
+    # while this one clusters (`gather_report` compares the algorithms at k here).
     evidence = BackgroundEvidence() if with_report else None
     timings: dict[str, float] = {}
     written = None

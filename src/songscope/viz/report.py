@@ -8,19 +8,16 @@ and recommendations with their offline evaluation when one was run.
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from songscope.errors import UserError
 from songscope.viz import figures as F
 
 Progress = Callable[[str], None]
@@ -34,17 +31,6 @@ class Report:
     figures: dict = field(default_factory=dict)  # name -> plotly Figure, in report order
     seconds: float = 0.0
     evidence: Any = None  # the evaluate.select.Evidence it showed for choosing k and the algorithm
-
-
-_STYLE = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
-main{max-width:1180px;margin:0 auto;padding:24px 32px 64px;background:#fff}
-h1{font-size:26px;margin:8px 0 4px} h2{font-size:20px;margin:36px 0 8px;border-bottom:1px solid #e5e5e5;padding-bottom:4px}
-h3{font-size:16px;margin:20px 0 6px} p,li{line-height:1.5;font-size:14px} .muted{color:#666;font-size:13px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0 16px} th,td{border-bottom:1px solid #eee;padding:4px 10px;text-align:right}
-th{background:#f5f5f7;text-align:right} td.l,th.l{text-align:left} nav a{margin-right:14px;font-size:14px}
-.figure{margin:8px 0 20px} .kpi{display:inline-block;margin:6px 18px 6px 0} .kpi b{display:block;font-size:20px}
-"""
 
 
 def _table(frame: pd.DataFrame, *, left: tuple[str, ...] = (), digits: int = 3) -> str:
@@ -128,89 +114,6 @@ class ReportData:
         return self.evidence
 
 
-def gather(
-    store,
-    run,
-    *,
-    other=None,
-    projection: str = "pca",
-    ks: range = range(2, 21),
-    references: int = 10,
-    density: bool = True,
-    focus: int | None = None,
-    progress: Progress | None = None,
-    catalogue: pd.DataFrame | None = None,
-    profiled=None,
-    evidence: Callable[[], object] | None = None,
-) -> ReportData:
-    """What the report of `run` (a `store.runs.ClusterRun`) shows, from the `store`: the catalogue,
-    the ingests, `other` (a second run to compare with), a compact k sweep (k 2..20, B = 10;
-    `songscope evaluate` runs the full one), the latest recommendation request and offline
-    evaluation if there are any. `focus` is the cluster drawn as a radar (default: the largest).
-
-    `songscope run` hands over what it already holds: the `catalogue` it clustered, its profile
-    (`profiled`), and `evidence`, a call that returns the `select.Evidence` it started in the
-    background (`select.selection_evidence` with the run's k, `ks`, `references` and `density`)."""
-    from songscope.compare import compare_runs
-    from songscope.evaluate.select import compare_algorithms, selection_evidence
-    from songscope.features import FeatureSpace
-    from songscope.profile import profile
-    from songscope.store import db, keys
-
-    say = progress or (lambda message: None)
-    seed = store.settings.seed
-    if catalogue is None:
-        say("reading the catalogue")
-        catalogue = store.catalogue()
-    if focus is not None and focus not in run.descriptions:
-        raise UserError(f"cluster {focus} is not in run {run.run_id}: it has clusters 0..{max(run.descriptions)}")
-    X = FeatureSpace.from_dict(run.space).transform(catalogue)
-    say("profiling the data")
-    prof = profiled if profiled is not None else profile(catalogue, figures=False)
-    say(f"k sweep {ks.start}..{ks.stop - 1}")
-    compare_at = run.k if run.k >= 2 else None
-    if evidence is None:
-        found = selection_evidence(X, k=compare_at, ks=ks, references=references, density=density, seed=seed, progress=say)
-    else:
-        # `songscope run`'s second process computes the sweeps; this one compares the algorithms
-        # meanwhile, so both cores share the work. The call is answered only when `render` needs it.
-        say(f"the algorithms at k = {compare_at}")
-        methods = compare_algorithms(X, compare_at, seed=seed) if compare_at else None
-
-        def found():
-            return dataclasses.replace(evidence(), methods=methods)
-    say("the cluster map")
-    points = F.project(X, method=projection, seed=seed)
-    comparison = None
-    if other is not None:
-        say("comparing the runs")
-        comparison = compare_runs(run, other, catalogue, seed=seed)
-    request, recommended = None, None
-    latest = db.latest_recommendation(store.db)
-    if latest is not None:
-        request, items = latest
-        recommended = items.head(10).merge(catalogue[["track_id", "artist_name", "track_name"]], on="track_id")  # its first ten
-    evaluation = None
-    if store.lake.exists(keys.RECOMMENDATION_EVALUATION):
-        evaluation = json.loads(store.lake.read_bytes(keys.RECOMMENDATION_EVALUATION))
-    return ReportData(
-        run=run, other=other, catalogue=catalogue, X=X, labels=run.labels_for(catalogue),
-        ingests=db.read_table(store.db, db.ingest_runs).sort_values("started_at"), profile=prof, evidence=found, points=points,
-        comparison=comparison, request=request, recommended=recommended, evaluation=evaluation,
-        focus=focus if focus is not None else int(run.clusters.sort_values("size", ascending=False)["cluster"].iloc[0]),
-        seed=seed, created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    )
-
-
-def build_report(store, run, *, progress: Progress | None = None, **options) -> Report:
-    """The report of `run`: `gather` its data (`options` as there), then `render` it."""
-    started = time.perf_counter()
-    data = gather(store, run, progress=progress, **options)
-    report = render(data, progress=progress)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
 def render(data: ReportData, *, progress: Progress | None = None) -> Report:
     """The HTML report of gathered `data`: sections of text, tables and interactive figures."""
     from songscope.evaluate.cluster_profiles import format_p_value
@@ -231,7 +134,7 @@ def render(data: ReportData, *, progress: Progress | None = None) -> Report:
     created = data.created
     songs = max(run.n_tracks, len(catalogue))
     sampled = len(catalogue) < songs  # a Spark run: its figures come from a fixed-seed sample
-    page.text(f"<h1>songscope report: {html.escape(info['algorithm'])} on the {html.escape(info['engine'])} engine, k = {info['n_clusters']}</h1>"
+    page.text(f"<h1>songscope report: {html.escape(info['algorithm'])} on the {html.escape(info['engine'])} backend, k = {info['n_clusters']}</h1>"
               f'<p class="muted">run {html.escape(run_id)}{" compared with " + html.escape(compare) if compare else ""}; '
               f"{songs:,} songs; generated {created}</p>")
     if sampled:
@@ -360,11 +263,9 @@ def render(data: ReportData, *, progress: Progress | None = None) -> Report:
 
     say("the evidence for k and the algorithm")
     page.insert(*selection_at, _selection_section(data.selection()))
-    nav = "<nav>" + "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in page.sections) + "</nav>"
-    page.parts.insert(nav_at, nav)
     seconds = time.perf_counter() - started
     page.text(f'<p class="muted">Built in {seconds:.1f} s by songscope. Figures are interactive: hover for songs, drag to zoom, double-click to reset.</p>')
-    return Report(run_id, compare, _document(page, run_id), page.figures, seconds, data.selection())
+    return Report(run_id, compare, _document(page, run_id, nav_at), page.figures, seconds, data.selection())
 
 
 def _selection_section(evidence) -> _Page:
@@ -398,13 +299,10 @@ def _project_one(X: np.ndarray, points, row: int) -> np.ndarray:
     return points.xy[int(np.searchsorted(points.rows, nearest))]
 
 
-def _document(page: _Page, run_id: str) -> str:
+def _document(page: _Page, run_id: str, nav_at: int) -> str:
+    """The page (templates/report.html.j2): its title and notes, the navigation, then the sections."""
     from plotly.offline import get_plotlyjs
 
-    return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>songscope report {html.escape(run_id)}</title><style>{_STYLE}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body><main>'
-        + "".join(page.parts)
-        + "</main></body></html>"
-    )
+    from songscope.pages import render
+
+    return render("report.html.j2", run_id=run_id, plotly_js=get_plotlyjs(), head=page.parts[:nav_at], sections=page.sections, body=page.parts[nav_at:])
