@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from songscope.errors import UserError
-from songscope.features import CONTINUOUS_FEATURES, FeatureSpace
+from songscope.features import FeatureSpace
+from songscope.schema import CONTINUOUS_FEATURES
 
 
 def test_default_space_is_standardised_with_log_duration(catalogue):
@@ -49,3 +50,63 @@ def test_space_rejects_missing_values_and_unfitted_use(catalogue):
         FeatureSpace().fit(broken)
 
 
+
+
+def test_a_second_feature_set_drives_the_space_and_the_clusters_words(monkeypatch):
+    """Feature sets are data (`schema.FeatureSet`): a made-up set of five features, one circular
+    and one binary, is transformed, saved, applied as SQL and described by its own declaration."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from songscope import schema
+    from songscope.errors import UserError
+    from songscope.evaluate.cluster_profiles import describe_clusters
+    from songscope.schema import FeatureColumn, FeatureSet
+
+    made_up = FeatureSet("made-up", (
+        FeatureColumn("brightness", "scaled", "bright", "dark", "Hz"),
+        FeatureColumn("roughness", "scaled", "rough", "smooth", "asper"),
+        FeatureColumn("length_s", "log", "long", "short", "s"),
+        FeatureColumn("chroma", "circular", unit="pitch class", period=12),
+        FeatureColumn("major", "binary", unit="1 major"),
+    ))
+    monkeypatch.setitem(schema.FEATURE_SETS, made_up.name, made_up)
+    rng = np.random.default_rng(0)
+    group = np.repeat([0, 2, 2, 1], 100)  # dark, middling, bright songs
+    frame = pd.DataFrame({"brightness": np.array([1000.0, 3000.0, 2000.0])[group] + rng.normal(0, 50, 400), "roughness": rng.uniform(0, 1, 400), "length_s": rng.lognormal(5, 0.4, 400),
+                          "chroma": rng.integers(-1, 12, 400), "major": rng.integers(0, 2, 400), "artist_name": "A", "track_name": "t"})
+    space = FeatureSpace(features="made-up", key="circle", mode=True).fit(frame)
+    assert space.columns == ("brightness", "roughness", "length_s")
+    assert space.output_names == ["brightness", "roughness", "log_length_s", "chroma_sin", "chroma_cos", "major"]
+    X = space.transform(frame)
+    logged = np.log(frame["length_s"].to_numpy())
+    np.testing.assert_allclose(X[:, 2], (logged - logged.mean()) / logged.std(), atol=1e-9)
+    np.testing.assert_allclose(X[frame["chroma"].to_numpy() == 3, 3], (1.0 - space.center_[3]) / space.scale_[3])  # sin(2 pi 3/12) = 1
+    restored = FeatureSpace.from_dict(json.loads(space.to_json()))
+    assert restored.features == "made-up"
+    np.testing.assert_allclose(restored.transform(frame), X)
+    sql = " ".join(space.encoded_sql())
+    assert "ln(greatest(cast(length_s as double), 1.0))" in sql and "chroma / 12" in sql and "cast(major as double)" in sql
+    described = describe_clusters(frame, group, ["brightness"], feature_set=made_up).set_index("cluster")["description"]
+    assert described[1] == "bright" and described[0] == "dark" and described[2] == "close to the catalogue's middle"
+    with pytest.raises(UserError, match="no feature 'energy'"):
+        FeatureSpace(features="made-up", columns=("energy",))
+    with pytest.raises(UserError, match="unknown feature set"):
+        FeatureSpace(features="nothing-like-it")
+
+
+def test_spotifys_set_is_the_one_declaration_of_its_features():
+    """The constants every stage used are the Spotify set's, and a run saved before feature sets reads as Spotify's."""
+    from songscope import schema
+
+    assert schema.CONTINUOUS_FEATURES == schema.SPOTIFY.continuous == ("danceability", "energy", "loudness", "speechiness", "acousticness",
+                                                                       "instrumentalness", "liveness", "valence", "tempo", "duration_ms")
+    assert schema.SPOTIFY.of_transform("circular").name == "key" and schema.SPOTIFY.of_transform("binary").name == "mode"
+    assert schema.SPOTIFY.words()["valence"] == ("happy", "sad")
+    saved = FeatureSpace(key="circle").to_dict()
+    del saved["features"]
+    assert FeatureSpace.from_dict(saved).feature_set is schema.SPOTIFY
+    with pytest.raises(ValueError, match="period"):
+        schema.FeatureColumn("key", "circular")

@@ -29,7 +29,7 @@ import pandas as pd
 
 from songscope.errors import UserError
 from songscope.jsonable import dumps
-from songscope.schema import CONTINUOUS_FEATURES  # the default columns; re-exported for callers
+from songscope.schema import FeatureSet, feature_set  # the default columns; re-exported for callers
 
 Scaling = Literal["standard", "robust"]
 KeyEncoding = Literal["none", "circle", "onehot"]
@@ -41,27 +41,30 @@ class FeatureSpace:
 
     Parameters
     ----------
-    columns : continuous columns to use.
+    columns : continuous columns to use (default: the feature set's).
     scaling : "standard" (mean, standard deviation) or "robust" (median, interquartile range).
-    log_duration : use log(duration_ms) instead of duration_ms.
-    key : "none", "circle" (sin/cos of the pitch class) or "onehot".
-    mode : include mode (0/1) as a feature.
+    log_duration : use the log of the set's ``log`` features (Spotify's: duration_ms), not the values.
+    key : the set's circular feature (Spotify's: key): "none", "circle" (sin/cos) or "onehot".
+    mode : include the set's binary feature (Spotify's: mode, 0/1).
     pca : None, a number of components, or a fraction of variance to keep (0 < pca < 1).
+    features : the name of the feature set (`schema.FEATURE_SETS`) the columns come from.
 
     Examples
     --------
+    >>> from songscope.schema import CONTINUOUS_FEATURES
     >>> frame = pd.DataFrame({c: [0.1, 0.5, 0.9] for c in CONTINUOUS_FEATURES} | {"duration_ms": [1e5, 2e5, 3e5], "key": [0, 5, 11]})
     >>> space = FeatureSpace(key="circle").fit(frame)
     >>> space.transform(frame).shape
     (3, 12)
     """
 
-    columns: tuple[str, ...] = CONTINUOUS_FEATURES
+    columns: tuple[str, ...] | None = None
     scaling: Scaling = "standard"
     log_duration: bool = True
     key: KeyEncoding = "none"
     mode: bool = False
     pca: float | int | None = None
+    features: str = "spotify"
 
     center_: np.ndarray | None = field(default=None, repr=False)
     scale_: np.ndarray | None = field(default=None, repr=False)
@@ -71,15 +74,49 @@ class FeatureSpace:
 
     # ------------------------------------------------------------------ the transform, stage by stage
 
+    def __post_init__(self) -> None:
+        if self.columns is None:  # the set's features on a scale
+            self.columns = self.feature_set.continuous
+        else:
+            self.columns = tuple(self.columns)
+            for column in self.columns:
+                self.feature_set.column(column)  # one of the set's, or a clear error
+
+    @property
+    def feature_set(self) -> FeatureSet:
+        return feature_set(self.features)
+
+    def _logged(self, column: str) -> bool:
+        return self.log_duration and self.feature_set.column(column).transform == "log"
+
+    def _circular(self):
+        """The set's circular feature, when the space uses it (`key`)."""
+        if self.key == "none":
+            return None
+        found = self.feature_set.of_transform("circular")
+        if found is None:
+            raise UserError(f"--key {self.key}: the {self.features} feature set has no circular feature")
+        return found
+
+    def _binary(self):
+        """The set's binary feature, when the space uses it (`mode`)."""
+        if not self.mode:
+            return None
+        found = self.feature_set.of_transform("binary")
+        if found is None:
+            raise UserError(f"--mode: the {self.features} feature set has no binary feature")
+        return found
+
     def raw_names(self) -> list[str]:
-        """Names of the columns before PCA (after log, key and mode encoding)."""
-        names = [("log_duration_ms" if c == "duration_ms" and self.log_duration else c) for c in self.columns]
-        if self.key == "circle":
-            names += ["key_sin", "key_cos"]
-        elif self.key == "onehot":
-            names += [f"key_{k}" for k in range(12)]
-        if self.mode:
-            names.append("mode")
+        """Names of the columns before PCA (after log, circular and binary encoding)."""
+        names = [(f"log_{c}" if self._logged(c) else c) for c in self.columns]
+        circular, binary = self._circular(), self._binary()
+        if circular is not None and self.key == "circle":
+            names += [f"{circular.name}_sin", f"{circular.name}_cos"]
+        elif circular is not None:
+            names += [f"{circular.name}_{k}" for k in range(circular.period)]
+        if binary is not None:
+            names.append(binary.name)
         return names
 
     @property
@@ -95,20 +132,21 @@ class FeatureSpace:
         parts = []
         for column in self.columns:
             values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            if column == "duration_ms" and self.log_duration:
+            if self._logged(column):
                 values = np.log(np.maximum(values, 1.0))
             parts.append(values)
-        if self.key != "none":
-            key = pd.to_numeric(frame["key"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        circular, binary = self._circular(), self._binary()
+        if circular is not None:
+            value = pd.to_numeric(frame[circular.name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             if self.key == "circle":
-                # -1 means "no key detected": it sits at the centre of the circle.
-                angle = 2 * np.pi * key / 12
-                known = key >= 0
+                # A negative value means "none detected" (key -1): it sits at the centre of the circle.
+                angle = 2 * np.pi * value / circular.period
+                known = value >= 0
                 parts += [np.where(known, np.sin(angle), 0.0), np.where(known, np.cos(angle), 0.0)]
             else:
-                parts += [(key == k).astype(np.float64) for k in range(12)]
-        if self.mode:
-            parts.append(pd.to_numeric(frame["mode"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
+                parts += [(value == k).astype(np.float64) for k in range(circular.period)]
+        if binary is not None:
+            parts.append(pd.to_numeric(frame[binary.name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
         matrix = np.column_stack(parts)
         if np.isnan(matrix).any():
             bad = int(np.isnan(matrix).any(axis=1).sum())
@@ -172,17 +210,19 @@ class FeatureSpace:
         `_encode` computes them: what a distributed fit aggregates."""
         encoded: list[str] = []
         for column in self.columns:
-            encoded.append(f"ln(greatest(cast({column} as double), 1.0))" if column == "duration_ms" and self.log_duration else f"cast({column} as double)")
-        if self.key == "circle":
+            encoded.append(f"ln(greatest(cast({column} as double), 1.0))" if self._logged(column) else f"cast({column} as double)")
+        circular, binary = self._circular(), self._binary()
+        if circular is not None and self.key == "circle":
+            c, period = circular.name, circular.period
             encoded += [
-                f"case when key >= 0 then sin(cast({2 * math.pi!r} as double) * key / 12) else cast(0.0 as double) end",
-                f"case when key >= 0 then cos(cast({2 * math.pi!r} as double) * key / 12) else cast(0.0 as double) end",
+                f"case when {c} >= 0 then sin(cast({2 * math.pi!r} as double) * {c} / {period}) else cast(0.0 as double) end",
+                f"case when {c} >= 0 then cos(cast({2 * math.pi!r} as double) * {c} / {period}) else cast(0.0 as double) end",
             ]
-        elif self.key == "onehot":
+        elif circular is not None:
             # Cast: a bare 1.0 is a DECIMAL in Spark SQL, whose mean is rounded to 5 places.
-            encoded += [f"case when key = {k} then cast(1.0 as double) else cast(0.0 as double) end" for k in range(12)]
-        if self.mode:
-            encoded.append("cast(mode as double)")
+            encoded += [f"case when {circular.name} = {k} then cast(1.0 as double) else cast(0.0 as double) end" for k in range(circular.period)]
+        if binary is not None:
+            encoded.append(f"cast({binary.name} as double)")
         return encoded
 
     def sql_expressions(self) -> list[str]:
@@ -238,6 +278,7 @@ class FeatureSpace:
             "key": self.key,
             "mode": self.mode,
             "pca": self.pca,
+            "features": self.features,
             "center": arr(self.center_),
             "scale": arr(self.scale_),
             "pca_mean": arr(self.pca_mean_),
@@ -256,7 +297,7 @@ class FeatureSpace:
 
         space = cls(
             columns=tuple(data["columns"]), scaling=data["scaling"], log_duration=data["log_duration"],
-            key=data["key"], mode=data["mode"], pca=data["pca"],
+            key=data["key"], mode=data["mode"], pca=data["pca"], features=data.get("features", "spotify"),  # runs before feature sets: Spotify's
         )
         space.center_, space.scale_ = arr("center"), arr("scale")
         space.pca_mean_, space.pca_components_ = arr("pca_mean"), arr("pca_components")

@@ -92,27 +92,117 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("artist_name", "track_name") + tuple(
     c.name for c in NUMERIC_COLUMNS if c.required
 )
 
-#: The audio features that describe how a song sounds (what clustering looks at by default).
-AUDIO_FEATURES: tuple[str, ...] = (
-    "danceability",
-    "energy",
-    "key",
-    "loudness",
-    "mode",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
-    "duration_ms",
-    "time_signature",
-)
+@dataclass(frozen=True)
+class FeatureColumn:
+    """One feature of a feature set: how the feature space uses it, and how it is described.
 
+    `transform`: ``scaled`` (centred and scaled), ``log`` (scaled on a log scale: a right-skewed
+    quantity such as a duration), ``circular`` (a point on a circle of `period` values, such as
+    the pitch class: B and C are neighbours), ``binary`` (0/1, such as major/minor) or
+    ``category`` (codes whose distances mean nothing: never in the space). `high` and `low` are
+    the words for a cluster high or low in it; `unit` what its numbers count.
+    """
+
+    name: str
+    transform: str
+    high: str = ""
+    low: str = ""
+    unit: str = ""
+    period: int = 0
+
+    def __post_init__(self) -> None:
+        if self.transform not in ("scaled", "log", "circular", "binary", "category"):
+            raise ValueError(f"feature {self.name!r}: transform {self.transform!r} is not scaled, log, circular, binary or category")
+        if (self.transform == "circular") != (self.period > 0):
+            raise ValueError(f"feature {self.name!r}: a circular feature, and only one, has a period")
+
+    @property
+    def continuous(self) -> bool:
+        """Whether the feature is a quantity on a scale (what the space uses by default)."""
+        return self.transform in ("scaled", "log")
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The features songs are described by, declared once: each stage (the feature space, the
+    clusters' descriptions, the profile, the report, the recommender) reads them from here."""
+
+    name: str
+    columns: tuple[FeatureColumn, ...]
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"feature set {self.name!r} names a column twice")
+        for transform in ("circular", "binary"):
+            if sum(c.transform == transform for c in self.columns) > 1:
+                raise ValueError(f"feature set {self.name!r}: at most one {transform} feature")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def continuous(self) -> tuple[str, ...]:
+        """The features on a scale, in order: the default feature space's columns."""
+        return tuple(c.name for c in self.columns if c.continuous)
+
+    @property
+    def categorical(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if not c.continuous)
+
+    def column(self, name: str) -> FeatureColumn:
+        found = next((c for c in self.columns if c.name == name), None)
+        if found is None:
+            raise UserError(f"feature set {self.name!r} has no feature {name!r}; it has {', '.join(self.names)}")
+        return found
+
+    def of_transform(self, transform: str) -> FeatureColumn | None:
+        """The set's one circular (or binary) feature, if it has one."""
+        return next((c for c in self.columns if c.transform == transform), None)
+
+    def words(self) -> dict[str, tuple[str, str]]:
+        """The words for high and low values of each feature that has them."""
+        return {c.name: (c.high, c.low) for c in self.columns if c.high}
+
+
+#: Spotify's audio features (its Web API's, closed to new apps since 2024-11-27), as the public
+#: dumps carry them: the 0..1 scores are Spotify's model outputs.
+SPOTIFY = FeatureSet("spotify", (
+    FeatureColumn("danceability", "scaled", "danceable", "not danceable", "0..1 score"),
+    FeatureColumn("energy", "scaled", "energetic", "calm", "0..1 score"),
+    FeatureColumn("key", "circular", unit="pitch class (C = 0; -1: none detected)", period=12),
+    FeatureColumn("loudness", "scaled", "loud", "quiet", "dB"),
+    FeatureColumn("mode", "binary", unit="1 major, 0 minor"),
+    FeatureColumn("speechiness", "scaled", "speechy", "little speech", "0..1 score"),
+    FeatureColumn("acousticness", "scaled", "acoustic", "electric", "0..1 score"),
+    FeatureColumn("instrumentalness", "scaled", "instrumental", "vocal", "0..1 score"),
+    FeatureColumn("liveness", "scaled", "live-sounding", "studio-sounding", "0..1 score"),
+    FeatureColumn("valence", "scaled", "happy", "sad", "0..1 score"),
+    FeatureColumn("tempo", "scaled", "fast", "slow", "BPM"),
+    FeatureColumn("duration_ms", "log", "long", "short", "ms"),
+    FeatureColumn("time_signature", "category", unit="beats per bar"),
+))
+#: A song's popularity is not how it sounds, but clusters are described by it too.
+POPULARITY = FeatureColumn("popularity", "scaled", "popular", "obscure", "0..100")
+
+#: The feature sets songscope knows, by name (a feature space records its set's name).
+FEATURE_SETS: dict[str, FeatureSet] = {SPOTIFY.name: SPOTIFY}
+
+
+def feature_set(name: str) -> FeatureSet:
+    """The feature set called `name`."""
+    if name not in FEATURE_SETS:
+        raise UserError(f"unknown feature set {name!r}; songscope knows {', '.join(FEATURE_SETS)}")
+    return FEATURE_SETS[name]
+
+
+#: The audio features that describe how a song sounds (what clustering looks at by default).
+AUDIO_FEATURES: tuple[str, ...] = SPOTIFY.names
 #: Audio features that are categories, not quantities (distances between their codes mean nothing).
-CATEGORICAL_FEATURES: tuple[str, ...] = ("key", "mode", "time_signature")
+CATEGORICAL_FEATURES: tuple[str, ...] = SPOTIFY.categorical
 #: The audio features measured on a scale.
-CONTINUOUS_FEATURES: tuple[str, ...] = tuple(c for c in AUDIO_FEATURES if c not in CATEGORICAL_FEATURES)
+CONTINUOUS_FEATURES: tuple[str, ...] = SPOTIFY.continuous
 
 #: Column names of known layouts mapped to canonical names (keys are already normalised).
 ALIASES: dict[str, str] = {

@@ -7,23 +7,10 @@ import numpy as np
 import pandas as pd
 
 from songscope.artists import credits
+from songscope.schema import POPULARITY, SPOTIFY, FeatureSet
 
 #: |median difference| in IQR units above which a feature is worth naming in a description.
 NOTABLE = 0.5
-
-_WORDS = {
-    "danceability": ("danceable", "not danceable"),
-    "energy": ("energetic", "calm"),
-    "loudness": ("loud", "quiet"),
-    "speechiness": ("speechy", "little speech"),
-    "acousticness": ("acoustic", "electric"),
-    "instrumentalness": ("instrumental", "vocal"),
-    "liveness": ("live-sounding", "studio-sounding"),
-    "valence": ("happy", "sad"),
-    "tempo": ("fast", "slow"),
-    "duration_ms": ("long", "short"),
-    "popularity": ("popular", "obscure"),
-}
 
 
 def kruskal_wallis(values: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
@@ -76,8 +63,11 @@ def feature_tests(tracks: pd.DataFrame, labels: np.ndarray, features: list[str])
     return pd.DataFrame(rows).sort_values("epsilon_squared", ascending=False, ignore_index=True)
 
 
-def describe_clusters(tracks: pd.DataFrame, labels: np.ndarray, features: list[str], top_artists: int = 3) -> pd.DataFrame:
-    """Per cluster: size, description in words, the median shifts behind it, top artists."""
+def describe_clusters(tracks: pd.DataFrame, labels: np.ndarray, features: list[str], top_artists: int = 3,
+                      feature_set: FeatureSet = SPOTIFY) -> pd.DataFrame:
+    """Per cluster: size, description in words (the `feature_set`'s words for high and low
+    values, and popularity's), the median shifts behind it, top artists."""
+    named = feature_set.words() | {POPULARITY.name: (POPULARITY.high, POPULARITY.low)}
     values = tracks[features].apply(pd.to_numeric, errors="coerce").astype(float)
     median = values.median()
     iqr = (values.quantile(0.75) - values.quantile(0.25)).replace(0, np.nan).fillna(values.std()).replace(0, 1.0)
@@ -86,7 +76,7 @@ def describe_clusters(tracks: pd.DataFrame, labels: np.ndarray, features: list[s
         members = labels == cluster
         shift = (values[members].median() - median) / iqr
         notable = shift[shift.abs() >= NOTABLE].sort_values(key=np.abs, ascending=False).head(4)
-        words = [(_WORDS.get(f, (f"high {f}", f"low {f}"))[0 if v > 0 else 1]) for f, v in notable.items()]
+        words = [(named.get(f, (f"high {f}", f"low {f}"))[0 if v > 0 else 1]) for f, v in notable.items()]
         artists = credits(tracks.loc[members]).value_counts().head(top_artists)  # every artist of a song counts
         rows.append(
             {

@@ -109,7 +109,7 @@ def _evaluated_run(store: Store, backend: Backend, algorithm: str, space, cluste
     catalogue, X, result, sizes, metrics = clustering.songs, clustering.points, clustering.result, clustering.sizes, clustering.metrics
     raw_features = list(space.columns) + (["popularity"] if catalogue["popularity"].notna().any() else [])
     tests = feature_tests(catalogue, result.labels, raw_features)
-    profiles = describe_clusters(catalogue, result.labels, raw_features)
+    profiles = describe_clusters(catalogue, result.labels, raw_features, feature_set=space.feature_set)
     if sizes is not None:  # exact sizes, and a line for any cluster the sample missed
         profiles = profiles.set_index("cluster").reindex(range(len(sizes))).rename_axis("cluster").reset_index()
         profiles["size"] = sizes
