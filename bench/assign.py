@@ -36,7 +36,7 @@ def child(folder: str, engine: str, master: str) -> None:
     settings = Settings(db_url=f"sqlite:///{folder}/songscope.db", lake_url=f"{folder}/lake", spark_master=master)
     started = time.perf_counter()
     with Store(settings) as store:
-        outcome = service.assign(store, engine=engine)
+        outcome = service.assign(store, backend=engine)
     seconds = time.perf_counter() - started
     hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
     drift = outcome.drift

@@ -49,7 +49,7 @@ def child(source: str, engine: str, master: str, folder: str, db_url: str, loade
     settings = Settings(db_url=db_url or f"sqlite:///{folder}/songscope.db", lake_url=f"{folder}/lake", spark_master=master)
     started = time.perf_counter()
     with Store(settings) as store:
-        outcome = service.run(store, [source], out_dir=Path(folder) / "reports", k=8, resamples=5, engine=engine)
+        outcome = service.run(store, [source], out_dir=Path(folder) / "reports", k=8, resamples=5, backend=engine)
     seconds = time.perf_counter() - started
     hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
     print(json.dumps({

@@ -210,8 +210,8 @@ def test_run_on_spark_end_to_end(tmp_path, seed_files, spark_local, monkeypatch)
     monkeypatch.setattr(backends_base, "SAMPLE_ROWS", 6_000)  # as a catalogue too big to draw song by song
     settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"), spark_master=spark_local)
     with Store(settings) as store:
-        outcome = service.run(store, seed_files, out_dir=tmp_path / "reports", k=6, resamples=3, engine="auto")
-    assert outcome.ingest.engine == "spark"
+        outcome = service.run(store, seed_files, out_dir=tmp_path / "reports", k=6, resamples=3, backend="auto")
+    assert outcome.ingest.backend == "spark"
     assert outcome.ingest.report.chain() == "20,301 -> 15,820 -> 15,779 -> 15,626"
     run = outcome.clustering.run
     assert run.engine == "spark" and run.n_tracks == 15_626 and run.k == 6
@@ -264,8 +264,8 @@ def test_evaluate_on_spark_sweeps_a_fixed_seed_sample(seed_catalogue, spark_loca
     monkeypatch.setattr(backends_base, "SAMPLE_ROWS", 3_000)
     settings = dataclasses.replace(seed_catalogue, spark_master=spark_local)
     with Store(settings) as store:
-        found = service.evaluate(store, ks=[2, 3, 4], references=2, density=False, engine="spark")
-        again = service.evaluate(store, ks=[2, 3, 4], references=2, density=False, engine="spark")
+        found = service.evaluate(store, ks=[2, 3, 4], references=2, density=False, backend="spark")
+        again = service.evaluate(store, ks=[2, 3, 4], references=2, density=False, backend="spark")
     assert found.songs == 15_626 and 2_500 < found.sample_n < 3_500
     assert found.evidence.sweep.table["sse"].tolist() == again.evidence.sweep.table["sse"].tolist()  # the same sample, the same sweep
     assert found.to_dict()["sample_n"] == found.sample_n

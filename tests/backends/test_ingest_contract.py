@@ -41,7 +41,7 @@ def _stored(settings: Settings) -> dict[str, pd.DataFrame]:
 def _both(tmp_path, sources, spark_local, **kwargs):
     local = _settings(tmp_path, "local", spark_local)
     spark = _settings(tmp_path, "spark", spark_local)
-    return (ingest(sources, local, engine="local", **kwargs), local), (ingest(sources, spark, engine="spark", **kwargs), spark)
+    return (ingest(sources, local, backend="local", **kwargs), local), (ingest(sources, spark, backend="spark", **kwargs), spark)
 
 
 def test_seed_gives_the_same_catalogue_on_both_backends(tmp_path, seed_files, spark_local):
@@ -51,7 +51,7 @@ def test_seed_gives_the_same_catalogue_on_both_backends(tmp_path, seed_files, sp
         assert outcome.report.outliers == 609
         assert outcome.report.id_conflicts == 41
         assert outcome.catalogue_rows == 15_626
-    assert spark.engine == "spark" and local.engine == "local"
+    assert spark.backend == "spark" and local.backend == "local"
     assert spark.report.to_dict() == local.report.to_dict()
     # The same tracks, in the same (reading) order, with the same values and types.
     pd.testing.assert_frame_equal(load_catalogue(spark_settings), load_catalogue(local_settings))
@@ -109,7 +109,7 @@ def test_unusable_files_fail_alike(tmp_path, spark_local, name):
     path = write(tmp_path, name, content)
     settings = _settings(tmp_path, "spark", spark_local)
     with pytest.raises(IngestError) as info:
-        ingest([path], settings, engine="spark")
+        ingest([path], settings, backend="spark")
     assert fragment in str(info.value) and path in str(info.value)
 
 
@@ -162,7 +162,7 @@ def test_a_failed_spark_clean_leaves_no_staged_files(tmp_path, seed_files, spark
     settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"), spark_master=spark_local,
                         spark_scratch=str(scratch))
     with pytest.raises(RuntimeError, match="simulated"):
-        ingest(seed_files[2:], settings, engine="spark")
+        ingest(seed_files[2:], settings, backend="spark")
     assert len(calls) == 2 and calls[0].startswith(str(scratch))
     assert not scratch.exists() or list(scratch.rglob("*.parquet")) == []
 
@@ -183,7 +183,7 @@ def test_executors_load_a_server_database_as_the_local_backend_does(kind, reques
     with contextmanager(_fresh_database)(admin, kind) as local_url, contextmanager(_fresh_database)(admin, kind) as spark_url:
         for engine, url in (("local", local_url), ("spark", spark_url)):
             settings = Settings(db_url=url, lake_url=str(tmp_path / f"{engine}-lake"), spark_master=spark_local)
-            outcomes = [ingest(seed_files, settings, engine=engine), ingest([str(later)], settings, engine=engine)]
+            outcomes = [ingest(seed_files, settings, backend=engine), ingest([str(later)], settings, backend=engine)]
             assert [o.stored.loaded_by_workers for o in outcomes] == [engine == "spark"] * 2
             assert ({"store_workers", "store_move"} <= set(outcomes[1].timings)) == (engine == "spark")
             stored[engine] = (outcomes, _stored(settings), load_catalogue(settings))
@@ -241,7 +241,7 @@ def test_any_number_of_repeats_ingests_alike_on_spark(tmp_path_factory, spark_lo
     outcomes = {}
     for engine in ("local", "spark"):
         stores = _settings(folder, engine, spark_local)
-        outcomes[engine] = ingest([path], stores, engine=engine)
+        outcomes[engine] = ingest([path], stores, backend=engine)
         check_every_row_is_accounted_for(rows, outcomes[engine], stores)
     assert outcomes["spark"].report.to_dict() == outcomes["local"].report.to_dict()
     stored = {engine: _stored(_settings(folder, engine, spark_local)) for engine in outcomes}

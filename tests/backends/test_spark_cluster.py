@@ -24,12 +24,12 @@ def test_run_on_a_standalone_cluster_with_an_s3_lake_and_postgres(spark_standalo
     settings = Settings(db_url=postgres_url, lake_url=f"s3://{bucket}/lake", s3_endpoint=s3_server.endpoint, spark_master=spark_standalone,
                         spark_scratch=f"s3://{bucket}/scratch")
     with Store(settings) as store:
-        outcome = service.run(store, seed_files, out_dir=tmp_path / "reports", k=6, resamples=3, engine="spark")
+        outcome = service.run(store, seed_files, out_dir=tmp_path / "reports", k=6, resamples=3, backend="spark")
     # It ran on the cluster: its master, and two executors besides the driver.
     context = spark_session(spark_standalone).sparkContext
     assert context.master == spark_standalone
     assert context._jsc.sc().getExecutorMemoryStatus().size() == 3
-    assert outcome.ingest.engine == "spark" and outcome.ingest.report.chain() == "20,301 -> 15,820 -> 15,779 -> 15,626"
+    assert outcome.ingest.backend == "spark" and outcome.ingest.report.chain() == "20,301 -> 15,820 -> 15,779 -> 15,626"
     assert outcome.ingest.report.outliers == 609
     run = outcome.clustering.run
     assert run.engine == "spark" and run.n_tracks == 15_626 and int(run.clusters["size"].sum()) == 15_626

@@ -175,7 +175,7 @@ def test_assign_on_spark_places_every_song_as_the_local_engine_does(two_parts, t
     ingest([later], settings, assign_new=False)
     on_spark = dataclasses.replace(copy_stores(settings, tmp_path / "copy"), spark_master=spark_local)
     local = run_service("assign", settings)
-    spark = run_service("assign", on_spark, engine="spark")
+    spark = run_service("assign", on_spark, backend="spark")
     assert spark.assigned == local.assigned > 1_000
     found = {}
     for name, where in (("local", settings), ("spark", on_spark)):
@@ -194,5 +194,5 @@ def test_assign_on_spark_places_every_song_as_the_local_engine_does(two_parts, t
     assert [r["new_songs"] for r in a.per_cluster] == [r["new_songs"] for r in b.per_cluster]
     assert b.median_distance_fitted == pytest.approx(a.median_distance_fitted, rel=0.05)
     assert b.poor_fit_share == pytest.approx(a.poor_fit_share, abs=0.02) and a.recluster == b.recluster
-    again = run_service("assign", on_spark, engine="spark")
+    again = run_service("assign", on_spark, backend="spark")
     assert again.assigned == 0 and again.assign_id is None  # the executors read the pass's lake file: nothing is new

@@ -389,7 +389,7 @@ def test_kill_while_the_executors_load_leaves_both_stores_in_step(postgres_url, 
     from songscope.store.staging import KINDS
 
     assert len(left) == len(KINDS)  # one table of each kind
-    outcome = ingest([str(second)], settings, engine="spark")
+    outcome = ingest([str(second)], settings, backend="spark")
     assert sorted(outcome.stored.swept_tables) == sorted(left) and outcome.stored.swept == health.leftovers
     assert outcome.stored.loaded_by_workers
     in_db, in_lake, health = _stores(settings)

@@ -19,7 +19,7 @@ from songscope.clean import read_and_clean
 from songscope.config import Settings
 from songscope.store import catalogue, db, staging
 from songscope.store.catalogue import InMemoryIngest, write_ingest
-from songscope.store.runs import new_run_id
+from songscope.store.runs import new_id
 from songscope.store.store import Store
 from tests.conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, _fresh_database
 
@@ -78,7 +78,7 @@ def _ingest(settings: Settings, path: Path, workers: bool, retry: bool = False) 
     read, cleaned = read_and_clean([str(path)])
     data = ThreadWorkers(read, cleaned, retry=retry) if workers else InMemoryIngest(read, cleaned)
     with Store(settings) as store:
-        return write_ingest(store, run_id=new_run_id(), started_at=datetime.now(UTC), data=data)
+        return write_ingest(store, run_id=new_id(), started_at=datetime.now(UTC), data=data)
 
 
 def _contents(settings: Settings) -> dict[str, pd.DataFrame]:

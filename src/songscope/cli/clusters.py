@@ -90,7 +90,7 @@ def cluster(
         settings = settings_from(db, lake, s3_endpoint, seed=seed, spark_master=spark_master)
         space = feature_space(key, mode, scaling, pca)
         with open_store(settings) as store, progress_line(not as_json) as say:
-            outcome = service.cluster(store, engine=engine, algorithm=algorithm, k=k, params=parse_params(param), space=space,
+            outcome = service.cluster(store, backend=engine, algorithm=algorithm, k=k, params=parse_params(param), space=space,
                                       resamples=resamples, label=label, progress=say)
     if as_json:
         print_json(outcome)
@@ -127,7 +127,7 @@ def evaluate(
         settings = settings_from(db, lake, s3_endpoint, seed=seed, spark_master=spark_master)
         space = feature_space(key, mode, scaling, pca)
         with open_store(settings) as store, progress_line(not as_json) as say:
-            found = service.evaluate(store, ks=ks, references=references, density=density, space=space, engine=engine, progress=say)
+            found = service.evaluate(store, ks=ks, references=references, density=density, space=space, backend=engine, progress=say)
     if as_json:
         print_json(found)
         return
@@ -186,7 +186,7 @@ def assign(
     from songscope import service
 
     with friendly_errors(), open_store(settings_from(db, lake, s3_endpoint, spark_master=spark_master)) as store, progress_line(not as_json) as say:
-        outcome = service.assign(store, run, engine=engine, progress=say)
+        outcome = service.assign(store, run, backend=engine, progress=say)
     if as_json:
         print_json(outcome)
         return

@@ -55,7 +55,7 @@ def ingest(
         rules = tuple(schema.OutlierRule.parse(r) for r in outlier_rule) if outlier_rule else schema.SEED_OUTLIER_RULES
         settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
         with open_store(settings) as store, progress_line(not as_json) as say:
-            outcome = service.ingest(store, sources, engine=engine, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup,
+            outcome = service.ingest(store, sources, backend=engine, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup,
                                      assign_new=assign_new, progress=say)
     if as_json:
         print_json(outcome)
@@ -80,7 +80,7 @@ def profile(
     with friendly_errors():
         settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
         with open_store(settings) as store, progress_line() as say:
-            outcome = service.profile(store, sources, out_dir=out_dir, engine=engine, progress=say)
+            outcome = service.profile(store, sources, out_dir=out_dir, backend=engine, progress=say)
     result = outcome.profile
     out.print(f"profiled {result.rows:,} tracks, {result.artist_count:,} artists; top 10 artists hold {result.top10_share:.1%}")
     for name, path in outcome.paths.items():
@@ -152,5 +152,5 @@ def run(
     with friendly_errors():
         settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
         with open_store(settings) as store, progress_line() as say:
-            outcome = service.run(store, sources or seed_paths(), out_dir=out_dir, k=k, engine=engine, progress=say)
+            outcome = service.run(store, sources or seed_paths(), out_dir=out_dir, k=k, backend=engine, progress=say)
     print_run(outcome, settings)

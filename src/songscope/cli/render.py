@@ -10,7 +10,7 @@ from songscope.config import Settings, redact
 
 def print_ingest(outcome, settings: Settings) -> None:
     report = outcome.report
-    table = Table(title=f"ingest {outcome.run_id} ({outcome.engine} backend)", show_header=True, header_style="bold")
+    table = Table(title=f"ingest {outcome.run_id} ({outcome.backend} backend)", show_header=True, header_style="bold")
     table.add_column("step")
     table.add_column("rows", justify="right")
     table.add_column("removed", justify="right")

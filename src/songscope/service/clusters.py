@@ -17,7 +17,7 @@ from songscope.service.common import LABEL_CANDIDATES, NotFound, Progress, assig
 from songscope.service.songs import map_points, web_catalogue, web_labels
 from songscope.store import db, keys
 from songscope.store.catalogue import size as catalogue_size
-from songscope.store.runs import ASSIGNMENT_SCHEMA, ClusterRun, new_run_id
+from songscope.store.runs import ASSIGNMENT_SCHEMA, ClusterRun, new_id
 from songscope.store.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass
 class ClusterOutcome:
-    """A clustering run as stored, and the engine's own result (labels, centres, predictor)."""
+    """A clustering run as stored, and the algorithm's own result (labels, centres, predictor)."""
 
     run: ClusterRun
     result: Any  # cluster.base.ClusterResult
@@ -45,7 +45,7 @@ class ClusterOutcome:
 def cluster(
     store: Store,
     *,
-    engine: str | Backend = "local",
+    backend: str | Backend = "local",
     algorithm: str = "kmeans",
     k: int = 8,
     params: dict | None = None,
@@ -62,7 +62,7 @@ def cluster(
     same answer); the null-model check is the gap statistic at k against k = 1. The clusters
     are numbered as the latest run's clusters they continue (`evaluate.matching`).
 
-    On Spark (`engine` spark, or auto for a big catalogue) the catalogue never comes to this
+    On Spark (`backend` spark, or auto for a big catalogue) the catalogue never comes to this
     process: SSE, Calinski-Harabasz, Davies-Bouldin and the cluster sizes are exact aggregates,
     and the figures that need songs side by side are computed on a fixed-seed sample, whose size
     the run records (``sample_n``).
@@ -71,7 +71,7 @@ def cluster(
 
     say = say_to(progress)
     settings = store.settings
-    backend = backend_for(store, engine, progress=progress)
+    backend = backend_for(store, backend, progress=progress)
     say(f"clustering {catalogue_size(store):,} songs: {algorithm} on the {backend.name} backend")
     t0 = time.perf_counter()
     space = space or FeatureSpace()
@@ -152,7 +152,7 @@ def _evaluated_run(store: Store, backend: Backend, algorithm: str, space, cluste
     clusters = profiles.assign(center=list(result.centers[profiles["cluster"].to_numpy()]))
     assignments = pd.DataFrame({"track_id": catalogue["track_id"].to_numpy(), "cluster": result.labels})
     return ClusterRun(
-        run_id=new_run_id(), engine=backend.name, algorithm=algorithm, space=space.to_dict(), assignments=assignments,
+        run_id=new_id(), engine=backend.name, algorithm=algorithm, space=space.to_dict(), assignments=assignments,
         clusters=clusters[["cluster", "size", "center", "description", "top_artists", "jaccard"]], metrics=metrics,
         params=result.params, timings={**timings, **{f"engine_{k}": v for k, v in result.timings.items()}}, stability=stability,
         null_model=null, external=external, feature_tests=jsonable(tests), engine_reason=backend.reason,
@@ -173,12 +173,12 @@ class AssignOutcome:
         return {"assign_id": self.assign_id, "assigned": self.assigned, **jsonable(self.drift.to_dict())}
 
 
-def assign(store: Store, run_id: str | None = None, *, engine: str | Backend = "local", progress: Progress | None = None) -> AssignOutcome:
+def assign(store: Store, run_id: str | None = None, *, backend: str | Backend = "local", progress: Progress | None = None) -> AssignOutcome:
     """Assign the catalogue's songs that arrived after run `run_id` (default: the latest) to its
     nearest cluster centres, in the run's own feature space, and measure the drift
     (`evaluate.drift`): how far they sit from their centres against the songs the run was fitted
     on, and whether it is time to cluster again. The assignments are stored with the run: the
-    web app, the report and the recommender then see the new songs' clusters. On the `engine`
+    web app, the report and the recommender then see the new songs' clusters. On the `backend`
     spark (or auto, by catalogue size) the executors do it (`backends.spark.assign`) and no
     column the size of the catalogue comes to this process."""
     from songscope.backends.base import RunWithoutLakeClusters
@@ -188,7 +188,7 @@ def assign(store: Store, run_id: str | None = None, *, engine: str | Backend = "
     run = load_run(store, run_id, assignments=False)
     centres = np.array(run.clusters["center"].tolist(), dtype=np.float64)
     numbers = run.clusters["cluster"].to_numpy(dtype=np.int64)
-    backend = backend_for(store, engine, streams=True, progress=progress)
+    backend = backend_for(store, backend, streams=True, progress=progress)
     say(f"assigning the songs that arrived after run {run.run_id} to its {len(numbers)} clusters ({backend.name} backend)")
     try:
         placed = backend.assign(store, run, centres, numbers, seed=store.settings.seed)
@@ -203,7 +203,7 @@ def assign(store: Store, run_id: str | None = None, *, engine: str | Backend = "
         drift = Drift(run.run_id, placed.new_songs, placed.fitted_songs, placed.median_distance_new, reference.median, poor_share, per_cluster)
         if not placed.new_songs:
             return AssignOutcome(None, run.run_id, 0, drift)
-        assign_id = new_run_id()
+        assign_id = new_id()
         with store.db.begin() as conn:
             db.hold_catalogue(conn, f"assign {assign_id}")
             # For lake readers such as Spark, as the fitted songs' clusters are; swept if this never commits.
@@ -254,10 +254,10 @@ class EvaluateOutcome:
                                                    "songs": self.songs, "sample_n": self.sample_n})
 
 
-def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool = True, space=None, engine: str | Backend = "local",
+def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool = True, space=None, backend: str | Backend = "local",
              progress: Progress | None = None) -> EvaluateOutcome:
     """The k sweep (elbow, silhouette, gap statistic), the density sweep and the algorithms at the
-    recommended k. On Spark (`engine` spark, or auto for a big catalogue) the feature space is
+    recommended k. On Spark (`backend` spark, or auto for a big catalogue) the feature space is
     fitted from aggregates over every song and the sweeps run on a fixed-seed sample, whose size
     the outcome reports."""
     from songscope.backends.base import SAMPLE_ROWS
@@ -266,7 +266,7 @@ def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool
 
     say = say_to(progress)
     seed = store.settings.seed
-    backend = backend_for(store, engine, progress=progress)
+    backend = backend_for(store, backend, progress=progress)
     say(f"fitting the feature space, and reading the songs to evaluate on ({backend.name} backend)")
     space = backend.fit_space(store, space or FeatureSpace())
     chosen = backend.sample(store, SAMPLE_ROWS, seed)

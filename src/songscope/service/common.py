@@ -91,26 +91,26 @@ def catalogue_size_or_zero(store: Store) -> int:
         return 0
 
 
-def backend_for(store: Store, engine: str | Backend, *, sources: list[str] | None = None, holds_catalogue_too: bool = False,
+def backend_for(store: Store, requested: str | Backend, *, sources: list[str] | None = None, holds_catalogue_too: bool = False,
                 streams: bool = False, progress: Progress | None = None) -> Backend:
-    """The backend of a job, chosen once: `engine` itself when it is one already (a job's later
+    """The backend of a job, chosen once: `requested` itself when it is one already (a job's later
     stages get the backend its first stage chose), else local, spark, or auto by size: the
     `sources`' estimated songs when given, else the stored catalogue's. A local backend is
     refused, before anything is read, when what it must hold (the sources, with the catalogue
     too when `holds_catalogue_too`; nothing for a stage that `streams`) would not fit in memory."""
-    if not isinstance(engine, str):
-        return engine
+    if not isinstance(requested, str):
+        return requested
     from songscope.backends.choice import choose_backend, estimate_rows
 
-    if engine == "spark":  # no size to estimate: Spark holds any catalogue
+    if requested == "spark":  # no size to estimate: Spark holds any catalogue
         songs = 0
     elif sources is not None:
         songs = estimate_rows(sources, store.settings.s3_endpoint)
     else:
         songs = catalogue_size(store)
     must_hold = 0 if streams else songs + (catalogue_size_or_zero(store) if holds_catalogue_too else 0)
-    backend = choose_backend(engine, songs, store.settings, must_hold=must_hold)
-    if engine == "auto":
+    backend = choose_backend(requested, songs, store.settings, must_hold=must_hold)
+    if requested == "auto":
         say_to(progress)(f"backend: {backend.reason}")
     return backend
 

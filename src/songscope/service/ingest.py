@@ -16,7 +16,7 @@ from songscope.service.clusters import assign
 from songscope.service.common import Progress, backend_for, say_to
 from songscope.store import db
 from songscope.store.catalogue import StoredIngest, write_ingest
-from songscope.store.runs import RunNotFound, latest_run_id, new_run_id
+from songscope.store.runs import RunNotFound, latest_run_id, new_id
 from songscope.store.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,7 +28,8 @@ class IngestOutcome:
     """Everything one ingest produced and where it went."""
 
     run_id: str
-    engine: str
+    #: The backend that read and cleaned the sources: local or spark.
+    backend: str
     cleaned: Any  # backends.base.CleanedSources
     stored: StoredIngest
     timings: dict[str, float] = field(default_factory=dict)
@@ -70,7 +71,7 @@ class IngestOutcome:
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
-            "engine": self.engine,
+            "engine": self.backend,  # the key the JSON has always had
             "rows_read": self.rows_read,
             "rows_rejected": self.rows_rejected,
             "clean": self.report.to_dict(),
@@ -103,7 +104,7 @@ def ingest(
     store: Store,
     sources: Iterable[str],
     *,
-    engine: str | Backend = "local",
+    backend: str | Backend = "local",
     encoding: str = "utf-8",
     delimiter: str = ",",
     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
@@ -111,8 +112,8 @@ def ingest(
     assign_new: bool = True,
     progress: Progress | None = None,
 ) -> IngestOutcome:
-    """Read, validate and clean the sources on the `engine` (local, spark, auto by their size, or
-    the backend a job has chosen);
+    """Read, validate and clean the sources on the `backend` (local, spark, auto by their size, or
+    the one a job has chosen);
     store them in the database and the lake, all or nothing. With `assign_new`, the songs it
     added are then assigned to the latest clustering run's clusters, with the drift measured
     (`assign`; nothing when there is no run yet).
@@ -134,12 +135,12 @@ def ingest(
     sources = list(sources)
     check_delimiter(delimiter)
     started_at = datetime.now(UTC)
-    run_id = new_run_id()
+    run_id = new_id()
     # Both stores must answer before the long work starts, not after it.
     store.db  # noqa: B018 - connects and migrates
     store.lake.check_writable()
     settings = store.settings
-    backend = backend_for(store, engine, sources=sources, progress=progress)
+    backend = backend_for(store, backend, sources=sources, progress=progress)
     options = IngestOptions(encoding=encoding, delimiter=delimiter, outlier_rules=outlier_rules, loose=loose_dedup, s3_endpoint=settings.s3_endpoint)
     cleaned = backend.read_and_clean(sources, options, progress=say)
     if cleaned.rows_valid == 0:
@@ -162,7 +163,7 @@ def ingest(
             pass  # nothing clustered yet: nothing to assign to
         else:
             t0 = time.perf_counter()
-            assigned = assign(store, engine=backend, progress=progress)  # a catalogue read on Spark is assigned there too
+            assigned = assign(store, backend=backend, progress=progress)  # a catalogue read on Spark is assigned there too
             timings["assign"] = time.perf_counter() - t0
     return IngestOutcome(run_id, backend.name, cleaned, stored, timings, assigned)
 
@@ -178,8 +179,8 @@ class ProfileOutcome:
 
 
 def profile(store: Store, sources: list[str] | None = None, *, out_dir: Path = Path("reports/profile"), figures: bool = True,
-            engine: str = "local", progress: Progress | None = None) -> ProfileOutcome:
-    """Profile the stored catalogue on the `engine`'s backend (on Spark the tables are
+            backend: str | Backend = "local", progress: Progress | None = None) -> ProfileOutcome:
+    """Profile the stored catalogue on the `backend` (on Spark the tables are
     aggregations), or `sources` without storing them (read here); write Markdown, HTML (and PNGs)."""
     from songscope.clean import read_and_clean
     from songscope.profile import profile as make_profile
@@ -187,12 +188,12 @@ def profile(store: Store, sources: list[str] | None = None, *, out_dir: Path = P
 
     say = say_to(progress)
     if sources:
-        if engine == "spark":
+        if backend not in ("local", "auto"):  # files not yet stored are read here
             raise UserError("profile --engine spark profiles the stored catalogue: ingest the files first (songscope ingest --engine spark)")
         read, cleaned = read_and_clean(sources, s3_endpoint=store.settings.s3_endpoint, progress=say)
         result = make_profile(cleaned.tracks, clean_report=cleaned.report, rejected=len(read.rejected), figures=figures)
     else:
-        backend = backend_for(store, engine, progress=progress)
+        backend = backend_for(store, backend, progress=progress)
         say(f"profiling the catalogue ({backend.name} backend)")
         result = backend.profile(store, figures=figures)
     say("writing the profile")

@@ -15,7 +15,7 @@ from songscope.service.songs import map_points, songs_of, web_catalogue, web_lab
 from songscope.store import cache, db, keys
 from songscope.store.catalogue import size as catalogue_size
 from songscope.store.catalogue import track_batches as catalogue_batches
-from songscope.store.runs import ClusterRun, new_run_id
+from songscope.store.runs import ClusterRun, new_id
 from songscope.store.store import Store
 
 
@@ -181,7 +181,7 @@ def recommend(store: Store, favourites: list[str], *, dislikes: list[str] | None
     options = options or RecommendOptions()
     model, run_id = recommender(store, run_id)
     result = model.recommend(favourites, options, dislikes=dislikes)
-    request_id = new_run_id()
+    request_id = new_id()
     if result.items and record:
         # Plain rows, not a frame: for ten songs, pandas cost more than the insert (half of a request's time).
         rows = [{**item.__dict__, "reason": item.reason()} for item in result.items]

@@ -24,6 +24,7 @@ from songscope.store.runs import ClusterRun
 from songscope.store.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
+    from songscope.backends.base import Backend
     from songscope.viz.report import ReportData
 
 
@@ -181,12 +182,12 @@ class RunOutcome:
 
 
 def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports"), k: int = 8, resamples: int = 10, with_report: bool = True,
-        engine: str = "local", progress: Progress | None = None) -> RunOutcome:
+        backend: str | Backend = "local", progress: Progress | None = None) -> RunOutcome:
     """The end-to-end job: ingest and clean the sources, profile the catalogue, cluster it (k-means,
     evaluated and stored; `evaluate` chooses k with evidence), and write the HTML report
     (``out_dir/report.html``, also in the lake and noted in the database).
 
-    One backend runs every stage. On Spark (`engine` spark, or auto when the sources hold at
+    One backend runs every stage. On Spark (`backend` spark, or auto when the sources hold at
     least ``SONGSCOPE_SPARK_MIN_ROWS`` songs) this process never holds the catalogue: the profile
     and the exact indices are aggregates, the rest of the evidence and the report come from a
     fixed-seed sample whose size they state. The local backend refuses, before reading, sources
@@ -199,7 +200,7 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
 
     say = say_to(progress)
     sources = list(sources)
-    backend = backend_for(store, engine, sources=sources, holds_catalogue_too=True, progress=progress)
+    backend = backend_for(store, backend, sources=sources, holds_catalogue_too=True, progress=progress)
     # Started first, so the second process's imports overlap the ingest; it runs the sweeps for k
     # while this one clusters (`gather_report` compares the algorithms at k here).
     evidence = BackgroundEvidence() if with_report else None
@@ -213,7 +214,7 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
             if evidence.process is not None:
                 cleanup.enter_context(_one_thread_each())
         t0 = time.perf_counter()
-        ingested = ingest(store, sources, engine=backend, progress=progress)
+        ingested = ingest(store, sources, backend=backend, progress=progress)
         timings["ingest"] = time.perf_counter() - t0
         say(f"profiling the catalogue ({backend.name} backend)")
         t0 = time.perf_counter()
@@ -226,7 +227,7 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
             chosen = backend.sample(store, SAMPLE_ROWS, store.settings.seed)
             evidence.start(space.transform(chosen.songs), None, store.settings.seed)
         t0 = time.perf_counter()
-        clustering = cluster(store, engine=backend, k=k, resamples=resamples, space=space, progress=progress)
+        clustering = cluster(store, backend=backend, k=k, resamples=resamples, space=space, progress=progress)
         timings["cluster"] = time.perf_counter() - t0
         if evidence is not None:
             t0 = time.perf_counter()

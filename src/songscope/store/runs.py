@@ -44,8 +44,9 @@ ASSIGNMENT_SCHEMA = pa.schema([("track_id", pa.string()), ("cluster", pa.int64()
 CLUSTER_COLUMNS = ("cluster", "size", "center", "description", "top_artists", "jaccard")
 
 
-def new_run_id() -> str:
-    """A sortable, unique id: UTC time to the second and 8 random hex digits."""
+def new_id() -> str:
+    """A sortable, unique id for anything the stores record (an ingest run, a cluster run, an
+    assign pass, a recommendation request): UTC time to the second and 8 random hex digits."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
