@@ -107,6 +107,23 @@ class FeatureSpace:
             raise UserError(f"--mode: the {self.features} feature set has no binary feature")
         return found
 
+    def input_columns(self) -> list[str]:
+        """The catalogue's columns the space reads: its columns, and the circular and binary
+        features it encodes."""
+        extra = [found.name for found in (self._circular(), self._binary()) if found is not None]
+        return list(self.columns) + extra
+
+    def for_features(self, name: str) -> FeatureSpace:
+        """This space's choices over the feature set `name` (the catalogue's): a copy whose
+        columns are that set's on a scale, unless this space names columns of its own (which
+        must then be the set's). A fitted space is bound to its set already and is returned as it is."""
+        import dataclasses
+
+        if name == self.features or self.center_ is not None:
+            return self
+        own = tuple(self.columns) != self.feature_set.continuous
+        return dataclasses.replace(self, features=name, columns=self.columns if own else None)
+
     def raw_names(self) -> list[str]:
         """Names of the columns before PCA (after log, circular and binary encoding)."""
         names = [(f"log_{c}" if self._logged(c) else c) for c in self.columns]

@@ -38,6 +38,13 @@ class Profile:
     figures: dict[str, bytes] = field(default_factory=dict)
     #: How figures were computed where they are not exact (a distributed profile of a big catalogue).
     notes: list[str] = field(default_factory=list)
+    #: The feature set (`schema.FEATURE_SETS`) whose features are correlated and drawn.
+    feature_set: str = schema.SPOTIFY.name
+
+
+def described_features(feature_set: schema.FeatureSet) -> tuple[str, ...]:
+    """The columns a profile correlates and draws: the set's features, and popularity."""
+    return feature_set.names + (schema.POPULARITY.name,)
 
 
 def profile(
@@ -47,6 +54,7 @@ def profile(
     rejected: int | None = None,
     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
     figures: bool = True,
+    feature_set: schema.FeatureSet = schema.SPOTIFY,
 ) -> Profile:
     """Describe every numeric column, the artists' concentration and the outliers.
 
@@ -77,7 +85,7 @@ def profile(
     outliers = pd.DataFrame({"rule": flags.columns, "tracks": flags.sum().to_numpy()})
     outliers.loc[len(outliers)] = ["any rule", int(flags.any(axis=1).sum())]
 
-    features = [c for c in schema.AUDIO_FEATURES + ("popularity",) if c in values and values[c].notna().any()]
+    features = [c for c in described_features(feature_set) if c in values and values[c].notna().any()]
     correlations = values[features].corr(method="spearman")
     result = Profile(
         rows=len(tracks),
@@ -90,6 +98,7 @@ def profile(
         correlations=correlations,
         clean_report=clean_report,
         rejected=rejected,
+        feature_set=feature_set.name,
     )
     if figures:
         result.figures = draw_figures(values, features, top, correlations, outlier_rules)
@@ -171,6 +180,7 @@ def to_markdown(p: Profile, image_names: dict[str, str] | None = None) -> str:
             applied = "applied" if p.clean_report.loose_applied else "reported only, not applied"
             lines.append(f"\nLoose near-duplicate candidates (normalised names): {p.clean_report.loose_candidates:,} ({applied}).\n")
     lines.append("## Features\n")
+    lines.append(f"Described by the {p.feature_set} feature set: {', '.join(schema.feature_set(p.feature_set).names)}.\n")
     lines.extend(f"{note}\n" for note in p.notes)
     lines.append(_md_table(p.describe.reset_index(names="feature"), floats=4))
     lines.append("## Bias: artist concentration\n")
@@ -219,6 +229,7 @@ def to_html(p: Profile) -> str:
                     "steps": _cells(pd.DataFrame([s.__dict__ | {"removed": s.removed} for s in p.clean_report.steps]))}
     return render(
         "profile.html.j2", rows=p.rows, artists=p.artist_count, cleaning=cleaning, notes=p.notes,
+        feature_set=p.feature_set, features=schema.feature_set(p.feature_set).names,
         describe=_cells(p.describe.reset_index(names="feature"), floats=4), top10_share=f"{p.top10_share:.1%}",
         popularity_zero_share=None if p.popularity_zero_share is None else f"{p.popularity_zero_share:.1%}",
         top_artists=_cells(p.top_artists.assign(share=(p.top_artists["share"] * 100).round(2)).rename(columns={"share": "share_%"})),

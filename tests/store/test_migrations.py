@@ -75,11 +75,11 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     probe.dispose()
 
     with Store(Settings(db_url=db_url, lake_url=str(tmp_path / "lake"))) as store:
-        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 11
+        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 12
         with store.db.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == db.SCHEMA_REVISION
             # Releases from before Alembic read this table: they now refuse the newer database.
-            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 11
+            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 12
             after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[name])).scalar()
                      for name in V5_TABLES if name != "recommendations"}
             requests = db.read_table(store.db, db.recommendation_requests)
@@ -101,8 +101,10 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         tracks = db.read_table(store.db, db.tracks)
         assert tracks["near_key"].notna().all()
         assert (tracks["near_key"].astype("int64").to_numpy() == near_keys(tracks["artist_name"], tracks["track_name"], tracks["duration_ms"])).all()
+        # Revision 12: the ingests from before feature sets read Spotify's tables, and say so.
+        assert set(db.read_table(store.db, db.ingest_runs)["feature_set"]) == {"spotify"}
     again = db.connect(db_url)  # a second connect changes nothing
-    assert db.schema_version(again) == 11
+    assert db.schema_version(again) == 12
     again.dispose()
 
 
@@ -114,7 +116,7 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
-    assert db.schema_version(database) == db.SCHEMA_VERSION == 11
+    assert db.schema_version(database) == db.SCHEMA_VERSION == 12
     assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendation_requests", "reports", "favourite_lists", "cluster_run_details"))
     assert not sa.inspect(database).has_table("recommendations")  # carried over by 0008, then dropped
     database.dispose()

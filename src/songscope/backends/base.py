@@ -18,6 +18,7 @@ import pandas as pd
 from songscope import schema
 from songscope.clean import CleanReport
 from songscope.errors import UserError
+from songscope.schema import SPOTIFY, FeatureSet
 from songscope.store.catalogue import CleanIngest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,6 +160,7 @@ class Backend(Protocol):
         """Place the songs that arrived after `run` in its nearest clusters (`centres`, numbered `numbers`)."""
         ...
 
-    def profile(self, store: Store, *, clean_report=None, rejected: int | None = None, figures: bool = True) -> Profile:
-        """Describe the stored catalogue (`profile.profile`)."""
+    def profile(self, store: Store, *, feature_set: FeatureSet = SPOTIFY, clean_report=None, rejected: int | None = None,
+                figures: bool = True) -> Profile:
+        """Describe the stored catalogue (`profile.profile`), its songs by `feature_set`."""
         ...

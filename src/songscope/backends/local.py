@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from songscope.backends.base import ASSIGN_CHUNK, REFERENCE_SONGS, CleanedSources, Clustering, IngestOptions, Placement, Progress, SongSample
 from songscope.crashpoints import reach
+from songscope.schema import SPOTIFY, FeatureSet
 from songscope.store.catalogue import InMemoryIngest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -127,10 +128,11 @@ class LocalBackend:
                          {int(c): int(n) for c, n in frame["cluster"].value_counts().items()},
                          {int(c): int(n) for c, n in frame.loc[poor, "cluster"].value_counts().items()}, lambda: assigned)
 
-    def profile(self, store: Store, *, clean_report=None, rejected: int | None = None, figures: bool = True) -> Profile:
+    def profile(self, store: Store, *, feature_set: FeatureSet = SPOTIFY, clean_report=None, rejected: int | None = None,
+                figures: bool = True) -> Profile:
         from songscope.profile import profile
 
-        return profile(store.catalogue(), clean_report=clean_report, rejected=rejected, figures=figures)
+        return profile(store.catalogue(), clean_report=clean_report, rejected=rejected, figures=figures, feature_set=feature_set)
 
 
 def continued(result: ClusterResult, before: np.ndarray, previous_k: int) -> tuple[ClusterResult, list[dict]]:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from songscope import __version__
+from songscope import __version__, schema
 from songscope.config import Settings
 from songscope.errors import UserError
 
@@ -46,6 +46,9 @@ S3Option = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 ReasonRunOption = Annotated[str | None, typer.Option("--run", help="Clustering run for the cluster reasons (default: the latest).", show_default=False)]
+FeaturesOption = Annotated[str, typer.Option(
+    "--features", help=f"The feature set the songs are described by ({', '.join(schema.FEATURE_SETS)}): what clustering, profiles "
+    "and recommendations read.")]
 IngestEngineOption = Annotated[str, typer.Option(
     "--engine", "-e", help="Where to read and clean: local (this process), spark (executors; no row passes through this process) "
     "or auto (spark from SONGSCOPE_SPARK_MIN_ROWS songs, estimated from the files).")]

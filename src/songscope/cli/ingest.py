@@ -10,6 +10,7 @@ import typer
 from songscope import schema
 from songscope.cli.common import (
     DbOption,
+    FeaturesOption,
     IngestEngineOption,
     JsonOption,
     LakeOption,
@@ -41,6 +42,7 @@ def ingest(
     loose_dedup: Annotated[bool, typer.Option("--loose-dedup", help="Also remove near duplicates found on normalised names (reported either way).")] = False,
     assign_new: Annotated[bool, typer.Option("--assign/--no-assign", help="Assign the new songs to the latest clustering run's clusters, "
                                              "and say how well they fit (as songscope assign).")] = True,
+    features: FeaturesOption = "spotify",
     engine: IngestEngineOption = "local",
     spark_master: SparkMasterOption = None,
     as_json: JsonOption = False,
@@ -56,7 +58,7 @@ def ingest(
         settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
         with open_store(settings) as store, progress_line(not as_json) as say:
             outcome = service.ingest(store, sources, backend=engine, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup,
-                                     assign_new=assign_new, progress=say)
+                                     assign_new=assign_new, features=features, progress=say)
     if as_json:
         print_json(outcome)
         return
@@ -73,6 +75,8 @@ def profile(
     engine: Annotated[str, typer.Option("--engine", "-e", help="local, spark (the stored catalogue as Spark aggregations; "
                                         "estimates above 200,000 songs are marked) or auto (by catalogue size).")] = "local",
     spark_master: SparkMasterOption = None,
+    features: Annotated[str, typer.Option("--features", help=f"With files: the feature set they are described by ({', '.join(schema.FEATURE_SETS)}); "
+                                          "the stored catalogue's is its ingests'.")] = "spotify",
 ) -> None:
     """Profile the catalogue: per-feature statistics, artist bias, outliers, histograms and correlations."""
     from songscope import service
@@ -80,7 +84,7 @@ def profile(
     with friendly_errors():
         settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
         with open_store(settings) as store, progress_line() as say:
-            outcome = service.profile(store, sources, out_dir=out_dir, backend=engine, progress=say)
+            outcome = service.profile(store, sources, out_dir=out_dir, backend=engine, features=features, progress=say)
     result = outcome.profile
     out.print(f"profiled {result.rows:,} tracks, {result.artist_count:,} artists; top 10 artists hold {result.top10_share:.1%}")
     for name, path in outcome.paths.items():
@@ -141,6 +145,7 @@ def run(
         "--engine", "-e", help="local (this process), spark (every stage on Spark; this process never holds the catalogue) or auto "
         "(spark from SONGSCOPE_SPARK_MIN_ROWS songs, estimated from the files).")] = "local",
     spark_master: SparkMasterOption = None,
+    features: FeaturesOption = "spotify",
 ) -> None:
     """The end-to-end job: ingest and clean the sources, store them, profile and cluster the catalogue, write the HTML report; prints where everything went.
 
@@ -152,5 +157,5 @@ def run(
     with friendly_errors():
         settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
         with open_store(settings) as store, progress_line() as say:
-            outcome = service.run(store, sources or seed_paths(), out_dir=out_dir, k=k, backend=engine, progress=say)
+            outcome = service.run(store, sources or seed_paths(), out_dir=out_dir, k=k, backend=engine, features=features, progress=say)
     print_run(outcome, settings)

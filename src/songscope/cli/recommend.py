@@ -12,6 +12,7 @@ import typer
 
 from songscope.cli.common import (
     DbOption,
+    FeaturesOption,
     JsonOption,
     LakeOption,
     ReasonRunOption,
@@ -187,6 +188,7 @@ def eval_recs(
     target: Annotated[str, typer.Option(help="Column of the liked set: 1 liked, 0 disliked.")] = "target",
     repeats: Annotated[int, typer.Option(min=2, help="Random halves for the liked AUC.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of every random choice (queries, splits, baselines).")] = 0,
+    features: FeaturesOption = "spotify",
     db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
@@ -200,7 +202,7 @@ def eval_recs(
 
     with friendly_errors(), open_store(settings_from(db, lake, s3_endpoint)) as store, progress_line(not as_json) as say:
         report = service.eval_recs(store, sources, liked=liked, label=label, playlist=playlist, queries=queries, playlists=playlists,
-                                   learn_weights=learn_weights, target=target, repeats=repeats, seed=seed, progress=say)
+                                   learn_weights=learn_weights, target=target, repeats=repeats, seed=seed, features=features, progress=say)
     if as_json:
         print_json(report)
         return

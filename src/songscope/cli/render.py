@@ -60,14 +60,15 @@ def print_status(found) -> None:
     health = found.catalogue
     verdict = "in step" if health.in_step else "NOT in step: see below"
     out.print(f"catalogue: {health.database_tracks:,} tracks in the database, {health.lake_tracks:,} in the lake "
-              f"({health.files:,} files in {found.lake}): {verdict}", highlight=False)
+              f"({health.files:,} files in {found.lake}): {verdict}; songs described by the {found.feature_set} feature set", highlight=False)
     for key in health.missing_files:
         out.print(f"  missing from the lake: {key}", highlight=False)
     if health.leftovers:
         out.print(f"  {len(health.leftovers):,} lake files no committed ingest lists (a running ingest's, or a dead one's: "
                   f"`songscope sweep` removes the latter)", highlight=False)
     for run in found.ingests.itertuples():
-        out.print(f"  ingest {run.run_id}: read {run.rows_read:,}, rejected {run.rows_rejected:,}, clean {run.rows_clean:,}, added {run.tracks_added:,}")
+        out.print(f"  ingest {run.run_id}: read {run.rows_read:,}, rejected {run.rows_rejected:,}, clean {run.rows_clean:,}, added {run.tracks_added:,} "
+                  f"({run.feature_set} features)")
     for run in found.runs.iloc[::-1].itertuples():
         out.print(f"  clustering {run.run_id}: {run.engine} {run.algorithm}, k = {run.k}, {run.songs:,} songs, silhouette {run.silhouette:.3f}", highlight=False)
 

@@ -37,19 +37,16 @@ import os
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from songscope.errors import UserError
+from songscope.schema import SPOTIFY, FeatureSet
 
-#: Per-feature weights learned by `learn_weights` on the training half of the TidyTuesday songs
-#: (genre labels of 13,751 songs, 2,000 query songs, k = 10, seed 0; `test_metric` learns them
-#: again and checks they agree). Liveness drops out and tempo counts half again as much.
-DEFAULT_WEIGHTS: Mapping[str, float] = {
-    "danceability": 0.99, "energy": 0.99, "loudness": 0.99, "speechiness": 0.99, "acousticness": 0.99,
-    "instrumentalness": 0.99, "liveness": 0.0, "valence": 0.99, "tempo": 1.48, "log_duration_ms": 0.99,
-}
+#: Spotify's per-feature weights, as its feature set declares them (learned by `learn_weights`;
+#: `test_metric` learns them again and checks they agree).
+DEFAULT_WEIGHTS: Mapping[str, float] = SPOTIFY.metric_weights()
 
 #: Weight of the artist's mean against the song's own features.
 ARTIST_CONTEXT = 1.0
@@ -84,30 +81,34 @@ class SongDistance:
     [[0.0, 1.265, 0.632, 1.265], [1.265, 1.265, 0.632, 1.265], [2.53, 0.0, 2.53, 0.0]]
     """
 
-    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    #: Weight per feature-space column; None: the weights the feature set declares.
+    weights: Mapping[str, float] | None = None
     artist_context: float = ARTIST_CONTEXT
     album_context: float = ALBUM_CONTEXT
     name_context: float = NAME_CONTEXT
     #: Whether a song of several artists draws on all of them in the artist context (else its first).
     every_artist: bool = True
 
-    def weight_vector(self, names: Sequence[str]) -> np.ndarray:
-        """The weights of `names` (1 when not listed), scaled to a mean square of 1 so that the
-        weighted space has the overall spread of the standard one."""
-        w = np.array([float(self.weights.get(name, 1.0)) for name in names])
+    def weight_vector(self, names: Sequence[str], features: FeatureSet = SPOTIFY) -> np.ndarray:
+        """The weights of `names` (1 when not listed; by default those the feature set declares),
+        scaled to a mean square of 1 so that the weighted space has the overall spread of the
+        standard one."""
+        weights = self.weights if self.weights is not None else features.metric_weights()
+        w = np.array([float(weights.get(name, 1.0)) for name in names])
         norm = np.sqrt(np.mean(w**2))
         return w / norm if norm > 0 else np.ones(len(names))
 
-    def embed(self, X: np.ndarray, names: Sequence[str], artists: np.ndarray | None, starts: np.ndarray | None = None) -> np.ndarray:
+    def embed(self, X: np.ndarray, names: Sequence[str], artists: np.ndarray | None, starts: np.ndarray | None = None,
+              features: FeatureSet = SPOTIFY) -> np.ndarray:
         """Songs in the metric's space: weighted features, then (with artist context) the
         weighted mean of each song's artists (`artist_means`), times `artist_context`."""
-        weighted = np.asarray(X, dtype=np.float64) * self.weight_vector(names)
+        weighted = np.asarray(X, dtype=np.float64) * self.weight_vector(names, features)
         if not self.artist_context or artists is None:
             return weighted
         return np.hstack([weighted, self.artist_context * artist_means(weighted, artists, starts if self.every_artist else None)])
 
-    def describe(self, names: Sequence[str]) -> str:
-        w = self.weight_vector(names)
+    def describe(self, names: Sequence[str], features: FeatureSet = SPOTIFY) -> str:
+        w = self.weight_vector(names, features)
         shown = ", ".join(f"{n} x{v:.2f}" for n, v in zip(names, w) if abs(v - 1) > 0.05) or "none"
         return f"feature weights: {shown}; artist context: {self.artist_context:g}; album context: {self.album_context:g}; names: {self.name_context:g}"
 

@@ -70,10 +70,12 @@ class Methods:
     #: non-zero weights on the TidyTuesday training half (bench/tune_context.py).
     album_context: float = 0.5
     name_context: float = 2.0
+    #: The feature set (`schema.FEATURE_SETS`) the songs are described by.
+    features: str = "spotify"
 
     def __post_init__(self) -> None:
         self.tracks = self.tracks.reset_index(drop=True)
-        self.space = FeatureSpace().fit(self.tracks)
+        self.space = FeatureSpace(features=self.features).fit(self.tracks)
         self.X = self.space.transform(self.tracks)
         self.index = ExactIndex().fit(self.X)
         self.popular = np.argsort(-self.tracks["popularity"].astype("Float64").fillna(-1).to_numpy(dtype=float), kind="stable")
@@ -81,7 +83,7 @@ class Methods:
         self.recommender = Recommender.from_frame(self.tracks, self.space)
         self.rng = np.random.default_rng(self.seed)
         names = self.space.output_names
-        weights_only = SongDistance(artist_context=0.0).embed(self.X, names, None)
+        weights_only = SongDistance(artist_context=0.0).embed(self.X, names, None, features=self.space.feature_set)
         self._weighted_index = ExactIndex().fit(weights_only)
         self._context_index = ExactIndex().fit(self.recommender.X)
         self._learned = None if self.weights is None else Recommender.from_frame(self.tracks, self.space, distance=SongDistance(weights=self.weights))
@@ -362,6 +364,7 @@ def evaluate_recommendations(
     target: str = "target",
     repeats: int = 20,
     seed: int = 0,
+    features: str = "spotify",
     progress: Progress | None = None,
 ) -> OfflineReport:
     """The whole offline evaluation: genre-precision@10 and playlist continuation on a labelled
@@ -385,11 +388,11 @@ def evaluate_recommendations(
         if learn:
             from songscope.recommend.distance import learn_weights
 
-            space = FeatureSpace().fit(tracks)
+            space = FeatureSpace(features=features).fit(tracks)
             train = np.flatnonzero(training_half(tracks["track_id"].astype(str).to_numpy()))
             learned = learn_weights(space.transform(tracks), space.output_names, label_sets(tracks[label]), train, seed=seed, progress=say)
         say("fitting the methods")
-        methods = Methods(tracks, seed=seed, weights=learned)
+        methods = Methods(tracks, seed=seed, weights=learned, features=features)
         everything = methods.all() | methods.ablation()
         carried: dict[str, float] = {}
         gp = genre_precision(tracks, everything, label=label, queries=queries, seed=seed, progress=say, labels_per_pick=carried)
@@ -411,7 +414,7 @@ def evaluate_recommendations(
         if background is None:
             raise UserError("the liked-set protocol needs a background catalogue (songs nobody labelled)")
         say("liked vs disliked")
-        aucs = liked_auc(liked, background=background, target=target, repeats=repeats, seed=seed)
+        aucs = liked_auc(liked, background=background, target=target, repeats=repeats, seed=seed, features=features)
         shown = ("random", "kNN-10", "fusion only", "songscope", "songscope with dislikes")
         results.append(summary_table({name: aucs[name] for name in shown}, metric="liked_auc"))
         ablation.append(ablation_table({name: aucs[name] for name in ("kNN-10", "fusion only", "taste model, standard space", "songscope")}, metric="liked_auc"))
@@ -429,7 +432,8 @@ def _rrf_scores(X_seeds: np.ndarray, X_candidates: np.ndarray) -> np.ndarray:
 
 
 def liked_auc(
-    tracks: pd.DataFrame, *, background: pd.DataFrame, target: str = "target", repeats: int = 20, seed: int = 0, background_size: int = BACKGROUND
+    tracks: pd.DataFrame, *, background: pd.DataFrame, target: str = "target", repeats: int = 20, seed: int = 0, background_size: int = BACKGROUND,
+    features: str = "spotify",
 ) -> dict[str, np.ndarray]:
     """ROC AUC of liked (held-out) against disliked songs, ranked from half of the liked songs.
 
@@ -443,13 +447,13 @@ def liked_auc(
     labelled = tracks[tracks[target].astype(str).isin(["0", "1"])].reset_index(drop=True)
     liked_mask = labelled[target].astype(str).to_numpy() == "1"
     both = pd.concat([labelled, background], ignore_index=True)
-    space = FeatureSpace().fit(both)
+    space = FeatureSpace(features=features).fit(both)
     plain = space.transform(both)
     # The recommender's notion of "same artist": names folded by `normalise_names`.
     artists = pd.factorize(normalise_names(both["artist_name"].astype(str).to_numpy()).to_numpy(zero_copy_only=False))[0]
     # The taste model reads what the recommender's reads: the weighted features and the artist
     # context, not the names (`Recommender.taste_columns`).
-    embedded = SongDistance().embed(plain, space.output_names, artists)
+    embedded = SongDistance().embed(plain, space.output_names, artists, features=space.feature_set)
     spaces = {"standard": (plain[: len(labelled)], plain[len(labelled) :]), "songscope": (embedded[: len(labelled)], embedded[len(labelled) :])}
     X = spaces["standard"][0]
     liked, disliked = np.flatnonzero(liked_mask), np.flatnonzero(~liked_mask)

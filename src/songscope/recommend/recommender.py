@@ -32,7 +32,7 @@ from songscope.recommend.index import ExactIndex, build_index
 from songscope.recommend.options import RecommendOptions
 from songscope.recommend.songs import SONG_COLUMNS, SongTable
 from songscope.recommend.taste import BACKGROUND, TASTE_MIN_FAVOURITES, sample_others, taste_model
-from songscope.recommend.vectors import CHUNK, N_PROBE, NAMES_N_PROBE, album_codes, aligned_clusters, context_blocks, feature_columns, stacked, with_artist_context
+from songscope.recommend.vectors import CHUNK, N_PROBE, NAMES_N_PROBE, album_codes, aligned_clusters, context_blocks, stacked, with_artist_context
 
 RRF_K = 60
 POOL = 300  # neighbours each seed contributes before filters and diversity
@@ -119,7 +119,7 @@ class Recommender:
         # artist's and album's), not the names, whose coordinates it overfitted (liked AUC 0.822
         # down to 0.812 with them; `eval-recs`).
         self.taste_columns = slice(0, self._blocks["names"].start) if "names" in self._blocks else slice(None)
-        self._weights = self.distance.weight_vector(space.output_names)
+        self._weights = self.distance.weight_vector(space.output_names, space.feature_set)
         self.index = build_index(X, index_kind, n_probe=NAMES_N_PROBE if "names" in self._blocks else N_PROBE)
         self.clusters = clusters
         self.descriptions = descriptions or {}
@@ -156,7 +156,7 @@ class Recommender:
         def encoded_batches():
             for batch in batches:
                 table = batch if isinstance(batch, pa.Table) else pa.Table.from_pandas(batch.reset_index(drop=True), preserve_index=False)
-                frame = table.select([c for c in feature_columns(space) if c in table.column_names]).to_pandas()
+                frame = table.select([c for c in space.input_columns() if c in table.column_names]).to_pandas()
                 encoded = space.transform(frame) if fitted else space.encode(frame)
                 if not fitted:
                     statistics.partial_fit(encoded)
@@ -173,7 +173,7 @@ class Recommender:
                 raise UserError("no songs to recommend from: the catalogue is empty")
             space.fit_statistics(statistics.mean_, np.sqrt(statistics.var_))
         names = space.output_names
-        weights = distance.weight_vector(names).astype(np.float32)
+        weights = distance.weight_vector(names, space.feature_set).astype(np.float32)
         d = len(names)
         for start in range(0, len(X), CHUNK):
             part = X[start : start + CHUNK, :d]

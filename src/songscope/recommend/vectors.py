@@ -9,15 +9,10 @@ import numpy as np
 import pandas as pd
 
 from songscope.errors import UserError
-from songscope.features import FeatureSpace
 from songscope.recommend.distance import NAME_DIMENSIONS, SongDistance, artist_means
 from songscope.recommend.songs import SongTable
 
 CHUNK = 1 << 18  # rows transformed at a time, bounding the temporary arrays
-
-
-def feature_columns(space: FeatureSpace) -> list[str]:
-    return list(space.columns) + (["key"] if space.key != "none" else []) + (["mode"] if space.mode else [])
 
 
 def stacked(parts: Iterable[np.ndarray], rows: int | None) -> np.ndarray:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from songscope.errors import UserError
 from songscope.jsonable import jsonable
-from songscope.service.common import NotFound, load_run
+from songscope.service.common import NotFound, catalogue_features, load_run
 from songscope.service.songs import map_points, song_row, songs_of, web_catalogue, web_index, web_labels
 from songscope.store import cache, db
 from songscope.store.runs import ClusterRun, run_summaries
@@ -54,10 +54,13 @@ def _overview(store: Store) -> dict:
         report = json.loads(row.report)
         cleaning.append({"ingest": row.run_id, "rows_read": row.rows_read, "rejected": row.rows_rejected,
                          "steps": [{"step": s["name"], "rows_after": s["rows_after"]} for s in report.get("steps", [])],
-                         "outliers": report.get("outliers"), "tracks_added": row.tracks_added})
+                         "outliers": report.get("outliers"), "tracks_added": row.tracks_added, "feature_set": row.feature_set})
     past = runs(store)
     current = run_details(store, past[0]["run_id"]) if past else None
-    return jsonable({"catalogue": {"songs": counts["tracks"], "rejected_rows": counts["rejected_rows"], "duplicates": counts["track_duplicates"]},
+    features = catalogue_features(store)
+    described = [{"name": c.name, "transform": c.transform, "unit": c.unit, "high": c.high, "low": c.low} for c in features.columns]
+    return jsonable({"catalogue": {"songs": counts["tracks"], "rejected_rows": counts["rejected_rows"], "duplicates": counts["track_duplicates"],
+                                   "feature_set": {"name": features.name, "features": described}},
                      "cleaning": cleaning, "current_run": current, "runs": past})
 
 

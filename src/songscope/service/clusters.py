@@ -13,7 +13,17 @@ import pandas as pd
 
 from songscope import crashpoints
 from songscope.jsonable import dumps, jsonable
-from songscope.service.common import LABEL_CANDIDATES, NotFound, Progress, assigned_of, backend_for, latest_run_or_none, load_run, say_to
+from songscope.service.common import (
+    LABEL_CANDIDATES,
+    NotFound,
+    Progress,
+    assigned_of,
+    backend_for,
+    catalogue_space,
+    latest_run_or_none,
+    load_run,
+    say_to,
+)
 from songscope.service.songs import map_points, web_catalogue, web_labels
 from songscope.store import db, keys
 from songscope.store.catalogue import size as catalogue_size
@@ -67,14 +77,12 @@ def cluster(
     and the figures that need songs side by side are computed on a fixed-seed sample, whose size
     the run records (``sample_n``).
     """
-    from songscope.features import FeatureSpace
-
     say = say_to(progress)
     settings = store.settings
     backend = backend_for(store, backend, progress=progress)
     say(f"clustering {catalogue_size(store):,} songs: {algorithm} on the {backend.name} backend")
     t0 = time.perf_counter()
-    space = space or FeatureSpace()
+    space = catalogue_space(store, space)
     if space.center_ is None:  # a job that has fitted it already (`run`) passes it fitted
         space = backend.fit_space(store, space)
     fitted_s = time.perf_counter() - t0
@@ -262,13 +270,12 @@ def evaluate(store: Store, *, ks: list[int], references: int = 10, density: bool
     the outcome reports."""
     from songscope.backends.base import SAMPLE_ROWS
     from songscope.evaluate.select import Evidence, compare_algorithms, density_sweep, k_sweep
-    from songscope.features import FeatureSpace
 
     say = say_to(progress)
     seed = store.settings.seed
     backend = backend_for(store, backend, progress=progress)
     say(f"fitting the feature space, and reading the songs to evaluate on ({backend.name} backend)")
-    space = backend.fit_space(store, space or FeatureSpace())
+    space = backend.fit_space(store, catalogue_space(store, space))
     chosen = backend.sample(store, SAMPLE_ROWS, seed)
     X = space.transform(chosen.songs)
     sweep = k_sweep(X, ks, seed=seed, references=references, progress=say)

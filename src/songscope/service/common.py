@@ -121,3 +121,19 @@ def latest_run_or_none(store: Store) -> ClusterRun | None:
         return load_run(store, None, assignments=False)
     except NotFound:
         return None
+
+
+def catalogue_features(store: Store):
+    """The catalogue's feature set (`schema.FeatureSet`): what every stage describes its songs by."""
+    from songscope.schema import feature_set
+    from songscope.store.catalogue import feature_set_name
+
+    return feature_set(feature_set_name(store))
+
+
+def catalogue_space(store: Store, space=None):
+    """`space` (default: the standard space) over the catalogue's feature set, not yet fitted
+    unless it came fitted."""
+    from songscope.features import FeatureSpace
+
+    return (space or FeatureSpace()).for_features(catalogue_features(store).name)

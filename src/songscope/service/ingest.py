@@ -13,7 +13,7 @@ from songscope import schema
 from songscope.config import redact
 from songscope.errors import UserError
 from songscope.service.clusters import assign
-from songscope.service.common import Progress, backend_for, say_to
+from songscope.service.common import Progress, backend_for, catalogue_features, say_to
 from songscope.store import db
 from songscope.store.catalogue import StoredIngest, write_ingest
 from songscope.store.runs import RunNotFound, latest_run_id, new_id
@@ -110,10 +110,12 @@ def ingest(
     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
     loose_dedup: bool = False,
     assign_new: bool = True,
+    features: str = "spotify",
     progress: Progress | None = None,
 ) -> IngestOutcome:
     """Read, validate and clean the sources on the `backend` (local, spark, auto by their size, or
-    the one a job has chosen);
+    the one a job has chosen), whose songs `features` describe (a feature set of
+    `schema.FEATURE_SETS`: what clustering, profiles and recommendations then read);
     store them in the database and the lake, all or nothing. With `assign_new`, the songs it
     added are then assigned to the latest clustering run's clusters, with the drift measured
     (`assign`; nothing when there is no run yet).
@@ -134,6 +136,7 @@ def ingest(
     say = say_to(progress)
     sources = list(sources)
     check_delimiter(delimiter)
+    schema.feature_set(features).check_stored()  # a set the catalogue can hold, or a clear error before any work
     started_at = datetime.now(UTC)
     run_id = new_id()
     # Both stores must answer before the long work starts, not after it.
@@ -150,7 +153,7 @@ def ingest(
     say(f"storing in {redact(settings.db_url)} and {settings.lake_url}")
     t0 = time.perf_counter()
     try:
-        stored = write_ingest(store, run_id=run_id, started_at=started_at, data=cleaned.data)
+        stored = write_ingest(store, run_id=run_id, started_at=started_at, data=cleaned.data, feature_set=features)
     finally:
         cleaned.release()
     timings["store"] = time.perf_counter() - t0
@@ -179,9 +182,10 @@ class ProfileOutcome:
 
 
 def profile(store: Store, sources: list[str] | None = None, *, out_dir: Path = Path("reports/profile"), figures: bool = True,
-            backend: str | Backend = "local", progress: Progress | None = None) -> ProfileOutcome:
-    """Profile the stored catalogue on the `backend` (on Spark the tables are
-    aggregations), or `sources` without storing them (read here); write Markdown, HTML (and PNGs)."""
+            backend: str | Backend = "local", features: str = "spotify", progress: Progress | None = None) -> ProfileOutcome:
+    """Profile the stored catalogue on the `backend` (on Spark the tables are aggregations), its
+    songs by the catalogue's feature set, or `sources` without storing them (read here, described
+    by `features`); write Markdown, HTML (and PNGs)."""
     from songscope.clean import read_and_clean
     from songscope.profile import profile as make_profile
     from songscope.profile import write_profile
@@ -191,11 +195,12 @@ def profile(store: Store, sources: list[str] | None = None, *, out_dir: Path = P
         if backend not in ("local", "auto"):  # files not yet stored are read here
             raise UserError("profile --engine spark profiles the stored catalogue: ingest the files first (songscope ingest --engine spark)")
         read, cleaned = read_and_clean(sources, s3_endpoint=store.settings.s3_endpoint, progress=say)
-        result = make_profile(cleaned.tracks, clean_report=cleaned.report, rejected=len(read.rejected), figures=figures)
+        result = make_profile(cleaned.tracks, clean_report=cleaned.report, rejected=len(read.rejected), figures=figures,
+                              feature_set=schema.feature_set(features))
     else:
         backend = backend_for(store, backend, progress=progress)
         say(f"profiling the catalogue ({backend.name} backend)")
-        result = backend.profile(store, figures=figures)
+        result = backend.profile(store, feature_set=catalogue_features(store), figures=figures)
     say("writing the profile")
     return ProfileOutcome(result, write_profile(result, out_dir))
 

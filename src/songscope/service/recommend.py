@@ -10,7 +10,7 @@ import numpy as np
 
 from songscope.errors import UserError
 from songscope.jsonable import dumps, jsonable
-from songscope.service.common import NotFound, Progress, load_run, say_to
+from songscope.service.common import NotFound, Progress, catalogue_space, load_run, say_to
 from songscope.service.songs import map_points, songs_of, web_catalogue, web_labels
 from songscope.store import cache, db, keys
 from songscope.store.catalogue import size as catalogue_size
@@ -120,15 +120,16 @@ def recommender(store: Store, run_id: str | None = None):
         from songscope.recommend.distance import SongDistance
         from songscope.recommend.recommender import Recommender
         from songscope.recommend.songs import SONG_COLUMNS
-        from songscope.schema import CONTINUOUS_FEATURES
 
         # File by file from the lake: the recommender holds songs and vectors compactly, never
-        # the catalogue as a frame (see `Recommender`), so it scales with the catalogue.
-        batches = catalogue_batches(store, [*SONG_COLUMNS, *CONTINUOUS_FEATURES])
+        # the catalogue as a frame (see `Recommender`), so it scales with the catalogue. Its
+        # space is the standard one over the catalogue's feature set, fitted on the way.
+        space = catalogue_space(store)
+        batches = catalogue_batches(store, [*SONG_COLUMNS, *space.input_columns()])
         songs = songs_of(store)
         clusters = run.labels_of(store, songs.track_id) if run is not None else None
         descriptions = run.descriptions if run is not None else None
-        return Recommender.from_batches(batches, rows=catalogue_size(store), clusters=clusters, descriptions=descriptions, songs=songs,
+        return Recommender.from_batches(batches, space, rows=catalogue_size(store), clusters=clusters, descriptions=descriptions, songs=songs,
                                         facts=_song_facts(store, songs), distance=SongDistance(name_context=store.settings.name_context))
 
     key = run.run_id if run is not None else None
@@ -209,9 +210,9 @@ def _forget_old_requests(store: Store) -> None:
 
 def eval_recs(store: Store, sources: list[str] | None, *, liked: str | None = None, label: str = "playlist_genre", playlist: str | None = None,
               queries: int = 2_000, playlists: int | None = None, learn_weights: bool = False, target: str = "target", repeats: int = 20,
-              seed: int = 0, progress: Progress | None = None):
-    """Offline evaluation of the recommendations (`recommend.offline.OfflineReport`), kept in the
-    lake for the report."""
+              seed: int = 0, features: str = "spotify", progress: Progress | None = None):
+    """Offline evaluation of the recommendations (`recommend.offline.OfflineReport`) on songs
+    described by the feature set `features`, kept in the lake for the report."""
     from songscope.clean import read_and_clean
     from songscope.recommend import offline
     from songscope.seed import seed_paths
@@ -229,7 +230,7 @@ def eval_recs(store: Store, sources: list[str] | None, *, liked: str | None = No
         background = read_and_clean(seed_paths())[1].tracks
     report = offline.evaluate_recommendations(
         tracks, label=label, playlist=playlist, queries=queries, playlists=playlists, learn=learn_weights,
-        liked=liked_tracks, background=background, target=target, repeats=repeats, seed=seed, progress=say,
+        liked=liked_tracks, background=background, target=target, repeats=repeats, seed=seed, features=features, progress=say,
     )
     report.saved = store.lake.write_bytes(keys.RECOMMENDATION_EVALUATION, dumps(report.to_dict()).encode())
     return report

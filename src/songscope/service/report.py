@@ -17,7 +17,7 @@ import pandas as pd
 from songscope.errors import UserError
 from songscope.jsonable import jsonable
 from songscope.service.clusters import ClusterOutcome, cluster
-from songscope.service.common import Progress, assigned_of, backend_for, load_run, say_to
+from songscope.service.common import Progress, assigned_of, backend_for, catalogue_space, load_run, say_to
 from songscope.service.ingest import IngestOutcome, ingest
 from songscope.store import cache, db, keys
 from songscope.store.runs import ClusterRun
@@ -130,9 +130,10 @@ def gather_report(
         catalogue = store.catalogue()
     if focus is not None and focus not in run.descriptions:
         raise UserError(f"cluster {focus} is not in run {run.run_id}: it has clusters 0..{max(run.descriptions)}")
-    X = FeatureSpace.from_dict(run.space).transform(catalogue)
+    space = FeatureSpace.from_dict(run.space)
+    X = space.transform(catalogue)
     say("profiling the data")
-    prof = profiled if profiled is not None else profile(catalogue, figures=False)
+    prof = profiled if profiled is not None else profile(catalogue, figures=False, feature_set=space.feature_set)
     say(f"k sweep {ks.start}..{ks.stop - 1}")
     compare_at = run.k if run.k >= 2 else None
     if evidence is None:
@@ -182,7 +183,7 @@ class RunOutcome:
 
 
 def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports"), k: int = 8, resamples: int = 10, with_report: bool = True,
-        backend: str | Backend = "local", progress: Progress | None = None) -> RunOutcome:
+        backend: str | Backend = "local", features: str = "spotify", progress: Progress | None = None) -> RunOutcome:
     """The end-to-end job: ingest and clean the sources, profile the catalogue, cluster it (k-means,
     evaluated and stored; `evaluate` chooses k with evidence), and write the HTML report
     (``out_dir/report.html``, also in the lake and noted in the database).
@@ -191,11 +192,11 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
     least ``SONGSCOPE_SPARK_MIN_ROWS`` songs) this process never holds the catalogue: the profile
     and the exact indices are aggregates, the rest of the evidence and the report come from a
     fixed-seed sample whose size they state. The local backend refuses, before reading, sources
-    it estimates will not fit in this machine's memory, and names ``--engine spark``.
+    it estimates will not fit in this machine's memory, and names ``--engine spark``. `features`
+    names the feature set that describes the sources' songs (`schema.FEATURE_SETS`).
     """
     from songscope.backends.base import SAMPLE_ROWS
     from songscope.evaluate.background import BackgroundEvidence
-    from songscope.features import FeatureSpace
     from songscope.profile import write_profile
 
     say = say_to(progress)
@@ -214,15 +215,16 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
             if evidence.process is not None:
                 cleanup.enter_context(_one_thread_each())
         t0 = time.perf_counter()
-        ingested = ingest(store, sources, backend=backend, progress=progress)
+        ingested = ingest(store, sources, backend=backend, features=features, progress=progress)
         timings["ingest"] = time.perf_counter() - t0
         say(f"profiling the catalogue ({backend.name} backend)")
         t0 = time.perf_counter()
         # Tables only: the report draws the same figures, interactive (`songscope profile` draws PNGs).
-        profiled = backend.profile(store, clean_report=ingested.report, rejected=ingested.rows_rejected, figures=False)
+        space = catalogue_space(store)
+        profiled = backend.profile(store, feature_set=space.feature_set, clean_report=ingested.report, rejected=ingested.rows_rejected, figures=False)
         paths = write_profile(profiled, out_dir / "profile")
         timings["profile"] = time.perf_counter() - t0
-        space = backend.fit_space(store, FeatureSpace())
+        space = backend.fit_space(store, space)
         if evidence is not None:
             chosen = backend.sample(store, SAMPLE_ROWS, store.settings.seed)
             evidence.start(space.transform(chosen.songs), None, store.settings.seed)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from songscope.config import redact
 from songscope.store import db
-from songscope.store.catalogue import CatalogueHealth, health
+from songscope.store.catalogue import CatalogueHealth, feature_set_name, health
 from songscope.store.catalogue import sweep as sweep_lake
 from songscope.store.runs import list_runs
 from songscope.store.store import Store
@@ -24,10 +24,12 @@ class Status:
     runs: pd.DataFrame
     lake: str
     catalogue: CatalogueHealth
+    #: The feature set the catalogue's songs are described by (`schema.feature_set`).
+    feature_set: str
 
     def to_dict(self) -> dict[str, Any]:
         return {"database": self.database, "schema_version": self.schema_version, "counts": self.counts,
-                "lake": self.lake, "catalogue": self.catalogue.to_dict(),
+                "lake": self.lake, "catalogue": self.catalogue.to_dict(), "feature_set": self.feature_set,
                 "runs": self.ingests.drop(columns=["report"]), "cluster_runs": self.runs}
 
 
@@ -36,7 +38,7 @@ def status(store: Store) -> Status:
     ingest runs, the cluster runs (with their silhouette)."""
     ingests = db.read_table(store.db, db.ingest_runs).sort_values("started_at", ignore_index=True)
     return Status(redact(store.settings.db_url), db.schema_version(store.db), db.counts(store.db), ingests, list_runs(store),
-                  store.settings.lake_url, health(store))
+                  store.settings.lake_url, health(store), feature_set_name(store))
 
 
 @dataclass

@@ -186,11 +186,13 @@ def _catalogue_transaction(database: sa.Engine) -> Iterator[sa.Connection]:
             yield conn
 
 
-def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, cleaned=None, data: CleanIngest | None = None) -> StoredIngest:
+def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, cleaned=None, data: CleanIngest | None = None,
+                 feature_set: str = "spotify") -> StoredIngest:
     """Store one ingest in the database and the lake: one transaction, which holds the catalogue's
     lock and lists the lake's new files in the manifest, so a failure or kill at any point leaves
     both as they were. Pass `read` (an `ingest.IngestResult`) and `cleaned` (a `clean.CleanResult`),
-    or `data`, any `CleanIngest` (the Spark backend's streams in bounded chunks)."""
+    or `data`, any `CleanIngest` (the Spark backend's streams in bounded chunks). `feature_set`
+    names the set (`schema.FEATURE_SETS`) its songs are described by."""
     data = data if data is not None else InMemoryIngest(read, cleaned)
     lake = store.lake
     migrate_legacy_lake(store)
@@ -214,7 +216,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
 
             with db.bulk_write(conn):
                 writer = db.IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=data.sources,
-                                         lake_uri=lake.uri(keys.ingest_folder(run_id)))
+                                         lake_uri=lake.uri(keys.ingest_folder(run_id)), feature_set=feature_set)
                 loaded = None
                 if data.in_workers and staging.loads_in_parallel(store.db):
                     staged = staging.create(store.db)
@@ -385,6 +387,17 @@ def size(store: Store) -> int:
     """Tracks in the catalogue, from the manifest alone (nothing read from the lake)."""
     files = manifest(store)
     return int(files.loc[files["content"] == db.TRACKS, "rows"].sum())
+
+
+def feature_set_name(store: Store) -> str:
+    """The name of the feature set (`schema.feature_set`) the catalogue's songs are described by:
+    the one its ingests share, ``a+b`` when it holds songs of two (compared on the features both
+    have), ``spotify`` while it is empty."""
+    used = sa.select(db.ingest_runs.c.feature_set, sa.func.min(db.ingest_runs.c.started_at).label("first")).where(
+        db.ingest_runs.c.rows_clean > 0).group_by(db.ingest_runs.c.feature_set)
+    with store.db.connect() as conn:
+        names = [row.feature_set for row in sorted(conn.execute(used), key=lambda row: (row.first, row.feature_set))]
+    return "+".join(names) or "spotify"
 
 
 def label_columns(store: Store) -> list[str]:

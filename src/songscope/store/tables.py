@@ -42,6 +42,8 @@ ingest_runs = sa.Table(
     sa.Column("tracks_added", sa.BigInteger, nullable=False),
     sa.Column("report", LongText, nullable=False),  # JSON CleanReport
     sa.Column("lake_uri", sa.Text),
+    # The feature set (`schema.FEATURE_SETS`) the ingest's songs are described by.
+    sa.Column("feature_set", sa.String(64), nullable=False, server_default="spotify"),
     **TABLE_OPTIONS,
 )
 

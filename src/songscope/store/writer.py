@@ -190,8 +190,10 @@ class IngestWriter:
     Chunks of one ingest never share a track id (cleaning made them unique).
     """
 
-    def __init__(self, conn: Connection, *, run_id: str, started_at: datetime, source_summaries: Iterable[object], lake_uri: str | None = None):
+    def __init__(self, conn: Connection, *, run_id: str, started_at: datetime, source_summaries: Iterable[object], lake_uri: str | None = None,
+                 feature_set: str = "spotify"):
         self.conn, self.run_id, self.started_at, self.lake_uri = conn, run_id, started_at, lake_uri
+        self.feature_set = feature_set
         self.summaries = list(source_summaries)
         self.source_ids, self.known_sources = _upsert_sources(conn, self.summaries, run_id)
         # Empty before this ingest: nothing it adds can be known already, whatever its earlier chunks added.
@@ -323,6 +325,7 @@ class IngestWriter:
                 tracks_added=int(self.tracks_added),
                 report=dumps({**report, "near_duplicates_of_earlier_ingests": near_earlier}),
                 lake_uri=self.lake_uri,
+                feature_set=self.feature_set,
             )
         )
         return IngestRecord(

@@ -52,9 +52,11 @@ def _layout(fig: go.Figure, title: str, *, height: int = 420, **kwargs) -> go.Fi
 # ---------------------------------------------------------------------------------------- EDA
 
 
-def feature_histograms(tracks: pd.DataFrame, rules: Sequence[schema.OutlierRule] = schema.SEED_OUTLIER_RULES, bins: int = 40) -> go.Figure:
-    """One histogram per audio feature, with the outlier rules' thresholds as dashed red lines."""
-    features = [f for f in schema.CONTINUOUS_FEATURES if f in tracks and pd.to_numeric(tracks[f], errors="coerce").notna().any()]
+def feature_histograms(tracks: pd.DataFrame, features: Sequence[str] = schema.SPOTIFY.continuous,
+                       rules: Sequence[schema.OutlierRule] = schema.SEED_OUTLIER_RULES, bins: int = 40) -> go.Figure:
+    """One histogram per feature (by default Spotify's on a scale), with the outlier rules'
+    thresholds as dashed red lines."""
+    features = [f for f in features if f in tracks and pd.to_numeric(tracks[f], errors="coerce").notna().any()]
     cols = 4
     rows = -(-len(features) // cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=features, vertical_spacing=0.12, horizontal_spacing=0.06)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from songscope import schema
 from songscope.viz import figures as F
 
 Progress = Callable[[str], None]
@@ -159,7 +160,10 @@ def render(data: ReportData, *, progress: Progress | None = None) -> Report:
     page.text(f'<p><span class="kpi"><b>{songs:,}</b>songs</span><span class="kpi"><b>{prof.artist_count:,}</b>artists</span>'
               f'<span class="kpi"><b>{prof.top10_share:.1%}</b>of songs by the 10 largest artists</span>'
               f'<span class="kpi"><b>{int(prof.outliers.iloc[-1]["tracks"]):,}</b>flagged outliers (kept)</span></p>')
-    page.figure("histograms", F.feature_histograms(catalogue))
+    features = schema.feature_set(prof.feature_set)
+    page.text(f"<p>The songs are described by the <b>{html.escape(features.name)}</b> feature set: "
+              + ", ".join(html.escape(f"{c.name} ({c.unit})" if c.unit else c.name) for c in features.columns) + ".</p>")
+    page.figure("histograms", F.feature_histograms(catalogue, features.continuous))
     page.figure("correlations", F.correlation_heatmap(prof.correlations))
     page.figure("top_artists", F.top_artists_bar(prof.top_artists, prof.rows))
     if "popularity" in catalogue and catalogue["popularity"].notna().any():

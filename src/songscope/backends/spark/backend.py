@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from songscope.backends.base import REFERENCE_SONGS, CleanedSources, Clustering, IngestOptions, Placement, Progress, RunWithoutLakeClusters, SongSample
+from songscope.schema import SPOTIFY, FeatureSet
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -117,7 +118,9 @@ class SparkBackend:
         return Placement(found.reference, found.new_songs, found.fitted_songs, found.median_distance_new, found.new_per_cluster,
                          found.poor_per_cluster, lambda: (read_scratch(uri, settings.s3_endpoint) for uri, _ in found.files), remove)
 
-    def profile(self, store: Store, *, clean_report=None, rejected: int | None = None, figures: bool = True) -> Profile:
+    def profile(self, store: Store, *, feature_set: FeatureSet = SPOTIFY, clean_report=None, rejected: int | None = None,
+                figures: bool = True) -> Profile:
         from songscope.backends.spark.profile import profile_on_spark
 
-        return profile_on_spark(self._catalogue(store), clean_report=clean_report, rejected=rejected, seed=self.settings.seed, figures=figures)
+        return profile_on_spark(self._catalogue(store), clean_report=clean_report, rejected=rejected, seed=self.settings.seed, figures=figures,
+                                feature_set=feature_set)

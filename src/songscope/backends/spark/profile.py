@@ -17,7 +17,7 @@ import pandas as pd
 
 from songscope import schema
 from songscope.backends.spark.cluster import hash_sample
-from songscope.profile import TOP_ARTISTS, Profile
+from songscope.profile import TOP_ARTISTS, Profile, described_features
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -32,7 +32,8 @@ def _condition(rule: schema.OutlierRule) -> str:
 
 
 def profile_on_spark(tracks: DataFrame, *, clean_report=None, rejected: int | None = None,
-                     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES, seed: int = 0, figures: bool = False) -> Profile:
+                     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES, seed: int = 0, figures: bool = False,
+                     feature_set: schema.FeatureSet = schema.SPOTIFY) -> Profile:
     """Describe every numeric column, the artists' concentration and the outliers (see `profile.profile`)."""
     from pyspark.sql import functions as F
 
@@ -80,12 +81,12 @@ def profile_on_spark(tracks: DataFrame, *, clean_report=None, rejected: int | No
                              "tracks": [int(counted[f"rule{i}"] or 0) for i in range(len(outlier_rules))] + [int(counted["any"] or 0)]})
     popularity_zero = float(counted["popularity_zero"]) if counted["popularity_known"] else None
 
-    features = [c for c in schema.AUDIO_FEATURES + ("popularity",) if c in numeric and describe.loc[c, "count"] > 0]
+    features = [c for c in described_features(feature_set) if c in numeric and describe.loc[c, "count"] > 0]
     sampled = hash_sample(tracks, EXACT_MAX_ROWS, n, seed).select(*[F.col(c).cast("double").alias(c) for c in numeric]).toPandas()
     correlations = sampled[features].corr(method="spearman")
     result = Profile(rows=n, describe=describe, top_artists=top, artist_count=int(artist_count), top10_share=top10_share,
                      popularity_zero_share=popularity_zero, outliers=outliers, correlations=correlations, clean_report=clean_report,
-                     rejected=rejected)
+                     rejected=rejected, feature_set=feature_set.name)
     if figures:  # histograms of the same sample (every song up to EXACT_MAX_ROWS)
         from songscope.profile import draw_figures
 
