@@ -83,7 +83,7 @@ def test_a_second_feature_set_drives_the_space_and_the_clusters_words(monkeypatc
     X = space.transform(frame)
     logged = np.log(frame["length_s"].to_numpy())
     np.testing.assert_allclose(X[:, 2], (logged - logged.mean()) / logged.std(), atol=1e-9)
-    np.testing.assert_allclose(X[frame["chroma"].to_numpy() == 3, 3], (1.0 - space.center_[3]) / space.scale_[3])  # sin(2 pi 3/12) = 1
+    np.testing.assert_allclose(X[frame["chroma"].to_numpy() == 3, 3], (1.0 - space.centre_[3]) / space.scale_[3])  # sin(2 pi 3/12) = 1
     restored = FeatureSpace.from_dict(json.loads(space.to_json()))
     assert restored.features == "made-up"
     np.testing.assert_allclose(restored.transform(frame), X)
@@ -110,3 +110,11 @@ def test_spotifys_set_is_the_one_declaration_of_its_features():
     assert FeatureSpace.from_dict(saved).feature_set is schema.SPOTIFY
     with pytest.raises(ValueError, match="period"):
         schema.FeatureColumn("key", "circular")
+
+
+def test_a_space_saved_before_centre_was_spelled_so_still_loads(catalogue):
+    """Runs saved before revision 0012 wrote the space's centring as ``center``."""
+    space = FeatureSpace().fit(catalogue)
+    saved = space.to_dict()
+    saved["center"] = saved.pop("centre")
+    np.testing.assert_array_equal(FeatureSpace.from_dict(saved).transform(catalogue), space.transform(catalogue))

@@ -36,7 +36,7 @@ def test_cluster_run_is_saved_and_loaded_whole_on_every_database(seed_catalogue,
     made = outcome.run
     assert stored.k == 5 and stored.n_tracks == 15_626 and stored.engine == "local" and stored.algorithm == "kmeans"
     assert sorted(stored.assignments["cluster"].unique()) == [0, 1, 2, 3, 4]
-    assert stored.clusters["description"].str.len().min() > 0 and len(stored.clusters["center"].iloc[0]) == 10
+    assert stored.clusters["description"].str.len().min() > 0 and len(stored.clusters["centre"].iloc[0]) == 10
     assert stored.metrics["silhouette"] == pytest.approx(made.metrics["silhouette"])
     # The evidence travels with the run (before, only the report could read it from a side file).
     assert stored.stability["resamples"] == 3 and len(stored.stability["jaccard"]) == 5 and stored.stability["seeds"]["runs"] == 3
@@ -307,8 +307,8 @@ def test_a_cluster_the_sample_missed_keeps_its_exact_size_and_no_stability_figur
     X = space.transform(sample)
     fitted = LocalAlgorithm("kmeans", n_clusters=3, random_state=0).fit(X)
     labels = np.array([0, 1, 3])[fitted.labels]  # cluster 2 exists in the catalogue, not in the sample
-    centers = np.vstack([fitted.centers[:2], np.zeros((1, X.shape[1])), fitted.centers[2:]])
-    result = ClusterResult(labels=labels, centers=centers, backend="spark", algorithm="kmeans", params={})
+    centres = np.vstack([fitted.centres[:2], np.zeros((1, X.shape[1])), fitted.centres[2:]])
+    result = ClusterResult(labels=labels, centres=centres, backend="spark", algorithm="kmeans", params={})
     sizes = np.array([9_000, 4_000, 12, 2_614])
     clustering = Clustering(result, sample, X, {}, int(sizes.sum()), sizes=sizes)
     with Store(seed_catalogue) as store:

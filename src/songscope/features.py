@@ -66,7 +66,7 @@ class FeatureSpace:
     pca: float | int | None = None
     features: str = "spotify"
 
-    center_: np.ndarray | None = field(default=None, repr=False)
+    centre_: np.ndarray | None = field(default=None, repr=False)
     scale_: np.ndarray | None = field(default=None, repr=False)
     pca_mean_: np.ndarray | None = field(default=None, repr=False)
     pca_components_: np.ndarray | None = field(default=None, repr=False)
@@ -119,7 +119,7 @@ class FeatureSpace:
         must then be the set's). A fitted space is bound to its set already and is returned as it is."""
         import dataclasses
 
-        if name == self.features or self.center_ is not None:
+        if name == self.features or self.centre_ is not None:
             return self
         own = tuple(self.columns) != self.feature_set.continuous
         return dataclasses.replace(self, features=name, columns=self.columns if own else None)
@@ -176,7 +176,7 @@ class FeatureSpace:
         and applied as plain arithmetic (numpy here, SQL on Spark)."""
         encoded = self.encode(frame)
         if self.scaling == "robust":
-            center = np.median(encoded, axis=0)
+            centre = np.median(encoded, axis=0)
             q75, q25 = np.percentile(encoded, [75, 25], axis=0)
             scale = q75 - q25
             fallback = encoded.std(axis=0)  # a column whose quartiles coincide (instrumentalness) keeps its spread
@@ -185,14 +185,14 @@ class FeatureSpace:
             from sklearn.preprocessing import StandardScaler
 
             scaler = StandardScaler().fit(encoded)
-            center, scale = scaler.mean_, scaler.scale_  # a constant column gets scale 1
-        self.center_ = center
+            centre, scale = scaler.mean_, scaler.scale_  # a constant column gets scale 1
+        self.centre_ = centre
         self.scale_ = np.where(scale > 0, scale, 1.0)
         self.pca_components_ = self.pca_mean_ = self.explained_variance_ratio_ = None
         if self.pca is not None:
             from sklearn.decomposition import PCA
 
-            scaled = (encoded - self.center_) / self.scale_
+            scaled = (encoded - self.centre_) / self.scale_
             # A variance share (0.9) or a count; the full SVD, whose signs scikit-learn fixes so
             # that each component's largest loading is positive: refits agree.
             share = isinstance(self.pca, float) and 0 < self.pca < 1
@@ -204,9 +204,9 @@ class FeatureSpace:
         return self
 
     def transform(self, frame: pd.DataFrame, dtype: type = np.float64) -> np.ndarray:
-        if self.center_ is None or self.scale_ is None:
+        if self.centre_ is None or self.scale_ is None:
             raise RuntimeError("the feature space is not fitted: call fit(tracks) first")
-        scaled = (self.encode(frame) - self.center_) / self.scale_
+        scaled = (self.encode(frame) - self.centre_) / self.scale_
         if self.pca_components_ is not None:
             scaled = (scaled - self.pca_mean_) @ self.pca_components_.T
         return np.ascontiguousarray(scaled, dtype=dtype)
@@ -218,7 +218,7 @@ class FeatureSpace:
         """Points of the space back in the encoded units (dB, BPM, log ms), for describing centres."""
         if self.pca_components_ is not None:
             points = points @ self.pca_components_ + self.pca_mean_
-        return points * self.scale_ + self.center_
+        return points * self.scale_ + self.centre_
 
     # ------------------------------------------------------------------ as SQL, for Spark
 
@@ -244,9 +244,9 @@ class FeatureSpace:
 
     def sql_expressions(self) -> list[str]:
         """One SQL expression per output dimension, over the catalogue's columns (Spark SQL)."""
-        if self.center_ is None:
+        if self.centre_ is None:
             raise RuntimeError("the feature space is not fitted")
-        scaled = [f"(({e}) - {float(c)!r}) / {float(s)!r}" for e, c, s in zip(self.encoded_sql(), self.center_, self.scale_)]
+        scaled = [f"(({e}) - {float(c)!r}) / {float(s)!r}" for e, c, s in zip(self.encoded_sql(), self.centre_, self.scale_)]
         if self.pca_components_ is None:
             return scaled
         return [
@@ -254,21 +254,21 @@ class FeatureSpace:
             for component in self.pca_components_
         ]
 
-    def fit_statistics(self, center: np.ndarray, scale: np.ndarray, *, encoded_mean: np.ndarray | None = None,
+    def fit_statistics(self, centre: np.ndarray, scale: np.ndarray, *, encoded_mean: np.ndarray | None = None,
                        encoded_covariance: np.ndarray | None = None) -> FeatureSpace:
         """Fit from statistics a distributed engine aggregated over the encoded columns: the centre
         and scale (mean and population standard deviation, or median and IQR), and for PCA the
         encoded columns' mean and covariance. The same space `fit` learns from rows, up to
         rounding (PCA from the covariance's eigenvectors, signed as scikit-learn signs them)."""
-        self.center_ = np.asarray(center, dtype=np.float64)
+        self.centre_ = np.asarray(centre, dtype=np.float64)
         self.scale_ = np.where(np.asarray(scale) > 0, scale, 1.0).astype(np.float64)
         self.pca_components_ = self.pca_mean_ = self.explained_variance_ratio_ = None
         if self.pca is None:
             return self
         if encoded_mean is None or encoded_covariance is None:
             raise ValueError("a space with PCA needs the encoded columns' mean and covariance")
-        # Scaled columns: (x - center) / scale, so their mean and covariance follow from the encoded ones.
-        self.pca_mean_ = (np.asarray(encoded_mean) - self.center_) / self.scale_
+        # Scaled columns: (x - centre) / scale, so their mean and covariance follow from the encoded ones.
+        self.pca_mean_ = (np.asarray(encoded_mean) - self.centre_) / self.scale_
         covariance = np.asarray(encoded_covariance) / np.outer(self.scale_, self.scale_)
         variances, vectors = np.linalg.eigh(covariance)
         order = np.argsort(variances)[::-1]
@@ -296,12 +296,12 @@ class FeatureSpace:
             "mode": self.mode,
             "pca": self.pca,
             "features": self.features,
-            "center": arr(self.center_),
+            "centre": arr(self.centre_),
             "scale": arr(self.scale_),
             "pca_mean": arr(self.pca_mean_),
             "pca_components": arr(self.pca_components_),
             "explained_variance_ratio": arr(self.explained_variance_ratio_),
-            "output_names": self.output_names if self.center_ is not None else None,
+            "output_names": self.output_names if self.centre_ is not None else None,
         }
 
     def to_json(self) -> str:
@@ -316,7 +316,7 @@ class FeatureSpace:
             columns=tuple(data["columns"]), scaling=data["scaling"], log_duration=data["log_duration"],
             key=data["key"], mode=data["mode"], pca=data["pca"], features=data.get("features", "spotify"),  # runs before feature sets: Spotify's
         )
-        space.center_, space.scale_ = arr("center"), arr("scale")
+        space.centre_, space.scale_ = arr("centre" if "centre" in data else "center"), arr("scale")  # runs saved before 0012 spelled it center
         space.pca_mean_, space.pca_components_ = arr("pca_mean"), arr("pca_components")
         space.explained_variance_ratio_ = arr("explained_variance_ratio")
         return space

@@ -60,7 +60,7 @@ def test_fit_space_sample_and_profile(stored):
             spaces[name] = backend.fit_space(store, FeatureSpace(key="circle"))
             samples[name] = backend.sample(store, songs + 1, seed=0)
             profiles[name] = backend.profile(store, figures=False)
-    np.testing.assert_allclose(spaces["spark"].center_, spaces["local"].center_, rtol=1e-9)
+    np.testing.assert_allclose(spaces["spark"].centre_, spaces["local"].centre_, rtol=1e-9)
     np.testing.assert_allclose(spaces["spark"].scale_, spaces["local"].scale_, rtol=1e-9)
     assert samples["local"].total == samples["spark"].total == songs
     assert set(samples["local"].songs["track_id"]) == set(samples["spark"].songs["track_id"])  # a sample larger than the catalogue is all of it
@@ -111,7 +111,7 @@ def test_assign(stored):
     placed = {}
     with Store(settings) as store:
         run = load_run(store, run_id, assignments=False)
-        centres = np.array(run.clusters["center"].tolist(), dtype=np.float64)
+        centres = np.array(run.clusters["centre"].tolist(), dtype=np.float64)
         numbers = run.clusters["cluster"].to_numpy(dtype=np.int64)
         for name, backend in _both(settings).items():
             placement = backend.assign(store, run, centres, numbers, seed=0)

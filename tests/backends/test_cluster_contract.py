@@ -38,7 +38,7 @@ def test_feature_space_from_aggregates_equals_the_fitted_one(seed_on_spark, opti
     _, tracks, catalogue = seed_on_spark
     local = FeatureSpace(**options).fit(catalogue)
     spark = fit_space(tracks, FeatureSpace(**options))
-    np.testing.assert_allclose(spark.center_, local.center_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(spark.centre_, local.centre_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(spark.scale_, local.scale_, rtol=1e-9)
     if local.pca_components_ is not None:
         assert spark.pca_components_.shape == local.pca_components_.shape

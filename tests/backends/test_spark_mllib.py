@@ -47,7 +47,7 @@ def test_spark_reads_the_lake_parquet_and_agrees_with_local(seed_catalogue, spar
     spark_labels = result.labels[order]
     # The SQL transform equals the numpy one: the centres sit where the members' mean is.
     for cluster in range(4):
-        assert np.linalg.norm(X[spark_labels == cluster].mean(axis=0) - result.centers[cluster]) < 1e-3
+        assert np.linalg.norm(X[spark_labels == cluster].mean(axis=0) - result.centres[cluster]) < 1e-3
     # Agreement is measured, not assumed: on song features near-equal SSE can come from different
     # partitions, so the objective is what must agree; the ARI is reported by `songscope compare`.
     local = LocalAlgorithm("kmeans", n_clusters=4, random_state=0).fit(X)

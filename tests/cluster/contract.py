@@ -24,7 +24,7 @@ class AlgorithmContract:
         assert isinstance(first, ClusterResult)
         assert first.labels.shape == (len(X),)
         assert first.sizes.sum() + int((first.labels < 0).sum()) == len(X)  # sizes sum to n
-        assert first.centers.shape[1] == X.shape[1]  # centres live in the shared space
+        assert first.centres.shape[1] == X.shape[1]  # centres live in the shared space
         # Clusters are numbered largest first.
         assert (np.diff(first.sizes) <= 0).all()
         # The same seed gives the same labels.
@@ -41,4 +41,4 @@ class AlgorithmContract:
             return
         for cluster in range(result.n_clusters):
             members = X[result.labels == cluster]
-            assert np.linalg.norm(members.mean(axis=0) - result.centers[cluster]) < 0.5
+            assert np.linalg.norm(members.mean(axis=0) - result.centres[cluster]) < 0.5

@@ -21,17 +21,17 @@ def test_own_kmeans_kernel_matches_scikit_learn(dims, rows, k):
     rng = np.random.default_rng(dims)
     X = rng.normal(0, 1.0, (rows, dims)) + rng.normal(0, 3.0, (k, dims))[rng.integers(0, k, rows)]
     init = kmeans_plus_plus(X, k, 0)
-    labels, centers, inertia, n_iter = lloyd(X, init, max_iter=30, tol=0)
+    labels, centres, inertia, n_iter = lloyd(X, init, max_iter=30, tol=0)
     reference = KMeans(k, init=init, n_init=1, max_iter=30, tol=0, algorithm="lloyd").fit(X)
     assert n_iter == reference.n_iter_
     assert abs(inertia / reference.inertia_ - 1) < 1e-4
     assert adjusted_rand_score(labels, reference.labels_) > 0.999
-    np.testing.assert_allclose(centers, reference.cluster_centers_, atol=1e-3)
+    np.testing.assert_allclose(centres, reference.cluster_centers_, atol=1e-3)
 
 
 def test_kmeans_kernel_stops_when_no_song_changes_cluster():
     X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
-    labels, centers, inertia, n_iter = lloyd(X, X[[0, 2]], max_iter=50, tol=0)
+    labels, centres, inertia, n_iter = lloyd(X, X[[0, 2]], max_iter=50, tol=0)
     assert n_iter == 2  # the second pass changes nothing
     assert labels.tolist() in ([0, 0, 1, 1],)
     assert inertia == pytest.approx(0.01)

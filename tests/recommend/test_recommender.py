@@ -310,7 +310,7 @@ def test_built_in_batches_equals_built_from_the_frame(catalogue, recommender):
     bounds = [0, 3_000, 3_001, 9_500, len(catalogue)]
     parts = [catalogue.iloc[a:b] for a, b in zip(bounds, bounds[1:])]
     streamed = Recommender.from_batches(parts, rows=len(catalogue))
-    np.testing.assert_allclose(streamed.space.center_, recommender.space.center_, rtol=1e-12)
+    np.testing.assert_allclose(streamed.space.centre_, recommender.space.centre_, rtol=1e-12)
     np.testing.assert_allclose(streamed.space.scale_, recommender.space.scale_, rtol=1e-9)
     np.testing.assert_allclose(streamed.X, recommender.X, atol=2e-5)
     unknown_size = Recommender.from_batches(iter(parts))

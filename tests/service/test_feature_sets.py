@@ -55,7 +55,7 @@ def test_every_stage_reads_the_catalogue_s_feature_set(made_up, settings_factory
         clustered = service.cluster(store, k=4, resamples=2, space=None)
         run = clustered.run
         assert run.space["features"] == "made_up" and run.space["columns"] == ["energy", "valence", "tempo", "duration_ms"]
-        assert clustered.result.centers.shape == (4, 4)
+        assert clustered.result.centres.shape == (4, 4)
         descriptions = list(run.clusters["description"])
         assert all(_described_in_own_words(d) for d in descriptions), descriptions
         assert any(word in OWN_WORDS for d in descriptions for word in d.split(", "))

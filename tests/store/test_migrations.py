@@ -52,6 +52,8 @@ def _v5_database(url: str, folder: Path) -> dict[str, int]:
             db.legacy_metadata.create_all(conn, tables=[t for t in v5 if t.metadata is db.legacy_metadata])
             for name, frame in tables.items():
                 table = _v5_table(name)
+                if "centre" in table.c:  # today's table, as a database completed before Alembic has it
+                    frame = frame.rename(columns={"center": "centre"})
                 for column in ("created_at", "started_at", "finished_at", "applied_at"):
                     if column in frame:
                         moment = pd.to_datetime(frame[column], utc=True, format="mixed")

@@ -151,4 +151,4 @@ def continued(result: ClusterResult, before: np.ndarray, previous_k: int) -> tup
             found = np.asarray(predict(points), dtype=np.int64)
             return np.where(found >= 0, numbers[np.maximum(found, 0)], found)
 
-    return dataclasses.replace(result, labels=labels, centers=result.centers[np.argsort(numbers)], predictor=predictor), identities
+    return dataclasses.replace(result, labels=labels, centres=result.centres[np.argsort(numbers)], predictor=predictor), identities

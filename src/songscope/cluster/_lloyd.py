@@ -85,11 +85,11 @@ class _FusedAssigner:
         self.shares = list(zip(bounds[:-1], bounds[1:], strict=True))
         self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
 
-    def __call__(self, centers: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    def __call__(self, centres: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """Assign every row to its nearest centre, in place in `labels`; return the new centres'
         sums and counts and how many rows changed centre."""
-        k = len(centers)
-        c = np.ascontiguousarray(centers, dtype=np.float32)
+        k = len(centres)
+        c = np.ascontiguousarray(centres, dtype=np.float32)
         W = np.float32(-2.0) * c
         c_sq = (c.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
         sums = np.zeros((self.workers, k, self.d))
@@ -131,13 +131,13 @@ class _BlasAssigner:
         self.buffers: list[np.ndarray] = []
         self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
 
-    def __call__(self, centers: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    def __call__(self, centres: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """Assign every row to its nearest centre, in place in `labels`; return the new centres'
         sums and counts and how many rows changed centre."""
-        k = len(centers)
+        k = len(centres)
         padded = self.X.shape[1]
         c = np.zeros((k, padded), dtype=np.float32)
-        c[:, : self.d] = centers
+        c[:, : self.d] = centres
         c_sq = (c.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
         sums = np.zeros((self.workers, k, padded))
         counts = np.zeros((self.workers, k), dtype=np.int64)
@@ -170,9 +170,9 @@ class _BlasAssigner:
 
 
 def lloyd(
-    X: np.ndarray, centers: np.ndarray, *, max_iter: int = 300, tol: float = 1e-4
+    X: np.ndarray, centres: np.ndarray, *, max_iter: int = 300, tol: float = 1e-4
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Lloyd's k-means from `centers`; returns labels, centres, inertia (float64) and iterations.
+    """Lloyd's k-means from `centres`; returns labels, centres, inertia (float64) and iterations.
 
     Each iteration is one pass over the rows (`_FusedAssigner`, or `_BlasAssigner` above 16 features): the nearest centre of each row and
     the sums of the new centres together, float32 distances, all cores. Convergence as
@@ -181,7 +181,7 @@ def lloyd(
     """
     X32 = np.ascontiguousarray(X, dtype=np.float32)
     n = len(X32)
-    centers = np.array(centers, dtype=np.float64)
+    centres = np.array(centres, dtype=np.float64)
     threshold = tol * _mean_variance(X32) if tol > 0 else 0.0
     labels = np.full(n, -1, dtype=np.int64)
     # Threads pay from about 50k rows; below, handing blocks to a pool costs more than it saves
@@ -192,29 +192,29 @@ def lloyd(
     # (milliseconds per call), so only the one path that runs BLAS inside threads pays for it.
     blas_in_threads = isinstance(assign, _BlasAssigner) and assign.workers > 1
     with threadpool_limits(1, user_api="blas") if blas_in_threads else nullcontext():
-        labels, centers, n_iter = _lloyd_loop(X32, centers, labels, assign, max_iter, threshold)
-    return labels, centers, inertia_of(X32, labels, centers), n_iter
+        labels, centres, n_iter = _lloyd_loop(X32, centres, labels, assign, max_iter, threshold)
+    return labels, centres, inertia_of(X32, labels, centres), n_iter
 
 
-def _lloyd_loop(X32, centers, labels, assign, max_iter, threshold):
+def _lloyd_loop(X32, centres, labels, assign, max_iter, threshold):
     n_iter = 0
     try:
         for n_iter in range(1, max_iter + 1):  # noqa: B007 - the count is returned
-            sums, counts, changed = assign(centers, labels)
-            new_centers = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centers)
+            sums, counts, changed = assign(centres, labels)
+            new_centres = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
             empty = np.flatnonzero(counts == 0)
             if len(empty):
                 # An empty cluster takes the rows farthest from their centres, as scikit-learn does.
-                far = np.argsort(((X32 - centers[labels]) ** 2).sum(axis=1))[::-1][: len(empty)]
-                new_centers[empty] = X32[far]
-            shift = float(((new_centers - centers) ** 2).sum())
-            centers = new_centers
+                far = np.argsort(((X32 - centres[labels]) ** 2).sum(axis=1))[::-1][: len(empty)]
+                new_centres[empty] = X32[far]
+            shift = float(((new_centres - centres) ** 2).sum())
+            centres = new_centres
             if changed == 0 or shift <= threshold:
                 break
-        assign(centers, labels)
+        assign(centres, labels)
     finally:
         assign.close()
-    return labels, centers, n_iter
+    return labels, centres, n_iter
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", boundscheck=False)
@@ -236,17 +236,17 @@ def _mean_variance(X):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", boundscheck=False)
-def _inertia(X, labels, centers):  # pragma: no cover - compiled
+def _inertia(X, labels, centres):  # pragma: no cover - compiled
     total = 0.0
     for i in range(X.shape[0]):
         c = labels[i]
         for f in range(X.shape[1]):
-            t = np.float64(X[i, f]) - centers[c, f]
+            t = np.float64(X[i, f]) - centres[c, f]
             total += t * t
     return total
 
 
-def inertia_of(X: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float:
+def inertia_of(X: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> float:
     """Sum of squared distances to the assigned centres, in float64, on all cores.
 
     >>> inertia_of(np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([0, 0]), np.array([[1.0, 0.0]]))
@@ -254,11 +254,11 @@ def inertia_of(X: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float:
     """
     X = np.ascontiguousarray(X)
     labels = np.asarray(labels, dtype=np.int64)
-    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
     workers = min(os.cpu_count() or 1, max(1, len(X) // 100_000))
     if workers == 1:
-        return float(_inertia(X, labels, centers))
+        return float(_inertia(X, labels, centres))
     bounds = np.linspace(0, len(X), workers + 1).astype(int)
     with ThreadPoolExecutor(workers) as pool:
-        parts = pool.map(lambda span: _inertia(X[span[0] : span[1]], labels[span[0] : span[1]], centers), zip(bounds[:-1], bounds[1:], strict=True))
+        parts = pool.map(lambda span: _inertia(X[span[0] : span[1]], labels[span[0] : span[1]], centres), zip(bounds[:-1], bounds[1:], strict=True))
         return float(sum(parts))

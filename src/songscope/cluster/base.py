@@ -20,12 +20,12 @@ NOISE = -1  # the label density methods give to points in no cluster
 class ClusterResult:
     """A clustering: labels, centres in the shared space, parameters and timings.
 
-    ``centers[i]`` is the centre of cluster ``i`` (labels run 0..k-1; -1 is noise). For methods
+    ``centres[i]`` is the centre of cluster ``i`` (labels run 0..k-1; -1 is noise). For methods
     without centres of their own (density, agglomerative) it is the mean of the members.
     """
 
     labels: np.ndarray
-    centers: np.ndarray
+    centres: np.ndarray
     backend: str
     algorithm: str
     params: dict[str, Any]
@@ -36,7 +36,7 @@ class ClusterResult:
 
     @property
     def n_clusters(self) -> int:
-        return int(len(self.centers))
+        return int(len(self.centres))
 
     @property
     def sizes(self) -> np.ndarray:
@@ -99,22 +99,22 @@ def nearest_centre_predictor(centres: np.ndarray):
     return predict
 
 
-def relabel_by_size(labels: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def relabel_by_size(labels: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Renumber clusters from largest to smallest (ties by the centre's coordinates), so that
     runs on different backends with the same partition also carry the same numbers."""
-    k = len(centers)
+    k = len(centres)
     if k == 0:  # a density method that found no cluster: every song is noise
-        return labels, centers
-    order = size_order(np.bincount(labels[labels >= 0], minlength=k), centers)
+        return labels, centres
+    order = size_order(np.bincount(labels[labels >= 0], minlength=k), centres)
     new_number = np.empty(k, dtype=np.int64)
     new_number[order] = np.arange(k)
     relabelled = np.where(labels >= 0, new_number[np.maximum(labels, 0)], labels)
-    return relabelled, centers[order]
+    return relabelled, centres[order]
 
 
-def size_order(sizes: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def size_order(sizes: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Clusters from largest to smallest, ties by the centre's coordinates: ``order[new] = old``."""
-    return np.lexsort(tuple(np.asarray(centers).T[::-1]) + (-np.asarray(sizes),))
+    return np.lexsort(tuple(np.asarray(centres).T[::-1]) + (-np.asarray(sizes),))
 
 
 def member_means(X: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -16,8 +16,8 @@ from songscope.errors import UserError
 SEEDING_MAX_ROWS = 200_000
 
 
-def lloyd(X: np.ndarray, centers: np.ndarray, *, max_iter: int = 300, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Lloyd's k-means of the rows of `X` from `centers`: labels, centres, inertia and iterations.
+def lloyd(X: np.ndarray, centres: np.ndarray, *, max_iter: int = 300, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Lloyd's k-means of the rows of `X` from `centres`: labels, centres, inertia and iterations.
 
     Converges as scikit-learn's ``KMeans(algorithm="lloyd")`` does (centres moving less than
     ``tol`` times the mean feature variance, or no row changing centre); float32 distances, all
@@ -28,23 +28,23 @@ def lloyd(X: np.ndarray, centers: np.ndarray, *, max_iter: int = 300, tol: float
     ([0, 0, 1], 0.5)
     """
     X = np.asarray(X)
-    centers = np.asarray(centers)
-    if X.ndim != 2 or centers.ndim != 2 or centers.shape[1] != X.shape[1]:
-        raise ValueError(f"lloyd needs rows and centres of the same width, not {X.shape} and {centers.shape}")
-    if not 1 <= len(centers) <= len(X):
-        raise UserError(f"lloyd needs 1 <= k <= {len(X)} rows, not k = {len(centers)}")
+    centres = np.asarray(centres)
+    if X.ndim != 2 or centres.ndim != 2 or centres.shape[1] != X.shape[1]:
+        raise ValueError(f"lloyd needs rows and centres of the same width, not {X.shape} and {centres.shape}")
+    if not 1 <= len(centres) <= len(X):
+        raise UserError(f"lloyd needs 1 <= k <= {len(X)} rows, not k = {len(centres)}")
     if max_iter < 1:
         raise ValueError(f"max_iter must be at least 1, not {max_iter}")
-    return _lloyd.lloyd(X, centers, max_iter=max_iter, tol=tol)
+    return _lloyd.lloyd(X, centres, max_iter=max_iter, tol=tol)
 
 
-def inertia_of(X: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float:
+def inertia_of(X: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> float:
     """Sum of squared distances of the rows of `X` to their assigned centres, in float64, on all cores.
 
     >>> inertia_of(np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([0, 0]), np.array([[1.0, 0.0]]))
     2.0
     """
-    return _lloyd.inertia_of(X, labels, centers)
+    return _lloyd.inertia_of(X, labels, centres)
 
 
 def kmeans_plus_plus(X: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -61,5 +61,5 @@ def kmeans_plus_plus(X: np.ndarray, k: int, seed: int) -> np.ndarray:
     pool = X if len(X) <= SEEDING_MAX_ROWS else X[np.sort(rng.choice(len(X), SEEDING_MAX_ROWS, replace=False))]
     if not 1 <= k <= len(pool):
         raise UserError(f"k-means++ needs 1 <= k <= {len(pool)} songs, not k = {k}")
-    centers, _ = kmeans_plusplus(np.ascontiguousarray(pool, dtype=np.float64), k, random_state=seed)
-    return centers
+    centres, _ = kmeans_plusplus(np.ascontiguousarray(pool, dtype=np.float64), k, random_state=seed)
+    return centres

@@ -59,19 +59,19 @@ class LocalAlgorithm:
             raise UserError(f"{len(X)} songs cannot form {self.n_clusters} clusters")
         started = time.perf_counter()
         fit = getattr(self, "_fit_" + self.algorithm.replace("-", "_"))
-        labels, centers, n_iter, predictor, used = fit(X)
+        labels, centres, n_iter, predictor, used = fit(X)
         labels = np.asarray(labels, dtype=np.int64)
-        labels, centers = relabel_by_size(labels, np.asarray(centers, dtype=np.float64))
+        labels, centres = relabel_by_size(labels, np.asarray(centres, dtype=np.float64))
         if predictor is not None and self.algorithm in ("kmeans", "minibatch-kmeans"):
-            predictor = nearest_centre_predictor(centers)
+            predictor = nearest_centre_predictor(centres)
         elif predictor is not None:
             predictor = _relabelled(predictor, labels, X)
         return ClusterResult(
             labels=labels,
-            centers=centers,
+            centres=centres,
             backend=self.name,
             algorithm=self.algorithm,
-            params={"n_clusters": int(len(centers)), "random_state": self.random_state, **used},
+            params={"n_clusters": int(len(centres)), "random_state": self.random_state, **used},
             timings={"fit_s": time.perf_counter() - started},
             n_iter=n_iter,
             predictor=predictor,
@@ -85,11 +85,11 @@ class LocalAlgorithm:
         tol = float(self.params.get("tol", 1e-4))
         for _ in range(self.n_init):
             seeds = kmeans_plus_plus(X, self.n_clusters, int(rng.integers(2**31 - 1)))
-            labels, centers, inertia, n_iter = lloyd(X, seeds, max_iter=self.max_iter, tol=tol)
+            labels, centres, inertia, n_iter = lloyd(X, seeds, max_iter=self.max_iter, tol=tol)
             if best is None or inertia < best[2]:
-                best = (labels, centers, inertia, n_iter)
-        labels, centers, _, n_iter = best
-        return labels, centers, n_iter, True, {"n_init": self.n_init, "max_iter": self.max_iter, "tol": tol}
+                best = (labels, centres, inertia, n_iter)
+        labels, centres, _, n_iter = best
+        return labels, centres, n_iter, True, {"n_init": self.n_init, "max_iter": self.max_iter, "tol": tol}
 
     def _fit_minibatch_kmeans(self, X: np.ndarray):
         from sklearn.cluster import MiniBatchKMeans

@@ -27,7 +27,7 @@ def sweep_kmeans(X: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, float]:
     """The k sweep's k-means (k-means++ seeds, at most 100 Lloyd iterations): labels and SSE."""
     if k == 1:
         return np.zeros(len(X), dtype=np.int64), float(((X - X.mean(axis=0)) ** 2).sum())
-    labels, centers, inertia, _ = lloyd(X, kmeans_plus_plus(X, k, seed), max_iter=100)
+    labels, centres, inertia, _ = lloyd(X, kmeans_plus_plus(X, k, seed), max_iter=100)
     return labels, inertia
 
 

@@ -145,7 +145,7 @@ class Recommender:
         `albums`: each song's album (integer codes, in batch order), for album context."""
         distance = distance or SongDistance()
         space = space if space is not None else FeatureSpace()
-        fitted = space.center_ is not None
+        fitted = space.centre_ is not None
         if not fitted and (space.scaling != "standard" or space.pca is not None):
             raise ValueError("fitting on the way supports the standard space only: fit the space first")
         from sklearn.preprocessing import StandardScaler
@@ -178,7 +178,7 @@ class Recommender:
         for start in range(0, len(X), CHUNK):
             part = X[start : start + CHUNK, :d]
             if not fitted:
-                part -= space.center_.astype(np.float32)
+                part -= space.centre_.astype(np.float32)
                 part /= space.scale_.astype(np.float32)
             part *= weights
         if distance.artist_context:

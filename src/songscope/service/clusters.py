@@ -83,7 +83,7 @@ def cluster(
     say(f"clustering {catalogue_size(store):,} songs: {algorithm} on the {backend.name} backend")
     t0 = time.perf_counter()
     space = catalogue_space(store, space)
-    if space.center_ is None:  # a job that has fitted it already (`run`) passes it fitted
+    if space.centre_ is None:  # a job that has fitted it already (`run`) passes it fitted
         space = backend.fit_space(store, space)
     fitted_s = time.perf_counter() - t0
     previous = latest_run_or_none(store)
@@ -157,11 +157,11 @@ def _evaluated_run(store: Store, backend: Backend, algorithm: str, space, cluste
             external["sample_n"] = int(len(catalogue))
 
     say("storing the run")
-    clusters = profiles.assign(center=list(result.centers[profiles["cluster"].to_numpy()]))
+    clusters = profiles.assign(centre=list(result.centres[profiles["cluster"].to_numpy()]))
     assignments = pd.DataFrame({"track_id": catalogue["track_id"].to_numpy(), "cluster": result.labels})
     return ClusterRun(
         run_id=new_id(), engine=backend.name, algorithm=algorithm, space=space.to_dict(), assignments=assignments,
-        clusters=clusters[["cluster", "size", "center", "description", "top_artists", "jaccard"]], metrics=metrics,
+        clusters=clusters[["cluster", "size", "centre", "description", "top_artists", "jaccard"]], metrics=metrics,
         params=result.params, timings={**timings, **{f"engine_{k}": v for k, v in result.timings.items()}}, stability=stability,
         null_model=null, external=external, feature_tests=jsonable(tests), engine_reason=backend.reason,
         songs=clustering.total if sizes is not None else None,
@@ -194,7 +194,7 @@ def assign(store: Store, run_id: str | None = None, *, backend: str | Backend = 
 
     say = say_to(progress)
     run = load_run(store, run_id, assignments=False)
-    centres = np.array(run.clusters["center"].tolist(), dtype=np.float64)
+    centres = np.array(run.clusters["centre"].tolist(), dtype=np.float64)
     numbers = run.clusters["cluster"].to_numpy(dtype=np.int64)
     backend = backend_for(store, backend, streams=True, progress=progress)
     say(f"assigning the songs that arrived after run {run.run_id} to its {len(numbers)} clusters ({backend.name} backend)")

@@ -73,7 +73,7 @@ def cluster_playlist(store: Store, cluster: int, run_id: str | None = None, n: i
     index = web_catalogue(store)
     X, _ = map_points(store, run)
     members = np.flatnonzero(web_labels(store, run) == cluster)
-    centre = np.asarray(clusters.loc[cluster, "center"], dtype=np.float64)
+    centre = np.asarray(clusters.loc[cluster, "centre"], dtype=np.float64)
     difference = X[members].astype(np.float64) - centre
     order = members[np.argsort(np.einsum("ij,ij->i", difference, difference), kind="stable")[:n]]
     songs = songs_of(store)

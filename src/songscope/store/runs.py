@@ -41,7 +41,7 @@ from songscope.store.store import Store
 #: The lake's file of a run's assignments.
 ASSIGNMENT_SCHEMA = pa.schema([("track_id", pa.string()), ("cluster", pa.int64())])
 #: The columns of `ClusterRun.clusters`.
-CLUSTER_COLUMNS = ("cluster", "size", "center", "description", "top_artists", "jaccard")
+CLUSTER_COLUMNS = ("cluster", "size", "centre", "description", "top_artists", "jaccard")
 
 
 def new_id() -> str:
@@ -63,7 +63,7 @@ class ClusterRun:
     algorithm: str
     space: dict[str, Any]  # `FeatureSpace.to_dict()`: enough to rebuild the fitted space
     assignments: pd.DataFrame | None  # track_id, cluster (-1: noise); None when loaded without them
-    clusters: pd.DataFrame  # CLUSTER_COLUMNS, one row per cluster; center in the run's space
+    clusters: pd.DataFrame  # CLUSTER_COLUMNS, one row per cluster; centre in the run's space
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -104,7 +104,7 @@ class ClusterRun:
         return jsonable({
             "run_id": self.run_id, "created_at": self.created_at, "engine": self.engine, "algorithm": self.algorithm, "k": self.k,
             "songs": self.n_tracks, "params": self.params, "metrics": self.metrics, "timings": self.timings,
-            "clusters": self.clusters.drop(columns=["center"]), "stability": self.stability, "null_model": self.null_model,
+            "clusters": self.clusters.drop(columns=["centre"]), "stability": self.stability, "null_model": self.null_model,
             "external": self.external, "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "lake_uri": self.lake_uri,
             "selection": self.selection, "identities": self.identities,
         })
@@ -132,7 +132,7 @@ class ClusterRun:
             self._save_rows(conn, uri)
 
     def _save_rows(self, conn: sa.Connection, uri: str) -> None:
-        centroids = self.clusters.assign(center=[dumps([round(float(v), 6) for v in c]) for c in self.clusters["center"]])
+        centroids = self.clusters.assign(centre=[dumps([round(float(v), 6) for v in c]) for c in self.clusters["centre"]])
         details = {"stability": self.stability, "null_model": self.null_model, "external": self.external,
                    "feature_tests": self.feature_tests, "engine_reason": self.engine_reason, "assignments_uri": uri,
                    "identities": self.identities}
@@ -223,7 +223,7 @@ class ClusterRun:
             metrics = {r.name: r.value for r in conn.execute(sa.select(db.cluster_metrics).where(db.cluster_metrics.c.run_id == run_id))}
             found = conn.execute(sa.select(db.cluster_run_details.c.details).where(db.cluster_run_details.c.run_id == run_id)).scalar()
         details = json.loads(found) if found else _legacy_details(store, run_id)
-        clusters["center"] = [json.loads(c) for c in clusters["center"]]
+        clusters["centre"] = [json.loads(c) for c in clusters["centre"]]
         clusters["jaccard"] = clusters["jaccard"].astype(float)
         created = row["created_at"]
         return cls(

@@ -233,7 +233,7 @@ cluster_centroids = sa.Table(
     sa.Column("run_id", RunId, primary_key=True),
     sa.Column("cluster", sa.Integer, primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("center", LongText, nullable=False),  # JSON list, in the run's feature space
+    sa.Column("centre", LongText, nullable=False),  # JSON list, in the run's feature space
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("top_artists", sa.Text, nullable=False),
     sa.Column("jaccard", sa.Double),  # bootstrap stability, when measured

@@ -46,14 +46,14 @@ def fit_space(tracks: DataFrame, space: FeatureSpace, *, exact_max_rows: int = 1
             lambda c: F.percentile_approx(c, [0.25, 0.5, 0.75], 10_000))
         row = encoded.agg(*[quantile(c).alias(c) for c in names], *[F.stddev_pop(c).alias(f"sd_{c}") for c in names]).first()
         q = np.array([row[c] for c in names], dtype=np.float64)
-        center, scale = q[:, 1], q[:, 2] - q[:, 0]
+        centre, scale = q[:, 1], q[:, 2] - q[:, 0]
         scale = np.where(scale > 0, scale, np.array([row[f"sd_{c}"] for c in names], dtype=np.float64))
     else:
         row = encoded.agg(*[F.mean(c).alias(f"m_{c}") for c in names], *[F.stddev_pop(c).alias(f"sd_{c}") for c in names]).first()
-        center = np.array([row[f"m_{c}"] for c in names], dtype=np.float64)
+        centre = np.array([row[f"m_{c}"] for c in names], dtype=np.float64)
         scale = np.array([row[f"sd_{c}"] for c in names], dtype=np.float64)
     if space.pca is None:
-        return space.fit_statistics(center, scale)
+        return space.fit_statistics(centre, scale)
     products = [F.mean(F.col(a) * F.col(b)).alias(f"p_{i}_{j}") for i, a in enumerate(names) for j, b in enumerate(names) if j >= i]
     row = encoded.agg(*[F.mean(c).alias(f"m_{c}") for c in names], *products).first()
     mean = np.array([row[f"m_{c}"] for c in names], dtype=np.float64)
@@ -61,7 +61,7 @@ def fit_space(tracks: DataFrame, space: FeatureSpace, *, exact_max_rows: int = 1
     for i in range(len(names)):
         for j in range(i, len(names)):
             covariance[i, j] = covariance[j, i] = row[f"p_{i}_{j}"] - mean[i] * mean[j]
-    return space.fit_statistics(center, scale, encoded_mean=mean, encoded_covariance=covariance)
+    return space.fit_statistics(centre, scale, encoded_mean=mean, encoded_covariance=covariance)
 
 
 def hash_sample(frame: DataFrame, rows: int, songs: int, seed: int) -> DataFrame:
@@ -100,7 +100,7 @@ def sample_songs(tracks: DataFrame, rows: int, seed: int) -> tuple[pd.DataFrame,
 class SparkClustering:
     """What a Spark clustering hands back to the driver: never a column the size of the catalogue."""
 
-    #: The model's result on the sample: `labels` are the sample's, `centers` and `predictor` the model's.
+    #: The model's result on the sample: `labels` are the sample's, `centres` and `predictor` the model's.
     result: ClusterResult
     #: The sampled songs (catalogue columns), sorted by track id, and their clusters in `result.labels`.
     sample: pd.DataFrame
@@ -126,7 +126,7 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
     from pyspark.ml.feature import VectorAssembler
     from pyspark.sql import functions as F
 
-    from songscope.backends.spark.mllib import model_centers, model_predictor
+    from songscope.backends.spark.mllib import model_centres, model_predictor
     from songscope.backends.spark.scratch import write_scratch
 
     started = time.perf_counter()
@@ -140,9 +140,9 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
     fit_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    spark_centers, fitted = model_centers(model, engine.algorithm)
+    spark_centres, fitted = model_centres(model, engine.algorithm)
     predicted = model.transform(vectors).select("track_id", *names, F.col("prediction").cast("int").alias("_spark_cluster"))
-    k = len(spark_centers)
+    k = len(spark_centres)
     spark_sizes = np.zeros(k, dtype=np.int64)
     if previous is None:
         pairs = predicted.groupBy("_spark_cluster").count().collect()
@@ -151,7 +151,7 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
         pairs = predicted.join(earlier, "track_id", "left").groupBy("_spark_cluster", "_previous").count().collect()
     for row in pairs:
         spark_sizes[row["_spark_cluster"]] += row["count"]
-    order = [int(i) for i in size_order(spark_sizes, spark_centers)]
+    order = [int(i) for i in size_order(spark_sizes, spark_centres)]
     new_number = np.empty(k, dtype=np.int64)
     new_number[order] = np.arange(k)
     identities = None
@@ -168,7 +168,7 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
     renumber = F.array(*[F.lit(int(v)) for v in new_number])
     assigned = predicted.withColumn("cluster", F.element_at(renumber, F.col("_spark_cluster") + 1)).drop("_spark_cluster").persist()
     vectors.unpersist()
-    centers, sizes = spark_centers[order], spark_sizes[order]
+    centres, sizes = spark_centres[order], spark_sizes[order]
     metrics = exact_indices(assigned, names, k, songs)
     assign_s = time.perf_counter() - started
 
@@ -183,11 +183,11 @@ def cluster_on_spark(tracks: DataFrame, space: FeatureSpace, engine, *, seed: in
     labels = sample.pop("cluster").to_numpy(dtype=np.int64)
     sample_s = time.perf_counter() - started
     result = ClusterResult(
-        labels=labels, centers=centers, backend="spark", algorithm=engine.algorithm,
+        labels=labels, centres=centres, backend="spark", algorithm=engine.algorithm,
         params={"n_clusters": int(k), "random_state": engine.random_state, "max_iter": engine.max_iter, "master": engine.master,
                 "sample_n": int(len(sample))},
         timings={"load_s": load_s, "fit_s": fit_s, "assign_s": assign_s, "stage_s": stage_s, "sample_s": sample_s},
-        n_iter=fitted.get("n_iter"), predictor=model_predictor(model, engine.algorithm, spark_centers, fitted, names, order),
+        n_iter=fitted.get("n_iter"), predictor=model_predictor(model, engine.algorithm, spark_centres, fitted, names, order),
     )
     return SparkClustering(result, sample, int(songs), sizes, metrics, files, identities)
 

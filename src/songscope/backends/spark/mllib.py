@@ -110,17 +110,17 @@ class MLlibAlgorithm:
         vectors.unpersist()
         predictions = predictions.sort_values(order_column, kind="stable")
         labels = predictions["prediction"].to_numpy(dtype=np.int64)
-        original_centers, fitted = model_centers(model, self.algorithm)
-        labels, centers = relabel_by_size(labels, original_centers)
-        order = [int(np.flatnonzero((original_centers == c).all(axis=1))[0]) for c in centers]
-        predictor = model_predictor(model, self.algorithm, original_centers, fitted, names, order)
+        original_centres, fitted = model_centres(model, self.algorithm)
+        labels, centres = relabel_by_size(labels, original_centres)
+        order = [int(np.flatnonzero((original_centres == c).all(axis=1))[0]) for c in centres]
+        predictor = model_predictor(model, self.algorithm, original_centres, fitted, names, order)
         n_iter = fitted.get("n_iter")
-        params: dict[str, Any] = {"n_clusters": int(len(centers)), "random_state": self.random_state, "max_iter": self.max_iter, "master": self.master}
+        params: dict[str, Any] = {"n_clusters": int(len(centres)), "random_state": self.random_state, "max_iter": self.max_iter, "master": self.master}
         if order_column != "row":
             params["_ids"] = predictions[order_column].to_numpy()
         return ClusterResult(
             labels=labels,
-            centers=centers,
+            centres=centres,
             backend=self.name,
             algorithm=self.algorithm,
             params=params,
@@ -130,26 +130,26 @@ class MLlibAlgorithm:
         )
 
 
-def model_centers(model, algorithm: str) -> tuple[np.ndarray, dict[str, Any]]:
+def model_centres(model, algorithm: str) -> tuple[np.ndarray, dict[str, Any]]:
     """A fitted MLlib model's centres (a mixture's means), in Spark's numbering, and what else
     its predictor needs (a mixture's weights and covariances; the iterations run)."""
     if algorithm == "gmm":
         gaussians = model.gaussiansDF.toPandas()
-        centers = np.array([np.asarray(m) for m in gaussians["mean"]])
+        centres = np.array([np.asarray(m) for m in gaussians["mean"]])
         covariances = np.array([np.asarray(c.toArray()) for c in gaussians["cov"]])
-        return centers, {"weights": np.asarray(model.weights), "covariances": covariances, "n_iter": None}
-    centers = np.array([np.asarray(c) for c in model.clusterCenters()])
-    return centers, {"n_iter": int(model.summary.numIter) if hasattr(model.summary, "numIter") else None}
+        return centres, {"weights": np.asarray(model.weights), "covariances": covariances, "n_iter": None}
+    centres = np.array([np.asarray(c) for c in model.clusterCenters()])
+    return centres, {"n_iter": int(model.summary.numIter) if hasattr(model.summary, "numIter") else None}
 
 
-def model_predictor(model, algorithm: str, centers: np.ndarray, fitted: dict[str, Any], names: list[str], order: list[int]):
+def model_predictor(model, algorithm: str, centres: np.ndarray, fitted: dict[str, Any], names: list[str], order: list[int]):
     """Assigns new points as the model does, with clusters renumbered by `order` (``order[new]``
-    is Spark's number); `centers` and `fitted` as `model_centers` gives them."""
+    is Spark's number); `centres` and `fitted` as `model_centres` gives them."""
     if algorithm == "gmm":
-        return gaussian_predictor(fitted["weights"][order], centers[order], fitted["covariances"][order])
+        return gaussian_predictor(fitted["weights"][order], centres[order], fitted["covariances"][order])
     if algorithm == "bisecting-kmeans":
         return _spark_predictor(model, names, np.argsort(order))
-    return nearest_centre_predictor(centers[order])
+    return nearest_centre_predictor(centres[order])
 
 
 def _spark_predictor(model, names: list[str], new_number: np.ndarray):
