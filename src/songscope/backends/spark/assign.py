@@ -14,11 +14,12 @@ bounded (`service.assign --engine spark`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from songscope.backends.base import Placement
 from songscope.cluster.base import nearest_centres
 from songscope.evaluate.drift import FitReference
 
@@ -29,30 +30,18 @@ if TYPE_CHECKING:  # pragma: no cover
 EXACT_MEDIAN_ROWS = 1_000_000
 
 
-@dataclass
-class SparkAssignment:
-    """What an assignment on Spark hands back to the driver: never a column the size of the catalogue."""
-
-    #: Where the executors wrote each new song's (track_id, cluster, distance): (URI, rows) of each file.
-    files: list[tuple[str, int]]
-    reference: FitReference
-    new_songs: int
-    fitted_songs: int
-    median_distance_new: float | None
-    #: Per cluster number: new songs, and those of them that fit no cluster well.
-    new_per_cluster: dict[int, int]
-    poor_per_cluster: dict[int, int]
-
-
 def assign_on_spark(tracks: DataFrame, assigned: DataFrame, space: dict[str, Any], centres: np.ndarray, numbers: np.ndarray, *,
-                    seed: int, reference_songs: int, staging: str, s3_endpoint: str | None = None) -> SparkAssignment:
+                    seed: int, reference_songs: int, staging: str, s3_endpoint: str | None = None,
+                    release: Callable[[], None] = lambda: None) -> Placement:
     """Assign the songs of `tracks` that `assigned` (a run's track_id and cluster) lacks to the
     nearest of `centres` (numbered `numbers`) in the fitted feature space `space`
-    (`FeatureSpace.to_dict()`); see the module."""
+    (`FeatureSpace.to_dict()`); see the module. The placement's chunks are read from the files the
+    executors wrote under `staging`; `release` removes that folder. Never a column the size of
+    the catalogue comes to the driver."""
     from pyspark.sql import functions as F
 
     from songscope.backends.spark.cluster import hash_sample, to_pandas
-    from songscope.backends.spark.scratch import write_scratch
+    from songscope.backends.spark.scratch import read_scratch, write_scratch
     from songscope.features import FeatureSpace
 
     fitted_space = FeatureSpace.from_dict(space)
@@ -74,7 +63,7 @@ def assign_on_spark(tracks: DataFrame, assigned: DataFrame, space: dict[str, Any
         try:
             new_songs = placed.count()
             if not new_songs:
-                return SparkAssignment([], reference, 0, int(fitted_songs), None, {}, {})
+                return Placement(reference, 0, int(fitted_songs), None, {}, {}, lambda: iter(()), release)
             files = write_scratch(placed, staging, s3_endpoint)
             limits = F.create_map(*[item for c in numbers for item in (F.lit(int(c)), F.lit(reference.limits.get(int(c), reference.overall)))])
             poor = (F.col("distance") > F.element_at(limits, F.col("cluster"))).cast("long")
@@ -85,8 +74,9 @@ def assign_on_spark(tracks: DataFrame, assigned: DataFrame, space: dict[str, Any
             placed.unpersist()
     finally:
         songs.unpersist()
-    return SparkAssignment(files, reference, int(new_songs), int(fitted_songs), median_distance,
-                           {int(r["cluster"]): int(r["n"]) for r in rows}, {int(r["cluster"]): int(r["poor"]) for r in rows})
+    return Placement(reference, int(new_songs), int(fitted_songs), median_distance,
+                     {int(r["cluster"]): int(r["n"]) for r in rows}, {int(r["cluster"]): int(r["poor"]) for r in rows},
+                     lambda: (read_scratch(uri, s3_endpoint) for uri, _ in files), release)
 
 
 def _nearest(space: dict[str, Any], centres: np.ndarray, numbers: np.ndarray):

@@ -99,7 +99,7 @@ class SparkBackend:
     def assign(self, store: Store, run: ClusterRun, centres: np.ndarray, numbers: np.ndarray, *, seed: int) -> Placement:
         from songscope.backends.spark.assign import assign_on_spark
         from songscope.backends.spark.catalogue import read_lake_files
-        from songscope.backends.spark.scratch import read_scratch, scratch_folder
+        from songscope.backends.spark.scratch import scratch_folder
         from songscope.store.runs import ASSIGNMENT_SCHEMA
 
         settings = self.settings
@@ -110,13 +110,11 @@ class SparkBackend:
         assigned = read_lake_files(tracks.sparkSession, uris, ASSIGNMENT_SCHEMA, settings.s3_endpoint)
         folder, remove = scratch_folder(settings.spark_scratch, f"assignments-{uuid.uuid4().hex}", settings.s3_endpoint)
         try:
-            found = assign_on_spark(tracks, assigned, run.space, centres, numbers, seed=seed, reference_songs=REFERENCE_SONGS,
-                                    staging=folder, s3_endpoint=settings.s3_endpoint)
+            return assign_on_spark(tracks, assigned, run.space, centres, numbers, seed=seed, reference_songs=REFERENCE_SONGS,
+                                   staging=folder, s3_endpoint=settings.s3_endpoint, release=remove)
         except BaseException:
             remove()
             raise
-        return Placement(found.reference, found.new_songs, found.fitted_songs, found.median_distance_new, found.new_per_cluster,
-                         found.poor_per_cluster, lambda: (read_scratch(uri, settings.s3_endpoint) for uri, _ in found.files), remove)
 
     def profile(self, store: Store, *, feature_set: FeatureSet = SPOTIFY, clean_report=None, rejected: int | None = None,
                 figures: bool = True) -> Profile:
