@@ -196,3 +196,22 @@ def test_assign_on_spark_places_every_song_as_the_local_engine_does(two_parts, t
     assert b.poor_fit_share == pytest.approx(a.poor_fit_share, abs=0.02) and a.recluster == b.recluster
     again = run_service("assign", on_spark, backend="spark")
     assert again.assigned == 0 and again.assign_id is None  # the executors read the pass's lake file: nothing is new
+
+
+@pytest.mark.parametrize("backend", ["local", pytest.param("spark", marks=pytest.mark.spark)])
+def test_a_run_with_key_and_mode_assigns_new_songs_in_its_own_space(settings_factory, seed_files, tmp_path, request, backend):
+    """A space that places songs on the key's circle and adds the mode reads those columns too:
+    assigning new songs to its run reads every column the space encodes, on both backends."""
+    import dataclasses
+
+    from songscope.features import FeatureSpace
+
+    settings = settings_factory()
+    ingest([f for f in seed_files if "world" not in f], settings)
+    run_id = cluster(settings, k=4, resamples=0, space=FeatureSpace(key="circle", mode=True)).run_id
+    ingest([next(f for f in seed_files if "world" in f)], settings, assign_new=False)
+    if backend == "spark":
+        settings = dataclasses.replace(settings, spark_master=request.getfixturevalue("spark_local"))
+    outcome = run_service("assign", settings, backend=backend)
+    assert outcome.run_id == run_id and outcome.assigned > 1_000
+    assert sum(row["new_songs"] for row in outcome.drift.per_cluster) == outcome.assigned

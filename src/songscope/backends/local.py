@@ -103,7 +103,7 @@ class LocalBackend:
         from songscope.store.catalogue import rows_at, track_batches
 
         space = FeatureSpace.from_dict(run.space)
-        columns = list(space.columns)
+        columns = space.input_columns()  # the circular and binary features it encodes too
         centre_of = {int(c): i for i, c in enumerate(numbers)}
         ids = pa.chunked_array([chunk for part in track_batches(store, ["track_id"]) for chunk in part.column("track_id").chunks],
                                type=pa.string()).combine_chunks()

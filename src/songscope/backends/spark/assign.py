@@ -45,7 +45,7 @@ def assign_on_spark(tracks: DataFrame, assigned: DataFrame, space: dict[str, Any
     from songscope.features import FeatureSpace
 
     fitted_space = FeatureSpace.from_dict(space)
-    columns = list(fitted_space.columns)
+    columns = fitted_space.input_columns()  # the circular and binary features it encodes too
     songs = tracks.select("track_id", *columns).join(assigned.select("track_id", F.col("cluster").cast("long")), "track_id", "left").persist()
     try:
         fitted = songs.where(F.col("cluster").isNotNull())
