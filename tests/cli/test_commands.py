@@ -50,6 +50,18 @@ def test_ingest_prints_counts_and_json(tmp_path, seed_files):
     assert status["counts"]["tracks"] == 15_626 and len(status["runs"]) == 2
 
 
+def test_ingest_names_the_feature_set_and_status_shows_it(tmp_path, seed_files):
+    db, lake = f"sqlite:///{tmp_path / 's.db'}", str(tmp_path / "lake")
+    assert "--features" in invoke("ingest", "--help").output and "spotify" in invoke("ingest", "--help").output
+    unknown = invoke("ingest", seed_files[0], "--features", "nothing-like-it", "--db", db, "--lake", lake)
+    assert unknown.exit_code == 2 and "unknown feature set 'nothing-like-it'" in unknown.output and "Traceback" not in unknown.output
+    assert not (tmp_path / "lake").exists()  # refused before any work
+    assert invoke("ingest", seed_files[0], "--features", "spotify", "--db", db, "--lake", lake).exit_code == 0
+    shown = invoke("status", "--db", db, "--lake", lake)
+    assert "songs described by the spotify feature set" in shown.output and "(spotify features)" in shown.output
+    assert json.loads(invoke("status", "--db", db, "--lake", lake, "--json").output)["feature_set"] == "spotify"
+
+
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
