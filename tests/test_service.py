@@ -156,9 +156,9 @@ def test_a_long_lived_store_sees_the_newest_run(catalogue_settings):
     "the latest" at once (runs themselves are cached by id)."""
     with Store(catalogue_settings) as store:
         first = service.cluster(store, k=3, resamples=0).run_id
-        assert service.run_details(store)["run_id"] == first
+        assert service.run_details(store).run_id == first
         other = cluster(catalogue_settings, k=4, resamples=0).run_id  # another command, its own Store
-        assert service.run_details(store)["run_id"] == other and service.run_details(store, first)["k"] == 3
+        assert service.run_details(store).run_id == other and service.run_details(store, first).run.k == 3
         assert service.recommender(store)[1] == other
 
 
@@ -181,16 +181,16 @@ def test_a_long_lived_store_serves_the_songs_another_process_ingests(settings_fa
         shown = service.song(store, new_id)
         model, used = service.recommender(store)
         assert used == run_id and len(model) == before + added
-        assert shown["cluster"] == model.clusters[model.resolve(new_id)] >= 0  # assigned by the other command, and seen
+        assert shown.cluster == model.clusters[model.resolve(new_id)] >= 0  # assigned by the other command, and seen
 
 
 def test_a_report_keeps_its_evidence_for_k_with_the_run(catalogue_settings, tmp_path):
     """What the report showed to choose k and the algorithm is kept with the run, for the web app."""
     with Store(catalogue_settings) as store:
         run_id = service.cluster(store, k=3, resamples=0).run_id
-        assert service.run_details(store, run_id)["selection"] is None
+        assert service.run_details(store, run_id).run.selection is None
         written = service.report(store, run_id, output=tmp_path / "r.html", ks=range(2, 5), density=False)
-        shown = service.run_details(store, run_id)["selection"]
+        shown = service.run_details(store, run_id).to_dict()["selection"]
     assert shown["recommended_k"] == written.report.evidence.sweep.recommended_k and [r["k"] for r in shown["sweep"]] == [2, 3, 4]
     assert shown["rationale"] and shown["rationale"] in written.report.html.replace("&#x27;", "'")
     assert [m["algorithm"] for m in shown["methods"]][0] == "kmeans" and shown["methods_sample"] == 4_000
@@ -343,7 +343,7 @@ def test_recommendations_come_from_the_lake_file_by_file(tmp_path, seed_files):
 
         assert run_id == run.run_id and model.songs is songs_of(store)
         found = service.search_songs(store, "bastille admit")
-        assert found[0]["name"] == "Bastille - Admit Defeat"
+        assert found[0].name == "Bastille - Admit Defeat"
         frame = store.catalogue()
     assert len(set(Lake(settings.lake_url).keys("catalogue"))) >= 2
     whole = Recommender.from_frame(frame, FeatureSpace().fit(frame), clusters=run.assignments.set_index("track_id")["cluster"])
@@ -368,4 +368,4 @@ def test_the_overview_is_kept_until_another_process_writes(seed_catalogue, tmp_p
         with Store(settings) as other:  # another process clusters
             service.cluster(other, k=4, resamples=0)
         after = service.overview(web)
-        assert len(after["runs"]) == len(before["runs"]) + 1 and after["current_run"]["run_id"] != (before["current_run"] or {}).get("run_id")
+        assert len(after.runs) == len(before.runs) + 1 and after.current_run.run_id != (before.current_run and before.current_run.run_id)

@@ -248,8 +248,9 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
     app.state.access = access
     app.add_middleware(Guard, access=access)
 
-    def answer(call, *args, **kwargs) -> JSONAnswer:
-        return JSONAnswer(ask(call, *args, **kwargs))
+    def answer(call, *args, **kwargs) -> JSONAnswer:  # a service's typed result (or a list of them) as its JSON
+        result = ask(call, *args, **kwargs)
+        return JSONAnswer([item.to_dict() for item in result] if isinstance(result, list) else result.to_dict())
 
     def ask(call, *args, **kwargs):
         try:
@@ -343,7 +344,8 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
 
     @app.post("/api/lists", summary="Save a favourites list; returns its shareable id", status_code=201)
     def api_save_list(favourites: Annotated[FavouriteList, Body()]) -> dict:
-        return JSONAnswer(ask(service.save_list, favourites.name, favourites.favourites, favourites.dislikes, favourites.options), status_code=201)
+        saved = ask(service.save_list, favourites.name, favourites.favourites, favourites.dislikes, favourites.options)
+        return JSONAnswer(saved.to_dict(), status_code=201)
 
     @app.get("/api/lists/{list_id}", summary="A saved favourites list")
     def api_list(list_id: str) -> dict:
