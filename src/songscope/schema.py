@@ -210,6 +210,30 @@ SPOTIFY = FeatureSet("spotify", (
     FeatureColumn("duration_ms", "log", "long", "short", "ms", weight=_LEARNT),
     FeatureColumn("time_signature", "category", unit="beats per bar"),
 ))
+#: songscope's own descriptors of audio files (`songscope.audio`), each measured, none a model's
+#: score: the README defines each with its unit, reference and library. Tempo, key, mode, loudness
+#: and duration_ms use Spotify's units, so songs of both sets can be compared on those. The 13
+#: MFCC means describe timbre together: each counts a quarter in the recommender's metric.
+_MFCC_WEIGHT = 0.25
+AUDIO = FeatureSet("audio", (
+    FeatureColumn("tempo", "scaled", "fast", "slow", "BPM"),
+    FeatureColumn("tempo_confidence", "scaled", "steady beat", "loose beat", "0..1 onset autocorrelation at the beat"),
+    FeatureColumn("key", "circular", unit="pitch class (C = 0)", period=12),
+    FeatureColumn("mode", "binary", unit="1 major, 0 minor"),
+    FeatureColumn("key_strength", "scaled", "clearly tonal", "tonally ambiguous", "correlation with the key profile"),
+    FeatureColumn("loudness", "scaled", "loud", "quiet", "LUFS (EBU R128 integrated)"),
+    FeatureColumn("loudness_range", "scaled", "dynamic", "compressed", "LU (EBU Tech 3342)"),
+    FeatureColumn("duration_ms", "log", "long", "short", "ms"),
+    FeatureColumn("onset_rate", "scaled", "busy", "sparse", "onsets per second"),
+    FeatureColumn("dfa_exponent", "scaled", "drifting", "steady groove", "DFA exponent of the loudness envelope"),
+    FeatureColumn("spectral_centroid", "log", "bright", "dark", "Hz"),
+    FeatureColumn("spectral_rolloff", "log", "airy", "muffled", "Hz (85% of the energy below)"),
+    FeatureColumn("spectral_flatness", "scaled", "noisy", "pitched", "dB (Wiener entropy)"),
+    FeatureColumn("spectral_contrast", "scaled", "clear peaks", "dense", "dB (peak over valley, 7 bands)"),
+    FeatureColumn("zero_crossing_rate", "scaled", "hissy", "smooth", "crossings per sample"),
+    *(FeatureColumn(f"mfcc_{i}", "scaled", unit="MFCC mean (dB cepstrum)", weight=_MFCC_WEIGHT) for i in range(1, 14)),
+))
+
 #: A song's popularity is not how it sounds, but clusters are described by it too.
 POPULARITY = FeatureColumn("popularity", "scaled", "popular", "obscure", "0..100")
 

@@ -1,4 +1,4 @@
-"""Commands that read songs in and describe the stores: ingest, profile, synth, status, sweep, and the end-to-end run."""
+"""Commands that read songs in and describe the stores: ingest, analyze, profile, synth, status, sweep, and the end-to-end run."""
 
 from __future__ import annotations
 
@@ -63,6 +63,31 @@ def ingest(
         print_json(outcome)
         return
     print_ingest(outcome, settings)
+
+
+@app.command()
+def analyze(
+    sources: Annotated[list[str], typer.Argument(help="Audio files, folders (searched recursively) or glob patterns: mp3, flac, ogg/opus, "
+                                                      "m4a/aac, wav, aiff.", show_default=False)],
+    output: Annotated[Path, typer.Option("--out", "-o", help="The songs' table: .parquet or .csv (rejected files go to NAME.rejected.csv).")] = Path("songs.parquet"),
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Processes at once (default: one per core).", show_default=False)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Describe audio files by songscope's own measured descriptors (the audio feature set: tempo, key,
+    loudness in LUFS, spectral shape, timbre...): one row per song, a rejected row with its reason per
+    file that cannot be described."""
+    from songscope import service
+
+    with friendly_errors(), progress_line(not as_json) as say:
+        outcome = service.analyze(sources, output, workers=workers, progress=say)
+    if as_json:
+        print_json(outcome.to_dict())
+        return
+    out.print(f"described {outcome.songs:,} of {outcome.files:,} files in {outcome.seconds:.1f} s: {outcome.output}", highlight=False)
+    if outcome.rejected:
+        out.print(f"rejected {len(outcome.rejected):,} (reasons in {outcome.rejected_output}):", highlight=False)
+        for _, reason in outcome.rejected[:10]:
+            out.print(f"  {reason}", highlight=False, markup=False)
 
 
 @app.command()

@@ -1,0 +1,169 @@
+"""The `analyze` stage: audio files in, one row of named descriptors per song out, and one
+rejected row per file that cannot be described, with its reason. Files are analysed one process
+per core; a file's failure is its own row, never the run's end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from songscope.audio.decode import AudioError, probe, windows
+from songscope.audio.descriptors import Summary
+from songscope.audio.loudness import LoudnessMeter
+from songscope.audio.tags import read_tags
+from songscope.errors import UserError
+
+#: What a listener's library holds, by extension (lower case).
+AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".wav", ".aif", ".aiff", ".aifc", ".wma"})
+HASH_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    """A file found for analysis, with what says whether it changed since (size, mtime)."""
+
+    path: Path
+    root: Path | None
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Analysed:
+    file: AudioFile
+    row: dict  # canonical columns, the descriptors, and the file's own columns
+
+
+@dataclass(frozen=True)
+class Rejected:
+    file: AudioFile
+    reason: str
+
+
+def find_audio(paths: Iterable[str | Path]) -> tuple[list[AudioFile], list[Rejected]]:
+    """The audio files among `paths` (files, folders searched recursively, or glob patterns), in
+    a stable order; a path that does not exist, or a file that cannot even be listed, is rejected."""
+    found: list[AudioFile] = []
+    rejected: list[Rejected] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, root: Path | None) -> None:
+        if path in seen:
+            return
+        seen.add(path)
+        try:
+            stat = path.stat()
+        except OSError as exc:  # a dangling link, a symlink loop, a file gone meanwhile
+            rejected.append(Rejected(AudioFile(path, root, 0, 0), f"{path}: cannot be read ({exc.strerror or exc})"))
+            return
+        found.append(AudioFile(path, root, stat.st_size, stat.st_mtime_ns))
+
+    for given in paths:
+        text = str(given)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(Path().glob(text) if not Path(text).is_absolute() else Path("/").glob(text.lstrip("/")))
+            if not matches:
+                raise UserError(f"{text}: no file matches this pattern")
+            for match in matches:
+                if match.suffix.lower() in AUDIO_EXTENSIONS:
+                    add(match, None)
+            continue
+        path = Path(text)
+        try:
+            is_folder = path.is_dir()
+        except OSError as exc:  # a folder on the way that this user may not enter
+            rejected.append(Rejected(AudioFile(path, None, 0, 0), f"{path}: cannot be read ({exc.strerror or exc})"))
+            continue
+        if is_folder:
+            for folder, dirs, files in os.walk(path):  # symlinked folders not followed: no loops
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+                        add(Path(folder) / name, path)
+        elif path.exists() or path.is_symlink():
+            add(path, None)
+        else:
+            raise UserError(f"{text}: no such file or folder")
+    return found, rejected
+
+
+def content_hash(path: Path) -> str:
+    """The file's BLAKE2b digest (128 bits, hex): the song's identity, whatever its name."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def analyse_file(file: AudioFile) -> Analysed | Rejected:
+    """One file's row, or its rejection with the reason."""
+    try:
+        return Analysed(file, _describe(file))
+    except AudioError as exc:
+        reason = str(exc)
+        return Rejected(file, reason if reason.startswith(str(file.path)) else f"{file.path}: {reason}")
+    except OSError as exc:
+        return Rejected(file, f"{file.path}: cannot be read ({exc.strerror or exc})")
+
+
+def _describe(file: AudioFile) -> dict:
+    if file.size == 0:
+        raise AudioError("empty (0 bytes)")
+    info = probe(file.path)
+    summary = Summary()
+    meter = None
+    samples = 0
+    for window in windows(file.path):
+        if meter is None:
+            meter = LoudnessMeter(window.rate, list(window.channel_names))
+        summary.add(window.mono)
+        meter.add(window.channels)
+        samples += window.channels.shape[1]
+    if meter is None or samples == 0:
+        raise AudioError("holds no audio samples")
+    row = summary.describe()
+    tags = read_tags(file.path, file.root)
+    row |= {
+        "loudness": meter.integrated(), "loudness_range": meter.loudness_range(),
+        "duration_ms": round(samples / info.rate * 1000),
+    }
+    digest = content_hash(file.path)
+    return {
+        "track_id": f"audio:{digest[:24]}", "artist_name": tags.artists[0], "artists": list(tags.artists), "track_name": tags.title,
+        **row,
+        "album": tags.album, "track_number": tags.track_number, "isrc": tags.isrc, "musicbrainz_recording_id": tags.musicbrainz_recording_id,
+        "genre": tags.genre, "file_path": str(file.path.absolute()), "file_size": file.size, "file_mtime_ns": file.mtime_ns,
+        "content_hash": digest, "codec": info.codec, "sample_rate": info.rate, "channels": info.channels,
+        "notes": "; ".join(tags.notes) or None,
+    }
+
+
+def analyse(files: list[AudioFile], *, workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> Iterator[Analysed | Rejected]:
+    """Each file's row or rejection, as each finishes (not in order), `workers` processes at once
+    (default: one per core; 1 analyses in this process)."""
+    workers = workers or os.cpu_count() or 1
+    done = 0
+    if workers == 1 or len(files) <= 1:
+        for file in files:
+            result = analyse_file(file)
+            done += 1
+            if progress:
+                progress(done, len(files))
+            yield result
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # forkserver: a clean worker, not a copy of a driver that may hold threads and connections.
+    with ProcessPoolExecutor(max_workers=min(workers, len(files)), mp_context=multiprocessing.get_context("forkserver")) as pool:
+        futures = [pool.submit(analyse_file, file) for file in files]
+        for future in as_completed(futures):
+            done += 1
+            if progress:
+                progress(done, len(files))
+            yield future.result()

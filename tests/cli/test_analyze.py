@@ -1,0 +1,40 @@
+"""`songscope analyze`: a folder of audio into a table of songs, the broken files listed with reasons."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+
+from songscope.schema import AUDIO
+from tests.audio.conftest import RENDERED
+from tests.cli.test_commands import _one_error_line, invoke
+
+
+def test_analyze_writes_songs_and_the_rejected_files(tmp_path):
+    music = tmp_path / "Music"
+    shutil.copytree(RENDERED, music / "Rendered")
+    (music / "Rendered" / "notes.mp3").write_text("not audio")
+    out = tmp_path / "songs.parquet"
+    result = invoke("analyze", str(music), "--out", str(out), "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert "described 6 of 7 files" in result.output and "notes.mp3: not an audio file" in result.output
+    songs = pd.read_parquet(out)
+    assert len(songs) == 6 and set(AUDIO.names) <= set(songs.columns)
+    assert songs["artist_name"].eq("Rendered").all() and songs["track_id"].is_unique
+    assert songs["file_path"].map(lambda p: p.startswith(str(music))).all()
+    rejected = pd.read_csv(tmp_path / "songs.rejected.csv")
+    assert rejected["file"].str.endswith("notes.mp3").tolist() == [True]
+
+    again = invoke("analyze", str(music / "Rendered" / "song0000.opus"), "--out", str(tmp_path / "one.csv"), "--json")
+    shown = json.loads(again.output)
+    assert again.exit_code == 0 and shown["songs"] == 1 and shown["rejected"] == [] and shown["rejected_output"] is None
+    assert pd.read_csv(tmp_path / "one.csv")["tempo"].iloc[0] == songs.set_index("track_name").loc["song0000", "tempo"]
+
+
+def test_analyze_refuses_what_it_cannot_do_in_one_line(tmp_path):
+    assert "no such file or folder" in _one_error_line(invoke("analyze", str(tmp_path / "nowhere"), "--out", str(tmp_path / "s.parquet")))
+    assert "use a .csv or .parquet" in _one_error_line(invoke("analyze", str(RENDERED), "--out", str(tmp_path / "s.xlsx")))
+    (tmp_path / "empty").mkdir()
+    assert "no audio files" in _one_error_line(invoke("analyze", str(tmp_path / "empty"), "--out", str(tmp_path / "s.parquet")))
