@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CORE   := $(VENV)/.installed-core
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint clean-demo help chromium audio-tools serve
+.PHONY: demo test bench lint clean-demo help system-packages serve
 
 help:
 	@echo "make demo   set up, then run the main job on the shipped seed CSVs (SQLite + ./lake)"
@@ -29,18 +29,20 @@ $(DEV): pyproject.toml | $(BIN)/python
 demo: $(CORE)
 	$(BIN)/songscope run
 
-test: $(DEV) chromium audio-tools
+test: $(DEV) system-packages
 	$(BIN)/python -m pytest
 
-# The report's browser test opens it in Debian's Chromium (Playwright's own browser download
-# cannot work offline). Installed when missing and possible; the test fails under CI=true without it.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium missing: the browser test will be skipped (and fail under CI=true)"
+# Debian packages the tests need, installed when missing and possible (root), in one apt call:
+# Chromium for the browser tests (Playwright's own browser download cannot work offline), and
+# FluidSynth with a General MIDI soundfont for the audio tests (songs rendered from MIDI; bench/
+# also uses FFmpeg, to check loudness against its ebur128 filter). Under CI=true a test that lacks one fails.
+SYSTEM_PACKAGES := chromium:chromium fluidsynth:fluidsynth /usr/share/sounds/sf2/FluidR3_GM.sf2:fluid-soundfont-gm
 
-# The audio tests render songs from MIDI (FluidSynth and a General MIDI soundfont) and compare
-# loudness with FFmpeg's ebur128 filter. Installed when missing and possible, as Chromium is.
-audio-tools:
-	@{ command -v fluidsynth && command -v ffmpeg && [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluidsynth fluid-soundfont-gm ffmpeg >/dev/null; } || echo "fluidsynth/ffmpeg missing: the rendering tests will be skipped (and fail under CI=true)"
+system-packages:
+	@missing=""; for item in $(SYSTEM_PACKAGES); do need=$${item%%:*}; pkg=$${item##*:}; \
+	  if [ "$${need#/}" != "$$need" ]; then [ -e "$$need" ] || missing="$$missing $$pkg"; else command -v "$$need" >/dev/null 2>&1 || missing="$$missing $$pkg"; fi; done; \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	|| echo "missing:$$missing: the tests that need them will be skipped (and fail under CI=true)"
 
 serve: $(DEV)
 	$(BIN)/songscope serve

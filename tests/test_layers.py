@@ -1,7 +1,7 @@
 """The house's shape, checked: imports point down, package by package, in the order of the design
 
     shells (cli, web) > service > viz > backends > evaluate, recommend
-    > cluster, features, clean, ingest (and the other stages) > store > the ground floor
+    > cluster, features, clean, ingest, audio (and the other stages) > store > the ground floor
 
 nothing imports a shell, no module imports itself back through others, no package imports
 another's private module, and pyspark is imported only under backends/spark/. Imports inside
@@ -23,7 +23,7 @@ FLOORS = {
     "songscope": 0,
     "songscope.store": 1,
     "songscope.cluster": 2, "songscope.features": 2, "songscope.clean": 2, "songscope.ingest": 2, "songscope.profile": 2,
-    "songscope.synth": 2,
+    "songscope.synth": 2, "songscope.audio": 2,
     "songscope.evaluate": 3, "songscope.recommend": 3, "songscope.compare": 3,
     "songscope.backends": 4,
     "songscope.viz": 5,

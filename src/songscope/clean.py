@@ -132,7 +132,7 @@ def clean(
     report = CleanReport()
     label_columns = [
         c for c in frame.columns
-        if c not in schema.CANONICAL_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)
+        if c not in schema.STORED_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)
     ]
     plain_index = isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1
     work = frame if plain_index else frame.reset_index(drop=True)
@@ -144,7 +144,8 @@ def clean(
 
     # 1. exact duplicates. Rows equal on every column share their track id, so only rows whose
     # id repeats need the whole-row comparison (in most catalogues, few or none).
-    canonical = list(schema.CANONICAL_COLUMNS)
+    # Spotify's layout, and the audio set's own descriptors where the songs have them.
+    canonical = list(schema.CANONICAL_COLUMNS) + [c.name for c in schema.AUDIO_ONLY_COLUMNS if c.name in work]
     id_codes, _ = pd.factorize(work["track_id"], sort=False)
     repeated = np.flatnonzero(np.bincount(id_codes)[id_codes] > 1)
     first_of_group = np.arange(len(work))
@@ -321,7 +322,7 @@ def _same(a: object, b: object) -> bool:
 
 
 def _differences(work: pd.DataFrame, kept: int, dropped: int) -> str:
-    columns = list(schema.CANONICAL_COLUMNS)  # labels are merged, not in conflict
+    columns = [c for c in schema.STORED_COLUMNS if c in work]  # labels are merged, not in conflict
     return describe_conflict(work.loc[kept, columns], work.loc[dropped, columns])
 
 

@@ -58,14 +58,40 @@ NUMERIC_COLUMNS: tuple[NumericColumn, ...] = (
     NumericColumn("time_signature", 0, 7, integer=True, required=False),
 )
 
+#: The descriptors songscope measures on audio files (`songscope.audio`; the `audio` feature set)
+#: beyond the columns they share with Spotify's (tempo, key, mode, loudness, duration_ms). A song
+#: read from a Spotify table has none of them, a song analysed from a file none of Spotify's
+#: model scores: every feature column is stored nullable, and a set's own columns are required of
+#: its songs (`required_columns`).
+_MFCC_RANGE = (-2000.0, 2000.0)
+AUDIO_ONLY_COLUMNS: tuple[NumericColumn, ...] = (
+    NumericColumn("tempo_confidence", *_UNIT),
+    NumericColumn("key_strength", -1.0, 1.0),
+    NumericColumn("loudness_range", 0.0, 100.0),
+    NumericColumn("onset_rate", 0.0, 100.0),
+    NumericColumn("dfa_exponent", -10.0, 10.0),
+    NumericColumn("spectral_centroid", 0.0, 100_000.0),
+    NumericColumn("spectral_rolloff", 0.0, 100_000.0),
+    NumericColumn("spectral_flatness", -200.0, 0.0),
+    NumericColumn("spectral_contrast", 0.0, 200.0),
+    NumericColumn("zero_crossing_rate", *_UNIT),
+    *(NumericColumn(f"mfcc_{i}", *_MFCC_RANGE) for i in range(1, 14)),
+)
+#: Spotify's columns (the layout of every public dump), as every table source is read into.
+SPOTIFY_NUMERIC_COLUMNS: tuple[NumericColumn, ...] = NUMERIC_COLUMNS
+NUMERIC_COLUMNS = NUMERIC_COLUMNS + AUDIO_ONLY_COLUMNS
+
 NUMERIC_BY_NAME: dict[str, NumericColumn] = {c.name: c for c in NUMERIC_COLUMNS}
 
 #: A song's artists in order, joined with ``artists.SEPARATOR`` (the first is ``artist_name``,
 #: the display name), and their ids where the file gives them (null otherwise).
 ARTIST_COLUMNS: tuple[str, ...] = ("artists", "artist_ids")
 
-#: Every canonical column, in output order.
-CANONICAL_COLUMNS: tuple[str, ...] = TEXT_COLUMNS + ARTIST_COLUMNS + tuple(c.name for c in NUMERIC_COLUMNS)
+#: Every canonical column, in output order: what every song read has (missing where its source
+#: lacks it). The audio-only descriptors follow where a source has them.
+CANONICAL_COLUMNS: tuple[str, ...] = TEXT_COLUMNS + ARTIST_COLUMNS + tuple(c.name for c in SPOTIFY_NUMERIC_COLUMNS)
+#: Every column the catalogue stores as a song's own (anything else a source has is a label).
+STORED_COLUMNS: tuple[str, ...] = CANONICAL_COLUMNS + tuple(c.name for c in AUDIO_ONLY_COLUMNS)
 
 #: The largest whole number a float64 (and so every reader and store of songscope) holds exactly:
 #: 9007199254740993 would silently become ...992, and 1e19 does not fit a 64-bit integer at all.
@@ -87,9 +113,10 @@ SPELLED_DESCRIPTIONS: dict[str, str] = {
     "time_signature": "N/4 (or its spreadsheet date N-Apr) read as N beats per bar",
 }
 
-#: Columns a source must have (after aliasing). `track_id` is derived when a layout has none.
+#: Columns a Spotify table must have (after aliasing); `required_columns` gives any set's.
+#: `track_id` is derived when a layout has none.
 REQUIRED_COLUMNS: tuple[str, ...] = ("artist_name", "track_name") + tuple(
-    c.name for c in NUMERIC_COLUMNS if c.required
+    c.name for c in SPOTIFY_NUMERIC_COLUMNS if c.required
 )
 
 @dataclass(frozen=True)
@@ -238,7 +265,13 @@ AUDIO = FeatureSet("audio", (
 POPULARITY = FeatureColumn("popularity", "scaled", "popular", "obscure", "0..100")
 
 #: The feature sets songscope knows, by name (a feature space records its set's name).
-FEATURE_SETS: dict[str, FeatureSet] = {SPOTIFY.name: SPOTIFY}
+FEATURE_SETS: dict[str, FeatureSet] = {SPOTIFY.name: SPOTIFY, AUDIO.name: AUDIO}
+
+
+def required_columns(features: FeatureSet) -> tuple[str, ...]:
+    """The columns a source of songs described by `features` must have: the names, and the set's
+    features that every song must have a value for (Spotify's time signature may be missing)."""
+    return ("artist_name", "track_name") + tuple(n for n in features.names if NUMERIC_BY_NAME[n].required)
 
 
 def feature_set(name: str) -> FeatureSet:

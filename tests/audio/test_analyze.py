@@ -79,7 +79,7 @@ def test_a_library_becomes_rows_and_reasons(library, rendered_mono):
     assert "artist from the file's folder" in opening["notes"]
     assert rows["03 High Rate.wav"]["sample_rate"] == 192_000 and rows["04 Six Channels.flac"]["channels"] == 6
     # The song's id is its content's: a copy elsewhere is the same song.
-    assert opening["track_id"] == "audio:" + opening["content_hash"][:24]
+    assert opening["track_id"] == "audio:" + opening["content_sha256"][:24]
 
 
 def test_a_latin1_tag_is_read_not_fatal(library):

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from songscope import schema
 from songscope.config import Settings
 from songscope.identity import near_keys
 from songscope.store import db, keys
@@ -77,11 +78,11 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     probe.dispose()
 
     with Store(Settings(db_url=db_url, lake_url=str(tmp_path / "lake"))) as store:
-        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 12
+        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 13
         with store.db.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == db.SCHEMA_REVISION
             # Releases from before Alembic read this table: they now refuse the newer database.
-            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 12
+            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 13
             after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[name])).scalar()
                      for name in V5_TABLES if name != "recommendations"}
             requests = db.read_table(store.db, db.recommendation_requests)
@@ -105,8 +106,13 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         assert (tracks["near_key"].astype("int64").to_numpy() == near_keys(tracks["artist_name"], tracks["track_name"], tracks["duration_ms"])).all()
         # Revision 12: the ingests from before feature sets read Spotify's tables, and say so.
         assert set(db.read_table(store.db, db.ingest_runs)["feature_set"]) == {"spotify"}
+        # Revision 13: every feature column takes songs of any set; the audio set's own are there, and its files.
+        columns = {c["name"]: c for c in sa.inspect(store.db).get_columns("tracks")}
+        assert columns["danceability"]["nullable"] and columns["tempo"]["nullable"] and columns["mfcc_13"]["nullable"]
+        assert sa.inspect(store.db).has_table("track_files")
+        assert (tracks["danceability"].notna()).all()  # the Spotify songs keep every value
     again = db.connect(db_url)  # a second connect changes nothing
-    assert db.schema_version(again) == 12
+    assert db.schema_version(again) == 13
     again.dispose()
 
 
@@ -118,7 +124,7 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
-    assert db.schema_version(database) == db.SCHEMA_VERSION == 12
+    assert db.schema_version(database) == db.SCHEMA_VERSION == 13
     assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendation_requests", "reports", "favourite_lists", "cluster_run_details"))
     assert not sa.inspect(database).has_table("recommendations")  # carried over by 0008, then dropped
     database.dispose()
@@ -180,7 +186,8 @@ def test_revision_11_splits_list_literal_artists_and_counts_merges(db_url):
     rows = pd.DataFrame({"track_id": [f"t{i}" for i in range(len(texts))], "artist_name": texts, "track_name": "Song",
                          "duration_ms": 200_000})
     old_keys = near_keys(rows["artist_name"], rows["track_name"], rows["duration_ms"])
-    values = {c.name: 0.5 for c in db.tracks.columns if c.name not in ("artist_name", "track_name", "track_id", "duration_ms")}
+    audio_only = {c.name for c in schema.AUDIO_ONLY_COLUMNS}  # revision 13's: not there at 10
+    values = {c.name: 0.5 for c in db.tracks.columns if c.name not in ("artist_name", "track_name", "track_id", "duration_ms") and c.name not in audio_only}
     values |= {"key": 1, "mode": 1, "popularity": 3, "time_signature": 4, "is_outlier": False, "outlier_rules": "", "ingest_run_id": "r"}
     duplicates = sa.table("track_duplicates", sa.column("ingest_run_id"), sa.column("rule"), sa.column("kept_track_id"),
                           sa.column("dropped_track_id"), sa.column("detail"))

@@ -6,6 +6,7 @@ per core; a file's failure is its own row, never the run's end.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ def find_audio(paths: Iterable[str | Path]) -> tuple[list[AudioFile], list[Rejec
     seen: set[Path] = set()
 
     def add(path: Path, root: Path | None) -> None:
+        path = path.absolute()  # where the catalogue finds it again, whatever the working folder
         if path in seen:
             return
         seen.add(path)
@@ -83,7 +85,7 @@ def find_audio(paths: Iterable[str | Path]) -> tuple[list[AudioFile], list[Rejec
                 dirs.sort()
                 for name in sorted(files):
                     if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
-                        add(Path(folder) / name, path)
+                        add(Path(folder) / name, path.absolute())
         elif path.exists() or path.is_symlink():
             add(path, None)
         else:
@@ -91,9 +93,54 @@ def find_audio(paths: Iterable[str | Path]) -> tuple[list[AudioFile], list[Rejec
     return found, rejected
 
 
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".parquet", ".pq")
+
+
+def holds_audio(sources: Iterable[str | Path]) -> bool:
+    """Whether `sources` name audio files (files, or local folders holding them) rather than
+    tables; a list naming both is refused, in one line, since one ingest reads one kind."""
+    kinds = set()
+    for given in sources:
+        text = str(given)
+        if "://" in text and not text.startswith("file://"):
+            kinds.add("table")  # s3:// and the like: tables (audio is read from this machine's files)
+            continue
+        path = Path(text.removeprefix("file://"))
+        if path.suffix.lower() in AUDIO_EXTENSIONS:
+            kinds.add("audio")
+        elif path.is_dir():
+            kinds.add(_folder_kind(path))
+        else:
+            kinds.add("table")
+    if len(kinds - {"empty"}) > 1:
+        raise UserError("these sources mix audio files and tables: ingest them in two commands (an ingest reads one kind)")
+    return kinds - {"empty"} == {"audio"}
+
+
+def _folder_kind(folder: Path) -> str:
+    """What a folder holds, by the first audio or table file found in it (a library of thousands
+    of files is not walked to its end for this)."""
+    for _, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            suffix = Path(name).suffix.lower()
+            if suffix in AUDIO_EXTENSIONS:
+                return "audio"
+            if suffix in TABLE_SUFFIXES:
+                return "table"
+    return "empty"
+
+
+def progress_text(done: int, total: int, seconds: float) -> str:
+    """"analysing audio: 12 of 40 files, 31.5 songs/min, about 53 s left"."""
+    rate = done / seconds if seconds > 0 else 0.0
+    left = f", about {(total - done) / rate:.0f} s left" if rate else ""
+    return f"analysing audio: {done:,} of {total:,} files, {rate * 60:.1f} songs/min{left}"
+
+
 def content_hash(path: Path) -> str:
-    """The file's BLAKE2b digest (128 bits, hex): the song's identity, whatever its name."""
-    digest = hashlib.blake2b(digest_size=16)
+    """The file's SHA-256 (hex): the song's identity, whatever its name or place."""
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(HASH_BLOCK):
             digest.update(block)
@@ -127,18 +174,21 @@ def _describe(file: AudioFile) -> dict:
     if meter is None or samples == 0:
         raise AudioError("holds no audio samples")
     row = summary.describe()
+    loudness, loudness_range = meter.integrated(), meter.loudness_range()
+    if not math.isfinite(loudness) or not math.isfinite(loudness_range):
+        raise AudioError("too quiet to measure: no 3-second stretch louder than -70 LUFS")
+    unmeasured = [name for name, value in row.items() if not math.isfinite(value)]
+    if unmeasured:
+        raise AudioError(f"no {', '.join(unmeasured)} could be measured")
     tags = read_tags(file.path, file.root)
-    row |= {
-        "loudness": meter.integrated(), "loudness_range": meter.loudness_range(),
-        "duration_ms": round(samples / info.rate * 1000),
-    }
+    row |= {"loudness": loudness, "loudness_range": loudness_range, "duration_ms": round(samples / info.rate * 1000)}
     digest = content_hash(file.path)
     return {
         "track_id": f"audio:{digest[:24]}", "artist_name": tags.artists[0], "artists": list(tags.artists), "track_name": tags.title,
         **row,
         "album": tags.album, "track_number": tags.track_number, "isrc": tags.isrc, "musicbrainz_recording_id": tags.musicbrainz_recording_id,
-        "genre": tags.genre, "file_path": str(file.path.absolute()), "file_size": file.size, "file_mtime_ns": file.mtime_ns,
-        "content_hash": digest, "codec": info.codec, "sample_rate": info.rate, "channels": info.channels,
+        "genre": tags.genre, "file_path": str(file.path), "file_size": file.size, "file_mtime_ns": file.mtime_ns,
+        "content_sha256": digest, "codec": info.codec, "sample_rate": info.rate, "channels": info.channels,
         "notes": "; ".join(tags.notes) or None,
     }
 

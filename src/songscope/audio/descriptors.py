@@ -34,8 +34,8 @@ MAJOR_PROFILE = np.array([0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715
 MINOR_PROFILE = np.array([0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330])
 #: Detrended fluctuation analysis scales, seconds (Streich & Herrera 2005, danceability).
 DFA_SCALES = (0.3, 8.0)
-#: The least audio worth describing: shorter has no tempo or key to speak of.
-MIN_SECONDS = 2.0
+#: The least audio worth describing: shorter has no tempo, key or groove (DFA) to speak of.
+MIN_SECONDS = 5.0
 
 MFCC_NAMES = tuple(f"mfcc_{i}" for i in range(1, N_MFCC + 1))
 

@@ -22,6 +22,7 @@ from songscope.schema import SPOTIFY, FeatureSet
 from songscope.store.catalogue import CleanIngest
 
 if TYPE_CHECKING:  # pragma: no cover
+    from songscope.audio.analyze import AudioFile, Rejected
     from songscope.cluster.base import ClusterResult
     from songscope.evaluate.drift import FitReference
     from songscope.features import FeatureSpace
@@ -46,6 +47,9 @@ class CleanedSources:
     timings: dict[str, float] = field(default_factory=dict)
     #: Called once the stores hold the data (the Spark backend removes its staged files).
     release: Callable[[], None] = field(default=lambda: None, repr=False)
+    #: The audio files the songs were analysed from (`store.audio_files.record`'s rows), when
+    #: they were; None for table sources.
+    audio_files: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,10 @@ class IngestOptions:
     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES
     loose: bool = False
     s3_endpoint: str | None = None
+    #: The feature set the sources' songs are described by (`schema.FEATURE_SETS`): a table must have its columns.
+    features: str = "spotify"
+    #: Processes analysing audio files at once on this machine (None: one per core).
+    workers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,13 @@ class Backend(Protocol):
         clean them by the rules of `songscope.clean`."""
         ...
 
+    def analyze(self, files: list[AudioFile], options: IngestOptions, progress: Progress | None = None,
+                unreadable: Iterable[Rejected] = ()) -> CleanedSources:
+        """Describe audio files (`audio.analyze`) by the `audio` feature set, validate the rows as
+        any source's (a file that cannot be described is a rejected row with its reason, as are the
+        `unreadable` ones found but not readable) and clean them; `audio_files` lists the files described."""
+        ...
+
     def fit_space(self, store: Store, space: FeatureSpace) -> FeatureSpace:
         """`space` fitted on the stored catalogue."""
         ...
@@ -164,3 +179,27 @@ class Backend(Protocol):
                 figures: bool = True) -> Profile:
         """Describe the stored catalogue (`profile.profile`), its songs by `feature_set`."""
         ...
+
+
+def cleaned_analysis(results: list, options: IngestOptions, timings: dict[str, float], progress: Progress | None = None) -> CleanedSources:
+    """Analysed audio files (`audio.analyze` results, from either backend) validated and cleaned,
+    as one ingest's sources: what `Backend.analyze` returns."""
+    import time
+
+    from songscope.clean import clean
+    from songscope.ingest.audio import file_rows, read_analysed
+    from songscope.store.catalogue import InMemoryIngest
+
+    started = time.perf_counter()
+    read = read_analysed(results, schema.feature_set(options.features))
+    if progress:
+        progress(f"cleaning {read.rows_valid:,} analysed songs")
+    cleaned = clean(read.frame, outlier_rules=options.outlier_rules, loose=options.loose)
+    timings = timings | {"clean": time.perf_counter() - started}
+    first = None
+    if len(read.rejected):
+        row = read.rejected.iloc[0]
+        first = {"source": row["source"], "line": int(row["line"]), "reason": row["reason"]}
+    return CleanedSources(data=InMemoryIngest(read, cleaned), report=cleaned.report, rows_read=read.rows_read, rows_valid=read.rows_valid,
+                          rows_rejected=len(read.rejected), first_rejected=first, timings=timings,
+                          audio_files=file_rows(results))

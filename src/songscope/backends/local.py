@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from songscope import schema
 from songscope.backends.base import ASSIGN_CHUNK, REFERENCE_SONGS, CleanedSources, Clustering, IngestOptions, Placement, Progress, SongSample
 from songscope.crashpoints import reach
 from songscope.schema import SPOTIFY, FeatureSet
 from songscope.store.catalogue import InMemoryIngest
 
 if TYPE_CHECKING:  # pragma: no cover
+    from songscope.audio.analyze import AudioFile, Rejected
     from songscope.cluster.base import ClusterResult
     from songscope.features import FeatureSpace
     from songscope.profile import Profile
@@ -34,7 +36,8 @@ class LocalIngest:
         from songscope.ingest import read_sources
 
         t0 = time.perf_counter()
-        read = read_sources(sources, encoding=options.encoding, delimiter=options.delimiter, s3_endpoint=options.s3_endpoint, progress=progress)
+        read = read_sources(sources, encoding=options.encoding, delimiter=options.delimiter, s3_endpoint=options.s3_endpoint, progress=progress,
+                            required=schema.required_columns(schema.feature_set(options.features)))
         reach("ingest:read")
         timings = {"read": time.perf_counter() - t0}
         if progress:
@@ -66,6 +69,20 @@ class LocalBackend:
 
     def read_and_clean(self, sources: Iterable[str], options: IngestOptions, progress: Progress | None = None) -> CleanedSources:
         return self._ingest.read_and_clean(sources, options, progress)
+
+    def analyze(self, files: list[AudioFile], options: IngestOptions, progress: Progress | None = None,
+                unreadable: Iterable[Rejected] = ()) -> CleanedSources:
+        from songscope.audio.analyze import analyse, progress_text
+        from songscope.backends.base import cleaned_analysis
+
+        started = time.perf_counter()
+
+        def tell(done: int, total: int) -> None:
+            if progress:
+                progress(progress_text(done, total, time.perf_counter() - started))
+
+        results = list(analyse(files, workers=options.workers, progress=tell)) + list(unreadable)
+        return cleaned_analysis(results, options, {"analyze": time.perf_counter() - started}, progress)
 
     def fit_space(self, store: Store, space: FeatureSpace) -> FeatureSpace:
         return space.fit(store.catalogue())

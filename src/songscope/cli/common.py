@@ -46,9 +46,9 @@ S3Option = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 ReasonRunOption = Annotated[str | None, typer.Option("--run", help="Clustering run for the cluster reasons (default: the latest).", show_default=False)]
-FeaturesOption = Annotated[str, typer.Option(
-    "--features", help=f"The feature set the songs are described by ({', '.join(schema.FEATURE_SETS)}): what clustering, profiles "
-    "and recommendations read.")]
+FeaturesOption = Annotated[str | None, typer.Option(
+    "--features", help=f"The feature set the songs are described by ({', '.join(schema.FEATURE_SETS)}; default: spotify for tables, "
+    "audio for audio files): what clustering, profiles and recommendations read.", show_default=False)]
 IngestEngineOption = Annotated[str, typer.Option(
     "--engine", "-e", help="Where to read and clean: local (this process), spark (executors; no row passes through this process) "
     "or auto (spark from SONGSCOPE_SPARK_MIN_ROWS songs, estimated from the files).")]

@@ -24,12 +24,14 @@ from songscope.cli.common import (
     progress_line,
     settings_from,
 )
-from songscope.cli.render import print_ingest, print_run, print_status
+from songscope.cli.render import print_any_ingest, print_run, print_status
 
 
 @app.command()
 def ingest(
-    sources: Annotated[list[str], typer.Argument(help="CSV or Parquet files, folders, globs or s3:// URLs, read in order as one table.", show_default=False)],
+    sources: Annotated[list[str], typer.Argument(help="CSV or Parquet files, folders, globs or s3:// URLs, read in order as one table; "
+                                                      "or audio files and folders of them (mp3, flac, ogg/opus, m4a/aac, wav, aiff), "
+                                                      "analysed into the audio feature set.", show_default=False)],
     db: DbOption = None,
     lake: LakeOption = None,
     s3_endpoint: S3Option = None,
@@ -42,27 +44,35 @@ def ingest(
     loose_dedup: Annotated[bool, typer.Option("--loose-dedup", help="Also remove near duplicates found on normalised names (reported either way).")] = False,
     assign_new: Annotated[bool, typer.Option("--assign/--no-assign", help="Assign the new songs to the latest clustering run's clusters, "
                                              "and say how well they fit (as songscope assign).")] = True,
-    features: FeaturesOption = "spotify",
+    features: FeaturesOption = None,
     engine: IngestEngineOption = "local",
     spark_master: SparkMasterOption = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Audio files: processes analysing at once (default: one per core).",
+                                                show_default=False)] = None,
+    batch_files: Annotated[int, typer.Option("--batch-files", min=1, help="Audio files: how many are analysed, then committed, at a time "
+                                             "(what a kill can cost).")] = 200,
     as_json: JsonOption = False,
 ) -> None:
     """Validate, clean and store songs: rejected rows are kept with their reason, duplicates merged, outliers flagged.
 
-    Example: songscope ingest data/seed/*.csv
+    Audio files are analysed first (as songscope analyze), those unchanged since an earlier ingest skipped, and
+    committed in batches: a second run goes on where a killed one stopped.
+
+    Examples: songscope ingest data/seed/*.csv; songscope ingest ~/Music
     """
     from songscope import service
 
     with friendly_errors():
-        rules = tuple(schema.OutlierRule.parse(r) for r in outlier_rule) if outlier_rule else schema.SEED_OUTLIER_RULES
+        rules = tuple(schema.OutlierRule.parse(r) for r in outlier_rule) if outlier_rule else None
         settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
         with open_store(settings) as store, progress_line(not as_json) as say:
             outcome = service.ingest(store, sources, backend=engine, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup,
-                                     assign_new=assign_new, features=features, progress=say)
+                                     assign_new=assign_new, features=features, workers=workers,
+                                     batch_files=batch_files, progress=say)
     if as_json:
         print_json(outcome)
         return
-    print_ingest(outcome, settings)
+    print_any_ingest(outcome, settings)
 
 
 @app.command()
@@ -170,7 +180,7 @@ def run(
         "--engine", "-e", help="local (this process), spark (every stage on Spark; this process never holds the catalogue) or auto "
         "(spark from SONGSCOPE_SPARK_MIN_ROWS songs, estimated from the files).")] = "local",
     spark_master: SparkMasterOption = None,
-    features: FeaturesOption = "spotify",
+    features: FeaturesOption = None,
 ) -> None:
     """The end-to-end job: ingest and clean the sources, store them, profile and cluster the catalogue, write the HTML report; prints where everything went.
 

@@ -73,8 +73,37 @@ def print_status(found) -> None:
         out.print(f"  clustering {run.run_id}: {run.engine} {run.algorithm}, k = {run.k}, {run.songs:,} songs, silhouette {run.silhouette:.3f}", highlight=False)
 
 
+def print_audio_ingest(outcome, settings: Settings) -> None:
+    """An ingest of audio files: what was found, skipped, described and rejected, batch by batch."""
+    analysed = outcome.rows_read
+    out.print(f"{outcome.files_found:,} audio files: {outcome.files_unchanged:,} unchanged since described, {analysed:,} analysed "
+              f"({outcome.backend} backend) in {len(outcome.batches):,} batch{'es' * (len(outcome.batches) != 1)}", highlight=False)
+    for batch in outcome.batches:
+        timings = ", ".join(f"{k} {v:.1f} s" for k, v in batch.timings.items())
+        out.print(f"  ingest {batch.run_id}: {batch.rows_read:,} files, {batch.rows_valid:,} described, {batch.rows_rejected:,} rejected, "
+                  f"{batch.record.tracks_added:,} songs added ({timings})", highlight=False)
+    rejected = outcome.rejected()
+    if rejected:
+        out.print(f"rejected {len(rejected):,} file{'s' * (len(rejected) != 1)} (kept with their reasons: songscope status):", highlight=False)
+        for _, reason in rejected[:10]:
+            out.print(f"  {reason}", highlight=False, markup=False)
+    if outcome.catalogue_rows is not None:
+        out.print(f"songs added: {outcome.tracks_added:,}; catalogue now {outcome.catalogue_rows:,} songs", highlight=False)
+    out.print(f"database: {redact(settings.db_url)}; lake: {settings.lake_url}", highlight=False)
+    if outcome.assigned is not None:
+        print_assigned(outcome.assigned)
+
+
+def print_any_ingest(outcome, settings: Settings) -> None:
+    """A table's ingest, or audio files' (`service.AudioIngestOutcome`)."""
+    if hasattr(outcome, "batches"):
+        print_audio_ingest(outcome, settings)
+    else:
+        print_ingest(outcome, settings)
+
+
 def print_run(outcome, settings) -> None:
-    print_ingest(outcome.ingest, settings)
+    print_any_ingest(outcome.ingest, settings)
     out.print(f"profile: {outcome.profile_paths['html'].resolve()}", highlight=False)
     if outcome.clustering is not None:
         r = outcome.clustering.run

@@ -194,8 +194,9 @@ def density_sweep(
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(X), min(sample, len(X)), replace=False)
     Xs = X[idx]
-    runs = [("hdbscan", "min_cluster_size", size, {"min_cluster_size": size}) for size in sizes]
-    runs += [("dbscan", "eps", e, {"eps": e, "min_samples": 10}) for e in eps]
+    # A cluster must be smaller than the songs it is found among (a catalogue of a few dozen songs has only small ones).
+    runs = [("hdbscan", "min_cluster_size", size, {"min_cluster_size": size}) for size in sizes if size < len(Xs)]
+    runs += [("dbscan", "eps", e, {"eps": e, "min_samples": min(10, len(Xs) - 1)}) for e in eps]
     rows = []
     for algorithm, name, value, params in runs:
         result = LocalAlgorithm(algorithm, params=params, random_state=seed).fit(Xs)

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from songscope import schema
 from songscope.ingest.validate import REJECTED_COLUMNS, IngestError, Progress, artists_joined_by, canonical_names, validate
 from songscope.store import lake as lake_io
 
@@ -91,6 +92,7 @@ def read_sources(
     delimiter: str = ",",
     s3_endpoint: str | None = None,
     progress: Progress | None = None,
+    required: tuple[str, ...] = schema.REQUIRED_COLUMNS,
 ) -> IngestResult:
     """Read and validate every file the patterns name, in order, as one table.
 
@@ -99,6 +101,7 @@ def read_sources(
     patterns : paths, folders, globs or ``s3://`` URLs of CSV or Parquet files.
     encoding : text encoding of CSV files; UTF-8 by default (a byte order mark is accepted).
     delimiter : field separator of CSV files.
+    required : the columns every file must have (`schema.required_columns` of its feature set).
 
     Examples
     --------
@@ -112,7 +115,7 @@ def read_sources(
     for url in urls:
         if progress:
             progress(f"reading {url}")
-        frame, rejected, summary = read_one(url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint)
+        frame, rejected, summary = read_one(url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint, required=required)
         # Arrow's allocator keeps what parsing freed for reuse; hand it back, or a million-row
         # file holds about 450 MB more than its rows need for the rest of the ingest.
         pa.default_memory_pool().release_unused()
@@ -146,7 +149,8 @@ def expand_sources(patterns: Iterable[str], s3_endpoint: str | None = None) -> l
 
 
 def read_one(
-    url: str, *, encoding: str = "utf-8", delimiter: str = ",", s3_endpoint: str | None = None
+    url: str, *, encoding: str = "utf-8", delimiter: str = ",", s3_endpoint: str | None = None,
+    required: tuple[str, ...] = schema.REQUIRED_COLUMNS,
 ) -> tuple[pd.DataFrame, pd.DataFrame, SourceSummary]:
     """Read and validate one file; see `read_sources`."""
     raw = lake_io.read_bytes(url, s3_endpoint)
@@ -161,16 +165,17 @@ def read_one(
     else:
         table, lines, invalid = _read_csv(url, raw, encoding=encoding, delimiter=delimiter)
     del raw  # parsed: the file's bytes are not needed while validating (a second copy of the file)
-    frame, rejected = _validated(url, table, lines, invalid, summary)
+    frame, rejected = _validated(url, table, lines, invalid, summary, required)
     if summary.rows_read == 0:
         raise IngestError(f"{url}: the file has a header but no data rows")
     return frame, rejected, summary
 
 
-def _validated(url: str, table: pa.Table, lines: np.ndarray, invalid: list[InvalidRow], summary: SourceSummary) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _validated(url: str, table: pa.Table, lines: np.ndarray, invalid: list[InvalidRow], summary: SourceSummary,
+               required: tuple[str, ...] = schema.REQUIRED_COLUMNS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Canonical names, validation, and the rows the parser could not split joined to the
     rejected rows in line order; the summary's columns and counts filled in."""
-    summary.columns = {src: dst for src, dst in zip(table.column_names, canonical_names(url, table.column_names))}
+    summary.columns = {src: dst for src, dst in zip(table.column_names, canonical_names(url, table.column_names, required))}
     table = table.rename_columns(list(summary.columns.values()))
     frame, rejected = validate(table, source=url, lines=lines, notes=summary.notes, artists_joined_by=artists_joined_by(summary.columns))
     if invalid:
@@ -216,7 +221,8 @@ def parquet_row_groups(url: str, s3_endpoint: str | None = None) -> list[int]:
     return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
 
 
-def read_parquet_part(url: str, first: int, stop: int, *, s3_endpoint: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, SourceSummary]:
+def read_parquet_part(url: str, first: int, stop: int, *, s3_endpoint: str | None = None,
+                      required: tuple[str, ...] = schema.REQUIRED_COLUMNS) -> tuple[pd.DataFrame, pd.DataFrame, SourceSummary]:
     """Read and validate row groups ``first..stop-1`` of a Parquet file: the rows `read_one` would
     give for them, numbered by their place in the whole file. The summary's content hash is left
     empty, and its size 0 (`file_digest` reads the whole file once)."""
@@ -229,7 +235,7 @@ def read_parquet_part(url: str, first: int, stop: int, *, s3_endpoint: str | Non
     except (OSError, pa.ArrowInvalid) as exc:
         raise IngestError(f"{url}: not a readable Parquet file ({exc})") from exc
     summary = SourceSummary(uri=url, sha256="", size_bytes=0, format="parquet")
-    summary.columns = {src: dst for src, dst in zip(table.column_names, canonical_names(url, table.column_names))}
+    summary.columns = {src: dst for src, dst in zip(table.column_names, canonical_names(url, table.column_names, required))}
     table = table.rename_columns(list(summary.columns.values()))
     frame, rejected = validate(table, source=url, lines=np.arange(offset + 1, offset + table.num_rows + 1, dtype=np.int64), notes=summary.notes,
                                artists_joined_by=artists_joined_by(summary.columns))

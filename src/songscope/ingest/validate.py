@@ -25,8 +25,9 @@ class IngestError(UserError):
     """A source that cannot be ingested at all; the message names the file, the fault and the fix."""
 
 
-def canonical_names(url: str, columns: list[str]) -> list[str]:
-    """Canonical names for a source's columns; fails on duplicates or missing required columns."""
+def canonical_names(url: str, columns: list[str], required: tuple[str, ...] = schema.REQUIRED_COLUMNS) -> list[str]:
+    """Canonical names for a source's columns; fails on duplicates or missing `required` columns
+    (`schema.required_columns` of the feature set the source's songs are described by)."""
     names = []
     for position, column in enumerate(columns):
         normalised = schema.normalise_column_name(column)
@@ -53,7 +54,7 @@ def canonical_names(url: str, columns: list[str]) -> list[str]:
                 f"{position + 1} {columns[position]!r}); rename or remove one of them"
             )
         seen[name] = position
-    missing = [c for c in schema.REQUIRED_COLUMNS if c not in seen]
+    missing = [c for c in required if c not in seen]
     if missing:
         raise IngestError(
             f"{url}: required columns missing: {', '.join(missing)}. Found: {', '.join(columns)}. "
@@ -156,7 +157,7 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
                 _note(notes, f"{column.name}: {kind}, set missing (the row kept)", mask, lines, raw)
         out[column.name] = numbers
 
-    extras = [c for c in table.column_names if c not in schema.CANONICAL_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)]
+    extras = [c for c in table.column_names if c not in schema.STORED_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)]
     for name in extras:
         if pa.types.is_string(table.column(name).type) or pa.types.is_large_string(table.column(name).type):
             _add_nul_problems(problems, table.column(name), name)
@@ -185,6 +186,9 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
                 frame[name] = pd.arrays.IntegerArray(np.where(absent, 0, kept).astype(np.int64), absent)
             else:
                 frame[name] = kept
+    for column in schema.AUDIO_ONLY_COLUMNS:  # carried where the source has them
+        if column.name in out:
+            frame[column.name] = out[column.name][keep]  # type: ignore[index]
     if "track_id" not in out:
         frame["track_id"] = derive_track_ids(frame)
     keep_idx = np.flatnonzero(keep)
@@ -384,7 +388,7 @@ def _as_plain_columns(table: pa.Table, source: str, problems: list, notes: dict[
 
             table = table.set_column(position, name, pc.binary_join(column, SEPARATOR))
         elif pa.types.is_nested(kind):
-            if name in schema.CANONICAL_COLUMNS:
+            if name in schema.STORED_COLUMNS:
                 raise IngestError(f"{source}: column {name!r} holds {kind} values where songscope expects one value per song; "
                                   "write it as a plain column (text or number)")
             as_json = [None if v is None else dumps(v, ascii_only=False) for v in column.to_pylist()]

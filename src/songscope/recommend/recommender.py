@@ -468,13 +468,15 @@ class Recommender:
         every = self.songs.all_artist_names(songs)
         seed_labels = self.songs.labels(seeds)
         items = []
+        # In words, a feature is its own name: the space's log of a duration is still the duration.
+        said = [name.removeprefix("log_") for name in names]
         for i, song in enumerate(songs):
             counted = [int(j) for j in order[i] if described[j]]
             differs = []
             for j in counted[::-1][:2]:
                 if shares[i][j] < 0.2:
                     break
-                differs.append(f"{'higher' if higher[i, j] else 'lower'} {names[j]}")
+                differs.append(f"{'higher' if higher[i, j] else 'lower'} {said[j]}")
             if artist_shares[i] >= 0.3:
                 differs.append("artist's sound")
             contributions = {name: round(share, 4) for name, share in zip(names, shares[i])}
@@ -485,7 +487,7 @@ class Recommender:
                 cluster = None  # a song the run did not cluster (added after it)
             items.append(Recommendation(
                 rank=i + 1, track_id=ids[i], artist_name=artists[i], track_name=titles[i], score=round(float(scores[i]), 6),
-                nearest_seed=seed_labels[i], distance=round(distances[i], 4), similar_in=[names[j] for j in counted[:3]], differs_in=differs,
+                nearest_seed=seed_labels[i], distance=round(distances[i], 4), similar_in=[said[j] for j in counted[:3]], differs_in=differs,
                 contributions=contributions, cluster=cluster,
                 cluster_description=self.descriptions.get(cluster) if cluster is not None else None, artists=every[i],
             ))

@@ -107,16 +107,21 @@ def ingest(
     backend: str | Backend = "local",
     encoding: str = "utf-8",
     delimiter: str = ",",
-    outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
+    outlier_rules: tuple[schema.OutlierRule, ...] | None = None,
     loose_dedup: bool = False,
     assign_new: bool = True,
-    features: str = "spotify",
+    features: str | None = None,
+    workers: int | None = None,
+    batch_files: int | None = None,
     progress: Progress | None = None,
-) -> IngestOutcome:
+) -> IngestOutcome | AudioIngestOutcome:
     """Read, validate and clean the sources on the `backend` (local, spark, auto by their size, or
     the one a job has chosen), whose songs `features` describe (a feature set of
-    `schema.FEATURE_SETS`: what clustering, profiles and recommendations then read);
-    store them in the database and the lake, all or nothing. With `assign_new`, the songs it
+    `schema.FEATURE_SETS`: what clustering, profiles and recommendations then read; by default
+    ``spotify`` for tables, ``audio`` for audio files, which are analysed first by `workers`
+    processes and committed `batch_files` at a time, see `ingest_audio`);
+    store them in the database and the lake, all or nothing; rows that match `outlier_rules` are
+    flagged (default: the seed's rules for Spotify's columns, none for audio). With `assign_new`, the songs it
     added are then assigned to the latest clustering run's clusters, with the drift measured
     (`assign`; nothing when there is no run yet).
 
@@ -130,11 +135,18 @@ def ingest(
     ...     ingest(store, seed_paths()).catalogue_rows
     15626
     """
+    from songscope.audio.analyze import holds_audio
     from songscope.backends.base import IngestOptions
     from songscope.ingest import check_delimiter
 
-    say = say_to(progress)
     sources = list(sources)
+    if holds_audio(sources):
+        return ingest_audio(store, sources, backend=backend, features=features or schema.AUDIO.name, outlier_rules=outlier_rules or (),
+                            loose_dedup=loose_dedup, assign_new=assign_new, workers=workers,
+                            batch_files=batch_files or AUDIO_BATCH_FILES, progress=progress)
+    features = features or schema.SPOTIFY.name
+    outlier_rules = schema.SEED_OUTLIER_RULES if outlier_rules is None else outlier_rules
+    say = say_to(progress)
     check_delimiter(delimiter)
     schema.feature_set(features).check_stored()  # a set the catalogue can hold, or a clear error before any work
     started_at = datetime.now(UTC)
@@ -144,7 +156,8 @@ def ingest(
     store.lake.check_writable()
     settings = store.settings
     backend = backend_for(store, backend, sources=sources, progress=progress)
-    options = IngestOptions(encoding=encoding, delimiter=delimiter, outlier_rules=outlier_rules, loose=loose_dedup, s3_endpoint=settings.s3_endpoint)
+    options = IngestOptions(encoding=encoding, delimiter=delimiter, outlier_rules=outlier_rules, loose=loose_dedup, s3_endpoint=settings.s3_endpoint,
+                            features=features)
     cleaned = backend.read_and_clean(sources, options, progress=say)
     if cleaned.rows_valid == 0:
         cleaned.release()
@@ -169,6 +182,115 @@ def ingest(
             assigned = assign(store, backend=backend, progress=progress)  # a catalogue read on Spark is assigned there too
             timings["assign"] = time.perf_counter() - t0
     return IngestOutcome(run_id, backend.name, cleaned, stored, timings, assigned)
+
+
+#: Audio files analysed, then committed, at a time: what a kill can cost, and what the next run redoes.
+AUDIO_BATCH_FILES = 200
+
+
+@dataclass(frozen=True)
+class AudioIngestOutcome:
+    """An ingest of audio files: each batch its own ingest (`IngestOutcome`), committed in turn."""
+
+    batches: tuple[IngestOutcome, ...]
+    #: Files found under the sources, and of those, the ones an earlier ingest described as they are now.
+    files_found: int
+    files_unchanged: int
+    backend: str
+    assigned: Any = None  # AssignOutcome | None
+
+    @property
+    def rows_read(self) -> int:
+        return sum(b.rows_read for b in self.batches)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(b.rows_rejected for b in self.batches)
+
+    @property
+    def tracks_added(self) -> int:
+        return sum(b.record.tracks_added for b in self.batches)
+
+    @property
+    def report(self):
+        """The cleaning report of a single batch (None for several: see each batch's)."""
+        return self.batches[0].report if len(self.batches) == 1 else None
+
+    @property
+    def catalogue_rows(self) -> int | None:
+        return self.batches[-1].catalogue_rows if self.batches else None
+
+    def rejected(self) -> list[tuple[str, str]]:
+        """(file, reason) of every file that could not be described."""
+        found = []
+        for batch in self.batches:
+            for chunk in batch.cleaned.data.rejected_chunks():
+                found += list(zip(chunk["source"], chunk["reason"]))
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"files_found": self.files_found, "files_unchanged": self.files_unchanged, "files_analysed": self.rows_read,
+                "rejected": [{"file": f, "reason": r} for f, r in self.rejected()], "tracks_added": self.tracks_added,
+                "catalogue_rows": self.catalogue_rows, "engine": self.backend, "feature_set": schema.AUDIO.name,
+                "ingests": [b.to_dict() for b in self.batches], "assigned": None if self.assigned is None else self.assigned.to_dict()}
+
+
+def ingest_audio(store: Store, sources: list[str], *, backend: str | Backend = "local", features: str = "audio",
+                 outlier_rules: tuple[schema.OutlierRule, ...] = (), loose_dedup: bool = False, assign_new: bool = True,
+                 workers: int | None = None, batch_files: int = AUDIO_BATCH_FILES, progress: Progress | None = None) -> AudioIngestOutcome:
+    """Analyse the audio files under `sources` that no earlier ingest described as they are now
+    (same path, size and modification time), `batch_files` at a time; each batch is validated,
+    cleaned and stored as one ingest, so a kill loses at most the batch under way and the next run
+    goes on from there. Files that cannot be described are rejected rows with their reasons."""
+    from songscope.audio import require
+
+    require()
+    from songscope.audio.analyze import find_audio
+    from songscope.backends.base import IngestOptions
+    from songscope.store import audio_files
+
+    if features != schema.AUDIO.name:
+        raise UserError(f"audio files are described by the {schema.AUDIO.name} feature set, not {features!r}: leave out --features")
+    if batch_files < 1:
+        raise UserError(f"batches of {batch_files} files: use 1 or more")
+    say = say_to(progress)
+    store.db  # noqa: B018 - connects and migrates before the long work
+    store.lake.check_writable()
+    files, unreadable = find_audio(sources)
+    if not files and not unreadable:
+        raise UserError(f"no audio files under {', '.join(map(str, sources))} (songscope reads mp3, flac, ogg/opus, m4a/aac, wav and aiff)")
+    found = len(files) + len(unreadable)
+    seen = audio_files.known(store.db, [str(f.path) for f in files] + [str(r.file.path) for r in unreadable])
+    todo = [f for f in files if seen.get(str(f.path)) != (f.size, f.mtime_ns)]
+    unreadable = [r for r in unreadable if seen.get(str(r.file.path)) != (r.file.size, r.file.mtime_ns)]
+    unchanged = found - len(todo) - len(unreadable)
+    say(f"{found:,} audio files, {unchanged:,} unchanged since they were described (or rejected)")
+    backend = backend_for(store, backend, progress=progress)
+    options = IngestOptions(outlier_rules=outlier_rules, loose=loose_dedup, features=features, workers=workers)
+    batches = []
+    # Unreadable files are rejected rows of the first batch (of a batch of their own when all else is unchanged).
+    for start in range(0, max(len(todo), 1 if unreadable else 0), batch_files):
+        batch = todo[start:start + batch_files]
+        started_at = datetime.now(UTC)
+        cleaned = backend.analyze(batch, options, progress=progress, unreadable=unreadable if start == 0 else ())
+        run_id = new_id()
+        say(f"storing {cleaned.rows_valid:,} songs (files {start + 1:,}-{start + len(batch):,} of {len(todo):,})")
+        t0 = time.perf_counter()
+        try:
+            stored = write_ingest(store, run_id=run_id, started_at=started_at, data=cleaned.data, feature_set=features,
+                                  audio_files=cleaned.audio_files)
+        finally:
+            cleaned.release()
+        batches.append(IngestOutcome(run_id, backend.name, cleaned, stored, dict(cleaned.timings) | {"store": time.perf_counter() - t0}))
+    assigned = None
+    if assign_new and any(b.record.tracks_added for b in batches):
+        try:
+            latest_run_id(store)
+        except RunNotFound:
+            pass
+        else:
+            assigned = assign(store, backend=backend, progress=progress)
+    return AudioIngestOutcome(tuple(batches), found, unchanged, backend.name, assigned)
 
 
 @dataclass

@@ -183,7 +183,7 @@ class RunOutcome:
 
 
 def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports"), k: int = 8, resamples: int = 10, with_report: bool = True,
-        backend: str | Backend = "local", features: str = "spotify", progress: Progress | None = None) -> RunOutcome:
+        backend: str | Backend = "local", features: str | None = None, progress: Progress | None = None) -> RunOutcome:
     """The end-to-end job: ingest and clean the sources, profile the catalogue, cluster it (k-means,
     evaluated and stored; `evaluate` chooses k with evidence), and write the HTML report
     (``out_dir/report.html``, also in the lake and noted in the database).
@@ -193,7 +193,7 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
     and the exact indices are aggregates, the rest of the evidence and the report come from a
     fixed-seed sample whose size they state. The local backend refuses, before reading, sources
     it estimates will not fit in this machine's memory, and names ``--engine spark``. `features`
-    names the feature set that describes the sources' songs (`schema.FEATURE_SETS`).
+    names the feature set that describes the sources' songs (`schema.FEATURE_SETS`; by default, spotify for tables, audio for audio files).
     """
     from songscope.backends.base import SAMPLE_ROWS
     from songscope.evaluate.background import BackgroundEvidence

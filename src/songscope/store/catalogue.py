@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from songscope.config import Settings
 from songscope.crashpoints import reach
 from songscope.jsonable import dumps
+from songscope.store import audio_files as audio_files_store
 from songscope.store import db, keys, staging
 from songscope.store.catalogue_parts import as_read, write_catalogue_part
 from songscope.store.lake import Lake, LakeError
@@ -187,12 +188,13 @@ def _catalogue_transaction(database: sa.Engine) -> Iterator[sa.Connection]:
 
 
 def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, cleaned=None, data: CleanIngest | None = None,
-                 feature_set: str = "spotify") -> StoredIngest:
+                 feature_set: str = "spotify", audio_files: pd.DataFrame | None = None) -> StoredIngest:
     """Store one ingest in the database and the lake: one transaction, which holds the catalogue's
     lock and lists the lake's new files in the manifest, so a failure or kill at any point leaves
     both as they were. Pass `read` (an `ingest.IngestResult`) and `cleaned` (a `clean.CleanResult`),
     or `data`, any `CleanIngest` (the Spark backend's streams in bounded chunks). `feature_set`
-    names the set (`schema.FEATURE_SETS`) its songs are described by."""
+    names the set (`schema.FEATURE_SETS`) its songs are described by; `audio_files`, the files
+    they were analysed from (`audio_files.record`), are noted in the same transaction."""
     data = data if data is not None else InMemoryIngest(read, cleaned)
     lake = store.lake
     migrate_legacy_lake(store)
@@ -252,6 +254,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                 for duplicates in data.duplicate_chunks():
                     writer.add_duplicates(duplicates)
                 record = writer.finish(report=data.clean_report(), rows_read=data.rows_read)
+                audio_files_store.record(conn, audio_files, run_id)
             reach("ingest:database-written")
             report = {"run_id": run_id, **data.read_summary(), "clean": data.clean_report(),
                       "near_duplicates_of_earlier_ingests": record.near_duplicates_of_earlier}
@@ -409,7 +412,7 @@ def label_columns(store: Store) -> list[str]:
     found: list[str] = []
     for key in files.loc[files["content"] == db.TRACKS, "lake_key"]:
         for name in store.lake.parquet_columns(key):
-            if name not in schema.CANONICAL_COLUMNS and name not in ("is_outlier", "outlier_rules") and name not in found:
+            if name not in schema.STORED_COLUMNS and name not in ("is_outlier", "outlier_rules") and name not in found:
                 found.append(name)
     return found
 

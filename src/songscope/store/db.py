@@ -77,6 +77,7 @@ from songscope.store.tables import (  # noqa: F401
     sources,
     track_artists,
     track_duplicates,
+    track_files,
     track_labels,
     track_sources,
     tracks,

@@ -185,7 +185,7 @@ def load_tracks(job: ParallelLoad, part: int, clean_tracks: pd.DataFrame) -> Tra
             track_rows = track_rows.assign(ingest_run_id=job.run_id, near_key=near_keys[is_new])
             # Labels of an absorbed track are credited to the stored track that absorbed it.
             absorbed_by = dict(zip(earlier["dropped_track_id"], earlier["kept_track_id"]))
-            label_columns = [c for c in clean_tracks.columns if c not in schema.CANONICAL_COLUMNS and c not in ("is_outlier", "outlier_rules")]
+            label_columns = [c for c in clean_tracks.columns if c not in schema.STORED_COLUMNS and c not in ("is_outlier", "outlier_rules")]
             labels = db.long_labels(clean_tracks, label_columns)
             if absorbed_by:
                 labels["track_id"] = labels["track_id"].map(lambda t: absorbed_by.get(t, t))

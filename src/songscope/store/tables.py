@@ -1,6 +1,6 @@
 """The database's tables (SQLAlchemy Core) in one `metadata`; the migrations (`store/migrations`) create and change them.
 
-Tracks with their provenance, labels, rejected rows, duplicates and artists; the catalogue's files
+Tracks with their provenance, labels, rejected rows, duplicates, artists and audio files; the catalogue's files
 and lock; clustering runs; recommendation requests, reports and saved lists.
 """
 
@@ -75,7 +75,9 @@ def _track_columns() -> list[sa.Column]:
             kind = sa.Integer()
         else:
             kind = sa.Double()  # MySQL FLOAT is single precision: values must round-trip exactly
-        columns.append(sa.Column(column.name, kind, nullable=not column.required))
+        # Nullable, each: a song of one feature set has none of another's (`schema.required_columns`
+        # says what a set's songs must have, and validation holds them to it).
+        columns.append(sa.Column(column.name, kind, nullable=True))
     columns += [
         sa.Column("is_outlier", sa.Boolean, nullable=False),
         sa.Column("outlier_rules", sa.Text, nullable=False),
@@ -95,6 +97,23 @@ track_sources = sa.Table(
     sa.Column("source_id", sa.Integer, primary_key=True),
     sa.Column("line", sa.BigInteger, primary_key=True),
     sa.Index("ix_track_sources_source", "source_id"),
+    **TABLE_OPTIONS,
+)
+
+# The audio files songs were analysed from (`songscope.audio`): what a later ingest of the same
+# folder skips when unchanged (same path, size and modification time), and what the web app
+# plays. A path is keyed by its SHA-256 (paths are longer than an index may be).
+track_files = sa.Table(
+    "track_files",
+    metadata,
+    sa.Column("path_sha256", sa.String(64), primary_key=True),
+    sa.Column("path", LongText, nullable=False),
+    sa.Column("track_id", TrackId, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("content_sha256", sa.String(64), nullable=False),
+    sa.Column("ingest_run_id", RunId, nullable=False),
+    sa.Index("ix_track_files_track", "track_id"),
     **TABLE_OPTIONS,
 )
 

@@ -233,7 +233,7 @@ class IngestWriter:
         self.absorbed_by.update(absorbed_by)
         if len(earlier):
             self.earlier_pairs.append(earlier)
-        label_columns = [c for c in clean_tracks.columns if c not in schema.CANONICAL_COLUMNS and c not in ("is_outlier", "outlier_rules")]
+        label_columns = [c for c in clean_tracks.columns if c not in schema.STORED_COLUMNS and c not in ("is_outlier", "outlier_rules")]
         label_rows = clean_tracks[["track_id", *label_columns]]
         if absorbed_by:
             label_rows = label_rows.assign(track_id=label_rows["track_id"].map(lambda t: absorbed_by.get(t, t)))

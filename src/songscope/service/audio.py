@@ -1,4 +1,5 @@
-"""`songscope analyze`: audio files into a table of songs described by the `audio` feature set."""
+"""`songscope analyze`: audio files into a table of songs described by the `audio` feature set
+(`ingest.ingest_audio` puts them in the catalogue instead)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from songscope import schema
 from songscope.errors import UserError
 from songscope.service.common import Progress, say_to
 
@@ -35,8 +37,7 @@ def analyze(paths: list[str], output: Path, *, workers: int | None = None, progr
     from songscope.audio import require
 
     require()
-    from songscope.audio.analyze import Analysed, analyse, find_audio
-    from songscope.schema import AUDIO
+    from songscope.audio.analyze import Analysed, analyse, find_audio, progress_text
 
     output = Path(output)
     if output.suffix.lower() not in (".csv", ".parquet"):
@@ -50,21 +51,14 @@ def analyze(paths: list[str], output: Path, *, workers: int | None = None, progr
         raise UserError(f"no audio files under {', '.join(map(str, paths))} (songscope reads mp3, flac, ogg/opus, m4a/aac, wav and aiff)")
     considered = len(files) + len(rejected)
     rows: list[dict] = []
-
-    def tell(done: int, total: int) -> None:
-        spent = time.perf_counter() - started
-        rate = done / spent * 60 if spent else 0.0
-        left = (total - done) / (done / spent) if done and spent else float("nan")
-        say(f"analysing audio: {done:,} of {total:,} files, {rate:.1f} songs/min, about {left:.0f} s left")
-
-    for result in analyse(files, workers=workers, progress=tell):
+    for result in analyse(files, workers=workers, progress=lambda done, total: say(progress_text(done, total, time.perf_counter() - started))):
         if isinstance(result, Analysed):
             rows.append(result.row)
         else:
             rejected.append(result)
     rows.sort(key=lambda row: row["file_path"])
     output.parent.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(rows, columns=_columns(AUDIO.names))
+    frame = pd.DataFrame(rows, columns=_columns(schema.AUDIO.names))
     frame["artists"] = frame["artists"].map(lambda a: "; ".join(a) if isinstance(a, list) else a)
     _write_atomically(frame, output)
     rejected_output = None
@@ -78,7 +72,7 @@ def analyze(paths: list[str], output: Path, *, workers: int | None = None, progr
 def _columns(features: tuple[str, ...]) -> list[str]:
     return (["track_id", "artist_name", "artists", "track_name"] + list(features)
             + ["album", "track_number", "isrc", "musicbrainz_recording_id", "genre", "file_path", "file_size", "file_mtime_ns",
-               "content_hash", "codec", "sample_rate", "channels", "notes"])
+               "content_sha256", "codec", "sample_rate", "channels", "notes"])
 
 
 def _write_atomically(frame, path: Path) -> None:
