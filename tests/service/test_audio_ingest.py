@@ -80,6 +80,15 @@ def test_the_catalogue_clusters_recommends_and_reports_in_its_own_words(library,
         assert found.result.items and all(item.track_id != first for item in found.result.items)
         for item in found.result.items:  # reasons name the set's features in their own names
             assert all(name in schema.AUDIO.names or name.startswith(("key_", "mode")) for name in item.similar_in), item.similar_in
+        # A playlist a player opens as it is: the files, relative to where it is written, with their lengths.
+        lists = library / "Playlists"
+        text = service.recommendation_playlist(store, found).render("m3u", base=lists)
+        entries = [line for line in text.splitlines() if not line.startswith("#")]
+        assert len(entries) == len(found.result.items) and all(e.startswith("../The Renderers/Ground Truth/") for e in entries)
+        assert all((lists / e).resolve().is_file() for e in entries)
+        assert all(line.startswith("#EXTINF:15,The Renderers - ") for line in text.splitlines() if line.startswith("#EXTINF"))
+        cluster_list = service.cluster_playlist(store, 0, run.run_id, n=3).render("jspf")
+        assert '"location": [\n' in cluster_list and "file:///" in cluster_list
         written = service.report(store, run.run_id, output=tmp_path / "report.html", ks=range(2, 4), density=True)
         assert "audio" in written.report.html and "LUFS" in written.report.html
 

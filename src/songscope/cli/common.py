@@ -195,5 +195,5 @@ def write_playlist(playlist, path: Path, kind: str | None) -> None:
     from songscope.recommend import playlists
 
     chosen = playlists.format_of(path, kind)
-    path.write_text(playlist.render(chosen), encoding="utf-8")
+    path.write_text(playlist.render(chosen, base=path.absolute().parent), encoding="utf-8")
     out.print(f"wrote {len(playlist.songs)} songs to {path} ({chosen})", highlight=False)

@@ -113,8 +113,8 @@ def recommend(
             format_of(export, export_format)  # a bad name is refused before any work
         with open_store(settings_from(db, lake, s3_endpoint)) as store:
             outcome = service.recommend(store, songs, dislikes=list(dislike or []), options=options, run_id=run)
-        if export is not None:
-            write_playlist(service.recommendation_playlist(outcome), export, export_format)
+            if export is not None:
+                write_playlist(service.recommendation_playlist(store, outcome), export, export_format)
     if as_json:
         print_json(outcome)
         return
@@ -164,8 +164,8 @@ def path(
             format_of(export)
         with open_store(settings_from(db, lake, s3_endpoint)) as store:
             result = service.path(store, start, end, steps=steps, per_artist=per_artist or None, run_id=run)
-        if export is not None:
-            write_playlist(service.path_playlist(result), export, None)
+            if export is not None:
+                write_playlist(service.path_playlist(store, result), export, None)
     if as_json:
         print_json(result)
         return

@@ -172,7 +172,10 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
     for name in schema.CANONICAL_COLUMNS:
         if name not in out:
             if name not in frame:
-                frame[name] = pd.array([pd.NA] * len(frame), dtype="Int64") if name in schema.NUMERIC_BY_NAME else None
+                # Missing, in the column's own type: a song of another feature set has none of these,
+                # and the catalogue's files must agree on each column's type (a float column stays float).
+                numeric = schema.NUMERIC_BY_NAME.get(name)
+                frame[name] = None if numeric is None else pd.array([pd.NA] * len(frame), dtype="Int64") if numeric.integer else np.full(len(frame), np.nan)
             continue
         values = out[name]
         if name == "artists" and values is out.get("artist_name"):  # one artist a song: the same strings, not a copy

@@ -1,4 +1,6 @@
-"""Playlists in and out: M3U, JSPF (XSPF as JSON) and CSV, with ``spotify:track:<id>`` URIs.
+"""Playlists in and out: M3U, JSPF (XSPF as JSON) and CSV, with ``spotify:track:<id>`` URIs, or
+for songs analysed from audio files, the files themselves (relative to the playlist where it is
+written, so mpv, VLC or a media server opens it as it is).
 
 Out: any list of songs (a recommendation list, a cluster) as a file a player or a playlist tool
 opens. In: the same three formats, and the CSV layout of the common Spotify playlist exporters
@@ -32,6 +34,22 @@ class PlaylistSong:
     artist_name: str
     track_name: str
     note: str | None = None
+    #: The audio file the song was analysed from, when it was (`store.audio_files`), and its length.
+    location: str | None = None
+    seconds: int | None = None
+
+    def uri(self, base: Path | None = None) -> str:
+        """Where a player finds the song: its file (relative to `base`, the playlist's folder,
+        when that is shorter than the whole path), else its Spotify URI."""
+        if self.location is None:
+            return SPOTIFY_TRACK + self.track_id
+        if base is not None:
+            import os
+
+            relative = os.path.relpath(self.location, base)
+            if not relative.startswith(".." + os.sep + ".." + os.sep + ".."):  # a path that climbs far is clearer whole
+                return relative
+        return self.location
 
 
 def format_of(path: str | Path, given: str | None = None) -> str:
@@ -46,22 +64,32 @@ def format_of(path: str | Path, given: str | None = None) -> str:
     return found
 
 
-def write(songs: Sequence[PlaylistSong], kind: str, *, title: str) -> str:
-    """`songs` as a playlist of format `kind` (m3u, jspf, csv).
+def write(songs: Sequence[PlaylistSong], kind: str, *, title: str, base: Path | None = None) -> str:
+    """`songs` as a playlist of format `kind` (m3u, jspf, csv), audio files named relative to
+    `base` (the folder the playlist is written to) in M3U.
 
     >>> print(write([PlaylistSong("4u7EnebtmKWzUH433cf5Qv", "Queen", "Bohemian Rhapsody")], "m3u", title="mine"), end="")
     #EXTM3U
     #PLAYLIST:mine
     #EXTINF:-1,Queen - Bohemian Rhapsody
     spotify:track:4u7EnebtmKWzUH433cf5Qv
+    >>> song = PlaylistSong("audio:1f", "Nina Simone", "Sinnerman", location="/music/Nina Simone/Sinnerman.flac", seconds=622)
+    >>> print(write([song], "m3u", title="mine", base=Path("/music/lists")), end="")
+    #EXTM3U
+    #PLAYLIST:mine
+    #EXTINF:622,Nina Simone - Sinnerman
+    ../Nina Simone/Sinnerman.flac
     """
     if kind == "m3u":
         lines = ["#EXTM3U", f"#PLAYLIST:{_one_line(title)}"]
         for song in songs:
-            lines += [f"#EXTINF:-1,{_one_line(song.artist_name)} - {_one_line(song.track_name)}", SPOTIFY_TRACK + song.track_id]
+            seconds = -1 if song.seconds is None else song.seconds
+            lines += [f"#EXTINF:{seconds},{_one_line(song.artist_name)} - {_one_line(song.track_name)}", song.uri(base)]
         return "\n".join(lines) + "\n"
     if kind == "jspf":
-        tracks = [{"title": s.track_name, "creator": s.artist_name, "identifier": [SPOTIFY_TRACK + s.track_id],
+        tracks = [{"title": s.track_name, "creator": s.artist_name, "identifier": [SPOTIFY_TRACK + s.track_id] if s.location is None else [],
+                   **({"location": [Path(s.location).as_uri()]} if s.location else {}),
+                   **({"duration": s.seconds * 1000} if s.seconds is not None else {}),
                    **({"annotation": s.note} if s.note else {})} for s in songs]
         playlist = {"title": title, "creator": "songscope", "date": datetime.now(UTC).isoformat(timespec="seconds"), "track": tracks}
         return json.dumps({"playlist": playlist}, ensure_ascii=False, indent=2) + "\n"
@@ -70,7 +98,7 @@ def write(songs: Sequence[PlaylistSong], kind: str, *, title: str) -> str:
         writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)  # a name may hold any character
         writer.writerow(["Track URI", "Track Name", "Artist Name(s)", "Why"])
         for song in songs:
-            writer.writerow([SPOTIFY_TRACK + song.track_id, song.track_name, song.artist_name, song.note or ""])
+            writer.writerow([song.uri() if song.location is None else Path(song.location).as_uri(), song.track_name, song.artist_name, song.note or ""])
         return out.getvalue()
     raise UserError(f"playlist format {kind!r}: use one of {', '.join(MEDIA_TYPES)}")
 

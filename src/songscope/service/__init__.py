@@ -12,7 +12,7 @@ and `browse` (what the web app shows).
 """
 
 from songscope.service.audio import AnalyzeOutcome, analyze
-from songscope.service.browse import cluster_details, cluster_map, load_list, overview, run_details, runs, save_list, search_songs, song
+from songscope.service.browse import cluster_details, cluster_map, load_list, overview, run_details, runs, save_list, search_songs, song, song_audio
 from songscope.service.clusters import AssignOutcome, ClusterOutcome, EvaluateOutcome, assign, cluster, compare, evaluate
 from songscope.service.common import LABEL_CANDIDATES, NotFound, Progress, backend_for, catalogue_size_or_zero, load_run
 from songscope.service.ingest import AudioIngestOutcome, IngestOutcome, ProfileOutcome, SynthOutcome, ingest, profile, synth
@@ -36,5 +36,5 @@ __all__ = [
     "ProfileOutcome", "Progress", "RecommendOutcome", "ReportOutcome", "RunOutcome", "Status", "SweepOutcome", "SynthOutcome", "analyze", "assign",
     "backend_for", "catalogue_size_or_zero", "cluster", "cluster_details", "cluster_map", "cluster_playlist", "compare", "eval_recs",
     "evaluate", "ingest", "load_list", "load_run", "overview", "path", "path_playlist", "profile", "recommend", "recommendation_playlist",
-    "recommender", "report", "run", "run_details", "runs", "save_list", "search_songs", "song", "status", "sweep", "synth",
+    "recommender", "report", "run", "run_details", "runs", "save_list", "search_songs", "song", "song_audio", "status", "sweep", "synth",
 ]

@@ -12,19 +12,20 @@ from songscope.errors import UserError
 from songscope.service.common import NotFound, catalogue_features, load_run
 from songscope.service.songs import map_points, song_row, songs_of, web_catalogue, web_index, web_labels
 from songscope.service.views import (
-                                     ClusterDetails,
-                                     ClusterMap,
-                                     FavouriteList,
-                                     IngestCleaning,
-                                     Neighbour,
-                                     Overview,
-                                     RunDetails,
-                                     RunSummary,
-                                     SongDetails,
-                                     SongMatch,
-                                     SongRef,
+    ClusterDetails,
+    ClusterMap,
+    FavouriteList,
+    IngestCleaning,
+    Neighbour,
+    Overview,
+    RunDetails,
+    RunSummary,
+    SongAudio,
+    SongDetails,
+    SongMatch,
+    SongRef,
 )
-from songscope.store import cache, db
+from songscope.store import audio_files, cache, db
 from songscope.store.runs import ClusterRun, run_summaries
 from songscope.store.store import Store
 
@@ -124,12 +125,40 @@ def song(store: Store, track_id: str, run_id: str | None = None, neighbours: int
     nearest, nearest_distances = candidates[order], distances[order]
     cluster = int(labels[own]) if own is not None else int(run.labels_of(store, [track_id])[0])
     features = {c: track[c] for c in run.space["columns"] if c in track}
+    playable = audio_files.of_track(store.db, track_id) is not None
     popularity = track.get("popularity")
     return SongDetails(track_id, songs.label(position), list(songs.all_artist_names([position])[0]),
                        None if popularity is None or pd.isna(popularity) else float(popularity), features,
                        cluster, run.descriptions.get(cluster), len(index.catalogue),
                        tuple(Neighbour(str(index.ids[r]), str(index.names[r]), round(float(d), 4), int(labels[r]))
-                             for r, d in zip(nearest, nearest_distances)))
+                             for r, d in zip(nearest, nearest_distances)),
+                       audio_url(track_id) if playable else None)
+
+
+#: Media types of the audio files a library holds, by extension (the standard library's table lacks several).
+AUDIO_MEDIA_TYPES = {".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".opus": "audio/ogg",
+                     ".m4a": "audio/mp4", ".mp4": "audio/mp4", ".aac": "audio/aac", ".wav": "audio/wav", ".aif": "audio/aiff",
+                     ".aiff": "audio/aiff", ".aifc": "audio/aiff", ".wma": "audio/x-ms-wma"}
+
+
+def audio_url(track_id: str) -> str:
+    from urllib.parse import quote
+
+    return f"/api/songs/{quote(track_id, safe='')}/audio"
+
+
+def song_audio(store: Store, track_id: str) -> SongAudio:
+    """The audio file of a song of the catalogue: never any other path (the web app serves the
+    library through this alone)."""
+    from pathlib import Path
+
+    song_row(store, track_id)  # a song of the catalogue, or NotFound
+    path = audio_files.of_track(store.db, track_id)
+    if path is None:
+        raise NotFound(f"song {track_id} was read from a table, not analysed from an audio file: there is nothing to play")
+    if not Path(path).is_file():
+        raise NotFound(f"the audio file of song {track_id} is no longer at {path}; ingest its folder again")
+    return SongAudio(track_id, path, AUDIO_MEDIA_TYPES.get(Path(path).suffix.lower(), "application/octet-stream"))
 
 
 def cluster_details(store: Store, cluster: int, run_id: str | None = None, sample: int = 25) -> ClusterDetails:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,23 +41,35 @@ class Playlist:
     title: str
     songs: list  # recommend.playlists.PlaylistSong
 
-    def render(self, kind: str) -> str:
-        """The playlist as M3U, JSPF or CSV text."""
+    def render(self, kind: str, base: Path | None = None) -> str:
+        """The playlist as M3U, JSPF or CSV text (audio files named relative to `base`, the
+        folder it is written to, where given)."""
         from songscope.recommend import playlists
 
-        return playlists.write(self.songs, kind, title=self.title)
+        return playlists.write(self.songs, kind, title=self.title, base=base)
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "songs": [song.__dict__ for song in self.songs]}
 
 
-def recommendation_playlist(outcome: RecommendOutcome) -> Playlist:
+def recommendation_playlist(store: Store, outcome: RecommendOutcome) -> Playlist:
     """A recommendation list as a playlist, each song with its reason."""
     from songscope.recommend.playlists import PlaylistSong
 
     result = outcome.result
     songs = [PlaylistSong(item.track_id, item.shown_artists, item.track_name, item.reason()) for item in result.items]
-    return Playlist(f"songscope: for {'; '.join(result.seeds)}"[:200], songs)
+    return Playlist(f"songscope: for {'; '.join(result.seeds)}"[:200], _with_files(store, songs))
+
+
+def _with_files(store: Store, songs: list) -> list:
+    """The songs, those analysed from audio files with their files and lengths: a player opens those."""
+    import dataclasses
+
+    from songscope.store import audio_files
+
+    found = audio_files.located(store.db, [s.track_id for s in songs])
+    return [dataclasses.replace(s, location=found[s.track_id][0], seconds=None if found[s.track_id][1] is None else round(found[s.track_id][1] / 1000))
+            if s.track_id in found else s for s in songs]
 
 
 def cluster_playlist(store: Store, cluster: int, run_id: str | None = None, n: int = 100) -> Playlist:
@@ -82,7 +95,7 @@ def cluster_playlist(store: Store, cluster: int, run_id: str | None = None, n: i
     description = str(clusters.loc[cluster, "description"])
     listed = [PlaylistSong(t, a, s, f"cluster {cluster}: {description}")
               for t, a, s in zip(songs.ids(found), (", ".join(names) for names in songs.all_artist_names(found)), songs.track_names(found))]
-    return Playlist(f"songscope: run {run.run_id}, cluster {cluster} ({description})"[:200], listed)
+    return Playlist(f"songscope: run {run.run_id}, cluster {cluster} ({description})"[:200], _with_files(store, listed))
 
 
 def path(store: Store, start: str, end: str, *, steps: int = 12, per_artist: int | None = 1, run_id: str | None = None):
@@ -94,12 +107,12 @@ def path(store: Store, start: str, end: str, *, steps: int = 12, per_artist: int
     return song_path(model, start, end, steps=steps, per_artist=per_artist)
 
 
-def path_playlist(result) -> Playlist:
+def path_playlist(store: Store, result) -> Playlist:
     """A song path as a playlist, each step with its reason."""
     from songscope.recommend.playlists import PlaylistSong
 
     songs = [PlaylistSong(step.track_id, step.shown_artists, step.track_name, reason) for step, reason in zip(result.steps, result.reasons())]
-    return Playlist(f"songscope: from {result.start} to {result.end}"[:200], songs)
+    return Playlist(f"songscope: from {result.start} to {result.end}"[:200], _with_files(store, songs))
 
 
 #: The most songs a cluster playlist lists.

@@ -152,6 +152,8 @@ class SongDetails:
     cluster_description: str | None
     nearest_among: int
     nearest: tuple[Neighbour, ...]
+    #: Where the web app plays the song (its audio file, `browse.song_audio`); None for a song read from a table.
+    audio: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(asdict(self))
@@ -190,3 +192,12 @@ class FavouriteList:
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class SongAudio:
+    """A song's audio file, as the web app serves it."""
+
+    track_id: str
+    path: str
+    media_type: str

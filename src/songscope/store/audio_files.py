@@ -50,3 +50,19 @@ def of_track(database: sa.Engine, track_id: str) -> str | None:
 def count(database: sa.Engine) -> int:
     with database.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(db.track_files)).scalar())
+
+
+def located(database: sa.Engine, track_ids: list[str]) -> dict[str, tuple[str, int | None]]:
+    """Of `track_ids`, the songs analysed from audio files: each one's file (the most recently
+    described) and its duration in ms (for a playlist's entries)."""
+    files, tracks = db.track_files, db.tracks
+    found: dict[str, tuple[str, int | None]] = {}
+    audio = [t for t in track_ids if t.startswith("audio:")]  # a Spotify song has no file: no query for it
+    with database.connect() as conn:
+        for chunk in db.in_chunks(audio):
+            query = (sa.select(files.c.track_id, files.c.path, tracks.c.duration_ms)
+                     .join(tracks, tracks.c.track_id == files.c.track_id, isouter=True)
+                     .where(db.one_of(conn, files.c.track_id, chunk)).order_by(files.c.ingest_run_id))
+            for row in conn.execute(query):
+                found[row.track_id] = (row.path, None if row.duration_ms is None else int(row.duration_ms))
+    return found

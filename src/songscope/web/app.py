@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator
@@ -299,6 +299,12 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
     def api_song(track_id: str, run_id: str | None = None) -> dict:
         return answer(service.song, track_id, run_id)
 
+    @app.get("/api/songs/{track_id}/audio", summary="The audio file a song was analysed from (range requests: a player seeks in it)",
+             response_class=FileResponse, responses={200: {"content": {"audio/*": {}}, "description": "The song's audio file."}})
+    def api_song_audio(track_id: str) -> FileResponse:
+        found = ask(service.song_audio, track_id)
+        return FileResponse(found.path, media_type=found.media_type, headers={"Cache-Control": "private, max-age=3600"})
+
     def recommend(request):  # one request body, answered as JSON or as a playlist file
         options = RecommendOptions(**request.model_dump(include={f.name for f in dataclasses.fields(RecommendOptions)}))
         return ask(service.recommend, request.favourites, dislikes=request.dislikes, options=options, run_id=request.run_id,
@@ -320,7 +326,7 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
                                                          "description": "The playlist file."}})
     def api_recommend_playlist(request: RecommendRequest, format: PlaylistFormat = "m3u") -> Response:  # type: ignore[valid-type]
         outcome = recommend(request)
-        return playlist_file(service.recommendation_playlist(outcome), format, f"songscope-{outcome.request_id}")
+        return playlist_file(service.recommendation_playlist(store, outcome), format, f"songscope-{outcome.request_id}")
 
     @app.get("/api/runs/{run_id}/clusters/{cluster}/playlist", summary="A cluster's most typical songs (nearest its centre) as a playlist file",
              response_class=Response, responses={200: {"content": {"audio/x-mpegurl": {}, "application/xspf+json": {}, "text/csv": {}},
@@ -340,7 +346,7 @@ def create_app(settings: Settings | None = None, access: Access | None = None) -
     @app.post("/api/path/playlist", summary="The same path as a playlist file (M3U, JSPF or CSV)", response_class=Response,
               responses={200: {"content": {"audio/x-mpegurl": {}, "application/xspf+json": {}, "text/csv": {}}, "description": "The playlist file."}})
     def api_path_playlist(request: PathRequest, format: PlaylistFormat = "m3u") -> Response:
-        return playlist_file(service.path_playlist(song_path(request)), format, "songscope-path")
+        return playlist_file(service.path_playlist(store, song_path(request)), format, "songscope-path")
 
     @app.post("/api/lists", summary="Save a favourites list; returns its shareable id", status_code=201)
     def api_save_list(favourites: Annotated[FavouriteList, Body()]) -> dict:

@@ -20,6 +20,7 @@ from songscope.schema import SPOTIFY, FeatureSet
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
+    from songscope.audio.analyze import AudioFile, Rejected
     from songscope.config import Settings
     from songscope.features import FeatureSpace
     from songscope.profile import Profile
@@ -48,6 +49,18 @@ class SparkBackend:
         from songscope.backends.spark.ingest import SparkIngest
 
         return SparkIngest(master=self.settings.spark_master, scratch=self.settings.spark_scratch).read_and_clean(sources, options, progress)
+
+    def analyze(self, files: list[AudioFile], options: IngestOptions, progress: Progress | None = None,
+                unreadable: Iterable[Rejected] = ()) -> CleanedSources:
+        from songscope.backends.base import cleaned_analysis
+        from songscope.backends.spark.analyze import analyse_on_spark
+        from songscope.backends.spark.session import spark_session
+
+        started = time.perf_counter()
+        if progress:
+            progress(f"analysing {len(files):,} audio files on Spark ({self.settings.spark_master})")
+        results = analyse_on_spark(spark_session(self.settings.spark_master), files) + list(unreadable)
+        return cleaned_analysis(results, options, {"analyze": time.perf_counter() - started}, progress)
 
     def fit_space(self, store: Store, space: FeatureSpace) -> FeatureSpace:
         from songscope.backends.spark.cluster import fit_space

@@ -31,4 +31,10 @@ function searchBox(render){
     }, 200);
   });
 }
+// A player for a song analysed from an audio file (songscope gives those ids beginning "audio:"; a
+// song read from a table has nothing to play). The server answers range requests: it seeks.
+function player(trackId){
+  if(!String(trackId).startsWith('audio:')){ return ''; }
+  return '<audio class="player" controls preload="none" src="/api/songs/' + encodeURIComponent(trackId) + '/audio"></audio>';
+}
 function plot(id, figure){ Plotly.newPlot(id, figure.data, figure.layout, {displaylogo: false, responsive: true}); return document.getElementById(id); }

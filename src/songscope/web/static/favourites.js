@@ -45,7 +45,7 @@ async function recommend(){
   document.getElementById('results').innerHTML = 'recommending...';
   try{
     const r = await api('/api/recommend', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({favourites: favs, dislikes: dislikes, ...options()})});
-    document.getElementById('results').innerHTML = '<h2>Recommended</h2>' + table(r.recommendations, [['rank', '#', 1], ['song', 'song', 0, x => esc(x.artist_name + ' - ' + x.track_name)], ['reason', 'why']]) +
+    document.getElementById('results').innerHTML = '<h2>Recommended</h2>' + table(r.recommendations, [['rank', '#', 1], ['song', 'song', 0, x => esc(x.artist_name + ' - ' + x.track_name) + player(x.track_id)], ['reason', 'why']]) +
       r.notes.map(n => '<p class="muted">' + esc(n) + '</p>').join('') + exportLinks();
     await showOnMap(r.recommendations.map(x => x.track_id));
   }catch(e){ fail('results', e); }

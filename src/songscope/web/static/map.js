@@ -12,7 +12,7 @@ async function show(trackId){
   try{
     const song = await api('/api/songs/' + encodeURIComponent(trackId) + (runId !== 'latest' ? '?run_id=' + encodeURIComponent(runId) : ''));
     const onMap = highlight(trackId);
-    document.getElementById('details').innerHTML = '<h2>' + esc(song.name) + '</h2><p>cluster <a href="/clusters/' + song.cluster + '?run=' + esc(runId) + '">' +
+    document.getElementById('details').innerHTML = '<h2>' + esc(song.name) + '</h2>' + (song.audio ? player(song.track_id) : '') + '<p>cluster <a href="/clusters/' + song.cluster + '?run=' + esc(runId) + '">' +
       song.cluster + '</a>: ' + esc(song.cluster_description) + (onMap ? '' : ' <span class="muted">(not among the songs drawn)</span>') + '</p>' +
       '<p class="muted">' + Object.entries(song.features).map(([k, v]) => esc(k) + ' ' + fmt(v)).join(', ') + '</p><h2>Nearest songs</h2><ul class="results">' +
       song.nearest.map(n => '<li><a class="song" data-id="' + esc(n.track_id) + '">' + esc(n.name) + '</a> <span class="muted">cluster ' + n.cluster + ', ' + fmt(n.distance, 2) + '</span></li>').join('') + '</ul>';
@@ -44,7 +44,7 @@ async function drawPath(){
     if(mapDiv.data[traces - 1].name === 'path'){ Plotly.deleteTraces(mapDiv, traces - 1); }
     Plotly.addTraces(mapDiv, {x: xs, y: ys, text: ts, type: 'scattergl', mode: 'lines+markers', name: 'path', hovertemplate: '%{text}<extra>path</extra>',
       line: {color: '#111', width: 2}, marker: {size: 10, color: '#ffd400', line: {color: '#111', width: 1}}});
-    document.getElementById('path').innerHTML = table(p.steps, [['rank', '#', 1], ['song', 'song', 0, x => esc(x.artist_name + ' - ' + x.track_name)], ['reason', 'why']]) +
+    document.getElementById('path').innerHTML = table(p.steps, [['rank', '#', 1], ['song', 'song', 0, x => esc(x.artist_name + ' - ' + x.track_name) + player(x.track_id)], ['reason', 'why']]) +
       (xs.length < p.steps.length ? '<p class="muted">' + (p.steps.length - xs.length) + ' of its songs are not among those drawn.</p>' : '') +
       p.notes.map(n => '<p class="muted">' + esc(n) + '</p>').join('') +
       '<p>Export: ' + ['m3u', 'jspf', 'csv'].map(f => '<a class="song" data-path-export="' + f + '">' + f.toUpperCase() + '</a>').join(' &middot; ') + '</p>';
