@@ -24,6 +24,7 @@ $(CORE): pyproject.toml | $(BIN)/python
 
 $(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -c "from songscope.audio.analyze import warm_up; warm_up()"  # librosa's compiled kernels, once (about 30 s)
 	@touch $@ $(CORE)
 
 demo: $(CORE)

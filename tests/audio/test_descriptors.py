@@ -78,8 +78,8 @@ def test_tempo_from_a_pulse_train_and_its_refinement():
     for bpm in (72.0, 128.0, 174.0):
         clicks = librosa.clicks(times=np.arange(0, 20, 60 / bpm), sr=sr, length=sr * 20)
         envelope = librosa.onset.onset_strength(y=clicks, sr=sr, hop_length=hop)
-        mean = librosa.feature.tempogram(onset_envelope=envelope, sr=sr, hop_length=hop, win_length=384).mean(axis=1)
-        found, confidence = estimate_tempo(mean)
+        autocorrelation = librosa.autocorrelate(envelope - envelope.mean(), max_size=384)
+        found, confidence = estimate_tempo(autocorrelation / autocorrelation[0])
         assert found == pytest.approx(bpm, rel=0.02) and confidence > 0.5
     assert math.isnan(estimate_tempo(np.zeros(384))[0])
 

@@ -40,7 +40,7 @@ def test_the_rendered_songs_measure_as_ffmpeg_does(rendered_truth):
     for song in rendered_truth:
         meter = None
         for window in windows(song["path"]):
-            meter = meter or LoudnessMeter(window.rate, list(window.channel_names))
+            meter = meter or LoudnessMeter(window.info.rate, list(window.info.channel_names))
             meter.add(window.channels)
         assert meter.integrated() == pytest.approx(float(song["ffmpeg_lufs"]), abs=0.1), song["file"]
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from songscope.audio.decode import AudioError, probe, windows
-from songscope.audio.descriptors import Summary
+from songscope.audio.decode import AudioError, windows
+from songscope.audio.descriptors import MIN_SECONDS, Summary
 from songscope.audio.loudness import LoudnessMeter
 from songscope.audio.tags import read_tags
 from songscope.errors import UserError
@@ -161,18 +161,21 @@ def analyse_file(file: AudioFile) -> Analysed | Rejected:
 def _describe(file: AudioFile) -> dict:
     if file.size == 0:
         raise AudioError("empty (0 bytes)")
-    info = probe(file.path)
     summary = Summary()
-    meter = None
+    meter = info = None
     samples = 0
     for window in windows(file.path):
         if meter is None:
-            meter = LoudnessMeter(window.rate, list(window.channel_names))
+            info = window.info
+            meter = LoudnessMeter(info.rate, list(info.channel_names))
         summary.add(window.mono)
         meter.add(window.channels)
         samples += window.channels.shape[1]
     if meter is None or samples == 0:
         raise AudioError("holds no audio samples")
+    notes: list[str] = []
+    if info.declared_seconds and samples / info.rate < 0.9 * info.declared_seconds:
+        notes.append(f"truncated: {samples / info.rate:.1f} s of the {info.declared_seconds:.1f} s its header declares")
     row = summary.describe()
     loudness, loudness_range = meter.integrated(), meter.loudness_range()
     if not math.isfinite(loudness) or not math.isfinite(loudness_range):
@@ -188,29 +191,58 @@ def _describe(file: AudioFile) -> dict:
         **row,
         "album": tags.album, "track_number": tags.track_number, "isrc": tags.isrc, "musicbrainz_recording_id": tags.musicbrainz_recording_id,
         "genre": tags.genre, "file_path": str(file.path), "file_size": file.size, "file_mtime_ns": file.mtime_ns,
-        "content_sha256": digest, "codec": info.codec, "sample_rate": info.rate, "channels": info.channels,
-        "notes": "; ".join(tags.notes) or None,
+        "content_sha256": digest, "codec": info.codec, "sample_rate": info.rate, "channels": len(info.channel_names),
+        "notes": "; ".join([*tags.notes, *notes]) or None,
     }
+
+
+def warm_up() -> None:
+    """Describe a few seconds of made-up sound, so that librosa's compiled kernels (numba, cached
+    on disk beside librosa) exist before any worker needs them: a fresh install compiles them once,
+    about 30 s, here, instead of in every worker at once. Cheap once they are cached."""
+    import numpy as np
+
+    from songscope.audio.decode import ANALYSIS_RATE
+
+    seconds = MIN_SECONDS + 1
+    t = np.arange(int(seconds * ANALYSIS_RATE)) / ANALYSIS_RATE
+    sound = (0.3 * np.sin(2 * np.pi * 440 * t) * (1 + np.sign(np.sin(2 * np.pi * 2 * t)))).astype(np.float32)
+    summary = Summary()
+    summary.add(sound)
+    summary.describe()
+
+
+def _one_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def analyse(files: list[AudioFile], *, workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> Iterator[Analysed | Rejected]:
     """Each file's row or rejection, as each finishes (not in order), `workers` processes at once
     (default: one per core; 1 analyses in this process)."""
+    from threadpoolctl import threadpool_limits
+
     workers = workers or os.cpu_count() or 1
     done = 0
     if workers == 1 or len(files) <= 1:
-        for file in files:
-            result = analyse_file(file)
-            done += 1
-            if progress:
-                progress(done, len(files))
-            yield result
+        with threadpool_limits(1):  # one core: BLAS threads would only spin beside it
+            for file in files:
+                result = analyse_file(file)
+                done += 1
+                if progress:
+                    progress(done, len(files))
+                yield result
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    # forkserver: a clean worker, not a copy of a driver that may hold threads and connections.
-    with ProcessPoolExecutor(max_workers=min(workers, len(files)), mp_context=multiprocessing.get_context("forkserver")) as pool:
+    warm_up()  # compiled here once, read from the disk cache by each worker
+
+    # forkserver: a clean worker, not a copy of a driver that may hold threads and connections;
+    # each worker a core, its BLAS on one thread (threads beyond the cores spin and slow them all).
+    with ProcessPoolExecutor(max_workers=min(workers, len(files)), mp_context=multiprocessing.get_context("forkserver"),
+                             initializer=_one_thread) as pool:
         futures = [pool.submit(analyse_file, file) for file in files]
         for future in as_completed(futures):
             done += 1

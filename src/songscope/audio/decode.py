@@ -20,6 +20,9 @@ from songscope.errors import UserError
 #: The rate the descriptors are computed at: what librosa defaults to, and enough for the
 #: spectral shape and rhythm of music (up to 11 kHz).
 ANALYSIS_RATE = 22_050
+#: Bytes FFmpeg may read to learn the stream's parameters before decoding (it decodes as it
+#: probes: 45 us a kB of PCM). Enough for every format here, an mp3 behind a large cover image included.
+PROBE_BYTES = 65_536
 #: Seconds of audio held at once: a 2-hour DJ mix is analysed in windows of this size.
 WINDOW_SECONDS = 120.0
 
@@ -29,81 +32,95 @@ class AudioError(UserError):
 
 
 @dataclass(frozen=True)
-class Window:
-    """One stretch of a file: `mono` at `ANALYSIS_RATE`, `channels` (channels x samples) at `rate`."""
-
-    mono: np.ndarray
-    channels: np.ndarray
-    rate: int
-    channel_names: tuple[str, ...]  # FFmpeg's: FL, FR, FC, LFE, BL, BR, ...
-
-
-@dataclass(frozen=True)
 class AudioInfo:
     codec: str
     rate: int
-    channels: int
+    channel_names: tuple[str, ...]  # FFmpeg's: FL, FR, FC, LFE, BL, BR, ...
     #: What the container says, in seconds (None when it does not say); the decoded length is the truth.
     declared_seconds: float | None
 
 
-def probe(path: Path) -> AudioInfo:
-    """What the file's first audio stream is, without decoding it."""
-    with _open(path) as container:
-        stream = _audio_stream(container, path)
-        declared = float(container.duration) / 1_000_000 if container.duration else None
-        return AudioInfo(stream.codec_context.name, int(stream.codec_context.sample_rate or 0), _channel_count(stream), declared)
+@dataclass(frozen=True)
+class Window:
+    """One stretch of a file: `mono` at `ANALYSIS_RATE`, `channels` (channels x samples) at the file's own rate."""
+
+    mono: np.ndarray
+    channels: np.ndarray
+    info: AudioInfo
 
 
 def windows(path: Path, window_seconds: float = WINDOW_SECONDS) -> Iterator[Window]:
-    """The file's audio, `window_seconds` at a time (the last window shorter)."""
+    """The file's audio, `window_seconds` at a time (the last window shorter): its channels as
+    decoded, in float, and their mean resampled to `ANALYSIS_RATE` by soxr (librosa's resampler),
+    streaming across windows so that no seam is heard at their joins."""
     import av
+    import soxr
 
     with _open(path) as container:
         stream = _audio_stream(container, path)
         rate = int(stream.codec_context.sample_rate or 0)
         if rate <= 0:
             raise AudioError(f"{path}: the audio stream declares no sample rate")
-        layout = stream.codec_context.layout.name if _channel_count(stream) else "mono"
-        to_mono = av.AudioResampler(format="fltp", layout="mono", rate=ANALYSIS_RATE)
-        to_float = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        mono_parts: list[np.ndarray] = []
-        channel_parts: list[np.ndarray] = []
+        layout = stream.codec_context.layout
+        names = tuple(c.name for c in layout.channels) if layout is not None and len(layout.channels) else ("FC",)
+        declared = float(container.duration) / 1_000_000 if container.duration else None
+        info = AudioInfo(stream.codec_context.name, rate, names, declared)
+        to_analysis = soxr.ResampleStream(rate, ANALYSIS_RATE, 1, dtype="float32", quality="HQ")
+        parts: list[np.ndarray] = []
         held = 0
         limit = int(window_seconds * rate)
 
-        names = tuple(c.name for c in av.AudioLayout(layout).channels)
-
-        def window() -> Window:
-            return Window(np.concatenate(mono_parts) if mono_parts else np.zeros(0, np.float32),
-                          np.concatenate(channel_parts, axis=1), rate, names)
+        def window(last: bool) -> Window:
+            try:
+                channels = np.concatenate(parts, axis=1) if parts else np.zeros((len(names), 0), np.float32)
+            except ValueError as exc:
+                raise AudioError(f"{path}: its channels change in the middle of the stream; songscope reads files with one layout throughout") from exc
+            mono = np.array(channels[0], dtype=np.float32)  # the channels' mean, as librosa.to_mono takes it
+            for channel in channels[1:]:
+                mono += channel
+            mono *= np.float32(1 / len(names))
+            mono = to_analysis.resample_chunk(mono, last=last)
+            return Window(mono, channels, info)
 
         try:
             for frame in _frames(container, stream, path):
-                for part in to_mono.resample(frame):
-                    mono_parts.append(part.to_ndarray()[0])
-                for part in to_float.resample(frame):
-                    block = part.to_ndarray()
-                    channel_parts.append(block)
-                    held += block.shape[1]
+                block = _as_float(frame)
+                if block.shape[0] != len(names):
+                    raise AudioError(f"{path}: a frame of {block.shape[0]} channels in a stream of {len(names)}")
+                parts.append(block)
+                held += block.shape[1]
                 if held >= limit:
-                    yield window()
-                    mono_parts, channel_parts, held = [], [], 0
-            for part in to_mono.resample(None):
-                mono_parts.append(part.to_ndarray()[0])
-            for part in to_float.resample(None):
-                channel_parts.append(part.to_ndarray())
+                    yield window(last=False)
+                    parts, held = [], 0
         except av.error.FFmpegError as exc:
             raise AudioError(f"{path}: cannot be decoded ({_first_line(exc)}); the file is corrupt or truncated") from exc
-        if channel_parts:
-            yield window()
+        yield window(last=True)
+
+
+#: Full scale of each integer sample format (FFmpeg's names without the planar "p").
+_FULL_SCALE = {"s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
+
+
+def _as_float(frame) -> np.ndarray:
+    """A decoded frame as float32, channels x samples, whatever the decoder's sample format."""
+    values = frame.to_ndarray()
+    fmt = frame.format
+    if not fmt.is_planar:  # interleaved: one row of samples x channels
+        values = values.reshape(-1, len(frame.layout.channels)).T
+    kind = fmt.name.rstrip("p")
+    if kind in ("flt", "dbl"):
+        return values.astype(np.float32, copy=False)
+    if kind == "u8":
+        return (values.astype(np.float32) - 128.0) / 128.0
+    return values.astype(np.float32) / np.float32(_FULL_SCALE[kind])
 
 
 def _open(path: Path):
     import av
 
     try:
-        return av.open(str(path), metadata_errors="replace")
+        # FFmpeg reads up to 5 MB to learn a stream's parameters: 25 ms a WAV, a sixth of its analysis.
+        return av.open(str(path), metadata_errors="replace", options={"probesize": str(PROBE_BYTES)})
     except PermissionError as exc:
         raise AudioError(f"{path}: cannot be read (permission denied); allow reading it or leave it out") from exc
     except av.error.EOFError as exc:

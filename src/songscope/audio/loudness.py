@@ -44,16 +44,17 @@ class _Grid:
     def end(self, j: int) -> int:
         return int(self.block * (j * self.step + 1) * self.rate)
 
-    def record(self, first: int, last: int, cumulative: np.ndarray, before: np.ndarray) -> None:
-        """Keep the energy at every edge in [first, last]: `cumulative[:, i]` is the energy of
-        samples 0..first+i, `before` that of samples 0..first-1."""
+    def edges_in(self, first: int, last: int) -> list[int]:
+        """The block edges in [first, last] not seen yet, in order."""
+        found = []
         for edge_of, attr in ((self.start, "_next_start"), (self.end, "_next_end")):
             j = getattr(self, attr)
             while (edge := edge_of(j)) <= last:
                 if edge >= first:
-                    self.energy[edge] = before if edge == first else cumulative[:, edge - first - 1]
+                    found.append(edge)
                 j += 1
             setattr(self, attr, j)
+        return sorted(set(found))
 
     def blocks(self, samples: int, total: np.ndarray) -> np.ndarray:
         """Each block's mean square per channel (channels x blocks) over `samples` samples, as
@@ -65,7 +66,8 @@ class _Grid:
             return np.zeros((len(total), 0))
         ends = [self.energy[min(self.end(j), samples)] for j in range(count)]
         starts = [self.energy[min(self.start(j), samples)] for j in range(count)]
-        return (np.array(ends) - np.array(starts)).T / (self.block * self.rate)
+        # Differences of running sums: a silent block may come out a hair below zero, and is zero.
+        return np.maximum(np.array(ends) - np.array(starts), 0.0).T / (self.block * self.rate)
 
 
 class LoudnessMeter:
@@ -77,8 +79,10 @@ class LoudnessMeter:
 
         self.rate = rate
         self.weights = channel_weights(channel_names)
-        self._stages = [(f.b, f.a, f.passband_gain) for f in Meter(rate)._filters.values()]
-        self._state = [[np.zeros(max(len(a), len(b)) - 1) for (b, a, _) in self._stages] for _ in channel_names]
+        stages = list(Meter(rate)._filters.values())  # pyloudnorm's K-weighting: two biquads, each with a gain
+        self._sos = np.array([np.r_[f.b / f.a[0], f.a / f.a[0]] for f in stages])
+        self._gain = float(np.prod([f.passband_gain for f in stages]))
+        self._state = np.zeros((len(stages), len(channel_names), 2))
         self._samples = 0
         self._total = np.zeros(len(channel_names))
         self._integrated = _Grid(0.4, 0.75, rate)
@@ -91,21 +95,27 @@ class LoudnessMeter:
         self._feed(channels, (self._integrated, self._range))
 
     def _feed(self, channels: np.ndarray, grids) -> None:
-        from scipy.signal import lfilter
+        from scipy.signal import sosfilt
 
-        filtered = np.empty(channels.shape, dtype=np.float64)
-        for c in range(channels.shape[0]):
-            signal = channels[c].astype(np.float64)
-            for s, (b, a, gain) in enumerate(self._stages):
-                signal, self._state[c][s] = lfilter(b, a, signal, zi=self._state[c][s])
-                signal = gain * signal
-            filtered[c] = signal
-        cumulative = np.cumsum(filtered * filtered, axis=1) + self._total[:, None]
+        # Both K-weighting stages in one pass over every channel, their state carried to the next window.
+        power, self._state = sosfilt(self._sos, channels, axis=-1, zi=self._state)
+        power *= self._gain
+        np.multiply(power, power, out=power)
         first, last = self._samples, self._samples + channels.shape[1]
-        for grid in grids:
-            grid.record(first, last, cumulative, self._total)
+        edges = sorted({edge for grid in grids for edge in grid.edges_in(first, last)})
+        if edges and edges[0] == first:  # an edge where this window starts: the energy so far
+            for grid in grids:
+                grid.energy[first] = self._total
+        inside = np.array([e for e in edges if e > first], dtype=np.int64) - first
+        if len(inside):
+            # Each channel's energy from the file's start to each edge: the segments between the edges, summed.
+            starts = np.r_[0, inside[inside < channels.shape[1]]]
+            upto = self._total[:, None] + np.cumsum(np.add.reduceat(power, starts, axis=1), axis=1)
+            for k, offset in enumerate(inside):
+                for grid in grids:
+                    grid.energy[first + int(offset)] = upto[:, k]
         if channels.shape[1]:
-            self._total = cumulative[:, -1]
+            self._total = self._total + power.sum(axis=1)
         self._samples = last
 
     def _block_loudness(self, z: np.ndarray) -> np.ndarray:
