@@ -136,6 +136,7 @@ def test_demo_entry_command_in_a_temp_directory(tmp_path):
     assert (tmp_path / "reports" / "profile" / "profile.html").exists()
     assert "15,626" in done.stdout and "profile:" in done.stdout
     assert "clustering run" in done.stdout and "stability" in done.stdout
+    assert "pip install -e '.[audio]', then songscope ingest ~/Music" in done.stdout  # the tour names the audio extra
     assert list((tmp_path / "lake" / "runs").iterdir())  # the clustering run's assignments
     report = tmp_path / "reports" / "report.html"
     assert f"report: {report}" in done.stdout and report.stat().st_size > 1_000_000

@@ -78,7 +78,9 @@ class Methods:
         self.space = FeatureSpace(features=self.features).fit(self.tracks)
         self.X = self.space.transform(self.tracks)
         self.index = ExactIndex().fit(self.X)
-        self.popular = np.argsort(-self.tracks["popularity"].astype("Float64").fillna(-1).to_numpy(dtype=float), kind="stable")
+        # Songs analysed from audio files have no popularity: the popularity baseline is then the catalogue's order.
+        popularity = self.tracks["popularity"] if "popularity" in self.tracks else pd.Series(np.nan, index=self.tracks.index)
+        self.popular = np.argsort(-popularity.astype("Float64").fillna(-1).to_numpy(dtype=float), kind="stable")
         self.labels = LocalAlgorithm("kmeans", n_clusters=min(self.clusters, len(self.tracks)), random_state=self.seed, n_init=1).fit(self.X).labels
         self.recommender = Recommender.from_frame(self.tracks, self.space)
         self.rng = np.random.default_rng(self.seed)
