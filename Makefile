@@ -36,8 +36,10 @@ test: $(DEV) system-packages
 # Debian packages the tests need, installed when missing and possible (root), in one apt call:
 # Chromium for the browser tests (Playwright's own browser download cannot work offline), and
 # FluidSynth with a General MIDI soundfont for the audio tests (songs rendered from MIDI; bench/
-# also uses FFmpeg, to check loudness against its ebur128 filter). Under CI=true a test that lacks one fails.
-SYSTEM_PACKAGES := chromium:chromium fluidsynth:fluidsynth /usr/share/sounds/sf2/FluidR3_GM.sf2:fluid-soundfont-gm
+# also uses FFmpeg, to check loudness against its ebur128 filter), and three real recordings (mp3s of
+# the game Advanced Strategic Command, Debian asc-music). Under CI=true a test that lacks one fails.
+SYSTEM_PACKAGES := chromium:chromium fluidsynth:fluidsynth /usr/share/sounds/sf2/FluidR3_GM.sf2:fluid-soundfont-gm \
+                   /usr/share/games/asc/music/frontiers.mp3:asc-music
 
 system-packages:
 	@missing=""; for item in $(SYSTEM_PACKAGES); do need=$${item%%:*}; pkg=$${item##*:}; \
