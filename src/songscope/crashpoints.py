@@ -34,6 +34,11 @@ PARALLEL_LOAD_POINTS: tuple[str, ...] = (
     "ingest:staged",            # the workers' rows are in the staging tables, their catalogue files in the lake
 )
 
+#: Where a prune can die: its catalogue files rewritten and its rows deleted, not committed.
+PRUNE_POINTS: tuple[str, ...] = (
+    "prune:before-commit",
+)
+
 #: Where `songscope assign` can die: its pass's lake file written, its rows inserted, not committed.
 ASSIGN_POINTS: tuple[str, ...] = (
     "assign:lake-written",

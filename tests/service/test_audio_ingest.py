@@ -106,3 +106,48 @@ def test_a_run_killed_after_its_first_batch_loses_nothing_and_the_next_goes_on(l
         assert again.files_unchanged == 2 and again.rows_read == 6 and len(again.batches) == 3
         assert len(store.catalogue()) == 6 and health(store).in_step
         assert len(db.read_table(store.db, db.rejected_rows)) == 2  # each reason once
+
+
+def test_songs_whose_files_are_gone_leave_only_when_asked_and_a_copy_keeps_its_song(library, settings_factory):
+    from songscope.store.catalogue import health
+
+    settings = settings_factory()
+    album = library / "The Renderers" / "Ground Truth"
+    copy = library / "Copies" / "01 song0000.opus"
+    copy.parent.mkdir()
+    shutil.copy(album / "01 song0000.opus", copy)  # the same sound twice: one song, two files
+    with Store(settings) as store:
+        service.ingest(store, [str(library)], workers=1)
+        run = service.cluster(store, k=2, resamples=0).run
+        before = store.catalogue()
+        assert len(before) == 6
+        (album / "02 song0004.opus").unlink()
+        (album / "01 song0000.opus").unlink()
+        (library / "readme.mp3").unlink()  # a rejected file gone: nothing to remove but its record
+        kept = service.ingest(store, [str(library)])
+        assert len(kept.gone) == 3 and kept.pruned is None and len(store.catalogue()) == 6  # listed, not removed
+        pruned = service.ingest(store, [str(library)], prune=True)
+        assert pruned.pruned.removed == 1 and pruned.pruned.catalogue_rows == 5  # song0000 lives on in its copy
+        after = store.catalogue()
+        assert len(after) == 5 and "song0004" not in set(after["track_name"]) and health(store).in_step
+        assert audio_files.count(store.db) == 5 + 1  # five songs' files and empty.flac (rejected, still there)
+        with store.db.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(db.tracks)).scalar() == 5
+        assert service.ingest(store, [str(library)]).gone == ()  # nothing more to say
+        found = service.recommend(store, [after["track_id"].iloc[0]], options=RecommendOptions(n=3, per_artist=5))
+        assert {i.track_id for i in found.result.items} <= set(after["track_id"])  # the run's songs that left are not offered
+        assert service.run_details(store, run.run_id).run_id == run.run_id  # the run that held them is still there
+
+
+def test_a_prune_killed_before_its_commit_changes_nothing(library, settings_factory):
+    settings = settings_factory()
+    with Store(settings) as store:
+        service.ingest(store, [str(library)], workers=1)
+    (library / "The Renderers" / "Ground Truth" / "03 song0008.opus").unlink()
+    command = [*SONGSCOPE, "ingest", str(library), "--prune", "--db", settings.db_url, "--lake", settings.lake_url]
+    killed = subprocess.run(command, env={**os.environ, "SONGSCOPE_CRASH_AT": "prune:before-commit"}, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    with Store(settings) as store:
+        assert len(store.catalogue()) == 6 and health(store).in_step
+        again = service.ingest(store, [str(library)], prune=True)
+        assert again.pruned.removed == 1 and len(store.catalogue()) == 5 and health(store).in_step

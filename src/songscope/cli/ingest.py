@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -51,6 +53,8 @@ def ingest(
                                                 show_default=False)] = None,
     batch_files: Annotated[int, typer.Option("--batch-files", min=1, help="Audio files: how many are analysed, then committed, at a time "
                                              "(what a kill can cost).")] = 200,
+    prune: Annotated[bool, typer.Option("--prune", help="Audio files: remove the songs whose files an earlier ingest found under these "
+                                        "folders and are gone (without it, you are asked at a terminal).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Validate, clean and store songs: rejected rows are kept with their reason, duplicates merged, outliers flagged.
@@ -65,10 +69,18 @@ def ingest(
     with friendly_errors():
         rules = tuple(schema.OutlierRule.parse(r) for r in outlier_rule) if outlier_rule else None
         settings = settings_from(db, lake, s3_endpoint, spark_master=spark_master)
-        with open_store(settings) as store, progress_line(not as_json) as say:
-            outcome = service.ingest(store, sources, backend=engine, encoding=encoding, delimiter=delimiter, outlier_rules=rules, loose_dedup=loose_dedup,
-                                     assign_new=assign_new, features=features, workers=workers,
-                                     batch_files=batch_files, progress=say)
+        with open_store(settings) as store:
+            with progress_line(not as_json) as say:
+                outcome = service.ingest(store, sources, backend=engine, encoding=encoding, delimiter=delimiter, outlier_rules=rules,
+                                         loose_dedup=loose_dedup, assign_new=assign_new, features=features, workers=workers,
+                                         batch_files=batch_files, prune=prune, progress=say)
+            # Songs whose files are gone leave only when asked: --prune, or yes at a terminal.
+            gone = getattr(outcome, "gone", ()) if getattr(outcome, "pruned", None) is None else ()
+            if gone and not as_json and sys.stdin.isatty():
+                shown = "\n  ".join(gone[:10]) + ("\n  ..." if len(gone) > 10 else "")
+                if typer.confirm(f"{len(gone):,} audio files described before are gone:\n  {shown}\nremove their songs from the catalogue?", default=False):
+                    removed = service.prune_gone(store, list(gone))
+                    outcome = dataclasses.replace(outcome, pruned=removed)
     if as_json:
         print_json(outcome)
         return

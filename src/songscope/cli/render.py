@@ -87,7 +87,13 @@ def print_audio_ingest(outcome, settings: Settings) -> None:
         out.print(f"rejected {len(rejected):,} file{'s' * (len(rejected) != 1)} (kept with their reasons: songscope status):", highlight=False, markup=False)
         for _, reason in rejected[:10]:
             out.print(f"  {reason}", highlight=False, markup=False)
-    if outcome.catalogue_rows is not None:
+    if outcome.pruned is not None:
+        out.print(f"removed {outcome.pruned.removed:,} songs whose files are gone ({len(outcome.gone):,} files); "
+                  f"catalogue now {outcome.pruned.catalogue_rows:,} songs", highlight=False, markup=False)
+    elif outcome.gone:
+        out.print(f"{len(outcome.gone):,} files described before are gone; their songs stay until `songscope ingest ... --prune`",
+                  highlight=False, markup=False)
+    if outcome.catalogue_rows is not None and outcome.pruned is None:
         out.print(f"songs added: {outcome.tracks_added:,}; catalogue now {outcome.catalogue_rows:,} songs", highlight=False, markup=False)
     out.print(f"database: {redact(settings.db_url)}; lake: {settings.lake_url}", highlight=False, markup=False)
     if outcome.assigned is not None:

@@ -15,7 +15,7 @@ from songscope.service.audio import AnalyzeOutcome, analyze
 from songscope.service.browse import cluster_details, cluster_map, load_list, overview, run_details, runs, save_list, search_songs, song, song_audio
 from songscope.service.clusters import AssignOutcome, ClusterOutcome, EvaluateOutcome, assign, cluster, compare, evaluate
 from songscope.service.common import LABEL_CANDIDATES, NotFound, Progress, backend_for, catalogue_size_or_zero, load_run
-from songscope.service.ingest import AudioIngestOutcome, IngestOutcome, ProfileOutcome, SynthOutcome, ingest, profile, synth
+from songscope.service.ingest import AudioIngestOutcome, IngestOutcome, ProfileOutcome, SynthOutcome, ingest, profile, prune_gone, synth
 from songscope.service.recommend import (
                                       MAX_PLAYLIST_SONGS,
                                       Playlist,
@@ -35,6 +35,6 @@ __all__ = [
     "LABEL_CANDIDATES", "MAX_PLAYLIST_SONGS", "AnalyzeOutcome", "AssignOutcome", "AudioIngestOutcome", "ClusterOutcome", "EvaluateOutcome", "IngestOutcome", "NotFound", "Playlist",
     "ProfileOutcome", "Progress", "RecommendOutcome", "ReportOutcome", "RunOutcome", "Status", "SweepOutcome", "SynthOutcome", "analyze", "assign",
     "backend_for", "catalogue_size_or_zero", "cluster", "cluster_details", "cluster_map", "cluster_playlist", "compare", "eval_recs",
-    "evaluate", "ingest", "load_list", "load_run", "overview", "path", "path_playlist", "profile", "recommend", "recommendation_playlist",
+    "evaluate", "ingest", "load_list", "load_run", "overview", "path", "path_playlist", "profile", "prune_gone", "recommend", "recommendation_playlist",
     "recommender", "report", "run", "run_details", "runs", "save_list", "search_songs", "song", "song_audio", "status", "sweep", "synth",
 ]

@@ -113,13 +113,15 @@ def ingest(
     features: str | None = None,
     workers: int | None = None,
     batch_files: int | None = None,
+    prune: bool = False,
     progress: Progress | None = None,
 ) -> IngestOutcome | AudioIngestOutcome:
     """Read, validate and clean the sources on the `backend` (local, spark, auto by their size, or
     the one a job has chosen), whose songs `features` describe (a feature set of
     `schema.FEATURE_SETS`: what clustering, profiles and recommendations then read; by default
     ``spotify`` for tables, ``audio`` for audio files, which are analysed first by `workers`
-    processes and committed `batch_files` at a time, see `ingest_audio`);
+    processes and committed `batch_files` at a time, songs whose files are gone removed with
+    `prune`, see `ingest_audio`);
     store them in the database and the lake, all or nothing; rows that match `outlier_rules` are
     flagged (default: the seed's rules for Spotify's columns, none for audio). With `assign_new`, the songs it
     added are then assigned to the latest clustering run's clusters, with the drift measured
@@ -143,7 +145,7 @@ def ingest(
     if holds_audio(sources):
         return ingest_audio(store, sources, backend=backend, features=features or schema.AUDIO.name, outlier_rules=outlier_rules or (),
                             loose_dedup=loose_dedup, assign_new=assign_new, workers=workers,
-                            batch_files=batch_files or AUDIO_BATCH_FILES, progress=progress)
+                            batch_files=batch_files or AUDIO_BATCH_FILES, prune=prune, progress=progress)
     features = features or schema.SPOTIFY.name
     outlier_rules = schema.SEED_OUTLIER_RULES if outlier_rules is None else outlier_rules
     say = say_to(progress)
@@ -198,6 +200,10 @@ class AudioIngestOutcome:
     files_unchanged: int
     backend: str
     assigned: Any = None  # AssignOutcome | None
+    #: Files an earlier ingest described under these folders that are no longer there, and
+    #: whether their songs were removed (`prune`), when they were.
+    gone: tuple[str, ...] = ()
+    pruned: Any = None  # store.prune.RemovedTracks | None
 
     @property
     def rows_read(self) -> int:
@@ -232,16 +238,20 @@ class AudioIngestOutcome:
         return {"files_found": self.files_found, "files_unchanged": self.files_unchanged, "files_analysed": self.rows_read,
                 "rejected": [{"file": f, "reason": r} for f, r in self.rejected()], "tracks_added": self.tracks_added,
                 "catalogue_rows": self.catalogue_rows, "engine": self.backend, "feature_set": schema.AUDIO.name,
-                "ingests": [b.to_dict() for b in self.batches], "assigned": None if self.assigned is None else self.assigned.to_dict()}
+                "ingests": [b.to_dict() for b in self.batches], "assigned": None if self.assigned is None else self.assigned.to_dict(),
+                "files_gone": list(self.gone), "songs_removed": None if self.pruned is None else self.pruned.removed}
 
 
 def ingest_audio(store: Store, sources: list[str], *, backend: str | Backend = "local", features: str = "audio",
                  outlier_rules: tuple[schema.OutlierRule, ...] = (), loose_dedup: bool = False, assign_new: bool = True,
-                 workers: int | None = None, batch_files: int = AUDIO_BATCH_FILES, progress: Progress | None = None) -> AudioIngestOutcome:
+                 workers: int | None = None, batch_files: int = AUDIO_BATCH_FILES, prune: bool = False,
+                 progress: Progress | None = None) -> AudioIngestOutcome:
     """Analyse the audio files under `sources` that no earlier ingest described as they are now
     (same path, size and modification time), `batch_files` at a time; each batch is validated,
     cleaned and stored as one ingest, so a kill loses at most the batch under way and the next run
-    goes on from there. Files that cannot be described are rejected rows with their reasons."""
+    goes on from there. Files that cannot be described are rejected rows with their reasons. Songs
+    whose files an earlier ingest found under these folders and that are gone now are listed,
+    and with `prune` removed from the catalogue (a song still in another file stays)."""
     from songscope.audio import require
 
     require()
@@ -282,6 +292,9 @@ def ingest_audio(store: Store, sources: list[str], *, backend: str | Backend = "
         finally:
             cleaned.release()
         batches.append(IngestOutcome(run_id, backend.name, cleaned, stored, dict(cleaned.timings) | {"store": time.perf_counter() - t0}))
+    gone, pruned = _gone(store, sources, files, unreadable), None
+    if gone and prune:
+        pruned = prune_gone(store, gone)
     assigned = None
     if assign_new and any(b.record.tracks_added for b in batches):
         try:
@@ -290,7 +303,34 @@ def ingest_audio(store: Store, sources: list[str], *, backend: str | Backend = "
             pass
         else:
             assigned = assign(store, backend=backend, progress=progress)
-    return AudioIngestOutcome(tuple(batches), found, unchanged, backend.name, assigned)
+    return AudioIngestOutcome(tuple(batches), found, unchanged, backend.name, assigned, tuple(gone), pruned)
+
+
+def _gone(store: Store, sources: list[str], files: list, unreadable: list) -> list[str]:
+    """Files described under the source folders before that are not there now."""
+    import os
+
+    from songscope.store import audio_files
+
+    folders = [str(Path(s).absolute()) for s in sources if Path(s).is_dir()]
+    if not folders:
+        return []
+    here = {str(f.path) for f in files} | {str(r.file.path) for r in unreadable}
+    described = audio_files.under(store.db, folders)
+    return sorted(p for p in described["path"] if p not in here and not os.path.lexists(p))
+
+
+def prune_gone(store: Store, paths: list[str]):
+    """Remove the songs of the files at `paths`, which are gone (a song still in another file stays),
+    and forget the files: one transaction over the database and the lake (`store.prune`)."""
+    from songscope.store import audio_files
+    from songscope.store.prune import remove_tracks
+
+    described = audio_files.under(store.db, ["/"])
+    leaving = set(paths)
+    staying = set(described.loc[~described["path"].isin(leaving), "track_id"])
+    songs = sorted({t for t in described.loc[described["path"].isin(leaving), "track_id"] if t and t not in staying})
+    return remove_tracks(store, songs, run_id=new_id(), reason=f"{len(paths):,} audio files gone", forget_files=list(paths))
 
 
 @dataclass

@@ -66,3 +66,21 @@ def located(database: sa.Engine, track_ids: list[str]) -> dict[str, tuple[str, i
             for row in conn.execute(query):
                 found[row.track_id] = (row.path, None if row.duration_ms is None else int(row.duration_ms))
     return found
+
+
+def under(database: sa.Engine, folders: list[str]) -> pd.DataFrame:
+    """The files described under `folders` (path, track_id): what a prune looks for."""
+    import os
+
+    table = db.track_files
+    prefixes = [folder.rstrip(os.sep) + os.sep for folder in folders]
+    with database.connect() as conn:
+        rows = pd.DataFrame(conn.execute(sa.select(table.c.path, table.c.track_id)).all(), columns=["path", "track_id"])
+    return rows[rows["path"].map(lambda p: any(p.startswith(prefix) for prefix in prefixes))].reset_index(drop=True)
+
+
+def forget(conn: sa.Connection, paths: list[str]) -> None:
+    """Drop the rows of `paths` (files that are gone), inside the caller's transaction."""
+    table = db.track_files
+    for chunk in db.in_chunks([path_digest(p) for p in paths]):
+        conn.execute(table.delete().where(db.one_of(conn, table.c.path_sha256, chunk)))

@@ -557,3 +557,4 @@ def health(store: Store) -> CatalogueHealth:
             continue
         lake_tracks += rows if content == db.TRACKS else 0
     return CatalogueHealth(database_tracks, lake_tracks, len(files), missing, leftovers)
+
