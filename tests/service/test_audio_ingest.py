@@ -91,6 +91,13 @@ def test_the_catalogue_clusters_recommends_and_reports_in_its_own_words(library,
         assert '"location": [\n' in cluster_list and "file:///" in cluster_list
         written = service.report(store, run.run_id, output=tmp_path / "report.html", ks=range(2, 4), density=True)
         assert "audio" in written.report.html and "LUFS" in written.report.html
+        swept = service.evaluate(store, ks=[2, 3], references=2, density=False).evidence
+        assert [row["k"] for row in swept.to_dict()["sweep"]] == [2, 3]
+        ids = store.catalogue().sort_values("track_name")["track_id"].tolist()
+        walk = service.path(store, ids[0], ids[-1], steps=4, per_artist=None)
+        assert walk.steps[0].track_id == ids[0] and walk.steps[-1].track_id == ids[-1]
+        profiled = service.profile(store, out_dir=tmp_path / "profile", figures=False).profile
+        assert profiled.rows == 6 and profiled.feature_set == "audio" and "loudness_range" in profiled.correlations.columns
 
 
 def test_a_run_killed_after_its_first_batch_loses_nothing_and_the_next_goes_on(library, settings_factory):
@@ -121,6 +128,18 @@ def test_songs_whose_files_are_gone_leave_only_when_asked_and_a_copy_keeps_its_s
         run = service.cluster(store, k=2, resamples=0).run
         before = store.catalogue()
         assert len(before) == 6
+        # A new song after the clustering: analysed, stored and assigned to the run's clusters.
+        import numpy as np
+        import soundfile
+
+        rate = 22_050
+        t = np.arange(8 * rate) / rate
+        beat = (np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0.9)).astype(np.float32)
+        soundfile.write(library / "Copies" / "02 New Beat.wav", np.stack([beat, beat], axis=1), rate)
+        added = service.ingest(store, [str(library)])
+        assert added.tracks_added == 1 and added.assigned is not None and added.assigned.assigned == 1
+        (library / "Copies" / "02 New Beat.wav").unlink()
+        service.ingest(store, [str(library)], prune=True)
         (album / "02 song0004.opus").unlink()
         (album / "01 song0000.opus").unlink()
         (library / "readme.mp3").unlink()  # a rejected file gone: nothing to remove but its record

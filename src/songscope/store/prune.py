@@ -43,9 +43,12 @@ def remove_tracks(store: Store, track_ids: list[str], *, run_id: str, reason: st
                 continue
             kept = as_read(lake.read_table(key)).to_pandas()
             kept = kept[~kept["track_id"].isin(removing)].reset_index(drop=True)
-            new_key, rows, size = write_catalogue_part(lake, run_id, number, kept)
-            conn.execute(db.catalogue_files.update().where(db.catalogue_files.c.file_id == file_id)
-                         .values(lake_key=new_key, rows=rows, size_bytes=size))
+            listed = db.catalogue_files.c.file_id == file_id
+            if len(kept):
+                new_key, rows, size = write_catalogue_part(lake, run_id, number, kept)
+                conn.execute(db.catalogue_files.update().where(listed).values(lake_key=new_key, rows=rows, size_bytes=size))
+            else:  # every song of the file leaves: the file leaves the manifest
+                conn.execute(db.catalogue_files.delete().where(listed))
             replaced.append(key)
         for table in (db.tracks, db.track_sources, db.track_labels, db.track_artists):
             for chunk in db.in_chunks(sorted(removing)):
