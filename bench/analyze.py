@@ -134,30 +134,30 @@ def both_cores(paths: list[Path]) -> dict:
     return out
 
 
-def long_file(folder: Path, minutes: int, songs: list[Path]) -> dict:
-    """The peak memory of analysing one file `minutes` long (songs joined end to end) against a
-    30-second one: windows keep it flat."""
-    target = folder / f"long-{minutes}min.flac"
-    if not target.exists():
-        listing = folder / "long.txt"
-        seconds = 0.0
-        lines = []
-        while seconds < minutes * 60:
-            for song in songs:
-                lines.append(f"file '{song}'")
-                seconds += 30
-                if seconds >= minutes * 60:
-                    break
-        listing.write_text("\n".join(lines) + "\n")
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-c:a", "flac", str(target)], check=True)
+def long_file(folder: Path, minutes: list[int], songs: list[Path]) -> dict:
+    """The peak memory of analysing one file of each length in `minutes` (songs joined end to
+    end) beside a 30-second one: windows of 120 s keep it flat once a file is longer than one."""
     code = ("import resource, sys, time; from songscope.audio.analyze import analyse_file, find_audio; t = time.perf_counter(); "
             "r = analyse_file(find_audio([sys.argv[1]])[0][0]); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t, r.row['duration_ms'] if hasattr(r, 'row') else r.reason)")
     found = {}
-    for name, path in (("30 s", songs[0]), (f"{minutes} min", target)):
+    for length in [0, *minutes]:
+        path = songs[0] if length == 0 else _joined(folder, length, songs)
         out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout.split()
-        found[name] = {"peak_rss_mb": round(int(out[0]) / 1024, 1), "seconds": round(float(out[1]), 1), "duration_ms": out[2]}
+        found["30 s" if length == 0 else f"{length} min"] = {"peak_rss_mb": round(int(out[0]) / 1024, 1), "seconds": round(float(out[1]), 1),
+                                                            "duration_ms": out[2]}
     return found
+
+
+def _joined(folder: Path, minutes: int, songs: list[Path]) -> Path:
+    target = folder / f"long-{minutes}min.flac"
+    if not target.exists():
+        listing = folder / f"long-{minutes}min.txt"
+        count = int(np.ceil(minutes * 60 / 30))
+        listing.write_text("".join(f"file '{songs[i % len(songs)].resolve()}'\n" for i in range(count)))
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-t", str(minutes * 60),
+                        "-c:a", "flac", str(target)], check=True)
+    return target
 
 
 def genre_precision(rows: list[dict], ours: dict) -> dict:
@@ -179,7 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--songs", type=int, default=240)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--long-minutes", type=int, default=120, help="length of the long file (0: skip)")
+    parser.add_argument("--long-minutes", default="30,120", help="lengths of the long files, minutes, comma-separated ('': skip)")
     parser.add_argument("--cache", type=Path, default=CACHE)
     args = parser.parse_args()
     rows = rendered(args.songs, args.seconds, args.cache)
@@ -208,8 +208,8 @@ def main() -> None:
     print("analysing every song with both cores", file=sys.stderr)
     results["both_cores"] = both_cores(paths)
     if args.long_minutes:
-        print(f"analysing a {args.long_minutes}-minute file", file=sys.stderr)
-        results["long_file"] = long_file(folder, args.long_minutes, paths)
+        print(f"analysing files of {args.long_minutes} minutes", file=sys.stderr)
+        results["long_file"] = long_file(folder, [int(m) for m in args.long_minutes.split(",")], paths)
     print("evaluating recommendations on the styles", file=sys.stderr)
     results["recommendation"] = genre_precision(rows, ours)
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}

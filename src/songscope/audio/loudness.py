@@ -29,14 +29,37 @@ def channel_weights(names: list[str]) -> np.ndarray:
     return np.array([0.0 if n == "LFE" else 1.41 if n.startswith(SURROUND_PREFIXES) else 1.0 for n in names])
 
 
+class _Energies:
+    """Each channel's cumulative energy at successive block edges, in an array that doubles as it
+    fills (8 bytes an edge a channel: a 2-hour file's 150,000 edges hold a few MB)."""
+
+    def __init__(self, channels: int) -> None:
+        self.values = np.empty((1024, channels))
+        self.count = 0
+
+    def append(self, energy: np.ndarray) -> None:
+        if self.count == len(self.values):
+            self.values = np.concatenate([self.values, np.empty_like(self.values)])
+        self.values[self.count] = energy
+        self.count += 1
+
+    def first(self, n: int, beyond: np.ndarray) -> np.ndarray:
+        """The first `n` edges' energies; an edge the stream never reached has `beyond`."""
+        out = np.empty((n, self.values.shape[1]))
+        known = min(n, self.count)
+        out[:known] = self.values[:known]
+        out[known:] = beyond
+        return out
+
+
 class _Grid:
     """The edges of blocks `block` seconds long every `step` x `block` seconds, as pyloudnorm
     places them, with each channel's cumulative energy recorded at each edge as it streams past."""
 
-    def __init__(self, block: float, overlap: float, rate: int) -> None:
+    def __init__(self, block: float, overlap: float, rate: int, channels: int) -> None:
         self.block, self.step, self.rate = block, 1.0 - overlap, rate
-        self.energy: dict[int, np.ndarray] = {}
-        self._next_start = self._next_end = 0
+        self._at = {"start": _Energies(channels), "end": _Energies(channels)}
+        self._next = {"start": 0, "end": 0}
 
     def start(self, j: int) -> int:
         return int(self.block * (j * self.step) * self.rate)
@@ -44,30 +67,30 @@ class _Grid:
     def end(self, j: int) -> int:
         return int(self.block * (j * self.step + 1) * self.rate)
 
-    def edges_in(self, first: int, last: int) -> list[int]:
-        """The block edges in [first, last] not seen yet, in order."""
+    def edges_in(self, first: int, last: int) -> list[tuple[str, int]]:
+        """The block edges up to `last` not seen yet, (kind, sample), each kind in order."""
         found = []
-        for edge_of, attr in ((self.start, "_next_start"), (self.end, "_next_end")):
-            j = getattr(self, attr)
+        for kind, edge_of in (("start", self.start), ("end", self.end)):
+            j = self._next[kind]
             while (edge := edge_of(j)) <= last:
-                if edge >= first:
-                    found.append(edge)
+                found.append((kind, edge))
                 j += 1
-            setattr(self, attr, j)
-        return sorted(set(found))
+            self._next[kind] = j
+        return found
+
+    def record(self, kind: str, energy: np.ndarray) -> None:
+        self._at[kind].append(energy)
 
     def blocks(self, samples: int, total: np.ndarray) -> np.ndarray:
         """Each block's mean square per channel (channels x blocks) over `samples` samples, as
         pyloudnorm counts them (a block past the end holds what is left of it)."""
-        self.energy[samples] = total
         seconds = samples / self.rate
         count = int(np.round((seconds - self.block) / (self.block * self.step))) + 1
         if count <= 0:
             return np.zeros((len(total), 0))
-        ends = [self.energy[min(self.end(j), samples)] for j in range(count)]
-        starts = [self.energy[min(self.start(j), samples)] for j in range(count)]
+        ends, starts = self._at["end"].first(count, total), self._at["start"].first(count, total)
         # Differences of running sums: a silent block may come out a hair below zero, and is zero.
-        return np.maximum(np.array(ends) - np.array(starts), 0.0).T / (self.block * self.rate)
+        return np.maximum(ends - starts, 0.0).T / (self.block * self.rate)
 
 
 class LoudnessMeter:
@@ -85,8 +108,8 @@ class LoudnessMeter:
         self._state = np.zeros((len(stages), len(channel_names), 2))
         self._samples = 0
         self._total = np.zeros(len(channel_names))
-        self._integrated = _Grid(0.4, 0.75, rate)
-        self._range = _Grid(3.0, 0.97, rate)
+        self._integrated = _Grid(0.4, 0.75, rate, len(channel_names))
+        self._range = _Grid(3.0, 0.97, rate, len(channel_names))
         self._done: tuple[float, float] | None = None
 
     def add(self, channels: np.ndarray) -> None:
@@ -102,18 +125,16 @@ class LoudnessMeter:
         power *= self._gain
         np.multiply(power, power, out=power)
         first, last = self._samples, self._samples + channels.shape[1]
-        edges = sorted({edge for grid in grids for edge in grid.edges_in(first, last)})
-        if edges and edges[0] == first:  # an edge where this window starts: the energy so far
-            for grid in grids:
-                grid.energy[first] = self._total
-        inside = np.array([e for e in edges if e > first], dtype=np.int64) - first
+        found = [(grid, kind, edge) for grid in grids for kind, edge in grid.edges_in(first, last)]
+        energy = {first: self._total}  # this window's edges only: an edge where it starts has the energy so far
+        inside = np.array(sorted({edge for _, _, edge in found if edge > first}), dtype=np.int64) - first
         if len(inside):
             # Each channel's energy from the file's start to each edge: the segments between the edges, summed.
             starts = np.r_[0, inside[inside < channels.shape[1]]]
             upto = self._total[:, None] + np.cumsum(np.add.reduceat(power, starts, axis=1), axis=1)
-            for k, offset in enumerate(inside):
-                for grid in grids:
-                    grid.energy[first + int(offset)] = upto[:, k]
+            energy |= {first + int(offset): upto[:, k] for k, offset in enumerate(inside)}
+        for grid, kind, edge in found:
+            grid.record(kind, energy[edge])
         if channels.shape[1]:
             self._total = self._total + power.sum(axis=1)
         self._samples = last
