@@ -50,8 +50,12 @@ system-packages:
 serve: $(DEV)
 	$(BIN)/songscope serve
 
-bench: $(DEV)
+# The benchmarks' peers (bliss-audio, faiss) and FFmpeg, which bench/analyze.py checks loudness against.
+bench: $(DEV) system-packages
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@command -v ffmpeg >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/kmeans.py
 	$(BIN)/python bench/silhouette.py
 	$(BIN)/python bench/sweep.py
