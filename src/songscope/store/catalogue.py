@@ -175,7 +175,7 @@ def _as_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
 
 
 @contextmanager
-def _catalogue_transaction(database: sa.Engine) -> Iterator[sa.Connection]:
+def catalogue_transaction(database: sa.Engine) -> Iterator[sa.Connection]:
     """The one transaction of a catalogue write. It must read what workers commit into staging
     tables after it began (`store.staging`): MariaDB's default isolation (REPEATABLE READ) would
     show it those tables as they were at its first read, so there it runs in READ COMMITTED,
@@ -202,7 +202,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
     staged: staging.Staging | None = None
     timings: dict[str, float] = {}
     try:
-        with _catalogue_transaction(store.db) as conn:
+        with catalogue_transaction(store.db) as conn:
             db.hold_catalogue(conn, run_id)
             reach("ingest:locked")
             swept = _sweep(conn, lake)

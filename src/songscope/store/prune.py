@@ -11,7 +11,7 @@ from songscope.crashpoints import reach
 from songscope.jsonable import dumps
 from songscope.store import audio_files as audio_files_store
 from songscope.store import db
-from songscope.store.catalogue import Store, _catalogue_transaction
+from songscope.store.catalogue import Store, catalogue_transaction
 from songscope.store.catalogue_parts import as_read, write_catalogue_part
 
 
@@ -33,7 +33,7 @@ def remove_tracks(store: Store, track_ids: list[str], *, run_id: str, reason: st
     lake = store.lake
     replaced: list[str] = []
     started = datetime.now(UTC)
-    with _catalogue_transaction(store.db) as conn:
+    with catalogue_transaction(store.db) as conn:
         db.hold_catalogue(conn, run_id)
         files = conn.execute(sa.select(db.catalogue_files.c.file_id, db.catalogue_files.c.lake_key)
                              .where(db.catalogue_files.c.content == db.TRACKS).order_by(db.catalogue_files.c.file_id)).all()
