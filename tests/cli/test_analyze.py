@@ -38,3 +38,15 @@ def test_analyze_refuses_what_it_cannot_do_in_one_line(tmp_path):
     assert "use a .csv or .parquet" in _one_error_line(invoke("analyze", str(RENDERED), "--out", str(tmp_path / "s.xlsx")))
     (tmp_path / "empty").mkdir()
     assert "no audio files" in _one_error_line(invoke("analyze", str(tmp_path / "empty"), "--out", str(tmp_path / "s.parquet")))
+
+
+def test_an_analyzed_table_ingests_with_its_feature_set_named(tmp_path):
+    table = tmp_path / "songs.parquet"
+    assert invoke("analyze", str(RENDERED), "--out", str(table), "--workers", "1").exit_code == 0
+    stores = ["--db", f"sqlite:///{tmp_path / 's.db'}", "--lake", str(tmp_path / "lake")]
+    line = _one_error_line(invoke("ingest", str(table), *stores))
+    assert "required columns missing: danceability" in line and "pass --features audio" in line
+    done = invoke("ingest", str(table), "--features", "audio", *stores)
+    assert done.exit_code == 0 and "catalogue now 6 tracks" in done.output, done.output
+    shown = json.loads(invoke("status", *stores, "--json").output)
+    assert shown["feature_set"] == "audio"

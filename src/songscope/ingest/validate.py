@@ -56,8 +56,12 @@ def canonical_names(url: str, columns: list[str], required: tuple[str, ...] = sc
         seen[name] = position
     missing = [c for c in required if c not in seen]
     if missing:
+        # A table of another feature set's songs (songscope analyze's, say) is read with that set named.
+        other = next((name for name, features in schema.FEATURE_SETS.items()
+                      if all(c in seen for c in schema.required_columns(features))), None)
+        hint = f"; it has every column of the {other} feature set: pass --features {other}" if other else ""
         raise IngestError(
-            f"{url}: required columns missing: {', '.join(missing)}. Found: {', '.join(columns)}. "
+            f"{url}: required columns missing: {', '.join(missing)}{hint}. Found: {', '.join(columns)}. "
             f"Known aliases: {', '.join(f'{a}->{c}' for a, c in schema.ALIASES.items())}"
         )
     return names
