@@ -50,3 +50,12 @@ def test_an_analyzed_table_ingests_with_its_feature_set_named(tmp_path):
     assert done.exit_code == 0 and "catalogue now 6 tracks" in done.output, done.output
     shown = json.loads(invoke("status", *stores, "--json").output)
     assert shown["feature_set"] == "audio"
+
+
+def test_without_the_audio_extra_the_line_names_it_whole(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "librosa" else real(name, *a))
+    line = _one_error_line(invoke("analyze", str(RENDERED), "--out", str(tmp_path / "s.parquet")))
+    assert "pip install 'songscope[audio]' (librosa missing)" in line  # brackets are not eaten as markup

@@ -78,19 +78,21 @@ def friendly_errors() -> Iterator[None]:
     """The one error edge: a `UserError` (what the user can fix) becomes one clear line on stderr and
     exit status 2, a failed Spark job its first line and status 1; anything else is a bug and shows
     as one, with its traceback."""
+    from rich.markup import escape
+
     from songscope.errors import UserError
 
     try:
         yield
-    except UserError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    except UserError as exc:  # the message as written: "songscope[audio]" or a path's "[2020]" is not markup
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
     except Exception as exc:
         if not type(exc).__module__.startswith(("pyspark", "py4j")):
             raise
         # A failed Spark job: its first line says what (a Java error, an executor out of memory), not 200 lines of JVM stack.
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        err.print(f"[bold red]error:[/] Spark failed: {first[:500]}. Spark's own log above has the detail; if an executor ran out of "
+        err.print(f"[bold red]error:[/] Spark failed: {escape(first[:500])}. Spark's own log above has the detail; if an executor ran out of "
                   "memory, give it more (SONGSCOPE_SPARK_MEMORY=12g on local[*], spark.executor.memory on a cluster)",
                   highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(1) from None
