@@ -59,3 +59,13 @@ def test_without_the_audio_extra_the_line_names_it_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "librosa" else real(name, *a))
     line = _one_error_line(invoke("analyze", str(RENDERED), "--out", str(tmp_path / "s.parquet")))
     assert "pip install 'songscope[audio]' (librosa missing)" in line  # brackets are not eaten as markup
+
+
+def test_names_with_brackets_print_as_they_are(tmp_path):
+    folder = tmp_path / "[2020] Live" / "[bold]Band"
+    folder.mkdir(parents=True)
+    shutil.copy(RENDERED / "song0000.opus", folder / "01 [live].opus")
+    (folder / "[notes].mp3").write_text("not audio")
+    result = invoke("analyze", str(tmp_path / "[2020] Live"), "--out", str(tmp_path / "[out].parquet"), "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert f"{tmp_path / '[out].parquet'}" in result.output and "[bold]Band/[notes].mp3: not an audio file" in result.output

@@ -66,7 +66,8 @@ def find_audio(paths: Iterable[str | Path]) -> tuple[list[AudioFile], list[Rejec
 
     for given in paths:
         text = str(given)
-        if any(ch in text for ch in "*?["):
+        # A pattern, unless a file or folder has that very name ("[2020] Live" is an album's folder).
+        if any(ch in text for ch in "*?[") and not Path(text).exists():
             matches = sorted(Path().glob(text) if not Path(text).is_absolute() else Path("/").glob(text.lstrip("/")))
             if not matches:
                 raise UserError(f"{text}: no file matches this pattern")

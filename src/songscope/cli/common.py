@@ -29,7 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+# What is printed is data (names, paths, reasons): "[2020] Live" or "songscope[audio]" is not markup.
+out = Console(markup=False)
 err = Console(stderr=True)
 
 DbOption = Annotated[

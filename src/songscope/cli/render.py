@@ -173,7 +173,7 @@ def print_evaluation(found) -> None:
         out.print(dense.to_string(index=False))
     out.print(f"\nthe algorithms at k = {sweep.recommended_k} on the same {methods.attrs['sample']:,} songs:")
     out.print(methods.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    out.print(f"\n[bold]recommended: kmeans, k = {sweep.recommended_k}[/]")
+    out.print(f"\nrecommended: kmeans, k = {sweep.recommended_k}", style="bold")
     out.print(text, highlight=False)
     notes = Table(title="algorithms for this data", header_style="bold", show_lines=True)
     for column in ALGORITHM_NOTES.columns:
