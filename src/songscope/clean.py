@@ -144,8 +144,7 @@ def clean(
 
     # 1. exact duplicates. Rows equal on every column share their track id, so only rows whose
     # id repeats need the whole-row comparison (in most catalogues, few or none).
-    # Spotify's layout, and the audio set's own descriptors where the songs have them.
-    canonical = list(schema.CANONICAL_COLUMNS) + [c.name for c in schema.AUDIO_ONLY_COLUMNS if c.name in work]
+    canonical = schema.carried_columns(work)
     id_codes, _ = pd.factorize(work["track_id"], sort=False)
     repeated = np.flatnonzero(np.bincount(id_codes)[id_codes] > 1)
     first_of_group = np.arange(len(work))
@@ -322,7 +321,7 @@ def _same(a: object, b: object) -> bool:
 
 
 def _differences(work: pd.DataFrame, kept: int, dropped: int) -> str:
-    columns = [c for c in schema.STORED_COLUMNS if c in work]  # labels are merged, not in conflict
+    columns = schema.carried_columns(work)  # labels are merged, not in conflict
     return describe_conflict(work.loc[kept, columns], work.loc[dropped, columns])
 
 

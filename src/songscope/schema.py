@@ -90,8 +90,16 @@ ARTIST_COLUMNS: tuple[str, ...] = ("artists", "artist_ids")
 #: Every canonical column, in output order: what every song read has (missing where its source
 #: lacks it). The audio-only descriptors follow where a source has them.
 CANONICAL_COLUMNS: tuple[str, ...] = TEXT_COLUMNS + ARTIST_COLUMNS + tuple(c.name for c in SPOTIFY_NUMERIC_COLUMNS)
+#: How the id of a song analysed from an audio file begins (then its SHA-256): only such a song has a file.
+AUDIO_TRACK_ID_PREFIX = "audio:"
 #: Every column the catalogue stores as a song's own (anything else a source has is a label).
 STORED_COLUMNS: tuple[str, ...] = CANONICAL_COLUMNS + tuple(c.name for c in AUDIO_ONLY_COLUMNS)
+
+
+def carried_columns(present) -> list[str]:
+    """The song's own columns a frame carries, in order: every canonical column (missing where its
+    source lacks it), then the audio-only descriptors among `present` (a Spotify table has none)."""
+    return list(CANONICAL_COLUMNS) + [c.name for c in AUDIO_ONLY_COLUMNS if c.name in present]
 
 #: The largest whole number a float64 (and so every reader and store of songscope) holds exactly:
 #: 9007199254740993 would silently become ...992, and 1e19 does not fit a 64-bit integer at all.
@@ -242,7 +250,6 @@ SPOTIFY = FeatureSet("spotify", (
 #: and duration_ms use Spotify's units, so songs of both sets can be compared on those. Every
 #: feature counts alike in the recommender's metric: on the rendered set (bench/analyze.py), the
 #: 13 MFCC means weighted a quarter each lost a third of the genre-precision@10 (0.45 against 0.64).
-_MFCC_WEIGHT = 1.0
 AUDIO = FeatureSet("audio", (
     FeatureColumn("tempo", "scaled", "fast", "slow", "BPM"),
     FeatureColumn("tempo_confidence", "scaled", "steady beat", "loose beat", "0..1 onset autocorrelation at the beat"),
@@ -259,7 +266,7 @@ AUDIO = FeatureSet("audio", (
     FeatureColumn("spectral_flatness", "scaled", "noisy", "pitched", "dB (Wiener entropy)"),
     FeatureColumn("spectral_contrast", "scaled", "clear peaks", "dense", "dB (peak over valley, 7 bands)"),
     FeatureColumn("zero_crossing_rate", "scaled", "hissy", "smooth", "crossings per sample"),
-    *(FeatureColumn(f"mfcc_{i}", "scaled", unit="MFCC mean (dB cepstrum)", weight=_MFCC_WEIGHT) for i in range(1, 14)),
+    *(FeatureColumn(f"mfcc_{i}", "scaled", unit="MFCC mean (dB cepstrum)") for i in range(1, 14)),
 ))
 
 #: A song's popularity is not how it sounds, but clusters are described by it too.

@@ -5,7 +5,6 @@ per core; a file's failure is its own row, never the run's end.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -17,10 +16,11 @@ from songscope.audio.descriptors import MIN_SECONDS, Summary
 from songscope.audio.loudness import LoudnessMeter
 from songscope.audio.tags import read_tags
 from songscope.errors import UserError
+from songscope.schema import AUDIO_TRACK_ID_PREFIX
+from songscope.store import lake as lake_io
 
 #: What a listener's library holds, by extension (lower case).
 AUDIO_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".wav", ".aif", ".aiff", ".aifc", ".wma"})
-HASH_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -94,58 +94,11 @@ def find_audio(paths: Iterable[str | Path]) -> tuple[list[AudioFile], list[Rejec
     return found, rejected
 
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".parquet", ".pq")
-
-
-def holds_audio(sources: Iterable[str | Path]) -> bool:
-    """Whether `sources` name audio files (files, or local folders holding them) rather than
-    tables; a list naming both is refused, in one line, since one ingest reads one kind."""
-    kinds = set()
-    for given in sources:
-        text = str(given)
-        if "://" in text and not text.startswith("file://"):
-            kinds.add("table")  # s3:// and the like: tables (audio is read from this machine's files)
-            continue
-        path = Path(text.removeprefix("file://"))
-        if path.suffix.lower() in AUDIO_EXTENSIONS:
-            kinds.add("audio")
-        elif path.is_dir():
-            kinds.add(_folder_kind(path))
-        else:
-            kinds.add("table")
-    if len(kinds - {"empty"}) > 1:
-        raise UserError("these sources mix audio files and tables: ingest them in two commands (an ingest reads one kind)")
-    return kinds - {"empty"} == {"audio"}
-
-
-def _folder_kind(folder: Path) -> str:
-    """What a folder holds, by the first audio or table file found in it (a library of thousands
-    of files is not walked to its end for this)."""
-    for _, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            suffix = Path(name).suffix.lower()
-            if suffix in AUDIO_EXTENSIONS:
-                return "audio"
-            if suffix in TABLE_SUFFIXES:
-                return "table"
-    return "empty"
-
-
 def progress_text(done: int, total: int, seconds: float) -> str:
     """"analysing audio: 12 of 40 files, 31.5 songs/min, about 53 s left"."""
     rate = done / seconds if seconds > 0 else 0.0
     left = f", about {(total - done) / rate:.0f} s left" if rate else ""
     return f"analysing audio: {done:,} of {total:,} files, {rate * 60:.1f} songs/min{left}"
-
-
-def content_hash(path: Path) -> str:
-    """The file's SHA-256 (hex): the song's identity, whatever its name or place."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def analyse_file(file: AudioFile) -> Analysed | Rejected:
@@ -186,9 +139,9 @@ def _describe(file: AudioFile) -> dict:
         raise AudioError(f"no {', '.join(unmeasured)} could be measured")
     tags = read_tags(file.path, file.root)
     row |= {"loudness": loudness, "loudness_range": loudness_range, "duration_ms": round(samples / info.rate * 1000)}
-    digest = content_hash(file.path)
+    digest, _ = lake_io.sha256(str(file.path))  # the song's identity, whatever its name or place
     return {
-        "track_id": f"audio:{digest[:24]}", "artist_name": tags.artists[0], "artists": list(tags.artists), "track_name": tags.title,
+        "track_id": f"{AUDIO_TRACK_ID_PREFIX}{digest[:24]}", "artist_name": tags.artists[0], "artists": list(tags.artists), "track_name": tags.title,
         **row,
         "album": tags.album, "track_number": tags.track_number, "isrc": tags.isrc, "musicbrainz_recording_id": tags.musicbrainz_recording_id,
         "genre": tags.genre, "file_path": str(file.path), "file_size": file.size, "file_mtime_ns": file.mtime_ns,

@@ -53,7 +53,6 @@ def windows(path: Path, window_seconds: float = WINDOW_SECONDS) -> Iterator[Wind
     """The file's audio, `window_seconds` at a time (the last window shorter): its channels as
     decoded, in float, and their mean resampled to `ANALYSIS_RATE` by soxr (librosa's resampler),
     streaming across windows so that no seam is heard at their joins."""
-    import av
     import soxr
 
     with _open(path) as container:
@@ -70,11 +69,8 @@ def windows(path: Path, window_seconds: float = WINDOW_SECONDS) -> Iterator[Wind
         held = 0
         limit = int(window_seconds * rate)
 
-        def window(last: bool) -> Window:
-            try:
-                channels = np.concatenate(parts, axis=1) if parts else np.zeros((len(names), 0), np.float32)
-            except ValueError as exc:
-                raise AudioError(f"{path}: its channels change in the middle of the stream; songscope reads files with one layout throughout") from exc
+        def window(last: bool) -> Window:  # every part has the stream's channels: checked frame by frame
+            channels = np.concatenate(parts, axis=1) if parts else np.zeros((len(names), 0), np.float32)
             mono = np.array(channels[0], dtype=np.float32)  # the channels' mean, as librosa.to_mono takes it
             for channel in channels[1:]:
                 mono += channel
@@ -82,18 +78,16 @@ def windows(path: Path, window_seconds: float = WINDOW_SECONDS) -> Iterator[Wind
             mono = to_analysis.resample_chunk(mono, last=last)
             return Window(mono, channels, info)
 
-        try:
-            for frame in _frames(container, stream, path):
-                block = _as_float(frame)
-                if block.shape[0] != len(names):
-                    raise AudioError(f"{path}: a frame of {block.shape[0]} channels in a stream of {len(names)}")
-                parts.append(block)
-                held += block.shape[1]
-                if held >= limit:
-                    yield window(last=False)
-                    parts, held = [], 0
-        except av.error.FFmpegError as exc:
-            raise AudioError(f"{path}: cannot be decoded ({_first_line(exc)}); the file is corrupt or truncated") from exc
+        for frame in _frames(container, stream, path):  # a decoding error is an AudioError there
+            block = _as_float(frame)
+            if block.shape[0] != len(names):
+                raise AudioError(f"{path}: a frame of {block.shape[0]} channels in a stream of {len(names)}; "
+                                 "songscope reads files with one layout throughout")
+            parts.append(block)
+            held += block.shape[1]
+            if held >= limit:
+                yield window(last=False)
+                parts, held = [], 0
         yield window(last=True)
 
 
@@ -135,11 +129,6 @@ def _audio_stream(container, path: Path):
     if not container.streams.audio:
         raise AudioError(f"{path}: holds no audio stream")
     return container.streams.audio[0]
-
-
-def _channel_count(stream) -> int:
-    layout = stream.codec_context.layout
-    return len(layout.channels) if layout is not None else 0
 
 
 def _frames(container, stream, path: Path):

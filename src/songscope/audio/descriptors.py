@@ -44,7 +44,6 @@ MFCC_NAMES = tuple(f"mfcc_{i}" for i in range(1, N_MFCC + 1))
 class Summary:
     """Running sums over a file's windows; `describe()` turns them into descriptors."""
 
-    frames: int = 0  # every frame
     sounding: int = 0  # frames above `SILENCE_DB`
     onsets: int = 0
     seconds: float = 0.0
@@ -71,7 +70,6 @@ class Summary:
         power = magnitude**2
         rms = librosa.feature.rms(S=magnitude, frame_length=N_FFT)[0]
         self.envelope.append(rms)
-        self.frames += len(rms)
         sounding = 20 * np.log10(np.maximum(rms, 1e-10)) > SILENCE_DB
         mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=N_MELS), ref=1.0)
         onset_envelope = librosa.onset.onset_strength(S=mel_db, sr=sr)

@@ -105,11 +105,11 @@ def analyze(
     if as_json:
         print_json(outcome.to_dict())
         return
-    out.print(f"described {outcome.songs:,} of {outcome.files:,} files in {outcome.seconds:.1f} s: {outcome.output}", highlight=False, markup=False)
+    out.print(f"described {outcome.songs:,} of {outcome.files:,} files in {outcome.seconds:.1f} s: {outcome.output}", highlight=False)
     if outcome.rejected:
-        out.print(f"rejected {len(outcome.rejected):,} (reasons in {outcome.rejected_output}):", highlight=False, markup=False)
+        out.print(f"rejected {len(outcome.rejected):,} (reasons in {outcome.rejected_output}):", highlight=False)
         for _, reason in outcome.rejected[:10]:
-            out.print(f"  {reason}", highlight=False, markup=False)
+            out.print(f"  {reason}", highlight=False)
 
 
 @app.command()

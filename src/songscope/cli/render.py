@@ -77,25 +77,25 @@ def print_audio_ingest(outcome, settings: Settings) -> None:
     """An ingest of audio files: what was found, skipped, described and rejected, batch by batch."""
     analysed = outcome.rows_read
     out.print(f"{outcome.files_found:,} audio files: {outcome.files_unchanged:,} unchanged since described, {analysed:,} analysed "
-              f"({outcome.backend} backend) in {len(outcome.batches):,} batch{'es' * (len(outcome.batches) != 1)}", highlight=False, markup=False)
+              f"({outcome.backend} backend) in {len(outcome.batches):,} batch{'es' * (len(outcome.batches) != 1)}", highlight=False)
     for batch in outcome.batches:
         timings = ", ".join(f"{k} {v:.1f} s" for k, v in batch.timings.items())
         out.print(f"  ingest {batch.run_id}: {batch.rows_read:,} files, {batch.rows_valid:,} described, {batch.rows_rejected:,} rejected, "
-                  f"{batch.record.tracks_added:,} songs added ({timings})", highlight=False, markup=False)
+                  f"{batch.record.tracks_added:,} songs added ({timings})", highlight=False)
     rejected = outcome.rejected()
     if rejected:
-        out.print(f"rejected {len(rejected):,} file{'s' * (len(rejected) != 1)} (kept with their reasons: songscope status):", highlight=False, markup=False)
+        out.print(f"rejected {len(rejected):,} file{'s' * (len(rejected) != 1)} (kept with their reasons: songscope status):", highlight=False)
         for _, reason in rejected[:10]:
-            out.print(f"  {reason}", highlight=False, markup=False)
+            out.print(f"  {reason}", highlight=False)
     if outcome.pruned is not None:
         out.print(f"removed {outcome.pruned.removed:,} songs whose files are gone ({len(outcome.gone):,} files); "
-                  f"catalogue now {outcome.pruned.catalogue_rows:,} songs", highlight=False, markup=False)
+                  f"catalogue now {outcome.pruned.catalogue_rows:,} songs", highlight=False)
     elif outcome.gone:
         out.print(f"{len(outcome.gone):,} files described before are gone; their songs stay until `songscope ingest ... --prune`",
-                  highlight=False, markup=False)
+                  highlight=False)
     if outcome.catalogue_rows is not None and outcome.pruned is None:
-        out.print(f"songs added: {outcome.tracks_added:,}; catalogue now {outcome.catalogue_rows:,} songs", highlight=False, markup=False)
-    out.print(f"database: {redact(settings.db_url)}; lake: {settings.lake_url}", highlight=False, markup=False)
+        out.print(f"songs added: {outcome.tracks_added:,}; catalogue now {outcome.catalogue_rows:,} songs", highlight=False)
+    out.print(f"database: {redact(settings.db_url)}; lake: {settings.lake_url}", highlight=False)
     if outcome.assigned is not None:
         print_assigned(outcome.assigned)
 
@@ -126,7 +126,7 @@ def print_run(outcome, settings) -> None:
     out.print(f"done in {total:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in outcome.timings.items())})")
     if not hasattr(outcome.ingest, "batches"):
         out.print("your own music: pip install -e '.[audio]', then songscope ingest ~/Music (the files analysed into the audio "
-                  "feature set: tempo, key, loudness in LUFS, timbre)", highlight=False, soft_wrap=True, markup=False)
+                  "feature set: tempo, key, loudness in LUFS, timbre)", highlight=False, soft_wrap=True)
 
 
 def print_cluster(outcome, settings) -> None:

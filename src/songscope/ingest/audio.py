@@ -5,13 +5,18 @@ could not be described a rejected row with its reason."""
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from songscope import schema
-from songscope.ingest.sources import IngestResult, SourceSummary
+from songscope.audio.analyze import AUDIO_EXTENSIONS
+from songscope.errors import UserError
+from songscope.ingest.sources import CSV_SUFFIXES, PARQUET_SUFFIXES, IngestResult, SourceSummary
 from songscope.ingest.validate import REJECTED_COLUMNS, canonical_names, validate
 from songscope.jsonable import dumps
 
@@ -67,3 +72,37 @@ def file_rows(results: list) -> pd.DataFrame:
     rows = [{"path": str(r.file.path), "track_id": r.row["track_id"] if isinstance(r, Analysed) else "", "size_bytes": r.file.size,
              "mtime_ns": r.file.mtime_ns, "content_sha256": r.row["content_sha256"] if isinstance(r, Analysed) else ""} for r in results]
     return pd.DataFrame(rows, columns=["path", "track_id", "size_bytes", "mtime_ns", "content_sha256"])
+
+
+def holds_audio(sources: Iterable[str | Path]) -> bool:
+    """Whether `sources` name audio files (files, or local folders holding them) rather than
+    tables; a list naming both is refused, in one line, since one ingest reads one kind."""
+    kinds = set()
+    for given in sources:
+        text = str(given)
+        if "://" in text and not text.startswith("file://"):
+            kinds.add("table")  # s3:// and the like: tables (audio is read from this machine's files)
+            continue
+        path = Path(text.removeprefix("file://"))
+        if path.suffix.lower() in AUDIO_EXTENSIONS:
+            kinds.add("audio")
+        elif path.is_dir():
+            kinds.add(_folder_kind(path))
+        else:
+            kinds.add("table")
+    if len(kinds - {"empty"}) > 1:
+        raise UserError("these sources mix audio files and tables: ingest them in two commands (an ingest reads one kind)")
+    return kinds - {"empty"} == {"audio"}
+
+
+def _folder_kind(folder: Path) -> str:
+    """What a folder holds, by the first audio or table file found in it (a library of thousands
+    of files is not walked to its end for this)."""
+    for _, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+                return "audio"
+            if name.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES):  # what `read_sources` reads
+                return "table"
+    return "empty"

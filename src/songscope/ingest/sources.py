@@ -349,16 +349,10 @@ def read_csv_part(url: str, start: int, stop: int, breaks_before: int, *, encodi
 
 def file_digest(url: str, s3_endpoint: str | None = None) -> tuple[str, int]:
     """SHA-256 and size of a file, read in blocks (never whole)."""
-    fs, path = lake_io.resolve(url, s3_endpoint)
-    digest, size = hashlib.sha256(), 0
     try:
-        with fs.open_input_stream(path) as stream:
-            while block := stream.read(8 << 20):
-                digest.update(block)
-                size += len(block)
-    except (OSError, FileNotFoundError) as exc:
+        return lake_io.sha256(url, s3_endpoint)
+    except OSError as exc:
         raise IngestError(f"{url}: cannot be read ({exc})") from exc
-    return digest.hexdigest(), size
 
 
 # --------------------------------------------------------------------------------------- reading

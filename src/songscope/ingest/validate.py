@@ -173,7 +173,7 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
     frame = pd.DataFrame(index=pd.RangeIndex(int(keep.sum())))
     if "track_id" not in out:
         frame["track_id"] = None  # filled below from the other columns
-    for name in schema.CANONICAL_COLUMNS:
+    for name in schema.carried_columns(out):
         if name not in out:
             if name not in frame:
                 # Missing, in the column's own type: a song of another feature set has none of these,
@@ -193,9 +193,6 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
                 frame[name] = pd.arrays.IntegerArray(np.where(absent, 0, kept).astype(np.int64), absent)
             else:
                 frame[name] = kept
-    for column in schema.AUDIO_ONLY_COLUMNS:  # carried where the source has them
-        if column.name in out:
-            frame[column.name] = out[column.name][keep]  # type: ignore[index]
     if "track_id" not in out:
         frame["track_id"] = derive_track_ids(frame)
     keep_idx = np.flatnonzero(keep)

@@ -137,9 +137,9 @@ def ingest(
     ...     ingest(store, seed_paths()).catalogue_rows
     15626
     """
-    from songscope.audio.analyze import holds_audio
     from songscope.backends.base import IngestOptions
     from songscope.ingest import check_delimiter
+    from songscope.ingest.audio import holds_audio
 
     sources = list(sources)
     if holds_audio(sources):

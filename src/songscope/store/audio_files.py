@@ -8,6 +8,7 @@ import hashlib
 import pandas as pd
 import sqlalchemy as sa
 
+from songscope.schema import AUDIO_TRACK_ID_PREFIX
 from songscope.store import db
 
 
@@ -40,7 +41,10 @@ def known(database: sa.Engine, paths: list[str]) -> dict[str, tuple[int, int]]:
 
 
 def of_track(database: sa.Engine, track_id: str) -> str | None:
-    """A file the song was analysed from (the most recently described, when several hold it)."""
+    """A file the song was analysed from (the most recently described, when several hold it); a
+    song read from a table has none, and costs no query (the web app asks for every song shown)."""
+    if not track_id.startswith(AUDIO_TRACK_ID_PREFIX):
+        return None
     table = db.track_files
     query = sa.select(table.c.path).where(table.c.track_id == track_id).order_by(table.c.ingest_run_id.desc()).limit(1)
     with database.connect() as conn:
@@ -57,7 +61,7 @@ def located(database: sa.Engine, track_ids: list[str]) -> dict[str, tuple[str, i
     described) and its duration in ms (for a playlist's entries)."""
     files, tracks = db.track_files, db.tracks
     found: dict[str, tuple[str, int | None]] = {}
-    audio = [t for t in track_ids if t.startswith("audio:")]  # a Spotify song has no file: no query for it
+    audio = [t for t in track_ids if t.startswith(AUDIO_TRACK_ID_PREFIX)]  # a song read from a table has no file: no query for it
     with database.connect() as conn:
         for chunk in db.in_chunks(audio):
             query = (sa.select(files.c.track_id, files.c.path, tracks.c.duration_ms)

@@ -9,6 +9,7 @@ visible all at once), so a failure never leaves a partial object where a reader 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import io
 import os
 import uuid
@@ -109,6 +110,18 @@ def expand(pattern: str, s3_endpoint: str | None = None, suffixes: tuple[str, ..
         raise LakeError(f"{pattern}: cannot be reached ({exc})") from exc
     matches = [i.path for i in infos if i.type == pafs.FileType.File and fnmatch.fnmatch(i.path, path)]
     return sorted(prefix + p for p in matches)
+
+
+def sha256(url: str, s3_endpoint: str | None = None) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, local or ``s3://``, read in blocks (never whole); an
+    unreadable file raises the filesystem's OSError, for the caller to say which it was."""
+    fs, path = resolve(url, s3_endpoint)
+    digest, size = hashlib.sha256(), 0
+    with fs.open_input_stream(path) as stream:
+        while block := stream.read(8 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def read_bytes(url: str, s3_endpoint: str | None = None) -> bytes:
