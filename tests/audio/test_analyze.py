@@ -130,3 +130,37 @@ def test_a_folder_this_user_may_not_enter_is_a_rejected_row_not_a_traceback(monk
     monkeypatch.setattr(Path, "is_dir", refuse)
     files, rejected = find_audio([tmp_path / "private"])
     assert files == [] and "permission denied" in rejected[0].reason.lower()
+
+
+def _mp3(path, y, rate):
+    """`y` as an mp3 (PyAV's LAME, which writes the whole length in a Xing header)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libmp3lame", rate=rate, layout="mono")
+        for start in range(0, len(y), 1152):
+            frame = av.AudioFrame.from_ndarray(y[None, start:start + 1152], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def test_a_cut_file_is_described_with_a_note_or_rejected_as_its_format_allows(tmp_path, rendered_mono):
+    """An mp3 cut short decodes cleanly, but its header still declares the whole length: what
+    decodes is described, and the row says so. A FLAC cut short fails in its last frame: rejected."""
+    y, _ = rendered_mono
+    whole_mp3, whole_flac = tmp_path / "whole.mp3", tmp_path / "whole.flac"
+    _mp3(whole_mp3, y, 22_050)
+    soundfile.write(whole_flac, y, 22_050)
+    found = {}
+    for whole in (whole_mp3, whole_flac):
+        cut = tmp_path / f"cut{whole.suffix}"
+        cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+        found[whole.suffix] = analyse_file(find_audio([cut])[0][0])
+    mp3 = found[".mp3"]
+    assert isinstance(mp3, Analysed), mp3
+    assert 8_000 < mp3.row["duration_ms"] < 10_000
+    assert "truncated: 9.0 s of the 15.0 s its header declares" in mp3.row["notes"]
+    assert isinstance(found[".flac"], Rejected) and "corrupt or truncated" in found[".flac"].reason

@@ -69,3 +69,12 @@ def test_names_with_brackets_print_as_they_are(tmp_path):
     result = invoke("analyze", str(tmp_path / "[2020] Live"), "--out", str(tmp_path / "[out].parquet"), "--workers", "1")
     assert result.exit_code == 0, result.output
     assert f"{tmp_path / '[out].parquet'}" in result.output and "[bold]Band/[notes].mp3: not an audio file" in result.output
+
+
+def test_one_ingest_reads_one_kind_of_source(tmp_path):
+    table = tmp_path / "songs.csv"
+    table.write_text("artist_name,track_name\n")
+    stores = ["--db", f"sqlite:///{tmp_path / 's.db'}", "--lake", str(tmp_path / "lake")]
+    line = _one_error_line(invoke("ingest", str(RENDERED / "song0000.opus"), str(table), *stores))
+    assert "these sources mix audio files and tables: ingest them in two commands" in line
+    assert not (tmp_path / "lake").exists()  # refused before anything was written
