@@ -235,6 +235,30 @@ def test_discovery_leaves_out_the_query_artists_songs_for_every_method(catalogue
         assert len(picks) == 10 and heavy not in set(artist[picks].tolist()), name
 
 
+def test_genre_precision_counts_missing_picks_as_misses():
+    """A method that finds fewer than k songs (the same-cluster baseline in a small cluster)
+    is scored out of k: four right picks of ten asked for are 0.4, not 1.0."""
+    import pandas as pd
+
+    from songscope.recommend.distance import training_half
+    from songscope.recommend.offline import genre_precision
+
+    ids = [f"t{i}" for i in range(40)]
+    tracks = pd.DataFrame({"track_id": ids, "genre": ["a"] * 20 + ["b"] * 20})
+    evaluation = np.flatnonzero(~training_half(np.array(ids)))
+
+    def four_of_the_same(seeds, n):
+        same = [i for i in range(40) if tracks["genre"][i] == tracks["genre"][seeds[0]] and i != seeds[0]]
+        return same[:4]
+
+    def ten_of_the_same(seeds, n):
+        return [i for i in range(40) if tracks["genre"][i] == tracks["genre"][seeds[0]] and i != seeds[0]][:n]
+
+    found = genre_precision(tracks, {"four": four_of_the_same, "ten": ten_of_the_same}, label="genre", queries=len(evaluation))
+    assert len(found["four"]) == len(evaluation)
+    assert np.allclose(found["four"], 0.4) and np.allclose(found["ten"], 1.0)
+
+
 def test_playlist_protocol_splits_scores_and_reports_progress():
     import pandas as pd
 

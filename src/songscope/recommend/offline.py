@@ -201,7 +201,8 @@ def genre_precision(
     tracks: pd.DataFrame, methods: dict[str, Method], *, label: str, queries: int = 2_000, k: int = 10, seed: int = 0,
     progress: Progress | None = None, labels_per_pick: dict[str, float] | None = None, half: str = "evaluation",
 ) -> dict[str, np.ndarray]:
-    """Per-query genre-precision@k of every method (same queries for all).
+    """Per-query genre-precision@k of every method (same queries for all): the share of the k
+    songs asked for that share a label with the query (missing picks count as misses).
 
     Query songs come from the evaluation half only (`training_half` false): the half whose
     labels metric learning never sees. Recommendations may come from the whole catalogue.
@@ -231,7 +232,9 @@ def genre_precision(
         scores, carried = [], []
         for q in chosen:
             picks = method([int(q)], k)
-            scores.append(np.mean([bool(genres[r] & genres[q]) for r in picks] or [0.0]))
+            # Out of k, as playlist precision is: a method that finds fewer songs (the same-cluster
+            # baseline in a cluster of four) is not scored on its few picks alone.
+            scores.append(sum(bool(genres[r] & genres[q]) for r in picks) / k)
             carried.extend(len(genres[r]) for r in picks)
         out[name] = np.array(scores)
         if labels_per_pick is not None:
