@@ -84,6 +84,29 @@ def test_tempo_from_a_pulse_train_and_its_refinement():
     assert math.isnan(estimate_tempo(np.zeros(384))[0])
 
 
+def test_the_beat_is_the_fastest_level_nearly_as_periodic():
+    """Beats accented in pairs (a bar of two) repeat more strongly every two beats: the prior
+    alone would give half the tempo. The faster level, nearly as periodic, is the beat; a pulse
+    with nothing between its beats is not doubled, however slow."""
+    import librosa
+
+    sr, hop = 22_050, 512
+
+    def autocorrelation(bpm: float, accents: tuple[float, ...]) -> np.ndarray:
+        times = np.arange(0, 30, 60 / bpm)
+        y = sum(librosa.clicks(times=times[i::len(accents)], sr=sr, length=sr * 30) * a for i, a in enumerate(accents))
+        envelope = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop)
+        found = librosa.autocorrelate(envelope - envelope.mean(), max_size=384)
+        return found / found[0]
+
+    paired = autocorrelation(172.0, (1.0, 0.1))
+    slow_lag, fast_lag = round(60 * sr / (hop * 86.0)), round(60 * sr / (hop * 172.0))
+    # The bar is the stronger period, by more than the prior (centred on 120 BPM) favours the beat.
+    assert paired[slow_lag - 1:slow_lag + 2].max() > 1.2 * paired[fast_lag - 1:fast_lag + 2].max()
+    assert estimate_tempo(paired)[0] == pytest.approx(172.0, rel=0.04)
+    assert estimate_tempo(autocorrelation(62.0, (1.0,)))[0] == pytest.approx(62.0, rel=0.04)
+
+
 def test_key_of_a_scale_and_of_nothing():
     c_major = np.zeros(12)
     c_major[[0, 2, 4, 5, 7, 9, 11]] = [3, 1, 2, 1, 2.5, 1, 1]
