@@ -7,7 +7,7 @@ case as the recommender keys them), repeated to `--rows`. In one process, best o
    `CountVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, max_features=50_000).fit`;
 2. the counts of `--peer-rows` names over it: `ngrams.count_grams` against the vectorizer's
    `transform` (and that both give the same matrix);
-3. `distance.name_coordinates` over all `--rows` names: the recommender's whole name context
+3. `names.name_coordinates` over all `--rows` names: the recommender's whole name context
    (sample, vocabulary, TF-IDF, SVD, projection).
 
     python bench/name_ngrams.py [--rows 1000000] [--peer-rows 100000] [--repeats 3]
@@ -53,7 +53,7 @@ def main() -> None:
 
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from songscope.recommend.distance import NAME_FIT_SAMPLE, name_coordinates
+    from songscope.recommend.names import NAME_FIT_SAMPLE, name_coordinates
     from songscope.recommend.ngrams import count_grams, fit_vocabulary
 
     names = _names(max(args.rows, args.peer_rows))

@@ -3,11 +3,13 @@
 1. 1,000,000 synthetic songs: index build time; per-query latency (5 favourite songs, 10 results,
    the whole recommender: fusion, filters, reasons) p50/p99 over 300 queries; recall@10 of the
    approximate index against exact search, for its neighbours and for the final lists.
-2. `songscope recommend` on the seed catalogue, cold (a new process, imports included).
+2. `songscope recommend` on the seed catalogue, cold (a new process, imports included), with the
+   names in the metric (the default: their coordinates placed by the ingest) and without.
 3. Memory: the recommender built by the service from a stored catalogue of `--memory-rows`
    songs (file by file from the lake) in a fresh process, against reading that catalogue whole as
    a frame in another fresh process (what every recommender held before the compact form): peak
-   RSS above the process's baseline, and the recommender's own bytes per song (`nbytes`).
+   RSS above the process's baseline, and the recommender's own bytes per song (`nbytes`); and the
+   build time with the names' stored coordinates against without the names.
 
     python bench/recommend.py [--rows 1000000] [--queries 300] [--probe 16] [--memory-rows 1000000]
 """
@@ -73,11 +75,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="songscope-rec-bench-"))
     script = str(Path(sys.executable).parent / "songscope")
     subprocess.run([script, "ingest", *seed_paths()], cwd=work, env=env, check=True, capture_output=True)
-    cold = []
+    # Cold, with the names' coordinates (the default, placed by the ingest) and without, taking turns.
+    cold: dict[str, list[float]] = {"names": [], "no names": []}
     for _ in range(3):
-        started = time.perf_counter()
-        subprocess.run([script, "recommend", "Bastille - Admit Defeat", "Cigarettes After Sex - Cry", "-n", "10"], cwd=work, env=env, check=True, capture_output=True)
-        cold.append(time.perf_counter() - started)
+        for label, weight in (("names", "2"), ("no names", "0")):
+            started = time.perf_counter()
+            subprocess.run([script, "recommend", "Bastille - Admit Defeat", "Cigarettes After Sex - Cry", "-n", "10"], cwd=work,
+                           env=env | {"SONGSCOPE_NAME_CONTEXT": weight}, check=True, capture_output=True)
+            cold[label].append(time.perf_counter() - started)
 
     result = {
         "benchmark": "recommend", "rows": args.rows, "queries": args.queries, "n_probe": args.probe, "n_lists": recommender.index.n_lists,
@@ -85,11 +90,12 @@ def main() -> None:
         "latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 2), "p99": round(float(np.percentile(latencies, 99)), 2)},
         "recall_at_10_neighbours": round(neighbour_recall, 4),
         "recall_at_10_lists": round(float(np.mean(list_recall)), 4),
-        "cli_cold_s": {"best": round(min(cold), 2), "median": round(float(np.median(cold)), 2)},
+        "cli_cold_s": {label: {"best": round(min(times), 2), "median": round(float(np.median(times)), 2)} for label, times in cold.items()},
     }
     print(f"{args.rows:,} songs: build {build_s:.1f} s (recommender, index included); per query p50 {result['latency_ms']['p50']} ms, "
           f"p99 {result['latency_ms']['p99']} ms; recall@10 neighbours {neighbour_recall:.4f}, lists {result['recall_at_10_lists']:.4f}")
-    print(f"seed catalogue: `songscope recommend` cold {min(cold):.2f} s (best of 3)")
+    print(f"seed catalogue: `songscope recommend` cold {min(cold['names']):.2f} s with the names, {min(cold['no names']):.2f} s without "
+          f"(best of 3 each): {min(cold['names']) - min(cold['no names']):+.2f} s")
     result["memory"] = _memory(args.memory_rows)
     print(json.dumps(result))
 
@@ -105,7 +111,7 @@ def _measure(what: str, folder: str) -> None:
     from songscope.config import Settings
     from songscope.store.store import Store
 
-    settings = Settings(db_url=f"sqlite:///{folder}/s.db", lake_url=f"{folder}/lake")
+    settings = Settings(db_url=f"sqlite:///{folder}/s.db", lake_url=f"{folder}/lake", name_context=0.0 if what == "recommender without names" else 2.0)
     with Store(settings) as store:
         import pandas  # noqa: F401  (imports are the baseline, not the catalogue)
         import sklearn.ensemble  # noqa: F401
@@ -115,7 +121,7 @@ def _measure(what: str, folder: str) -> None:
         store.db  # noqa: B018
         baseline, resident = _hwm_mb(), _hwm_mb("VmRSS:")
         started = time.perf_counter()
-        if what == "recommender":
+        if what.startswith("recommender"):
             model, _ = service.recommender(store)
             figures = {"songs": len(model), "bytes_per_song": round(model.nbytes / len(model), 1),
                        "songs_bytes_per_song": round(model.songs.nbytes / len(model), 1), "index_bytes_per_song": round(model.index.nbytes / len(model), 1)}
@@ -141,10 +147,12 @@ def _memory(rows: int) -> dict:
     with Store(Settings(db_url=f"sqlite:///{folder}/s.db", lake_url=f"{folder}/lake")) as store:
         service.ingest(store, [str(source)])
     figures = {}
-    for what in ("recommender", "frame"):
+    for what in ("recommender", "recommender without names", "frame"):
         out = subprocess.run([sys.executable, __file__, "--child", what, str(folder)], check=True, capture_output=True, text=True)
         figures[what] = json.loads(out.stdout.strip().splitlines()[-1])
-    r, f = figures["recommender"], figures["frame"]
+    r, f, plain = figures["recommender"], figures["frame"], figures["recommender without names"]
+    print(f"build from the lake, {r['songs']:,} songs: {r['seconds']} s with the names' stored coordinates, {plain['seconds']} s without "
+          f"({r['seconds'] / max(plain['seconds'], 1e-9):.2f}x)")
     print(f"memory, {r['songs']:,} stored songs: the recommender from the lake holds {r['bytes_per_song']} bytes a song "
           f"(songs {r['songs_bytes_per_song']}, vectors and index {r['index_bytes_per_song']}); build {r['seconds']} s, "
           f"peak {r['peak_above_baseline_mb']:,} MB above baseline, {r['held_mb']:,} MB held after; the catalogue read whole as a frame alone: "

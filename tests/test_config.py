@@ -24,9 +24,9 @@ def test_request_retention_comes_from_the_environment():
 
 
 def test_the_names_weight_comes_from_the_environment_and_must_be_a_weight():
-    assert Settings.load(env={}).name_context == 0.0  # off by default
-    assert Settings.load(env={"SONGSCOPE_NAME_CONTEXT": "2"}).name_context == 2.0
-    assert Settings.load(env={"SONGSCOPE_NAME_CONTEXT": "2"}, name_context=0.5).name_context == 0.5
+    assert Settings.load(env={}).name_context == 2.0  # on by default
+    assert Settings.load(env={"SONGSCOPE_NAME_CONTEXT": "0"}).name_context == 0.0  # off
+    assert Settings.load(env={"SONGSCOPE_NAME_CONTEXT": "0"}, name_context=0.5).name_context == 0.5
     for bad in ("two", "-1", "nan", "inf"):
         with pytest.raises(UserError, match=f"SONGSCOPE_NAME_CONTEXT must be a number >= 0 .*{bad!r}"):
             Settings.load(env={"SONGSCOPE_NAME_CONTEXT": bad})

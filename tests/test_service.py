@@ -329,6 +329,7 @@ def test_recommendations_come_from_the_lake_file_by_file(tmp_path, seed_files):
     from songscope.config import Settings
     from songscope.features import FeatureSpace
     from songscope.recommend.recommender import Recommender, RecommendOptions
+    from songscope.service.names import catalogue_name_coordinates
 
     settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", lake_url=str(tmp_path / "lake"))
     with Store(settings) as store:
@@ -345,8 +346,10 @@ def test_recommendations_come_from_the_lake_file_by_file(tmp_path, seed_files):
         found = service.search_songs(store, "bastille admit")
         assert found[0].name == "Bastille - Admit Defeat"
         frame = store.catalogue()
+        # The names' coordinates are the catalogue's own, placed by the model the first ingest fitted.
+        places = catalogue_name_coordinates(store)
     assert len(set(Lake(settings.lake_url).keys("catalogue"))) >= 2
-    whole = Recommender.from_frame(frame, FeatureSpace().fit(frame), clusters=run.assignments.set_index("track_id")["cluster"])
+    whole = Recommender.from_frame(frame, FeatureSpace().fit(frame), clusters=run.assignments.set_index("track_id")["cluster"], name_places=places)
     np.testing.assert_array_equal(model.clusters, whole.clusters)
     np.testing.assert_allclose(model.X, whole.X, atol=2e-5)
     for favourites in (["Bastille - Admit Defeat", "Cigarettes After Sex - Cry"], frame["track_id"].iloc[[5, 900, 12_000]].tolist()):

@@ -33,6 +33,11 @@ _ENV = {
 }
 
 
+#: The name context's weight (`recommend.distance.NAME_CONTEXT`): the best on the TidyTuesday
+#: training half (bench/tune_context.py).
+DEFAULT_NAME_CONTEXT = 2.0
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where songscope reads and writes.
@@ -55,9 +60,9 @@ class Settings:
     seed: int = DEFAULT_SEED
     #: Days a recommendation request is kept in the database (0: none is kept after its answer).
     keep_requests_days: int = DEFAULT_KEEP_REQUESTS_DAYS
-    #: Weight of what the songs' names say in the recommender's metric (0: off, the default; 2 is
-    #: the weight measured best, `recommend.distance.NAME_CONTEXT` says what it costs).
-    name_context: float = 0.0
+    #: Weight of what the songs' names say in the recommender's metric (0: off; see
+    #: `recommend.distance.NAME_CONTEXT`, what it gives and costs).
+    name_context: float = DEFAULT_NAME_CONTEXT
 
     def to_env(self) -> dict[str, str]:
         """The ``SONGSCOPE_*`` variables that `load` reads back as these settings (for worker

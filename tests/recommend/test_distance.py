@@ -79,21 +79,6 @@ def test_default_weights_are_what_learning_on_the_tidytuesday_training_half_give
     assert learned == dict(DEFAULT_WEIGHTS)
 
 
-def test_names_place_songs_by_script_and_language():
-    from songscope.recommend.distance import name_coordinates
-
-    names = ["ana carolina - saudade de você", "marília mendonça - coração", "jorge - não sei", "bts - 봄날", "iu - 좋은 날", "blackpink - 뚜두뚜두",
-             "queen - bohemian rhapsody", "the beatles - let it be", "oasis - wonderwall", "ed sheeran - perfect", "адель - песня", "кино - группа крови"]
-    X = name_coordinates(names * 3, dimensions=4)[: len(names)]
-    assert X.shape == (12, 4) and X.dtype == np.float32 and np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
-    script = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3])
-    distances = np.linalg.norm(X[:, None] - X[None], axis=2)
-    same = distances[(script[:, None] == script[None]) & ~np.eye(12, dtype=bool)].mean()
-    other = distances[script[:, None] != script[None]].mean()
-    assert same < 0.6 * other, (same, other)
-    assert name_coordinates([], 3).shape == (0, 3) and name_coordinates(["a"], 3).tolist() == [[0.0, 0.0, 0.0]]
-
-
 def test_album_and_name_context_are_ingredients_of_the_metric_with_their_shares(seed_catalogue):
     from songscope.features import FeatureSpace
     from songscope.recommend.recommender import Recommender, RecommendOptions
@@ -112,5 +97,5 @@ def test_album_and_name_context_are_ingredients_of_the_metric_with_their_shares(
     item = both.recommend([catalogue["track_id"].iloc[0]], RecommendOptions(n=3)).items[0]
     shares = item.contributions
     assert {"artist sound", "album sound", "names"} <= set(shares) and abs(sum(shares.values()) - 1.0) < 1e-3
-    plain = Recommender.from_frame(catalogue, space)
+    plain = Recommender.from_frame(catalogue, space, distance=SongDistance(name_context=0.0))  # neither ingredient
     assert plain.X.shape[1] == 2 * d and "names" not in plain.recommend([catalogue["track_id"].iloc[0]], RecommendOptions(n=1)).items[0].contributions

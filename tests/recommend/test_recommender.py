@@ -89,7 +89,8 @@ def test_the_taste_model_reads_the_sound_and_not_the_names(catalogue, monkeypatc
     """With names in the metric, the taste model still reads only the sound: it overfitted the
     names' coordinates on a handful of songs (liked AUC 0.822 down to 0.812)."""
     from songscope.recommend import recommender as module
-    from songscope.recommend.distance import NAME_DIMENSIONS, SongDistance
+    from songscope.recommend.distance import SongDistance
+    from songscope.recommend.names import NAME_DIMENSIONS
 
     recommender = Recommender.from_frame(catalogue, FeatureSpace().fit(catalogue), distance=SongDistance(name_context=2.0))
     d = len(recommender.space.output_names)
@@ -106,20 +107,21 @@ def test_the_taste_model_reads_the_sound_and_not_the_names(catalogue, monkeypatc
     assert widths == [(2 * d, 2 * d)] and len(found.items) == 5
 
 
-def test_an_installation_turns_the_names_on_with_a_setting(seed_catalogue, tmp_path):
-    """SONGSCOPE_NAME_CONTEXT puts the names in the service's metric (off by default); the
+def test_the_names_are_in_the_service_metric_by_default_and_a_setting_turns_them_off(seed_catalogue, tmp_path):
+    """The service's metric has the names' coordinates unless SONGSCOPE_NAME_CONTEXT is 0; the
     inverted-file index then probes more lists, for the recall the narrower space had."""
     import dataclasses
 
     from songscope import service
     from songscope.recommend import recommender as module
-    from songscope.recommend.distance import NAME_DIMENSIONS
+    from songscope.recommend.names import NAME_DIMENSIONS
     from songscope.store.store import Store
 
     settings = copy_stores(seed_catalogue, tmp_path)
-    with Store(settings) as store:
+    assert settings.name_context == 2.0
+    with Store(dataclasses.replace(settings, name_context=0.0)) as store:
         plain, _ = service.recommender(store)
-    with Store(dataclasses.replace(settings, name_context=2.0)) as store:
+    with Store(settings) as store:
         named, _ = service.recommender(store)
         found = service.recommend(store, [BASTILLE], options=RecommendOptions(n=5), record=False).result
     d = len(plain.space.output_names)
@@ -210,8 +212,8 @@ def test_offline_evaluation_on_tidytuesday_and_liked_set(tmp_path):
     assert table[("genre_precision@10", "popularity")]["labels_per_pick"] > 2 > table[("genre_precision@10", "songscope")]["labels_per_pick"]
     ablation = json.loads(result.output)["ablation"]
     steps = [r["step"] for r in ablation if r["metric"] == "genre_precision@10"]
-    assert steps[0] == "kNN, standard space" and steps[5] == "+ taste model (songscope)" and len(steps) == 8
-    assert steps[6:] == ["+ album context", "+ name context"]  # the ingredients beyond the default, TidyTuesday having albums
+    assert steps == ["kNN, standard space", "+ learned feature weights", "+ artist context", "+ name context", "+ reciprocal-rank fusion",
+                     "+ artist cap, one version", "+ taste model (songscope)", "+ album context"]  # album context: beyond the default, TidyTuesday having albums
     first, *rest = [r for r in ablation if r["metric"] == "genre_precision@10"]
     assert first["adds"] is None and all(r["adds"] is not None for r in rest)
     # Each step's "adds" is its mean minus the previous step's.
@@ -446,8 +448,9 @@ def test_the_artist_context_of_a_duet_is_the_mean_of_its_artists_sounds(duets, d
     from songscope.recommend.distance import artist_means
 
     frame, rows = duets
-    songs, X = duet_recommender.songs, duet_recommender.X
-    d = X.shape[1] // 2
+    songs = duet_recommender.songs
+    d = len(duet_recommender.space.output_names)
+    X = duet_recommender.X[:, : 2 * d]  # the song's sound and its artists' (the names' coordinates follow)
     weight = duet_recommender.distance.artist_context
     starts, codes = songs.artist_lists()
     expected = weight * artist_means(X[:, :d].astype(np.float64), codes, starts)

@@ -33,14 +33,13 @@ The ablation table of ``songscope eval-recs`` reports what each ingredient adds.
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from songscope.config import DEFAULT_NAME_CONTEXT
 from songscope.errors import UserError
 from songscope.schema import SPOTIFY, FeatureSet
 
@@ -52,13 +51,11 @@ DEFAULT_WEIGHTS: Mapping[str, float] = SPOTIFY.metric_weights()
 ARTIST_CONTEXT = 1.0
 #: Weight of the album's mean (0: off; used when the catalogue has albums).
 ALBUM_CONTEXT = 0.0
-#: Weight of the names' n-gram coordinates (rows of unit length; 0: off). Off by default: at 2
-#: (the best weight on the TidyTuesday training half, bench/tune_context.py) they add 0.008
-#: genre-precision there, but at 1M songs the wider space costs 1.6x the query time at equal
-#: recall and doubles the build (bench/recommend.py), and every cold command pays for them.
-NAME_CONTEXT = 0.0
-#: Dimensions the names are reduced to.
-NAME_DIMENSIONS = 8
+#: Weight of the names' n-gram coordinates (rows of unit length; 0: off). On by default at 2,
+#: the best weight on the TidyTuesday training half (bench/tune_context.py): +0.035
+#: genre-precision@10 on a hidden 114-genre catalogue. Its cost is paid once per song, not per
+#: command: the catalogue keeps its songs' coordinates (`service.names`).
+NAME_CONTEXT = DEFAULT_NAME_CONTEXT
 
 
 def training_half(track_ids: Sequence[str] | np.ndarray) -> np.ndarray:
@@ -113,56 +110,8 @@ class SongDistance:
         return f"feature weights: {shown}; artist context: {self.artist_context:g}; album context: {self.album_context:g}; names: {self.name_context:g}"
 
 
-#: Standard space, no artist context: plain Euclidean kNN, the baseline the ablation starts from.
-PLAIN = SongDistance(weights={}, artist_context=0.0)
-
-
-#: Names the n-gram vocabulary and its reduction are fitted on (a fixed-seed sample of a larger
-#: catalogue); every name is then placed, a chunk at a time, so memory stays bounded.
-NAME_FIT_SAMPLE = 50_000
-_NAME_CHUNK = 20_000
-
-
-def name_coordinates(names: Sequence[str], dimensions: int = NAME_DIMENSIONS, seed: int = 0) -> np.ndarray:
-    """Each name's place by its character n-grams (script and language): TF-IDF of 1- to
-    3-letter n-grams within words, reduced by truncated SVD to `dimensions`, rows of unit length
-    (float32). Unsupervised: no label is read. Fitted on a fixed-seed sample of at most
-    `NAME_FIT_SAMPLE` names.
-
-    >>> X = name_coordinates(["ana - casa", "ana - casas", "김 - 사랑", "이 - 사랑해", "bob - house", "bob - houses"], dimensions=2)
-    >>> bool(np.linalg.norm(X[2] - X[3]) < np.linalg.norm(X[2] - X[4]))
-    True
-    """
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfTransformer
-
-    from songscope.recommend.ngrams import GramCounter, fit_vocabulary
-
-    names = list(names)
-    out = np.zeros((len(names), dimensions), dtype=np.float32)
-    if not names:
-        return out
-    rng = np.random.default_rng(seed)
-    fitted_on = names if len(names) <= NAME_FIT_SAMPLE else [names[i] for i in np.sort(rng.choice(len(names), NAME_FIT_SAMPLE, replace=False))]
-    # The n-grams are counted by `ngrams` (the same counts as scikit-learn's CountVectorizer,
-    # several times faster: bench/name_ngrams.py); scikit-learn weighs and reduces them.
-    vocabulary = fit_vocabulary(fitted_on, min_df=1 if len(fitted_on) < 1_000 else 2, max_features=50_000)
-    counter = GramCounter(vocabulary)
-    counts = counter.counts(fitted_on)
-    rank = min(dimensions, counts.shape[1] - 1, len(fitted_on) - 1)
-    if rank < 1:
-        return out
-    weighting = TfidfTransformer(sublinear_tf=True).fit(counts)
-    svd = TruncatedSVD(rank, random_state=seed).fit(weighting.transform(counts))
-
-    def place(start: int) -> None:
-        out[start : start + _NAME_CHUNK, :rank] = svd.transform(weighting.transform(counter.counts(names[start : start + _NAME_CHUNK])))
-
-    # Chunks on every core: the counting is array work that runs without the GIL.
-    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4)) as pool:
-        list(pool.map(place, range(0, len(names), _NAME_CHUNK)))
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+#: Standard space, no artist or name context: plain Euclidean kNN, the baseline the ablation starts from.
+PLAIN = SongDistance(weights={}, artist_context=0.0, name_context=0.0)
 
 
 def artist_means(X: np.ndarray, artists: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:

@@ -5,7 +5,7 @@ time: about 65 µs a name here, so 1M names take over a minute. Here the same co
 one array of code points: each n-gram of up to three characters is one exact 63-bit integer (21
 bits a code point), looked up in the vocabulary through a pandas hash index. The vocabulary is
 found the same way (`fit_vocabulary`); scikit-learn still weighs the counts and reduces them
-(`distance.name_coordinates`). `tests/recommend/test_ngrams.py` checks that vocabulary and
+(`names.NameModel`). `tests/recommend/test_ngrams.py` checks that vocabulary and
 counts equal `CountVectorizer`'s exactly, and `bench/name_ngrams.py` measures both.
 """
 

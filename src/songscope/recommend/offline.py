@@ -66,10 +66,9 @@ class Methods:
     seed: int = 0
     clusters: int = 50
     weights: dict[str, float] | None = None
-    #: The weights of the ingredients beyond the default, for the ablation's last steps: the best
-    #: non-zero weights on the TidyTuesday training half (bench/tune_context.py).
+    #: The weight of the ingredient beyond the default, for the ablation's last step: the best
+    #: non-zero weight on the TidyTuesday training half (bench/tune_context.py).
     album_context: float = 0.5
-    name_context: float = 2.0
     #: The feature set (`schema.FEATURE_SETS`) the songs are described by.
     features: str = "spotify"
 
@@ -87,15 +86,16 @@ class Methods:
         names = self.space.output_names
         weights_only = SongDistance(artist_context=0.0).embed(self.X, names, None, features=self.space.feature_set)
         self._weighted_index = ExactIndex().fit(weights_only)
-        self._context_index = ExactIndex().fit(self.recommender.X)
+        # The default's space without the names' coordinates (the sound alone, what the taste
+        # model reads), then whole.
+        sound = self.recommender.taste_columns
+        self._context_index = ExactIndex().fit(self.recommender.X[:, sound])
+        self._names_index = ExactIndex().fit(self.recommender.X) if sound != slice(None) else None
         self._learned = None if self.weights is None else Recommender.from_frame(self.tracks, self.space, distance=SongDistance(weights=self.weights))
         default = self.recommender.distance
         self.has_albums = album_codes(self.tracks) is not None
         self._with_album = (Recommender.from_frame(self.tracks, self.space, distance=dataclasses.replace(default, album_context=self.album_context))
                             if self.has_albums and not default.album_context else None)
-        with_names = dataclasses.replace(default, album_context=self.album_context if self._with_album is not None else default.album_context,
-                                         name_context=self.name_context)
-        self._with_names = Recommender.from_frame(self.tracks, self.space, distance=with_names) if not default.name_context else None
         # A catalogue whose songs have several artists: songscope as if each had its first only
         # (artist context, cap and exclusions), to measure what every artist gives.
         self._first_artist_only = None
@@ -121,11 +121,11 @@ class Methods:
             "kNN, standard space": self.exact_knn,
             "+ learned feature weights": lambda seeds, n: self._knn(self._weighted_index, self._weighted_index.X, seeds, n),
             "+ artist context": lambda seeds, n: self._knn(self._context_index, self._context_index.X, seeds, n),
+        } | ({"+ name context": lambda seeds, n: self._knn(self._names_index, self._names_index.X, seeds, n)} if self._names_index is not None else {}) | {
             "+ reciprocal-rank fusion": lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, per_artist=None, exclude_versions=False, taste=False)),
             "+ artist cap, one version": lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, taste=False)),
             "+ taste model (songscope)": self.songscope,
-        } | ({"+ album context": lambda seeds, n: self._recommend(self._with_album, seeds, RecommendOptions(n=n))} if self._with_album is not None else {}) \
-          | ({"+ name context": lambda seeds, n: self._recommend(self._with_names, seeds, RecommendOptions(n=n))} if self._with_names is not None else {})
+        } | ({"+ album context": lambda seeds, n: self._recommend(self._with_album, seeds, RecommendOptions(n=n))} if self._with_album is not None else {})
 
     def discovering(self, method: Method) -> Method:
         """`method` for discovery: songs by other artists than the seeds' (normalised artists).

@@ -26,9 +26,10 @@ import pyarrow.compute as pc
 
 from songscope.errors import UserError
 from songscope.features import FeatureSpace
-from songscope.recommend.distance import SongDistance, artist_means, name_coordinates
+from songscope.recommend.distance import SongDistance, artist_means
 from songscope.recommend.facts import SongFacts
 from songscope.recommend.index import ExactIndex, build_index
+from songscope.recommend.names import name_coordinates
 from songscope.recommend.options import RecommendOptions
 from songscope.recommend.songs import SONG_COLUMNS, SongTable
 from songscope.recommend.taste import BACKGROUND, TASTE_MIN_FAVOURITES, sample_others, taste_model
@@ -135,14 +136,16 @@ class Recommender:
     @classmethod
     def from_batches(cls, batches: Iterable[pd.DataFrame | pa.Table], space: FeatureSpace | None = None, *, rows: int | None = None,
                      clusters: pd.Series | np.ndarray | None = None, distance: SongDistance | None = None, songs: SongTable | None = None,
-                     albums: np.ndarray | None = None, **options) -> Recommender:
+                     albums: np.ndarray | None = None, name_places: np.ndarray | None = None, **options) -> Recommender:
         """From the catalogue in batches (frames or Arrow tables with the song and feature
         columns), read once. `space` fitted, or None for the default space fitted on the way
         (standard scaling; the encoded columns are kept as float32 until their moments are in).
         `rows`, when known, lets the vectors go straight into their final matrix.
         `clusters`: track id -> cluster (a Series), or each song's cluster in batch order.
         `songs`: the same batches' `SongTable` when one is built already (the web app's).
-        `albums`: each song's album (integer codes, in batch order), for album context."""
+        `albums`: each song's album (integer codes, in batch order), for album context.
+        `name_places`: each song's name coordinates (`recommend.names`, in batch order), placed once
+        and kept by the catalogue; without them, a model is fitted on these songs' names now."""
         distance = distance or SongDistance()
         space = space if space is not None else FeatureSpace()
         fitted = space.centre_ is not None
@@ -189,7 +192,10 @@ class Recommender:
         if distance.album_context and albums is not None:
             contexts.append((distance.album_context * artist_means(X[:, :d], np.asarray(albums))).astype(np.float32))
         if distance.name_context:
-            contexts.append(distance.name_context * name_coordinates(songs.search_key.to_pylist()))
+            placed = name_places if name_places is not None else name_coordinates(songs.search_key.to_pylist())
+            if len(placed) != len(songs):
+                raise ValueError(f"{len(placed):,} name coordinates for {len(songs):,} songs")
+            contexts.append(distance.name_context * placed)
         if contexts:
             X = np.hstack([X, *contexts])
         labels = None

@@ -38,6 +38,31 @@ def _order(values: pa.Array) -> np.ndarray:
     return order.astype(np.int32 if len(values) < 2**31 else np.int64)
 
 
+def _names(table: pa.Table) -> tuple[pa.Array, pa.Array, pa.Array, bool]:
+    """A batch's first artists, every artist (`SEPARATOR`-joined), titles, and whether any song
+    has several artists (most batches have none: no lists to split, no names to join)."""
+    artist = pc.fill_null(table["artist_name"].combine_chunks().cast(pa.string()), "")
+    every = artist
+    if "artists" in table.column_names:
+        every = pc.if_else(pc.is_null(table["artists"].combine_chunks()), artist, table["artists"].combine_chunks().cast(pa.string()))
+    title = pc.fill_null(table["track_name"].combine_chunks().cast(pa.string()), "")
+    several = "artists" in table.column_names and bool(pc.any(pc.match_substring(every, SEPARATOR)).as_py())
+    return artist, every, title, several
+
+
+def _search_key(every: pa.Array, title: pa.Array, several: bool) -> pa.Array:
+    shown = pc.replace_substring(every, SEPARATOR, ", ") if several else every
+    return pc.utf8_lower(pc.binary_join_element_wise(shown, title, " - "))
+
+
+def search_keys(table: pa.Table) -> pa.Array:
+    """Each song's lower-case "artists - title" (artists as people read them, "a, b"), from a
+    table with ``artist_name``, ``track_name`` and optionally ``artists``: what a song is found
+    by, and what its name context places."""
+    _, every, title, several = _names(table)
+    return _search_key(every, title, several)
+
+
 @dataclass
 class SongTable:
     """Per song: id, artists, title, popularity, and integer codes of its normalised artists and
@@ -79,19 +104,12 @@ class SongTable:
         seen = 0
         for batch in batches:
             table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-            artist = pc.fill_null(table["artist_name"].combine_chunks().cast(pa.string()), "")
-            every = artist
-            if "artists" in table.column_names:
-                every = pc.if_else(pc.is_null(table["artists"].combine_chunks()), artist, table["artists"].combine_chunks().cast(pa.string()))
-            title = pc.fill_null(table["track_name"].combine_chunks().cast(pa.string()), "")
+            artist, every, title, several_here = _names(table)
             ids.append(table["track_id"].combine_chunks().cast(pa.string()))
             artists.append(artist)
             everyone.append(every)
             titles.append(title)
-            # Most batches have one artist a song: no lists to split, no names to join.
-            several_here = "artists" in table.column_names and bool(pc.any(pc.match_substring(every, SEPARATOR)).as_py())
-            shown = pc.replace_substring(every, SEPARATOR, ", ") if several_here else every
-            keys.append(pc.utf8_lower(pc.binary_join_element_wise(shown, title, " - ")))
+            keys.append(_search_key(every, title, several_here))
             if "popularity" in table.column_names:
                 popularity.append(table["popularity"].combine_chunks().cast(pa.float32()).to_numpy(zero_copy_only=False))
             else:

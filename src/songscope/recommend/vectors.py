@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from songscope.errors import UserError
-from songscope.recommend.distance import NAME_DIMENSIONS, SongDistance, artist_means
+from songscope.recommend.distance import SongDistance, artist_means
+from songscope.recommend.names import NAME_DIMENSIONS
 from songscope.recommend.songs import SongTable
 
 CHUNK = 1 << 18  # rows transformed at a time, bounding the temporary arrays

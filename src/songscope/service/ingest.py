@@ -173,6 +173,9 @@ def ingest(
         cleaned.release()
     timings["store"] = time.perf_counter() - t0
     timings.update(stored.timings)  # the store's parts, where the executors loaded the database
+    t0 = time.perf_counter()
+    if stored.record.tracks_added and _place_names(store, say):
+        timings["names"] = time.perf_counter() - t0
     assigned = None
     if assign_new and stored.record.tracks_added:
         try:
@@ -295,6 +298,8 @@ def ingest_audio(store: Store, sources: list[str], *, backend: str | Backend = "
     gone, pruned = _gone(store, sources, files, unreadable), None
     if gone and prune:
         pruned = prune_gone(store, gone)
+    if any(b.record.tracks_added for b in batches) or pruned is not None:
+        _place_names(store, say)
     assigned = None
     if assign_new and any(b.record.tracks_added for b in batches):
         try:
@@ -304,6 +309,18 @@ def ingest_audio(store: Store, sources: list[str], *, backend: str | Backend = "
         else:
             assigned = assign(store, backend=backend, progress=progress)
     return AudioIngestOutcome(tuple(batches), found, unchanged, backend.name, assigned, tuple(gone), pruned)
+
+
+def _place_names(store: Store, say) -> bool:
+    """Place the new songs' names (`service.names`) while the ingest is at hand, so that no
+    later command pays for them; skipped (False) when the name context is off."""
+    if not store.settings.name_context:
+        return False
+    from songscope.service import names
+
+    say("placing the new songs' names")
+    names.update(store, progress=say)
+    return True
 
 
 def _gone(store: Store, sources: list[str], files: list, unreadable: list) -> list[str]:

@@ -465,11 +465,16 @@ def track_batches(store: Store, columns: list[str]) -> Iterator[pa.Table]:
     """The catalogue's tracks one file at a time (at most 250,000 songs each), in the order
     `read` returns them, with those of `columns` each file has: for readers that must not hold
     the whole catalogue at once. Labels merged by later ingests are not applied."""
-    for key in _track_files(store)[0]:
+    for key in track_parts(store)[0]:
         yield _read_columns(store.lake, key, columns)
 
 
-def _track_files(store: Store) -> tuple[list[str], np.ndarray]:
+def read_part(store: Store, key: str, columns: list[str]) -> pa.Table:
+    """`columns` of one tracks file (`key`, as `track_parts` lists it), those it has."""
+    return _read_columns(store.lake, key, columns)
+
+
+def track_parts(store: Store) -> tuple[list[str], np.ndarray]:
     """The tracks files in reading order and the catalogue row each starts at (one more: the total)."""
     files = manifest(store)
     files = files[files["content"] == db.TRACKS]
@@ -481,7 +486,7 @@ def _track_files(store: Store) -> tuple[list[str], np.ndarray]:
 def rows_at(store: Store, positions: np.ndarray | list[int], columns: list[str] | None = None) -> pd.DataFrame:
     """The catalogue's rows at `positions` (row numbers in `read`'s order), read from just the
     files that hold them, in the order given. Labels merged by later ingests are not applied."""
-    keys_, starts = _track_files(store)
+    keys_, starts = track_parts(store)
     positions = np.asarray(positions, dtype=np.int64)
     if len(positions) and (positions.min() < 0 or positions.max() >= starts[-1]):
         raise IndexError(f"the catalogue has {starts[-1]:,} songs")
@@ -504,7 +509,7 @@ def sample(store: Store, rows: int, *, seed: int = 0, columns: list[str] | None 
     """A fixed-seed sample of `rows` songs in catalogue order, read file by file, and the size
     of the catalogue. A catalogue of at most `rows` songs is returned whole, as `read` returns it
     (labels merged by later ingests included); a sample carries the labels its files hold."""
-    _, starts = _track_files(store)
+    _, starts = track_parts(store)
     total = int(starts[-1])
     if total <= rows:
         return read(store, columns), total

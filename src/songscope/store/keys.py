@@ -15,6 +15,10 @@ CATALOGUE_FOLDER = "catalogue"
 LEGACY_CATALOGUE = f"{CATALOGUE_FOLDER}/tracks.parquet"
 #: Each ingest's own record: rejected rows, provenance, the cleaning report.
 INGEST_FOLDER = "ingest"
+#: Derived data, rebuilt from the catalogue whenever missing: the name model (`recommend.names`)
+#: and, under its version, each catalogue file's name coordinates (`service.names`).
+NAMES_FOLDER = "names"
+NAME_MODEL = f"{NAMES_FOLDER}/model.npz"
 #: The latest `songscope eval-recs`, for the report.
 RECOMMENDATION_EVALUATION = "evaluations/recommendations.json"
 
@@ -27,6 +31,11 @@ def catalogue_part(run_id: str, number: int) -> str:
 def catalogue_labels(run_id: str, number: int) -> str:
     """Labels an ingest merged into tracks stored before it (their whole merged values)."""
     return f"{CATALOGUE_FOLDER}/{run_id}/labels-{number:05d}.parquet"
+
+
+def name_coordinates(version: str, catalogue_key: str) -> str:
+    """The name coordinates of the songs of one catalogue file, placed by model `version`."""
+    return f"{NAMES_FOLDER}/{version}/{catalogue_key}"
 
 
 def ingest_folder(run_id: str) -> str:

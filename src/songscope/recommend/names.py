@@ -1,0 +1,134 @@
+"""Where a song's name places it: the name model, fitted once and kept.
+
+Character n-grams (one to three letters, within words) of each song's lower-case "artists -
+title", weighted by TF-IDF (sublinear term frequency, rows of unit length) and reduced by a
+truncated SVD: a few coordinates that place names by script and language (see `distance`, "Name
+context"). Unsupervised: no label is read.
+
+A `NameModel` is the fitted vocabulary, inverse document frequencies and SVD components: fitted
+once on a fixed-seed sample of at most `NAME_FIT_SAMPLE` names, stored as bytes (`to_bytes`),
+and then used to place any name without refitting (`project`). scikit-learn fits the weighting
+and the SVD; the projection applies the fitted numbers in three array steps (`test_names`
+checks it equals scikit-learn's own `transform`), so a stored model needs no pickled objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+#: Dimensions the names are reduced to.
+NAME_DIMENSIONS = 8
+#: Names the n-gram vocabulary and its reduction are fitted on (a fixed-seed sample of a larger
+#: catalogue); every name is then placed, a chunk at a time, so memory stays bounded.
+NAME_FIT_SAMPLE = 50_000
+_NAME_CHUNK = 20_000
+#: The most n-grams the vocabulary keeps (the most frequent).
+MAX_GRAMS = 50_000
+
+
+@dataclass(frozen=True, eq=False)
+class NameModel:
+    """A fitted name model: `grams` (the vocabulary, in column order), their `idf`, the SVD's
+    `components` (rank x grams) and the `dimensions` a projection has (columns beyond the rank
+    are zero). `fitted_on` is how many names the catalogue had when it was fitted."""
+
+    grams: tuple[str, ...]
+    idf: np.ndarray
+    components: np.ndarray
+    dimensions: int
+    fitted_on: int
+
+    @classmethod
+    def fit(cls, names: Sequence[str], dimensions: int = NAME_DIMENSIONS, seed: int = 0) -> NameModel:
+        """Fit on `names`, or on a fixed-seed sample of `NAME_FIT_SAMPLE` of them when there are more."""
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfTransformer
+
+        from songscope.recommend.ngrams import GramCounter, fit_vocabulary
+
+        names = list(names)
+        empty = cls((), np.zeros(0), np.zeros((0, 0)), dimensions, len(names))
+        if not names:
+            return empty
+        rng = np.random.default_rng(seed)
+        fitted_on = names if len(names) <= NAME_FIT_SAMPLE else [names[i] for i in np.sort(rng.choice(len(names), NAME_FIT_SAMPLE, replace=False))]
+        # The n-grams are counted by `ngrams` (the same counts as scikit-learn's CountVectorizer,
+        # several times faster: bench/name_ngrams.py); scikit-learn weighs and reduces them.
+        vocabulary = fit_vocabulary(fitted_on, min_df=1 if len(fitted_on) < 1_000 else 2, max_features=MAX_GRAMS)
+        counts = GramCounter(vocabulary).counts(fitted_on)
+        rank = min(dimensions, counts.shape[1] - 1, len(fitted_on) - 1)
+        if rank < 1:
+            return empty
+        weighting = TfidfTransformer(sublinear_tf=True).fit(counts)
+        svd = TruncatedSVD(rank, random_state=seed).fit(weighting.transform(counts))
+        grams = tuple(sorted(vocabulary, key=vocabulary.__getitem__))
+        return cls(grams, weighting.idf_.astype(np.float64), svd.components_.astype(np.float64), dimensions, len(names))
+
+    def project(self, names: Sequence[str]) -> np.ndarray:
+        """Each name's coordinates: float32 rows of unit length (zero for a name with no known n-gram)."""
+        names = list(names)
+        out = np.zeros((len(names), self.dimensions), dtype=np.float32)
+        if not names or not self.grams:
+            return out
+        from songscope.recommend.ngrams import GramCounter
+
+        counter = GramCounter({gram: column for column, gram in enumerate(self.grams)})
+        rank = len(self.components)
+
+        def place(start: int) -> None:
+            counts = counter.counts(names[start : start + _NAME_CHUNK]).astype(np.float64)
+            # TF-IDF as scikit-learn's TfidfTransformer(sublinear_tf=True): 1 + log(count), times
+            # the idf, each row scaled to unit length.
+            np.log(counts.data, out=counts.data)
+            counts.data += 1.0
+            weighted = counts.multiply(self.idf).tocsr()
+            norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
+            weighted = weighted.multiply(1.0 / np.where(norms > 0, norms, 1.0)[:, None]).tocsr()
+            out[start : start + _NAME_CHUNK, :rank] = weighted @ self.components.T
+
+        # Chunks on every core: the counting is array work that runs without the GIL.
+        with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4)) as pool:
+            list(pool.map(place, range(0, len(names), _NAME_CHUNK)))
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+
+    def to_bytes(self) -> bytes:
+        """The model as an ``.npz`` (no pickles): what the lake keeps."""
+        from songscope.recommend.ngrams import gram_key
+
+        buffer = io.BytesIO()
+        np.savez(buffer, grams=np.array([gram_key(g) for g in self.grams], dtype=np.int64), idf=self.idf,
+                 components=self.components, dimensions=np.int64(self.dimensions), fitted_on=np.int64(self.fitted_on))
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> NameModel:
+        from songscope.recommend.ngrams import gram_of
+
+        with np.load(io.BytesIO(data), allow_pickle=False) as found:
+            return cls(tuple(gram_of(int(k)) for k in found["grams"]), found["idf"], found["components"],
+                       int(found["dimensions"]), int(found["fitted_on"]))
+
+    @cached_property
+    def version(self) -> str:
+        """A short digest of the model's content: coordinates are stored under it, so a model
+        refitted later never mixes with the coordinates of another."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()[:16]
+
+
+def name_coordinates(names: Sequence[str], dimensions: int = NAME_DIMENSIONS, seed: int = 0) -> np.ndarray:
+    """Each name's place, from a model fitted on these names (see `NameModel`).
+
+    >>> X = name_coordinates(["ana - casa", "ana - casas", "김 - 사랑", "이 - 사랑해", "bob - house", "bob - houses"], dimensions=2)
+    >>> bool(np.linalg.norm(X[2] - X[3]) < np.linalg.norm(X[2] - X[4]))
+    True
+    """
+    return NameModel.fit(names, dimensions, seed).project(names)

@@ -1,0 +1,118 @@
+"""The catalogue's name coordinates, paid for once per song, not once per command.
+
+The name model (`recommend.names.NameModel`) is fitted once, on a fixed-seed sample of the
+catalogue, and kept in the lake (`keys.NAME_MODEL`). Each catalogue file's songs are then placed
+once and their coordinates kept beside it, under the model's version (`keys.name_coordinates`):
+catalogue files never change (an ingest or a prune adds new ones), so neither do their
+coordinates. An ingest places its own songs as it ends (`update`); a command that finds a file
+not yet placed (a catalogue from before this release, a crash in between) places it then.
+
+This is derived data: the catalogue is the truth, and anything here that is missing, partly
+written or of another model is simply computed again. Writes are atomic and a file's content is
+a pure function of the catalogue file and the model, so concurrent writers write the same bytes.
+
+The model is refitted when the catalogue has grown `REFIT_GROWTH` times past the size it was
+fitted at (while that was under the sample size): a model fitted on a first ingest of a hundred
+songs would otherwise place a million by a hundred songs' n-grams. Its coordinates then move
+to the new version and the old ones are removed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from songscope.recommend.names import NAME_DIMENSIONS, NAME_FIT_SAMPLE, NameModel
+from songscope.service.common import Progress, say_to
+from songscope.store import keys
+from songscope.store.catalogue import read_part, sample, track_parts
+from songscope.store.lake import LakeError
+from songscope.store.store import Store
+
+#: Refit when the catalogue has this many times the songs the model was fitted for.
+REFIT_GROWTH = 4
+NAME_COLUMNS = ["artist_name", "artists", "track_name"]
+
+
+def name_model(store: Store) -> NameModel:
+    """The catalogue's name model: the stored one, or fitted now (and stored) when there is none
+    or the catalogue has outgrown it."""
+    _, starts = track_parts(store)
+    songs = int(starts[-1])
+    model = _stored_model(store)
+    if model is not None and not _outgrown(model, songs):
+        return model
+    from songscope.recommend.songs import search_keys
+
+    frame, _ = sample(store, NAME_FIT_SAMPLE, columns=NAME_COLUMNS)
+    names = search_keys(pa.Table.from_pandas(frame, preserve_index=False)).to_pylist()
+    fitted = NameModel.fit(names, NAME_DIMENSIONS)
+    fitted = NameModel(fitted.grams, fitted.idf, fitted.components, fitted.dimensions, songs)
+    store.lake.write_bytes(keys.NAME_MODEL, fitted.to_bytes())
+    if model is not None and model.version != fitted.version:
+        _remove_version(store, model.version)
+    return fitted
+
+
+def _stored_model(store: Store) -> NameModel | None:
+    if not store.lake.exists(keys.NAME_MODEL):
+        return None
+    try:
+        return NameModel.from_bytes(store.lake.read_bytes(keys.NAME_MODEL))
+    except (LakeError, ValueError, KeyError, OSError):
+        return None  # unreadable (a write from another release, a damaged file): fitted again
+
+
+def _outgrown(model: NameModel, songs: int) -> bool:
+    return model.fitted_on < NAME_FIT_SAMPLE and songs >= REFIT_GROWTH * max(model.fitted_on, 1)
+
+
+def _remove_version(store: Store, version: str) -> None:
+    for key in store.lake.keys(f"{keys.NAMES_FOLDER}/{version}/"):
+        store.lake.delete(key)
+
+
+def catalogue_name_coordinates(store: Store, progress: Progress | None = None) -> np.ndarray:
+    """Every song's name coordinates (float32, one row per song in catalogue order), read from
+    the lake; songs not yet placed are placed now and kept."""
+    model = name_model(store)
+    part_keys, starts = track_parts(store)
+    out = np.empty((int(starts[-1]), model.dimensions), dtype=np.float32)
+    for i, key in enumerate(part_keys):
+        out[starts[i] : starts[i + 1]] = _part_coordinates(store, model, key, int(starts[i + 1] - starts[i]), progress)
+    return out
+
+
+def update(store: Store, progress: Progress | None = None) -> int:
+    """Place the songs of every catalogue file not yet placed by the current model (refitting it
+    when the catalogue has outgrown it), and remove the coordinates of files no longer in the
+    catalogue. Returns how many songs were placed."""
+    model = name_model(store)
+    part_keys, starts = track_parts(store)
+    placed = 0
+    for i, key in enumerate(part_keys):
+        if not store.lake.exists(keys.name_coordinates(model.version, key)):
+            _part_coordinates(store, model, key, int(starts[i + 1] - starts[i]), progress)
+            placed += int(starts[i + 1] - starts[i])
+    listed = {keys.name_coordinates(model.version, key) for key in part_keys}
+    for key in store.lake.keys(f"{keys.NAMES_FOLDER}/"):
+        if key != keys.NAME_MODEL and key not in listed:
+            store.lake.delete(key)  # a pruned file's, or another model's
+    return placed
+
+
+def _part_coordinates(store: Store, model: NameModel, part_key: str, rows: int, progress: Progress | None) -> np.ndarray:
+    from songscope.recommend.songs import search_keys
+
+    key = keys.name_coordinates(model.version, part_key)
+    try:
+        table = store.lake.read_table(key)
+        if table.num_rows == rows and table.num_columns == model.dimensions:
+            return np.column_stack([table.column(i).to_numpy() for i in range(model.dimensions)]).astype(np.float32, copy=False)
+    except (LakeError, pa.ArrowException):
+        pass  # not placed yet, or removed under us by a refit: placed (again) below
+    say_to(progress)(f"placing the names of {rows:,} songs")
+    names = search_keys(read_part(store, part_key, NAME_COLUMNS)).to_pylist()
+    found = model.project(names)
+    store.lake.write_table(key, pa.table({f"name_{j + 1}": found[:, j] for j in range(model.dimensions)}))
+    return found
