@@ -85,30 +85,60 @@ def tempo_scores(found: list[float], truth: list[float]) -> dict[str, float]:
 
 
 def per_core(paths: list[Path]) -> dict:
-    """Each file analysed by songscope and by bliss in this process, BLAS on one thread: CPU per song."""
-    from bliss_audio import Song
+    """Each file analysed by songscope in this process, and by bliss in a child process (its
+    wheel may not run on this CPU), BLAS on one thread: CPU per song."""
     from threadpoolctl import threadpool_limits
 
     from songscope.audio.analyze import Analysed, analyse_file, find_audio
 
     files, _ = find_audio([str(p) for p in paths])
-    ours, theirs = {}, {}
-    spent_ours = spent_theirs = 0.0
+    ours = {}
+    spent_ours = 0.0
     with threadpool_limits(1):
-        analyse_file(files[0])
-        Song(str(paths[0]))  # both warm: imports and compiled kernels are not the songs' cost
+        analyse_file(files[0])  # warm: imports and compiled kernels are not the songs' cost
         for file in files:
             started = time.process_time()
             result = analyse_file(file)
             spent_ours += time.process_time() - started
             ours[file.path.name] = result.row if isinstance(result, Analysed) else None
-            started = time.process_time()
-            song = Song(str(file.path))
-            spent_theirs += time.process_time() - started
-            theirs[file.path.name] = (song.analysis_dict["tempo"] + 1) / 2 * BLISS_MAX_BPM
     n = len(files)
-    return {"ours": ours, "bliss_tempo": theirs, "cpu_s_per_song": {"songscope": spent_ours / n, "bliss": spent_theirs / n},
-            "songs_per_s_per_core_ratio": spent_theirs / spent_ours}
+    bliss = _bliss_per_core(paths)
+    out = {"ours": ours, "bliss_tempo": bliss.get("tempo"), "cpu_s_per_song": {"songscope": spent_ours / n}}
+    if "cpu_s" in bliss:
+        out["cpu_s_per_song"]["bliss"] = bliss["cpu_s"] / n
+        out["songs_per_s_per_core_ratio"] = bliss["cpu_s"] / spent_ours
+    else:
+        out["bliss_unavailable"] = bliss["unavailable"]
+    return out
+
+
+def _bliss_per_core(paths: list[Path]) -> dict:
+    """bliss's tempo of each file and its CPU seconds in all, from a child process; or why not."""
+    done = subprocess.run([sys.executable, __file__, "--bliss-child", *map(str, paths)], capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"unavailable": _why_bliss_failed(done.returncode, done.stderr)}
+    return json.loads(done.stdout)
+
+
+def _why_bliss_failed(returncode: int, stderr: str) -> str:
+    if returncode == -4:  # SIGILL
+        return "bliss-audio's wheel stops on an illegal instruction: it was built for CPU features this machine lacks"
+    return f"bliss-audio failed (exit {returncode}): {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
+
+
+def _bliss_child(paths: list[str]) -> None:
+    from bliss_audio import Song
+    from threadpoolctl import threadpool_limits
+
+    tempo, spent = {}, 0.0
+    with threadpool_limits(1):
+        Song(paths[0])  # warm
+        for path in paths:
+            started = time.process_time()
+            song = Song(path)
+            spent += time.process_time() - started
+            tempo[Path(path).name] = (song.analysis_dict["tempo"] + 1) / 2 * BLISS_MAX_BPM
+    print(json.dumps({"tempo": tempo, "cpu_s": spent}))
 
 
 def _bliss_one(path: str) -> float:
@@ -117,19 +147,28 @@ def _bliss_one(path: str) -> float:
     return Song(path).analysis_dict["tempo"]
 
 
-def both_cores(paths: list[Path]) -> dict:
+def both_cores(paths: list[Path], bliss_unavailable: str | None = None) -> dict:
     """Wall time and peak memory of each analyser over every file with both cores, each in a
     fresh process (its workers' peak resident memory is what `ru_maxrss` of the children says)."""
     out = {}
     root = str(Path(__file__).resolve().parents[1])
     for name, code in (("songscope", "from songscope.audio.analyze import analyse, find_audio; import sys; "
                                       "files, _ = find_audio(sys.argv[1:]); list(analyse(files, workers=2))"),
-                       ("bliss", f"import sys, multiprocessing as mp; sys.path.insert(0, {root!r}); from bench.analyze import _bliss_one; "
-                                 "mp.get_context('forkserver').Pool(2).map(_bliss_one, sys.argv[1:], chunksize=4)")):
+                       # A pool of futures, not multiprocessing.Pool: a worker that dies (bliss's wheel on a
+                       # CPU it was not built for) breaks it with an error, where Pool waits for ever.
+                       ("bliss", f"import sys, multiprocessing as mp, concurrent.futures as cf; sys.path.insert(0, {root!r}); "
+                                 "from bench.analyze import _bliss_one; "
+                                 "list(cf.ProcessPoolExecutor(2, mp_context=mp.get_context('forkserver')).map(_bliss_one, sys.argv[1:], chunksize=4))")):
+        if name == "bliss" and bliss_unavailable:
+            out[name] = {"unavailable": bliss_unavailable}
+            continue
         started = time.perf_counter()
         probe = ("import resource, subprocess, sys; subprocess.run([sys.executable, '-c', sys.argv[1], *sys.argv[2:]], check=True); "
                  "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        done = subprocess.run([sys.executable, "-c", probe, code, *map(str, paths)], capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, "-c", probe, code, *map(str, paths)], capture_output=True, text=True)
+        if done.returncode != 0:
+            out[name] = {"unavailable": _why_bliss_failed(done.returncode, done.stderr)}
+            continue
         out[name] = {"wall_s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(int(done.stdout.split()[-1]) / 1024, 1)}
     return out
 
@@ -181,7 +220,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--long-minutes", default="30,120", help="lengths of the long files, minutes, comma-separated ('': skip)")
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--bliss-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bliss_child:
+        return _bliss_child(args.bliss_child)
     rows = rendered(args.songs, args.seconds, args.cache)
     folder = args.cache / f"{args.songs}x{args.seconds:g}s"
     paths = [folder / r["file"] for r in rows]
@@ -193,7 +235,7 @@ def main() -> None:
     accuracy = {
         "songs": len(rows), "described": len(described),
         "tempo_songscope": tempo_scores([ours[r["file"]]["tempo"] for r in described], truth_tempo),
-        "tempo_bliss": tempo_scores([core["bliss_tempo"][r["file"]] for r in described], truth_tempo),
+        "tempo_bliss": tempo_scores([core["bliss_tempo"][r["file"]] for r in described], truth_tempo) if core["bliss_tempo"] else None,
         "key_mirex": round(float(np.mean([mirex(int(r["key"]), int(r["mode"]), ours[r["file"]]["key"], ours[r["file"]]["mode"]) for r in described])), 4),
         "mode_accuracy": round(float(np.mean([ours[r["file"]]["mode"] == int(r["mode"]) for r in described])), 4),
     }
@@ -204,9 +246,11 @@ def main() -> None:
     accuracy["loudness_range_lufs"] = [min(loudness), max(loudness)]
     results = {"accuracy": accuracy,
                "speed": {"cpu_s_per_song": {k: round(v, 4) for k, v in core["cpu_s_per_song"].items()},
-                         "songs_per_s_per_core_vs_bliss": round(core["songs_per_s_per_core_ratio"], 3)}}
+                         "songs_per_s_per_core_vs_bliss": round(core["songs_per_s_per_core_ratio"], 3) if "songs_per_s_per_core_ratio" in core else None}}
+    if "bliss_unavailable" in core:
+        results["bliss_unavailable"] = core["bliss_unavailable"]
     print("analysing every song with both cores", file=sys.stderr)
-    results["both_cores"] = both_cores(paths)
+    results["both_cores"] = both_cores(paths, core.get("bliss_unavailable"))
     if args.long_minutes:
         print(f"analysing files of {args.long_minutes} minutes", file=sys.stderr)
         results["long_file"] = long_file(folder, [int(m) for m in args.long_minutes.split(",")], paths)
@@ -215,9 +259,13 @@ def main() -> None:
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     print(json.dumps(results, indent=2, default=str))
     speed = results["speed"]
+    theirs = accuracy["tempo_bliss"]
     print(f"\ntempo Acc1/Acc2: songscope {accuracy['tempo_songscope']['acc1']:.2f}/{accuracy['tempo_songscope']['acc2']:.2f}, "
-          f"bliss {accuracy['tempo_bliss']['acc1']:.2f}/{accuracy['tempo_bliss']['acc2']:.2f}; key MIREX {accuracy['key_mirex']:.2f}; "
+          + (f"bliss {theirs['acc1']:.2f}/{theirs['acc2']:.2f}" if theirs else "bliss unavailable") + f"; key MIREX {accuracy['key_mirex']:.2f}; "
           f"mode {accuracy['mode_accuracy']:.2f}; loudness max |diff| {accuracy['loudness_vs_ffmpeg_lu']['max_abs']:.2f} LU")
+    if speed["songs_per_s_per_core_vs_bliss"] is None:
+        print(f"CPU per song: songscope {speed['cpu_s_per_song']['songscope']:.3f} s; bliss: {results['bliss_unavailable']}")
+        return
     print(f"CPU per song: songscope {speed['cpu_s_per_song']['songscope']:.3f} s, bliss {speed['cpu_s_per_song']['bliss']:.3f} s: "
           f"{speed['songs_per_s_per_core_vs_bliss']:.2f}x bliss's songs per second per core")
     if not math.isfinite(speed["songs_per_s_per_core_vs_bliss"]):
