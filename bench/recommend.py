@@ -11,7 +11,7 @@
    RSS above the process's baseline, and the recommender's own bytes per song (`nbytes`); and the
    build time with the names' stored coordinates against without the names.
 
-    python bench/recommend.py [--rows 1000000] [--queries 300] [--probe 16] [--memory-rows 1000000]
+    python bench/recommend.py [--rows 1000000] [--queries 300] [--probe N] [--memory-rows 1000000]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--probe", type=int, default=16)
+    parser.add_argument("--probe", type=int, default=None, help="lists each query probes (default: the recommender's own)")
     parser.add_argument("--memory-rows", type=int, default=1_000_000)
     parser.add_argument("--child", nargs=2, metavar=("WHAT", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -52,7 +52,8 @@ def main() -> None:
 
     started = time.perf_counter()
     recommender = Recommender.from_frame(songs, space, index_kind="ivf")
-    recommender.index.n_probe = args.probe
+    if args.probe is not None:
+        recommender.index.n_probe = args.probe
     build_s = time.perf_counter() - started
     exact = Recommender(recommender.songs, recommender.X, space, index_kind="exact")
 
@@ -85,7 +86,7 @@ def main() -> None:
             cold[label].append(time.perf_counter() - started)
 
     result = {
-        "benchmark": "recommend", "rows": args.rows, "queries": args.queries, "n_probe": args.probe, "n_lists": recommender.index.n_lists,
+        "benchmark": "recommend", "rows": args.rows, "queries": args.queries, "n_probe": recommender.index.n_probe, "n_lists": recommender.index.n_lists,
         "index_build_s": round(build_s, 2),
         "latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 2), "p99": round(float(np.percentile(latencies, 99)), 2)},
         "recall_at_10_neighbours": round(neighbour_recall, 4),
@@ -96,7 +97,8 @@ def main() -> None:
           f"p99 {result['latency_ms']['p99']} ms; recall@10 neighbours {neighbour_recall:.4f}, lists {result['recall_at_10_lists']:.4f}")
     print(f"seed catalogue: `songscope recommend` cold {min(cold['names']):.2f} s with the names, {min(cold['no names']):.2f} s without "
           f"(best of 3 each): {min(cold['names']) - min(cold['no names']):+.2f} s")
-    result["memory"] = _memory(args.memory_rows)
+    if args.memory_rows:  # 0: skip it
+        result["memory"] = _memory(args.memory_rows)
     print(json.dumps(result))
 
 
