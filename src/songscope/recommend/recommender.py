@@ -39,6 +39,8 @@ RRF_K = 60
 POOL = 300  # neighbours each seed contributes before filters and diversity
 FUZZY_ALL = 50_000  # up to this many songs, a misspelt favourite is compared with every name
 FUZZY_POOL = 20_000  # above it, with this many names that share its words
+#: Names whose coordinates' cosine is at least this share words or script enough to say so ("name").
+SIMILAR_NAME_COSINE = 0.9
 
 
 class UnknownSongError(UserError):
@@ -470,6 +472,12 @@ class Recommender:
         artist_shares = (artist / total).tolist()
         context_shares = {name: (values / total).tolist() for name, values in context.items()}
         distances = np.sqrt(total).tolist()
+        similar_name = np.zeros(len(songs), dtype=bool)
+        if "names" in self._blocks:  # a reason of its own when the names' n-grams (words, script) nearly match
+            part = self._blocks["names"]
+            a, b = mine[:, part], theirs[:, part]
+            norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+            similar_name = (a * b).sum(axis=1) >= SIMILAR_NAME_COSINE * np.where(norms > 0, norms, np.inf)
         ids, artists, titles = self.songs.ids(songs), self.songs.artist_names(songs), self.songs.track_names(songs)
         every = self.songs.all_artist_names(songs)
         seed_labels = self.songs.labels(seeds)
@@ -493,7 +501,8 @@ class Recommender:
                 cluster = None  # a song the run did not cluster (added after it)
             items.append(Recommendation(
                 rank=i + 1, track_id=ids[i], artist_name=artists[i], track_name=titles[i], score=round(float(scores[i]), 6),
-                nearest_seed=seed_labels[i], distance=round(distances[i], 4), similar_in=[said[j] for j in counted[:3]], differs_in=differs,
+                nearest_seed=seed_labels[i], distance=round(distances[i], 4),
+                similar_in=[said[j] for j in counted[:3]] + (["name"] if similar_name[i] else []), differs_in=differs,
                 contributions=contributions, cluster=cluster,
                 cluster_description=self.descriptions.get(cluster) if cluster is not None else None, artists=every[i],
             ))
