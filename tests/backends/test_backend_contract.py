@@ -124,3 +124,26 @@ def test_assign(stored):
     assert local[0] == spark[0] > 0 and local[1] == spark[1] and local[2] == spark[2]
     pd.testing.assert_frame_equal(local[3][["track_id", "cluster"]], spark[3][["track_id", "cluster"]], check_dtype=False)
     np.testing.assert_allclose(local[3]["distance"], spark[3]["distance"], rtol=1e-6)
+
+
+def test_place_names(stored):
+    """Both backends place every catalogue file's songs by the same name model alike, and write
+    their coordinates to the same lake keys (Spark's executors write them)."""
+    from songscope.service import names
+    from songscope.store import keys
+    from songscope.store.catalogue import track_parts
+    from songscope.store.store import Store
+
+    settings, _, _ = stored
+    placed = {}
+    with Store(settings) as store:
+        model = names.name_model(store)
+        parts, starts = track_parts(store)
+        for name, backend in _both(settings).items():
+            for key in parts:
+                store.lake.delete(keys.name_coordinates(model.version, key))
+            assert backend.place_names(store, model, parts) == starts[-1] > 0, name
+            assert all(store.lake.exists(keys.name_coordinates(model.version, key)) for key in parts), name
+            placed[name] = names.catalogue_name_coordinates(store)
+    assert placed["local"].shape == (starts[-1], model.dimensions)
+    np.testing.assert_allclose(placed["spark"], placed["local"], atol=1e-6)

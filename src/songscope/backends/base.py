@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from songscope.evaluate.drift import FitReference
     from songscope.features import FeatureSpace
     from songscope.profile import Profile
+    from songscope.recommend.names import NameModel
+    from songscope.store.lake import Lake
     from songscope.store.runs import ClusterRun
     from songscope.store.store import Store
 
@@ -179,6 +181,30 @@ class Backend(Protocol):
                 figures: bool = True) -> Profile:
         """Describe the stored catalogue (`profile.profile`), its songs by `feature_set`."""
         ...
+
+    def place_names(self, store: Store, model: NameModel, part_keys: list[str], progress: Progress | None = None) -> int:
+        """Place the songs of the catalogue files `part_keys` by the name `model` and keep their
+        coordinates in the lake beside them (`place_part_names`); returns how many songs."""
+        ...
+
+
+#: The columns a song's name is read from (`recommend.songs.search_keys`).
+NAME_COLUMNS = ["artist_name", "artists", "track_name"]
+
+
+def place_part_names(lake: Lake, model: NameModel, part_key: str) -> np.ndarray:
+    """The name coordinates of the songs of one catalogue file (`part_key`), placed by `model`
+    and written to the lake (`keys.name_coordinates`): what each backend runs per file, the
+    local one in this process and Spark's on its executors."""
+    import pyarrow as pa
+
+    from songscope.recommend.songs import search_keys
+    from songscope.store import keys
+    from songscope.store.catalogue import read_part
+
+    found = model.project(search_keys(read_part(lake, part_key, NAME_COLUMNS)).to_pylist())
+    lake.write_table(keys.name_coordinates(model.version, part_key), pa.table({f"name_{j + 1}": found[:, j] for j in range(model.dimensions)}))
+    return found
 
 
 def cleaned_analysis(results: list, options: IngestOptions, timings: dict[str, float], progress: Progress | None = None) -> CleanedSources:

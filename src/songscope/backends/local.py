@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from songscope.cluster.base import ClusterResult
     from songscope.features import FeatureSpace
     from songscope.profile import Profile
+    from songscope.recommend.names import NameModel
     from songscope.store.runs import ClusterRun
     from songscope.store.store import Store
 
@@ -150,6 +151,16 @@ class LocalBackend:
         from songscope.profile import profile
 
         return profile(store.catalogue(), clean_report=clean_report, rejected=rejected, figures=figures, feature_set=feature_set)
+
+    def place_names(self, store: Store, model: NameModel, part_keys: list[str], progress: Progress | None = None) -> int:
+        from songscope.backends.base import place_part_names
+
+        placed = 0
+        for i, key in enumerate(part_keys):
+            if progress:
+                progress(f"placing the names of catalogue file {i + 1:,} of {len(part_keys):,}")
+            placed += len(place_part_names(store.lake, model, key))
+        return placed
 
 
 def continued(result: ClusterResult, before: np.ndarray, previous_k: int) -> tuple[ClusterResult, list[dict]]:

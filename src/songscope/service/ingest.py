@@ -174,7 +174,7 @@ def ingest(
     timings["store"] = time.perf_counter() - t0
     timings.update(stored.timings)  # the store's parts, where the executors loaded the database
     t0 = time.perf_counter()
-    if stored.record.tracks_added and _place_names(store, say):
+    if stored.record.tracks_added and _place_names(store, backend, say):
         timings["names"] = time.perf_counter() - t0
     assigned = None
     if assign_new and stored.record.tracks_added:
@@ -299,7 +299,7 @@ def ingest_audio(store: Store, sources: list[str], *, backend: str | Backend = "
     if gone and prune:
         pruned = prune_gone(store, gone)
     if any(b.record.tracks_added for b in batches) or pruned is not None:
-        _place_names(store, say)
+        _place_names(store, backend, say)
     assigned = None
     if assign_new and any(b.record.tracks_added for b in batches):
         try:
@@ -311,15 +311,15 @@ def ingest_audio(store: Store, sources: list[str], *, backend: str | Backend = "
     return AudioIngestOutcome(tuple(batches), found, unchanged, backend.name, assigned, tuple(gone), pruned)
 
 
-def _place_names(store: Store, say) -> bool:
-    """Place the new songs' names (`service.names`) while the ingest is at hand, so that no
-    later command pays for them; skipped (False) when the name context is off."""
+def _place_names(store: Store, backend: Backend, say) -> bool:
+    """Place the new songs' names (`service.names`) on the ingest's backend while the ingest is at
+    hand, so that no later command pays for them; skipped (False) when the name context is off."""
     if not store.settings.name_context:
         return False
     from songscope.service import names
 
     say("placing the new songs' names")
-    names.update(store, progress=say)
+    names.update(store, backend, progress=say)
     return True
 
 

@@ -4,8 +4,10 @@ The name model (`recommend.names.NameModel`) is fitted once, on a fixed-seed sam
 catalogue, and kept in the lake (`keys.NAME_MODEL`). Each catalogue file's songs are then placed
 once and their coordinates kept beside it, under the model's version (`keys.name_coordinates`):
 catalogue files never change (an ingest or a prune adds new ones), so neither do their
-coordinates. An ingest places its own songs as it ends (`update`); a command that finds a file
-not yet placed (a catalogue from before this release, a crash in between) places it then.
+coordinates. An ingest places its own songs as it ends (`update`), on its backend: on Spark the
+executors place the files, each task reading its file from the lake and writing its coordinates
+back, so no song's name passes through this process. A command that finds a file not yet placed
+(a catalogue from before this release, a crash in between) places it then, here.
 
 This is derived data: the catalogue is the truth, and anything here that is missing, partly
 written or of another model is simply computed again. Writes are atomic and a file's content is
@@ -22,16 +24,21 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from typing import TYPE_CHECKING
+
+from songscope.backends.base import NAME_COLUMNS, place_part_names
 from songscope.recommend.names import NAME_DIMENSIONS, NAME_FIT_SAMPLE, NameModel
 from songscope.service.common import Progress, say_to
 from songscope.store import keys
-from songscope.store.catalogue import read_part, sample, track_parts
+from songscope.store.catalogue import sample, track_parts
 from songscope.store.lake import LakeError
 from songscope.store.store import Store
 
+if TYPE_CHECKING:  # pragma: no cover
+    from songscope.backends.base import Backend
+
 #: Refit when the catalogue has this many times the songs the model was fitted for.
 REFIT_GROWTH = 4
-NAME_COLUMNS = ["artist_name", "artists", "track_name"]
 
 
 def name_model(store: Store) -> NameModel:
@@ -83,17 +90,20 @@ def catalogue_name_coordinates(store: Store, progress: Progress | None = None) -
     return out
 
 
-def update(store: Store, progress: Progress | None = None) -> int:
+def update(store: Store, backend: Backend | None = None, progress: Progress | None = None) -> int:
     """Place the songs of every catalogue file not yet placed by the current model (refitting it
-    when the catalogue has outgrown it), and remove the coordinates of files no longer in the
-    catalogue. Returns how many songs were placed."""
+    when the catalogue has outgrown it) on `backend` (the local one by default), and remove the
+    coordinates of files no longer in the catalogue. Returns how many songs were placed."""
     model = name_model(store)
-    part_keys, starts = track_parts(store)
+    part_keys, _ = track_parts(store)
+    missing = [key for key in part_keys if not store.lake.exists(keys.name_coordinates(model.version, key))]
     placed = 0
-    for i, key in enumerate(part_keys):
-        if not store.lake.exists(keys.name_coordinates(model.version, key)):
-            _part_coordinates(store, model, key, int(starts[i + 1] - starts[i]), progress)
-            placed += int(starts[i + 1] - starts[i])
+    if missing:
+        if backend is None:
+            from songscope.backends.local import LocalBackend
+
+            backend = LocalBackend()
+        placed = backend.place_names(store, model, missing, progress)
     listed = {keys.name_coordinates(model.version, key) for key in part_keys}
     for key in store.lake.keys(f"{keys.NAMES_FOLDER}/"):
         if key != keys.NAME_MODEL and key not in listed:
@@ -102,8 +112,6 @@ def update(store: Store, progress: Progress | None = None) -> int:
 
 
 def _part_coordinates(store: Store, model: NameModel, part_key: str, rows: int, progress: Progress | None) -> np.ndarray:
-    from songscope.recommend.songs import search_keys
-
     key = keys.name_coordinates(model.version, part_key)
     try:
         table = store.lake.read_table(key)
@@ -112,7 +120,4 @@ def _part_coordinates(store: Store, model: NameModel, part_key: str, rows: int, 
     except (LakeError, pa.ArrowException):
         pass  # not placed yet, or removed under us by a refit: placed (again) below
     say_to(progress)(f"placing the names of {rows:,} songs")
-    names = search_keys(read_part(store, part_key, NAME_COLUMNS)).to_pylist()
-    found = model.project(names)
-    store.lake.write_table(key, pa.table({f"name_{j + 1}": found[:, j] for j in range(model.dimensions)}))
-    return found
+    return place_part_names(store.lake, model, part_key)

@@ -469,9 +469,9 @@ def track_batches(store: Store, columns: list[str]) -> Iterator[pa.Table]:
         yield _read_columns(store.lake, key, columns)
 
 
-def read_part(store: Store, key: str, columns: list[str]) -> pa.Table:
+def read_part(lake: Lake, key: str, columns: list[str]) -> pa.Table:
     """`columns` of one tracks file (`key`, as `track_parts` lists it), those it has."""
-    return _read_columns(store.lake, key, columns)
+    return _read_columns(lake, key, columns)
 
 
 def track_parts(store: Store) -> tuple[list[str], np.ndarray]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from songscope.config import Settings
     from songscope.features import FeatureSpace
     from songscope.profile import Profile
+    from songscope.recommend.names import NameModel
     from songscope.store.runs import ClusterRun
     from songscope.store.store import Store
 
@@ -135,3 +136,11 @@ class SparkBackend:
 
         return profile_on_spark(self._catalogue(store), clean_report=clean_report, rejected=rejected, seed=self.settings.seed, figures=figures,
                                 feature_set=feature_set)
+
+    def place_names(self, store: Store, model: NameModel, part_keys: list[str], progress: Progress | None = None) -> int:
+        from songscope.backends.spark.names import place_names_on_spark
+        from songscope.backends.spark.session import spark_session
+
+        if progress:
+            progress(f"placing the names of {len(part_keys):,} catalogue files on Spark ({self.settings.spark_master})")
+        return place_names_on_spark(spark_session(self.settings.spark_master), store.lake, model, part_keys)
