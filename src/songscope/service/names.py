@@ -21,10 +21,10 @@ to the new version and the old ones are removed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
-
-from typing import TYPE_CHECKING
 
 from songscope.backends.base import NAME_COLUMNS, place_part_names
 from songscope.recommend.names import NAME_DIMENSIONS, NAME_FIT_SAMPLE, NameModel
