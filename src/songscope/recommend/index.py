@@ -30,23 +30,83 @@ def _squared_distances(Q: np.ndarray, X: np.ndarray, x_sq: np.ndarray) -> np.nda
     return np.maximum(d, 0.0)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True, boundscheck=False)
-def _scan_runs(X, x_sq, starts, ends, query, q_sq, rows, distances):  # pragma: no cover - compiled
-    """Squared distances from `query` to the rows in runs ``starts[i]:ends[i]`` of `X`, written
-    to `distances` with each row's number in `rows`; returns how many. The probed cells of the
-    inverted file are such runs, so the rows are read in order, with no gathered copy."""
+#: Floating-point liberties for the scan: reassociation lets the dot products use SIMD; no
+#: assumption that values are finite (the comparisons must stay exact).
+_SCAN_MATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_SCAN_MATH, boundscheck=False)
+def _sift_down(heap_d, heap_r, size, value, row):  # pragma: no cover - compiled
+    """Put (value, row) at the root of the max-heap of `size` entries and restore its order."""
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap_d[child + 1] > heap_d[child]:
+            child += 1
+        if heap_d[child] <= value:
+            break
+        heap_d[i] = heap_d[child]
+        heap_r[i] = heap_r[child]
+        i = child
+    heap_d[i] = value
+    heap_r[i] = row
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_SCAN_MATH, boundscheck=False)
+def _nearest_in_cells(X, x_sq, offsets, cells, Q, out_rows, out_dist):  # pragma: no cover - compiled
+    """For each query `Q[q]`: the `k` (= out_rows.shape[1]) rows of `X` nearest to it among the
+    cells `cells[q]` (rows ``offsets[c]:offsets[c + 1]``, read in order: no gathered copy), as
+    row numbers and squared distances, nearest first, in `out_rows[q]` and `out_dist[q]`; returns
+    how many were found per query (fewer than k when the cells hold fewer songs). A bounded
+    max-heap keeps the k best while scanning, so no distance array the size of the cells is
+    written and then partitioned."""
     d = X.shape[1]
-    count = 0
-    for run in range(len(starts)):
-        for r in range(starts[run], ends[run]):
-            dot = np.float32(0.0)
-            for f in range(d):
-                dot += X[r, f] * query[f]
-            value = x_sq[r] - np.float32(2.0) * dot + q_sq
-            distances[count] = value if value > 0 else np.float32(0.0)
-            rows[count] = r
-            count += 1
-    return count
+    k = out_rows.shape[1]
+    found = np.zeros(Q.shape[0], dtype=np.int64)
+    for q in range(Q.shape[0]):
+        query = Q[q]
+        q_sq = np.float32(0.0)
+        for f in range(d):
+            q_sq += query[f] * query[f]
+        heap_d = out_dist[q]
+        heap_r = out_rows[q]
+        size = 0
+        for c in range(cells.shape[1]):
+            cell = cells[q, c]
+            for r in range(offsets[cell], offsets[cell + 1]):
+                dot = np.float32(0.0)
+                for f in range(d):
+                    dot += X[r, f] * query[f]
+                value = x_sq[r] - np.float32(2.0) * dot + q_sq
+                if value < 0:
+                    value = np.float32(0.0)
+                if size < k:  # not full: sift the new entry up
+                    i = size
+                    size += 1
+                    while i > 0:
+                        parent = (i - 1) // 2
+                        if heap_d[parent] >= value:
+                            break
+                        heap_d[i] = heap_d[parent]
+                        heap_r[i] = heap_r[parent]
+                        i = parent
+                    heap_d[i] = value
+                    heap_r[i] = r
+                elif value < heap_d[0]:  # nearer than the farthest kept: it takes its place
+                    _sift_down(heap_d, heap_r, size, value, r)
+        # Heap sort, in place: the farthest goes to the end, one at a time.
+        end = size
+        while end > 1:
+            end -= 1
+            top_d, top_r = heap_d[0], heap_r[0]
+            value, row = heap_d[end], heap_r[end]
+            heap_d[end] = top_d
+            heap_r[end] = top_r
+            _sift_down(heap_d, heap_r, end, value, row)
+        found[q] = size
+    return found
 
 
 @dataclass
@@ -99,6 +159,7 @@ class IVFIndex:
     offsets: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
     X: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
     x_sq: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    _centre_index: ExactIndex = field(default=None, repr=False)  # type: ignore[assignment]
 
     def fit(self, X: np.ndarray) -> IVFIndex:
         X = np.ascontiguousarray(X, dtype=np.float32)
@@ -117,6 +178,7 @@ class IVFIndex:
         self.position[self.order] = np.arange(n, dtype=rows_type)
         self.offsets = np.searchsorted(assign[self.order], np.arange(lists + 1))
         self.centres = centres.astype(np.float32)
+        self._centre_index = ExactIndex().fit(self.centres)
         # The index keeps the only copy of the vectors, in cell order (`vectors` reads them).
         self.X = X[self.order]
         self.x_sq = (self.X.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
@@ -124,24 +186,20 @@ class IVFIndex:
         return self
 
     def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        Q = np.atleast_2d(np.asarray(Q, dtype=np.float32))
+        """The k nearest songs of each query among its `n_probe` nearest cells: (indices, squared
+        distances), nearest first; -1 and inf where the cells hold fewer than k songs."""
+        Q = np.ascontiguousarray(np.atleast_2d(np.asarray(Q, dtype=np.float32)))
         probe = min(self.n_probe, self.n_lists or 1)
-        cells = ExactIndex().fit(self.centres).search(Q, probe)[0]
-        out_idx = np.full((len(Q), k), -1, dtype=np.int64)
-        out_dist = np.full((len(Q), k), np.inf, dtype=np.float32)
-        for q, query in enumerate(Q):
-            starts, ends = self.offsets[cells[q]], self.offsets[cells[q] + 1]
-            total = int((ends - starts).sum())
-            if not total:
-                continue
-            rows = np.empty(total, dtype=np.int64)
-            distances = np.empty(total, dtype=np.float32)
-            _scan_runs(self.X, self.x_sq, starts, ends, query, np.float32(query @ query), rows, distances)
-            idx, dist = _top_k(distances[None, :], k)
-            m = idx.shape[1]
-            out_idx[q, :m] = self.order[rows[idx[0]]]
-            out_dist[q, :m] = dist[0]
-        return out_idx, out_dist
+        cells = self._centre_index.search(Q, probe)[0]
+        rows = np.empty((len(Q), k), dtype=np.int64)
+        distances = np.empty((len(Q), k), dtype=np.float32)
+        found = _nearest_in_cells(self.X, self.x_sq, self.offsets, cells, Q, rows, distances)
+        missing = np.arange(k)[None, :] >= found[:, None]
+        rows[missing] = 0
+        out_idx = self.order[rows].astype(np.int64)
+        out_idx[missing] = -1
+        distances[missing] = np.inf
+        return out_idx, distances
 
     def vectors(self, rows) -> np.ndarray:
         """The indexed vectors of `rows` (row numbers of the matrix given to `fit`)."""
