@@ -110,10 +110,10 @@ def _hwm_mb(field: str = "VmHWM:") -> float:
 def _measure(what: str, folder: str) -> None:
     """In a fresh process: build what `what` names over the stores in `folder`; print its figures."""
     from songscope import service
-    from songscope.config import Settings
+    from songscope.config import DEFAULT_NAME_CONTEXT, Settings
     from songscope.store.store import Store
 
-    settings = Settings(db_url=f"sqlite:///{folder}/s.db", lake_url=f"{folder}/lake", name_context=0.0 if what == "recommender without names" else 2.0)
+    settings = Settings(db_url=f"sqlite:///{folder}/s.db", lake_url=f"{folder}/lake", name_context=0.0 if what == "recommender without names" else DEFAULT_NAME_CONTEXT)
     with Store(settings) as store:
         import pandas  # noqa: F401  (imports are the baseline, not the catalogue)
         import sklearn.ensemble  # noqa: F401

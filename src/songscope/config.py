@@ -33,8 +33,8 @@ _ENV = {
 }
 
 
-#: The name context's weight (`recommend.distance.NAME_CONTEXT`): the best on the TidyTuesday
-#: training half (bench/tune_context.py).
+#: The name context's weight (`recommend.distance.NAME_CONTEXT`): chosen on the training halves
+#: of TidyTuesday and the seed's charts (bench/tune_context.py).
 DEFAULT_NAME_CONTEXT = 2.0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from songscope.errors import UserError
@@ -81,8 +82,9 @@ def test_default_weights_are_what_learning_on_the_tidytuesday_training_half_give
 
 def test_album_and_name_context_are_ingredients_of_the_metric_with_their_shares(seed_catalogue):
     from songscope.features import FeatureSpace
+    from songscope.recommend.names import name_coordinates, name_texts
     from songscope.recommend.recommender import Recommender, RecommendOptions
-    from songscope.recommend.vectors import album_codes
+    from songscope.recommend.vectors import album_codes, artists_mean
     from tests.conftest import load_catalogue
 
     catalogue = load_catalogue(seed_catalogue).iloc[:4_000].reset_index(drop=True)
@@ -93,7 +95,12 @@ def test_album_and_name_context_are_ingredients_of_the_metric_with_their_shares(
     both = Recommender.from_frame(catalogue, space, distance=SongDistance(album_context=1.0, name_context=2.0))
     d = len(space.output_names)
     assert both.X.shape[1] == 3 * d + 8
-    np.testing.assert_allclose(np.linalg.norm(both.X[:, 3 * d:], axis=1), 2.0, rtol=1e-4)
+    # The names' block: each song placed by its artists' name texts ("artists - title - album") as a whole.
+    own = name_coordinates(name_texts(pa.Table.from_pandas(catalogue, preserve_index=False)))
+    np.testing.assert_allclose(np.linalg.norm(own, axis=1), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(both.X[:, 3 * d:], 2.0 * artists_mean(own, both.songs, both.distance), atol=1e-5)
+    single = np.bincount(both.songs.artist)[both.songs.artist] == 1  # an artist of one song: its own place
+    assert single.any() and np.allclose(both.X[single, 3 * d:], 2.0 * own[single], atol=1e-5)
     item = both.recommend([catalogue["track_id"].iloc[0]], RecommendOptions(n=3)).items[0]
     shares = item.contributions
     assert {"artist sound", "album sound", "names"} <= set(shares) and abs(sum(shares.values()) - 1.0) < 1e-3

@@ -228,7 +228,12 @@ def test_offline_evaluation_on_tidytuesday_and_liked_set(tmp_path):
     # Each step's "adds" is its mean minus the previous step's.
     for before, after in zip([first, *rest], rest):
         assert abs(after["adds"] - (after["mean"] - before["mean"])) < 1e-9
-    assert {r["metric"] for r in ablation} == {"genre_precision@10", "precision@10", "liked_auc", "liked_auc with dislikes"}
+    # Each ingredient's gain with the query's artist left out (discovery), on the same steps.
+    discovery = [r for r in ablation if r["metric"] == "genre_precision@10, other artists"]
+    assert [r["step"] for r in discovery] == steps and all(r["queries"] == 300 for r in discovery)
+    assert discovery[-2]["mean"] == found["mean"]  # the default ("+ taste model (songscope)") as the results give it
+    assert {r["metric"] for r in ablation} == {"genre_precision@10", "genre_precision@10, other artists", "precision@10", "liked_auc",
+                                                "liked_auc with dislikes"}
     bad = runner.invoke(app, ["eval-recs", str(benchmark_file(TIDYTUESDAY)), "--label", "nope", "--lake", str(tmp_path / "lake")])
     assert bad.exit_code == 2 and "no 'nope' column" in bad.output
 

@@ -31,10 +31,10 @@ def slices(tmp_path):
 
 
 def _every_name(store: Store) -> list[str]:
-    from songscope.recommend.songs import search_keys
+    from songscope.recommend.names import name_texts
     from songscope.store.catalogue import read
 
-    return search_keys(pa.Table.from_pandas(read(store, names.NAME_COLUMNS), preserve_index=False)).to_pylist()
+    return name_texts(pa.Table.from_pandas(read(store, names.NAME_COLUMNS), preserve_index=False))
 
 
 def _placed(store: Store) -> list[str]:

@@ -188,21 +188,17 @@ class Backend(Protocol):
         ...
 
 
-#: The columns a song's name is read from (`recommend.songs.search_keys`).
-NAME_COLUMNS = ["artist_name", "artists", "track_name"]
-
-
 def place_part_names(lake: Lake, model: NameModel, part_key: str) -> np.ndarray:
     """The name coordinates of the songs of one catalogue file (`part_key`), placed by `model`
     and written to the lake (`keys.name_coordinates`): what each backend runs per file, the
     local one in this process and Spark's on its executors."""
     import pyarrow as pa
 
-    from songscope.recommend.songs import search_keys
+    from songscope.recommend.names import NAME_COLUMNS, name_texts
     from songscope.store import keys
     from songscope.store.catalogue import read_part
 
-    found = model.project(search_keys(read_part(lake, part_key, NAME_COLUMNS)).to_pylist())
+    found = model.project(name_texts(read_part(lake, part_key, NAME_COLUMNS)))
     lake.write_table(keys.name_coordinates(model.version, part_key), pa.table({f"name_{j + 1}": found[:, j] for j in range(model.dimensions)}))
     return found
 

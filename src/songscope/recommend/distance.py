@@ -51,10 +51,12 @@ DEFAULT_WEIGHTS: Mapping[str, float] = SPOTIFY.metric_weights()
 ARTIST_CONTEXT = 1.0
 #: Weight of the album's mean (0: off; used when the catalogue has albums).
 ALBUM_CONTEXT = 0.0
-#: Weight of the names' n-gram coordinates (rows of unit length; 0: off). On by default at 2,
-#: the best weight on the TidyTuesday training half (bench/tune_context.py): +0.035
-#: genre-precision@10 on a hidden 114-genre catalogue. Its cost is paid once per song, not per
-#: command: the catalogue keeps its songs' coordinates (`service.names`).
+#: Weight of the names' n-gram coordinates (rows of unit length; 0: off), a song placed by its
+#: artists' names as a whole ("artists - title - album", the mean over their songs). On by
+#: default at 2, chosen on the training halves (bench/tune_context.py): at 3, TidyTuesday
+#: gained more (+0.035 against +0.021 genre-precision@10) but the seed's charts lost 0.004 and
+#: song paths grew a long hop into the end song's artist; at 2 neither loses. Its cost is paid once
+#: per song, not per command: the catalogue keeps its songs' coordinates (`service.names`).
 NAME_CONTEXT = DEFAULT_NAME_CONTEXT
 
 

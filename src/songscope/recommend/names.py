@@ -1,7 +1,7 @@
 """Where a song's name places it: the name model, fitted once and kept.
 
 Character n-grams (one to three letters, within words) of each song's lower-case "artists -
-title", weighted by TF-IDF (sublinear term frequency, rows of unit length) and reduced by a
+title - album" (`name_texts`; the album where the catalogue names one), weighted by TF-IDF (sublinear term frequency, rows of unit length) and reduced by a
 truncated SVD: a few coordinates that place names by script and language (see `distance`, "Name
 context"). Unsupervised: no label is read.
 
@@ -32,6 +32,30 @@ NAME_FIT_SAMPLE = 50_000
 _NAME_CHUNK = 20_000
 #: The most n-grams the vocabulary keeps (the most frequent).
 MAX_GRAMS = 50_000
+#: Columns that carry an album's name, the first present is read.
+ALBUM_NAME_COLUMNS = ("track_album_name", "album_name", "album")
+#: The columns a song's name text is made of (`name_texts`), those a catalogue has.
+NAME_COLUMNS = ["artist_name", "artists", "track_name", *ALBUM_NAME_COLUMNS]
+
+
+def name_texts(table) -> list[str]:
+    """Each song's name text: its lower-case "artists - title" (`songs.search_keys`, what it is
+    found by), then " - album" where the table names its album. An album's name says as much
+    of style and language as a title does ("Reggaeton Hits", "Kinderlieder"), and more often.
+    `table`: a pyarrow Table with ``artist_name`` and ``track_name``, optionally ``artists``
+    and an album name (`ALBUM_NAME_COLUMNS`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from songscope.recommend.songs import search_keys
+
+    keys = search_keys(table)
+    column = next((c for c in ALBUM_NAME_COLUMNS if c in table.column_names), None)
+    if column is None:
+        return keys.to_pylist()
+    album = pc.utf8_lower(pc.cast(table.column(column), pa.string()))
+    joined = pc.binary_join_element_wise(keys, album, " - ", null_handling="skip")
+    return joined.to_pylist()
 
 
 @dataclass(frozen=True, eq=False)

@@ -403,11 +403,15 @@ def evaluate_recommendations(
         gp = genre_precision(tracks, everything, label=label, queries=queries, seed=seed, progress=say, labels_per_pick=carried)
         table = summary_table({name: gp[name] for name in methods.all()}, metric="genre_precision@10")
         results.append(table.assign(labels_per_pick=table["method"].map(carried)))
-        # Discovery: the same queries, every method's picks by other artists than the query's.
-        discovering = {name: methods.discovering(method) for name, method in methods.all().items()}
+        # Discovery: the same queries, every method's picks (and every step of the ablation's) by
+        # other artists than the query's.
+        steps = methods.ablation()
+        wrapped: dict[Method, Method] = {}  # one wrapper a method, so a method shared by both is scored once
+        discovering = {name: wrapped.setdefault(method, methods.discovering(method)) for name, method in (methods.all() | steps).items()}
         found = genre_precision(tracks, discovering, label=label, queries=queries, seed=seed, progress=say)
-        results.append(summary_table(found, metric="genre_precision@10, other artists"))
-        ablation.append(ablation_table({name: gp[name] for name in methods.ablation()}, metric="genre_precision@10"))
+        results.append(summary_table({name: found[name] for name in methods.all()}, metric="genre_precision@10, other artists"))
+        ablation.append(ablation_table({name: gp[name] for name in steps}, metric="genre_precision@10"))
+        ablation.append(ablation_table({name: found[name] for name in steps}, metric="genre_precision@10, other artists"))
         if playlist:
             pc = playlist_continuation(tracks, everything, playlist=playlist, seed=seed, limit=playlists, progress=say)
             for metric in ("precision@10", "r_precision", "ndcg@10"):

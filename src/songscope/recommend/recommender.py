@@ -29,11 +29,11 @@ from songscope.features import FeatureSpace
 from songscope.recommend.distance import SongDistance, artist_means
 from songscope.recommend.facts import SongFacts
 from songscope.recommend.index import ExactIndex, build_index
-from songscope.recommend.names import name_coordinates
+from songscope.recommend.names import name_coordinates, name_texts
 from songscope.recommend.options import RecommendOptions
 from songscope.recommend.songs import SONG_COLUMNS, SongTable
 from songscope.recommend.taste import BACKGROUND, TASTE_MIN_FAVOURITES, sample_others, taste_model
-from songscope.recommend.vectors import CHUNK, N_PROBE, NAMES_N_PROBE, album_codes, aligned_clusters, context_blocks, stacked, with_artist_context
+from songscope.recommend.vectors import CHUNK, N_PROBE, NAMES_N_PROBE, album_codes, aligned_clusters, artists_mean, context_blocks, stacked, with_artist_context
 
 RRF_K = 60
 POOL = 300  # neighbours each seed contributes before filters and diversity
@@ -147,7 +147,9 @@ class Recommender:
         `songs`: the same batches' `SongTable` when one is built already (the web app's).
         `albums`: each song's album (integer codes, in batch order), for album context.
         `name_places`: each song's name coordinates (`recommend.names`, in batch order), placed once
-        and kept by the catalogue; without them, a model is fitted on these songs' names now."""
+        and kept by the catalogue; without them, a model is fitted on these songs' names now.
+        The name context places a song by its artists' names as a whole: the mean of the
+        coordinates of their songs (`vectors.artists_mean`)."""
         distance = distance or SongDistance()
         space = space if space is not None else FeatureSpace()
         fitted = space.centre_ is not None
@@ -156,6 +158,7 @@ class Recommender:
         from sklearn.preprocessing import StandardScaler
 
         tables: list[pa.Table] = []
+        texts: list[str] = []  # the songs' name texts, when their coordinates are not given
         statistics = StandardScaler()  # the standard space's centre and scale, from batches
 
         def encoded_batches():
@@ -167,6 +170,8 @@ class Recommender:
                     statistics.partial_fit(encoded)
                 if songs is None:
                     tables.append(table.select([c for c in SONG_COLUMNS if c in table.column_names]))
+                if distance.name_context and name_places is None:
+                    texts.extend(name_texts(table))
                 yield encoded
 
         X = stacked(encoded_batches(), rows)
@@ -194,10 +199,11 @@ class Recommender:
         if distance.album_context and albums is not None:
             contexts.append((distance.album_context * artist_means(X[:, :d], np.asarray(albums))).astype(np.float32))
         if distance.name_context:
-            placed = name_places if name_places is not None else name_coordinates(songs.search_key.to_pylist())
+            placed = name_places if name_places is not None else name_coordinates(texts)
+            texts.clear()
             if len(placed) != len(songs):
                 raise ValueError(f"{len(placed):,} name coordinates for {len(songs):,} songs")
-            contexts.append(distance.name_context * placed)
+            contexts.append(distance.name_context * artists_mean(placed, songs, distance))
         if contexts:
             X = np.hstack([X, *contexts])
         labels = None

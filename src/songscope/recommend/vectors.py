@@ -47,6 +47,19 @@ def stacked(parts: Iterable[np.ndarray], rows: int | None) -> np.ndarray:
     return X
 
 
+def artists_mean(values: np.ndarray, songs: SongTable, distance: SongDistance) -> np.ndarray:
+    """Each song's mean of `values` over its artist's songs (float32, one row per song): over
+    each of its artists' songs, then averaged, where songs have several and `distance` counts
+    every artist. What the name context places a song by: its artists' names as a whole."""
+    if songs.several_artists and distance.every_artist:
+        starts, codes = songs.artist_lists()
+        return artist_means(values, codes, starts).astype(np.float32)
+    artists = songs.artist
+    counts = np.maximum(np.bincount(artists), 1)
+    means = np.column_stack([np.bincount(artists, weights=values[:, j], minlength=len(counts)) / counts for j in range(values.shape[1])])
+    return means.astype(np.float32)[artists]
+
+
 def with_artist_context(X: np.ndarray, d: int, songs: SongTable, distance: SongDistance) -> np.ndarray:
     """Fill columns d..2d of `X` with each song's artist mean of columns 0..d, times the artist
     context's weight (the same as `SongDistance.embed`, in place, in chunks where songs have one

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from songscope.backends.base import NAME_COLUMNS, place_part_names
-from songscope.recommend.names import NAME_DIMENSIONS, NAME_FIT_SAMPLE, NameModel
+from songscope.backends.base import place_part_names
+from songscope.recommend.names import NAME_COLUMNS, NAME_DIMENSIONS, NAME_FIT_SAMPLE, NameModel, name_texts
 from songscope.service.common import Progress, say_to
 from songscope.store import keys
 from songscope.store.catalogue import sample, track_parts
@@ -49,10 +49,8 @@ def name_model(store: Store) -> NameModel:
     model = _stored_model(store)
     if model is not None and not _outgrown(model, songs):
         return model
-    from songscope.recommend.songs import search_keys
-
     frame, _ = sample(store, NAME_FIT_SAMPLE, columns=NAME_COLUMNS)
-    names = search_keys(pa.Table.from_pandas(frame, preserve_index=False)).to_pylist()
+    names = name_texts(pa.Table.from_pandas(frame, preserve_index=False))
     fitted = NameModel.fit(names, NAME_DIMENSIONS)
     fitted = NameModel(fitted.grams, fitted.idf, fitted.components, fitted.dimensions, songs)
     store.lake.write_bytes(keys.NAME_MODEL, fitted.to_bytes())
