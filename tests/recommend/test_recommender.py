@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from songscope.cli import app
 from songscope.errors import UserError
 from songscope.features import FeatureSpace
-from songscope.recommend.recommender import Recommender, RecommendOptions, UnknownSongError
+from songscope.recommend.recommender import NAME_REASON, Recommender, RecommendOptions, UnknownSongError
 from songscope.recommend.taste import sample_others
 from songscope.store import db
 from tests.conftest import cluster, copy_stores, run_service
@@ -49,15 +49,15 @@ def test_two_moods_are_both_served(recommender):
     # Reasons: the nearest seed, what is alike and what differs, per-feature shares summing to 1.
     first = result.items[0]
     assert abs(sum(first.contributions.values()) - 1) < 1e-3
-    assert len(first.similar_in) in (3, 4) and first.similar_in[3:] in ([], ["name"]) and "close to" in first.reason()
+    assert len(first.similar_in) in (3, 4) and first.similar_in[3:] in ([], [NAME_REASON]) and "close to" in first.reason()
     # No song twice under another version's id.
     versions = {(i.artist_name.lower(), i.track_name.lower()) for i in result.items}
     assert len(versions) == 10
 
 
 def test_a_pick_whose_name_nearly_matches_its_seeds_says_so(recommender):
-    """The reasons say "name" exactly when the two names' coordinates nearly point one way
-    (their words and script), whatever the features say."""
+    """The reasons say "title words" exactly when the two songs' name coordinates (their artists'
+    titles and albums) nearly point one way (words and script), whatever the features say."""
     from songscope.recommend.recommender import SIMILAR_NAME_COSINE
 
     names = recommender.taste_columns.stop, recommender.X.shape[1]
@@ -67,11 +67,11 @@ def test_a_pick_whose_name_nearly_matches_its_seeds_says_so(recommender):
         pick = recommender.X[recommender.songs.rows_of_ids([item.track_id])[0], names[0]:names[1]]
         seed = recommender.X[recommender.resolve(item.nearest_seed), names[0]:names[1]]
         cosine = float(pick @ seed / (np.linalg.norm(pick) * np.linalg.norm(seed)))
-        said = "name" in item.similar_in
+        said = NAME_REASON in item.similar_in
         assert said == (cosine >= SIMILAR_NAME_COSINE), (item.track_name, cosine)
         seen.add(said)
         if said:
-            assert item.reason().startswith(f"close to {item.nearest_seed} in ") and ", name" in item.reason()
+            assert item.reason().startswith(f"close to {item.nearest_seed} in ") and f", {NAME_REASON}" in item.reason()
     assert seen == {True, False}  # both kinds among the picks (other Bastille songs share its name's words)
 
 

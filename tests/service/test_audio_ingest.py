@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from songscope import schema, service
-from songscope.recommend.recommender import RecommendOptions
+from songscope.recommend.recommender import NAME_REASON, RecommendOptions
 from songscope.store import audio_files, db
 from songscope.store.catalogue import health
 from songscope.store.store import Store
@@ -79,7 +79,7 @@ def test_the_catalogue_clusters_recommends_and_reports_in_its_own_words(library,
         found = service.recommend(store, [first], options=RecommendOptions(n=3, per_artist=3))
         assert found.result.items and all(item.track_id != first for item in found.result.items)
         for item in found.result.items:  # reasons name the set's features in their own names
-            assert all(name in schema.AUDIO.names or name.startswith(("key_", "mode")) or name == "name" for name in item.similar_in), item.similar_in
+            assert all(name in schema.AUDIO.names or name.startswith(("key_", "mode")) or name == NAME_REASON for name in item.similar_in), item.similar_in
         # A playlist a player opens as it is: the files, relative to where it is written, with their lengths.
         lists = library / "Playlists"
         text = service.recommendation_playlist(store, found).render("m3u", base=lists)

@@ -10,6 +10,7 @@ import pytest
 
 from songscope import schema, service
 from songscope.errors import UserError
+from songscope.recommend.recommender import NAME_REASON
 from songscope.schema import FeatureColumn, FeatureSet
 from songscope.store.store import Store
 
@@ -80,7 +81,7 @@ def test_every_stage_reads_the_catalogue_s_feature_set(made_up, settings_factory
         assert len(outcome.result.items) == 10
         for item in outcome.result.items:  # the reasons name the set's features and its words
             named = {n.removeprefix("higher ").removeprefix("lower ") for n in item.similar_in + item.differs_in}
-            assert named - {"artist's sound", "name"} <= {"energy", "valence", "tempo", "duration_ms"}  # in their own names, a log or not
+            assert named - {"artist's sound", NAME_REASON} <= {"energy", "valence", "tempo", "duration_ms"}  # in their own names, a log or not
             assert _described_in_own_words(item.cluster_description or "close to the catalogue's middle")
 
         written = service.report(store, output=tmp_path / "report.html")

@@ -39,8 +39,10 @@ RRF_K = 60
 POOL = 300  # neighbours each seed contributes before filters and diversity
 FUZZY_ALL = 50_000  # up to this many songs, a misspelt favourite is compared with every name
 FUZZY_POOL = 20_000  # above it, with this many names that share its words
-#: Names whose coordinates' cosine is at least this share words or script enough to say so ("name").
+#: Names whose coordinates' cosine is at least this share words or script enough to say so.
 SIMILAR_NAME_COSINE = 0.9
+#: What the reasons call the names' ingredient: the artists' titles and albums share words or script.
+NAME_REASON = "title words"
 
 
 class UnknownSongError(UserError):
@@ -508,7 +510,7 @@ class Recommender:
             items.append(Recommendation(
                 rank=i + 1, track_id=ids[i], artist_name=artists[i], track_name=titles[i], score=round(float(scores[i]), 6),
                 nearest_seed=seed_labels[i], distance=round(distances[i], 4),
-                similar_in=[said[j] for j in counted[:3]] + (["name"] if similar_name[i] else []), differs_in=differs,
+                similar_in=[said[j] for j in counted[:3]] + ([NAME_REASON] if similar_name[i] else []), differs_in=differs,
                 contributions=contributions, cluster=cluster,
                 cluster_description=self.descriptions.get(cluster) if cluster is not None else None, artists=every[i],
             ))
