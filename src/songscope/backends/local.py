@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from songscope import schema
-from songscope.backends.base import ASSIGN_CHUNK, REFERENCE_SONGS, CleanedSources, Clustering, IngestOptions, Placement, Progress, SongSample
+from songscope.backends.base import ASSIGN_CHUNK, REFERENCE_SONGS, CleanedSources, Clustering, IngestOptions, Placement, Progress, SongSample, place_part_names
 from songscope.crashpoints import reach
 from songscope.schema import SPOTIFY, FeatureSet
 from songscope.store.catalogue import InMemoryIngest
@@ -153,8 +153,6 @@ class LocalBackend:
         return profile(store.catalogue(), clean_report=clean_report, rejected=rejected, figures=figures, feature_set=feature_set)
 
     def place_names(self, store: Store, model: NameModel, part_keys: list[str], progress: Progress | None = None) -> int:
-        from songscope.backends.base import place_part_names
-
         placed = 0
         for i, key in enumerate(part_keys):
             if progress:

@@ -1,8 +1,8 @@
 """Where a song's name places it: the name model, fitted once and kept.
 
 Character n-grams (one to three letters, within words) of each song's lower-case "artists -
-title - album" (`name_texts`; the album where the catalogue names one), weighted by TF-IDF (sublinear term frequency, rows of unit length) and reduced by a
-truncated SVD: a few coordinates that place names by script and language (see `distance`, "Name
+title - album" (`name_texts`; the album where the catalogue names one), weighted by TF-IDF
+(sublinear term frequency, rows of unit length) and reduced by a truncated SVD: a few coordinates that place names by script and language (see `distance`, "Name
 context"). Unsupervised: no label is read.
 
 A `NameModel` is the fitted vocabulary, inverse document frequencies and SVD components: fitted

@@ -54,10 +54,13 @@ def artists_mean(values: np.ndarray, songs: SongTable, distance: SongDistance) -
     if songs.several_artists and distance.every_artist:
         starts, codes = songs.artist_lists()
         return artist_means(values, codes, starts).astype(np.float32)
-    artists = songs.artist
+    return _per_artist_means(values, songs.artist).astype(np.float32)[songs.artist]
+
+
+def _per_artist_means(values: np.ndarray, artists: np.ndarray) -> np.ndarray:
+    """Each artist's mean of `values`' columns (float64, one row per artist code)."""
     counts = np.maximum(np.bincount(artists), 1)
-    means = np.column_stack([np.bincount(artists, weights=values[:, j], minlength=len(counts)) / counts for j in range(values.shape[1])])
-    return means.astype(np.float32)[artists]
+    return np.column_stack([np.bincount(artists, weights=values[:, j], minlength=len(counts)) for j in range(values.shape[1])]) / counts[:, None]
 
 
 def with_artist_context(X: np.ndarray, d: int, songs: SongTable, distance: SongDistance) -> np.ndarray:
@@ -71,11 +74,7 @@ def with_artist_context(X: np.ndarray, d: int, songs: SongTable, distance: SongD
             X[:, d + j] = weight * artist_means(X[:, j : j + 1], codes, starts)[:, 0]
         return X
     artists = songs.artist
-    counts = np.bincount(artists).astype(np.float64)
-    means = np.empty((len(counts), d), dtype=np.float64)
-    for j in range(d):
-        means[:, j] = np.bincount(artists, weights=X[:, j], minlength=len(counts))
-    means = (weight * means / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    means = (weight * _per_artist_means(X[:, :d], artists)).astype(np.float32)
     for start in range(0, len(X), CHUNK):
         X[start : start + CHUNK, d:] = means[artists[start : start + CHUNK]]
     return X
