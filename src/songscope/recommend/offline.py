@@ -34,6 +34,25 @@ from songscope.recommend.vectors import album_codes
 Method = Callable[[list[int], int], list[int]]  # (seed rows, n) -> recommended rows
 
 
+@dataclass(frozen=True, eq=False)
+class Asking:
+    """A method that asks a `Recommender` with fixed options (`RecommendOptions` fields but `n`).
+    For discovery it asks the recommender to leave the seeds' artists out itself (`discovering`):
+    asking for ever longer lists instead would pass the 500 songs a request may ask for whenever
+    a seed's artist has hundreds of songs in the catalogue."""
+
+    recommender: Recommender
+    options: dict = field(default_factory=dict)
+
+    def __call__(self, seeds: list[int], n: int) -> list[int]:
+        songs = self.recommender.songs
+        result = self.recommender.recommend(songs.ids(seeds), RecommendOptions(n=n, **self.options))
+        return songs.rows_of_ids([item.track_id for item in result.items]).tolist()
+
+    def discovering(self) -> Asking:
+        return Asking(self.recommender, self.options | {"exclude_seed_artists": True})
+
+
 #: The playlist protocol's column when none is named and the catalogue has it (TidyTuesday's layout).
 DEFAULT_PLAYLIST_COLUMN = "playlist_id"
 
@@ -82,6 +101,7 @@ class Methods:
         self.popular = np.argsort(-popularity.astype("Float64").fillna(-1).to_numpy(dtype=float), kind="stable")
         self.labels = LocalAlgorithm("kmeans", n_clusters=min(self.clusters, len(self.tracks)), random_state=self.seed, n_init=1).fit(self.X).labels
         self.recommender = Recommender.from_frame(self.tracks, self.space)
+        self.songscope: Method = Asking(self.recommender)
         self.rng = np.random.default_rng(self.seed)
         names = self.space.output_names
         weights_only = SongDistance(artist_context=0.0).embed(self.X, names, None, features=self.space.feature_set)
@@ -111,9 +131,8 @@ class Methods:
             "mean-vector kNN": self.mean_vector,
             "exact kNN": self.exact_knn,
             "songscope": self.songscope,
-        } | ({"songscope, weights learned here": self.songscope_learned} if self._learned is not None else {}) \
-          | ({"songscope, first artist only": lambda seeds, n: self._recommend(self._first_artist_only, seeds, RecommendOptions(n=n))}
-             if self._first_artist_only is not None else {})
+        } | ({"songscope, weights learned here": Asking(self._learned)} if self._learned is not None else {}) \
+          | ({"songscope, first artist only": Asking(self._first_artist_only)} if self._first_artist_only is not None else {})
 
     def ablation(self) -> dict[str, Method]:
         """songscope built up one ingredient at a time, from plain kNN to the default."""
@@ -122,17 +141,18 @@ class Methods:
             "+ learned feature weights": lambda seeds, n: self._knn(self._weighted_index, self._weighted_index.X, seeds, n),
             "+ artist context": lambda seeds, n: self._knn(self._context_index, self._context_index.X, seeds, n),
         } | ({"+ name context": lambda seeds, n: self._knn(self._names_index, self._names_index.X, seeds, n)} if self._names_index is not None else {}) | {
-            "+ reciprocal-rank fusion": lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, per_artist=None, exclude_versions=False, taste=False)),
-            "+ artist cap, one version": lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, taste=False)),
+            "+ reciprocal-rank fusion": Asking(self.recommender, {"per_artist": None, "exclude_versions": False, "taste": False}),
+            "+ artist cap, one version": Asking(self.recommender, {"taste": False}),
             "+ taste model (songscope)": self.songscope,
-        } | ({"+ album context": lambda seeds, n: self._recommend(self._with_album, seeds, RecommendOptions(n=n))} if self._with_album is not None else {})
+        } | ({"+ album context": Asking(self._with_album)} if self._with_album is not None else {})
 
     def discovering(self, method: Method) -> Method:
         """`method` for discovery: songs by other artists than the seeds' (normalised artists).
-        songscope has the option itself (`exclude_seed_artists`); any other method is asked for
-        more songs (four times as many each round) until `n` by other artists remain."""
-        if method == self.songscope:
-            return lambda seeds, n: self._recommend(self.recommender, seeds, RecommendOptions(n=n, exclude_seed_artists=True))
+        songscope's own methods have the option themselves (`Asking.discovering`); any other
+        method is asked for more songs (four times as many each round) until `n` by other
+        artists remain."""
+        if isinstance(method, Asking):
+            return method.discovering()
         songs = self.recommender.songs
         most = len(self.tracks)
 
@@ -181,18 +201,6 @@ class Methods:
         idx, dist = index.search(X[seeds], n + len(seeds))
         order = np.argsort(dist.ravel(), kind="stable")
         return self._fill(idx.ravel()[order], seeds, n)
-
-    def _recommend(self, recommender: Recommender, seeds: list[int], options: RecommendOptions) -> list[int]:
-        result = recommender.recommend(recommender.songs.ids(seeds), options)
-        return recommender.songs.rows_of_ids([item.track_id for item in result.items]).tolist()
-
-    def songscope(self, seeds: list[int], n: int) -> list[int]:
-        return self._recommend(self.recommender, seeds, RecommendOptions(n=n))
-
-    def songscope_learned(self, seeds: list[int], n: int) -> list[int]:
-        assert self._learned is not None
-        return self._recommend(self._learned, seeds, RecommendOptions(n=n))
-
 
 Progress = Callable[[str], None]
 
