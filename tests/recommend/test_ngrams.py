@@ -3,6 +3,9 @@ same vocabulary, on real names and on any text hypothesis finds."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import CountVectorizer
 
-from songscope.recommend.ngrams import count_grams, fit_vocabulary, gram_key, gram_keys, gram_of
+from songscope.recommend.ngrams import GramCounter, count_grams, fit_vocabulary, gram_key, gram_keys, gram_of
 from tests.conftest import TIDYTUESDAY
 
 #: Text with what breaks naive splitting: every kind of whitespace, combining marks, wide and
@@ -74,3 +77,20 @@ def test_grams_outside_the_vocabulary_are_not_counted_and_keys_round_trip():
         gram_key("abcd")
     with pytest.raises(ValueError, match="ngram_range"):
         gram_keys(["a"], (0, 4))
+
+
+def test_a_new_counter_counts_in_several_threads_at_once(tidytuesday_names):
+    """The name model counts a catalogue's chunks on every core with one counter. pandas used to
+    tell threads that first used a new index together that it had duplicates (pandas#21150): a
+    million-song ingest failed placing its names. Four threads start together on new counters."""
+    vocabulary = fit_vocabulary(tidytuesday_names[:5000], max_features=20_000)
+    expected = count_grams(tidytuesday_names[:50], vocabulary)
+    for _ in range(20):
+        counter, start = GramCounter(vocabulary), threading.Barrier(4)
+
+        def count(_: int, counter: GramCounter = counter, start: threading.Barrier = start):
+            start.wait()
+            return counter.counts(tidytuesday_names[:50])
+
+        with ThreadPoolExecutor(4) as pool:
+            assert all(_equal(found, expected) for found in pool.map(count, range(4)))

@@ -170,6 +170,11 @@ class GramCounter:
         self.ngram_range, self.lowercase, self.dtype = ngram_range, lowercase, dtype
         self._columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
         self._index = pd.Index(_scrambled(np.fromiter(map(gram_key, vocabulary), dtype=np.int64, count=len(vocabulary))))
+        # pandas fills an index's hash table and its uniqueness flag on first use, and threads
+        # that first use it together can read the flag half set and be told the index has
+        # duplicates (pandas-dev/pandas#21150): fill them here, before `counts` is shared.
+        if not self._index.is_unique:
+            raise ValueError("two n-grams of the vocabulary have one key")
         self.width = int(self._columns.max()) + 1 if len(self._columns) else 0
 
     def counts(self, texts: Sequence[str]):
