@@ -7,6 +7,11 @@ them as ratios between cases of the same run, not with other machines.
     python bench/ingest.py                     # seed, 1,000,000 synthetic rows, and 10,000 more into an
                                                # empty catalogue and into the big one; SQLite and PostgreSQL
     python bench/ingest.py --rows 200000 --no-postgres
+    python bench/ingest.py --against v0.36         # every case again with another release's code
+                                                   # (a git revision, checked out beside), in turn
+
+With `--against`, each case runs with this checkout's code and with the revision's (its `src/`
+first on the child's path), alternating, and the table adds the ratio of rows/s and of peaks.
 """
 
 from __future__ import annotations
@@ -55,10 +60,15 @@ def child(sources: list[str], db_url: str, lake_url: str) -> None:
     }))
 
 
-def run_case(name: str, sources: list[str], db_url: str, lake: Path) -> dict:
+def run_case(name: str, sources: list[str], db_url: str, lake: Path, code: Path | None = None) -> dict:
+    """One case in a fresh process, with this checkout's code or, given `code`, another release's
+    source folder first on the path."""
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(code), *filter(None, [env.get("PYTHONPATH")])])
     done = subprocess.run(
         [sys.executable, __file__, "--child", db_url, str(lake), *sources],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=env,
     )
     if done.returncode != 0:
         raise SystemExit(f"case {name} failed:\n{done.stderr}")
@@ -90,7 +100,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows (default 1,000,000)")
     parser.add_argument("--increment", type=int, default=10_000, help="rows of the small ingest, into an empty and into the big catalogue")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL cases")
+    parser.add_argument("--against", metavar="REV", help="also run every case with this git revision's code (e.g. the previous release)")
     args = parser.parse_args()
+    releases: list[tuple[str, Path | None]] = [("this", None)]
+    if args.against:
+        releases.append((args.against, _checkout(args.against)))
 
     from songscope.clean import read_and_clean
     from songscope.seed import seed_paths
@@ -120,27 +134,45 @@ def main() -> None:
 
         try:
             cases = [
-                ("seed", seed_paths(), fresh()),
-                (f"{args.rows:,} synthetic", [str(synthetic)], fresh()),
-                (f"+{args.increment:,} into an empty catalogue", [str(small)], fresh()),
+                ("seed", seed_paths()),
+                (f"{args.rows:,} synthetic", [str(synthetic)]),
+                (f"+{args.increment:,} into an empty catalogue", [str(small)]),
             ]
-            for label, sources, (url, lake) in cases:
-                print(f"running {label} -> {kind} ...", file=sys.stderr)
-                results.append(run_case(f"{label} -> {kind}", sources, url, lake))
-                stores.append((url, lake))
+            for label, sources in cases:
+                for release, code in releases:  # taking turns, so a slow spell of the machine hits both
+                    url, lake = fresh()
+                    print(f"running {label} -> {kind} ({release}) ...", file=sys.stderr)
+                    results.append(run_case(f"{label} -> {kind}", sources, url, lake, code) | {"release": release})
+                    if label == cases[1][0]:
+                        stores.append((release, code, url, lake))
             # The same small ingest into the big catalogue: its cost must not grow with the catalogue.
-            url, lake = stores[1]
-            print(f"running +{args.increment:,} into the {args.rows:,} catalogue -> {kind} ...", file=sys.stderr)
-            results.append(run_case(f"+{args.increment:,} into {args.rows:,} -> {kind}", [str(small)], url, lake))
+            for release, code, url, lake in stores:
+                print(f"running +{args.increment:,} into the {args.rows:,} catalogue -> {kind} ({release}) ...", file=sys.stderr)
+                results.append(run_case(f"+{args.increment:,} into {args.rows:,} -> {kind}", [str(small)], url, lake, code) | {"release": release})
         finally:
             for drop in drops:
                 drop()
 
-    print(f"\n{'case':<44}{'rows':>11}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}  stages (s)")
+    print(f"\n{'case':<44}{'code':>9}{'rows':>11}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}  stages (s)")
     for r in results:
         stages = ", ".join(f"{k} {v}" for k, v in r["stages_s"].items())
-        print(f"{r['case']:<44}{r['rows']:>11,}{r['seconds']:>9.2f}{r['rows_per_s']:>10,}{r['peak_mb']:>9,}  {stages}")
-    print(json.dumps({"benchmark": "ingest", "results": results}))
+        print(f"{r['case']:<44}{r['release']:>9}{r['rows']:>11,}{r['seconds']:>9.2f}{r['rows_per_s']:>10,}{r['peak_mb']:>9,}  {stages}")
+    if args.against:
+        print(f"\nthis checkout against {args.against}, case by case:")
+        for case in dict.fromkeys(r["case"] for r in results):
+            mine, theirs = (next(r for r in results if r["case"] == case and r["release"] == release) for release, _ in releases)
+            print(f"  {case:<44} rows/s {mine['rows_per_s'] / theirs['rows_per_s']:.2f}x, peak {mine['peak_mb'] / theirs['peak_mb']:.2f}x")
+    print(json.dumps({"benchmark": "ingest", "against": args.against, "results": results}))
+    for _, code in releases[1:]:
+        subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(code.parent)], check=False)
+
+
+def _checkout(revision: str) -> Path:
+    """`revision`'s source folder, checked out (detached) beside this one, for the children's path."""
+    repository = HERE.parent
+    folder = Path(tempfile.mkdtemp(prefix="songscope-release-"))
+    subprocess.run(["git", "-C", str(repository), "worktree", "add", "--detach", "--quiet", str(folder), revision], check=True)
+    return folder / "src"
 
 
 if __name__ == "__main__":

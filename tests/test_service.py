@@ -372,3 +372,15 @@ def test_the_overview_is_kept_until_another_process_writes(seed_catalogue, tmp_p
             service.cluster(other, k=4, resamples=0)
         after = service.overview(web)
         assert len(after.runs) == len(before.runs) + 1 and after.current_run.run_id != (before.current_run and before.current_run.run_id)
+
+
+def test_an_ingest_lets_go_of_its_rows_once_they_are_stored(settings_factory, seed_files):
+    """The names placed and the songs assigned after the store read the stores, so the outcome keeps
+    the report, the sources and the rejected rows, not the clean rows (most of a large ingest's
+    memory, which the names would otherwise have had on top)."""
+    outcome = ingest(seed_files, settings_factory())
+    tracks, near_keys = next(outcome.cleaned.data.track_chunks())
+    assert tracks.empty and near_keys is None and next(outcome.cleaned.data.provenance_chunks()).empty
+    assert outcome.report.rows_out == outcome.catalogue_rows == 15_626 and outcome.rows_read == 20_301
+    assert len(outcome.cleaned.data.sources) == 3 and sum(s.rows_read for s in outcome.cleaned.data.sources) == 20_301
+    assert outcome.to_dict()["clean"]["steps"][0]["rows_before"] == 20_301

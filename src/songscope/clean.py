@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from songscope import schema
 from songscope.artists import set_keys
 from songscope.identity import near_keys
+from songscope.memory import release_freed_memory
 
 LABEL_SEPARATOR = "|"
 KEEP_RULE = "highest popularity, then first read"
@@ -246,7 +247,7 @@ def clean(
         columns=["kept_track_id", "kept", "candidate_track_id", "candidate"],
     )
     dup_frame = pd.concat(duplicates, ignore_index=True) if duplicates else pd.DataFrame(columns=DUPLICATE_COLUMNS)
-    pa.default_memory_pool().release_unused()  # what the name rules' Arrow buffers held
+    release_freed_memory()  # what the name rules' Arrow buffers held
     return CleanResult(tracks=tracks, provenance=provenance, duplicates=dup_frame, loose_candidates=loose_frame, report=report,
                        near_keys=track_keys)
 

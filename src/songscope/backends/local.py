@@ -14,6 +14,7 @@ import pyarrow as pa
 from songscope import schema
 from songscope.backends.base import ASSIGN_CHUNK, REFERENCE_SONGS, CleanedSources, Clustering, IngestOptions, Placement, Progress, SongSample, place_part_names
 from songscope.crashpoints import reach
+from songscope.memory import release_freed_memory
 from songscope.schema import SPOTIFY, FeatureSet
 from songscope.store.catalogue import InMemoryIngest
 
@@ -46,7 +47,7 @@ class LocalIngest:
         t0 = time.perf_counter()
         cleaned = clean(read.frame, outlier_rules=options.outlier_rules, loose=options.loose)
         read.release_rows()
-        pa.default_memory_pool().release_unused()
+        release_freed_memory()
         reach("ingest:cleaned")
         timings["clean"] = time.perf_counter() - t0
         first = None

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from songscope import schema
 from songscope.ingest.validate import REJECTED_COLUMNS, IngestError, Progress, artists_joined_by, canonical_names, validate
+from songscope.memory import release_freed_memory
 from songscope.store import lake as lake_io
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz")
@@ -118,7 +119,7 @@ def read_sources(
         frame, rejected, summary = read_one(url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint, required=required)
         # Arrow's allocator keeps what parsing freed for reuse; hand it back, or a million-row
         # file holds about 450 MB more than its rows need for the rest of the ingest.
-        pa.default_memory_pool().release_unused()
+        release_freed_memory()
         frames.append(frame)
         rejects.append(rejected)
         summaries.append(summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from songscope import schema
 from songscope.config import redact
 from songscope.errors import UserError
+from songscope.memory import release_freed_memory
 from songscope.service.clusters import assign
 from songscope.service.common import Progress, backend_for, catalogue_features, say_to
 from songscope.store import db
@@ -173,6 +175,9 @@ def ingest(
         cleaned.release()
     timings["store"] = time.perf_counter() - t0
     timings.update(stored.timings)  # the store's parts, where the executors loaded the database
+    # The stores hold the rows now: the names and the assignment below read them from there.
+    cleaned = dataclasses.replace(cleaned, data=cleaned.data.without_rows())
+    release_freed_memory()
     t0 = time.perf_counter()
     if stored.record.tracks_added and _place_names(store, backend, say):
         timings["names"] = time.perf_counter() - t0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -116,6 +116,12 @@ class CleanIngest(Protocol):
 
     def duplicate_chunks(self) -> Iterator[pd.DataFrame]: ...
 
+    def without_rows(self) -> CleanIngest:
+        """What is left to report once the stores hold this ingest: its sources, read summary,
+        cleaning report and rejected rows, without the tracks, provenance and duplicates that
+        this process may hold (at a million rows, most of the ingest's memory)."""
+        ...
+
     #: Whether the data is in files that workers can load themselves (`load_in_parallel`), not
     #: in this process only.
     in_workers: bool
@@ -158,6 +164,12 @@ class InMemoryIngest:
 
     def duplicate_chunks(self):
         yield self.cleaned.duplicates
+
+    def without_rows(self) -> InMemoryIngest:
+        cleaned = self.cleaned
+        emptied = replace(cleaned, tracks=cleaned.tracks.iloc[:0], provenance=cleaned.provenance.iloc[:0],
+                                      duplicates=cleaned.duplicates.iloc[:0], near_keys=None)
+        return InMemoryIngest(self.read, emptied)
 
     in_workers = False
 

@@ -194,6 +194,9 @@ class StagedIngest:
     def duplicate_chunks(self):
         yield from self._frames("duplicates")
 
+    def without_rows(self):
+        return self  # its rows are in the executors' files, not in this process
+
     def load_in_parallel(self, job: staging.ParallelLoad) -> staging.Loaded:
         """The executors load the staged files into the database's staging tables and write the
         new tracks' catalogue files (see `store.staging`): one task per staged file."""
