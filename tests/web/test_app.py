@@ -471,3 +471,16 @@ def test_a_duet_is_found_and_recommended_from_by_either_artist(tmp_path, seed_fi
     assert answers[0].json()["favourites"] == answers[1].json()["favourites"] == ["Dick Haymes, Bing Crosby - Lo Que Fue"]
     assert all(item["artists"] and item["artists"][0] == item["artist_name"] for item in answers[0].json()["recommendations"])
     assert client.get("/api/songs", params={"q": "uli carve"}).json()[0]["name"] == "Uli - Carve"
+
+
+def test_the_recommendation_request_is_declared_in_pydantic_s_current_terms():
+    """The request model takes each option's bounds and help, not the command line's own spelling
+    (pydantic deprecates unknown keywords on a field, and will drop them)."""
+    import warnings
+
+    from songscope.web.app import _recommend_request_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = _recommend_request_model()
+    assert model.model_fields["n"].metadata and "cli" not in (model.model_fields["n"].json_schema_extra or {})

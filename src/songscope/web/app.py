@@ -62,7 +62,7 @@ def _recommend_request_model() -> type[BaseModel]:
     types = typing.get_type_hints(RecommendOptions)
 
     def bounds(f: dataclasses.Field) -> dict:
-        found = {k: v for k, v in f.metadata.items() if k != "help"}
+        found = {k: v for k, v in f.metadata.items() if k not in ("help", "cli")}  # the command line's own spelling stays there
         return {**found, "le": min(found["le"], MAX_RECOMMENDATIONS)} if f.name == "n" else found
 
     def kind(f: dataclasses.Field):  # listed names are bounded in length like any song named in a request
