@@ -11,7 +11,7 @@ p99 over `--queries` requests on one thread, as a web worker runs it; recall@10 
 the whole pool against exact search (faiss's ``IndexFlatL2``, checked against songscope's
 `ExactIndex`); and the bytes per song.
 
-    pip install -e '.[bench]'   (faiss-cpu; hnswlib too for --hnsw)
+    pip install -e '.[bench]'   (faiss-cpu and hnswlib)
     python bench/index.py [--rows 1000000] [--queries 300] [--probe N] [--hnsw]
 """
 
