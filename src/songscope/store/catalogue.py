@@ -168,7 +168,7 @@ class InMemoryIngest:
     def without_rows(self) -> InMemoryIngest:
         cleaned = self.cleaned
         emptied = replace(cleaned, tracks=cleaned.tracks.iloc[:0], provenance=cleaned.provenance.iloc[:0],
-                                      duplicates=cleaned.duplicates.iloc[:0], near_keys=None)
+                          duplicates=cleaned.duplicates.iloc[:0], near_keys=None)
         return InMemoryIngest(self.read, emptied)
 
     in_workers = False
