@@ -325,6 +325,7 @@ def _place_names(store: Store, backend: Backend, say) -> bool:
 
     say("placing the new songs' names")
     names.update(store, backend, progress=say)
+    release_freed_memory()  # the fit's and the projections' arrays, which no later stage reuses
     return True
 
 
