@@ -105,7 +105,15 @@ def main() -> None:
     releases: list[tuple[str, Path | None]] = [("this", None)]
     if args.against:
         releases.append((args.against, _checkout(args.against)))
+    try:
+        _run(args, releases)
+    finally:  # a failed case too leaves no checkout behind
+        for _, code in releases[1:]:
+            subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(code.parent)], check=False)
 
+
+def _run(args: argparse.Namespace, releases: list[tuple[str, Path | None]]) -> None:
+    """Every case, with every release's code in turn; prints the table and the JSON line."""
     from songscope.clean import read_and_clean
     from songscope.seed import seed_paths
     from songscope.synth import synthesize
@@ -163,8 +171,6 @@ def main() -> None:
             mine, theirs = (next(r for r in results if r["case"] == case and r["release"] == release) for release, _ in releases)
             print(f"  {case:<44} rows/s {mine['rows_per_s'] / theirs['rows_per_s']:.2f}x, peak {mine['peak_mb'] / theirs['peak_mb']:.2f}x")
     print(json.dumps({"benchmark": "ingest", "against": args.against, "results": results}))
-    for _, code in releases[1:]:
-        subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(code.parent)], check=False)
 
 
 def _checkout(revision: str) -> Path:

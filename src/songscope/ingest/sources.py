@@ -117,8 +117,8 @@ def read_sources(
         if progress:
             progress(f"reading {url}")
         frame, rejected, summary = read_one(url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint, required=required)
-        # Arrow's allocator keeps what parsing freed for reuse; hand it back, or a million-row
-        # file holds about 450 MB more than its rows need for the rest of the ingest.
+        # Arrow's allocator and the C library keep what parsing freed for reuse; hand it back, or a
+        # million-row file holds about 450 MB more than its rows need for the rest of the ingest.
         release_freed_memory()
         frames.append(frame)
         rejects.append(rejected)
