@@ -12,7 +12,9 @@ What it prints (JSON, then a table):
 - wall time and peak memory (largest worker) to analyse every song with both cores;
 - the peak memory of a 2-hour file (windows: it must not grow with the file);
 - genre-precision@10 of songscope's recommendations on the rendered set, labelled by its
-  generating style (instrument family / drum pattern), against exact kNN on the same descriptors.
+  generating style (instrument family / drum pattern, also each file's genre tag), against exact
+  kNN on the same descriptors; songscope learns its metric from the training half's tags, as it
+  would from a library's (`recommend.distance.weights_from_tags`).
 
 Songs are rendered from MIDI by FluidSynth with a GM soundfont (bench/truth.py), encoded as FLAC
 with their style as the genre tag. Needs fluidsynth, fluid-soundfont-gm and ffmpeg (Debian).
@@ -211,7 +213,7 @@ def genre_precision(rows: list[dict], ours: dict) -> dict:
     report = offline.evaluate_recommendations(frame, label="genre", queries=min(2_000, len(frame) // 2), repeats=20, features="audio")
     found = report.to_dict()
     return {"protocol": "genre-precision@10 (queries from the evaluation half; a pick counts when it shares the query's style)",
-            "results": found.get("genre_precision") or found}
+            "results": found.get("genre_precision") or found, "notes": found.get("notes", [])}
 
 
 def main() -> None:

@@ -166,6 +166,9 @@ class FeatureSet:
 
     name: str
     columns: tuple[FeatureColumn, ...]
+    #: Whether the recommender's metric learns its weights from each catalogue's own genre tags
+    #: (`recommend.distance.weights_from_tags`), for a set that ships no learned weights.
+    learns_from_tags: bool = False
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -221,7 +224,7 @@ class FeatureSet:
         if other.name == self.name:
             return self
         theirs = set(other.names)
-        return FeatureSet(f"{self.name}+{other.name}", tuple(c for c in self.columns if c.name in theirs))
+        return FeatureSet(f"{self.name}+{other.name}", tuple(c for c in self.columns if c.name in theirs), self.learns_from_tags)
 
 
 #: Spotify's audio features (its Web API's, closed to new apps since 2024-11-27), as the public
@@ -248,8 +251,9 @@ SPOTIFY = FeatureSet("spotify", (
 #: songscope's own descriptors of audio files (`songscope.audio`), each measured, none a model's
 #: score: the README defines each with its unit, reference and library. Tempo, key, mode, loudness
 #: and duration_ms use Spotify's units, so songs of both sets can be compared on those. Every
-#: feature counts alike in the recommender's metric: on the rendered set (bench/analyze.py), the
-#: 13 MFCC means weighted a quarter each lost a third of the genre-precision@10 (0.45 against 0.64).
+#: feature counts alike in the recommender's metric (on the rendered set, bench/analyze.py, the
+#: 13 MFCC means weighted a quarter each lost a third of the genre-precision@10: 0.45 against
+#: 0.64), unless the catalogue's own genre tags teach it other weights (`learns_from_tags`).
 AUDIO = FeatureSet("audio", (
     FeatureColumn("tempo", "scaled", "fast", "slow", "BPM"),
     FeatureColumn("tempo_confidence", "scaled", "steady beat", "loose beat", "0..1 onset autocorrelation at the beat"),
@@ -267,7 +271,7 @@ AUDIO = FeatureSet("audio", (
     FeatureColumn("spectral_contrast", "scaled", "clear peaks", "dense", "dB (peak over valley, 7 bands)"),
     FeatureColumn("zero_crossing_rate", "scaled", "hissy", "smooth", "crossings per sample"),
     *(FeatureColumn(f"mfcc_{i}", "scaled", unit="MFCC mean (dB cepstrum)") for i in range(1, 14)),
-))
+), learns_from_tags=True)
 
 #: A song's popularity is not how it sounds, but clusters are described by it too.
 POPULARITY = FeatureColumn("popularity", "scaled", "popular", "obscure", "0..100")

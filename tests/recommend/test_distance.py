@@ -7,7 +7,19 @@ import pyarrow as pa
 import pytest
 
 from songscope.errors import UserError
-from songscope.recommend.distance import DEFAULT_WEIGHTS, PLAIN, SongDistance, artist_means, learn_weights, neighbour_agreement, training_half
+from songscope.recommend.distance import (
+    DEFAULT_WEIGHTS,
+    MIN_TAGGED_SONGS,
+    PLAIN,
+    SongDistance,
+    TagWeights,
+    artist_means,
+    learn_weights,
+    neighbour_agreement,
+    tag_sets,
+    training_half,
+    weights_from_tags,
+)
 
 
 def _labelled_blobs(n: int = 1_200, seed: int = 0):
@@ -41,6 +53,36 @@ def test_learning_reads_only_the_training_rows_labels():
     rng = np.random.default_rng(5)
     scrambled = [labels[i] if i in set(train.tolist()) else frozenset({str(rng.integers(0, 3))}) for i in range(len(X))]
     assert learn_weights(X, ["a", "b", "noise"], labels, train, queries=300) == learn_weights(X, ["a", "b", "noise"], scrambled, train, queries=300)
+
+
+def test_weights_from_tags_are_kept_when_they_help_on_songs_they_were_not_learned_from():
+    X, labels = _labelled_blobs(n=600)
+    found = weights_from_tags(X, ["a", "b", "noise"], labels)
+    assert found.weights is not None and found.weights["noise"] < 0.5 < min(found.weights["a"], found.weights["b"])
+    assert found.tagged == 600 and found.agreement["learned"] >= found.agreement["equal"] + 0.01
+    assert TagWeights.from_dict(found.to_dict()) == found
+
+
+def test_weights_from_tags_that_say_nothing_of_the_sound_are_not_used():
+    X, _ = _labelled_blobs(n=600)
+    arbitrary = [frozenset({str(v)}) for v in np.random.default_rng(9).integers(0, 3, 600)]
+    found = weights_from_tags(X, ["a", "b", "noise"], arbitrary)
+    assert found.weights is None and "did not help" in found.reason
+
+
+def test_weights_from_tags_read_only_the_rows_given_and_need_enough_of_them():
+    X, labels = _labelled_blobs(n=600)
+    rows = np.arange(0, 600, 2)
+    scrambled = [label if i % 2 == 0 else frozenset({"x"}) for i, label in enumerate(labels)]
+    assert weights_from_tags(X, ["a", "b", "noise"], labels, rows) == weights_from_tags(X, ["a", "b", "noise"], scrambled, rows)
+    few = weights_from_tags(X, ["a", "b", "noise"], [frozenset()] * 600, rows)
+    assert few.weights is None and few.tagged == 0 and "too few" in few.reason and str(MIN_TAGGED_SONGS) in few.reason
+
+
+def test_tags_are_read_as_listeners_write_them():
+    assert tag_sets(["Rock; Pop", "R&B/Soul", "Electronic|house", "", None, float("nan"), " Jazz "]) == [
+        frozenset({"rock", "pop"}), frozenset({"r&b", "soul"}), frozenset({"electronic", "house"}), frozenset(), frozenset(), frozenset(),
+        frozenset({"jazz"})]
 
 
 def test_too_few_labelled_songs_is_a_clear_error():

@@ -25,7 +25,7 @@ from songscope.clean import normalise_names
 from songscope.cluster.local import LocalAlgorithm
 from songscope.errors import UserError
 from songscope.features import FeatureSpace
-from songscope.recommend.distance import SongDistance, training_half
+from songscope.recommend.distance import TAG_COLUMN, SongDistance, TagWeights, tag_sets, training_half, weights_from_tags
 from songscope.recommend.index import ExactIndex
 from songscope.recommend.recommender import Recommender, RecommendOptions
 from songscope.recommend.taste import BACKGROUND, taste_model
@@ -78,13 +78,16 @@ class Methods:
     (seed rows, n) -> recommended rows.
 
     `weights` (optional) are feature weights learned on this catalogue's training half; they
-    add a "songscope, weights learned here" method.
+    add a "songscope, weights learned here" method. `tag_weights` are the weights songscope's
+    default learns from the catalogue's genre tags (a feature set that `learns_from_tags`),
+    learned on the training half only.
     """
 
     tracks: pd.DataFrame
     seed: int = 0
     clusters: int = 50
     weights: dict[str, float] | None = None
+    tag_weights: dict[str, float] | None = None
     #: The weight of the ingredient beyond the default, for the ablation's last step: the best
     #: non-zero weight on the TidyTuesday training half (bench/tune_context.py).
     album_context: float = 0.5
@@ -100,11 +103,12 @@ class Methods:
         popularity = self.tracks["popularity"] if "popularity" in self.tracks else pd.Series(np.nan, index=self.tracks.index)
         self.popular = np.argsort(-popularity.astype("Float64").fillna(-1).to_numpy(dtype=float), kind="stable")
         self.labels = LocalAlgorithm("kmeans", n_clusters=min(self.clusters, len(self.tracks)), random_state=self.seed, n_init=1).fit(self.X).labels
-        self.recommender = Recommender.from_frame(self.tracks, self.space)
+        default = SongDistance(weights=self.tag_weights)
+        self.recommender = Recommender.from_frame(self.tracks, self.space, distance=default)
         self.songscope: Method = Asking(self.recommender)
         self.rng = np.random.default_rng(self.seed)
         names = self.space.output_names
-        weights_only = SongDistance(artist_context=0.0).embed(self.X, names, None, features=self.space.feature_set)
+        weights_only = dataclasses.replace(default, artist_context=0.0).embed(self.X, names, None, features=self.space.feature_set)
         self._weighted_index = ExactIndex().fit(weights_only)
         # The default's space without the names' coordinates (the sound alone, what the taste
         # model reads), then whole.
@@ -112,7 +116,6 @@ class Methods:
         self._context_index = ExactIndex().fit(self.recommender.X[:, sound])
         self._names_index = ExactIndex().fit(self.recommender.X) if sound != slice(None) else None
         self._learned = None if self.weights is None else Recommender.from_frame(self.tracks, self.space, distance=SongDistance(weights=self.weights))
-        default = self.recommender.distance
         self.has_albums = album_codes(self.tracks) is not None
         self._with_album = (Recommender.from_frame(self.tracks, self.space, distance=dataclasses.replace(default, album_context=self.album_context))
                             if self.has_albums and not default.album_context else None)
@@ -120,7 +123,7 @@ class Methods:
         # (artist context, cap and exclusions), to measure what every artist gives.
         self._first_artist_only = None
         if self.recommender.songs.several_artists:
-            self._first_artist_only = Recommender.from_frame(self.tracks.assign(artists=self.tracks["artist_name"]), self.space)
+            self._first_artist_only = Recommender.from_frame(self.tracks.assign(artists=self.tracks["artist_name"]), self.space, distance=default)
 
     def all(self) -> dict[str, Method]:
         """The baselines the design asks for, and songscope's default."""
@@ -364,6 +367,18 @@ class OfflineReport:
         return jsonable({"results": self.results, "ablation": self.ablation, "learned_weights": self.learned_weights, "notes": self.notes})
 
 
+def _tag_weights(tracks: pd.DataFrame, features: str, *, seed: int, progress: Progress) -> TagWeights | None:
+    """The weights songscope's default learns from the catalogue's genre tags, as it would in use
+    (`service.tag_weights`) but from the training half only: the evaluation half's tags, which
+    may be the very labels scored, stay unseen. None for a set that ships its weights."""
+    space = FeatureSpace(features=features)
+    if not space.feature_set.learns_from_tags or TAG_COLUMN not in tracks:
+        return None
+    space = space.fit(tracks)
+    train = np.flatnonzero(training_half(tracks["track_id"].astype(str).to_numpy()))
+    return weights_from_tags(space.transform(tracks), space.output_names, tag_sets(tracks[TAG_COLUMN]), train, seed=seed, progress=progress)
+
+
 def evaluate_recommendations(
     tracks: pd.DataFrame | None = None,
     *,
@@ -404,8 +419,11 @@ def evaluate_recommendations(
             space = FeatureSpace(features=features).fit(tracks)
             train = np.flatnonzero(training_half(tracks["track_id"].astype(str).to_numpy()))
             learned = learn_weights(space.transform(tracks), space.output_names, label_sets(tracks[label]), train, seed=seed, progress=say)
+        from_tags = _tag_weights(tracks, features, seed=seed, progress=say)
+        if from_tags is not None:
+            notes.append(f"songscope's feature weights: {from_tags.reason}, on the training half")
         say("fitting the methods")
-        methods = Methods(tracks, seed=seed, weights=learned, features=features)
+        methods = Methods(tracks, seed=seed, weights=learned, features=features, tag_weights=from_tags.weights if from_tags else None)
         everything = methods.all() | methods.ablation()
         carried: dict[str, float] = {}
         gp = genre_precision(tracks, everything, label=label, queries=queries, seed=seed, progress=say, labels_per_pick=carried)

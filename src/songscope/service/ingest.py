@@ -181,6 +181,8 @@ def ingest(
     t0 = time.perf_counter()
     if stored.record.tracks_added and _place_names(store, backend, say):
         timings["names"] = time.perf_counter() - t0
+    if stored.record.tracks_added or stored.record.tracks_already_known:  # new songs, or new tags of known ones
+        _learn_from_tags(store, say)
     assigned = None
     if assign_new and stored.record.tracks_added:
         try:
@@ -305,6 +307,7 @@ def ingest_audio(store: Store, sources: list[str], *, backend: str | Backend = "
         pruned = prune_gone(store, gone)
     if any(b.record.tracks_added for b in batches) or pruned is not None:
         _place_names(store, backend, say)
+        _learn_from_tags(store, say)
     assigned = None
     if assign_new and any(b.record.tracks_added for b in batches):
         try:
@@ -327,6 +330,14 @@ def _place_names(store: Store, backend: Backend, say) -> bool:
     names.update(store, backend, progress=say)
     release_freed_memory()  # the fit's and the projections' arrays, which no later stage reuses
     return True
+
+
+def _learn_from_tags(store: Store, say) -> None:
+    """Learn the metric's weights from the catalogue's genre tags (`service.tag_weights`) while the
+    ingest is at hand, for a feature set that learns them; nothing for one that ships its own."""
+    from songscope.service.tag_weights import catalogue_tag_weights
+
+    catalogue_tag_weights(store, progress=say)
 
 
 def _gone(store: Store, sources: list[str], files: list, unreadable: list) -> list[str]:

@@ -134,6 +134,7 @@ def recommender(store: Store, run_id: str | None = None):
         from songscope.recommend.recommender import Recommender
         from songscope.recommend.songs import SONG_COLUMNS
         from songscope.service.names import catalogue_name_coordinates
+        from songscope.service.tag_weights import catalogue_tag_weights
 
         # File by file from the lake: the recommender holds songs and vectors compactly, never
         # the catalogue as a frame (see `Recommender`), so it scales with the catalogue. Its
@@ -143,7 +144,8 @@ def recommender(store: Store, run_id: str | None = None):
         songs = songs_of(store)
         clusters = run.labels_of(store, songs.track_id) if run is not None else None
         descriptions = run.descriptions if run is not None else None
-        distance = SongDistance(name_context=store.settings.name_context)
+        from_tags = catalogue_tag_weights(store)
+        distance = SongDistance(weights=from_tags.weights if from_tags else None, name_context=store.settings.name_context)
         places = catalogue_name_coordinates(store) if distance.name_context else None
         return Recommender.from_batches(batches, space, rows=catalogue_size(store), clusters=clusters, descriptions=descriptions, songs=songs,
                                         facts=_song_facts(store, songs), distance=distance, name_places=places)

@@ -19,6 +19,9 @@ INGEST_FOLDER = "ingest"
 #: and, under its version, each catalogue file's name coordinates (`service.names`).
 NAMES_FOLDER = "names"
 NAME_MODEL = f"{NAMES_FOLDER}/model.npz"
+#: Derived data too: the recommender's feature weights learned from the catalogue's genre tags
+#: (`service.tag_weights`), one file, named by the catalogue it was learned from.
+TAG_WEIGHTS_FOLDER = "metric"
 #: The latest `songscope eval-recs`, for the report.
 RECOMMENDATION_EVALUATION = "evaluations/recommendations.json"
 
@@ -36,6 +39,11 @@ def catalogue_labels(run_id: str, number: int) -> str:
 def name_coordinates(version: str, catalogue_key: str) -> str:
     """The name coordinates of the songs of one catalogue file, placed by model `version`."""
     return f"{NAMES_FOLDER}/{version}/{catalogue_key}"
+
+
+def tag_weights(catalogue_version: str) -> str:
+    """The feature weights learned from the genre tags of one version of the catalogue."""
+    return f"{TAG_WEIGHTS_FOLDER}/tag-weights-{catalogue_version}.json"
 
 
 def ingest_folder(run_id: str) -> str:
