@@ -72,7 +72,7 @@ def _learn(store: Store, progress: Progress | None) -> TagWeights:
     say(f"learning the metric's feature weights from the {TAG_COLUMN} tags of {len(tagged):,} songs")
     space = catalogue_space(store)
     frame = rows_at(store, positions, columns=space.input_columns())
-    space = space.fit(frame)
+    space = space.fit(frame)  # the sample's scale, near enough the catalogue's for thirty weights
     found = weights_from_tags(space.transform(frame), space.output_names, [tags[i] for i in tagged], seed=store.settings.seed, progress=say)
     say(f"feature weights: {found.reason}")
     return found
