@@ -79,9 +79,24 @@ def test_weights_from_tags_read_only_the_rows_given_and_need_enough_of_them():
     assert few.weights is None and few.tagged == 0 and "too few" in few.reason and str(MIN_TAGGED_SONGS) in few.reason
 
 
+def test_the_tags_say_whether_the_names_belong_in_the_metric():
+    X, labels = _labelled_blobs(n=600)
+    rng = np.random.default_rng(3)
+    noise = rng.normal(size=(600, 4))
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    ignored = weights_from_tags(X, ["a", "b", "noise"], labels, name_places=noise, name_context=2.0)
+    assert ignored.names is False and ignored.name_context(2.0) == 0.0
+    assert ignored.agreement["with names"] < ignored.agreement["learned"] and "leave the metric" in ignored.reason
+    telling = np.eye(4)[[int(next(iter(label))) for label in labels]]  # the names say the genre
+    kept = weights_from_tags(X, ["a", "b", "noise"], labels, name_places=telling, name_context=2.0)
+    assert kept.names is True and kept.name_context(2.0) == 2.0 and "stay" in kept.reason
+    assert weights_from_tags(X, ["a", "b", "noise"], labels).names is None  # not asked: the default stands
+    assert TagWeights.from_dict(kept.to_dict()) == kept
+
+
 def test_tags_are_read_as_listeners_write_them():
-    assert tag_sets(["Rock; Pop", "R&B/Soul", "Electronic|house", "", None, float("nan"), " Jazz "]) == [
-        frozenset({"rock", "pop"}), frozenset({"r&b", "soul"}), frozenset({"electronic", "house"}), frozenset(), frozenset(), frozenset(),
+    assert tag_sets(["Rock; Pop", "R&B/Soul", "Electronic|house, Techno", "", None, float("nan"), " Jazz "]) == [
+        frozenset({"rock", "pop"}), frozenset({"r&b/soul"}), frozenset({"electronic", "house", "techno"}), frozenset(), frozenset(), frozenset(),
         frozenset({"jazz"})]
 
 

@@ -61,8 +61,10 @@ def test_an_audio_ingest_learns_the_metric_from_its_genre_tags(settings_factory,
         assert learned.agreement["learned"] >= learned.agreement["equal"] + 0.1
         noise = [w for name, w in learned.weights.items() if name not in ("onset_rate", "dfa_exponent")]
         assert min(learned.weights["onset_rate"], learned.weights["dfa_exponent"]) > max(noise)
+        assert learned.names is not None and "the names' coordinates" in learned.reason  # checked on the same half
         model, _ = recommender(store)
         assert model.distance.weights == learned.weights
+        assert model.distance.name_context == learned.name_context(store.settings.name_context)
         queries = [f"audio:{i:06d}" for i in range(0, 300, 30)]
         assert np.mean([_share_of_same_genre(store, q, genre) for q in queries]) >= 0.8  # 0.65 with equal weights
 

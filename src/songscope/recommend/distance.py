@@ -224,29 +224,38 @@ TAG_CHECK_GAIN = 0.01
 
 @dataclass(frozen=True)
 class TagWeights:
-    """Feature weights learned from a catalogue's genre tags, or why there are none.
+    """What a catalogue's genre tags teach the metric: feature weights, and whether the names'
+    coordinates belong in it, or why not.
 
     `weights` is None when they are not used: too few tagged songs, or learned weights that did
-    not beat equal ones on the held-out half (`agreement` gives both shares there)."""
+    not beat equal ones on the held-out half. `names` is False when, on that half, the names'
+    coordinates made fewer neighbours share a tag (None: not checked). `agreement` gives the
+    held-out half's shares: "equal", "learned" and, when checked, "with names"."""
 
     weights: dict[str, float] | None
     tagged: int
     agreement: dict[str, float]
     reason: str
+    names: bool | None = None
 
     def to_dict(self) -> dict:
-        return {"weights": self.weights, "tagged": self.tagged, "agreement": self.agreement, "reason": self.reason}
+        return {"weights": self.weights, "tagged": self.tagged, "agreement": self.agreement, "reason": self.reason, "names": self.names}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> TagWeights:
-        weights = data.get("weights")
+        weights, names = data.get("weights"), data.get("names")
         return cls(None if weights is None else {str(k): float(v) for k, v in weights.items()}, int(data["tagged"]),
-                   {str(k): float(v) for k, v in data.get("agreement", {}).items()}, str(data["reason"]))
+                   {str(k): float(v) for k, v in data.get("agreement", {}).items()}, str(data["reason"]), None if names is None else bool(names))
+
+    def name_context(self, default: float) -> float:
+        """The names' weight in the metric: `default`, or 0 when the tags found they do not help."""
+        return 0.0 if self.names is False else default
 
 
 def tag_sets(values: Sequence) -> list[frozenset]:
     """Each song's genre tags as a set, as listeners write them: case and spacing ignored, several
-    tags in one cell split at "|", ";", "/" and "," ("Rock; Pop" is rock and pop).
+    tags in one cell split at "|", ";" and "," ("Rock; Pop" is rock and pop). A "/" joins one
+    genre's names ("Hip-Hop/Rap", "R&B/Soul", as players file them), so it does not split.
 
     >>> sorted(tag_sets(["Rock; Pop", None, " rock "])[0]), tag_sets(["Rock; Pop", None, " rock "])[1:]
     (['pop', 'rock'], [frozenset(), frozenset({'rock'})])
@@ -256,16 +265,22 @@ def tag_sets(values: Sequence) -> list[frozenset]:
     out = []
     for value in values:
         text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-        out.append(frozenset(t for t in (part.strip().lower() for part in re.split(r"[|;/,]", text)) if t))
+        out.append(frozenset(t for t in (part.strip().lower() for part in re.split(r"[|;,]", text)) if t))
     return out
 
 
 def weights_from_tags(X: np.ndarray, names: Sequence[str], tags: Sequence[frozenset], rows: np.ndarray | None = None, *,
-                      seed: int = 0, k: int = 10, progress: Callable[[str], None] | None = None) -> TagWeights:
+                      name_places: np.ndarray | None = None, name_context: float = NAME_CONTEXT, seed: int = 0, k: int = 10,
+                      progress: Callable[[str], None] | None = None) -> TagWeights:
     """Feature weights learned from the songs' genre `tags` (`tag_sets`), among `rows` (default:
     all): `learn_weights` on half of the tagged songs (at most `TAGGED_SAMPLE`), checked on the
     other half, and kept, learned again on both halves, only when the check gains
-    `TAG_CHECK_GAIN` over equal weights."""
+    `TAG_CHECK_GAIN` over equal weights.
+
+    With `name_places` (each song's name coordinates as the metric places them, before their
+    weight `name_context`), the same half also says whether the names belong in the metric: they
+    stay unless they make fewer neighbours share a tag there (the default was chosen on other
+    catalogues; on this one its own tags are the better judge)."""
     rows = np.arange(len(X)) if rows is None else np.asarray(rows)
     tagged = rows[[bool(tags[r]) for r in rows]]
     if len(tagged) < MIN_TAGGED_SONGS:
@@ -279,9 +294,24 @@ def weights_from_tags(X: np.ndarray, names: Sequence[str], tags: Sequence[frozen
     w = np.array([learned[name] for name in names])
     equal, weighted = neighbour_agreement(X, tags, check, check, k), neighbour_agreement(X * w, tags, check, check, k)
     agreement = {"equal": round(equal, 4), "learned": round(weighted, 4)}
-    if weighted < equal + TAG_CHECK_GAIN:
-        return TagWeights(None, len(tagged), agreement, f"weights learned from {TAG_COLUMN} tags did not help on songs they were not learned from "
-                          f"({weighted:.3f} against {equal:.3f} of neighbours sharing a tag)")
-    final = learn_weights(X, names, tags, tagged, queries=min(len(tagged), 1_000), k=k, seed=seed, progress=progress)
-    return TagWeights(final, len(tagged), agreement, f"learned from the {TAG_COLUMN} tags of {len(tagged):,} songs "
-                      f"({weighted:.3f} against {equal:.3f} of neighbours sharing a tag on the half they were not learned from)")
+    helps = weighted >= equal + TAG_CHECK_GAIN
+    if helps:
+        final = learn_weights(X, names, tags, tagged, queries=min(len(tagged), 1_000), k=k, seed=seed, progress=progress)
+        reason = (f"feature weights learned from the {TAG_COLUMN} tags of {len(tagged):,} songs "
+                  f"({weighted:.3f} against {equal:.3f} of neighbours sharing a tag on the half they were not learned from)")
+    else:
+        final = None
+        reason = (f"feature weights learned from {TAG_COLUMN} tags did not help on songs they were not learned from "
+                  f"({weighted:.3f} against {equal:.3f} of neighbours sharing a tag)")
+    keep_names = None
+    if name_places is not None and name_context > 0:
+        # The metric places a song by its features and, `ARTIST_CONTEXT` times over, by its
+        # artists' mean; here each song stands for its artists, so its features count that again.
+        sound = X * (w if helps else 1.0) * np.sqrt(1.0 + ARTIST_CONTEXT**2)
+        with_names = neighbour_agreement(np.hstack([sound, name_context * np.asarray(name_places, dtype=np.float64)]), tags, check, check, k)
+        without = weighted if helps else equal
+        agreement["with names"] = round(with_names, 4)
+        keep_names = with_names >= without
+        reason += (f"; the names' coordinates {'stay' if keep_names else 'leave the metric'} "
+                   f"({with_names:.3f} with them against {without:.3f} without)")
+    return TagWeights(final, len(tagged), agreement, reason, keep_names)

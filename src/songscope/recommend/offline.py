@@ -25,7 +25,7 @@ from songscope.clean import normalise_names
 from songscope.cluster.local import LocalAlgorithm
 from songscope.errors import UserError
 from songscope.features import FeatureSpace
-from songscope.recommend.distance import TAG_COLUMN, SongDistance, TagWeights, tag_sets, training_half, weights_from_tags
+from songscope.recommend.distance import NAME_CONTEXT, TAG_COLUMN, SongDistance, TagWeights, tag_sets, training_half, weights_from_tags
 from songscope.recommend.index import ExactIndex
 from songscope.recommend.recommender import Recommender, RecommendOptions
 from songscope.recommend.taste import BACKGROUND, taste_model
@@ -78,16 +78,16 @@ class Methods:
     (seed rows, n) -> recommended rows.
 
     `weights` (optional) are feature weights learned on this catalogue's training half; they
-    add a "songscope, weights learned here" method. `tag_weights` are the weights songscope's
-    default learns from the catalogue's genre tags (a feature set that `learns_from_tags`),
-    learned on the training half only.
+    add a "songscope, weights learned here" method. `distance` is songscope's default metric
+    (None: `SongDistance()`); for a feature set that `learns_from_tags`, what the training
+    half's genre tags teach it (`_tag_weights`).
     """
 
     tracks: pd.DataFrame
     seed: int = 0
     clusters: int = 50
     weights: dict[str, float] | None = None
-    tag_weights: dict[str, float] | None = None
+    distance: SongDistance | None = None
     #: The weight of the ingredient beyond the default, for the ablation's last step: the best
     #: non-zero weight on the TidyTuesday training half (bench/tune_context.py).
     album_context: float = 0.5
@@ -103,7 +103,7 @@ class Methods:
         popularity = self.tracks["popularity"] if "popularity" in self.tracks else pd.Series(np.nan, index=self.tracks.index)
         self.popular = np.argsort(-popularity.astype("Float64").fillna(-1).to_numpy(dtype=float), kind="stable")
         self.labels = LocalAlgorithm("kmeans", n_clusters=min(self.clusters, len(self.tracks)), random_state=self.seed, n_init=1).fit(self.X).labels
-        default = SongDistance(weights=self.tag_weights)
+        default = self.distance or SongDistance()
         self.recommender = Recommender.from_frame(self.tracks, self.space, distance=default)
         self.songscope: Method = Asking(self.recommender)
         self.rng = np.random.default_rng(self.seed)
@@ -376,7 +376,9 @@ def _tag_weights(tracks: pd.DataFrame, features: str, *, seed: int, progress: Pr
         return None
     space = space.fit(tracks)
     train = np.flatnonzero(training_half(tracks["track_id"].astype(str).to_numpy()))
-    return weights_from_tags(space.transform(tracks), space.output_names, tag_sets(tracks[TAG_COLUMN]), train, seed=seed, progress=progress)
+    places = Recommender.from_frame(tracks, space).name_places  # the names as the default places them
+    return weights_from_tags(space.transform(tracks), space.output_names, tag_sets(tracks[TAG_COLUMN]), train, name_places=places,
+                             seed=seed, progress=progress)
 
 
 def evaluate_recommendations(
@@ -421,9 +423,10 @@ def evaluate_recommendations(
             learned = learn_weights(space.transform(tracks), space.output_names, label_sets(tracks[label]), train, seed=seed, progress=say)
         from_tags = _tag_weights(tracks, features, seed=seed, progress=say)
         if from_tags is not None:
-            notes.append(f"songscope's feature weights: {from_tags.reason}, on the training half")
+            notes.append(f"songscope's metric, taught by the training half's {TAG_COLUMN} tags: {from_tags.reason}")
         say("fitting the methods")
-        methods = Methods(tracks, seed=seed, weights=learned, features=features, tag_weights=from_tags.weights if from_tags else None)
+        default = None if from_tags is None else SongDistance(weights=from_tags.weights, name_context=from_tags.name_context(NAME_CONTEXT))
+        methods = Methods(tracks, seed=seed, weights=learned, features=features, distance=default)
         everything = methods.all() | methods.ablation()
         carried: dict[str, float] = {}
         gp = genre_precision(tracks, everything, label=label, queries=queries, seed=seed, progress=say, labels_per_pick=carried)

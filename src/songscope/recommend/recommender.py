@@ -227,6 +227,13 @@ class Recommender:
         return self.index.X if isinstance(self.index, ExactIndex) else self.index.vectors(np.arange(len(self)))
 
     @property
+    def name_places(self) -> np.ndarray | None:
+        """Each song's name coordinates as the metric places it (its artists' names as a whole),
+        before the names' weight; None when the names are not in the metric."""
+        block = self._blocks.get("names")
+        return None if block is None else self.X[:, block] / np.float32(self.distance.name_context)
+
+    @property
     def nbytes(self) -> int:
         """Bytes the recommender holds: songs, vectors, index and clusters."""
         return self.songs.nbytes + self.index.nbytes + (0 if self.clusters is None else self.clusters.nbytes)

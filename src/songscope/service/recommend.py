@@ -145,7 +145,8 @@ def recommender(store: Store, run_id: str | None = None):
         clusters = run.labels_of(store, songs.track_id) if run is not None else None
         descriptions = run.descriptions if run is not None else None
         from_tags = catalogue_tag_weights(store)
-        distance = SongDistance(weights=from_tags.weights if from_tags else None, name_context=store.settings.name_context)
+        name_context = from_tags.name_context(store.settings.name_context) if from_tags else store.settings.name_context
+        distance = SongDistance(weights=from_tags.weights if from_tags else None, name_context=name_context)
         places = catalogue_name_coordinates(store) if distance.name_context else None
         return Recommender.from_batches(batches, space, rows=catalogue_size(store), clusters=clusters, descriptions=descriptions, songs=songs,
                                         facts=_song_facts(store, songs), distance=distance, name_places=places)

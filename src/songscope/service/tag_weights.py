@@ -20,8 +20,10 @@ import json
 import numpy as np
 
 from songscope.jsonable import dumps
-from songscope.recommend.distance import TAG_COLUMN, TAGGED_SAMPLE, TagWeights, tag_sets, weights_from_tags
+from songscope.recommend.distance import TAG_COLUMN, TAGGED_SAMPLE, SongDistance, TagWeights, tag_sets, weights_from_tags
+from songscope.recommend.vectors import artists_mean
 from songscope.service.common import Progress, catalogue_features, catalogue_space, say_to
+from songscope.service.names import catalogue_name_coordinates
 from songscope.service.songs import songs_of
 from songscope.store import keys
 from songscope.store.catalogue import manifest, rows_at
@@ -73,6 +75,10 @@ def _learn(store: Store, progress: Progress | None) -> TagWeights:
     space = catalogue_space(store)
     frame = rows_at(store, positions, columns=space.input_columns())
     space = space.fit(frame)  # the sample's scale, near enough the catalogue's for thirty weights
-    found = weights_from_tags(space.transform(frame), space.output_names, [tags[i] for i in tagged], seed=store.settings.seed, progress=say)
-    say(f"feature weights: {found.reason}")
+    places = None
+    if store.settings.name_context:  # the names as the metric places them: their artists' mean over the whole catalogue
+        places = artists_mean(catalogue_name_coordinates(store), songs_of(store), SongDistance())[positions]
+    found = weights_from_tags(space.transform(frame), space.output_names, [tags[i] for i in tagged], name_places=places,
+                              name_context=store.settings.name_context, seed=store.settings.seed, progress=say)
+    say(f"the metric, taught by the {TAG_COLUMN} tags: {found.reason}")
     return found
