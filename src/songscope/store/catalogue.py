@@ -167,8 +167,9 @@ class InMemoryIngest:
 
     def without_rows(self) -> InMemoryIngest:
         cleaned = self.cleaned
-        emptied = replace(cleaned, tracks=cleaned.tracks.iloc[:0], provenance=cleaned.provenance.iloc[:0],
-                          duplicates=cleaned.duplicates.iloc[:0], near_keys=None)
+        # A slice is a view that keeps every row's blocks (and their strings) alive: copy the empty frames.
+        emptied = replace(cleaned, tracks=cleaned.tracks.iloc[:0].copy(), provenance=cleaned.provenance.iloc[:0].copy(),
+                          duplicates=cleaned.duplicates.iloc[:0].copy(), near_keys=None)
         return InMemoryIngest(self.read, emptied)
 
     in_workers = False
