@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -16,6 +17,7 @@ from songscope import schema
 from songscope.config import Settings
 from songscope.identity import near_keys
 from songscope.store import db, keys
+from songscope.store.catalogue import arrow_text
 from songscope.store.catalogue import health as catalogue_health
 from songscope.store.runs import ClusterRun
 from songscope.store.store import Store
@@ -259,7 +261,8 @@ def _v6_stores(folder: Path) -> Settings:
 
 def test_release_v6_lake_is_moved_into_the_catalogue_table_on_first_use(tmp_path):
     settings = _v6_stores(tmp_path)
-    legacy = pd.read_parquet(tmp_path / "lake" / keys.LEGACY_CATALOGUE)
+    # Its text read as the catalogue reads text (Arrow-backed strings).
+    legacy = pq.read_table(tmp_path / "lake" / keys.LEGACY_CATALOGUE).to_pandas(types_mapper=arrow_text)
     old_ingest_files = sorted(p.relative_to(tmp_path / "lake").as_posix() for p in (tmp_path / "lake" / "ingest").rglob("*") if p.is_file())
     with Store(settings) as store:
         catalogue = store.catalogue()
