@@ -35,3 +35,23 @@ def test_ids_joined_as_artists_and_set_keys():
     assert artists.split("A\x1fB") == ["A", "B"] and artists.split(float("nan")) == []
     assert artists.set_keys(["B\x1fA\x1fB", None, "C"]).tolist() == ["A\x1fB", None, "C"]
     assert artists.featured("Shallow (with Bradley Cooper)") == ("Bradley Cooper",)
+
+
+_NAMES = st.sampled_from(["Nina Simone", "Bing Crosby", "Dick Haymes", "ZAYN", "Ólafur Arnalds", "", "Tyler, The Creator"])
+
+
+@given(st.lists(st.tuples(st.lists(_NAMES, min_size=1, max_size=3), st.booleans()), max_size=30),
+       st.sampled_from([object, "string[pyarrow]"]))
+def test_credit_counts_count_every_credit_as_credits_does_most_first_ties_by_name(songs, text_type):
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "artist_name": pd.Series([names[0] for names, _ in songs], dtype=text_type),
+        # a song without its artists list (an older file) is credited to its artist name
+        "artists": pd.Series([artists.SEPARATOR.join(names) if listed else None for names, listed in songs], dtype=text_type),
+    })
+    expected = artists.credits(frame).value_counts().sort_index().sort_values(ascending=False, kind="stable")
+    counted = artists.credit_counts(frame)
+    assert counted.index.tolist() == expected.index.tolist()
+    assert counted.tolist() == expected.tolist()
+    assert counted.sum() == sum(len(names) if listed else 1 for names, listed in songs)

@@ -147,6 +147,23 @@ def credits(tracks: pd.DataFrame) -> pd.Series:
     return text.str.split(SEPARATOR).explode(ignore_index=True)
 
 
+def credit_counts(tracks: pd.DataFrame) -> pd.Series:
+    """Songs credited to each artist of a catalogue frame (a duet counts for each of its
+    artists), most first, ties by name. Counted on the names' Arrow buffers: `credits` on a
+    million songs makes a Python string a name and a list a song (several hundred MB)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = tracks["artists"] if "artists" in tracks else tracks["artist_name"]
+    names = names.where(names.notna(), tracks["artist_name"]) if "artists" in tracks else names
+    text = pa.array(names, type=pa.large_string(), from_pandas=True)
+    counted = pc.value_counts(pc.list_flatten(pc.split_pattern(text, SEPARATOR)))
+    counts = pd.Series(counted.field("counts").to_numpy(zero_copy_only=False).astype(np.int64),
+                       index=pd.Index(counted.field("values").to_pylist(), dtype=object), name="count")
+    return counts.sort_index().sort_values(ascending=False, kind="stable")
+
+
 def shown(joined: Iterable[object]) -> list[str]:
     """Each song's artists as people read them: the names joined with ", ".
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from songscope import schema
-from songscope.artists import credits
+from songscope.artists import credit_counts
 from songscope.clean import CleanReport, flag_outliers
 
 TOP_ARTISTS = 15
@@ -67,14 +67,16 @@ def profile(
     'Ludwig van Beethoven'
     """
     numeric = [c.name for c in schema.NUMERIC_COLUMNS if c.name in tracks.columns]
-    values = tracks[numeric].apply(pd.to_numeric, errors="coerce").astype(float)
+    # One float copy of each column, made a column at a time (not the whole frame converted twice).
+    values = pd.DataFrame({c: pd.to_numeric(tracks[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in numeric},
+                          index=tracks.index, columns=numeric)
     describe = values.describe().T
     describe.insert(1, "nulls", values.isna().sum())
     describe.insert(2, "unique", values.nunique())
 
     # Most songs first, ties by name: the order every backend gives (Spark sorts the same way).
     # Every artist of a song counts (a duet is a song of each).
-    artists = credits(tracks).value_counts().sort_index().sort_values(ascending=False, kind="stable")
+    artists = credit_counts(tracks)
     top = artists.head(TOP_ARTISTS).rename_axis("artist_name").reset_index(name="tracks")
     top["share"] = top["tracks"] / len(tracks)
     popularity_zero = None

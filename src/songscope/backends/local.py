@@ -159,6 +159,7 @@ class LocalBackend:
             if progress:
                 progress(f"placing the names of catalogue file {i + 1:,} of {len(part_keys):,}")
             placed += len(place_part_names(store.lake, model, key))
+            release_freed_memory()  # one file's names and their projections (about 400 MB for 250,000 songs)
         return placed
 
 

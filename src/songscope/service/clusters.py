@@ -13,6 +13,7 @@ import pandas as pd
 
 from songscope import crashpoints
 from songscope.jsonable import dumps, jsonable
+from songscope.memory import release_freed_memory
 from songscope.service.common import (
     LABEL_CANDIDATES,
     NotFound,
@@ -88,6 +89,7 @@ def cluster(
     fitted_s = time.perf_counter() - t0
     previous = latest_run_or_none(store)
     clustering = backend.cluster(store, space, algorithm, k, seed=settings.seed, params=params, previous=previous)
+    release_freed_memory()  # the fit's distances and the indices' arrays, before the evidence's
     try:
         timings = {**clustering.timings, "features_s": fitted_s + clustering.timings.get("features_s", 0.0)}
         if clustering.sample_n is not None:
@@ -95,6 +97,7 @@ def cluster(
         else:
             say("evaluating in the shared feature space")
         run = _evaluated_run(store, backend, algorithm, space, clustering, timings, resamples=resamples, label=label, params=params, say=say)
+        release_freed_memory()  # the refits' arrays
         if clustering.identities is not None:
             run.identities = {"previous_run": previous.run_id, "clusters": clustering.identities}
         t0 = time.perf_counter()

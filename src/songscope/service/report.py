@@ -16,6 +16,7 @@ import pandas as pd
 
 from songscope.errors import UserError
 from songscope.jsonable import jsonable
+from songscope.memory import release_freed_memory
 from songscope.service.clusters import ClusterOutcome, cluster
 from songscope.service.common import Progress, assigned_of, backend_for, catalogue_space, load_run, say_to
 from songscope.service.ingest import IngestOutcome, ingest
@@ -146,8 +147,10 @@ def gather_report(
 
         def found():
             return dataclasses.replace(evidence(), methods=methods)
+    release_freed_memory()  # the profile's and the comparison's arrays, before the map's
     say("the cluster map")
     points = F.project(X, method=projection, seed=seed)
+    release_freed_memory()
     comparison = None
     if other is not None:
         say("comparing the runs")
@@ -224,6 +227,7 @@ def run(store: Store, sources: Iterable[str], *, out_dir: Path = Path("reports")
         profiled = backend.profile(store, feature_set=space.feature_set, clean_report=ingested.report, rejected=ingested.rows_rejected, figures=False)
         paths = write_profile(profiled, out_dir / "profile")
         timings["profile"] = time.perf_counter() - t0
+        release_freed_memory()  # the profile's column copies and counts, before clustering's peak
         space = backend.fit_space(store, space)
         if evidence is not None:
             chosen = backend.sample(store, SAMPLE_ROWS, store.settings.seed)
