@@ -55,3 +55,12 @@ def test_credit_counts_count_every_credit_as_credits_does_most_first_ties_by_nam
     assert counted.index.tolist() == expected.index.tolist()
     assert counted.tolist() == expected.tolist()
     assert counted.sum() == sum(len(names) if listed else 1 for names, listed in songs)
+
+
+@given(st.lists(st.one_of(st.none(), st.lists(_NAMES, min_size=1, max_size=3).map(artists.SEPARATOR.join)), max_size=20))
+def test_set_keys_of_arrow_text_are_those_of_python_text(joined):
+    import pandas as pd
+
+    python = artists.set_keys(pd.Series(joined, dtype=object))
+    arrow = artists.set_keys(pd.Series(joined, dtype="string[pyarrow]"))
+    assert [None if v is pd.NA else v for v in arrow] == python.tolist()

@@ -163,9 +163,9 @@ def clean(
     contested = np.flatnonzero(np.bincount(id_codes[alive_idx], minlength=id_codes.max(initial=-1) + 1)[id_codes[alive_idx]] > 1)
     if len(contested):
         kept_for_id[contested] = _keep_per_group(id_codes[alive_idx][contested], order[alive_idx][contested], alive_idx[contested])
-    by_id = work["track_id"].to_numpy()[alive_idx]
     conflicts = kept_for_id != alive_idx
     if conflicts.any():
+        by_id = work["track_id"].to_numpy()[alive_idx]
         dropped, kept = alive_idx[conflicts], kept_for_id[conflicts]
         by_preference = np.argsort(order[dropped], kind="stable")
         dropped, kept = dropped[by_preference], kept[by_preference]
@@ -179,8 +179,10 @@ def clean(
 
     # 3. near duplicates: same artist, track name and duration
     alive_idx = np.flatnonzero(alive)
-    alive_rows = work.iloc[alive_idx]
-    near_key = near_keys(set_keys(alive_rows["artists"]), alive_rows["track_name"], alive_rows["duration_ms"])
+    def alive_values(column: str) -> pd.Series:  # one column's, not a copy of every column
+        return pd.Series(work[column].array.take(alive_idx))
+
+    near_key = near_keys(set_keys(alive_values("artists")), alive_values("track_name"), alive_values("duration_ms"))
     key_of_row = np.zeros(len(work), dtype=np.int64)
     key_of_row[alive_idx] = near_key
     kept_for_key = _keep_per_group(near_key, order[alive_idx], alive_idx)
@@ -213,24 +215,30 @@ def clean(
         report.loose_applied = True
         report.steps.append(CleanStep("loose near duplicates", report.steps[-1].rows_after, int(alive.sum())))
 
-    track_ids = work["track_id"].to_numpy()
     provenance = pd.DataFrame(
         {
-            "track_id": track_ids[representative],
+            "track_id": work["track_id"].array.take(representative),
             schema.SOURCE_COLUMN: work[schema.SOURCE_COLUMN].to_numpy(),
             schema.LINE_COLUMN: work[schema.LINE_COLUMN].to_numpy(),
         }
     ).drop_duplicates(ignore_index=True)
 
-    tracks = work.loc[alive, canonical + label_columns].reset_index(drop=True)
+    # Column by column into a frame that keeps them apart: selecting rows of the whole frame, then
+    # adding the outlier columns, copied every column twice more (about 900 MB at a million rows).
+    kept_rows = np.flatnonzero(alive)
+    tracks = pd.DataFrame({c: work[c].array.take(kept_rows) for c in canonical + label_columns}, index=pd.RangeIndex(len(kept_rows)),
+                          copy=False)
     track_keys = key_of_row[alive]  # rows keep their order through the label merge below
     if label_columns:
         merged_labels = _merge_labels(work, representative, label_columns)
         tracks = tracks.drop(columns=label_columns).merge(merged_labels, on="track_id", how="left")
 
     flags = flag_outliers(tracks, outlier_rules)
-    tracks["is_outlier"] = flags.any(axis=1).to_numpy()
-    tracks["outlier_rules"] = _rule_names(flags)
+    for name, values in (("is_outlier", flags.any(axis=1).to_numpy()), ("outlier_rules", _rule_names(flags))):
+        if name in tracks:  # flagged before (rows read back from a catalogue): flagged again, in place
+            tracks[name] = values
+        else:
+            tracks.insert(len(tracks.columns), name, values)
     report.outlier_rules = {name: int(flags[name].sum()) for name in flags.columns}
     report.outliers = int(tracks["is_outlier"].sum())
 
@@ -435,17 +443,21 @@ def _loose_pairs(work: pd.DataFrame, alive_idx: np.ndarray, order: np.ndarray) -
     sub = pd.DataFrame(
         {
             "row": alive_idx,
-            "artist": work["artist_name"].to_numpy()[alive_idx],
-            "title": work["track_name"].to_numpy()[alive_idx],
             "duration": work["duration_ms"].to_numpy(dtype=float, na_value=np.nan)[alive_idx],
             "rank": order[alive_idx],
         }
     )
-    for column in ("artist", "title"):
-        # Each distinct name once: an artist is on many rows.
-        codes, names = pd.factorize(sub[column].astype(str), sort=False)
-        sub[column] = normalise_names(pa.array(np.asarray(names, dtype=object), type=pa.string())).to_numpy(zero_copy_only=False)[codes]
-    sub = sub[(sub["artist"] != "") & (sub["title"] != "")]
+    for column, source in (("artist", "artist_name"), ("title", "track_name")):
+        # Each distinct name normalised once (an artist is on many rows), and each row given the
+        # number of its normalised name (-1 for none: a missing name matches nothing, as "" does),
+        # not a string of its own.
+        names_of_rows = pd.Series(work[source].array.take(alive_idx)).fillna("")
+        codes, names = pd.factorize(names_of_rows.astype(str) if names_of_rows.dtype == object else names_of_rows, sort=False)
+        normalised = normalise_names(pa.array(np.asarray(names, dtype=object), type=pa.string())).to_numpy(zero_copy_only=False)
+        same, distinct = pd.factorize(normalised, sort=False)
+        same = np.where(np.asarray(distinct, dtype=object)[same] == "", -1, same)
+        sub[column] = same[codes]
+    sub = sub[(sub["artist"] >= 0) & (sub["title"] >= 0)]
     groups = sub[sub.duplicated(["artist", "title"], keep=False)]
     pairs = []
     for _, group in groups.sort_values("rank").groupby(["artist", "title"], sort=False):

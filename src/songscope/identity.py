@@ -12,13 +12,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from songscope.textcolumns import held_by_arrow
+
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection on 64-bit words
 _NO_DURATION = -1.0  # durations are validated positive: this stands for a missing one
 
 
-def _text_hashes(values: pd.Series) -> np.ndarray:
+def _text_hashes(values) -> np.ndarray:
     # SipHash with pandas' fixed key, over the UTF-8 text: the same on every machine and run.
-    return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
+    if not held_by_arrow(values):
+        return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
+    # What categorize=True does (each distinct text hashed once, a missing one as the largest
+    # word), with the distinct texts found by Arrow: no Python string for every row.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else pa.array(values))
+    hashed = pd.util.hash_array(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), categorize=False)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    missing = encoded.indices.is_null().to_numpy(zero_copy_only=False)
+    result = hashed[np.where(missing, 0, codes).astype(np.int64)] if len(hashed) else np.zeros(len(codes), dtype=np.uint64)
+    result[missing] = np.iinfo(np.uint64).max
+    return result
 
 
 def near_keys(artist_names: pd.Series, track_names: pd.Series, durations: pd.Series) -> np.ndarray:

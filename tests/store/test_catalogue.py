@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from songscope.crashpoints import ASSIGN_POINTS, INGEST_POINTS, PARALLEL_LOAD_POINTS
 from songscope.store import cache, catalogue, db
 from songscope.store.store import Store
+from songscope.textcolumns import TEXT
 from tests.conftest import SeaweedFS, aws_credentials, ingest, load_catalogue, run_service
 from tests.test_bad_inputs import HEADER, row
 
@@ -399,14 +400,19 @@ def test_kill_while_the_executors_load_leaves_both_stores_in_step(postgres_url, 
 
 def test_an_ingest_without_its_rows_lets_their_memory_go():
     """Once the stores hold the rows, the ingest's outcome keeps only counts and reports: an
-    empty slice of the frames would still hold every row's arrays (1M rows: 410 MB kept)."""
+    empty slice of the frames would still hold every row's arrays, numpy's and Arrow's (1M rows:
+    410 MB kept)."""
     import gc
     import weakref
+
+    import pyarrow as pa
 
     from songscope.clean import clean
     from songscope.ingest import read_sources
     from songscope.seed import seed_paths
 
+    gc.collect()
+    arrow_before = pa.total_allocated_bytes()
     read = read_sources(seed_paths()[:1])
     cleaned = clean(read.frame)
     read.release_rows()
@@ -414,11 +420,15 @@ def test_an_ingest_without_its_rows_lets_their_memory_go():
     arrays = [weakref.ref(block.values) for frame in (cleaned.tracks, cleaned.provenance, cleaned.duplicates) for block in frame._mgr.blocks
               if isinstance(block.values, np.ndarray)]
     assert arrays, "the frames hold numpy blocks to follow"
+    text_bytes = cleaned.tracks["track_name"].array._pa_array.nbytes
+    assert text_bytes > 100_000 and pa.total_allocated_bytes() - arrow_before > text_bytes, "the frames hold Arrow text to follow"
     emptied = held.without_rows()
     del held, cleaned
     gc.collect()
     assert [ref for ref in arrays if ref() is not None] == []
+    assert pa.total_allocated_bytes() - arrow_before < text_bytes / 10
     assert len(next(emptied.track_chunks())[0]) == 0 and emptied.rows_read == read.rows_read
+    assert emptied.cleaned.tracks.dtypes.equals(read_sources(seed_paths()[:1]).frame.pipe(clean).tracks.dtypes)
 
 
 def test_the_catalogues_text_is_read_as_arrow_strings_by_every_reader(seed_catalogue):
@@ -428,7 +438,20 @@ def test_the_catalogues_text_is_read_as_arrow_strings_by_every_reader(seed_catal
         whole = catalogue.read(store)
         picked = catalogue.rows_at(store, [3, 1], columns=["track_id", "artist_name", "energy"])
     for frame in (whole, picked):
-        assert frame["track_id"].dtype == catalogue.TEXT and frame["artist_name"].dtype == catalogue.TEXT
+        assert frame["track_id"].dtype == TEXT and frame["artist_name"].dtype == TEXT
         assert frame["energy"].dtype == np.float64
     assert picked["track_id"].tolist() == whole["track_id"].iloc[[3, 1]].tolist()
     assert whole["track_name"].isna().sum() == 0 and whole["artist_name"].str.len().min() > 0
+
+
+def test_the_lakes_files_hold_text_as_they_always_have(seed_catalogue):
+    """pandas' Arrow-backed strings are Arrow's large strings; the lake's files keep plain
+    strings (and lists of them), the type they have always had and every reader knows."""
+    import pyarrow as pa
+
+    with Store(seed_catalogue) as store:
+        key = catalogue.track_parts(store)[0][0]
+        stored = store.lake.read_table(key).schema
+    assert stored.field("track_id").type == pa.string() and stored.field("track_name").type == pa.string()
+    assert stored.field("artists").type == pa.list_(pa.string())
+    assert not any(pa.types.is_large_string(field.type) for field in stored)

@@ -17,10 +17,10 @@ from songscope import schema
 from songscope.config import Settings
 from songscope.identity import near_keys
 from songscope.store import db, keys
-from songscope.store.catalogue import arrow_text
 from songscope.store.catalogue import health as catalogue_health
 from songscope.store.runs import ClusterRun
 from songscope.store.store import Store
+from songscope.textcolumns import arrow_text
 from tests.conftest import ingest, load_catalogue
 
 #: Made by songscope 477d4c1 (schema v5): `ingest data/seed/tutorial_data.csv`, `cluster --k 3

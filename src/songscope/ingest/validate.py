@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from songscope import schema
 from songscope.errors import UserError
 from songscope.jsonable import dumps
+from songscope.textcolumns import text_array
 
 REJECTED_COLUMNS = ["source", "line", "columns", "reason", "raw"]
 
@@ -182,14 +183,14 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
                 # Missing, in the column's own type: a song of another feature set has none of these,
                 # and the catalogue's files must agree on each column's type (a float column stays float).
                 numeric = schema.NUMERIC_BY_NAME.get(name)
-                columns[name] = (np.full(rows, None, dtype=object) if numeric is None
+                columns[name] = (text_array(pa.nulls(rows, pa.large_string())) if numeric is None
                                  else pd.array([pd.NA] * rows, dtype="Int64") if numeric.integer else np.full(rows, np.nan))
             continue
         values = out.pop(name)
         if name == "artists" and same_artists:  # one artist a song: the same strings, not a copy
             columns[name] = columns["artist_name"].copy()
         elif isinstance(values, (pa.Array, pa.ChunkedArray)):
-            columns[name] = values.filter(pa.array(keep)).to_pandas().to_numpy(dtype=object)
+            columns[name] = text_array(values.filter(pa.array(keep)))
         else:
             kept = values[keep]  # type: ignore[index]
             if schema.NUMERIC_BY_NAME[name].integer:
@@ -200,7 +201,7 @@ def validate(table: pa.Table, *, source: str, lines: np.ndarray, notes: dict[str
         del values
     keep_idx = np.flatnonzero(keep)
     for name in extras:
-        columns[name] = _as_text(table.column(name).take(pa.array(keep_idx))).to_numpy()
+        columns[name] = text_array(_text_array(table.column(name).take(pa.array(keep_idx))))
     columns[schema.SOURCE_COLUMN] = np.full(rows, source, dtype=object)
     columns[schema.LINE_COLUMN] = lines[keep]
     frame = pd.DataFrame(columns, index=pd.RangeIndex(rows), copy=False)

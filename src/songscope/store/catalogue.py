@@ -39,6 +39,7 @@ from songscope.store import audio_files as audio_files_store
 from songscope.store import db, keys, staging
 from songscope.store.catalogue_parts import as_read, write_catalogue_part
 from songscope.store.lake import Lake, LakeError
+from songscope.textcolumns import arrow_text
 
 
 class Store(Protocol):
@@ -168,15 +169,20 @@ class InMemoryIngest:
 
     def without_rows(self) -> InMemoryIngest:
         cleaned = self.cleaned
-        # A slice is a view that keeps every row's blocks (and their strings) alive: copy the empty frames.
-        emptied = replace(cleaned, tracks=cleaned.tracks.iloc[:0].copy(), provenance=cleaned.provenance.iloc[:0].copy(),
-                          duplicates=cleaned.duplicates.iloc[:0].copy(), near_keys=None)
+        emptied = replace(cleaned, tracks=_empty_like(cleaned.tracks), provenance=_empty_like(cleaned.provenance),
+                          duplicates=_empty_like(cleaned.duplicates), near_keys=None)
         return InMemoryIngest(self.read, emptied)
 
     in_workers = False
 
     def load_in_parallel(self, job: staging.ParallelLoad) -> staging.Loaded:
         raise NotImplementedError("an ingest held in this process is loaded by the stores' writer")
+
+
+def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame of no rows with `frame`'s columns and types, sharing nothing with it: an empty
+    slice is a view that keeps every row's arrays alive (numpy's blocks, Arrow's text buffers)."""
+    return pd.DataFrame({name: pd.Series([], dtype=frame[name].dtype) for name in frame.columns}, columns=frame.columns)
 
 
 #: The ingest record's own files in the lake, as written for every backend.
@@ -475,15 +481,6 @@ def read(store: Store, columns: list[str] | None = None) -> pd.DataFrame:
     if columns is not None:
         frame = frame.reindex(columns=columns)
     return frame
-
-
-def arrow_text(arrow_type: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
-    """The pandas type of a text column read from the lake: its Arrow buffers as they are (a
-    million songs' ids and names: 70 MB, against 300 MB as one Python object a cell)."""
-    return TEXT if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) else None
-
-
-TEXT = pd.StringDtype("pyarrow")
 
 
 def track_batches(store: Store, columns: list[str]) -> Iterator[pa.Table]:

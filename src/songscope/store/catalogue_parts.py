@@ -26,6 +26,9 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
     """A catalogue frame as the lake stores it: a song's artists (and ids) as lists of strings,
     the type every Parquet reader knows, where songscope's frames join them (`songscope.artists`)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    # Text as every file of the lake has always held it: pandas' Arrow-backed strings are large ones.
+    table = table.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema],
+                                 metadata=table.schema.metadata))
     for name in schema.ARTIST_COLUMNS:
         if name in table.column_names:
             joined = table.column(name)

@@ -158,7 +158,7 @@ def artists_of(clean_tracks: pd.DataFrame) -> pd.DataFrame:
     if "artists" not in clean_tracks:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in ("track_id", "position", "name", "artist_id")})
     ids = clean_tracks["artist_ids"] if "artist_ids" in clean_tracks else pd.Series([None] * len(clean_tracks), dtype=object, index=clean_tracks.index)
-    several = np.fromiter((isinstance(v, str) and SEPARATOR in v for v in clean_tracks["artists"].to_numpy(dtype=object)), dtype=bool, count=len(clean_tracks))
+    several = clean_tracks["artists"].str.contains(SEPARATOR, regex=False, na=False).to_numpy(dtype=bool)
     listed = several | ids.notna().to_numpy()
     clean_tracks, ids = clean_tracks[listed], ids[listed]
     names = clean_tracks["artists"]
@@ -218,10 +218,13 @@ class IngestWriter:
             is_known = clean_tracks["track_id"].isin(known_track_ids(conn, clean_tracks["track_id"])).to_numpy()
             earlier = earlier_near_duplicates(conn, clean_tracks[~is_known], near_keys[~is_known])
         is_new = ~is_known & ~clean_tracks["track_id"].isin(earlier["dropped_track_id"]).to_numpy()
-        new_tracks = clean_tracks[is_new].reset_index(drop=True)
+        # Every song new (an ingest into an empty catalogue, most of all): the frame as it is, not a copy.
+        new_tracks = clean_tracks if is_new.all() else clean_tracks[is_new].reset_index(drop=True)
 
-        track_rows = new_tracks[[c.name for c in tracks.columns if c.name in new_tracks.columns]]
-        track_rows = track_rows.assign(ingest_run_id=self.run_id, near_key=near_keys[is_new])
+        # The columns side by side, each as it is (selecting and assigning copied them all twice).
+        track_rows = pd.DataFrame({c.name: new_tracks[c.name].array for c in tracks.columns if c.name in new_tracks.columns}
+                                  | {"ingest_run_id": np.full(len(new_tracks), self.run_id, dtype=object), "near_key": near_keys[is_new]},
+                                  index=new_tracks.index, copy=False)
         with indexed_after(conn, tracks, len(track_rows)):
             bulk_insert(conn, tracks, track_rows)
         artist_rows = artists_of(new_tracks)

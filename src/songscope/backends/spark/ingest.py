@@ -42,6 +42,7 @@ from songscope.crashpoints import reach
 from songscope.jsonable import dumps
 from songscope.store import staging
 from songscope.store.catalogue import PART_ROWS
+from songscope.textcolumns import held_by_arrow
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -114,7 +115,7 @@ def _read_task(task: dict, extras: list[str], encoding: str, delimiter: str, s3_
         elif name in frame.columns:
             values = frame[name]
             kind = target.field(name).type
-            if pa.types.is_string(kind):
+            if pa.types.is_string(kind) and not held_by_arrow(values):
                 values = values.astype(object).where(values.notna(), None)
             columns[name] = pa.array(values, kind, from_pandas=True)
         else:

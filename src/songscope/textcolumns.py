@@ -1,0 +1,29 @@
+"""Text columns held in pandas as Arrow-backed strings (`TEXT`), from the file to the stores and
+back: ids and names stay in Arrow's buffers rather than becoming one Python object a cell (a
+million songs' ids and names: about 70 MB, against about 300 MB as Python strings)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+#: The pandas type of every text column songscope reads.
+TEXT = pd.StringDtype("pyarrow")
+
+
+def arrow_text(arrow_type: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
+    """`pa.Table.to_pandas`'s ``types_mapper``: `TEXT` for Arrow's strings, the default otherwise."""
+    return TEXT if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) else None
+
+
+def text_array(values: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArray:
+    """An Arrow string array as a pandas `TEXT` array, its buffers shared."""
+    return values.to_pandas(types_mapper=arrow_text).array
+
+
+def held_by_arrow(values: object) -> bool:
+    """Whether `values` are Arrow strings: an Arrow array, or a pandas column backed by one."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return True
+    dtype = getattr(values, "dtype", None)
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
