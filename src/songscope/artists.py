@@ -137,7 +137,7 @@ def set_keys(joined: Iterable[object]) -> np.ndarray | pd.api.extensions.Extensi
         return _arrow_set_keys(joined)
     keys = np.array(list(joined), dtype=object)
     several = np.fromiter((isinstance(v, str) and SEPARATOR in v for v in keys), dtype=bool, count=len(keys))
-    keys[several] = [SEPARATOR.join(sorted(set(v.split(SEPARATOR)))) for v in keys[several]]
+    keys[several] = [_as_set(v) for v in keys[several]]
     return keys
 
 
@@ -146,13 +146,23 @@ def credits(tracks: pd.DataFrame) -> pd.Series:
     for each of its artists (a frame without ``artists`` has one artist a song)."""
     import pandas as pd
 
-    names = tracks["artists"] if "artists" in tracks else tracks["artist_name"]
-    names = names.where(names.notna(), tracks["artist_name"]) if "artists" in tracks else names
-    text = pd.Series(names.to_numpy(dtype=object), dtype=object)
+    text = pd.Series(_credited_names(tracks).to_numpy(dtype=object), dtype=object)
     several = text.str.contains(SEPARATOR, regex=False).fillna(False)
     if not several.any():
         return text
     return text.str.split(SEPARATOR).explode(ignore_index=True)
+
+
+def _as_set(joined: str) -> str:
+    """One song's several artists as a set: their names sorted, each once, joined again."""
+    return SEPARATOR.join(sorted(set(joined.split(SEPARATOR))))
+
+
+def _credited_names(tracks: pd.DataFrame) -> pd.Series:
+    """Each song's artists joined (its artist name where a frame has no ``artists`` or a song none)."""
+    if "artists" not in tracks:
+        return tracks["artist_name"]
+    return tracks["artists"].where(tracks["artists"].notna(), tracks["artist_name"])
 
 
 def _arrow_set_keys(joined) -> pd.api.extensions.ExtensionArray:
@@ -167,7 +177,7 @@ def _arrow_set_keys(joined) -> pd.api.extensions.ExtensionArray:
     several = pc.fill_null(pc.match_substring(text, SEPARATOR), False)
     picked = np.flatnonzero(several.to_numpy(zero_copy_only=False))
     if len(picked):
-        sets = [SEPARATOR.join(sorted(set(v.split(SEPARATOR)))) for v in text.take(pa.array(picked)).to_pylist()]
+        sets = [_as_set(v) for v in text.take(pa.array(picked)).to_pylist()]
         text = pc.replace_with_mask(text, several, pa.array(sets, type=text.type))
     return text_array(text)
 
@@ -180,9 +190,7 @@ def credit_counts(tracks: pd.DataFrame) -> pd.Series:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    names = tracks["artists"] if "artists" in tracks else tracks["artist_name"]
-    names = names.where(names.notna(), tracks["artist_name"]) if "artists" in tracks else names
-    text = pa.array(names, type=pa.large_string(), from_pandas=True)
+    text = pa.array(_credited_names(tracks), type=pa.large_string(), from_pandas=True)
     counted = pc.value_counts(pc.list_flatten(pc.split_pattern(text, SEPARATOR)))
     counts = pd.Series(counted.field("counts").to_numpy(zero_copy_only=False).astype(np.int64),
                        index=pd.Index(counted.field("values").to_pylist(), dtype=object), name="count")

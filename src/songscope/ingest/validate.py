@@ -333,10 +333,6 @@ def _text_array(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column
 
 
-def _as_text(column: pa.ChunkedArray) -> pd.Series:
-    return _text_array(column).to_pandas().astype(object)
-
-
 def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
 

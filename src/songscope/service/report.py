@@ -150,7 +150,7 @@ def gather_report(
     release_freed_memory()  # the profile's and the comparison's arrays, before the map's
     say("the cluster map")
     points = F.project(X, method=projection, seed=seed)
-    release_freed_memory()
+    release_freed_memory()  # the projection's sample and its trustworthiness distances, before the figures'
     comparison = None
     if other is not None:
         say("comparing the runs")
