@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from songscope.store import catalogue as stored_catalogue
+from songscope.store.store import Store
 from tests.conftest import ingest, load_catalogue
 
 GENRES = ("Pop", "Dance", "Alternative", "Rock", "Movie")
@@ -59,8 +61,9 @@ def check_every_row_is_accounted_for(rows: list[dict], outcome, stores) -> None:
     engine = sa.create_engine(stores.db_url)
     with engine.connect() as conn:
         merges = pd.read_sql("SELECT rule, kept_track_id, dropped_track_id, detail, dropped_rows FROM track_duplicates", conn)
-        provenance = pd.read_sql("SELECT track_id, line FROM track_sources", conn)
     engine.dispose()
+    with Store(stores) as store:
+        provenance = stored_catalogue.read_provenance(store)
     variants = frame.drop(columns="genre").drop_duplicates().groupby("track_id").size()  # rows that differ in a song's values
     expected = {track_id: n - 1 for track_id, n in variants.items() if n > 1}
     assert (merges["kept_track_id"] == merges["dropped_track_id"]).all()

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 
 from songscope.config import Settings
+from songscope.store import catalogue
+from songscope.store.store import Store
 from tests.conftest import ingest, load_catalogue
 from tests.test_bad_inputs import FILE_LEVEL, GOOD_IDS, ROW_LEVEL, write
 from tests.test_repeats import check_every_row_is_accounted_for, repeated_songs, write_rows
@@ -29,12 +31,13 @@ def _stored(settings: Settings) -> dict[str, pd.DataFrame]:
         tables = {
             "duplicates": pd.read_sql("SELECT rule, kept_track_id, dropped_track_id, detail, dropped_rows FROM track_duplicates", conn),
             "artists": pd.read_sql("SELECT track_id, position, name, artist_id FROM track_artists", conn),
-            "provenance": pd.read_sql("SELECT t.track_id, s.uri, t.line FROM track_sources t JOIN sources s USING (source_id)", conn),
             "rejected": pd.read_sql("SELECT s.uri, r.line, r.columns, r.reason, r.raw FROM rejected_rows r JOIN sources s USING (source_id)", conn),
             "sources": pd.read_sql("SELECT uri, content_sha256, size_bytes, format FROM sources", conn),
             "runs": pd.read_sql("SELECT rows_read, rows_rejected, rows_clean, tracks_added FROM ingest_runs", conn),
         }
     engine.dispose()
+    with Store(settings) as store:
+        tables["provenance"] = catalogue.read_provenance(store)[["track_id", "source", "line"]]
     return {name: frame.sort_values(list(frame.columns)).reset_index(drop=True) for name, frame in tables.items()}
 
 

@@ -183,8 +183,9 @@ def test_a_known_song_under_a_new_id_is_caught_across_ingests_without_reading_th
     database = db.connect(db_url)
     duplicates = db.read_table(database, db.track_duplicates)
     labels = db.read_table(database, db.track_labels).set_index("track_id")
-    provenance = db.read_table(database, db.track_sources)
     database.dispose()
+    with Store(settings) as store:
+        provenance = catalogue.read_provenance(store)
     pair = duplicates[duplicates["rule"] == db.EARLIER_NEAR_DUPLICATE_RULE]
     assert list(zip(pair["kept_track_id"], pair["dropped_track_id"])) == [("orig00000000000000000001", "reissue00000000000000001")]
     assert labels.at["orig00000000000000000001", "value"] == "jazz|soul"  # the reissue's label is credited to the song

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from songscope.store import db, keys
+from songscope.store import catalogue, db, keys
 from songscope.store.lake import Lake
+from songscope.store.store import Store
 from tests.conftest import ingest, load_catalogue
 from tests.test_bad_inputs import GOOD, HEADER, row
 
@@ -17,6 +18,11 @@ def _counts(url: str) -> dict[str, int]:
         return db.counts(database)
     finally:
         database.dispose()
+
+
+def _provenance(settings):
+    with Store(settings) as store:
+        return catalogue.read_provenance(store)
 
 
 def test_schema_is_created_at_the_head_revision(db_url):
@@ -33,7 +39,7 @@ def test_seed_ingest_is_stored_and_idempotent(db_url, settings_factory, seed_fil
     assert first.record.tracks_added == 15_626
     counts = _counts(db_url)
     assert counts["tracks"] == 15_626
-    assert counts["track_sources"] == 20_301  # every row read points at its track
+    assert first.record.provenance_added == len(_provenance(settings)) == 20_301  # every row read points at its track
     assert counts["sources"] == 3
     assert counts["track_duplicates"] == 41 + 153
     assert counts["ingest_runs"] == 1
@@ -43,6 +49,7 @@ def test_seed_ingest_is_stored_and_idempotent(db_url, settings_factory, seed_fil
     assert again.record.tracks_already_known == 15_626
     after = _counts(db_url)
     assert {k: v for k, v in after.items() if k != "ingest_runs"} == {k: v for k, v in counts.items() if k != "ingest_runs"}
+    assert again.record.provenance_added == 0 and len(_provenance(settings)) == 20_301  # read before: recorded once
     assert after["ingest_runs"] == 2
     assert again.catalogue_rows == 15_626
 
@@ -138,8 +145,8 @@ def test_labels_from_several_sources_are_merged(db_url, settings_factory, tmp_pa
     ingest([str(b)], settings)
     database = db.connect(db_url)
     labels = db.read_table(database, db.track_labels).set_index("track_id")
-    sources = db.read_table(database, db.track_sources)
     database.dispose()
+    sources = _provenance(settings)
     assert labels.at["shared0000000000000001", "value"] == "pop|latin"
     assert labels.at["only0000000000000000001", "value"] == "rock"
     assert sources.groupby("track_id")["source_id"].nunique()["shared0000000000000001"] == 2
@@ -196,9 +203,7 @@ def test_a_large_first_load_on_postgresql_is_indexed_after_and_keeps_every_const
     database = db.connect(postgres_url)
     inspector = sa.inspect(database)
     assert inspector.get_pk_constraint("tracks")["constrained_columns"] == ["track_id"]
-    assert inspector.get_pk_constraint("track_sources")["constrained_columns"] == ["track_id", "source_id", "line"]
     assert {"ix_tracks_near_key"} <= {i["name"] for i in inspector.get_indexes("tracks")}
-    assert {"ix_track_sources_source"} <= {i["name"] for i in inspector.get_indexes("track_sources")}
     with pytest.raises(sa.exc.IntegrityError), database.begin() as conn:
         conn.execute(sa.text("INSERT INTO tracks SELECT * FROM tracks LIMIT 1"))  # the key holds again
     assert db.counts(database)["tracks"] == 15_626

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
@@ -18,10 +19,13 @@ from songscope.config import Settings
 from songscope.identity import near_keys
 from songscope.store import db, keys
 from songscope.store.catalogue import health as catalogue_health
+from songscope.store.catalogue import read_provenance
+from songscope.store.lake import Lake, LakeError
 from songscope.store.runs import ClusterRun
 from songscope.store.store import Store
 from songscope.textcolumns import arrow_text
 from tests.conftest import ingest, load_catalogue
+from tests.test_bad_inputs import HEADER, row
 
 #: Made by songscope 477d4c1 (schema v5): `ingest data/seed/tutorial_data.csv`, `cluster --k 3
 #: --resamples 2`, `recommend "Future - Life Is Good (feat. Drake)" -n 3`, a saved list and a report.
@@ -80,16 +84,19 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     probe.dispose()
 
     with Store(Settings(db_url=db_url, lake_url=str(tmp_path / "lake"))) as store:
-        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 13
+        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 14
         with store.db.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == db.SCHEMA_REVISION
             # Releases from before Alembic read this table: they now refuse the newer database.
-            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 13
+            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 14
             after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[name])).scalar()
-                     for name in V5_TABLES if name != "recommendations"}
+                     for name in V5_TABLES if name not in ("recommendations", "track_sources")}
             requests = db.read_table(store.db, db.recommendation_requests)
-        # Nothing lost, nothing added: revisions 8 and 10 carried every recommended song over.
+        # Nothing lost, nothing added: revisions 8 and 10 carried every recommended song over, and
+        # the store moved the provenance that revision 14 set aside into the lake.
         after["recommendations"] = sum(len(db.recommended_songs(items)) for items in requests["items"])
+        after["track_sources"] = len(read_provenance(store))
+        assert not sa.inspect(store.db).has_table("legacy_track_sources")
         assert after == before
         assert len(requests) == 1 and json.loads(requests["request"].iloc[0])["favourites"]  # the request once
         old = ClusterRun.load(store)
@@ -114,21 +121,24 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         assert sa.inspect(store.db).has_table("track_files")
         assert (tracks["danceability"].notna()).all()  # the Spotify songs keep every value
     again = db.connect(db_url)  # a second connect changes nothing
-    assert db.schema_version(again) == 13
+    assert db.schema_version(again) == 14
     again.dispose()
 
 
 def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     database = sa.create_engine(db_url + ("?charset=utf8mb4" if db_url.startswith("mysql") else ""))
     with database.begin() as conn:  # schema v1: the catalogue tables only
-        db.metadata.create_all(conn, tables=[db.schema_table, *(db.metadata.tables[name] for name in db.LEGACY_TABLES[1])])
+        tables = [_v5_table(name) for name in db.LEGACY_TABLES[1]]
+        db.metadata.create_all(conn, tables=[db.schema_table, *(t for t in tables if t.metadata is db.metadata)])
+        db.legacy_metadata.create_all(conn, tables=[t for t in tables if t.metadata is db.legacy_metadata])
         conn.execute(db.schema_table.insert().values(version=1, applied_at=db.now()))
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
-    assert db.schema_version(database) == db.SCHEMA_VERSION == 13
+    assert db.schema_version(database) == db.SCHEMA_VERSION == 14
     assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendation_requests", "reports", "favourite_lists", "cluster_run_details"))
     assert not sa.inspect(database).has_table("recommendations")  # carried over by 0008, then dropped
+    assert sa.inspect(database).has_table("legacy_track_sources")  # set aside by 0014, for the store to move into the lake
     database.dispose()
 
 
@@ -220,6 +230,61 @@ def test_revision_11_splits_list_literal_artists_and_counts_merges(db_url):
     # A song of several artists is written back as their literal; one of one artist keeps its name.
     assert list(back["artist_name"]) == ["['Dick Haymes', 'Bing Crosby']", "Guns N' Roses", "[spunge]", "Bing Crosby", "['Broken'"]
     assert list(back["near_key"]) == [int(old_keys[0])] + [int(k) for k in new_keys[1:]]
+
+
+def test_revision_14_moves_provenance_into_the_lake_with_nothing_lost(db_url, settings_factory, tmp_path, monkeypatch):
+    """Revision 0014: the provenance a database held (``track_sources``, up to 0013) moves into the
+    lake on the store's first use: each source's rows into the file of the ingest that first read
+    it, replacing the raw copy that ingest wrote; an ingest of known sources only keeps no file. A
+    failure midway leaves every row in the database, and the next use moves them all."""
+    from alembic import command
+
+    settings = settings_factory(db_url=db_url)
+    first, later = tmp_path / "first.csv", tmp_path / "later.csv"
+    first.write_text(f"{HEADER}\n{row('orig00000000000000000001', 'Nina Simone', 'Feeling Good')}\n"
+                     f"{row('other0000000000000000001', 'Nina Simone', 'Sinnerman')}\n")
+    later.write_text(f"{HEADER}\n{row('reissue00000000000000001', 'Nina Simone', 'Feeling Good')}\n"
+                     f"{row('new000000000000000000001', 'Someone', 'New')}\n")
+    runs = [ingest([str(path)], settings).record.run_id for path in (first, later, later)]
+    with Store(settings) as store:
+        expected = read_provenance(store)
+    assert list(expected["track_id"]) == ["orig00000000000000000001", "other0000000000000000001",
+                                          "orig00000000000000000001", "new000000000000000000001"]  # the reissue credited
+
+    # As a release before 0014 left it: the rows in the database, a raw copy of each ingest's in the lake.
+    database = db.connect(db_url)
+    with database.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0013")
+    with database.begin() as conn:
+        legacy = sa.table("track_sources", sa.column("track_id"), sa.column("source_id"), sa.column("line"))
+        conn.execute(legacy.insert(), expected[["track_id", "source_id", "line"]].astype(object).to_dict("records"))
+    database.dispose()
+    lake = Lake(settings.lake_url)
+    for run_id in runs:
+        lake.write_table(keys.ingest_provenance(run_id), pa.table({"track_id": ["raw"], "source": ["x"], "line": [2]}))
+
+    original = Lake.write_tables
+    written: list[str] = []
+
+    def fails_on_the_second_file(self, key, *args, **kwargs):
+        if written:
+            raise LakeError(f"cannot write {key}: no space left on device")
+        written.append(key)
+        return original(self, key, *args, **kwargs)
+
+    with Store(settings) as store:
+        monkeypatch.setattr(Lake, "write_tables", fails_on_the_second_file)
+        with pytest.raises(LakeError, match="no space left"):
+            read_provenance(store)
+        monkeypatch.setattr(Lake, "write_tables", original)
+        assert db.read_table(store.db, db.legacy_track_sources).shape[0] == len(expected)  # every row still there
+    with Store(settings) as store:
+        moved = read_provenance(store)
+        assert not sa.inspect(store.db).has_table("legacy_track_sources") and not sa.inspect(store.db).has_table("track_sources")
+    pd.testing.assert_frame_equal(moved, expected)
+    assert not lake.exists(keys.ingest_provenance(runs[2]))  # it read a known source: the database kept none of its rows
+    with Store(settings) as store:
+        assert catalogue_health(store).in_step and len(read_provenance(store)) == 4  # once moved, left alone
 
 
 @pytest.mark.parametrize("newer", ["alembic", "legacy"])

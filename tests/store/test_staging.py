@@ -29,7 +29,7 @@ ADMIN = {"postgresql": POSTGRES_ADMIN_URL, "mysql": MYSQL_ADMIN_URL}
 
 @dataclass
 class ThreadWorkers(InMemoryIngest):
-    """An ingest held in memory whose tracks, provenance and rejected rows are loaded by `parts`
+    """An ingest held in memory whose tracks and rejected rows are loaded by `parts`
     concurrent workers, each with its own connection, as Spark's executors load theirs."""
 
     parts: int = 3
@@ -42,8 +42,7 @@ class ThreadWorkers(InMemoryIngest):
             return [frame.iloc[start : start + size].reset_index(drop=True) for start in range(0, len(frame), size)]
 
         calls = [(staging.load_tracks, job, part, frame) for part, frame in enumerate(split(self.cleaned.tracks))]
-        for kind, rows in (("provenance", self.cleaned.provenance), ("rejected", self.read.rejected)):
-            calls += [(staging.load_rows, job, kind, part, frame) for part, frame in enumerate(split(rows))]
+        calls += [(staging.load_rows, job, "rejected", part, frame) for part, frame in enumerate(split(self.read.rejected))]
         with ThreadPoolExecutor(self.parts) as pool:
             results = list(pool.map(lambda call: call[0](*call[1:]), calls))
             if self.retry:  # the first attempts' rows stay in the staging tables, and must be ignored
@@ -88,7 +87,6 @@ def _contents(settings: Settings) -> dict[str, pd.DataFrame]:
             "tracks": pd.read_sql("SELECT * FROM tracks", conn).drop(columns=["ingest_run_id"]),
             "labels": pd.read_sql("SELECT track_id, name, value FROM track_labels", conn),
             "duplicates": pd.read_sql("SELECT rule, kept_track_id, dropped_track_id, detail FROM track_duplicates", conn),
-            "provenance": pd.read_sql("SELECT t.track_id, s.uri, t.line FROM track_sources t JOIN sources s USING (source_id)", conn),
             "rejected": pd.read_sql("SELECT s.uri, r.line, r.columns, r.reason, r.raw FROM rejected_rows r JOIN sources s USING (source_id)", conn),
             "runs": pd.read_sql("SELECT rows_read, rows_rejected, rows_clean, tracks_added FROM ingest_runs", conn),
             # The workers write a file per part, the writer alone one per 250,000 tracks: the same rows.
@@ -97,6 +95,8 @@ def _contents(settings: Settings) -> dict[str, pd.DataFrame]:
         }
         left = [n for n in sa.inspect(conn).get_table_names() if n.startswith(staging.STAGING_PREFIX)]
     engine.dispose()
+    with Store(settings) as store:  # in the lake alone, credited to the stored tracks that absorbed theirs
+        tables["provenance"] = catalogue.read_provenance(store)[["track_id", "source", "line"]]
     tables = {name: frame.sort_values(list(frame.columns)).reset_index(drop=True) for name, frame in tables.items()}
     tables["catalogue"] = _catalogue(settings)
     tables["staging tables left"] = pd.DataFrame({"name": left})
@@ -137,6 +137,9 @@ def test_workers_store_what_the_writer_alone_stores(kind, tmp_path):
         assert labels[first_ids.iloc[0]] == "g0|re"  # re-released under a new id
         assert labels[first_ids.iloc[600]] == "g0|h0"  # read again under its own id
         assert (first_two["duplicates"]["rule"] == db.EARLIER_NEAR_DUPLICATE_RULE).sum() == 150
+        provenance = first_two["provenance"]
+        reissue_rows = provenance[provenance["source"].str.endswith("second.csv") & provenance["line"].between(1_002, 1_151)]  # line 1: the header
+        assert len(reissue_rows) == 150 and reissue_rows["track_id"].isin(first_ids.iloc[:150]).all()  # credited to the songs they repeat
         assert len(first_two["rejected"]) == 2
         assert (first_two["catalogue"]["genre"].fillna("") != "").sum() == 1_200 + 400
         assert list(first_two["files"]["content"]).count("labels") >= 1

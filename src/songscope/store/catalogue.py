@@ -36,7 +36,7 @@ from songscope.crashpoints import reach
 from songscope.jsonable import dumps
 from songscope.memory import release_freed_memory
 from songscope.store import audio_files as audio_files_store
-from songscope.store import db, keys, staging
+from songscope.store import db, keys, provenance, staging
 from songscope.store.catalogue_parts import as_read, write_catalogue_part
 from songscope.store.lake import Lake, LakeError
 from songscope.textcolumns import arrow_text
@@ -185,9 +185,8 @@ def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=frame[name].dtype) for name in frame.columns}, columns=frame.columns)
 
 
-#: The ingest record's own files in the lake, as written for every backend.
+#: The ingest record's rejected rows in the lake, as written for every backend (its provenance: `store.provenance`).
 REJECTED_SCHEMA = pa.schema([("source", pa.string()), ("line", pa.int64()), ("columns", pa.string()), ("reason", pa.string()), ("raw", pa.string())])
-PROVENANCE_SCHEMA = pa.schema([("track_id", pa.string()), ("source", pa.string()), ("line", pa.int64())])
 
 
 def _as_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
@@ -260,17 +259,23 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                         files += _write_parts(lake, run_id, new_tracks, first_number=len(files))
                         write_label_updates(label_updates)
 
-                def into_database(chunks, add, schema):  # each chunk goes to the database (unless the workers loaded it) and the lake file
-                    for frame in chunks:
-                        if loaded is None:
-                            add(frame)
-                        yield _as_table(frame, schema)
+                # Rows an earlier ingest recorded can only come from a source read before (same URI and content).
+                recorded = provenance.recorded(conn, lake, writer.known_sources) if writer.known_sources else set()
 
-                for name, chunks, add, schema in (
-                    ("provenance", data.provenance_chunks(), writer.add_provenance, PROVENANCE_SCHEMA),
-                    ("rejected", data.rejected_chunks(), writer.add_rejected, REJECTED_SCHEMA),
-                ):
-                    lake_keys[name], _ = lake.write_tables(keys.ingest_file(run_id, f"{name}.parquet"), into_database(chunks, add, schema), schema)
+                def provenance_tables():
+                    for frame in data.provenance_chunks():
+                        table = provenance.credited(frame, writer.source_ids, writer.absorbed_by, recorded)
+                        writer.count_provenance(table.num_rows)
+                        yield table
+
+                def rejected_tables():  # each chunk goes to the database (unless the workers loaded it) and the lake file
+                    for frame in data.rejected_chunks():
+                        if loaded is None:
+                            writer.add_rejected(frame)
+                        yield _as_table(frame, REJECTED_SCHEMA)
+
+                lake_keys["provenance"], _ = lake.write_tables(keys.ingest_provenance(run_id), provenance_tables(), provenance.SCHEMA)
+                lake_keys["rejected"], _ = lake.write_tables(keys.ingest_file(run_id, "rejected.parquet"), rejected_tables(), REJECTED_SCHEMA)
                 for duplicates in data.duplicate_chunks():
                     writer.add_duplicates(duplicates)
                 record = writer.finish(report=data.clean_report(), rows_read=data.rows_read)
@@ -345,6 +350,26 @@ def sweep(store: Store) -> list[str]:
 
 
 def migrate_legacy_lake(store: Store) -> bool:
+    """Bring what an earlier release left up to date, once: its single catalogue file into the
+    table (`_migrate_legacy_catalogue`) and its provenance from the database into the lake
+    (`store.provenance.move_from_database`). Returns whether anything was migrated."""
+    catalogue_moved = _migrate_legacy_catalogue(store)
+    return _move_legacy_provenance(store) or catalogue_moved
+
+
+def _move_legacy_provenance(store: Store) -> bool:
+    with store.db.connect() as conn:
+        if not provenance.needs_move(conn):
+            return False
+    with store.db.begin() as conn:
+        db.hold_catalogue(conn, MAINTENANCE)
+        if not provenance.needs_move(conn):
+            return False  # another process moved it while this one waited
+        provenance.move_from_database(conn, store.lake)
+    return True
+
+
+def _migrate_legacy_catalogue(store: Store) -> bool:
     """Move an earlier release's single ``catalogue/tracks.parquet`` into the table, once.
 
     The database is the truth: the file's rows for tracks the database holds are kept as they
@@ -447,6 +472,14 @@ def _no_catalogue(store: Store) -> NoCatalogue:
             f"is the lake's manifest, so pass the --db that ingest wrote to (or ingest again into this one)"
         )
     return NoCatalogue(f"no catalogue in the database {database} and the lake {store.lake.url}: run `songscope ingest SOURCE...` first")
+
+
+def read_provenance(store: Store, track_ids: list[str] | None = None) -> pd.DataFrame:
+    """Which row of which source became which track (track_id, source_id, source, line), for
+    every committed ingest in order, or for `track_ids` only (see `store.provenance`)."""
+    migrate_legacy_lake(store)
+    with store.db.connect() as conn:
+        return provenance.read(conn, store.lake, track_ids)
 
 
 def read(store: Store, columns: list[str] | None = None) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The relational store, in one namespace: SQLite by default, PostgreSQL or MySQL/MariaDB by URL.
 
-Callers write ``db.tracks``, ``db.migrate(...)``, ``db.record_ingest(...)``; the code lives in one module
+Callers write ``db.tracks``, ``db.migrate(...)``, ``db.IngestWriter(...)``; the code lives in one module
 per seam: `tables` (the schema), `connect` (connecting and migrating), `bulk` (COPY and
 executemany, lookups in chunks), `labels`, `writer` (the ingest writer) and `queries` (requests,
 reports, saved lists, counts).
@@ -68,6 +68,7 @@ from songscope.store.tables import (  # noqa: F401
     ingest_runs,
     late_assignments,
     legacy_metadata,
+    legacy_track_sources,
     locks,
     metadata,
     recommendation_requests,
@@ -79,7 +80,6 @@ from songscope.store.tables import (  # noqa: F401
     track_duplicates,
     track_files,
     track_labels,
-    track_sources,
     tracks,
 )
 from songscope.store.writer import (  # noqa: F401
@@ -98,6 +98,5 @@ from songscope.store.writer import (  # noqa: F401
     hold_catalogue,
     known_track_ids,
     late_assigned,
-    record_ingest,
     track_near_keys,
 )

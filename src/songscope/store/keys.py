@@ -55,6 +55,11 @@ def ingest_file(run_id: str, name: str) -> str:
     return f"{ingest_folder(run_id)}/{name}"
 
 
+def ingest_provenance(run_id: str) -> str:
+    """Which row of which source became which track, for one ingest (`store.provenance`)."""
+    return ingest_file(run_id, "provenance.parquet")
+
+
 def run_folder(run_id: str) -> str:
     """A cluster run's files."""
     return f"runs/{run_id}"

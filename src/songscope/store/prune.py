@@ -50,7 +50,7 @@ def remove_tracks(store: Store, track_ids: list[str], *, run_id: str, reason: st
             else:  # every song of the file leaves: the file leaves the manifest
                 conn.execute(db.catalogue_files.delete().where(listed))
             replaced.append(key)
-        for table in (db.tracks, db.track_sources, db.track_labels, db.track_artists):
+        for table in (db.tracks, db.track_labels, db.track_artists):  # provenance, in the lake, keeps the history
             for chunk in db.in_chunks(sorted(removing)):
                 conn.execute(table.delete().where(db.one_of(conn, table.c.track_id, chunk)))
         audio_files_store.forget(conn, list(forget_files))

@@ -27,7 +27,6 @@ from songscope.store.tables import (
     sources,
     track_duplicates,
     track_labels,
-    track_sources,
     tracks,
 )
 
@@ -149,6 +148,6 @@ def counts(database: Engine) -> dict[str, int]:
     with database.connect() as conn:
         return {
             t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
-            for t in (tracks, track_sources, track_labels, sources, rejected_rows, track_duplicates, ingest_runs, cluster_runs,
+            for t in (tracks, track_labels, sources, rejected_rows, track_duplicates, ingest_runs, cluster_runs,
                       recommendation_requests)
         }

@@ -67,14 +67,12 @@ def _columns(kind: str) -> list[sa.Column]:
         return [*like(db.track_labels, "track_id", "name", "value"), sa.Column("stored", sa.Boolean, nullable=False)]
     if kind == "absorbed":  # a new id of this ingest that repeats a stored track (near duplicate)
         return [sa.Column("dropped_track_id", db.TrackId, nullable=False), sa.Column("kept_track_id", db.TrackId, nullable=False)]
-    if kind == "provenance":
-        return like(db.track_sources, "track_id", "source_id", "line")
     if kind == "rejected":
         return like(db.rejected_rows, "source_id", "line", "columns", "reason", "raw")
     raise ValueError(kind)
 
 
-KINDS = ("tracks", "artists", "labels", "absorbed", "provenance", "rejected")
+KINDS = ("tracks", "artists", "labels", "absorbed", "rejected")
 
 
 @dataclass(frozen=True)
@@ -201,7 +199,7 @@ def load_tracks(job: ParallelLoad, part: int, clean_tracks: pd.DataFrame) -> Tra
 
 @dataclass
 class RowsLoaded:
-    """What one worker loaded of the provenance or the rejected rows."""
+    """What one worker loaded of the rejected rows."""
 
     kind: str
     part: int
@@ -210,11 +208,10 @@ class RowsLoaded:
 
 
 def load_rows(job: ParallelLoad, kind: str, part: int, rows: pd.DataFrame) -> RowsLoaded:
-    """Worker side: part `part` of this ingest's provenance (track_id, source, line) or rejected
-    rows (source, line, columns, reason, raw) into its staging table."""
-    column = schema.SOURCE_COLUMN if kind == "provenance" else "source"
+    """Worker side: part `part` of this ingest's rejected rows (source, line, columns, reason, raw)
+    into its staging table (`kind` names it)."""
     attempt = _new_attempt()
-    staged = rows.assign(source_id=rows[column].map(job.source_ids), attempt=attempt).drop(columns=[column])
+    staged = rows.assign(source_id=rows["source"].map(job.source_ids), attempt=attempt).drop(columns=["source"])
     engine = _worker_engine(job)
     try:
         with engine.begin() as conn:
@@ -277,16 +274,10 @@ def move(conn: Connection, job: ParallelLoad, writer: db.IngestWriter, loaded: L
             db.merge_label_rows(conn, long, set(long["track_id"]))
             on_label_updates(db.stored_labels(conn, set(long["track_id"])))
 
-    provenance, absorbed, track_sources = staged["provenance"], staged["absorbed"], db.track_sources
-    credited = sa.func.coalesce(absorbed.c.kept_track_id, provenance.c.track_id)
-    query = sa.select(credited, provenance.c.source_id, provenance.c.line).select_from(
-        provenance.outerjoin(absorbed, sa.and_(absorbed.c.dropped_track_id == provenance.c.track_id, received(absorbed)))
-    ).where(received(provenance))
-    if writer.known_sources:  # rows can only exist already for a source read before
-        query = query.where(~sa.exists().where(track_sources.c.track_id == credited, track_sources.c.source_id == provenance.c.source_id,
-                                               track_sources.c.line == provenance.c.line))
-    with db.indexed_after(conn, track_sources, loaded.count("provenance")):
-        provenance_added = _inserted(conn, track_sources.insert().from_select(["track_id", "source_id", "line"], query))
+    # The provenance the driver writes into the lake credits absorbed tracks to the stored ones (`store.provenance`).
+    absorbed = staged["absorbed"]
+    pairs = conn.execute(sa.select(absorbed.c.dropped_track_id, absorbed.c.kept_track_id).where(received(absorbed)))
+    writer.absorbed_by.update({dropped: kept for dropped, kept in pairs})
 
     rejected, rejected_rows = staged["rejected"], db.rejected_rows
     names = ["source_id", "line", "columns", "reason", "raw"]
@@ -305,7 +296,7 @@ def move(conn: Connection, job: ParallelLoad, writer: db.IngestWriter, loaded: L
     writer.count_moved(
         clean_rows=sum(part.clean_rows for part in loaded.tracks), tracks_added=added,
         tracks_known=sum(part.known for part in loaded.tracks), near_earlier=sum(part.absorbed for part in loaded.tracks),
-        provenance_added=provenance_added, rejected_rows=loaded.count("rejected"), rejected_added=rejected_added,
+        rejected_rows=loaded.count("rejected"), rejected_added=rejected_added,
     )
     return [part.file for part in sorted(loaded.tracks, key=lambda p: p.part) if part.file is not None]
 

@@ -1,6 +1,6 @@
 """The database's tables (SQLAlchemy Core) in one `metadata`; the migrations (`store/migrations`) create and change them.
 
-Tracks with their provenance, labels, rejected rows, duplicates, artists and audio files; the catalogue's files
+Tracks with their labels, rejected rows, duplicates, artists and audio files; the catalogue's files
 and lock; clustering runs; recommendation requests, reports and saved lists.
 """
 
@@ -89,16 +89,6 @@ def _track_columns() -> list[sa.Column]:
 
 
 tracks = sa.Table("tracks", metadata, *_track_columns(), sa.Index("ix_tracks_near_key", "near_key"), **TABLE_OPTIONS)
-
-track_sources = sa.Table(
-    "track_sources",
-    metadata,
-    sa.Column("track_id", TrackId, primary_key=True),
-    sa.Column("source_id", sa.Integer, primary_key=True),
-    sa.Column("line", sa.BigInteger, primary_key=True),
-    sa.Index("ix_track_sources_source", "source_id"),
-    **TABLE_OPTIONS,
-)
 
 # The audio files songs were analysed from (`songscope.audio`): what a later ingest of the same
 # folder skips when unchanged (same path, size and modification time), and what the web app
@@ -306,6 +296,17 @@ sa.Table(
     sa.Column("reason", LongText, nullable=False),
     **TABLE_OPTIONS,
 )
+
+def _provenance_columns() -> list:
+    return [sa.Column("track_id", TrackId, primary_key=True), sa.Column("source_id", sa.Integer, primary_key=True),
+            sa.Column("line", sa.BigInteger, primary_key=True)]
+
+
+# Schema 1 to revision 0013: each input row's track (its provenance), in the database as well as
+# in the lake. Revision 0014 renames it `legacy_track_sources`; `store.provenance` moves its rows
+# into the lake, where provenance now lives alone, and drops it.
+sa.Table("track_sources", legacy_metadata, *_provenance_columns(), sa.Index("ix_track_sources_source", "source_id"), **TABLE_OPTIONS)
+legacy_track_sources = sa.Table("legacy_track_sources", legacy_metadata, *_provenance_columns(), **TABLE_OPTIONS)
 
 
 reports = sa.Table(

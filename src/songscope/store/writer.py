@@ -1,7 +1,7 @@
 """The ingest writer: one ingest's rows into the database, inside its caller's transaction.
 
-`record_ingest` writes one ingest inside a transaction that holds the catalogue's lock
-(`hold_catalogue`) and commits the lake's files with it (`store.catalogue`).
+`IngestWriter` writes one ingest inside a transaction that holds the catalogue's lock
+(`hold_catalogue`) and commits the lake's files with it (`store.catalogue.write_ingest`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from songscope.store.tables import (
     sources,
     track_artists,
     track_duplicates,
-    track_sources,
     tracks,
 )
 
@@ -43,7 +42,7 @@ from songscope.store.tables import (
 
 @dataclass
 class IngestRecord:
-    """What `record_ingest` wrote, for the CLI to print."""
+    """What `IngestWriter` wrote, for the CLI to print."""
 
     run_id: str
     tracks_added: int
@@ -180,13 +179,14 @@ class IngestWriter:
     Spark backend streams it in bounded chunks so the driver never holds the catalogue.
 
     Tracks are keyed by ``track_id`` (a known id is left as it is, its labels merged); a new id
-    that repeats a stored track's artist, name and duration is recorded as a near duplicate of it,
-    not added. Provenance is keyed by (track, source, line), rejected rows by (source, line),
-    sources by (URI, content hash), so re-ingesting the same files adds no rows.
+    that repeats a stored track's artist, name and duration is recorded as a near duplicate of it
+    (`absorbed_by`), not added. Rejected rows are keyed by (source, line), sources by (URI, content
+    hash), so re-ingesting the same files adds no rows. Provenance goes to the lake alone
+    (`store.provenance`); the writer counts it.
 
     Call order: `add_tracks` for every chunk of clean tracks (each returns what the lake's catalogue
     must receive: the tracks added and the labels of stored tracks that chunk changed), then
-    `add_provenance`, `add_rejected` and `add_duplicates` in any number of chunks, then `finish`.
+    `add_rejected` and `add_duplicates` in any number of chunks, then `finish`.
     Chunks of one ingest never share a track id (cleaning made them unique).
     """
 
@@ -250,25 +250,9 @@ class IngestWriter:
         self.clean_rows += len(clean_tracks)
         return new_tracks, label_updates
 
-    def add_provenance(self, provenance: pd.DataFrame) -> None:
-        """(track_id, source, line) of input rows, pointing at the clean track each became."""
-        prov = pd.DataFrame(
-            {
-                "track_id": provenance["track_id"].to_numpy(),
-                "source_id": provenance[schema.SOURCE_COLUMN].map(self.source_ids).to_numpy(),
-                "line": provenance[schema.LINE_COLUMN].to_numpy(),
-            }
-        )
-        if self.absorbed_by:
-            prov["track_id"] = prov["track_id"].map(lambda t: self.absorbed_by.get(t, t))
-        # Rows can only exist already for a source read before (same URI and content).
-        if self.known_sources:
-            prov = _without_existing(
-                self.conn, prov, track_sources, ["track_id", "source_id", "line"], track_sources.c.source_id.in_(sorted(self.known_sources))
-            )
-        with indexed_after(self.conn, track_sources, len(prov)):
-            bulk_insert(self.conn, track_sources, prov)
-        self.provenance_added += len(prov)
+    def count_provenance(self, rows: int) -> None:
+        """Count provenance rows written for this ingest (the lake keeps them: `store.provenance`)."""
+        self.provenance_added += rows
 
     def add_rejected(self, rejected: pd.DataFrame) -> None:
         """Rejected rows (source, line, columns, reason, raw)."""
@@ -299,14 +283,13 @@ class IngestWriter:
         bulk_insert(self.conn, track_duplicates, dup)
 
     def count_moved(self, *, clean_rows: int, tracks_added: int, tracks_known: int, near_earlier: int,
-                    provenance_added: int, rejected_rows: int, rejected_added: int) -> None:
+                    rejected_rows: int, rejected_added: int) -> None:
         """Count what `store.staging.move` moved in from the staging tables that workers filled
         (the same rules, applied by the workers to their parts and by set-based statements)."""
         self.clean_rows += clean_rows
         self.tracks_added += tracks_added
         self.tracks_known += tracks_known
         self.near_earlier_moved += near_earlier
-        self.provenance_added += provenance_added
         self.rejected_rows += rejected_rows
         self.rejected_added += rejected_added
 
@@ -344,32 +327,6 @@ class IngestWriter:
 
 #: The columns of a recorded merge, as cleaning reports them.
 DUPLICATE_PAIR_COLUMNS = ("rule", "kept_track_id", "dropped_track_id", "detail")
-
-
-def record_ingest(
-    conn: Connection,
-    *,
-    run_id: str,
-    started_at: datetime,
-    source_summaries: Iterable[object],
-    clean_tracks: pd.DataFrame,
-    provenance: pd.DataFrame,
-    rejected: pd.DataFrame,
-    duplicates: pd.DataFrame,
-    report: dict[str, object],
-    rows_read: int,
-    lake_uri: str | None = None,
-    near_keys: np.ndarray | None = None,
-) -> tuple[IngestRecord, pd.DataFrame, pd.DataFrame]:
-    """Write one ingest held in memory, in one chunk (see `IngestWriter`). Returns what was
-    written, the tracks added, and the labels of stored tracks that this ingest changed: the lake's
-    catalogue must receive both in the same transaction."""
-    writer = IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=source_summaries, lake_uri=lake_uri)
-    new_tracks, label_updates = writer.add_tracks(clean_tracks, near_keys)
-    writer.add_provenance(provenance)
-    writer.add_rejected(rejected)
-    writer.add_duplicates(duplicates)
-    return writer.finish(report=report, rows_read=rows_read), new_tracks, label_updates
 
 
 def _without_existing_pairs(conn: Connection, dup: pd.DataFrame) -> pd.DataFrame:

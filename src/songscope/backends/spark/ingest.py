@@ -203,7 +203,7 @@ class StagedIngest:
         new tracks' catalogue files (see `store.staging`): one task per staged file."""
         from songscope.backends.spark.session import spark_session
 
-        tasks = [(kind, part, uri) for kind in ("tracks", "provenance", "rejected") for part, (uri, _) in enumerate(self.files[kind])]
+        tasks = [(kind, part, uri) for kind in ("tracks", "rejected") for part, (uri, _) in enumerate(self.files[kind])]
         results = []
         if tasks:
             load = partial(_load_staged_file, job, self.s3_endpoint, list(self.integer_columns), list(self.label_columns))
