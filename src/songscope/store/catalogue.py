@@ -260,7 +260,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                         write_label_updates(label_updates)
 
                 # Rows an earlier ingest recorded can only come from a source read before (same URI and content).
-                recorded = provenance.recorded(conn, lake, writer.known_sources) if writer.known_sources else set()
+                recorded = provenance.recorded(conn, lake, writer.known_sources)
 
                 def provenance_tables():
                     for frame in data.provenance_chunks():

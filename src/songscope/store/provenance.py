@@ -34,10 +34,15 @@ SCHEMA = pa.schema([("track_id", pa.string()), ("source_id", pa.int64()), ("sour
 _MOVE_CHUNK = 500_000
 
 
-def credited(rows: pd.DataFrame, source_ids: dict[str, int], absorbed_by: dict[str, str], recorded: set[tuple[str, int, int]]) -> pa.Table:
+#: The columns that say which row became which track: a row is recorded once by these.
+_KEY = ["track_id", "source_id", "line"]
+
+
+def credited(rows: pd.DataFrame, source_ids: dict[str, int], absorbed_by: dict[str, str], recorded: pa.Table | None = None) -> pa.Table:
     """One chunk of an ingest's provenance as cleaning made it (track_id, source URI, line), as
     the lake keeps it: each row credited to the stored track that absorbed its track
-    (`absorbed_by`: this ingest's id -> the stored id), without the rows in `recorded`."""
+    (`absorbed_by`: this ingest's id -> the stored id), without the rows in `recorded` (see
+    `recorded`), in the chunk's order."""
     track_ids = rows["track_id"]
     if absorbed_by:
         absorbed = track_ids.isin(list(absorbed_by)).to_numpy()
@@ -50,9 +55,11 @@ def credited(rows: pd.DataFrame, source_ids: dict[str, int], absorbed_by: dict[s
         "source": pa.array(rows[schema.SOURCE_COLUMN], pa.string()),
         "line": pa.array(rows[schema.LINE_COLUMN].to_numpy(dtype=np.int64)),
     })
-    if recorded and len(table):
-        keep = [key not in recorded for key in zip(*(table[c].to_pylist() for c in ("track_id", "source_id", "line")))]
-        table = table.filter(pa.array(keep))
+    if recorded is not None and recorded.num_rows and table.num_rows:
+        # An anti-join on Arrow's columns (no Python object per row); a join keeps no order, so the position goes along.
+        numbered = table.append_column("_position", pa.array(np.arange(table.num_rows)))
+        kept = numbered.join(recorded, keys=_KEY, join_type="left anti").sort_by("_position")
+        table = kept.drop_columns(["_position"]).select(SCHEMA.names)
     return table
 
 
@@ -63,18 +70,16 @@ def committed_files(conn: Connection, lake: Lake) -> list[str]:
     return [key for key in map(keys.ingest_provenance, runs) if key in present]
 
 
-def recorded(conn: Connection, lake: Lake, source_ids: Iterable[int]) -> set[tuple[str, int, int]]:
-    """(track_id, source_id, line) that committed ingests recorded for `source_ids`: sources read
-    again. Reads only those sources' rows of each file."""
+def recorded(conn: Connection, lake: Lake, source_ids: Iterable[int]) -> pa.Table | None:
+    """The rows (track_id, source_id, line) that committed ingests recorded for `source_ids`
+    (sources read again), None when there are none. Reads only those sources' rows of each file."""
     wanted = pa.array(sorted(set(source_ids)), pa.int64())
-    found: set[tuple[str, int, int]] = set()
-    if not len(wanted):
-        return found
-    for key in committed_files(conn, lake):
-        table = lake.read_table(key, columns=["track_id", "source_id", "line"])
-        table = table.filter(pc.is_in(table["source_id"], value_set=wanted))
-        found.update(zip(*(table[c].to_pylist() for c in ("track_id", "source_id", "line"))))
-    return found
+    found = []
+    if len(wanted):
+        for key in committed_files(conn, lake):
+            table = lake.read_table(key, columns=_KEY).cast(pa.schema([SCHEMA.field(name) for name in _KEY]))
+            found.append(table.filter(pc.is_in(table["source_id"], value_set=wanted)))
+    return pa.concat_tables(found) if found else None
 
 
 def read(conn: Connection, lake: Lake, track_ids: Iterable[str] | None = None) -> pd.DataFrame:
