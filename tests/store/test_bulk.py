@@ -1,0 +1,78 @@
+"""Bulk loads: PostgreSQL's binary COPY (encoded from Arrow by pgpq) stores exactly what the CSV
+COPY and plain inserts store: every type the catalogue uses, NULLs, empty and awkward text."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from songscope.store import bulk, db
+from songscope.textcolumns import TEXT
+
+_TABLE = sa.Table(
+    "bulk_probe", sa.MetaData(),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("note", db.LongText),
+    sa.Column("small", sa.Integer),
+    sa.Column("big", sa.BigInteger),
+    sa.Column("value", sa.Double),
+    sa.Column("flag", sa.Boolean, nullable=False),
+)
+
+_AWKWARD = ["", "plain", 'say "hi", then\nleave', "tab\there\\back", "émigré 日本 🎵", ",", "NULL", "\\N"]
+
+
+def _frame(text_dtype) -> pd.DataFrame:
+    n = len(_AWKWARD) + 2
+    return pd.DataFrame({
+        "id": pd.Series([f"id{i:03d}" for i in range(n)], dtype=text_dtype),
+        "note": pd.Series([*_AWKWARD, None, None], dtype=text_dtype),
+        "small": pd.array([2**31 - 1, -(2**31), 0, None, 5, 6, 7, 8, 9, 10], dtype="Int64"),
+        "big": pd.array([2**62, -(2**62), 0, 1, None, 3, 4, 5, 6, 7], dtype="Int64"),
+        "value": [0.1, -0.0, 1e308, 5e-324, math.inf, -math.inf, np.nan, 1 / 3, 2.5, -7.25],
+        "flag": [True, False] * 5,
+    })
+
+
+def _stored(conn) -> pd.DataFrame:
+    return pd.read_sql(sa.select(_TABLE).order_by(_TABLE.c.id), conn)
+
+
+@pytest.mark.parametrize("text_dtype", [object, TEXT])
+def test_binary_copy_stores_what_csv_copy_and_plain_inserts_store(postgres_url, sqlite_url, text_dtype, monkeypatch):
+    frame = _frame(text_dtype)
+    stored = {}
+    for how, url in (("binary", postgres_url), ("csv", postgres_url), ("executemany", sqlite_url)):
+        database = sa.create_engine(url)
+        _TABLE.drop(database, checkfirst=True)
+        _TABLE.create(database)
+        if how == "csv":
+            monkeypatch.setattr(bulk, "_binary_schema", lambda table, columns: None)
+        with database.begin() as conn:
+            assert bulk.bulk_insert(conn, _TABLE, frame) == len(frame)
+        monkeypatch.undo()
+        with database.connect() as conn:
+            stored[how] = _stored(conn)
+        _TABLE.drop(database)
+        database.dispose()
+    pd.testing.assert_frame_equal(stored["binary"], stored["csv"])
+    pd.testing.assert_frame_equal(stored["binary"], stored["executemany"], check_dtype=False)
+    binary = stored["binary"]
+    assert list(binary["note"].iloc[: len(_AWKWARD)]) == _AWKWARD and binary["note"].iloc[-2:].isna().all()  # "" is not NULL
+    assert binary["small"].iloc[0] == 2**31 - 1 and pd.isna(binary["small"].iloc[3]) and binary["big"].iloc[1] == -(2**62)
+    assert binary["value"].iloc[3] == 5e-324 and binary["value"].iloc[4] == math.inf and pd.isna(binary["value"].iloc[6])
+
+
+def test_binary_copy_refuses_a_value_too_wide_for_its_column(postgres_url):
+    database = sa.create_engine(postgres_url)
+    _TABLE.drop(database, checkfirst=True)
+    _TABLE.create(database)
+    frame = _frame(object).assign(small=pd.array([2**31] + [1] * 9, dtype="Int64"))
+    with pytest.raises(Exception, match="overflow|out of range|would lose|Integer value"), database.begin() as conn:
+        bulk.bulk_insert(conn, _TABLE, frame)
+    _TABLE.drop(database)
+    database.dispose()
