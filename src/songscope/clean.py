@@ -20,7 +20,9 @@ Steps, in order, each counted in the `CleanReport`:
 
 from __future__ import annotations
 
+import os
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -399,12 +401,28 @@ _NAME_RULES = (
 )
 
 
+#: Names from which `normalise_names` works on slices in threads, one per core (Arrow's string
+#: kernels free the interpreter, but each call runs on one core).
+PARALLEL_NAMES = 100_000
+
+
 def normalise_names(names: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Names reduced for the loose rule: no accents, case, featuring credits or version tags.
 
-    Vectorised in Arrow (a million titles in about a second). Accents are folded (combining
-    marks removed after decomposition); every script is kept.
+    Vectorised in Arrow (a million titles in about a second), on every core for many names.
+    Accents are folded (combining marks removed after decomposition); every script is kept.
     """
+    workers = min(os.cpu_count() or 1, len(names) // PARALLEL_NAMES)
+    if workers < 2:
+        return _normalise_slice(names)
+    names = names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names
+    size = -(-len(names) // workers)
+    with ThreadPoolExecutor(workers, thread_name_prefix="normalise-names") as pool:
+        parts = list(pool.map(_normalise_slice, [names.slice(start, size) for start in range(0, len(names), size)]))
+    return pa.concat_arrays(parts)
+
+
+def _normalise_slice(names: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     text = pc.utf8_lower(_fold_accents(names))
     for pattern, replacement in _NAME_RULES:
         text = pc.replace_substring_regex(text, pattern, replacement)

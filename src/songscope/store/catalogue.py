@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -254,10 +255,19 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                     for _ in files:  # the workers wrote them all, and the rows are moved
                         reach("ingest:catalogue-part")
                 else:
-                    for tracks, near_keys in data.track_chunks():
-                        new_tracks, label_updates = writer.add_tracks(tracks, near_keys)
-                        files += _write_parts(lake, run_id, new_tracks, first_number=len(files))
-                        write_label_updates(label_updates)
+                    # The lake's files of a chunk's new tracks are written on a second thread while the
+                    # database inserts them: Parquet's encoder and the database's engine each free the
+                    # interpreter while they work, so the two overlap on two cores.
+                    with ThreadPoolExecutor(1, thread_name_prefix="catalogue-parts") as beside:
+                        for tracks, near_keys in data.track_chunks():
+                            parts: list[Future] = []
+
+                            def write_beside(new_tracks: pd.DataFrame, first_number: int = len(files), parts=parts) -> None:
+                                parts.append(beside.submit(_write_parts, lake, run_id, new_tracks, first_number=first_number))
+
+                            _, label_updates = writer.add_tracks(tracks, near_keys, while_inserting=write_beside)
+                            files += parts[0].result()
+                            write_label_updates(label_updates)
 
                 # Rows an earlier ingest recorded can only come from a source read before (same URI and content).
                 recorded = provenance.recorded(conn, lake, writer.known_sources)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -205,9 +205,12 @@ class IngestWriter:
         self.rejected_added = self.rejected_rows = self.provenance_added = 0
         self.near_earlier_moved = 0
 
-    def add_tracks(self, clean_tracks: pd.DataFrame, near_keys: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def add_tracks(self, clean_tracks: pd.DataFrame, near_keys: np.ndarray | None = None,
+                   while_inserting: Callable[[pd.DataFrame], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Store a chunk of clean tracks; returns the tracks added and the merged labels of the
-        stored tracks this chunk gave labels to."""
+        stored tracks this chunk gave labels to. `while_inserting` is handed the tracks to add as
+        soon as they are known, before they are inserted: to start work that can run beside the
+        insert (the lake's files of them)."""
         conn = self.conn
         if near_keys is None:
             near_keys = track_near_keys(clean_tracks)
@@ -220,6 +223,8 @@ class IngestWriter:
         is_new = ~is_known & ~clean_tracks["track_id"].isin(earlier["dropped_track_id"]).to_numpy()
         # Every song new (an ingest into an empty catalogue, most of all): the frame as it is, not a copy.
         new_tracks = clean_tracks if is_new.all() else clean_tracks[is_new].reset_index(drop=True)
+        if while_inserting is not None:
+            while_inserting(new_tracks)
 
         # The columns side by side, each as it is (selecting and assigning copied them all twice).
         track_rows = pd.DataFrame({c.name: new_tracks[c.name].array for c in tracks.columns if c.name in new_tracks.columns}
