@@ -84,11 +84,11 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     probe.dispose()
 
     with Store(Settings(db_url=db_url, lake_url=str(tmp_path / "lake"))) as store:
-        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 14
+        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 15
         with store.db.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == db.SCHEMA_REVISION
             # Releases from before Alembic read this table: they now refuse the newer database.
-            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 14
+            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 15
             after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[name])).scalar()
                      for name in V5_TABLES if name not in ("recommendations", "track_sources")}
             requests = db.read_table(store.db, db.recommendation_requests)
@@ -121,7 +121,7 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         assert sa.inspect(store.db).has_table("track_files")
         assert (tracks["danceability"].notna()).all()  # the Spotify songs keep every value
     again = db.connect(db_url)  # a second connect changes nothing
-    assert db.schema_version(again) == 14
+    assert db.schema_version(again) == 15
     again.dispose()
 
 
@@ -135,7 +135,7 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
-    assert db.schema_version(database) == db.SCHEMA_VERSION == 14
+    assert db.schema_version(database) == db.SCHEMA_VERSION == 15
     assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendation_requests", "reports", "favourite_lists", "cluster_run_details"))
     assert not sa.inspect(database).has_table("recommendations")  # carried over by 0008, then dropped
     assert sa.inspect(database).has_table("legacy_track_sources")  # set aside by 0014, for the store to move into the lake
@@ -285,6 +285,36 @@ def test_revision_14_moves_provenance_into_the_lake_with_nothing_lost(db_url, se
     assert not lake.exists(keys.ingest_provenance(runs[2]))  # it read a known source: the database kept none of its rows
     with Store(settings) as store:
         assert catalogue_health(store).in_step and len(read_provenance(store)) == 4  # once moved, left alone
+
+
+def _track_id_collations(database) -> dict[tuple[str, str], str | None]:
+    with database.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND column_name IN ('track_id', 'kept_track_id', 'dropped_track_id')"))
+        return {(table, column): collation for table, column, collation in rows}
+
+
+def test_revision_15_makes_every_track_id_compare_bytewise_on_postgresql(postgres_url, settings_factory, seed_files):
+    """Revision 0015: on PostgreSQL every track id column takes the "C" collation (made so, and
+    migrated so from 0014 with its rows and keys), and back to the server's default going down."""
+    from alembic import command
+
+    settings = settings_factory(db_url=postgres_url)
+    ingest(seed_files, settings)
+    database = db.connect(postgres_url)
+    made = _track_id_collations(database)
+    assert made and set(made.values()) == {"C"}, made
+    with database.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0014")
+    assert set(_track_id_collations(database).values()) == {None}  # the server's default
+    database.dispose()
+    database = db.connect(postgres_url)  # up again, rows and keys kept
+    assert _track_id_collations(database) == made
+    assert db.counts(database)["tracks"] == 15_626
+    with pytest.raises(sa.exc.IntegrityError), database.begin() as conn:
+        conn.execute(sa.text("INSERT INTO tracks SELECT * FROM tracks LIMIT 1"))
+    database.dispose()
 
 
 @pytest.mark.parametrize("newer", ["alembic", "legacy"])
