@@ -38,8 +38,9 @@ from songscope.jsonable import dumps
 from songscope.memory import release_freed_memory
 from songscope.store import audio_files as audio_files_store
 from songscope.store import db, keys, provenance, staging
-from songscope.store.catalogue_parts import as_read, write_catalogue_part
+from songscope.store.catalogue_parts import as_read, write_parts
 from songscope.store.lake import Lake, LakeError
+from songscope.store.legacy_lake import MAINTENANCE, migrate_legacy_lake
 from songscope.textcolumns import arrow_text
 
 
@@ -56,10 +57,6 @@ class Store(Protocol):
     def forget(self, *keys: Any) -> None: ...
 
 
-#: Tracks per catalogue file: files of a bounded size that Spark reads in parallel.
-PART_ROWS = 250_000
-#: The holder written into the lock row by a sweep or a migration (not an ingest).
-MAINTENANCE = "maintenance"
 
 
 class NoCatalogue(LakeError):
@@ -84,16 +81,6 @@ class StoredIngest:
     loaded_by_workers: bool = False
     #: Seconds of the workers' load and of the move into the tables, when workers loaded.
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _write_parts(lake: Lake, run_id: str, tracks: pd.DataFrame, name=keys.catalogue_part, first_number: int = 0) -> list[tuple[str, int, int]]:
-    """The new tracks (or label updates) as catalogue files under the run's folder, numbered from
-    `first_number`: (key, rows, bytes) of each."""
-    files = []
-    for number, start in enumerate(range(0, len(tracks), PART_ROWS), start=first_number):
-        files.append(write_catalogue_part(lake, run_id, number, tracks.iloc[start : start + PART_ROWS], name))
-        reach("ingest:catalogue-part")
-    return files
 
 
 class CleanIngest(Protocol):
@@ -217,7 +204,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
     they were analysed from (`audio_files.record`), are noted in the same transaction."""
     data = data if data is not None else InMemoryIngest(read, cleaned)
     lake = store.lake
-    migrate_legacy_lake(store)
+    migrate_legacy_lake(store.db, store.lake)
     lake_keys: dict[str, str] = {}
     staged: staging.Staging | None = None
     timings: dict[str, float] = {}
@@ -234,7 +221,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
             def write_label_updates(label_updates: pd.DataFrame) -> None:
                 nonlocal label_files
                 if len(label_updates):
-                    label_files += _write_parts(lake, run_id, label_updates, keys.catalogue_labels, first_number=len(label_files))
+                    label_files += write_parts(lake, run_id, label_updates, keys.catalogue_labels, first_number=len(label_files))
 
             with db.bulk_write(conn):
                 writer = db.IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=data.sources,
@@ -263,7 +250,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                             parts: list[Future] = []
 
                             def write_beside(new_tracks: pd.DataFrame, first_number: int = len(files), parts=parts) -> None:
-                                parts.append(beside.submit(_write_parts, lake, run_id, new_tracks, first_number=first_number))
+                                parts.append(beside.submit(write_parts, lake, run_id, new_tracks, first_number=first_number))
 
                             _, label_updates = writer.add_tracks(tracks, near_keys, while_inserting=write_beside)
                             files += parts[0].result()
@@ -352,73 +339,11 @@ def _sweep(conn: sa.Connection, lake: Lake) -> list[str]:
 
 def sweep(store: Store) -> list[str]:
     """Remove a crashed ingest's leftovers from the lake now (an ingest does it too); returns their keys."""
-    migrate_legacy_lake(store)
+    migrate_legacy_lake(store.db, store.lake)
     with store.db.begin() as conn:
         db.hold_catalogue(conn, MAINTENANCE)
         staging.drop_dead(store.db)
         return _sweep(conn, store.lake)
-
-
-def migrate_legacy_lake(store: Store) -> bool:
-    """Bring what an earlier release left up to date, once: its single catalogue file into the
-    table (`_migrate_legacy_catalogue`) and its provenance from the database into the lake
-    (`store.provenance.move_from_database`). Returns whether anything was migrated."""
-    catalogue_moved = _migrate_legacy_catalogue(store)
-    return _move_legacy_provenance(store) or catalogue_moved
-
-
-def _move_legacy_provenance(store: Store) -> bool:
-    with store.db.connect() as conn:
-        if not provenance.needs_move(conn):
-            return False
-    with store.db.begin() as conn:
-        db.hold_catalogue(conn, MAINTENANCE)
-        if not provenance.needs_move(conn):
-            return False  # another process moved it while this one waited
-        provenance.move_from_database(conn, store.lake)
-    return True
-
-
-def _migrate_legacy_catalogue(store: Store) -> bool:
-    """Move an earlier release's single ``catalogue/tracks.parquet`` into the table, once.
-
-    The database is the truth: the file's rows for tracks the database holds are kept as they
-    are (label columns and all), tracks it lacks are written from the database, and rows for
-    tracks the database does not hold (a crash of the earlier release) are dropped. Returns
-    whether anything was migrated.
-    """
-    with store.db.connect() as conn:
-        if not db.catalogue_manifest(conn).empty or db.catalogue_is_empty(conn):
-            return False
-    lake = store.lake
-    with store.db.begin() as conn:
-        db.hold_catalogue(conn, MAINTENANCE)
-        if not db.catalogue_manifest(conn).empty:
-            return False  # another process migrated it while this one waited
-        stored = pd.read_sql(sa.select(db.tracks), conn).drop(columns=["ingest_run_id", "near_key"])
-        if lake.exists(keys.LEGACY_CATALOGUE):
-            legacy = lake.read_table(keys.LEGACY_CATALOGUE).to_pandas()
-            legacy = legacy[legacy["track_id"].isin(stored["track_id"])]
-            missing = stored[~stored["track_id"].isin(legacy["track_id"])]
-            tracks = pd.concat([legacy, _with_labels(conn, missing)], ignore_index=True) if len(missing) else legacy
-        else:
-            tracks = _with_labels(conn, stored)
-        run_id = f"migrated-{datetime.now().strftime('%Y%m%dT%H%M%S')}"
-        files = _write_parts(lake, run_id, tracks.reset_index(drop=True))
-        db.add_catalogue_files(conn, None, files)
-    lake.delete(keys.LEGACY_CATALOGUE)
-    return True
-
-
-def _with_labels(conn: sa.Connection, tracks: pd.DataFrame) -> pd.DataFrame:
-    """Tracks from the database with their label columns (genre, playlist, ...) joined back on."""
-    labels = pd.read_sql(sa.select(db.track_labels), conn)
-    labels = labels[labels["track_id"].isin(tracks["track_id"])]
-    if labels.empty:
-        return tracks
-    wide = labels.pivot(index="track_id", columns="name", values="value").reset_index()
-    wide.columns.name = None
-    return tracks.merge(wide, on="track_id", how="left")
 
 
 # ---------------------------------------------------------------------------------------- read
@@ -426,7 +351,7 @@ def _with_labels(conn: sa.Connection, tracks: pd.DataFrame) -> pd.DataFrame:
 
 def manifest(store: Store) -> pd.DataFrame:
     """The catalogue's files in reading order (migrating an earlier release's lake on first use)."""
-    migrate_legacy_lake(store)
+    migrate_legacy_lake(store.db, store.lake)
     with store.db.connect() as conn:
         return db.catalogue_manifest(conn)
 
@@ -487,7 +412,7 @@ def _no_catalogue(store: Store) -> NoCatalogue:
 def read_provenance(store: Store, track_ids: list[str] | None = None) -> pd.DataFrame:
     """Which row of which source became which track (track_id, source_id, source, line), for
     every committed ingest in order, or for `track_ids` only (see `store.provenance`)."""
-    migrate_legacy_lake(store)
+    migrate_legacy_lake(store.db, store.lake)
     with store.db.connect() as conn:
         return provenance.read(conn, store.lake, track_ids)
 

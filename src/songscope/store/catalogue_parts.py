@@ -15,11 +15,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from songscope import artists, schema
+from songscope.crashpoints import reach
 from songscope.store import keys
 from songscope.store.lake import Lake, LakeError
 
 #: Rows per Parquet row group inside a file.
 ROW_GROUP_ROWS = 64_000
+#: Tracks per catalogue file: files of a bounded size that Spark reads in parallel.
+PART_ROWS = 250_000
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:
@@ -68,7 +71,7 @@ def _parquet_bytes(table: pa.Table) -> bytes:
 
 
 def write_catalogue_part(lake: Lake, run_id: str, number: int, tracks: pd.DataFrame, name=keys.catalogue_part) -> tuple[str, int, int]:
-    """File `number` of the run's new tracks (or label updates, by `name`), at most `store.catalogue.PART_ROWS`
+    """File `number` of the run's new tracks (or label updates, by `name`), at most `PART_ROWS`
     rows, read back before it counts: (key, rows, bytes)."""
     part = _to_arrow(tracks)
     data = _parquet_bytes(part)
@@ -78,3 +81,13 @@ def write_catalogue_part(lake: Lake, run_id: str, number: int, tracks: pd.DataFr
     if lake.parquet_rows(key) != part.num_rows:
         raise LakeError(f"{lake.uri(key)} reads back {lake.parquet_rows(key)} rows, wrote {part.num_rows}")
     return key, part.num_rows, len(data)
+
+
+def write_parts(lake: Lake, run_id: str, tracks: pd.DataFrame, name=keys.catalogue_part, first_number: int = 0) -> list[tuple[str, int, int]]:
+    """The new tracks (or label updates) as catalogue files under the run's folder, numbered from
+    `first_number`: (key, rows, bytes) of each."""
+    files = []
+    for number, start in enumerate(range(0, len(tracks), PART_ROWS), start=first_number):
+        files.append(write_catalogue_part(lake, run_id, number, tracks.iloc[start : start + PART_ROWS], name))
+        reach("ingest:catalogue-part")
+    return files

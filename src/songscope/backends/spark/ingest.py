@@ -14,7 +14,7 @@ The few conflicting groups are described by `clean.describe_conflicts`, the loca
 
 The results are written by the executors as Parquet files to a staging folder, and handed to the
 stores as a `store.catalogue.CleanIngest` that reads one file at a time, so the driver holds one
-bounded chunk (at most `store.catalogue.PART_ROWS` tracks) whatever the catalogue's size. The
+bounded chunk (at most `store.catalogue_parts.PART_ROWS` tracks) whatever the catalogue's size. The
 stores then commit as for the local backend: all or nothing.
 """
 
@@ -41,7 +41,7 @@ from songscope.clean import CleanReport
 from songscope.crashpoints import reach
 from songscope.jsonable import dumps
 from songscope.store import staging
-from songscope.store.catalogue import PART_ROWS
+from songscope.store.catalogue_parts import PART_ROWS
 from songscope.textcolumns import held_by_arrow
 
 if TYPE_CHECKING:  # pragma: no cover

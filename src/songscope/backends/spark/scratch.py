@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from songscope import schema
-from songscope.store.catalogue import PART_ROWS
+from songscope.store.catalogue_parts import PART_ROWS
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
