@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -57,6 +58,9 @@ def _v5_database(url: str, folder: Path) -> dict[str, int]:
             v5 = [_v5_table(name) for name in V5_TABLES]
             db.metadata.create_all(conn, tables=[db.schema_table, *(t for t in v5 if t.metadata is db.metadata)])
             db.legacy_metadata.create_all(conn, tables=[t for t in v5 if t.metadata is db.legacy_metadata])
+            for table in v5:
+                if table.metadata not in (db.metadata, db.legacy_metadata):
+                    table.create(conn)
             for name, frame in tables.items():
                 table = _v5_table(name)
                 if "centre" in table.c:  # today's table, as a database completed before Alembic has it
@@ -71,9 +75,21 @@ def _v5_database(url: str, folder: Path) -> dict[str, int]:
     return {name: len(frame) for name, frame in tables.items() if name != "songscope_schema"}
 
 
+#: Columns of today's tables that no database made before Alembic can have: added by a revision
+#: that fills them in (an ingest's commit order, 0016), not made by completing a release's tables.
+_AFTER_V5 = {"ingest_runs": {"commit_order"}}
+
+
 def _v5_table(name: str):
-    """A table as release v5 had it: today's, or the one a later schema replaced."""
-    return db.metadata.tables.get(name, db.legacy_metadata.tables.get(name))
+    """A table as release v5 had it: today's (less the columns of `_AFTER_V5`), or the one a later
+    schema replaced."""
+    table = db.metadata.tables.get(name, db.legacy_metadata.tables.get(name))
+    if name not in _AFTER_V5:
+        return table
+    columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable,
+                         server_default=c.server_default.arg if c.server_default is not None else None)
+               for c in table.columns if c.name not in _AFTER_V5[name]]
+    return sa.Table(name, sa.MetaData(), *columns, **db.TABLE_OPTIONS)
 
 
 def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
@@ -84,11 +100,11 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
     probe.dispose()
 
     with Store(Settings(db_url=db_url, lake_url=str(tmp_path / "lake"))) as store:
-        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 15
+        assert db.schema_version(store.db) == db.SCHEMA_VERSION == 16
         with store.db.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == db.SCHEMA_REVISION
             # Releases from before Alembic read this table: they now refuse the newer database.
-            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 15
+            assert conn.execute(sa.select(sa.func.max(db.schema_table.c.version))).scalar() == 16
             after = {name: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[name])).scalar()
                      for name in V5_TABLES if name not in ("recommendations", "track_sources")}
             requests = db.read_table(store.db, db.recommendation_requests)
@@ -121,7 +137,7 @@ def test_release_v5_database_is_upgraded_in_place(db_url, tmp_path):
         assert sa.inspect(store.db).has_table("track_files")
         assert (tracks["danceability"].notna()).all()  # the Spotify songs keep every value
     again = db.connect(db_url)  # a second connect changes nothing
-    assert db.schema_version(again) == 15
+    assert db.schema_version(again) == 16
     again.dispose()
 
 
@@ -135,7 +151,7 @@ def test_database_from_an_early_release_is_completed_then_upgraded(db_url):
     assert db.schema_version(database) == 1
     database.dispose()
     database = db.connect(db_url)
-    assert db.schema_version(database) == db.SCHEMA_VERSION == 15
+    assert db.schema_version(database) == db.SCHEMA_VERSION == 16
     assert all(sa.inspect(database).has_table(t) for t in ("cluster_runs", "recommendation_requests", "reports", "favourite_lists", "cluster_run_details"))
     assert not sa.inspect(database).has_table("recommendations")  # carried over by 0008, then dropped
     assert sa.inspect(database).has_table("legacy_track_sources")  # set aside by 0014, for the store to move into the lake
@@ -285,6 +301,49 @@ def test_revision_14_moves_provenance_into_the_lake_with_nothing_lost(db_url, se
     assert not lake.exists(keys.ingest_provenance(runs[2]))  # it read a known source: the database kept none of its rows
     with Store(settings) as store:
         assert catalogue_health(store).in_step and len(read_provenance(store)) == 4  # once moved, left alone
+
+
+def _commit_orders(database) -> dict[str, int]:
+    with database.connect() as conn:
+        return dict(conn.execute(sa.select(db.ingest_runs.c.run_id, db.ingest_runs.c.commit_order)).all())
+
+
+def test_revision_16_numbers_ingests_in_the_order_they_committed(db_url, settings_factory, tmp_path):
+    """Revision 0016: each ingest is numbered as it commits, and "ingest order" is that number, not
+    a clock. Ingests made before it are numbered by finish time, then by the first source each read
+    (MySQL kept times to the second, so several ingests may tie), a source-less one last."""
+    from alembic import command
+
+    settings = settings_factory(db_url=db_url)
+    files = []
+    for number in range(3):
+        path = tmp_path / f"part{number}.csv"
+        path.write_text(f"{HEADER}\n{row(f'song{number}000000000000000001', f'Artist {number}', 'Song')}\n")
+        files.append(path)
+    runs = [ingest([str(path)], settings).record.run_id for path in [*files, files[0]]]  # the last reads a known file
+    database = db.connect(db_url)
+    assert _commit_orders(database) == {run: number for number, run in enumerate(runs, start=1)}
+    with pytest.raises(sa.exc.IntegrityError), database.begin() as conn:  # one number, one ingest
+        conn.execute(sa.update(db.ingest_runs).where(db.ingest_runs.c.run_id == runs[1]).values(commit_order=1))
+
+    with database.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0015")
+    assert "commit_order" not in {c["name"] for c in sa.inspect(database).get_columns("ingest_runs")}
+    same_second = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
+    old_runs = sa.table("ingest_runs", sa.column("run_id"), sa.column("started_at"), sa.column("finished_at"))
+    with database.begin() as conn:  # as a release on MySQL left them: three tied, the first finished last
+        conn.execute(old_runs.update().values(started_at=same_second, finished_at=same_second))
+        conn.execute(old_runs.update().where(old_runs.c.run_id == runs[0]).values(finished_at=same_second + timedelta(seconds=1)))
+    database.dispose()
+    database = db.connect(db_url)  # up again
+    assert _commit_orders(database) == {runs[1]: 1, runs[2]: 2, runs[3]: 3, runs[0]: 4}
+    database.dispose()
+    with Store(settings) as store:
+        assert list(read_provenance(store)["track_id"]) == ["song1000000000000000001", "song2000000000000000001", "song0000000000000000001"]
+    ingest([str(files[1])], settings)  # a new ingest goes after every numbered one
+    database = db.connect(db_url)
+    assert sorted(_commit_orders(database).values()) == [1, 2, 3, 4, 5]
+    database.dispose()
 
 
 def _track_id_collations(database) -> dict[tuple[str, str], str | None]:

@@ -376,7 +376,7 @@ def feature_set_name(store: Store) -> str:
     """The name of the feature set (`schema.feature_set`) the catalogue's songs are described by:
     the one its ingests share, ``a+b`` when it holds songs of two (compared on the features both
     have), ``spotify`` while it is empty."""
-    used = sa.select(db.ingest_runs.c.feature_set, sa.func.min(db.ingest_runs.c.started_at).label("first")).where(
+    used = sa.select(db.ingest_runs.c.feature_set, sa.func.min(db.ingest_runs.c.commit_order).label("first")).where(
         db.ingest_runs.c.rows_clean > 0).group_by(db.ingest_runs.c.feature_set)
     with store.db.connect() as conn:
         names = [row.feature_set for row in sorted(conn.execute(used), key=lambda row: (row.first, row.feature_set))]

@@ -36,7 +36,7 @@ LEGACY_REVISION = "0005"
 LEGACY_REVISION_NUMBER = int(LEGACY_REVISION)
 #: The newest Alembic revision this songscope knows (``store/migrations/versions``); its number
 #: is also written to ``songscope_schema``, so that releases from before Alembic refuse a newer database.
-SCHEMA_REVISION = "0015"
+SCHEMA_REVISION = "0016"
 SCHEMA_VERSION = int(SCHEMA_REVISION)
 
 

@@ -96,6 +96,7 @@ from songscope.store.writer import (  # noqa: F401
     catalogue_manifest,
     earlier_near_duplicates,
     hold_catalogue,
+    insert_ingest_run,
     known_track_ids,
     late_assigned,
     track_near_keys,

@@ -65,7 +65,7 @@ def credited(rows: pd.DataFrame, source_ids: dict[str, int], absorbed_by: dict[s
 
 def committed_files(conn: Connection, lake: Lake) -> list[str]:
     """The provenance files of the committed ingests, oldest first."""
-    runs = list(conn.execute(sa.select(db.ingest_runs.c.run_id).order_by(db.ingest_runs.c.started_at, db.ingest_runs.c.run_id)).scalars())
+    runs = list(conn.execute(sa.select(db.ingest_runs.c.run_id).order_by(db.ingest_runs.c.commit_order)).scalars())
     present = set(lake.keys(keys.INGEST_FOLDER))
     return [key for key in map(keys.ingest_provenance, runs) if key in present]
 
@@ -111,7 +111,7 @@ def move_from_database(conn: Connection, lake: Lake) -> int:
     legacy, sources = db.legacy_track_sources, db.sources
     expected = int(conn.execute(sa.select(sa.func.count()).select_from(legacy)).scalar() or 0)
     moved = 0
-    runs = list(conn.execute(sa.select(db.ingest_runs.c.run_id).order_by(db.ingest_runs.c.started_at, db.ingest_runs.c.run_id)).scalars())
+    runs = list(conn.execute(sa.select(db.ingest_runs.c.run_id).order_by(db.ingest_runs.c.commit_order)).scalars())
     for run_id in runs:
         source_ids = list(conn.execute(sa.select(sources.c.source_id).where(sources.c.first_run_id == run_id)).scalars())
         key = keys.ingest_provenance(run_id)

@@ -55,9 +55,9 @@ def remove_tracks(store: Store, track_ids: list[str], *, run_id: str, reason: st
                 conn.execute(table.delete().where(db.one_of(conn, table.c.track_id, chunk)))
         audio_files_store.forget(conn, list(forget_files))
         report = {"removed": len(removing), "reason": reason, "replaced_files": len(replaced)}
-        conn.execute(db.ingest_runs.insert().values(
-            run_id=run_id, started_at=started, finished_at=datetime.now(UTC), sources=dumps([]), rows_read=0, rows_rejected=0,
-            rows_clean=0, tracks_added=0, report=dumps(report), lake_uri=None, feature_set="audio"))
+        db.insert_ingest_run(
+            conn, run_id=run_id, started_at=started, finished_at=datetime.now(UTC), sources=dumps([]), rows_read=0, rows_rejected=0,
+            rows_clean=0, tracks_added=0, report=dumps(report), lake_uri=None, feature_set="audio")
         catalogue_rows = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.catalogue_files.c.rows), 0))
                                           .where(db.catalogue_files.c.content == db.TRACKS)).scalar())
         reach("prune:before-commit")

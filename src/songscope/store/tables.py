@@ -47,6 +47,10 @@ ingest_runs = sa.Table(
     sa.Column("lake_uri", sa.Text),
     # The feature set (`schema.FEATURE_SETS`) the ingest's songs are described by.
     sa.Column("feature_set", sa.String(64), nullable=False, server_default="spotify"),
+    # 1, 2, 3, ... in the order ingests committed, numbered under the catalogue's lock: "ingest
+    # order" everywhere (a clock ties within MySQL's second, and the first to start may commit last).
+    sa.Column("commit_order", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("commit_order", name="uq_ingest_runs_commit_order"),
     **TABLE_OPTIONS,
 )
 

@@ -34,7 +34,15 @@ from songscope.store.tables import (
     tracks,
 )
 
-# MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
+
+def insert_ingest_run(conn: Connection, **values: object) -> int:
+    """Write an ingest's row (an ingest, or a prune that changes the catalogue), numbered after
+    every committed one; returns its ``commit_order``. The caller holds the catalogue's lock,
+    under which commits are serial, so the numbers are the commit order (the unique key refuses
+    a writer that did not hold it)."""
+    order = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(ingest_runs.c.commit_order), 0))).scalar()) + 1
+    conn.execute(ingest_runs.insert().values(**values, commit_order=order))
+    return order
 
 
 # ------------------------------------------------------------------------------------------ writes
@@ -304,20 +312,19 @@ class IngestWriter:
         if earlier is not None:
             self._insert_duplicates(earlier.assign(rule=EARLIER_NEAR_DUPLICATE_RULE, detail="")[list(DUPLICATE_PAIR_COLUMNS)])
         near_earlier = (0 if earlier is None else len(earlier)) + self.near_earlier_moved
-        self.conn.execute(
-            ingest_runs.insert().values(
-                run_id=self.run_id,
-                started_at=self.started_at,
-                finished_at=now(),
-                sources=dumps([s.uri for s in self.summaries]),  # type: ignore[attr-defined]
-                rows_read=int(rows_read),
-                rows_rejected=int(self.rejected_rows),
-                rows_clean=int(self.clean_rows),
-                tracks_added=int(self.tracks_added),
-                report=dumps({**report, "near_duplicates_of_earlier_ingests": near_earlier}),
-                lake_uri=self.lake_uri,
-                feature_set=self.feature_set,
-            )
+        insert_ingest_run(
+            self.conn,
+            run_id=self.run_id,
+            started_at=self.started_at,
+            finished_at=now(),
+            sources=dumps([s.uri for s in self.summaries]),  # type: ignore[attr-defined]
+            rows_read=int(rows_read),
+            rows_rejected=int(self.rejected_rows),
+            rows_clean=int(self.clean_rows),
+            tracks_added=int(self.tracks_added),
+            report=dumps({**report, "near_duplicates_of_earlier_ingests": near_earlier}),
+            lake_uri=self.lake_uri,
+            feature_set=self.feature_set,
         )
         return IngestRecord(
             run_id=self.run_id,
