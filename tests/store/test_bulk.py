@@ -76,3 +76,39 @@ def test_binary_copy_refuses_a_value_too_wide_for_its_column(postgres_url):
         bulk.bulk_insert(conn, _TABLE, frame)
     _TABLE.drop(database)
     database.dispose()
+
+
+def test_key_order_is_the_order_of_the_key_as_bytes():
+    """Byte order of UTF-8, as SQLite's BINARY and MySQL's utf8mb4_bin compare: upper case before
+    lower, accents after ASCII; a composite key by its first column, then the next."""
+    ids = ["b", "a", "B", "é", "e", "a0"]
+    assert [ids[i] for i in bulk.key_order(_TABLE, pd.DataFrame({"id": pd.Series(ids, dtype=TEXT)}))] == ["B", "a", "a0", "b", "e", "é"]
+    pair = sa.Table("pair", sa.MetaData(), sa.Column("track_id", sa.String(8), primary_key=True), sa.Column("position", sa.Integer, primary_key=True))
+    frame = pd.DataFrame({"track_id": ["t2", "t1", "t2", "t1"], "position": [1, 1, 0, 0]})
+    assert bulk.key_order(pair, frame).tolist() == [3, 1, 2, 0]
+    assert bulk.key_order(pair, frame[["position"]]) is None  # no key to order by: the frame's own order
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "mysql"])
+def test_executemany_inserts_in_key_order_and_stores_every_row_as_given(kind, request):
+    """The executemany path (SQLite, MariaDB) inserts in key order, in chunks, so that each insert
+    appends to the key's B-tree; what is stored is the frame, row for row."""
+    url = request.getfixturevalue(f"{kind}_url")
+    rng = np.random.default_rng(0)
+    ids = [f"{value:012x}" for value in rng.permutation(2_500) * 7919]
+    frame = pd.DataFrame({"id": pd.Series(ids, dtype=TEXT), "note": [f"row {i}" for i in range(len(ids))], "small": pd.array(range(len(ids)), dtype="Int64"),
+                          "big": 1, "value": 0.5, "flag": True})
+    database = sa.create_engine(url + ("?charset=utf8mb4" if kind == "mysql" else ""))
+    _TABLE.drop(database, checkfirst=True)
+    _TABLE.create(database)
+    with database.begin() as conn:
+        assert bulk.bulk_insert(conn, _TABLE, frame, chunk=1_000) == len(frame)
+    with database.connect() as conn:
+        stored = _stored(conn)
+        if kind == "sqlite":  # the order the rows went in
+            inserted = list(conn.execute(sa.text("SELECT id FROM bulk_probe ORDER BY rowid")).scalars())
+            assert inserted == sorted(ids)
+    _TABLE.drop(database)
+    database.dispose()
+    expected = frame.sort_values("id", ignore_index=True)
+    pd.testing.assert_frame_equal(stored, expected.astype({"id": object}), check_dtype=False)

@@ -17,9 +17,11 @@ LOOKUP_CHUNK = 5_000  # ids per IN (...): under SQLite's 32,766 variables, small
 
 
 #: SQLite's page cache for a catalogue write, in KiB: the default 2 MiB makes every insert into
-#: the track id and near-key indexes (random keys) a trip to the OS; measured on 1,000,000 new
-#: tracks, 24.8 s with the default and 11.4 s with this.
-BULK_CACHE_KIB = 256 * 1024
+#: the near-key index (random keys) a trip to the OS; measured on 1,000,000 new tracks, 24.8 s with
+#: the default and 11.4 s with 256 MiB. Since the rows go in in key order (`key_order`), the track
+#: id index appends and 64 MiB does as well as 256 (tracks inserted in 10.0-10.7 s with either, 1M
+#: rows), for 190 MB less at the ingest's peak; with 16 MiB, 9.7 s in key order, 12.9 s in file order.
+BULK_CACHE_KIB = 64 * 1024
 
 
 @contextmanager
@@ -121,10 +123,30 @@ def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, chunk: i
         f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)}) "
         f"VALUES ({', '.join([marker] * len(columns))})"
     )
+    order = key_order(table, frame)
     for start in range(0, len(frame), chunk):
-        part = frame.iloc[start : start + chunk]
+        part = frame.iloc[start : start + chunk] if order is None else frame.iloc[order[start : start + chunk]]
         conn.exec_driver_sql(sql, list(zip(*_python_columns(part, columns))))
     return len(frame)
+
+
+def key_order(table: sa.Table, frame: pd.DataFrame) -> np.ndarray | None:
+    """The positions of `frame`'s rows in the order of `table`'s primary key (as bytes, the order of
+    SQLite's BINARY and MySQL's utf8mb4_bin), or None when the frame lacks a key column.
+
+    Rows inserted in key order append to the key's B-tree, where rows in random order (track ids
+    are random strings) each land on a page of their own: SQLite needs a page cache the size of the
+    index to keep up, and InnoDB, whose rows live in the key's B-tree, splits pages throughout.
+    So the insert's speed no longer hangs on a page cache the size of the index (`BULK_CACHE_KIB`):
+    1,000,000 tracks into SQLite with a 16 MiB cache, 9.7 s in key order against 12.9 s in file order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = [c.name for c in table.primary_key.columns]
+    if not keys or any(k not in frame.columns for k in keys) or len(frame) < 2:
+        return None
+    key_columns = pa.table({k: pa.array(frame[k], from_pandas=True) for k in keys})
+    return pc.sort_indices(key_columns, sort_keys=[(k, "ascending") for k in keys]).to_numpy()
 
 
 def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str]) -> int:
