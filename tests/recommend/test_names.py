@@ -2,6 +2,7 @@
 a stored model places names as the fitted one does."""
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from songscope.recommend.names import NameModel, name_coordinates
@@ -37,6 +38,8 @@ def test_the_projection_equals_scikit_learns_transform(catalogue):
     expected /= np.maximum(np.linalg.norm(expected, axis=1, keepdims=True), 1e-12)
     found = model.project(names)
     assert np.allclose(found, expected, atol=1e-5)
+    # Arrow strings, as the catalogue's files hold them, are placed exactly as Python's are.
+    assert np.array_equal(model.project(pa.array(names)), found) and model.project(pa.array([], pa.string())).shape == (0, 6)
 
 
 def test_a_stored_model_places_names_as_the_fitted_one(tmp_path):

@@ -8,12 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import CountVectorizer
 
-from songscope.recommend.ngrams import GramCounter, count_grams, fit_vocabulary, gram_key, gram_keys, gram_of
+from songscope.recommend.ngrams import GramCounter, code_points, count_grams, fit_vocabulary, gram_key, gram_keys, gram_of
 from tests.conftest import TIDYTUESDAY
 
 #: Text with what breaks naive splitting: every kind of whitespace, combining marks, wide and
@@ -94,3 +95,39 @@ def test_a_new_counter_counts_in_several_threads_at_once(tidytuesday_names):
 
         with ThreadPoolExecutor(4) as pool:
             assert all(_equal(found, expected) for found in pool.map(count, range(4)))
+
+
+#: What Arrow can hold: any text but lone surrogates (UTF-8 has no encoding for them).
+_ARROW_TEXT = st.text(st.one_of(st.characters(blacklist_categories=("Cs",)), st.sampled_from(list(" \t\n\x0b\x1c\u00a0\u3000\u0301İßΣ\U0001f600\x00"))), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_ARROW_TEXT, st.none()), max_size=12), st.booleans(), st.integers(0, 3))
+def test_arrow_strings_give_the_code_points_of_python_strings(texts, lowercase, skip):
+    """Arrow strings (decoded from UTF-8 in arrays, a missing one empty, a slice where it starts)
+    give the code points and lengths that Python's strings give, lower-cased as `str.lower` does."""
+    python = ["" if t is None else t for t in texts][skip:]
+    points, lengths = code_points(pa.array(texts, pa.string())[skip:], lowercase)
+    expected_points, expected_lengths = code_points(python, lowercase)
+    assert points.tolist() == expected_points.tolist() and lengths.tolist() == expected_lengths.tolist()
+    vocabulary = fit_vocabulary(python) or {"a": 0}
+    assert _equal(GramCounter(vocabulary).counts(pa.array(python)), count_grams(python, vocabulary))
+
+
+def test_arrow_strings_count_as_python_strings_on_real_names(tidytuesday_names):
+    vocabulary = fit_vocabulary(tidytuesday_names[:5000], min_df=2)
+    expected = count_grams(tidytuesday_names, vocabulary)
+    chunked = pa.chunked_array([pa.array(tidytuesday_names[:3000]), pa.array(tidytuesday_names[3000:])])
+    assert _equal(GramCounter(vocabulary).counts(chunked), expected)
+    assert _equal(GramCounter(vocabulary).counts(pa.array(tidytuesday_names, pa.large_string())), expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 2**62), max_size=200))
+def test_distinct_keys_are_numpys_unique(values):
+    from songscope.recommend.ngrams import _distinct
+
+    keys = np.array(values + values[::3], dtype=np.int64)
+    found, inverse = _distinct(keys)
+    expected, expected_inverse = np.unique(keys, return_inverse=True)
+    assert found.tolist() == expected.tolist() and inverse.tolist() == expected_inverse.tolist()

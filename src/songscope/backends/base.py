@@ -194,11 +194,11 @@ def place_part_names(lake: Lake, model: NameModel, part_key: str) -> np.ndarray:
     local one in this process and Spark's on its executors."""
     import pyarrow as pa
 
-    from songscope.recommend.names import NAME_COLUMNS, name_texts
+    from songscope.recommend.names import NAME_COLUMNS, name_text_array
     from songscope.store import keys
     from songscope.store.catalogue import read_part
 
-    found = model.project(name_texts(read_part(lake, part_key, NAME_COLUMNS)))
+    found = model.project(name_text_array(read_part(lake, part_key, NAME_COLUMNS)))
     lake.write_table(keys.name_coordinates(model.version, part_key), pa.table({f"name_{j + 1}": found[:, j] for j in range(model.dimensions)}))
     return found
 

@@ -21,8 +21,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
 
 #: Dimensions the names are reduced to.
 NAME_DIMENSIONS = 8
@@ -39,11 +43,16 @@ NAME_COLUMNS = ["artist_name", "artists", "track_name", *ALBUM_NAME_COLUMNS]
 
 
 def name_texts(table) -> list[str]:
-    """Each song's name text: its lower-case "artists - title" (`songs.search_keys`, what it is
-    found by), then " - album" where the table names its album. An album's name says as much
-    of style and language as a title does ("Reggaeton Hits", "Kinderlieder"), and more often.
-    `table`: a pyarrow Table with ``artist_name`` and ``track_name``, optionally ``artists``
-    and an album name (`ALBUM_NAME_COLUMNS`)."""
+    """Each song's name text (`name_text_array`) as Python strings."""
+    return name_text_array(table).to_pylist()
+
+
+def name_text_array(table):
+    """Each song's name text, as Arrow strings: its lower-case "artists - title"
+    (`songs.search_keys`, what it is found by), then " - album" where the table names its album.
+    An album's name says as much of style and language as a title does ("Reggaeton Hits",
+    "Kinderlieder"), and more often. `table`: a pyarrow Table with ``artist_name`` and
+    ``track_name``, optionally ``artists`` and an album name (`ALBUM_NAME_COLUMNS`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -52,10 +61,9 @@ def name_texts(table) -> list[str]:
     keys = search_keys(table)
     column = next((c for c in ALBUM_NAME_COLUMNS if c in table.column_names), None)
     if column is None:
-        return keys.to_pylist()
+        return keys
     album = pc.utf8_lower(pc.cast(table.column(column), pa.string()))
-    joined = pc.binary_join_element_wise(keys, album, " - ", null_handling="skip")
-    return joined.to_pylist()
+    return pc.binary_join_element_wise(keys, album, " - ", null_handling="skip")
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,11 +104,17 @@ class NameModel:
         grams = tuple(sorted(vocabulary, key=vocabulary.__getitem__))
         return cls(grams, weighting.idf_.astype(np.float64), svd.components_.astype(np.float64), dimensions, len(names))
 
-    def project(self, names: Sequence[str]) -> np.ndarray:
-        """Each name's coordinates: float32 rows of unit length (zero for a name with no known n-gram)."""
-        names = list(names)
+    def project(self, names: Sequence[str] | pa.Array) -> np.ndarray:
+        """Each name's coordinates: float32 rows of unit length (zero for a name with no known
+        n-gram). `names` may be Arrow strings (`name_text_array`): no Python string is made of them."""
+        import pyarrow as pa
+
+        if isinstance(names, pa.ChunkedArray):
+            names = names.combine_chunks()
+        elif not isinstance(names, pa.Array):
+            names = list(names)
         out = np.zeros((len(names), self.dimensions), dtype=np.float32)
-        if not names or not self.grams:
+        if not len(names) or not self.grams:
             return out
         from songscope.recommend.ngrams import GramCounter
 

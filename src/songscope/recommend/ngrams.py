@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
 
 #: Longest n-gram one integer key can hold (three 21-bit code points in 63 bits).
 MAX_N = 3
@@ -54,7 +58,7 @@ def _scrambled(keys: np.ndarray) -> np.ndarray:
     return (keys.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)).view(np.int64)
 
 
-def gram_keys(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def gram_keys(texts: Sequence[str] | pa.Array, ngram_range: tuple[int, int] = (1, 3), lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Every n-gram occurrence of `texts` as (text row, key), in the way of scikit-learn's
     `char_wb` analyzer: words split on whitespace, each padded with a space on both sides, and
     all its substrings of n characters for n in `ngram_range`. Among them are places that hold
@@ -67,11 +71,8 @@ def gram_keys(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lower
     low, high = ngram_range
     if not 1 <= low <= high <= MAX_N:
         raise ValueError(f"ngram_range must lie within 1..{MAX_N}, not {ngram_range}")
-    if lowercase:
-        texts = [text.lower() for text in texts]
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    points = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    row_of_point = np.repeat(np.arange(len(texts), dtype=np.int32), lengths)
+    points, lengths = code_points(texts, lowercase)
+    row_of_point = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
     kept_at = np.flatnonzero(~_is_space()[points])
     points, row_of_point = points[kept_at], row_of_point[kept_at]
     # A word starts where the point before it was a space or in another text.
@@ -103,6 +104,69 @@ def gram_keys(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lower
         rows[at : at + count] = row_of_stream[:count]
         at += count
     return rows, keys
+
+
+def code_points(texts: Sequence[str] | pa.Array | pa.ChunkedArray, lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Every text's code points end to end (uint32) and each text's length in them, lower-cased
+    as Python's `str.lower` does when `lowercase`. `texts` may be Arrow strings (a missing one is
+    empty): then their UTF-8 is decoded in array operations, with no Python string per text (a
+    million names' strings cost about 3 s to make), and only the non-ASCII texts are lowered by
+    Python (Arrow's lower case differs from Python's on a few letters, such as "İ")."""
+    import pyarrow as pa
+
+    if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        if lowercase:
+            texts = [text.lower() for text in texts]
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        return np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32), lengths
+    import pyarrow.compute as pc
+
+    texts = pc.fill_null(pc.cast(texts, pa.large_string()), "")
+    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    if not len(texts):
+        return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
+    if lowercase:
+        wide = np.flatnonzero(~pc.string_is_ascii(texts).to_numpy(zero_copy_only=False))
+        lowered = pc.ascii_lower(texts)
+        if len(wide):
+            mask = np.zeros(len(texts), dtype=bool)
+            mask[wide] = True
+            python = pa.array([text.lower() for text in texts.take(pa.array(wide)).to_pylist()], pa.large_string())
+            lowered = pc.replace_with_mask(lowered, pa.array(mask), python)
+        texts = lowered
+    _, offsets_buffer, data_buffer = texts.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]] if data_buffer is not None else np.zeros(0, np.uint8)
+    # UTF-8: a code point starts at each byte that is not a continuation (10xxxxxx); its lead byte
+    # says how many continuation bytes follow, each adding six bits.
+    is_lead = (data & 0xC0) != 0x80
+    leads = np.flatnonzero(is_lead)
+    first = data[leads].astype(np.uint32)
+    size = 1 + (first >= 0xC0).astype(np.int64) + (first >= 0xE0) + (first >= 0xF0)
+    points = np.where(size == 1, first, first & np.where(size == 2, 0x1F, np.where(size == 3, 0x0F, 0x07)).astype(np.uint32))
+    for extra in (1, 2, 3):
+        more = np.flatnonzero(size > extra)
+        points[more] = (points[more] << 6) | (data[leads[more] + extra] & 0x3F)
+    leads_before = np.concatenate(([0], np.cumsum(is_lead, dtype=np.int64)))
+    lengths = np.diff(leads_before[offsets - offsets[0]])
+    return points, lengths
+
+
+def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(keys, return_inverse=True)` by hashing, not sorting: the distinct keys in order
+    and each key's number among them. A fitting sample's millions of n-grams hold a few hundred
+    thousand distinct ones at most, so hashing them and sorting the distinct few is several times
+    faster (the 7.8M n-grams of 50,000 real names, 21,595 distinct: 0.11 s against 1.8 s)."""
+    import pandas as pd
+
+    codes, _ = pd.factorize(_scrambled(keys))  # scrambled: see `_scrambled`
+    first = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write of each code is its first place
+    distinct = keys[first]
+    order = np.argsort(distinct)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return distinct[order], rank[codes]
 
 
 def _run_starts(ordered: np.ndarray) -> np.ndarray:
@@ -143,11 +207,11 @@ def fit_vocabulary(texts: Sequence[str], min_df: int = 1, max_features: int | No
     rows, keys = rows[keys > 0], keys[keys > 0]
     if not len(keys):
         return {}
-    grams, which = np.unique(keys, return_inverse=True)
+    grams, which = _distinct(keys)
     totals = np.bincount(which, minlength=len(grams))
     # Document frequency: each (text, n-gram) pair once.
     # (numpy's hash-based unique is pathologically slow on these structured codes; sort instead.)
-    pairs = np.sort(rows.astype(np.int64) * len(grams) + which)
+    pairs = np.sort(rows.astype(np.int64) * len(grams) + which, kind="stable")  # see `GramCounter.counts`
     pairs = pairs[_run_starts(pairs)]
     documents = np.bincount(pairs % len(grams), minlength=len(grams))
     kept = np.flatnonzero(documents >= min_df)
@@ -191,7 +255,9 @@ class GramCounter:
         found = self._index.get_indexer(_scrambled(keys))
         known = found >= 0
         codes = np.where(known, rows.astype(code_type) * code_type(width) + self._columns[found].astype(code_type), -1)
-        codes.sort()
+        # Timsort ("stable") finds the runs already in order (each n's occurrences come row by row):
+        # half the time of the default introsort on a name chunk's codes (43 against 80 ms).
+        codes.sort(kind="stable")
         codes = codes[np.searchsorted(codes, 0):]
         firsts = _run_starts(codes)
         counts = np.diff(np.append(firsts, len(codes))).astype(self.dtype)
