@@ -169,3 +169,27 @@ def test_cleaning_arrow_text_gives_what_cleaning_python_text_gives(seed_files, l
         got, expected = getattr(from_arrow, part), getattr(from_python, part)
         pd.testing.assert_frame_equal(got.astype(object).where(got.notna(), None), expected.astype(object).where(expected.notna(), None),
                                       check_dtype=False, obj=part)
+
+
+@pytest.mark.parametrize("text", ["python", "arrow"])
+def test_loose_pairs_are_found_among_the_remaining_rows_only(text):
+    """The loose rule numbers every row's names but pairs only the rows the exact, same-id and
+    near rules left: a merged row's name pairs with nothing, and a missing or empty name matches
+    nothing (two of them are not "the same name")."""
+    from songscope.textcolumns import TEXT
+
+    base = {c: 1 for c in schema.CANONICAL_COLUMNS} | {"popularity": 10, "source": "f"}
+    rows = [base | {"track_id": "a", "artist_name": "Nina Simone", "track_name": "Feeling Good", "duration_ms": 170_000, "line": 2},
+            base | {"track_id": "a", "artist_name": "Nina Simone", "track_name": "Feeling Good (Remastered)", "duration_ms": 171_000,
+                    "popularity": 5, "line": 3},  # same id: merged into the first before the loose rule looks
+            base | {"track_id": "b", "artist_name": "NINA SIMONE", "track_name": "Feeling Good - 2013 Remaster", "duration_ms": 171_500, "line": 4},
+            base | {"track_id": "c", "artist_name": None, "track_name": "Untitled", "duration_ms": 100_000, "line": 5},
+            base | {"track_id": "d", "artist_name": None, "track_name": "Untitled", "duration_ms": 100_500, "line": 6},
+            base | {"track_id": "e", "artist_name": "!!!", "track_name": "Untitled", "duration_ms": 100_000, "line": 7},
+            base | {"track_id": "f", "artist_name": "???", "track_name": "Untitled", "duration_ms": 100_000, "line": 8}]
+    frame = pd.DataFrame(rows).assign(artists=lambda f: f["artist_name"], artist_ids=None)
+    if text == "arrow":
+        frame = frame.astype({"artist_name": TEXT, "artists": TEXT, "track_name": TEXT})
+    result = clean(frame, loose=True)
+    assert result.loose_candidates[["kept_track_id", "candidate_track_id"]].values.tolist() == [["a", "b"]]
+    assert sorted(result.tracks["track_id"]) == ["a", "c", "d", "e", "f"]

@@ -27,7 +27,8 @@ def _text_hashes(values) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else pa.array(values))
+    values = values if isinstance(values, pa.ChunkedArray) else pa.array(values)  # a column in several chunks gives chunks
+    encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
     hashed = pd.util.hash_array(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), categorize=False)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     missing = encoded.indices.is_null().to_numpy(zero_copy_only=False)
