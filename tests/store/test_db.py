@@ -194,13 +194,23 @@ def test_favourite_lists_and_reports_round_trip(db_url):
     database.dispose()
 
 
-def test_a_large_first_load_on_postgresql_is_indexed_after_and_keeps_every_constraint(postgres_url, settings_factory, tmp_path, monkeypatch):
-    monkeypatch.setattr(db, "INDEX_AFTER_ROWS", 1_000)  # the seed is large enough to take the path
-    settings = settings_factory(db_url=postgres_url)
+@pytest.mark.parametrize("kind", ["postgres", "sqlite"])
+def test_a_large_first_load_is_indexed_after_and_keeps_every_constraint(kind, request, settings_factory, tmp_path, monkeypatch):
+    """PostgreSQL builds the key and the indexes after a large first load, SQLite its secondary
+    indexes: every one is there after, and the key still refuses a duplicate."""
+    from songscope.store import bulk
+
+    monkeypatch.setattr(bulk, "INDEX_AFTER_ROWS", 1_000)  # the seed is large enough to take the path (read where it is used)
+    url = request.getfixturevalue(f"{kind}_url")
+    settings = settings_factory(db_url=url)
     from songscope.seed import seed_paths
 
+    built = []
+    original = sa.Index.create
+    monkeypatch.setattr(sa.Index, "create", lambda index, bind, **kw: (built.append(index.name), original(index, bind, **kw))[1])
     ingest(seed_paths(), settings)
-    database = db.connect(postgres_url)
+    assert "ix_tracks_near_key" in built  # built after the load, not kept through it
+    database = db.connect(url)
     inspector = sa.inspect(database)
     assert inspector.get_pk_constraint("tracks")["constrained_columns"] == ["track_id"]
     assert {"ix_tracks_near_key"} <= {i["name"] for i in inspector.get_indexes("tracks")}
