@@ -176,6 +176,7 @@ def test_loose_pairs_are_found_among_the_remaining_rows_only(text):
     """The loose rule numbers every row's names but pairs only the rows the exact, same-id and
     near rules left: a merged row's name pairs with nothing, and a missing or empty name matches
     nothing (two of them are not "the same name")."""
+    from songscope.artists import SEPARATOR
     from songscope.textcolumns import TEXT
 
     base = {c: 1 for c in schema.CANONICAL_COLUMNS} | {"popularity": 10, "source": "f"}
@@ -186,10 +187,14 @@ def test_loose_pairs_are_found_among_the_remaining_rows_only(text):
             base | {"track_id": "c", "artist_name": None, "track_name": "Untitled", "duration_ms": 100_000, "line": 5},
             base | {"track_id": "d", "artist_name": None, "track_name": "Untitled", "duration_ms": 100_500, "line": 6},
             base | {"track_id": "e", "artist_name": "!!!", "track_name": "Untitled", "duration_ms": 100_000, "line": 7},
-            base | {"track_id": "f", "artist_name": "???", "track_name": "Untitled", "duration_ms": 100_000, "line": 8}]
+            base | {"track_id": "f", "artist_name": "???", "track_name": "Untitled", "duration_ms": 100_000, "line": 8},
+            base | {"track_id": "g", "artist_name": "Ann", "track_name": "Duet", "duration_ms": 100_000, "line": 9}]
     frame = pd.DataFrame(rows).assign(artists=lambda f: f["artist_name"], artist_ids=None)
-    if text == "arrow":
-        frame = frame.astype({"artist_name": TEXT, "artists": TEXT, "track_name": TEXT})
+    frame.loc[6, "artists"] = f"Bob{SEPARATOR}Ann"  # a song of several artists, whose set is sorted
+    if text == "arrow":  # in two chunks, as the rows of two files are
+        halves = [part.astype({"artist_name": TEXT, "artists": TEXT, "track_name": TEXT}) for part in (frame.iloc[:3], frame.iloc[3:])]
+        frame = pd.concat(halves, ignore_index=True)
+        assert frame["artists"].array._pa_array.num_chunks == 2
     result = clean(frame, loose=True)
     assert result.loose_candidates[["kept_track_id", "candidate_track_id"]].values.tolist() == [["a", "b"]]
-    assert sorted(result.tracks["track_id"]) == ["a", "c", "d", "e", "f"]
+    assert sorted(result.tracks["track_id"]) == ["a", "c", "d", "e", "f", "g"]

@@ -171,9 +171,9 @@ def _arrow_set_keys(joined) -> pd.api.extensions.ExtensionArray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from songscope.textcolumns import text_array
+    from songscope.textcolumns import arrow_strings, text_array
 
-    text = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else pa.array(joined)
+    text = arrow_strings(joined)
     several = pc.fill_null(pc.match_substring(text, SEPARATOR), False)
     picked = np.flatnonzero(several.to_numpy(zero_copy_only=False))
     if len(picked):

@@ -34,6 +34,7 @@ from songscope import schema
 from songscope.artists import set_keys
 from songscope.identity import near_keys
 from songscope.memory import release_freed_memory
+from songscope.textcolumns import arrow_strings, held_by_arrow
 
 LABEL_SEPARATOR = "|"
 KEEP_RULE = "highest popularity, then first read"
@@ -471,8 +472,8 @@ def _loose_pairs(work: pd.DataFrame, alive_idx: np.ndarray, order: np.ndarray) -
         # not a string of its own: every row numbered in Arrow (no copy of the remaining rows'
         # names, no Python string per distinct name), then the remaining rows' numbers taken.
         values = work[source]
-        text = pa.array(values.astype(str).where(values.notna()) if values.dtype == object else values, from_pandas=True)
-        text = pc.cast(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text, pa.string())
+        text = pc.cast(arrow_strings(values) if held_by_arrow(values) else pa.array(values.astype(str).where(values.notna()), from_pandas=True),
+                       pa.string())
         distinct = pc.dictionary_encode(text)
         normalised = pc.dictionary_encode(normalise_names(distinct.dictionary))
         same = normalised.indices.to_numpy(zero_copy_only=False).astype(np.int64)

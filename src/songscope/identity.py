@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from songscope.textcolumns import held_by_arrow
+from songscope.textcolumns import arrow_strings, held_by_arrow
 
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection on 64-bit words
 _NO_DURATION = -1.0  # durations are validated positive: this stands for a missing one
@@ -24,11 +24,9 @@ def _text_hashes(values) -> np.ndarray:
         return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
     # What categorize=True does (each distinct text hashed once, a missing one as the largest
     # word), with the distinct texts found by Arrow: no Python string for every row.
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = values if isinstance(values, pa.ChunkedArray) else pa.array(values)  # a column in several chunks gives chunks
-    encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+    encoded = pc.dictionary_encode(arrow_strings(values))
     hashed = pd.util.hash_array(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), categorize=False)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     missing = encoded.indices.is_null().to_numpy(zero_copy_only=False)

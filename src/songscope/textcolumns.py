@@ -21,6 +21,13 @@ def text_array(values: pa.Array | pa.ChunkedArray) -> pd.api.extensions.Extensio
     return values.to_pandas(types_mapper=arrow_text).array
 
 
+def arrow_strings(values: object) -> pa.Array:
+    """The Arrow strings of `values` (an Arrow array or a pandas column backed by one) as one
+    array: a column made of several files' comes in chunks, which not every kernel takes."""
+    values = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
 def held_by_arrow(values: object) -> bool:
     """Whether `values` are Arrow strings: an Arrow array, or a pandas column backed by one."""
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
