@@ -42,14 +42,17 @@ def _stored(conn) -> pd.DataFrame:
     return pd.read_sql(sa.select(_TABLE).order_by(_TABLE.c.id), conn)
 
 
+@pytest.mark.parametrize("copy_rows", [100_000, 3])
 @pytest.mark.parametrize("text_dtype", [object, TEXT])
-def test_binary_copy_stores_what_csv_copy_and_plain_inserts_store(postgres_url, sqlite_url, text_dtype, monkeypatch):
+def test_binary_copy_stores_what_csv_copy_and_plain_inserts_store(postgres_url, sqlite_url, text_dtype, copy_rows, monkeypatch):
+    """In one piece and in pieces of three rows (one of them wholly NULL in a column)."""
     frame = _frame(text_dtype)
     stored = {}
     for how, url in (("binary", postgres_url), ("csv", postgres_url), ("executemany", sqlite_url)):
         database = sa.create_engine(url)
         _TABLE.drop(database, checkfirst=True)
         _TABLE.create(database)
+        monkeypatch.setattr(bulk, "COPY_ROWS", copy_rows)
         if how == "csv":
             monkeypatch.setattr(bulk, "_binary_schema", lambda table, columns: None)
         with database.begin() as conn:
