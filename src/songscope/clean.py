@@ -416,7 +416,7 @@ def normalise_names(names: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     workers = min(os.cpu_count() or 1, len(names) // PARALLEL_NAMES)
     if workers < 2:
         return _normalise_slice(names)
-    names = names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names
+    names = arrow_strings(names)
     size = -(-len(names) // workers)
     with ThreadPoolExecutor(workers, thread_name_prefix="normalise-names") as pool:
         parts = list(pool.map(_normalise_slice, [names.slice(start, size) for start in range(0, len(names), size)]))

@@ -4,6 +4,7 @@ million songs' ids and names: about 70 MB, against about 300 MB as Python string
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -26,6 +27,18 @@ def arrow_strings(values: object) -> pa.Array:
     array: a column made of several files' comes in chunks, which not every kernel takes."""
     values = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def utf8_buffers(values: object) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of Arrow strings (`arrow_strings`) end to end, as a uint8 view of Arrow's
+    buffer, and where each string starts in them (one offset more than strings, the first 0)."""
+    text = arrow_strings(values).cast(pa.large_string())
+    _, offsets_buffer, data_buffer = text.buffers()
+    if offsets_buffer is None:  # an empty array may have none
+        return np.zeros(0, dtype=np.uint8), np.zeros(1, dtype=np.int64)
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[text.offset : text.offset + len(text) + 1]
+    data = np.zeros(0, dtype=np.uint8) if data_buffer is None else np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data, offsets - offsets[0]
 
 
 def held_by_arrow(values: object) -> bool:

@@ -109,10 +109,9 @@ class NameModel:
         n-gram). `names` may be Arrow strings (`name_text_array`): no Python string is made of them."""
         import pyarrow as pa
 
-        if isinstance(names, pa.ChunkedArray):
-            names = names.combine_chunks()
-        elif not isinstance(names, pa.Array):
-            names = list(names)
+        from songscope.textcolumns import arrow_strings
+
+        names = arrow_strings(names) if isinstance(names, (pa.Array, pa.ChunkedArray)) else list(names)
         out = np.zeros((len(names), self.dimensions), dtype=np.float32)
         if not len(names) or not self.grams:
             return out

@@ -121,8 +121,9 @@ def code_points(texts: Sequence[str] | pa.Array | pa.ChunkedArray, lowercase: bo
         return np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32), lengths
     import pyarrow.compute as pc
 
-    texts = pc.fill_null(pc.cast(texts, pa.large_string()), "")
-    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    from songscope.textcolumns import arrow_strings, utf8_buffers
+
+    texts = pc.fill_null(pc.cast(arrow_strings(texts), pa.large_string()), "")  # an empty list is Arrow's null type
     if not len(texts):
         return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
     if lowercase:
@@ -131,12 +132,10 @@ def code_points(texts: Sequence[str] | pa.Array | pa.ChunkedArray, lowercase: bo
         if len(wide):
             mask = np.zeros(len(texts), dtype=bool)
             mask[wide] = True
-            python = pa.array([text.lower() for text in texts.take(pa.array(wide)).to_pylist()], pa.large_string())
+            python = pa.array([text.lower() for text in texts.take(pa.array(wide)).to_pylist()], texts.type)
             lowered = pc.replace_with_mask(lowered, pa.array(mask), python)
         texts = lowered
-    _, offsets_buffer, data_buffer = texts.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
-    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]] if data_buffer is not None else np.zeros(0, np.uint8)
+    data, offsets = utf8_buffers(texts)
     # UTF-8: a code point starts at each byte that is not a continuation (10xxxxxx); its lead byte
     # says how many continuation bytes follow, each adding six bits.
     is_lead = (data & 0xC0) != 0x80
@@ -148,7 +147,7 @@ def code_points(texts: Sequence[str] | pa.Array | pa.ChunkedArray, lowercase: bo
         more = np.flatnonzero(size > extra)
         points[more] = (points[more] << 6) | (data[leads[more] + extra] & 0x3F)
     leads_before = np.concatenate(([0], np.cumsum(is_lead, dtype=np.int64)))
-    lengths = np.diff(leads_before[offsets - offsets[0]])
+    lengths = np.diff(leads_before[offsets])
     return points, lengths
 
 

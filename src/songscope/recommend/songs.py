@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from songscope.artists import SEPARATOR
+from songscope.textcolumns import utf8_buffers
 
 #: Columns a song table reads from the catalogue (`artists`: every artist, `songscope.artists`).
 SONG_COLUMNS = ["track_id", "artist_name", "artists", "track_name", "popularity"]
@@ -287,12 +288,8 @@ class SongTable:
         if self._by_popularity is None:
             popularity = np.nan_to_num(self.popularity, nan=-1.0)
             rows = np.argsort(-popularity, kind="stable")
-            keys = self.search_key.take(pa.array(rows)).cast(pa.large_string())
-            keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
-            offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset : keys.offset + len(keys) + 1]
-            data = keys.buffers()[2]
-            text = b"" if data is None else data.to_pybytes()[int(offsets[0]) : int(offsets[-1])]
-            self._by_popularity = (text, offsets - offsets[0], rows)
+            data, offsets = utf8_buffers(self.search_key.take(pa.array(rows)))
+            self._by_popularity = (data.tobytes(), offsets, rows)
         return self._by_popularity
 
     def artist_codes(self, names: Sequence[str]) -> list[int | None]:

@@ -146,10 +146,10 @@ def key_order(table: sa.Table, frame: pd.DataFrame) -> np.ndarray | None:
     SQLite's BINARY and MySQL's utf8mb4_bin), or None when the frame lacks a key column.
 
     Rows inserted in key order append to the key's B-tree, where rows in random order (track ids
-    are random strings) each land on a page of their own: SQLite needs a page cache the size of the
-    index to keep up, and InnoDB, whose rows live in the key's B-tree, splits pages throughout.
-    So the insert's speed no longer hangs on a page cache the size of the index (`BULK_CACHE_KIB`):
-    1,000,000 tracks into SQLite with a 16 MiB cache, 9.7 s in key order against 12.9 s in file order."""
+    are random strings) each land on a page of their own: SQLite then needs a page cache the size
+    of the index (`BULK_CACHE_KIB`) to keep up, and InnoDB, whose rows live in the key's B-tree,
+    splits pages throughout. 1,000,000 tracks into SQLite with a 16 MiB cache: 9.7 s in key order
+    against 12.9 s in file order."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
