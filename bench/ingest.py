@@ -7,6 +7,7 @@ them as ratios between cases of the same run, not with other machines.
     python bench/ingest.py                     # seed, 1,000,000 synthetic rows, and 10,000 more into an
                                                # empty catalogue and into the big one; SQLite and PostgreSQL
     python bench/ingest.py --rows 200000 --no-postgres
+    python bench/ingest.py --large 5000000         # adds 5,000,000 rows into SQLite (memory flat in size)
     python bench/ingest.py --against v0.36         # every case again with another release's code
                                                    # (a git revision, checked out beside), in turn
 
@@ -100,6 +101,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows (default 1,000,000)")
     parser.add_argument("--increment", type=int, default=10_000, help="rows of the small ingest, into an empty and into the big catalogue")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL cases")
+    parser.add_argument("--large", type=int, default=0, metavar="ROWS",
+                        help="also ingest this many synthetic rows into SQLite (e.g. 5000000: the peak must stay flat in the file's size)")
     parser.add_argument("--against", metavar="REV", help="also run every case with this git revision's code (e.g. the previous release)")
     args = parser.parse_args()
     releases: list[tuple[str, Path | None]] = [("this", None)]
@@ -160,6 +163,14 @@ def _run(args: argparse.Namespace, releases: list[tuple[str, Path | None]]) -> N
         finally:
             for drop in drops:
                 drop()
+    if args.large:
+        large = work / f"synthetic_{args.large}.csv"
+        synthesize(reference, args.large, seed=2).to_csv(large, index=False)
+        for release, code in releases:
+            print(f"running {args.large:,} synthetic -> sqlite ({release}) ...", file=sys.stderr)
+            url = f"sqlite:///{work / (uuid.uuid4().hex[:6] + '.db')}"
+            results.append(run_case(f"{args.large:,} synthetic -> sqlite", [str(large)], url, work / f"lake-{uuid.uuid4().hex[:6]}", code)
+                           | {"release": release})
 
     print(f"\n{'case':<44}{'code':>9}{'rows':>11}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}  stages (s)")
     for r in results:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -117,13 +118,267 @@ class CleanResult:
 DUPLICATE_COLUMNS = ["rule", "kept_track_id", "dropped_track_id", "detail", "dropped_rows"]
 
 
+@dataclass(frozen=True)
+class RowKeys:
+    """What cleaning decides on, for every row of a batch (`row_keys`), and nothing more: the
+    decisions need only these (`decide`), so a big input's rows can wait on disk while they are
+    made. Batches' keys are joined with `RowKeys.concat`, rows numbered in the order read."""
+
+    track_ids: pa.Array  # large_string
+    #: Popularity, -1 where missing (the keep rule's first criterion).
+    popularity: np.ndarray
+    durations: np.ndarray  # milliseconds, NaN where missing
+    near_keys: np.ndarray  # `identity.near_keys`
+    #: The loose rule's normalised artist and title, as 64-bit hashes (`_name_hashes`); a row with
+    #: either normalised name empty or missing has `loose_named` False and matches nothing.
+    loose_artists: np.ndarray
+    loose_titles: np.ndarray
+    loose_named: np.ndarray
+    #: One column per outlier rule, in order: whether the row matches it.
+    outliers: np.ndarray
+    #: Each row's line in its source (`schema.LINE_COLUMN`).
+    lines: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.popularity)
+
+    def for_tracks(self) -> TrackKeys:
+        """The keys the tracks and the provenance are made with, once the decisions are made."""
+        return TrackKeys(self.track_ids, self.near_keys, self.outliers, self.lines)
+
+    @staticmethod
+    def concat(parts: list[RowKeys]) -> RowKeys:
+        if len(parts) == 1:
+            return parts[0]
+        return RowKeys(
+            track_ids=pa.concat_arrays([p.track_ids for p in parts]),
+            **{name: np.concatenate([getattr(p, name) for p in parts])
+               for name in ("popularity", "durations", "near_keys", "loose_artists", "loose_titles", "loose_named", "outliers", "lines")},
+        )
+
+
+@dataclass(frozen=True)
+class TrackKeys:
+    """The part of `RowKeys` that `materialise` and `provenance_of` read."""
+
+    track_ids: pa.Array
+    near_keys: np.ndarray
+    outliers: np.ndarray
+    lines: np.ndarray
+
+
+def as_batch(frame: pd.DataFrame) -> pd.DataFrame:
+    """A validated frame as cleaning reads it: rows numbered from 0, and an artists' set (a frame not
+    made by `ingest.validate` has one artist a song)."""
+    plain_index = isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1
+    work = frame if plain_index else frame.reset_index(drop=True)
+    if "artists" not in work:
+        work = work.assign(artists=work["artist_name"], **({} if "artist_ids" in work else {"artist_ids": None}))
+    return work
+
+
+def row_keys(batch: pd.DataFrame, outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES) -> RowKeys:
+    """The keys of every row of a batch (`as_batch`)."""
+    ids = batch["track_id"]
+    artists, artist_named = _name_hashes(batch["artist_name"])
+    titles, title_named = _name_hashes(batch["track_name"])
+    flags = flag_outliers(batch, outlier_rules)
+    return RowKeys(
+        # Large strings: one type for every batch's ids, however many bytes they come to.
+        track_ids=pc.cast(arrow_strings(ids) if held_by_arrow(ids) else pa.array(ids.astype(object), from_pandas=True), pa.large_string()),
+        popularity=batch["popularity"].astype("Float64").fillna(-1).to_numpy(dtype=float),
+        durations=batch["duration_ms"].to_numpy(dtype=float, na_value=np.nan),
+        # Keyed row by row: cheaper than a copy of the three columns of the rows left after the merges.
+        near_keys=near_keys(set_keys(batch["artists"]), batch["track_name"], batch["duration_ms"]),
+        loose_artists=artists, loose_titles=titles, loose_named=artist_named & title_named,
+        outliers=flags.to_numpy(dtype=bool).reshape(len(batch), len(outlier_rules)),
+        lines=batch[schema.LINE_COLUMN].to_numpy(dtype=np.int64),
+    )
+
+
+#: Full rows by their number in the whole input (read order), as a frame indexed by those numbers.
+FetchRows = Callable[[np.ndarray], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What cleaning decided for every row of an input (`decide`): the rows kept, the row that each
+    row became, and the records of every merge."""
+
+    #: Columns of the tracks: the carried canonical columns, then the label columns.
+    canonical: list[str]
+    label_columns: list[str]
+    alive: np.ndarray
+    representative: np.ndarray
+    duplicates: pd.DataFrame
+    loose_candidates: pd.DataFrame
+    report: CleanReport
+    #: The joined labels (`_merge_labels`) of every track that absorbed other rows, indexed by its row.
+    merged_labels: pd.DataFrame
+    rule_names: tuple[str, ...]
+
+
+def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool = False,
+           outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES) -> Decisions:
+    """Every cleaning decision (the module docstring's rules), made on the keys of an input whose
+    batches' `columns` are joined; `fetch` gives the few full rows that the records show (the
+    values that conflict, the loose examples, the labels merged)."""
+    report = CleanReport()
+    canonical = schema.carried_columns(columns)
+    label_columns = [c for c in columns if c not in schema.STORED_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)]
+    rows = len(keys)
+    duplicates: list[pd.DataFrame] = []
+    ids = keys.track_ids
+
+    # 1. exact duplicates. Rows equal on every column share their track id, so only rows whose
+    # id repeats need the whole-row comparison (in most catalogues, few or none).
+    id_codes = pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    repeated = np.flatnonzero(np.bincount(id_codes)[id_codes] > 1) if rows else np.empty(0, dtype=np.int64)
+    repeated_rows = fetch(repeated) if len(repeated) else None
+    first_of_group = np.arange(rows)
+    if repeated_rows is not None:
+        key = pd.util.hash_pandas_object(repeated_rows[canonical], index=False).to_numpy()
+        first_of_group[repeated] = repeated[_first_index_per_key(key)]
+    alive = first_of_group == np.arange(rows)
+    representative = first_of_group
+    report.steps.append(CleanStep("exact duplicates", rows, int(alive.sum())))
+
+    # 2. same track id with different values (again only among repeated ids)
+    order = _preference_order(keys.popularity)
+    alive_idx = np.flatnonzero(alive)
+    kept_for_id = alive_idx.copy()
+    contested = np.flatnonzero(np.bincount(id_codes[alive_idx], minlength=id_codes.max(initial=-1) + 1)[id_codes[alive_idx]] > 1)
+    if len(contested):
+        kept_for_id[contested] = _keep_per_group(id_codes[alive_idx][contested], order[alive_idx][contested], alive_idx[contested])
+    conflicts = kept_for_id != alive_idx
+    if conflicts.any():
+        dropped, kept = alive_idx[conflicts], kept_for_id[conflicts]
+        by_preference = np.argsort(order[dropped], kind="stable")
+        dropped, kept = dropped[by_preference], kept[by_preference]
+        details = [_differences(repeated_rows, canonical, int(k), int(d)) for k, d in zip(kept, dropped)]
+        # One record per track id, however many rows it absorbed (they share its id).
+        duplicates.append(counted_conflicts(_duplicate_rows("same track_id, conflicting values", ids, kept, dropped, details)))
+        report.id_conflicts = int(len(np.unique(id_codes[dropped])))
+        representative = _repoint(representative, dropped, kept)
+        alive[dropped] = False
+    report.steps.append(CleanStep("same track_id", report.steps[-1].rows_after, int(alive.sum())))
+
+    # 3. near duplicates: same artist, track name and duration
+    alive_idx = np.flatnonzero(alive)
+    kept_for_key = _keep_per_group(keys.near_keys[alive_idx], order[alive_idx], alive_idx)
+    merged = kept_for_key != alive_idx
+    if merged.any():
+        dropped, kept = alive_idx[merged], kept_for_key[merged]
+        duplicates.append(_duplicate_rows("same artist, track name and duration", ids, kept, dropped, ["" for _ in dropped]))
+        representative = _repoint(representative, dropped, kept)
+        alive[dropped] = False
+    report.steps.append(CleanStep("same artist, track name and duration", report.steps[-1].rows_after, int(alive.sum())))
+
+    # 4. loose near duplicates on normalised names
+    loose_pairs = _loose_pairs(keys, np.flatnonzero(alive), order)
+    report.loose_candidates = len(loose_pairs)
+    shown = fetch(np.unique(np.array(loose_pairs, dtype=np.int64).reshape(-1))) if loose_pairs else None
+    report.loose_examples = [
+        {
+            "kept": f"{shown.at[k, 'artist_name']} - {shown.at[k, 'track_name']} ({format_minutes(shown.at[k, 'duration_ms'])})",
+            "dropped": f"{shown.at[d, 'artist_name']} - {shown.at[d, 'track_name']} ({format_minutes(shown.at[d, 'duration_ms'])})",
+        }
+        for k, d in loose_pairs[:10]
+    ]
+    if loose and loose_pairs:
+        kept = np.array([k for k, _ in loose_pairs])
+        dropped = np.array([d for _, d in loose_pairs])
+        duplicates.append(_duplicate_rows("loose: normalised names, duration within 2 s", ids, kept, dropped, ["" for _ in dropped]))
+        representative = _repoint(representative, dropped, kept)
+        alive[dropped] = False
+        report.loose_applied = True
+        report.steps.append(CleanStep("loose near duplicates", report.steps[-1].rows_after, int(alive.sum())))
+    loose_frame = pd.DataFrame(
+        [
+            {
+                "kept_track_id": shown.at[k, "track_id"],
+                "kept": f"{shown.at[k, 'artist_name']} - {shown.at[k, 'track_name']}",
+                "candidate_track_id": shown.at[d, "track_id"],
+                "candidate": f"{shown.at[d, 'artist_name']} - {shown.at[d, 'track_name']}",
+            }
+            for k, d in loose_pairs
+        ],
+        columns=["kept_track_id", "kept", "candidate_track_id", "candidate"],
+    )
+
+    # 5. outliers, flagged on the rows kept (a merged track keeps its row's values)
+    kept_flags = keys.outliers[alive]
+    report.outlier_rules = {rule.name: int(kept_flags[:, i].sum()) for i, rule in enumerate(outlier_rules)}
+    report.outliers = int(kept_flags.any(axis=1).sum())
+
+    # Labels of the tracks that absorbed other rows, joined: the only labels not on the kept row.
+    absorbing = np.flatnonzero(np.bincount(representative, minlength=rows)[representative] > 1) if rows else np.empty(0, dtype=np.int64)
+    merged_labels = pd.DataFrame(columns=label_columns)
+    if label_columns and len(absorbing):
+        merged_labels = _merge_labels(fetch(absorbing)[label_columns], representative[absorbing], label_columns)
+    dup_frame = pd.concat(duplicates, ignore_index=True) if duplicates else pd.DataFrame(columns=DUPLICATE_COLUMNS)
+    return Decisions(canonical=canonical, label_columns=label_columns, alive=alive, representative=representative, duplicates=dup_frame,
+                     loose_candidates=loose_frame, report=report, merged_labels=merged_labels,
+                     rule_names=tuple(rule.name for rule in outlier_rules))
+
+
+def materialise(batch: pd.DataFrame, first_row: int, keys: RowKeys | TrackKeys, decisions: Decisions) -> tuple[pd.DataFrame, np.ndarray]:
+    """The tracks one batch (`as_batch`) gives, whose rows are numbered from `first_row` in the
+    whole input, and their near keys."""
+    rows = slice(first_row, first_row + len(batch))
+    alive = decisions.alive[rows]
+    # Column by column into a frame that keeps them apart: selecting rows of the whole frame, then
+    # adding the outlier columns, copied every column twice more (about 900 MB at a million rows).
+    kept_rows = np.flatnonzero(alive)
+    # Nothing merged: the columns as read, shared with the input (neither is changed in place), not
+    # a copy of every row (about 400 MB at a million rows, at the ingest's peak).
+    kept = (lambda column: column) if len(kept_rows) == len(batch) else (lambda column: column.take(kept_rows))
+
+    # Labels: a track that absorbed other rows has them all, joined (`decide`); any other, its own.
+    absorbing = np.flatnonzero(np.isin(kept_rows + first_row, decisions.merged_labels.index)) if len(decisions.merged_labels) else []
+
+    def column(name: str):
+        if name not in batch:  # a label only another file has
+            return np.full(len(kept_rows), None, dtype=object)
+        values = kept(batch[name].array)
+        if name in decisions.label_columns and len(decisions.merged_labels):
+            values = np.asarray(values, dtype=object)
+            values[absorbing] = decisions.merged_labels[name].reindex(kept_rows[absorbing] + first_row).to_numpy(dtype=object)
+        return values
+
+    tracks = pd.DataFrame({c: column(c) for c in decisions.canonical + decisions.label_columns}, index=pd.RangeIndex(len(kept_rows)),
+                          copy=False)
+    flags = keys.outliers[rows][alive]
+    for name, values in (("is_outlier", flags.any(axis=1)), ("outlier_rules", _rule_names(flags, decisions.rule_names))):
+        if name in tracks:  # flagged before (rows read back from a catalogue): flagged again, in place
+            tracks[name] = values
+        else:
+            tracks.insert(len(tracks.columns), name, values)
+    return tracks, keys.near_keys[rows][alive]
+
+
+def provenance_of(rows: slice, sources, keys: RowKeys | TrackKeys, decisions: Decisions) -> pd.DataFrame:
+    """(track_id, source, line) of the input's `rows` (whose source is `sources`: one for all, or
+    one each), pointing at the track each became."""
+    return pd.DataFrame(
+        {
+            # As Arrow's text: no Python string per row (about 80 MB at a million rows).
+            "track_id": pd.arrays.ArrowExtensionArray(keys.track_ids.take(pa.array(decisions.representative[rows], type=pa.int64()))),
+            schema.SOURCE_COLUMN: sources,
+            schema.LINE_COLUMN: keys.lines[rows],
+        }
+    ).drop_duplicates(ignore_index=True)
+
+
 def clean(
     frame: pd.DataFrame,
     *,
     outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
     loose: bool = False,
 ) -> CleanResult:
-    """Deduplicate validated rows and flag outliers; see the module docstring for the rules.
+    """Deduplicate validated rows and flag outliers; see the module docstring for the rules. The
+    input is one batch (`row_keys`, `decide`, `materialise`); an ingest too big to hold is cleaned
+    in many (`backends.local_batches`), with the same result.
 
     Examples
     --------
@@ -133,134 +388,14 @@ def clean(
     >>> result.report.chain(), result.report.outliers
     ('20,301 -> 15,820 -> 15,779 -> 15,626', 609)
     """
-    report = CleanReport()
-    label_columns = [
-        c for c in frame.columns
-        if c not in schema.STORED_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)
-    ]
-    plain_index = isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1
-    work = frame if plain_index else frame.reset_index(drop=True)
-    if "artists" not in work:  # a frame not made by `ingest.validate`: one artist a song
-        work = work.assign(artists=work["artist_name"], **({} if "artist_ids" in work else {"artist_ids": None}))
-    # Every input row points at the row that represents it; merges re-point whole groups.
-    representative = np.arange(len(work))
-    duplicates: list[pd.DataFrame] = []
-
-    # 1. exact duplicates. Rows equal on every column share their track id, so only rows whose
-    # id repeats need the whole-row comparison (in most catalogues, few or none).
-    canonical = schema.carried_columns(work)
-    id_codes, _ = pd.factorize(work["track_id"], sort=False)
-    repeated = np.flatnonzero(np.bincount(id_codes)[id_codes] > 1)
-    first_of_group = np.arange(len(work))
-    if len(repeated):
-        key = pd.util.hash_pandas_object(work.iloc[repeated][canonical], index=False).to_numpy()
-        first_of_group[repeated] = repeated[_first_index_per_key(key)]
-    alive = first_of_group == np.arange(len(work))
-    representative = first_of_group
-    report.steps.append(CleanStep("exact duplicates", len(work), int(alive.sum())))
-
-    # 2. same track id with different values (again only among repeated ids)
-    order = _preference_order(work)
-    alive_idx = np.flatnonzero(alive)
-    kept_for_id = alive_idx.copy()
-    contested = np.flatnonzero(np.bincount(id_codes[alive_idx], minlength=id_codes.max(initial=-1) + 1)[id_codes[alive_idx]] > 1)
-    if len(contested):
-        kept_for_id[contested] = _keep_per_group(id_codes[alive_idx][contested], order[alive_idx][contested], alive_idx[contested])
-    conflicts = kept_for_id != alive_idx
-    if conflicts.any():
-        by_id = work["track_id"].to_numpy()[alive_idx]
-        dropped, kept = alive_idx[conflicts], kept_for_id[conflicts]
-        by_preference = np.argsort(order[dropped], kind="stable")
-        dropped, kept = dropped[by_preference], kept[by_preference]
-        details = [_differences(work, int(k), int(d)) for k, d in zip(kept, dropped)]
-        # One record per track id, however many rows it absorbed (they share its id).
-        duplicates.append(counted_conflicts(_duplicate_rows("same track_id, conflicting values", work, kept, dropped, details)))
-        report.id_conflicts = int(len(np.unique(by_id[conflicts])))
-        representative = _repoint(representative, dropped, kept)
-        alive[dropped] = False
-    report.steps.append(CleanStep("same track_id", report.steps[-1].rows_after, int(alive.sum())))
-
-    # 3. near duplicates: same artist, track name and duration
-    alive_idx = np.flatnonzero(alive)
-    # Keyed row by row, so the rows merged above are keyed too and left out after: cheaper than a
-    # copy of the three columns' remaining rows (about 150 MB at a million rows, at the peak).
-    key_of_row = near_keys(set_keys(work["artists"]), work["track_name"], work["duration_ms"])
-    near_key = key_of_row[alive_idx]
-    kept_for_key = _keep_per_group(near_key, order[alive_idx], alive_idx)
-    merged = kept_for_key != alive_idx
-    if merged.any():
-        dropped, kept = alive_idx[merged], kept_for_key[merged]
-        duplicates.append(
-            _duplicate_rows("same artist, track name and duration", work, kept, dropped, ["" for _ in dropped])
-        )
-        representative = _repoint(representative, dropped, kept)
-        alive[dropped] = False
-    report.steps.append(CleanStep("same artist, track name and duration", report.steps[-1].rows_after, int(alive.sum())))
-
-    # 4. loose near duplicates on normalised names
-    loose_pairs = _loose_pairs(work, np.flatnonzero(alive), order)
-    report.loose_candidates = len(loose_pairs)
-    report.loose_examples = [
-        {
-            "kept": f"{work.at[k, 'artist_name']} - {work.at[k, 'track_name']} ({format_minutes(work.at[k, 'duration_ms'])})",
-            "dropped": f"{work.at[d, 'artist_name']} - {work.at[d, 'track_name']} ({format_minutes(work.at[d, 'duration_ms'])})",
-        }
-        for k, d in loose_pairs[:10]
-    ]
-    if loose and loose_pairs:
-        kept = np.array([k for k, _ in loose_pairs])
-        dropped = np.array([d for _, d in loose_pairs])
-        duplicates.append(_duplicate_rows("loose: normalised names, duration within 2 s", work, kept, dropped, ["" for _ in dropped]))
-        representative = _repoint(representative, dropped, kept)
-        alive[dropped] = False
-        report.loose_applied = True
-        report.steps.append(CleanStep("loose near duplicates", report.steps[-1].rows_after, int(alive.sum())))
-
-    provenance = pd.DataFrame(
-        {
-            "track_id": work["track_id"].array.take(representative),
-            schema.SOURCE_COLUMN: work[schema.SOURCE_COLUMN].to_numpy(),
-            schema.LINE_COLUMN: work[schema.LINE_COLUMN].to_numpy(),
-        }
-    ).drop_duplicates(ignore_index=True)
-
-    # Column by column into a frame that keeps them apart: selecting rows of the whole frame, then
-    # adding the outlier columns, copied every column twice more (about 900 MB at a million rows).
-    kept_rows = np.flatnonzero(alive)
-    # Nothing merged: the columns as read, shared with the input (neither is changed in place), not
-    # a copy of every row (about 400 MB at a million rows, at the ingest's peak).
-    kept = (lambda column: column) if len(kept_rows) == len(work) else (lambda column: column.take(kept_rows))
-    tracks = pd.DataFrame({c: kept(work[c].array) for c in canonical + label_columns}, index=pd.RangeIndex(len(kept_rows)), copy=False)
-    track_keys = key_of_row[alive]  # rows keep their order through the label merge below
-    if label_columns:
-        merged_labels = _merge_labels(work, representative, label_columns)
-        tracks = tracks.drop(columns=label_columns).merge(merged_labels, on="track_id", how="left")
-
-    flags = flag_outliers(tracks, outlier_rules)
-    for name, values in (("is_outlier", flags.any(axis=1).to_numpy()), ("outlier_rules", _rule_names(flags))):
-        if name in tracks:  # flagged before (rows read back from a catalogue): flagged again, in place
-            tracks[name] = values
-        else:
-            tracks.insert(len(tracks.columns), name, values)
-    report.outlier_rules = {name: int(flags[name].sum()) for name in flags.columns}
-    report.outliers = int(tracks["is_outlier"].sum())
-
-    loose_frame = pd.DataFrame(
-        [
-            {
-                "kept_track_id": work.at[k, "track_id"],
-                "kept": f"{work.at[k, 'artist_name']} - {work.at[k, 'track_name']}",
-                "candidate_track_id": work.at[d, "track_id"],
-                "candidate": f"{work.at[d, 'artist_name']} - {work.at[d, 'track_name']}",
-            }
-            for k, d in loose_pairs
-        ],
-        columns=["kept_track_id", "kept", "candidate_track_id", "candidate"],
-    )
-    dup_frame = pd.concat(duplicates, ignore_index=True) if duplicates else pd.DataFrame(columns=DUPLICATE_COLUMNS)
+    work = as_batch(frame)
+    keys = row_keys(work, outlier_rules)
+    decisions = decide(keys, list(work.columns), lambda rows: work.iloc[rows].set_axis(rows), loose=loose, outlier_rules=outlier_rules)
+    tracks, track_keys = materialise(work, 0, keys, decisions)
+    provenance = provenance_of(slice(0, len(work)), work[schema.SOURCE_COLUMN].to_numpy(), keys, decisions)
     release_freed_memory()  # what the name rules' Arrow buffers held
-    return CleanResult(tracks=tracks, provenance=provenance, duplicates=dup_frame, loose_candidates=loose_frame, report=report,
-                       near_keys=track_keys)
+    return CleanResult(tracks=tracks, provenance=provenance, duplicates=decisions.duplicates, loose_candidates=decisions.loose_candidates,
+                       report=decisions.report, near_keys=track_keys)
 
 
 def flag_outliers(tracks: pd.DataFrame, rules: tuple[schema.OutlierRule, ...]) -> pd.DataFrame:
@@ -283,10 +418,10 @@ def format_minutes(duration_ms: object) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _rule_names(flags: pd.DataFrame) -> np.ndarray:
+def _rule_names(flags: np.ndarray, rules: tuple[str, ...]) -> np.ndarray:
     names = np.full(len(flags), "", dtype=object)
-    for rule in flags.columns:
-        hit = flags[rule].to_numpy()
+    for i, rule in enumerate(rules):
+        hit = flags[:, i]
         names[hit] = np.where(names[hit] == "", rule, names[hit] + "; " + rule)
     return names
 
@@ -299,12 +434,11 @@ def _first_index_per_key(key: np.ndarray) -> np.ndarray:
     return first[codes]
 
 
-def _preference_order(work: pd.DataFrame) -> np.ndarray:
+def _preference_order(popularity: np.ndarray) -> np.ndarray:
     """Rank of each row under the keep rule: highest popularity, then first read (0 is best)."""
-    popularity = work["popularity"].astype("Float64").fillna(-1).to_numpy(dtype=float)
-    ranking = np.lexsort((np.arange(len(work)), -popularity))
-    order = np.empty(len(work), dtype=np.int64)
-    order[ranking] = np.arange(len(work))
+    ranking = np.lexsort((np.arange(len(popularity)), -popularity))
+    order = np.empty(len(popularity), dtype=np.int64)
+    order[ranking] = np.arange(len(popularity))
     return order
 
 
@@ -332,9 +466,8 @@ def _same(a: object, b: object) -> bool:
     return bool(a == b)
 
 
-def _differences(work: pd.DataFrame, kept: int, dropped: int) -> str:
-    columns = schema.carried_columns(work)  # labels are merged, not in conflict
-    return describe_conflict(work.loc[kept, columns], work.loc[dropped, columns])
+def _differences(rows: pd.DataFrame, columns: list[str], kept: int, dropped: int) -> str:
+    return describe_conflict(rows.loc[kept, columns], rows.loc[dropped, columns])  # labels are merged, not in conflict
 
 
 #: Between the details of the rows one record counts.
@@ -361,18 +494,19 @@ def describe_conflict(kept: pd.Series, dropped: pd.Series) -> str:
     )
 
 
-def _duplicate_rows(rule: str, work: pd.DataFrame, kept: np.ndarray, dropped: np.ndarray, details: list[str]) -> pd.DataFrame:
-    ids = work["track_id"].to_numpy()
+def _duplicate_rows(rule: str, ids: pa.Array, kept: np.ndarray, dropped: np.ndarray, details: list[str]) -> pd.DataFrame:
+    def of(rows: np.ndarray) -> np.ndarray:
+        return ids.take(pa.array(rows, type=pa.int64())).to_numpy(zero_copy_only=False)
+
     return pd.DataFrame(
-        {"rule": rule, "kept_track_id": ids[kept], "dropped_track_id": ids[dropped], "detail": details, "dropped_rows": 1},
+        {"rule": rule, "kept_track_id": of(kept), "dropped_track_id": of(dropped), "detail": details, "dropped_rows": 1},
         columns=DUPLICATE_COLUMNS,
     )
 
 
-def _merge_labels(work: pd.DataFrame, representative: np.ndarray, label_columns: list[str]) -> pd.DataFrame:
-    """Every label value of every row a track absorbed, unique, in order read, joined with ``|``."""
-    labels = work[label_columns].copy()
-    labels["track_id"] = work["track_id"].to_numpy()[representative]
+def _merge_labels(labels: pd.DataFrame, representative: np.ndarray, label_columns: list[str]) -> pd.DataFrame:
+    """Every label value of the rows each track absorbed (`labels`, in order read, with the row
+    each became), unique, in order read, joined with ``|``: indexed by the track's row."""
 
     def join(values: pd.Series) -> object:
         seen: dict[str, None] = {}
@@ -382,12 +516,7 @@ def _merge_labels(work: pd.DataFrame, representative: np.ndarray, label_columns:
                     seen.setdefault(part, None)
         return LABEL_SEPARATOR.join(seen) if seen else None
 
-    multi = labels["track_id"].duplicated(keep=False)
-    single = labels.loc[~multi].drop_duplicates("track_id")
-    if not multi.any():
-        return single
-    grouped = labels.loc[multi].groupby("track_id", sort=False)[label_columns].agg(join).reset_index()
-    return pd.concat([single, grouped], ignore_index=True)
+    return labels.set_axis(representative).groupby(level=0, sort=False)[label_columns].agg(join)
 
 
 # Tags that name the same recording (a remaster, a mono mix, a radio edit), not a new one: remixes,
@@ -455,32 +584,29 @@ def normalise_name(name: str) -> str:
     return normalise_names(pa.array([str(name)]))[0].as_py()
 
 
-def _loose_pairs(work: pd.DataFrame, alive_idx: np.ndarray, order: np.ndarray) -> list[tuple[int, int]]:
+def _name_hashes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The loose rule's key of each name (`normalise_names`), as a 64-bit hash, and whether it has
+    one: a missing name, or one that normalises to nothing, matches nothing. Each distinct name is
+    normalised once (an artist is on many rows), found in Arrow: no Python string per row."""
+    text = pc.cast(arrow_strings(values) if held_by_arrow(values) else pa.array(values.astype(str).where(values.notna()), from_pandas=True),
+                   pa.string())
+    distinct = pc.dictionary_encode(text)
+    normalised = normalise_names(distinct.dictionary)
+    hashed = pd.util.hash_array(np.asarray(normalised.to_numpy(zero_copy_only=False), dtype=object), categorize=False)
+    usable = np.asarray(pc.not_equal(normalised, "").to_numpy(zero_copy_only=False), dtype=bool)
+    codes = pc.fill_null(distinct.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    named = codes >= 0
+    named[named] = usable[codes[named]]
+    return np.where(named, hashed[np.maximum(codes, 0)] if len(hashed) else 0, 0).astype(np.uint64), named
+
+
+def _loose_pairs(keys: RowKeys, alive_idx: np.ndarray, order: np.ndarray) -> list[tuple[int, int]]:
     """(kept, candidate) row pairs: same normalised artist and title, durations within 2 s."""
+    alive_idx = alive_idx[keys.loose_named[alive_idx]]
     if not len(alive_idx):
         return []
-    sub = pd.DataFrame(
-        {
-            "row": alive_idx,
-            "duration": work["duration_ms"].to_numpy(dtype=float, na_value=np.nan)[alive_idx],
-            "rank": order[alive_idx],
-        }
-    )
-    for column, source in (("artist", "artist_name"), ("title", "track_name")):
-        # Each distinct name normalised once (an artist is on many rows), and each row given the
-        # number of its normalised name (-1 for none: a missing name matches nothing, as "" does),
-        # not a string of its own: every row numbered in Arrow (no copy of the remaining rows'
-        # names, no Python string per distinct name), then the remaining rows' numbers taken.
-        values = work[source]
-        text = pc.cast(arrow_strings(values) if held_by_arrow(values) else pa.array(values.astype(str).where(values.notna()), from_pandas=True),
-                       pa.string())
-        distinct = pc.dictionary_encode(text)
-        normalised = pc.dictionary_encode(normalise_names(distinct.dictionary))
-        same = normalised.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        same[np.asarray(pc.equal(normalised.dictionary, "").to_numpy(zero_copy_only=False), dtype=bool)[same]] = -1
-        codes = pc.fill_null(distinct.indices, -1).to_numpy(zero_copy_only=False)[alive_idx]
-        sub[column] = np.where(codes < 0, -1, same[np.maximum(codes, 0)]) if len(same) else -1
-    sub = sub[(sub["artist"] >= 0) & (sub["title"] >= 0)]
+    sub = pd.DataFrame({"row": alive_idx, "duration": keys.durations[alive_idx], "rank": order[alive_idx],
+                        "artist": keys.loose_artists[alive_idx], "title": keys.loose_titles[alive_idx]})
     groups = sub[sub.duplicated(["artist", "title"], keep=False)]
     pairs = []
     for _, group in groups.sort_values("rank").groupby(["artist", "title"], sort=False):

@@ -16,7 +16,6 @@ from songscope.backends.base import ASSIGN_CHUNK, REFERENCE_SONGS, CleanedSource
 from songscope.crashpoints import reach
 from songscope.memory import release_freed_memory
 from songscope.schema import SPOTIFY, FeatureSet
-from songscope.store.catalogue import InMemoryIngest
 
 if TYPE_CHECKING:  # pragma: no cover
     from songscope.audio.analyze import AudioFile, Rejected
@@ -34,29 +33,24 @@ class LocalIngest:
     name = "local"
 
     def read_and_clean(self, sources: Iterable[str], options: IngestOptions, progress: Progress | None = None) -> CleanedSources:
-        from songscope.clean import clean
-        from songscope.ingest import read_sources
+        from songscope.backends.batches import read_and_clean_in_batches
+        from songscope.ingest import expand_sources
 
-        t0 = time.perf_counter()
-        read = read_sources(sources, encoding=options.encoding, delimiter=options.delimiter, s3_endpoint=options.s3_endpoint, progress=progress,
-                            required=schema.required_columns(schema.feature_set(options.features)))
-        reach("ingest:read")
-        timings = {"read": time.perf_counter() - t0}
-        if progress:
-            progress(f"cleaning {len(read.frame):,} valid rows")
-        t0 = time.perf_counter()
-        cleaned = clean(read.frame, outlier_rules=options.outlier_rules, loose=options.loose)
-        read.release_rows()
-        release_freed_memory()
+        urls = expand_sources(sources, options.s3_endpoint)
+        data, timings = read_and_clean_in_batches(
+            urls, encoding=options.encoding, delimiter=options.delimiter, s3_endpoint=options.s3_endpoint,
+            required=schema.required_columns(schema.feature_set(options.features)), outlier_rules=options.outlier_rules, loose=options.loose,
+            progress=progress,
+        )
         reach("ingest:cleaned")
-        timings["clean"] = time.perf_counter() - t0
         first = None
-        if len(read.rejected):
-            row = read.rejected.iloc[0]
+        if len(data.rejected):
+            row = data.rejected.iloc[0]
             first = {"source": row["source"], "line": int(row["line"]), "reason": row["reason"]}
+        rows_rejected = len(data.rejected)
         return CleanedSources(
-            data=InMemoryIngest(read, cleaned), report=cleaned.report, rows_read=read.rows_read, rows_valid=read.rows_valid,
-            rows_rejected=len(read.rejected), first_rejected=first, timings=timings,
+            data=data, report=data.report, rows_read=data.rows_read, rows_valid=data.rows_read - rows_rejected,
+            rows_rejected=rows_rejected, first_rejected=first, timings=timings, release=data.release,
         )
 
 

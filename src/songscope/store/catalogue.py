@@ -245,7 +245,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                     # The lake's files of a chunk's new tracks are written on a second thread while the
                     # database inserts them: Parquet's encoder and the database's engine each free the
                     # interpreter while they work, so the two overlap on two cores.
-                    with ThreadPoolExecutor(1, thread_name_prefix="catalogue-parts") as beside:
+                    with ThreadPoolExecutor(1, thread_name_prefix="catalogue-parts") as beside, writer.loading(data.rows_read):
                         for tracks, near_keys in data.track_chunks():
                             parts: list[Future] = []
 

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -212,6 +213,22 @@ class IngestWriter:
         self.tracks_added = self.tracks_known = self.clean_rows = 0
         self.rejected_added = self.rejected_rows = self.provenance_added = 0
         self.near_earlier_moved = 0
+        self._indexes_deferred = False
+
+    @contextmanager
+    def loading(self, rows: int) -> Iterator[None]:
+        """Around every `add_tracks` of an ingest of about `rows` tracks in several chunks: a large
+        first load builds the tracks' indexes once, after its last chunk (`indexed_after`), not
+        after its first. Its later chunks need none: into an empty catalogue, nothing is looked up."""
+        if not self.catalogue_was_empty:
+            yield
+            return
+        with indexed_after(self.conn, tracks, rows), indexed_after(self.conn, track_artists, rows):
+            self._indexes_deferred = True
+            try:
+                yield
+            finally:
+                self._indexes_deferred = False
 
     def add_tracks(self, clean_tracks: pd.DataFrame, near_keys: np.ndarray | None = None,
                    while_inserting: Callable[[pd.DataFrame], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -238,10 +255,11 @@ class IngestWriter:
         track_rows = pd.DataFrame({c.name: new_tracks[c.name].array for c in tracks.columns if c.name in new_tracks.columns}
                                   | {"ingest_run_id": np.full(len(new_tracks), self.run_id, dtype=object), "near_key": near_keys[is_new]},
                                   index=new_tracks.index, copy=False)
-        with indexed_after(conn, tracks, len(track_rows)):
+        deferred = self._indexes_deferred
+        with nullcontext() if deferred else indexed_after(conn, tracks, len(track_rows)):
             bulk_insert(conn, tracks, track_rows)
         artist_rows = artists_of(new_tracks)
-        with indexed_after(conn, track_artists, len(artist_rows)):
+        with nullcontext() if deferred else indexed_after(conn, track_artists, len(artist_rows)):
             bulk_insert(conn, track_artists, artist_rows)
 
         # What an earlier ingest's track absorbed is credited to it: its labels and its provenance.

@@ -1,0 +1,252 @@
+"""The local backend's ingest of sources of any size: read in parts on every core, cleaned on keys,
+streamed to the stores in batches.
+
+Each part of the sources (`ingest.parts`) is read, validated and keyed (`clean.row_keys`) on a
+thread of its own. The rows wait in batches of about `BATCH_ROWS`: in memory while the input is
+small enough to hold, on disk beyond it. Cleaning decides on the keys of every row at once
+(`clean.decide`), so the result is the one a single pass over the whole input gives, and then each
+batch is made into tracks (`clean.materialise`) while the stores write the one before. Memory is
+bounded by a few batches and the keys (about 100 bytes a row), not by the sources' size.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from songscope import schema
+from songscope.clean import Decisions, RowKeys, TrackKeys, as_batch, decide, materialise, provenance_of, row_keys
+from songscope.crashpoints import reach
+from songscope.memory import release_freed_memory
+from songscope.store import staging
+
+#: Rows a batch holds: what the stores are handed at a time, and what is held in memory before
+#: batches go to disk (at a million rows, the ingest's peak is under 1 GiB).
+BATCH_ROWS = 1_000_000
+
+
+class Batches:
+    """Validated rows in batches, in the order read: in memory up to `hold_rows`, then on disk
+    (in `folder`, removed by `close`). A batch on disk is read back whole when asked for."""
+
+    def __init__(self, batch_rows: int = BATCH_ROWS, hold_rows: int = BATCH_ROWS):
+        self.batch_rows, self.hold_rows = batch_rows, hold_rows
+        self.starts: list[int] = []  # first row of each batch
+        self._held: list[pd.DataFrame | None] = []
+        self._files: list[Path | None] = []
+        self._pending: list[pd.DataFrame] = []
+        self._pending_rows = 0
+        self.rows = 0
+        self.columns: list[str] = []  # of every batch, in order of first appearance
+        self.folder: Path | None = None
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self.columns += [c for c in frame.columns if c not in self.columns]
+        self._pending.append(frame)
+        self._pending_rows += len(frame)
+        if self._pending_rows >= self.batch_rows:
+            self._seal()
+
+    def finish(self) -> None:
+        """No more rows: the last batch sealed (the only one, held whole, when all fit)."""
+        if self._pending:
+            self._seal()
+
+    def _seal(self) -> None:
+        frame = pd.concat(self._pending, ignore_index=True) if len(self._pending) > 1 else self._pending[0]
+        self._pending, self._pending_rows = [], 0
+        self.starts.append(self.rows)
+        self.rows += len(frame)
+        if self.rows <= self.hold_rows:
+            self._held.append(frame)
+            self._files.append(None)
+            return
+        for number, held in enumerate(self._held):  # the input does not fit: every batch goes to disk
+            if held is not None:
+                self._files[number] = self._spill(number, held)
+                self._held[number] = None
+        self._held.append(None)
+        self._files.append(self._spill(len(self._files), frame))
+        del frame
+        release_freed_memory()
+
+    def _spill(self, number: int, frame: pd.DataFrame) -> Path:
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="songscope-ingest-"))
+        path = self.folder / f"batch-{number:05d}.pickle"
+        with open(path, "wb") as handle:  # pickle keeps every column's type (Arrow's text included); our own file
+            pickle.dump(frame, handle, protocol=5)
+        return path
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def batch(self, number: int) -> pd.DataFrame:
+        held = self._held[number]
+        if held is not None:
+            return held
+        with open(self._files[number], "rb") as handle:  # type: ignore[arg-type]
+            return pickle.load(handle)  # noqa: S301 - a file this process wrote
+
+    def drop(self, number: int) -> None:
+        """Let a batch held in memory go (the stores have what it gave); one on disk stays until `close`."""
+        self._held[number] = None
+
+    def fetch(self, rows: np.ndarray) -> pd.DataFrame:
+        """Rows by their number in the whole input, in the order asked, indexed by that number."""
+        rows = np.asarray(rows, dtype=np.int64)
+        found = []
+        owners = np.searchsorted(np.asarray(self.starts), rows, side="right") - 1
+        for number in np.unique(owners):
+            mine = rows[owners == number]
+            found.append(self.batch(int(number)).iloc[mine - self.starts[number]].set_axis(mine))
+        if not found:
+            return pd.DataFrame(columns=self.columns)
+        frame = pd.concat(found) if len(found) > 1 else found[0]
+        return frame.reindex(columns=self.columns).loc[rows]
+
+    def close(self) -> None:
+        self._held = [None] * len(self._held)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+@dataclass
+class BatchedIngest:
+    """A `store.catalogue.CleanIngest` whose rows wait in `Batches`: each batch is made into tracks
+    on a second thread while the stores write the one before."""
+
+    sources: list
+    rows_read: int
+    rejected: pd.DataFrame
+    report: Any  # clean.CleanReport
+    batches: Batches | None
+    keys: TrackKeys | None
+    decisions: Decisions | None
+    #: (first row, rows, source) of each part read, in order: the provenance's sources.
+    spans: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def read_summary(self) -> dict[str, Any]:
+        valid = sum(s.rows_valid for s in self.sources)
+        return {"rows_read": self.rows_read, "rows_valid": valid, "rows_rejected": len(self.rejected),
+                "sources": [s.__dict__ for s in self.sources]}
+
+    def clean_report(self) -> dict[str, Any]:
+        return self.report.to_dict()
+
+    def track_chunks(self) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        batches, keys, decisions = self.batches, self.keys, self.decisions
+        if batches is None or keys is None or decisions is None:
+            return
+
+        def made(number: int) -> tuple[pd.DataFrame, np.ndarray]:
+            return materialise(batches.batch(number), batches.starts[number], keys, decisions)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="materialise") as beside:
+            following = beside.submit(made, 0) if len(batches) else None
+            for number in range(len(batches)):
+                chunk = following.result()  # type: ignore[union-attr]
+                batches.drop(number)  # what the tracks do not share (sources, lines, ...) is let go with them
+                following = beside.submit(made, number + 1) if number + 1 < len(batches) else None
+                yield chunk
+                del chunk
+                release_freed_memory()  # the chunk's copies, made on the other thread (its own allocator arena)
+
+    def provenance_chunks(self) -> Iterator[pd.DataFrame]:
+        if self.keys is None or self.decisions is None:
+            return
+        for first, rows, source in self.spans:
+            yield provenance_of(slice(first, first + rows), source, self.keys, self.decisions)
+
+    def rejected_chunks(self) -> Iterator[pd.DataFrame]:
+        yield self.rejected
+
+    def duplicate_chunks(self) -> Iterator[pd.DataFrame]:
+        if self.decisions is not None:
+            yield self.decisions.duplicates
+
+    def without_rows(self) -> BatchedIngest:
+        self.release()
+        return replace(self, batches=None, keys=None, decisions=None, spans=[])
+
+    def release(self) -> None:
+        if self.batches is not None:
+            self.batches.close()
+
+    in_workers = False
+
+    def load_in_parallel(self, job: staging.ParallelLoad) -> staging.Loaded:
+        raise NotImplementedError("an ingest held in this process is loaded by the stores' writer")
+
+
+def read_and_clean_in_batches(urls: list[str], *, encoding: str, delimiter: str, s3_endpoint: str | None, required: tuple[str, ...],
+                              outlier_rules: tuple[schema.OutlierRule, ...], loose: bool, progress=None,
+                              batch_rows: int | None = None, hold_rows: int | None = None, workers: int | None = None,
+                              **plan_options) -> tuple[BatchedIngest, dict[str, float]]:
+    """Read, validate and clean `urls` (files, as `ingest.expand_sources` finds them) in parts on
+    `workers` threads (one per core); returns the ingest, to store, and the seconds of reading
+    (read, validate, key) and of cleaning (the decisions)."""
+    import time
+
+    from songscope.ingest.parts import add_part_summary, plan_parts, read_in_parts, read_part
+
+    workers = workers or os.cpu_count() or 1
+    batches = Batches(batch_rows or BATCH_ROWS, BATCH_ROWS if hold_rows is None else hold_rows)
+    keys: list[RowKeys] = []
+    rejected: list[pd.DataFrame] = []
+    summaries: dict[int, Any] = {}
+    spans: list[tuple[int, int, str]] = []
+    rows = 0
+    t0 = time.perf_counter()
+
+    def work(part):
+        frame, part_rejected, summary = read_part(part, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint, required=required)
+        frame = as_batch(frame)
+        return frame, row_keys(frame, outlier_rules), part_rejected, summary
+
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="read-part") as pool:
+            parts = plan_parts(urls, encoding=encoding, s3_endpoint=s3_endpoint, pool=pool, **plan_options)
+            for part, (frame, part_keys, part_rejected, summary) in read_in_parts(parts, work, pool=pool, ahead=workers):
+                if progress and part.first:
+                    progress(f"reading {part.url}")
+                if part.file_index in summaries:
+                    add_part_summary(summaries[part.file_index], summary)
+                else:
+                    summaries[part.file_index] = summary
+                spans.append((rows, len(frame), part.url))
+                rows += len(frame)
+                keys.append(part_keys)
+                rejected.append(part_rejected)
+                batches.add(frame)
+                del frame
+        batches.finish()
+        release_freed_memory()
+        reach("ingest:read")
+        timings = {"read": time.perf_counter() - t0}
+        if progress:
+            progress(f"cleaning {rows:,} valid rows")
+        t0 = time.perf_counter()
+        all_keys = RowKeys.concat(keys)
+        del keys
+        decisions = decide(all_keys, batches.columns, batches.fetch, loose=loose, outlier_rules=outlier_rules)
+        track_keys = all_keys.for_tracks()  # what deciding alone read is let go
+        del all_keys
+        timings["clean"] = time.perf_counter() - t0
+    except BaseException:
+        batches.close()
+        raise
+    sources = [summaries[i] for i in sorted(summaries)]
+    rejects = pd.concat(rejected, ignore_index=True) if len(rejected) > 1 else rejected[0]
+    return BatchedIngest(sources, sum(s.rows_read for s in sources), rejects, decisions.report, batches, track_keys, decisions, spans), timings

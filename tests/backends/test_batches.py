@@ -1,0 +1,145 @@
+"""Ingest in batches: any cut of the input into parts and batches, in memory or on disk, cleans to
+what one pass over the whole input gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from songscope import schema
+from songscope.backends.batches import Batches, read_and_clean_in_batches
+from songscope.clean import RowKeys, as_batch, clean, decide, materialise, provenance_of, row_keys
+from songscope.ingest import read_sources
+from tests.conftest import TIDYTUESDAY, benchmark_file
+
+
+@pytest.fixture(scope="module")
+def crowded(seed_files) -> pd.DataFrame:
+    """Rows rich in every kind of duplicate: TidyTuesday's (a song on many playlists, near and
+    loose duplicates), with playlist labels to merge, then the seed's ids with conflicting rows
+    (which have no labels)."""
+    frames = []
+    for frame, counts in ((read_sources([str(benchmark_file(TIDYTUESDAY))]).frame, (700, 400, 200)), (read_sources(seed_files).frame, (300, 100, 0))):
+        repeated = frame["track_id"].duplicated(keep=False)
+        same_name = frame["track_name"].duplicated(keep=False)
+        frames.append(frame.iloc[np.sort(np.concatenate([np.flatnonzero(repeated)[:counts[0]], np.flatnonzero(same_name & ~repeated)[:counts[1]],
+                                                         np.flatnonzero(~repeated & ~same_name)[:counts[2]]]))])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _in_batches(frame: pd.DataFrame, cuts: list[int], batch_rows: int, hold_rows: int, loose: bool):
+    work = as_batch(frame)
+    bounds = [0, *sorted(cuts), len(work)]
+    batches = Batches(batch_rows, hold_rows)
+    keys = []
+    for start, stop in zip(bounds, bounds[1:]):
+        part = work.iloc[start:stop].reset_index(drop=True)
+        keys.append(row_keys(part))
+        batches.add(part)
+    batches.finish()
+    try:
+        all_keys = RowKeys.concat(keys)
+        decisions = decide(all_keys, batches.columns, batches.fetch, loose=loose)
+        chunks = [materialise(batches.batch(n), batches.starts[n], all_keys, decisions) for n in range(len(batches))]
+        spilled = batches.folder is not None
+    finally:
+        batches.close()
+    tracks = pd.concat([t for t, _ in chunks], ignore_index=True)
+    near = np.concatenate([k for _, k in chunks])
+    provenance = provenance_of(slice(0, len(work)), work[schema.SOURCE_COLUMN].to_numpy(), all_keys, decisions)
+    return tracks, near, provenance, decisions, spilled
+
+
+def _same_tracks(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert list(got.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(got.astype(object).where(got.notna(), None), expected.astype(object).where(expected.notna(), None))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), loose=st.booleans())
+def test_any_cut_into_batches_cleans_as_one_pass(crowded, data, loose):
+    n = len(crowded)
+    cuts = data.draw(st.lists(st.integers(0, n), max_size=5), label="cuts")
+    batch_rows = data.draw(st.integers(1, n + 1), label="batch_rows")
+    hold_rows = data.draw(st.sampled_from([0, batch_rows, n + 1]), label="hold_rows")
+    expected = clean(crowded, loose=loose)
+    tracks, near, provenance, decisions, _ = _in_batches(crowded, cuts, batch_rows, hold_rows, loose)
+    _same_tracks(tracks, expected.tracks)
+    assert np.array_equal(near, expected.near_keys)
+    pd.testing.assert_frame_equal(provenance, expected.provenance)
+    pd.testing.assert_frame_equal(decisions.duplicates, expected.duplicates)
+    pd.testing.assert_frame_equal(decisions.loose_candidates, expected.loose_candidates)
+    assert decisions.report.to_dict() == expected.report.to_dict()
+
+
+def test_the_crowded_sample_has_every_kind_of_duplicate(crowded):
+    """The property above is only as strong as its data: every rule must fire, labels must merge."""
+    report = clean(crowded).report
+    removed = {step.name: step.removed for step in report.steps}
+    assert removed["exact duplicates"] > 0 and removed["same track_id"] > 0
+    assert removed["same artist, track name and duration"] > 0
+    assert report.loose_candidates > 0 and report.id_conflicts > 0
+    assert clean(crowded).tracks["playlist_id"].str.contains("|", regex=False).any()
+
+
+def test_batches_spill_to_disk_beyond_what_they_hold_and_remove_it(crowded):
+    tracks, _, _, _, spilled = _in_batches(crowded, [100, 900], batch_rows=300, hold_rows=300, loose=False)
+    assert spilled
+    _same_tracks(tracks, clean(crowded).tracks)
+    batches = Batches(batch_rows=10, hold_rows=10)
+    for start in range(0, 40, 10):
+        batches.add(as_batch(crowded.iloc[start:start + 10].reset_index(drop=True)))
+    batches.finish()
+    folder = batches.folder
+    assert folder is not None and len(list(folder.iterdir())) == 4
+    pd.testing.assert_frame_equal(batches.fetch(np.array([35, 2, 17])).reset_index(drop=True),
+                                  crowded.iloc[[35, 2, 17]].reset_index(drop=True))
+    batches.close()
+    assert not folder.exists()
+
+
+def _whole(urls, **options):
+    read = read_sources(urls)
+    return read, clean(read.frame, **options)
+
+
+@pytest.mark.parametrize("layout", ["csv", "parquet", "seed"])
+def test_sources_read_in_parts_clean_as_read_whole(tmp_path, crowded, seed_files, layout):
+    """Files cut into parts (a CSV between records, a Parquet file by row groups), read on two
+    threads and held on disk, give the rows, rejected rows, summaries and tracks of reading whole."""
+    if layout == "seed":
+        urls = seed_files
+    else:
+        raw = pd.read_csv(benchmark_file(TIDYTUESDAY), dtype=str, keep_default_na=False).iloc[:3000]
+        raw.loc[5, "danceability"] = "loud"  # a rejected row in the first part, and one in a later one
+        raw.loc[2400, "tempo"] = "-3"
+        raw.loc[7, "track_name"] = "a title\nwith a line break, quoted"
+        path = tmp_path / f"songs.{layout}"
+        if layout == "csv":
+            raw.to_csv(path, index=False)
+        else:
+            pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), path, row_group_size=400)
+        urls = [str(path)]
+    read, expected = _whole(urls)
+    data, _ = read_and_clean_in_batches(urls, encoding="utf-8", delimiter=",", s3_endpoint=None, required=schema.REQUIRED_COLUMNS,
+                                        outlier_rules=schema.SEED_OUTLIER_RULES, loose=False, batch_rows=700, hold_rows=700, workers=2,
+                                        csv_part_bytes=100_000, parquet_part_rows=900)
+    try:
+        assert data.batches.folder is not None and len(data.batches) > 1 and len(data.spans) > len(urls)
+        tracks = pd.concat([t for t, _ in data.track_chunks()], ignore_index=True)
+        provenance = pd.concat(list(data.provenance_chunks()), ignore_index=True)
+    finally:
+        data.release()
+    _same_tracks(tracks, expected.tracks)
+    pd.testing.assert_frame_equal(provenance, expected.provenance)
+    pd.testing.assert_frame_equal(data.rejected, read.rejected)
+    assert data.read_summary() == read.summary()
+    assert data.clean_report() == expected.report.to_dict()
+    assert data.batches.folder is None
+    if layout != "seed":
+        assert len(read.rejected) == 2
