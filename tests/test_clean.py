@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from unittest.mock import patch
-
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from songscope import schema
-from songscope.clean import clean, normalise_name
+from songscope.clean import clean
 from songscope.errors import UserError
 from songscope.ingest import read_sources
 from tests.conftest import TIDYTUESDAY, benchmark_file
@@ -72,36 +68,6 @@ def test_loose_rule_is_reported_not_applied_unless_asked(seed_files):
     assert applied.report.loose_applied
     assert len(applied.tracks) == 15_626 - default.report.loose_candidates
     assert set(applied.loose_candidates["candidate_track_id"]).isdisjoint(applied.tracks["track_id"])
-
-
-def test_normalise_name():
-    assert normalise_name("Here Comes The Sun - Remastered 2009") == normalise_name("here comes the sun")
-    assert normalise_name("Talk (feat. Disclosure)") == "talk"
-    assert normalise_name("  Señorita ") == "senorita"
-    assert normalise_name("방탄소년단 (feat. Halsey)") == "방탄소년단"  # other scripts are kept
-    # Remixes and live takes are different recordings: never merged by the loose rule.
-    assert normalise_name("7 rings - Remix") != normalise_name("7 rings")
-    assert normalise_name("Song (Live at Wembley)") != normalise_name("Song")
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(max_size=30), st.sampled_from(["Señorita (feat. X)", "Song - Remastered 2009", "방탄소년단"])),
-                min_size=1, max_size=60), st.integers(1, 7))
-def test_names_normalised_in_slices_on_every_core_are_the_names_normalised_in_one_pass(names, slice_size):
-    """Splitting a long list of names across threads is only a split: each name comes back as one pass makes it."""
-    import pyarrow as pa
-
-    from songscope import clean as cleaning
-
-    one_pass = cleaning._normalise_slice(pa.array(names, type=pa.string()))
-    original = cleaning.PARALLEL_NAMES
-    cleaning.PARALLEL_NAMES = slice_size  # a few names are "many" here
-    try:
-        with patch.object(cleaning.os, "cpu_count", return_value=3):
-            sliced = cleaning.normalise_names(pa.chunked_array([pa.array(names, type=pa.string())]))
-    finally:
-        cleaning.PARALLEL_NAMES = original
-    assert sliced.to_pylist() == one_pass.to_pylist()
 
 
 def test_outlier_rules_are_configurable(seed_files):
@@ -198,3 +164,21 @@ def test_loose_pairs_are_found_among_the_remaining_rows_only(text):
     result = clean(frame, loose=True)
     assert result.loose_candidates[["kept_track_id", "candidate_track_id"]].values.tolist() == [["a", "b"]]
     assert sorted(result.tracks["track_id"]) == ["a", "c", "d", "e", "f", "g"]
+
+
+def test_ids_whose_hashes_collide_are_never_one_track(seed_files, monkeypatch):
+    """Rows are matched on their ids' hashes first: with every id hashing alike, the ids themselves
+    decide, and cleaning gives what it gives with real hashes."""
+    import numpy as np
+
+    from songscope import row_keys
+
+    frame = read_sources(seed_files).frame
+    frame = frame[frame["track_id"].duplicated(keep=False) | (np.arange(len(frame)) < 1000)]
+    expected = clean(frame)
+    monkeypatch.setattr(row_keys, "text_hashes", lambda values: np.zeros(len(values), dtype=np.uint64))
+    collided = clean(frame)
+    pd.testing.assert_frame_equal(collided.tracks, expected.tracks)
+    pd.testing.assert_frame_equal(collided.duplicates, expected.duplicates)
+    assert collided.report.to_dict() == expected.report.to_dict()
+    assert expected.report.id_conflicts > 0 and expected.report.steps[0].removed > 0

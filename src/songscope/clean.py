@@ -16,14 +16,16 @@ Steps, in order, each counted in the `CleanReport`:
    "(feat. X)", case, punctuation and spaces) with durations within 2 seconds. Reported with
    examples; removed only when asked (``loose=True``), never silently.
 5. **Outliers**: flagged by rules (the seed's by default), never dropped.
+
+The rules are decided on each row's keys alone (`row_keys.RowKeys`: id, popularity, near key,
+loose key, outlier flags), with the few full rows the records show fetched by number; the tracks
+are then made batch by batch (`materialise`). So an input too big to hold is cleaned from disk in
+batches (`backends.batches`) with the result of one pass: `clean` is the one-batch case.
 """
 
 from __future__ import annotations
 
-import os
-import unicodedata
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,10 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from songscope import schema
-from songscope.artists import set_keys
-from songscope.identity import near_keys
 from songscope.memory import release_freed_memory
-from songscope.textcolumns import arrow_strings, held_by_arrow
+from songscope.row_keys import RowKeys, TrackKeys, as_batch, row_keys
 
 LABEL_SEPARATOR = "|"
 KEEP_RULE = "highest popularity, then first read"
@@ -118,84 +118,6 @@ class CleanResult:
 DUPLICATE_COLUMNS = ["rule", "kept_track_id", "dropped_track_id", "detail", "dropped_rows"]
 
 
-@dataclass(frozen=True)
-class RowKeys:
-    """What cleaning decides on, for every row of a batch (`row_keys`), and nothing more: the
-    decisions need only these (`decide`), so a big input's rows can wait on disk while they are
-    made. Batches' keys are joined with `RowKeys.concat`, rows numbered in the order read."""
-
-    track_ids: pa.Array  # large_string
-    #: Popularity, -1 where missing (the keep rule's first criterion).
-    popularity: np.ndarray
-    durations: np.ndarray  # milliseconds, NaN where missing
-    near_keys: np.ndarray  # `identity.near_keys`
-    #: The loose rule's normalised artist and title, as 64-bit hashes (`_name_hashes`); a row with
-    #: either normalised name empty or missing has `loose_named` False and matches nothing.
-    loose_artists: np.ndarray
-    loose_titles: np.ndarray
-    loose_named: np.ndarray
-    #: One column per outlier rule, in order: whether the row matches it.
-    outliers: np.ndarray
-    #: Each row's line in its source (`schema.LINE_COLUMN`).
-    lines: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.popularity)
-
-    def for_tracks(self) -> TrackKeys:
-        """The keys the tracks and the provenance are made with, once the decisions are made."""
-        return TrackKeys(self.track_ids, self.near_keys, self.outliers, self.lines)
-
-    @staticmethod
-    def concat(parts: list[RowKeys]) -> RowKeys:
-        if len(parts) == 1:
-            return parts[0]
-        return RowKeys(
-            track_ids=pa.concat_arrays([p.track_ids for p in parts]),
-            **{name: np.concatenate([getattr(p, name) for p in parts])
-               for name in ("popularity", "durations", "near_keys", "loose_artists", "loose_titles", "loose_named", "outliers", "lines")},
-        )
-
-
-@dataclass(frozen=True)
-class TrackKeys:
-    """The part of `RowKeys` that `materialise` and `provenance_of` read."""
-
-    track_ids: pa.Array
-    near_keys: np.ndarray
-    outliers: np.ndarray
-    lines: np.ndarray
-
-
-def as_batch(frame: pd.DataFrame) -> pd.DataFrame:
-    """A validated frame as cleaning reads it: rows numbered from 0, and an artists' set (a frame not
-    made by `ingest.validate` has one artist a song)."""
-    plain_index = isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1
-    work = frame if plain_index else frame.reset_index(drop=True)
-    if "artists" not in work:
-        work = work.assign(artists=work["artist_name"], **({} if "artist_ids" in work else {"artist_ids": None}))
-    return work
-
-
-def row_keys(batch: pd.DataFrame, outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES) -> RowKeys:
-    """The keys of every row of a batch (`as_batch`)."""
-    ids = batch["track_id"]
-    artists, artist_named = _name_hashes(batch["artist_name"])
-    titles, title_named = _name_hashes(batch["track_name"])
-    flags = flag_outliers(batch, outlier_rules)
-    return RowKeys(
-        # Large strings: one type for every batch's ids, however many bytes they come to.
-        track_ids=pc.cast(arrow_strings(ids) if held_by_arrow(ids) else pa.array(ids.astype(object), from_pandas=True), pa.large_string()),
-        popularity=batch["popularity"].astype("Float64").fillna(-1).to_numpy(dtype=float),
-        durations=batch["duration_ms"].to_numpy(dtype=float, na_value=np.nan),
-        # Keyed row by row: cheaper than a copy of the three columns of the rows left after the merges.
-        near_keys=near_keys(set_keys(batch["artists"]), batch["track_name"], batch["duration_ms"]),
-        loose_artists=artists, loose_titles=titles, loose_named=artist_named & title_named,
-        outliers=flags.to_numpy(dtype=bool).reshape(len(batch), len(outlier_rules)),
-        lines=batch[schema.LINE_COLUMN].to_numpy(dtype=np.int64),
-    )
-
-
 #: Full rows by their number in the whole input (read order), as a frame indexed by those numbers.
 FetchRows = Callable[[np.ndarray], pd.DataFrame]
 
@@ -232,7 +154,7 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
 
     # 1. exact duplicates. Rows equal on every column share their track id, so only rows whose
     # id repeats need the whole-row comparison (in most catalogues, few or none).
-    id_codes = pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    id_codes = _id_codes(keys)
     repeated = np.flatnonzero(np.bincount(id_codes)[id_codes] > 1) if rows else np.empty(0, dtype=np.int64)
     repeated_rows = fetch(repeated) if len(repeated) else None
     first_of_group = np.arange(rows)
@@ -398,17 +320,6 @@ def clean(
                        report=decisions.report, near_keys=track_keys)
 
 
-def flag_outliers(tracks: pd.DataFrame, rules: tuple[schema.OutlierRule, ...]) -> pd.DataFrame:
-    """One boolean column per rule (named like ``tempo < 1``); a missing value never matches."""
-    ops = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
-    flags = {}
-    for rule in rules:
-        values = pd.to_numeric(tracks[rule.column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        with np.errstate(invalid="ignore"):
-            flags[rule.name] = ops[rule.op](values, rule.threshold) & ~np.isnan(values)
-    return pd.DataFrame(flags, index=tracks.index)
-
-
 # ----------------------------------------------------------------------------------------- helpers
 
 
@@ -424,6 +335,18 @@ def _rule_names(flags: np.ndarray, rules: tuple[str, ...]) -> np.ndarray:
         hit = flags[:, i]
         names[hit] = np.where(names[hit] == "", rule, names[hit] + "; " + rule)
     return names
+
+
+def _id_codes(keys: RowKeys) -> np.ndarray:
+    """A number for each row's track id, the same for the same id: numbered by the ids' hashes
+    (fast), and where a hash repeats by the ids themselves, so a collision never joins two ids."""
+    codes, _ = pd.factorize(keys.id_hashes)
+    codes = codes.astype(np.int64)
+    repeated = np.flatnonzero(np.bincount(codes)[codes] > 1) if len(codes) else codes
+    if len(repeated):
+        exact = pc.dictionary_encode(keys.track_ids.take(pa.array(repeated))).indices.to_numpy(zero_copy_only=False)
+        codes[repeated] = codes.max() + 1 + exact.astype(np.int64)
+    return codes
 
 
 def _first_index_per_key(key: np.ndarray) -> np.ndarray:
@@ -519,97 +442,18 @@ def _merge_labels(labels: pd.DataFrame, representative: np.ndarray, label_column
     return labels.set_axis(representative).groupby(level=0, sort=False)[label_columns].agg(join)
 
 
-# Tags that name the same recording (a remaster, a mono mix, a radio edit), not a new one: remixes,
-# live takes and covers sound different, so they never match. RE2 syntax (Arrow's regex engine).
-_SAME_RECORDING = r"(?:remaster(?:ed)?|mono|stereo|radio edit|single version|album version|explicit|clean)"
-_NAME_RULES = (
-    (r"[\(\[]\s*(?:feat\.?|ft\.?|featuring|with)\s[^\)\]]*[\)\]]", " "),  # (feat. X), [with Y]
-    (r"\s(?:feat\.?|ft\.?|featuring)\s.*$", " "),  # trailing "feat. X"
-    (r"[\(\[][^\)\]]*\b" + _SAME_RECORDING + r"\b[^\)\]]*[\)\]]", " "),  # (2011 Remaster)
-    (r"\s-\s[^-]*\b" + _SAME_RECORDING + r"\b[^-]*$", " "),  # - Remastered 2011
-    (r"[^\p{L}\p{N}_]+", " "),  # punctuation
-)
-
-
-#: Names from which `normalise_names` works on slices in threads, one per core (Arrow's string
-#: kernels free the interpreter, but each call runs on one core).
-PARALLEL_NAMES = 100_000
-
-
-def normalise_names(names: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Names reduced for the loose rule: no accents, case, featuring credits or version tags.
-
-    Vectorised in Arrow (a million titles in about a second), on every core for many names.
-    Accents are folded (combining marks removed after decomposition); every script is kept.
-    """
-    workers = min(os.cpu_count() or 1, len(names) // PARALLEL_NAMES)
-    if workers < 2:
-        return _normalise_slice(names)
-    names = arrow_strings(names)
-    size = -(-len(names) // workers)
-    with ThreadPoolExecutor(workers, thread_name_prefix="normalise-names") as pool:
-        parts = list(pool.map(_normalise_slice, [names.slice(start, size) for start in range(0, len(names), size)]))
-    return pa.concat_arrays(parts)
-
-
-def _normalise_slice(names: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    text = pc.utf8_lower(_fold_accents(names))
-    for pattern, replacement in _NAME_RULES:
-        text = pc.replace_substring_regex(text, pattern, replacement)
-    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
-
-
-def _fold_accents(names: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Remove accents from the non-ASCII names only (few in any catalogue), with Python's
-    unicodedata: Arrow's NFC does not recompose Hangul, so it would garble Korean."""
-    names = pa.array(names.to_pylist() if isinstance(names, pa.ChunkedArray) else names, type=pa.string())
-    non_ascii = np.flatnonzero(~np.asarray(pc.fill_null(pc.string_is_ascii(names), True).to_numpy(zero_copy_only=False)))
-    if not len(non_ascii):
-        return names
-    values = names.to_numpy(zero_copy_only=False).copy()
-    for i in non_ascii:
-        decomposed = unicodedata.normalize("NFKD", values[i])
-        values[i] = unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
-    return pa.array(values, type=pa.string())
-
-
-def normalise_name(name: str) -> str:
-    """One name reduced for the loose rule (see `normalise_names`).
-
-    >>> normalise_name("Here Comes The Sun - Remastered 2009")
-    'here comes the sun'
-    >>> normalise_name("Señorita (feat. Camila Cabello)")
-    'senorita'
-    """
-    return normalise_names(pa.array([str(name)]))[0].as_py()
-
-
-def _name_hashes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The loose rule's key of each name (`normalise_names`), as a 64-bit hash, and whether it has
-    one: a missing name, or one that normalises to nothing, matches nothing. Each distinct name is
-    normalised once (an artist is on many rows), found in Arrow: no Python string per row."""
-    text = pc.cast(arrow_strings(values) if held_by_arrow(values) else pa.array(values.astype(str).where(values.notna()), from_pandas=True),
-                   pa.string())
-    distinct = pc.dictionary_encode(text)
-    normalised = normalise_names(distinct.dictionary)
-    hashed = pd.util.hash_array(np.asarray(normalised.to_numpy(zero_copy_only=False), dtype=object), categorize=False)
-    usable = np.asarray(pc.not_equal(normalised, "").to_numpy(zero_copy_only=False), dtype=bool)
-    codes = pc.fill_null(distinct.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    named = codes >= 0
-    named[named] = usable[codes[named]]
-    return np.where(named, hashed[np.maximum(codes, 0)] if len(hashed) else 0, 0).astype(np.uint64), named
-
-
 def _loose_pairs(keys: RowKeys, alive_idx: np.ndarray, order: np.ndarray) -> list[tuple[int, int]]:
     """(kept, candidate) row pairs: same normalised artist and title, durations within 2 s."""
-    alive_idx = alive_idx[keys.loose_named[alive_idx]]
-    if not len(alive_idx):
+    rows = alive_idx[keys.loose_named[alive_idx]]
+    loose = keys.loose_keys[rows]
+    codes, _ = pd.factorize(loose)
+    shared = np.bincount(codes)[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
+    rows = rows[shared]  # only names that more than one row has can pair (few of all)
+    if not len(rows):
         return []
-    sub = pd.DataFrame({"row": alive_idx, "duration": keys.durations[alive_idx], "rank": order[alive_idx],
-                        "artist": keys.loose_artists[alive_idx], "title": keys.loose_titles[alive_idx]})
-    groups = sub[sub.duplicated(["artist", "title"], keep=False)]
+    sub = pd.DataFrame({"row": rows, "duration": keys.durations[rows], "rank": order[rows], "key": loose[shared]})
     pairs = []
-    for _, group in groups.sort_values("rank").groupby(["artist", "title"], sort=False):
+    for _, group in sub.sort_values("rank").groupby("key", sort=False):
         pairs += loose_matches(group["row"].to_numpy(), group["duration"].to_numpy())
     return sorted(pairs)
 

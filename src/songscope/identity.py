@@ -18,7 +18,9 @@ _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijec
 _NO_DURATION = -1.0  # durations are validated positive: this stands for a missing one
 
 
-def _text_hashes(values) -> np.ndarray:
+def text_hashes(values) -> np.ndarray:
+    """A 64-bit hash of each text (SipHash with pandas' fixed key, over the UTF-8 text: the same on
+    every machine and run); a missing text hashes to the largest word."""
     # SipHash with pandas' fixed key, over the UTF-8 text: the same on every machine and run.
     if not held_by_arrow(values):
         return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
@@ -51,8 +53,8 @@ def near_keys(artist_names: pd.Series, track_names: pd.Series, durations: pd.Ser
     duration = pd.to_numeric(pd.Series(np.asarray(durations, dtype=object)), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     duration = np.where(np.isnan(duration), _NO_DURATION, duration) + 0.0  # one NaN, and -0.0 is 0.0
     with np.errstate(over="ignore"):
-        key = _text_hashes(artist_names)
-        key = (key ^ _text_hashes(track_names)) * _MULTIPLIER
+        key = text_hashes(artist_names)
+        key = (key ^ text_hashes(track_names)) * _MULTIPLIER
         key = (key ^ pd.util.hash_array(duration)) * _MULTIPLIER
         key ^= key >> np.uint64(29)
     return key.view(np.int64)

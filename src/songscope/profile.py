@@ -16,7 +16,8 @@ import pandas as pd
 
 from songscope import schema
 from songscope.artists import credit_counts
-from songscope.clean import CleanReport, flag_outliers
+from songscope.clean import CleanReport
+from songscope.row_keys import flag_outliers
 
 TOP_ARTISTS = 15
 

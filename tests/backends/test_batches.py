@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from songscope import schema
 from songscope.backends.batches import Batches, read_and_clean_in_batches
-from songscope.clean import RowKeys, as_batch, clean, decide, materialise, provenance_of, row_keys
+from songscope.clean import clean, decide, materialise, provenance_of
 from songscope.ingest import read_sources
+from songscope.row_keys import RowKeys, as_batch, row_keys
 from tests.conftest import TIDYTUESDAY, benchmark_file
 
 

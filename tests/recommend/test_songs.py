@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from songscope.clean import normalise_names
+from songscope.normalise import normalise_names
 from songscope.recommend.songs import SongTable
 
 

@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from songscope import schema
-from songscope.clean import Decisions, RowKeys, TrackKeys, as_batch, decide, materialise, provenance_of, row_keys
+from songscope.clean import Decisions, decide, materialise, provenance_of
 from songscope.crashpoints import reach
 from songscope.memory import release_freed_memory
+from songscope.row_keys import RowKeys, TrackKeys, as_batch, row_keys
 from songscope.store import staging
 
 #: Rows a batch holds: what the stores are handed at a time, and what is held in memory before
@@ -219,8 +220,10 @@ def read_and_clean_in_batches(urls: list[str], *, encoding: str, delimiter: str,
         with ThreadPoolExecutor(workers, thread_name_prefix="read-part") as pool:
             parts = plan_parts(urls, encoding=encoding, s3_endpoint=s3_endpoint, pool=pool, **plan_options)
             for part, (frame, part_keys, part_rejected, summary) in read_in_parts(parts, work, pool=pool, ahead=workers):
-                if progress and part.first:
-                    progress(f"reading {part.url}")
+                if progress:
+                    of_file = [p for p in parts if p.file_index == part.file_index]
+                    progress(f"read {part.url}" + (f", part {of_file.index(part) + 1} of {len(of_file)}" if len(of_file) > 1 else "")
+                             + f": {rows + len(frame):,} valid rows so far")
                 if part.file_index in summaries:
                     add_part_summary(summaries[part.file_index], summary)
                 else:

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from songscope.clean import normalise_names
 from songscope.cluster.local import LocalAlgorithm
 from songscope.errors import UserError
 from songscope.features import FeatureSpace
+from songscope.normalise import normalise_names
 from songscope.recommend.distance import NAME_CONTEXT, TAG_COLUMN, SongDistance, TagWeights, tag_sets, training_half, weights_from_tags
 from songscope.recommend.index import ExactIndex
 from songscope.recommend.recommender import Recommender, RecommendOptions

@@ -98,7 +98,7 @@ class SongTable:
     @classmethod
     def from_batches(cls, batches: Iterable[pa.Table | pa.RecordBatch]) -> SongTable:
         """Build from the catalogue's batches (at least `SONG_COLUMNS`), in their order."""
-        from songscope.clean import normalise_names
+        from songscope.normalise import normalise_names
 
         ids, artists, titles, keys, popularity, artist_norm, version_norm = [], [], [], [], [], [], []
         counts, alias_keys, alias_rows, everyone = [], [], [], []
@@ -295,7 +295,7 @@ class SongTable:
     def artist_codes(self, names: Sequence[str]) -> list[int | None]:
         """The artist code of each of `names`, normalised as the catalogue's were (any case, accents
         and "feat." aside), or None for an artist the catalogue does not have."""
-        from songscope.clean import normalise_names
+        from songscope.normalise import normalise_names
 
         found = pc.index_in(normalise_names(pa.array(list(names), type=pa.string())), value_set=self.artist_keys)
         return found.to_pylist()

@@ -170,7 +170,7 @@ _PAIR_SCHEMA = ("kept_track_id string, dropped_track_id string, kept_file int, k
 
 
 def _loose_pairs(survivors: DataFrame) -> DataFrame:
-    """`clean`'s loose rule on Spark: names normalised by `clean.normalise_names` in the executors,
+    """`clean`'s loose rule on Spark: names normalised by `normalise.normalise_names` in the executors,
     each group of equal normalised names matched by `clean.loose_matches`."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -178,7 +178,7 @@ def _loose_pairs(survivors: DataFrame) -> DataFrame:
     columns = ["track_id", "artist_name", "track_name", "duration_ms", "popularity", _ORDER_FILE, schema.LINE_COLUMN]
 
     def normalise(frames):
-        from songscope.clean import normalise_names
+        from songscope.normalise import normalise_names
 
         for frame in frames:
             for column, target in (("artist_name", "_artist"), ("track_name", "_title")):
