@@ -64,6 +64,13 @@ def estimate_rows(sources: list[str], s3_endpoint: str | None = None) -> int:
 LOCAL_BYTES_PER_SONG = 1_800
 
 
+#: The local ingest's peak, which streams its rows in batches and holds only every row's keys
+#: (`backends.batches`): measured 973 MB at 1M rows and 1,910 MB at 5M (bench/ingest.py), so
+#: about 0.75 GB and then about 240 bytes a row; with room.
+INGEST_BASE_BYTES = 1 << 30
+INGEST_BYTES_PER_ROW = 400
+
+
 class TooBigForLocal(UserError):
     """The local backend would not fit the catalogue in this machine's memory."""
 
@@ -87,9 +94,10 @@ def available_memory() -> int:
     return available if available is not None else 2**62
 
 
-def check_fits_locally(songs: int) -> None:
-    """Refuse, before anything is read, a catalogue the local backend would not fit in memory."""
-    need = songs * LOCAL_BYTES_PER_SONG
+def check_fits_locally(songs: int, need: int | None = None) -> None:
+    """Refuse, before anything is read, a catalogue the local backend would not fit in memory:
+    `need` bytes (by default, `LOCAL_BYTES_PER_SONG` a song)."""
+    need = songs * LOCAL_BYTES_PER_SONG if need is None else need
     have = available_memory()
     if need > have:
         raise TooBigForLocal(
@@ -98,10 +106,11 @@ def check_fits_locally(songs: int) -> None:
         )
 
 
-def choose_backend(requested: str, songs: int, settings: Settings, *, must_hold: int | None = None) -> Backend:
+def choose_backend(requested: str, songs: int, settings: Settings, *, must_hold: int | None = None, need: int | None = None) -> Backend:
     """The backend of a job: `requested` (local, spark, or auto by `songs`, the catalogue's size or
     an estimate of it). A local backend is refused, before anything is read, when `must_hold`
-    songs (default: `songs`) would not fit in this machine's memory (`check_fits_locally`).
+    songs (default: `songs`) would not fit in this machine's memory (`check_fits_locally`; `need`:
+    the bytes they take, where a stage knows its own figure).
 
     >>> from typing import TYPE_CHECKING
 
@@ -117,7 +126,7 @@ if TYPE_CHECKING:  # pragma: no cover
         from songscope.backends.spark.backend import SparkBackend
 
         return SparkBackend(settings, reason)
-    check_fits_locally(songs if must_hold is None else must_hold)
+    check_fits_locally(songs if must_hold is None else must_hold, need)
     from songscope.backends.local import LocalBackend
 
     return LocalBackend(reason)

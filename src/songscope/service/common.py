@@ -92,15 +92,16 @@ def catalogue_size_or_zero(store: Store) -> int:
 
 
 def backend_for(store: Store, requested: str | Backend, *, sources: list[str] | None = None, holds_catalogue_too: bool = False,
-                streams: bool = False, progress: Progress | None = None) -> Backend:
+                streams: bool = False, ingests: bool = False, progress: Progress | None = None) -> Backend:
     """The backend of a job, chosen once: `requested` itself when it is one already (a job's later
     stages get the backend its first stage chose), else local, spark, or auto by size: the
     `sources`' estimated songs when given, else the stored catalogue's. A local backend is
     refused, before anything is read, when what it must hold (the sources, with the catalogue
-    too when `holds_catalogue_too`; nothing for a stage that `streams`) would not fit in memory."""
+    too when `holds_catalogue_too`; nothing for a stage that `streams`; the keys of every row and a
+    few batches for an ingest, which `ingests`) would not fit in memory."""
     if not isinstance(requested, str):
         return requested
-    from songscope.backends.choice import choose_backend, estimate_rows
+    from songscope.backends.choice import INGEST_BASE_BYTES, INGEST_BYTES_PER_ROW, choose_backend, estimate_rows
 
     if requested == "spark":  # no size to estimate: Spark holds any catalogue
         songs = 0
@@ -109,7 +110,8 @@ def backend_for(store: Store, requested: str | Backend, *, sources: list[str] | 
     else:
         songs = catalogue_size(store)
     must_hold = 0 if streams else songs + (catalogue_size_or_zero(store) if holds_catalogue_too else 0)
-    backend = choose_backend(requested, songs, store.settings, must_hold=must_hold)
+    need = INGEST_BASE_BYTES + songs * INGEST_BYTES_PER_ROW if ingests else None
+    backend = choose_backend(requested, songs, store.settings, must_hold=must_hold, need=need)
     if requested == "auto":
         say_to(progress)(f"backend: {backend.reason}")
     return backend

@@ -159,7 +159,7 @@ def ingest(
     store.db  # noqa: B018 - connects and migrates
     store.lake.check_writable()
     settings = store.settings
-    backend = backend_for(store, backend, sources=sources, progress=progress)
+    backend = backend_for(store, backend, sources=sources, ingests=True, progress=progress)
     options = IngestOptions(encoding=encoding, delimiter=delimiter, outlier_rules=outlier_rules, loose=loose_dedup, s3_endpoint=settings.s3_endpoint,
                             features=features)
     cleaned = backend.read_and_clean(sources, options, progress=say)
