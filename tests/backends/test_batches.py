@@ -144,3 +144,41 @@ def test_sources_read_in_parts_clean_as_read_whole(tmp_path, crowded, seed_files
     assert data.batches.folder is None
     if layout != "seed":
         assert len(read.rejected) == 2
+
+
+def test_an_ingest_in_batches_on_disk_stores_what_one_batch_stores(db_url, tmp_path, settings_factory, monkeypatch):
+    """Into each database, in spilled batches of 700 rows: the catalogue, provenance, labels and
+    records of merges that one batch gives (into SQLite, the reference)."""
+    from songscope import service
+    from songscope.backends import batches
+    from songscope.ingest import parts
+    from songscope.store import catalogue, db
+    from songscope.store.store import Store
+
+    raw = pd.read_csv(benchmark_file(TIDYTUESDAY), dtype=str, keep_default_na=False).iloc[:4000]
+    source = tmp_path / "songs.csv"
+    raw.to_csv(source, index=False)
+
+    def stored(url: str, lake: str):
+        with Store(settings_factory(db_url=url, lake_url=str(tmp_path / lake))) as store:
+            outcome = service.ingest(store, [str(source)], assign_new=False)
+            files.append(len(catalogue.file_uris(store)))
+            tables = [catalogue.read(store).sort_values("track_id", ignore_index=True),
+                      catalogue.read_provenance(store).drop(columns=["source_id"]).sort_values(["source", "line"], ignore_index=True)]
+            for table, key in ((db.track_duplicates, ["rule", "kept_track_id", "dropped_track_id"]), (db.track_labels, ["track_id", "name"])):
+                rows = db.read_table(store.db, table)
+                rows = rows[[c for c in rows.columns if not c.endswith("_id") or c.endswith("track_id")]]
+                tables.append(rows.astype(str).sort_values(key, ignore_index=True))
+            return outcome, tables
+
+    files: list[int] = []
+    reference, expected = stored(f"sqlite:///{tmp_path / 'reference.db'}", "reference-lake")
+    monkeypatch.setattr(batches, "BATCH_ROWS", 700)
+    monkeypatch.setattr(parts, "CSV_PART_BYTES", 100_000)  # parts of about 300 rows
+    outcome, got = stored(db_url, "lake")
+    assert files[0] == 1 and files[1] > 3  # one batch, then one catalogue file a batch
+    assert outcome.report.to_dict() == reference.report.to_dict() and outcome.rows_rejected == reference.rows_rejected
+    assert outcome.record.tracks_added == len(expected[0]) == reference.report.rows_out
+    assert expected[0]["playlist_id"].str.contains("|", regex=False).any() and len(expected[2]) and len(expected[3])
+    for mine, theirs in zip(got, expected):
+        pd.testing.assert_frame_equal(mine, theirs)

@@ -55,10 +55,12 @@ class Part:
 
 
 def plan_parts(urls: list[str], *, encoding: str, s3_endpoint: str | None, pool: ThreadPoolExecutor,
-               csv_part_bytes: int = CSV_PART_BYTES, parquet_part_rows: int = PARQUET_PART_ROWS) -> list[Part]:
+               csv_part_bytes: int | None = None, parquet_part_rows: int | None = None) -> list[Part]:
     """The parts the files are read in, in order. A big CSV's byte ranges are scanned for line
     breaks outside quotes on `pool` (one counting pass, no parsing); a file that cannot be planned
     is one part, whose reading then says what is wrong with it."""
+    csv_part_bytes = csv_part_bytes or CSV_PART_BYTES
+    parquet_part_rows = parquet_part_rows or PARQUET_PART_ROWS
     parts: list[Part] = []
     for index, url in enumerate(urls):
         try:
