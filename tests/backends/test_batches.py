@@ -146,6 +146,28 @@ def test_sources_read_in_parts_clean_as_read_whole(tmp_path, crowded, seed_files
         assert len(read.rejected) == 2
 
 
+@pytest.mark.parametrize("crlf", [False, True])
+def test_an_awkward_csv_read_in_parts_gives_what_reading_it_whole_gives(tmp_path, crlf):
+    """Quoted line breaks, doubled quotes, blank lines, wrong field counts and bad values in
+    every script, cut into parts of about 3,000 bytes: the same rows, rejects, lines and notes."""
+    from tests.test_ingest import _awkward_csv, _awkward_rows
+
+    path = tmp_path / "awkward.csv"
+    _awkward_csv(path, _awkward_rows(400), crlf=crlf)
+    read, expected = _whole([str(path)])
+    data, _ = read_and_clean_in_batches([str(path)], encoding="utf-8", delimiter=",", s3_endpoint=None, required=schema.REQUIRED_COLUMNS,
+                                        outlier_rules=schema.SEED_OUTLIER_RULES, loose=False, batch_rows=50, hold_rows=50,
+                                        csv_part_bytes=3_000)
+    try:
+        assert len(data.spans) >= path.stat().st_size // 3_000 - 2 and len(data.batches) > 2
+        tracks = pd.concat([t for t, _ in data.track_chunks()], ignore_index=True)
+    finally:
+        data.release()
+    _same_tracks(tracks, expected.tracks)
+    pd.testing.assert_frame_equal(data.rejected, read.rejected)
+    assert data.read_summary() == read.summary() and len(read.rejected) > 40
+
+
 def test_an_ingest_in_batches_on_disk_stores_what_one_batch_stores(db_url, tmp_path, settings_factory, monkeypatch):
     """Into each database, in spilled batches of 700 rows: the catalogue, provenance, labels and
     records of merges that one batch gives (into SQLite, the reference)."""

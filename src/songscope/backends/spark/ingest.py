@@ -39,6 +39,7 @@ from songscope.backends.spark.scratch import ORDER_FILE as _ORDER_FILE
 from songscope.backends.spark.scratch import read_scratch, scratch_folder, write_scratch
 from songscope.clean import CleanReport
 from songscope.crashpoints import reach
+from songscope.ingest import parts
 from songscope.jsonable import dumps
 from songscope.store import staging
 from songscope.store.catalogue_parts import PART_ROWS
@@ -50,8 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Rows per reading task for Parquet sources (whole row groups; a CSV file is one task).
 TASK_ROWS = 500_000
 #: A CSV larger than this is read in parts of about this size (cut between records), in parallel
-#: and with bounded memory per task: about 450,000 rows of a typical audio-feature table.
-CSV_PART_BYTES = 64 << 20
+#: and with bounded memory per task: the local backend's part size.
+CSV_PART_BYTES = parts.CSV_PART_BYTES
 
 _SUMMARY, _ERROR = "summary", "error"
 
@@ -87,22 +88,19 @@ class _Task:
 
 def _read_task(task: dict, extras: list[str], encoding: str, delimiter: str, s3_endpoint: str | None) -> pa.Table:
     """One reading task, run in an executor: its part of a file, validated, in `read_schema`."""
-    from songscope.ingest import IngestError, file_digest, read_csv_part, read_one, read_parquet_part
+    from songscope.ingest import IngestError
+    from songscope.ingest.parts import Part, read_part
 
     target = read_schema(extras)
     url, index = task["url"], task["file_index"]
+    if task["byte_start"] >= 0:
+        part = Part(url, index, "csv", task["byte_start"], task["byte_stop"], task["breaks_before"], first=task["digest"])
+    elif task["first_group"] < 0:
+        part = Part(url, index)
+    else:
+        part = Part(url, index, "parquet", task["first_group"], task["stop_group"], first=task["digest"])
     try:
-        if task["byte_start"] >= 0:
-            frame, rejected, summary = read_csv_part(url, task["byte_start"], task["byte_stop"], task["breaks_before"], encoding=encoding,
-                                                     delimiter=delimiter, s3_endpoint=s3_endpoint)
-            if task["digest"]:
-                summary.sha256, summary.size_bytes = file_digest(url, s3_endpoint)
-        elif task["first_group"] < 0:
-            frame, rejected, summary = read_one(url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint)
-        else:
-            frame, rejected, summary = read_parquet_part(url, task["first_group"], task["stop_group"], s3_endpoint=s3_endpoint)
-            if task["digest"]:
-                summary.sha256, summary.size_bytes = file_digest(url, s3_endpoint)
+        frame, rejected, summary = read_part(part, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint)
     except IngestError as exc:
         return _note_table(target, index, _ERROR, str(exc))
     columns: dict[str, Any] = {}
@@ -382,20 +380,15 @@ def _split_csv_tasks(spark, tasks: list[_Task], s3_endpoint: str | None) -> list
 
 def _merge_summaries(notes: pd.DataFrame, urls: list[str], summary_type) -> list:
     """One summary per file from its tasks' (the rows add up; the hash comes from the task that read the whole file)."""
-    from songscope.ingest import merge_notes
+    from songscope.ingest.parts import add_part_summary
 
     merged: dict[int, Any] = {}
     for index, text in zip(notes[_ORDER_FILE], notes[NOTE_COLUMN]):
-        part = json.loads(text)
-        if int(index) not in merged:
-            merged[int(index)] = summary_type(**part)
-            continue
-        whole = merged[int(index)]
-        for name in ("rows_read", "rows_valid", "rows_rejected"):
-            setattr(whole, name, getattr(whole, name) + part[name])
-        merge_notes(whole.notes, part["notes"])
-        if part["sha256"]:
-            whole.sha256, whole.size_bytes = part["sha256"], part["size_bytes"]
+        part = summary_type(**json.loads(text))
+        if int(index) in merged:
+            add_part_summary(merged[int(index)], part)
+        else:
+            merged[int(index)] = part
     return [merged[i] for i in range(len(urls)) if i in merged]
 
 
