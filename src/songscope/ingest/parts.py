@@ -17,19 +17,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from songscope import schema
-from songscope.ingest.sources import (
-    PARQUET_SUFFIXES,
-    SourceSummary,
-    csv_parts,
-    csv_splittable,
-    file_digest,
-    file_size,
-    parquet_row_groups,
-    read_csv_part,
-    read_one,
-    read_parquet_part,
-    scan_csv_range,
-)
+from songscope.ingest import sources
+from songscope.ingest.sources import SourceSummary
 from songscope.ingest.validate import merge_notes
 
 #: A CSV larger than this is read in parts of about this size, cut between records: about
@@ -64,11 +53,11 @@ def plan_parts(urls: list[str], *, encoding: str, s3_endpoint: str | None, pool:
     parts: list[Part] = []
     for index, url in enumerate(urls):
         try:
-            if url.lower().endswith(PARQUET_SUFFIXES):
-                groups = parquet_row_groups(url, s3_endpoint)
+            if url.lower().endswith(sources.PARQUET_SUFFIXES):
+                groups = sources.parquet_row_groups(url, s3_endpoint)
                 parts += _parquet_parts(url, index, groups, parquet_part_rows)
                 continue
-            size = file_size(url, s3_endpoint) if csv_splittable(url, encoding, s3_endpoint) else 0
+            size = sources.file_size(url, s3_endpoint) if sources.csv_splittable(url, encoding, s3_endpoint) else 0
         except Exception:  # noqa: BLE001 - read whole, the file's own reading names the fault
             parts.append(Part(url, index))
             continue
@@ -76,8 +65,8 @@ def plan_parts(urls: list[str], *, encoding: str, s3_endpoint: str | None, pool:
             parts.append(Part(url, index))
             continue
         ranges = [(start, min(start + csv_part_bytes, size)) for start in range(0, size, csv_part_bytes)]
-        scans = list(pool.map(lambda r, url=url: scan_csv_range(url, r[0], r[1], s3_endpoint), ranges))
-        parts += [Part(url, index, "csv", a, b, before, first=number == 0) for number, (a, b, before) in enumerate(csv_parts(scans))]
+        scans = list(pool.map(lambda r, url=url: sources.scan_csv_range(url, r[0], r[1], s3_endpoint), ranges))
+        parts += [Part(url, index, "csv", a, b, before, first=number == 0) for number, (a, b, before) in enumerate(sources.csv_parts(scans))]
     return parts
 
 
@@ -98,14 +87,14 @@ def read_part(part: Part, *, encoding: str, delimiter: str, s3_endpoint: str | N
     """The validated rows, rejected rows and summary of one part (a first part's summary has the
     file's hash and size)."""
     if part.kind == "file":
-        return read_one(part.url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint, required=required)
+        return sources.read_one(part.url, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint, required=required)
     if part.kind == "csv":
-        read = read_csv_part(part.url, part.start, part.stop, part.breaks_before, encoding=encoding, delimiter=delimiter,
+        read = sources.read_csv_part(part.url, part.start, part.stop, part.breaks_before, encoding=encoding, delimiter=delimiter,
                              s3_endpoint=s3_endpoint, required=required)
     else:
-        read = read_parquet_part(part.url, part.start, part.stop, s3_endpoint=s3_endpoint, required=required)
+        read = sources.read_parquet_part(part.url, part.start, part.stop, s3_endpoint=s3_endpoint, required=required)
     if part.first:
-        read[2].sha256, read[2].size_bytes = file_digest(part.url, s3_endpoint)
+        read[2].sha256, read[2].size_bytes = sources.file_digest(part.url, s3_endpoint)
     return read
 
 
