@@ -300,7 +300,7 @@ def clean(
 ) -> CleanResult:
     """Deduplicate validated rows and flag outliers; see the module docstring for the rules. The
     input is one batch (`row_keys`, `decide`, `materialise`); an ingest too big to hold is cleaned
-    in many (`backends.local_batches`), with the same result.
+    in many (`backends.batches`), with the same result.
 
     Examples
     --------

@@ -21,7 +21,6 @@ _NO_DURATION = -1.0  # durations are validated positive: this stands for a missi
 def text_hashes(values) -> np.ndarray:
     """A 64-bit hash of each text (SipHash with pandas' fixed key, over the UTF-8 text: the same on
     every machine and run); a missing text hashes to the largest word."""
-    # SipHash with pandas' fixed key, over the UTF-8 text: the same on every machine and run.
     if not held_by_arrow(values):
         return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
     # What categorize=True does (each distinct text hashed once, a missing one as the largest

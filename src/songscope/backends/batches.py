@@ -1,7 +1,7 @@
 """The local backend's ingest of sources of any size: read in parts on every core, cleaned on keys,
 streamed to the stores in batches.
 
-Each part of the sources (`ingest.parts`) is read, validated and keyed (`clean.row_keys`) on a
+Each part of the sources (`ingest.parts`) is read, validated and keyed (`row_keys.row_keys`) on a
 thread of its own. The rows wait in batches of about `BATCH_ROWS`: in memory while the input is
 small enough to hold, on disk beyond it. Cleaning decides on the keys of every row at once
 (`clean.decide`), so the result is the one a single pass over the whole input gives, and then each
@@ -27,6 +27,7 @@ import pandas as pd
 from songscope import schema
 from songscope.clean import Decisions, decide, materialise, provenance_of
 from songscope.crashpoints import reach
+from songscope.ingest.sources import IngestResult
 from songscope.memory import release_freed_memory
 from songscope.row_keys import RowKeys, TrackKeys, as_batch, row_keys
 from songscope.store import staging
@@ -128,9 +129,8 @@ class BatchedIngest:
     """A `store.catalogue.CleanIngest` whose rows wait in `Batches`: each batch is made into tracks
     on a second thread while the stores write the one before."""
 
-    sources: list
-    rows_read: int
-    rejected: pd.DataFrame
+    #: The sources' summaries and rejected rows, without the rows (`ingest.IngestResult`).
+    read: IngestResult
     report: Any  # clean.CleanReport
     batches: Batches | None
     keys: TrackKeys | None
@@ -138,10 +138,20 @@ class BatchedIngest:
     #: (first row, rows, source) of each part read, in order: the provenance's sources.
     spans: list[tuple[int, int, str]] = field(default_factory=list)
 
+    @property
+    def sources(self) -> list:
+        return self.read.sources
+
+    @property
+    def rows_read(self) -> int:
+        return self.read.rows_read
+
+    @property
+    def rejected(self) -> pd.DataFrame:
+        return self.read.rejected
+
     def read_summary(self) -> dict[str, Any]:
-        valid = sum(s.rows_valid for s in self.sources)
-        return {"rows_read": self.rows_read, "rows_valid": valid, "rows_rejected": len(self.rejected),
-                "sources": [s.__dict__ for s in self.sources]}
+        return self.read.summary()
 
     def clean_report(self) -> dict[str, Any]:
         return self.report.to_dict()
@@ -252,4 +262,5 @@ def read_and_clean_in_batches(urls: list[str], *, encoding: str, delimiter: str,
         raise
     sources = [summaries[i] for i in sorted(summaries)]
     rejects = pd.concat(rejected, ignore_index=True) if len(rejected) > 1 else rejected[0]
-    return BatchedIngest(sources, sum(s.rows_read for s in sources), rejects, decisions.report, batches, track_keys, decisions, spans), timings
+    read = IngestResult(frame=None, rejected=rejects, sources=sources, _rows_valid=rows)
+    return BatchedIngest(read, decisions.report, batches, track_keys, decisions, spans), timings

@@ -47,10 +47,9 @@ class LocalIngest:
         if len(data.rejected):
             row = data.rejected.iloc[0]
             first = {"source": row["source"], "line": int(row["line"]), "reason": row["reason"]}
-        rows_rejected = len(data.rejected)
         return CleanedSources(
-            data=data, report=data.report, rows_read=data.rows_read, rows_valid=data.rows_read - rows_rejected,
-            rows_rejected=rows_rejected, first_rejected=first, timings=timings, release=data.release,
+            data=data, report=data.report, rows_read=data.rows_read, rows_valid=data.read.rows_valid, rows_rejected=len(data.rejected),
+            first_rejected=first, timings=timings, release=data.release,
         )
 
 
