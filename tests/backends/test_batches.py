@@ -204,3 +204,25 @@ def test_an_ingest_in_batches_on_disk_stores_what_one_batch_stores(db_url, tmp_p
     assert expected[0]["playlist_id"].str.contains("|", regex=False).any() and len(expected[2]) and len(expected[3])
     for mine, theirs in zip(got, expected):
         pd.testing.assert_frame_equal(mine, theirs)
+
+
+def test_a_fault_in_a_later_part_is_named_and_leaves_no_batch_on_disk(tmp_path, monkeypatch):
+    """Bytes that are not UTF-8 deep in a big file: the error names the file and the line, and the
+    batches already spilled to disk are removed."""
+    import tempfile
+
+    from songscope.ingest import IngestError
+    from tests.test_ingest import _awkward_csv, _awkward_rows
+
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill))
+    path = tmp_path / "broken.csv"
+    _awkward_csv(path, _awkward_rows(400))
+    raw = path.read_bytes()
+    cut = raw.rindex(b"\n", 0, len(raw) - 2_000)
+    path.write_bytes(raw[:cut + 1] + b"\xff\xfe not text\n" + raw[cut + 1:])
+    with pytest.raises(IngestError, match=r"broken\.csv.*line"):
+        read_and_clean_in_batches([str(path)], encoding="utf-8", delimiter=",", s3_endpoint=None, required=schema.REQUIRED_COLUMNS,
+                                  outlier_rules=schema.SEED_OUTLIER_RULES, loose=False, batch_rows=20, hold_rows=20, csv_part_bytes=3_000)
+    assert list(spill.iterdir()) == []
