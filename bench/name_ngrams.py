@@ -7,7 +7,12 @@ case as the recommender keys them), repeated to `--rows`. In one process, best o
    `CountVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, max_features=50_000).fit`;
 2. the counts of `--peer-rows` names over it: `ngrams.count_grams` against the vectorizer's
    `transform` (and that both give the same matrix);
-3. `names.name_coordinates` over all `--rows` names: the recommender's whole name context
+3. the placement of `--peer-rows` names by a model fitted on the sample: `NameModel.project`
+   (the compiled kernel, `recommend._name_placement`) against scikit-learn's fitted steps
+   (`CountVectorizer.transform`, `TfidfTransformer.transform`, the SVD's components) and
+   against the array path it replaced (`ngrams.count_grams` and the same steps in scipy), with
+   the largest difference between them; then `--rows` names placed by the kernel;
+4. `names.name_coordinates` over all `--rows` names: the recommender's whole name context
    (sample, vocabulary, TF-IDF, SVD, projection).
 
     python bench/name_ngrams.py [--rows 1000000] [--peer-rows 100000] [--repeats 3]
@@ -21,6 +26,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 
 def _names(rows: int) -> list[str]:
@@ -33,6 +39,36 @@ def _names(rows: int) -> list[str]:
         parts.append(seed.artist_name.astype(str) + " - " + seed.track_name.astype(str))
     real = pd.concat(parts).str.lower().tolist()
     return (real * (rows // len(real) + 1))[:rows]
+
+
+def _scikit_learns_places(model, texts: list[str]) -> np.ndarray:
+    """scikit-learn's fitted steps under `model`'s numbers, rows of unit length."""
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+
+    counts = CountVectorizer(analyzer="char_wb", ngram_range=(1, 3), vocabulary={g: i for i, g in enumerate(model.grams)}).transform(texts)
+    weighting = TfidfTransformer(sublinear_tf=True)
+    weighting.idf_ = model.idf
+    return _unit(weighting.transform(counts.astype(np.float64)) @ model.components.T)
+
+
+def _array_places(model, texts: list[str]) -> np.ndarray:
+    """The array path the kernel replaced: `ngrams` counts, then TF-IDF and the product in scipy."""
+    from songscope.recommend.ngrams import GramCounter
+
+    counter = GramCounter({g: i for i, g in enumerate(model.grams)})
+    out = []
+    for start in range(0, len(texts), 20_000):
+        counts = counter.counts(texts[start : start + 20_000]).astype(np.float64)
+        np.log(counts.data, out=counts.data)
+        counts.data += 1.0
+        weighted = counts.multiply(model.idf).tocsr()
+        out.append(weighted @ model.components.T)
+    return _unit(np.vstack(out))
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    length = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, length, out=np.zeros_like(rows), where=length > 0)
 
 
 def _best(repeats: int, work) -> tuple[float, object]:
@@ -53,7 +89,7 @@ def main() -> None:
 
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from songscope.recommend.names import NAME_FIT_SAMPLE, name_coordinates
+    from songscope.recommend.names import NAME_FIT_SAMPLE, NameModel, name_coordinates
     from songscope.recommend.ngrams import count_grams, fit_vocabulary
 
     names = _names(max(args.rows, args.peer_rows))
@@ -70,17 +106,30 @@ def main() -> None:
     ours.sort_indices()
     equal = ours.shape == theirs.shape and (ours != theirs).nnz == 0
 
+    model = NameModel.fit(sample)
+    place_ours, placed = _best(args.repeats, lambda: model.project(peers))
+    place_sklearn, theirs = _best(args.repeats, lambda: _scikit_learns_places(model, peers))
+    place_arrays, arrays = _best(args.repeats, lambda: _array_places(model, peers))
+    place_all, _ = _best(args.repeats, lambda: model.project(pa.array(names[: args.rows])))
+    difference = float(max(np.abs(placed - theirs).max(), np.abs(placed - arrays).max()))
+
     coordinates_s, _ = _best(args.repeats, lambda: name_coordinates(names[: args.rows]))
     result = {
         "benchmark": "name_ngrams", "rows": args.rows, "peer_rows": args.peer_rows, "vocabulary": len(vocabulary),
         "same_vocabulary": vocabulary == vectorizer.vocabulary_, "same_counts": equal,
         "fit_s": {"songscope": round(fit_ours, 3), "sklearn": round(fit_sklearn, 3), "speedup": round(fit_sklearn / fit_ours, 1)},
         "count_s": {"songscope": round(count_ours, 3), "sklearn": round(count_sklearn, 3), "speedup": round(count_sklearn / count_ours, 1)},
+        "place_s": {"songscope": round(place_ours, 3), "sklearn": round(place_sklearn, 3), "array_path": round(place_arrays, 3),
+                    "speedup": round(place_sklearn / place_ours, 1), "speedup_over_array_path": round(place_arrays / place_ours, 1),
+                    "largest_difference": difference, "all_rows": round(place_all, 3)},
         "name_coordinates_s": round(coordinates_s, 2),
     }
     print(f"vocabulary of {len(sample):,} names: {fit_ours:.2f} s against scikit-learn's {fit_sklearn:.2f} s "
           f"({result['fit_s']['speedup']}x; same: {result['same_vocabulary']})")
     print(f"counts of {len(peers):,} names: {count_ours:.2f} s against {count_sklearn:.2f} s ({result['count_s']['speedup']}x; same: {equal})")
+    print(f"placing {len(peers):,} names: {place_ours:.2f} s against scikit-learn's {place_sklearn:.2f} s ({result['place_s']['speedup']}x) "
+          f"and the array path's {place_arrays:.2f} s ({result['place_s']['speedup_over_array_path']}x); largest difference {difference:.1e}")
+    print(f"placing {args.rows:,} names (Arrow strings): {place_all:.2f} s")
     print(f"name coordinates of {args.rows:,} names: {coordinates_s:.1f} s")
     print(json.dumps(result))
 

@@ -109,33 +109,39 @@ class NameModel:
         n-gram). `names` may be Arrow strings (`name_text_array`): no Python string is made of them."""
         import pyarrow as pa
 
-        from songscope.textcolumns import arrow_strings
-
-        names = arrow_strings(names) if isinstance(names, (pa.Array, pa.ChunkedArray)) else list(names)
+        names = names if isinstance(names, (pa.Array, pa.ChunkedArray)) else list(names)
         out = np.zeros((len(names), self.dimensions), dtype=np.float32)
         if not len(names) or not self.grams:
             return out
-        from songscope.recommend.ngrams import GramCounter
+        from songscope.recommend._name_placement import place_block
+        from songscope.recommend.ngrams import _is_space, lowered_utf8
 
-        counter = GramCounter({gram: column for column, gram in enumerate(self.grams)})
-        rank = len(self.components)
+        data, offsets = lowered_utf8(names)
+        slot_keys, slot_columns, shift = self._gram_table
+        loadings = self._loadings
+        is_space = _is_space()
 
-        def place(start: int) -> None:
-            counts = counter.counts(names[start : start + _NAME_CHUNK]).astype(np.float64)
-            # TF-IDF as scikit-learn's TfidfTransformer(sublinear_tf=True): 1 + log(count), times
-            # the idf, each row scaled to unit length.
-            np.log(counts.data, out=counts.data)
-            counts.data += 1.0
-            weighted = counts.multiply(self.idf).tocsr()
-            norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
-            weighted = weighted.multiply(1.0 / np.where(norms > 0, norms, 1.0)[:, None]).tocsr()
-            out[start : start + _NAME_CHUNK, :rank] = weighted @ self.components.T
+        def place(first: int) -> None:
+            place_block(data, offsets, first, min(first + _NAME_CHUNK, len(names)), is_space, slot_keys, slot_columns, shift,
+                        self.idf, loadings, out)
 
-        # Chunks on every core: the counting is array work that runs without the GIL.
+        # Blocks of names on every core: the compiled kernel runs without the GIL.
         with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4)) as pool:
             list(pool.map(place, range(0, len(names), _NAME_CHUNK)))
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+        return out
+
+    @cached_property
+    def _gram_table(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The vocabulary as `_name_placement`'s lookup table, built once per model."""
+        from songscope.recommend._name_placement import gram_table
+        from songscope.recommend.ngrams import gram_key
+
+        return gram_table(np.fromiter(map(gram_key, self.grams), dtype=np.int64, count=len(self.grams)))
+
+    @cached_property
+    def _loadings(self) -> np.ndarray:
+        """The SVD's components by n-gram (grams x rank), as the kernel reads them."""
+        return np.ascontiguousarray(self.components.T, dtype=np.float64)
 
     def to_bytes(self) -> bytes:
         """The model as an ``.npz`` (no pickles): what the lake keeps."""

@@ -119,22 +119,11 @@ def code_points(texts: Sequence[str] | pa.Array | pa.ChunkedArray, lowercase: bo
             texts = [text.lower() for text in texts]
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         return np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32), lengths
-    import pyarrow.compute as pc
+    from songscope.textcolumns import utf8_buffers
 
-    from songscope.textcolumns import arrow_strings, utf8_buffers
-
-    texts = pc.fill_null(pc.cast(arrow_strings(texts), pa.large_string()), "")  # an empty list is Arrow's null type
+    texts = lowered_texts(texts) if lowercase else _large_texts(texts)
     if not len(texts):
         return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
-    if lowercase:
-        wide = np.flatnonzero(~pc.string_is_ascii(texts).to_numpy(zero_copy_only=False))
-        lowered = pc.ascii_lower(texts)
-        if len(wide):
-            mask = np.zeros(len(texts), dtype=bool)
-            mask[wide] = True
-            python = pa.array([text.lower() for text in texts.take(pa.array(wide)).to_pylist()], texts.type)
-            lowered = pc.replace_with_mask(lowered, pa.array(mask), python)
-        texts = lowered
     data, offsets = utf8_buffers(texts)
     # UTF-8: a code point starts at each byte that is not a continuation (10xxxxxx); its lead byte
     # says how many continuation bytes follow, each adding six bits.
@@ -149,6 +138,52 @@ def code_points(texts: Sequence[str] | pa.Array | pa.ChunkedArray, lowercase: bo
     leads_before = np.concatenate(([0], np.cumsum(is_lead, dtype=np.int64)))
     lengths = np.diff(leads_before[offsets])
     return points, lengths
+
+
+def _large_texts(texts: pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from songscope.textcolumns import arrow_strings
+
+    return pc.fill_null(pc.cast(arrow_strings(texts), pa.large_string()), "")  # an empty list is Arrow's null type
+
+
+def lowered_texts(texts: pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
+    """Arrow `texts` lower-cased as Python's `str.lower` does, a missing one empty: ASCII texts
+    by Arrow, the others by Python (Arrow's lower case differs from Python's on a few letters,
+    such as "İ")."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = _large_texts(texts)
+    if not len(texts):
+        return texts
+    wide = np.flatnonzero(~pc.string_is_ascii(texts).to_numpy(zero_copy_only=False))
+    lowered = pc.ascii_lower(texts)
+    if len(wide):
+        mask = np.zeros(len(texts), dtype=bool)
+        mask[wide] = True
+        python = pa.array([text.lower() for text in texts.take(pa.array(wide)).to_pylist()], texts.type)
+        lowered = pc.replace_with_mask(lowered, pa.array(mask), python)
+    return lowered
+
+
+def lowered_utf8(texts: Sequence[str] | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of `texts` lower-cased as Python's `str.lower` does, end to end (uint8), and
+    where each starts in them (one offset more than texts). Arrow strings are lowered by
+    `lowered_texts` and their buffer shared; Python strings keep a lone surrogate as its three
+    bytes ("surrogatepass"), as `code_points` keeps its code point."""
+    import pyarrow as pa
+
+    from songscope.textcolumns import utf8_buffers
+
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        return utf8_buffers(lowered_texts(texts))
+    encoded = [text.lower().encode("utf-8", "surrogatepass") for text in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
 
 
 def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
