@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -27,6 +28,12 @@ class FailingCopy:
 def _roundtrip_and_atomicity(lake: Lake, monkeypatch) -> None:
     lake.write_table("t/x.parquet", pa.table({"a": [1, 2, 3]}))
     assert lake.read_table("t/x.parquet").column("a").to_pylist() == [1, 2, 3]
+    # Coordinates, written without a dictionary and byte-stream split, read back exactly.
+    places = np.random.default_rng(0).standard_normal((1000, 2)).astype(np.float32)
+    lake.write_table("t/places.parquet", pa.table({"x": places[:, 0], "y": places[:, 1]}), continuous=True)
+    found = lake.read_table("t/places.parquet")
+    assert np.array_equal(np.column_stack([found.column("x").to_numpy(), found.column("y").to_numpy()]), places)
+    lake.delete("t/places.parquet")
 
     # A write that fails half way through serialising leaves the previous version whole.
     def half_written(table, where, **kwargs):

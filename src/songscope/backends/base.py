@@ -199,7 +199,8 @@ def place_part_names(lake: Lake, model: NameModel, part_key: str) -> np.ndarray:
     from songscope.store.catalogue import read_part
 
     found = model.project(name_text_array(read_part(lake, part_key, NAME_COLUMNS)))
-    lake.write_table(keys.name_coordinates(model.version, part_key), pa.table({f"name_{j + 1}": found[:, j] for j in range(model.dimensions)}))
+    lake.write_table(keys.name_coordinates(model.version, part_key), pa.table({f"name_{j + 1}": found[:, j] for j in range(model.dimensions)}),
+                    continuous=True)
     return found
 
 

@@ -200,10 +200,17 @@ class Lake:
     def read_bytes(self, key: str) -> bytes:
         return read_bytes(self.uri(key), self.s3_endpoint)
 
-    def write_table(self, key: str, table: pa.Table, *, fresh: bool = False) -> str:
-        """Write `table` as Parquet (zstd) under `key`, atomically (see `write_bytes`); returns its URI."""
+    def write_table(self, key: str, table: pa.Table, *, fresh: bool = False, continuous: bool = False) -> str:
+        """Write `table` as Parquet (zstd) under `key`, atomically (see `write_bytes`); returns its URI.
+        `continuous`: every column holds continuous numbers (coordinates), written without a
+        dictionary and with their bytes split by significance: Parquet's default tries a
+        dictionary of every distinct value first, and for 250,000 rows of 8 float32 coordinates
+        that cost 0.16 s against 0.02 s and made the file 1.7x larger."""
         buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
+        if continuous:
+            pq.write_table(table, buffer, compression="zstd", use_dictionary=False, column_encoding="BYTE_STREAM_SPLIT")
+        else:
+            pq.write_table(table, buffer, compression="zstd")
         return self.write_bytes(key, buffer.getvalue(), fresh=fresh)
 
     def write_tables(self, key: str, tables: Iterable[pa.Table], schema: pa.Schema) -> tuple[str, int]:
