@@ -115,3 +115,95 @@ def test_executemany_inserts_in_key_order_and_stores_every_row_as_given(kind, re
     database.dispose()
     expected = frame.sort_values("id", ignore_index=True)
     pd.testing.assert_frame_equal(stored, expected.astype({"id": object}), check_dtype=False)
+
+
+def _typed_rows(conn) -> list[tuple]:
+    """Every stored value with SQLite's own type of it, in the order the rows went in."""
+    columns = [c.name for c in _TABLE.columns]
+    return conn.exec_driver_sql(f"SELECT {', '.join(f'{c}, typeof({c})' for c in columns)} FROM bulk_probe ORDER BY rowid").fetchall()
+
+
+def _attached(conn) -> list[str]:
+    return [row[1] for row in conn.exec_driver_sql("PRAGMA database_list").fetchall() if row[1] not in ("main", "temp")]
+
+
+@pytest.fixture
+def staging_folder(tmp_path, monkeypatch):
+    """Where staged copies are written (the temporary folder), watched for leftovers."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("text_dtype", [object, TEXT])
+def test_sqlite_loads_staged_through_adbc_store_what_executemany_stores(tmp_path, staging_folder, text_dtype, monkeypatch):
+    """Every awkward value, NULL, NaN, infinity and bool has the same value and SQLite type, in the
+    same (key) order; the staged copy is attached while the transaction runs and gone after it."""
+    from songscope.store.connect import engine_for
+
+    frame = pd.concat([_frame(text_dtype).assign(id=lambda f, k=k: f["id"].astype(str) + f"-{k}") for k in range(30)], ignore_index=True)
+    frame = frame.sample(frac=1.0, random_state=0, ignore_index=True)  # key order is the insert's to make
+    stored = {}
+    for how, stage_rows in (("staged", 1), ("executemany", 10**9)):
+        database = engine_for(f"sqlite:///{tmp_path / (how + '.db')}")
+        _TABLE.create(database)
+        monkeypatch.setattr(bulk, "STAGE_ROWS", stage_rows)
+        with database.begin() as conn:
+            assert bulk.bulk_insert(conn, _TABLE, frame) == len(frame)
+            assert len(_attached(conn)) == (1 if how == "staged" else 0)
+        with database.connect() as conn:
+            assert _attached(conn) == []
+            stored[how] = _typed_rows(conn)
+        database.dispose()
+    assert stored["staged"] == stored["executemany"] and len(stored["staged"]) == len(frame)
+    assert [row[0] for row in stored["staged"]] == sorted(frame["id"].astype(str))
+    assert list(staging_folder.iterdir()) == []
+
+
+def test_a_staged_load_rolled_back_leaves_nothing_and_its_copy_is_removed(tmp_path, staging_folder, monkeypatch):
+    from songscope.store.connect import engine_for
+
+    database = engine_for(f"sqlite:///{tmp_path / 's.db'}")
+    _TABLE.create(database)
+    monkeypatch.setattr(bulk, "STAGE_ROWS", 1)
+    with pytest.raises(RuntimeError, match="after the load"), database.begin() as conn:
+        bulk.bulk_insert(conn, _TABLE, _frame(object))
+        assert len(list(staging_folder.iterdir())) == 1
+        raise RuntimeError("a failure after the load")
+    with database.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM bulk_probe").scalar() == 0 and _attached(conn) == []
+    assert list(staging_folder.iterdir()) == []
+    database.dispose()
+
+
+def test_loads_beyond_what_sqlite_can_attach_are_bound_and_a_plain_engine_never_stages(tmp_path, staging_folder, monkeypatch):
+    """One transaction can read only so many attached copies: the loads after them are bound row by
+    row, and every row of every load is stored. An engine made without songscope's settings (no
+    one to detach the copies) binds every load."""
+    import sqlite3
+
+    from songscope.store.connect import engine_for
+
+    database = engine_for(f"sqlite:///{tmp_path / 's.db'}")
+    _TABLE.create(database)
+    monkeypatch.setattr(bulk, "STAGE_ROWS", 1)
+    frames = [_frame(object).assign(id=lambda f, k=k: f["id"] + f"-{k}") for k in range(5)]
+    with database.begin() as conn:
+        conn.connection.dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 2)
+        for frame in frames:
+            bulk.bulk_insert(conn, _TABLE, frame)
+        assert len(_attached(conn)) == 2
+    with database.connect() as conn:
+        conn.connection.dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 10)
+        assert conn.exec_driver_sql("SELECT count(*) FROM bulk_probe").scalar() == 5 * len(_AWKWARD) + 10 and _attached(conn) == []
+    database.dispose()
+    plain = sa.create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+    _TABLE.create(plain)
+    with plain.begin() as conn:
+        bulk.bulk_insert(conn, _TABLE, frames[0])
+        assert _attached(conn) == []
+    plain.dispose()
+    assert list(staging_folder.iterdir()) == []

@@ -28,7 +28,7 @@ _MASK = (1 << _BITS) - 1
 
 
 @lru_cache(maxsize=1)
-def _is_space() -> np.ndarray:
+def is_space_table() -> np.ndarray:
     """`str.isspace` for every code point (what `str.split()` splits on). All of them are
     below U+3001."""
     table = np.zeros(0x110000, dtype=bool)
@@ -73,7 +73,7 @@ def gram_keys(texts: Sequence[str] | pa.Array, ngram_range: tuple[int, int] = (1
         raise ValueError(f"ngram_range must lie within 1..{MAX_N}, not {ngram_range}")
     points, lengths = code_points(texts, lowercase)
     row_of_point = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
-    kept_at = np.flatnonzero(~_is_space()[points])
+    kept_at = np.flatnonzero(~is_space_table()[points])
     points, row_of_point = points[kept_at], row_of_point[kept_at]
     # A word starts where the point before it was a space or in another text.
     starts = np.ones(len(kept_at), dtype=bool)

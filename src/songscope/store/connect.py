@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from songscope.errors import UserError
+from songscope.store.bulk import release_staged
 from songscope.store.tables import CATALOGUE_LOCK, legacy_metadata, locks, metadata, schema_table
 
 # MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
@@ -69,6 +70,7 @@ def engine_for(url: str, *, wait_seconds: float = WAIT_SECONDS, **options: Any) 
         if url.startswith("sqlite"):
             database = sa.create_engine(url, connect_args={"timeout": wait_seconds}, **options)
             sa.event.listen(database, "connect", _sqlite_pragmas)
+            sa.event.listen(database, "checkin", release_staged)
             return database
         return sa.create_engine(url, **options)
     except (sa.exc.NoSuchModuleError, sa.exc.ArgumentError) as exc:
