@@ -138,10 +138,12 @@ def staging_folder(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.mark.parametrize("slice_rows", [100_000, 7])
 @pytest.mark.parametrize("text_dtype", [object, TEXT])
-def test_sqlite_loads_staged_through_adbc_store_what_executemany_stores(tmp_path, staging_folder, text_dtype, monkeypatch):
+def test_sqlite_loads_staged_through_adbc_store_what_executemany_stores(tmp_path, staging_folder, text_dtype, slice_rows, monkeypatch):
     """Every awkward value, NULL, NaN, infinity and bool has the same value and SQLite type, in the
-    same (key) order; the staged copy is attached while the transaction runs and gone after it."""
+    same (key) order, gathered whole or in slices of 7 rows; the staged copy is attached while
+    the transaction runs and gone after it."""
     from songscope.store.connect import engine_for
 
     frame = pd.concat([_frame(text_dtype).assign(id=lambda f, k=k: f["id"].astype(str) + f"-{k}") for k in range(30)], ignore_index=True)
@@ -151,6 +153,7 @@ def test_sqlite_loads_staged_through_adbc_store_what_executemany_stores(tmp_path
         database = engine_for(f"sqlite:///{tmp_path / (how + '.db')}")
         _TABLE.create(database)
         monkeypatch.setattr(bulk, "STAGE_ROWS", stage_rows)
+        monkeypatch.setattr(bulk, "STAGE_SLICE_ROWS", slice_rows)
         with database.begin() as conn:
             assert bulk.bulk_insert(conn, _TABLE, frame) == len(frame)
             assert len(_attached(conn)) == (1 if how == "staged" else 0)

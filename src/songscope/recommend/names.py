@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -166,24 +165,6 @@ class NameModel:
         """A short digest of the model's content: coordinates are stored under it, so a model
         refitted later never mixes with the coordinates of another."""
         return hashlib.sha256(self.to_bytes()).hexdigest()[:16]
-
-
-def warm_up() -> threading.Thread:
-    """Start, on a thread of its own, what placing names first costs whatever the catalogue:
-    scikit-learn's import (about 1 s), the compiled kernel's load and numba's start-up (about
-    0.35 s), by fitting and placing three names. An ingest starts it before its store, whose
-    work runs mostly without the GIL, so that its names stage does not wait for them. Not a
-    daemon: the interpreter never stops in the middle of an import."""
-
-    def warm() -> None:
-        try:
-            name_coordinates(["ab - cd", "ef - gh", "ab - gh"], dimensions=2)
-        except Exception:  # noqa: BLE001 - the names stage imports and runs the same, and reports what fails there
-            pass
-
-    thread = threading.Thread(target=warm, name="names-warm-up")
-    thread.start()
-    return thread
 
 
 def name_coordinates(names: Sequence[str], dimensions: int = NAME_DIMENSIONS, seed: int = 0) -> np.ndarray:

@@ -167,10 +167,6 @@ def ingest(
         cleaned.release()
         _refuse_nothing_usable(cleaned)
     timings = dict(cleaned.timings)
-    if settings.name_context:
-        from songscope.recommend.names import warm_up
-
-        warm_up()  # beside the store, for the names stage after it (`_place_names`)
     say(f"storing in {redact(settings.db_url)} and {settings.lake_url}")
     t0 = time.perf_counter()
     try:
