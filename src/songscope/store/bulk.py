@@ -149,7 +149,7 @@ def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, chunk: i
 #: Rows from which a SQLite load is staged (`_staged_insert`) rather than bound row by row.
 STAGE_ROWS = 20_000
 #: Rows gathered into key order at a time for the staged copy.
-STAGE_SLICE_ROWS = 100_000
+STAGE_SLICE_ROWS = 25_000
 #: `Connection.info` key of the staged copies a connection has attached (`release_staged`).
 _STAGED = "songscope_staged"
 
@@ -182,29 +182,41 @@ def _staged_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, colum
     staged = conn.info.setdefault(_STAGED, [])
     if len(staged) >= raw.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED):
         return False
-    try:  # column by column: selecting the columns as a frame first would copy its numbers
-        rows = pa.table({name: pa.array(frame[name], from_pandas=True) for name in columns})
+    try:
+        rows = pa.table({name: _arrow_column(frame[name]) for name in columns})
     except (pa.ArrowException, TypeError, ValueError):
         return False  # a column of mixed Python objects: bound as they are
     if any(pa.types.is_temporal(f.type) or pa.types.is_nested(f.type) for f in rows.schema):
         return False
-    rows = rows.cast(pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in rows.schema]))
+    plain = pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in rows.schema])
     order = np.arange(len(frame)) if order is None else order
-    # Gathered into key order a slice at a time, as the driver reads them: a whole reordered copy
-    # of a million tracks would add about 200 MB to the ingest's peak.
-    batches = (batch for start in range(0, len(order), STAGE_SLICE_ROWS) for batch in rows.take(order[start : start + STAGE_SLICE_ROWS]).to_batches())
+    # Gathered into key order (and out of dictionaries) a slice at a time, as the driver reads
+    # them: a whole reordered copy of a million tracks would add about 200 MB to the ingest's peak.
+    batches = (batch for start in range(0, len(order), STAGE_SLICE_ROWS)
+               for batch in rows.take(order[start : start + STAGE_SLICE_ROWS]).cast(plain).to_batches())
     folder = tempfile.mkdtemp(prefix="songscope-staged-")
     path = os.path.join(folder, "rows.db")
     schema = f"songscope_staged_{len(staged)}"
     staged.append((schema, folder))
     with closing(adbc.connect(path)) as staging, closing(staging.cursor()) as cursor:
-        cursor.adbc_ingest("rows", pa.RecordBatchReader.from_batches(rows.schema, batches), mode="create")
+        cursor.adbc_ingest("rows", pa.RecordBatchReader.from_batches(plain, batches), mode="create")
         staging.commit()
     del rows
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
     conn.exec_driver_sql(f"ATTACH DATABASE ? AS {schema}", (path,))
     conn.exec_driver_sql(f"INSERT INTO {conn.dialect.identifier_preparer.format_table(table)} ({quoted}) SELECT {quoted} FROM {schema}.rows")
     return True
+
+
+def _arrow_column(values: pd.Series):
+    """A frame's column as Arrow, sharing its buffers where it can. Python objects (text the
+    writer made, such as the run's id on every track) are dictionary-encoded: a constant column
+    of a million rows costs its codes, not a million strings."""
+    import pyarrow as pa
+
+    if values.dtype == object:
+        return pa.array(pd.Categorical(values), from_pandas=True)
+    return pa.array(values, from_pandas=True)
 
 
 def release_staged(dbapi_connection, connection_record) -> None:

@@ -165,10 +165,12 @@ def artists_of(clean_tracks: pd.DataFrame) -> pd.DataFrame:
 
     if "artists" not in clean_tracks:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in ("track_id", "position", "name", "artist_id")})
+    listed = clean_tracks["artists"].str.contains(SEPARATOR, regex=False, na=False).to_numpy(dtype=bool)
+    if "artist_ids" in clean_tracks:
+        listed |= clean_tracks["artist_ids"].notna().to_numpy()
+    # Only the listed songs' columns are taken (a whole million-track frame, filtered, was copied).
+    clean_tracks = clean_tracks.loc[listed, [c for c in ("track_id", "artists", "artist_ids") if c in clean_tracks]]
     ids = clean_tracks["artist_ids"] if "artist_ids" in clean_tracks else pd.Series([None] * len(clean_tracks), dtype=object, index=clean_tracks.index)
-    several = clean_tracks["artists"].str.contains(SEPARATOR, regex=False, na=False).to_numpy(dtype=bool)
-    listed = several | ids.notna().to_numpy()
-    clean_tracks, ids = clean_tracks[listed], ids[listed]
     names = clean_tracks["artists"]
     lists = [split(n) for n in names.to_numpy(dtype=object)]
     id_lists = [split(i) for i in ids.to_numpy(dtype=object)]
