@@ -210,3 +210,30 @@ def test_loads_beyond_what_sqlite_can_attach_are_bound_and_a_plain_engine_never_
         assert _attached(conn) == []
     plain.dispose()
     assert list(staging_folder.iterdir()) == []
+
+
+def test_a_column_without_values_is_staged_and_times_are_bound(tmp_path, staging_folder, monkeypatch):
+    """A column with no value at all (Arrow's null type) is staged as NULLs; a column of times is
+    not staged at all (SQLAlchemy writes their text, not the driver): both store what binding stores."""
+    from datetime import datetime
+
+    from songscope.store.connect import engine_for
+
+    timed = sa.Table("timed_probe", sa.MetaData(), sa.Column("id", sa.String(64), primary_key=True), sa.Column("at", sa.DateTime))
+    cases = [(_TABLE, _frame(object).assign(note=[None] * 10), 1),
+             (timed, pd.DataFrame({"id": ["b", "a"], "at": [datetime(2026, 12, 7, 1, 2, 3), None]}), 0)]
+    for table, frame, attached in cases:
+        stored = {}
+        for how, stage_rows in (("staged", 1), ("executemany", 10**9)):
+            database = engine_for(f"sqlite:///{tmp_path / (how + table.name + '.db')}")
+            table.create(database)
+            monkeypatch.setattr(bulk, "STAGE_ROWS", stage_rows)
+            with database.begin() as conn:
+                bulk.bulk_insert(conn, table, frame)
+                assert len(_attached(conn)) == (attached if how == "staged" else 0)
+            with database.connect() as conn:
+                columns = [c.name for c in table.columns]
+                stored[how] = conn.exec_driver_sql(f"SELECT {', '.join(f'{c}, typeof({c})' for c in columns)} FROM {table.name} ORDER BY rowid").fetchall()
+            database.dispose()
+        assert stored["staged"] == stored["executemany"] and len(stored["staged"]) == len(frame)
+    assert list(staging_folder.iterdir()) == []

@@ -166,8 +166,8 @@ def _staged_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, colum
 
     SQLite cannot detach a database a transaction has read until that transaction ends: the
     copies stay attached until the connection goes back to the pool (`release_staged`). False,
-    for the caller to bind the rows instead: without ADBC's driver, with a column of times (whose
-    text SQLAlchemy writes, not the driver), or with every attachment SQLite allows in use."""
+    for the caller to bind the rows instead: without ADBC's driver, with a column of a type it
+    would write otherwise (`_stages_as_bound`), or with every attachment SQLite allows in use."""
     import sqlite3
 
     import pyarrow as pa
@@ -186,9 +186,9 @@ def _staged_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, colum
         rows = pa.table({name: _arrow_column(frame[name]) for name in columns})
     except (pa.ArrowException, TypeError, ValueError):
         return False  # a column of mixed Python objects: bound as they are
-    if any(pa.types.is_temporal(f.type) or pa.types.is_nested(f.type) for f in rows.schema):
+    plain = pa.schema([pa.field(f.name, _plain_type(f.type)) for f in rows.schema])
+    if not all(_stages_as_bound(f.type) for f in plain):
         return False
-    plain = pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in rows.schema])
     order = np.arange(len(frame)) if order is None else order
     # Gathered into key order (and out of dictionaries) a slice at a time, as the driver reads
     # them: a whole reordered copy of a million tracks would add about 200 MB to the ingest's peak.
@@ -206,6 +206,27 @@ def _staged_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, colum
     conn.exec_driver_sql(f"ATTACH DATABASE ? AS {schema}", (path,))
     conn.exec_driver_sql(f"INSERT INTO {conn.dialect.identifier_preparer.format_table(table)} ({quoted}) SELECT {quoted} FROM {schema}.rows")
     return True
+
+
+def _plain_type(arrow_type):
+    """The type a staged column is written as: a dictionary's values; text for a column with no
+    value at all (Arrow's null type, which a table cannot be created with: NULL is NULL whatever
+    the staged column's type, and the copy gives it the target column's)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return pa.string() if pa.types.is_null(arrow_type) else arrow_type
+
+
+def _stages_as_bound(arrow_type) -> bool:
+    """Whether ADBC's driver writes values of `arrow_type` as SQLite's driver binds their Python
+    values: text, integers, floats and bools. Times (whose text SQLAlchemy writes), decimals,
+    bytes and nested values are bound instead."""
+    import pyarrow as pa
+
+    return (pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_integer(arrow_type)
+            or pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type))
 
 
 def _arrow_column(values: pd.Series):
