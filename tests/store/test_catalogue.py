@@ -278,20 +278,38 @@ def test_ingests_started_together_on_a_new_database_all_succeed(db_url, settings
 # ------------------------------------------------------------------------------- crash safety
 
 
-def _kill_at(settings, source: Path, point: str) -> subprocess.CompletedProcess:
-    return subprocess.run(_command(settings, "ingest", str(source)), env={**os.environ, "SONGSCOPE_CRASH_AT": point},
-                          capture_output=True, text=True, timeout=300)
+#: The command line with every SQLite load staged through ADBC (`bulk._staged_insert`), however
+#: few its rows: the seed's files are far below `bulk.STAGE_ROWS`.
+_STAGED_CLI = "from songscope.store import bulk; bulk.STAGE_ROWS = 1; from songscope.cli import entry; entry()"
 
 
-@pytest.mark.parametrize("db_kind", ["sqlite", "postgresql"])
+def _kill_at(settings, source: Path, point: str, temporary: Path | None = None) -> subprocess.CompletedProcess:
+    """Run an ingest of `source` killed at `point`; with a `temporary` folder, with its SQLite loads
+    staged (and their copies written there)."""
+    command, env = _command(settings, "ingest", str(source)), {**os.environ, "SONGSCOPE_CRASH_AT": point}
+    if temporary is not None:
+        command, env = [sys.executable, "-c", _STAGED_CLI, *command[1:]], env | {"TMPDIR": str(temporary)}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite", "sqlite-staged", "postgresql"])
 def test_kill_at_every_point_of_an_ingest_leaves_both_stores_in_step(db_kind, request, settings_factory, tmp_path):
-    settings = settings_factory(db_url=request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url"}[db_kind]))
+    """Killed at every point, the ingest leaves the database and the lake in step: as they were
+    before it, or, once committed, with all of it. Also with SQLite's loads staged through a file
+    of their own, which the killed transaction had attached: its copies are left in the temporary
+    folder (proof that the loads were staged), never in either store."""
+    settings = settings_factory(db_url=request.getfixturevalue({"postgresql": "postgres_url"}.get(db_kind, "sqlite_url")))
+    temporary = tmp_path / "tmp" if db_kind == "sqlite-staged" else None
+    if temporary is not None:
+        temporary.mkdir()
     first, second = _variant(tmp_path, "first.csv", "F"), _variant(tmp_path, "second.csv", "S", SEED / "brazil_data.csv")
     ingest([str(first)], settings)
     before, after = _clean_ids(first), _clean_ids(first, second)
     for point in INGEST_POINTS:
-        done = _kill_at(settings, second, point)
+        done = _kill_at(settings, second, point, temporary)
         assert done.returncode == -signal.SIGKILL, f"{point}: {done.stderr}"
+        if temporary is not None and point == "ingest:database-written":
+            assert list(temporary.glob("songscope-staged-*/rows.db")), "the loads were not staged"
         in_db, in_lake, health = _stores(settings)
         expected = after if point == "ingest:committed" else before
         assert in_db == in_lake == expected, point
