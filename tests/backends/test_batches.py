@@ -138,7 +138,7 @@ def test_sources_read_in_parts_clean_as_read_whole(tmp_path, crowded, seed_files
         data.release()
     _same_tracks(tracks, expected.tracks)
     pd.testing.assert_frame_equal(provenance, expected.provenance)
-    pd.testing.assert_frame_equal(data.rejected, read.rejected)
+    pd.testing.assert_frame_equal(data.read.rejected, read.rejected)
     assert data.read_summary() == read.summary()
     assert data.clean_report() == expected.report.to_dict()
     assert data.batches.folder is None
@@ -164,7 +164,7 @@ def test_an_awkward_csv_read_in_parts_gives_what_reading_it_whole_gives(tmp_path
     finally:
         data.release()
     _same_tracks(tracks, expected.tracks)
-    pd.testing.assert_frame_equal(data.rejected, read.rejected)
+    pd.testing.assert_frame_equal(data.read.rejected, read.rejected)
     assert data.read_summary() == read.summary() and len(read.rejected) > 40
 
 

@@ -219,10 +219,6 @@ def cleaned_analysis(results: list, options: IngestOptions, timings: dict[str, f
         progress(f"cleaning {read.rows_valid:,} analysed songs")
     cleaned = clean(read.frame, outlier_rules=options.outlier_rules, loose=options.loose)
     timings = timings | {"clean": time.perf_counter() - started}
-    first = None
-    if len(read.rejected):
-        row = read.rejected.iloc[0]
-        first = {"source": row["source"], "line": int(row["line"]), "reason": row["reason"]}
     return CleanedSources(data=InMemoryIngest(read, cleaned), report=cleaned.report, rows_read=read.rows_read, rows_valid=read.rows_valid,
-                          rows_rejected=len(read.rejected), first_rejected=first, timings=timings,
+                          rows_rejected=len(read.rejected), first_rejected=read.first_rejected(), timings=timings,
                           audio_files=file_rows(results))

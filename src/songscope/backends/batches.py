@@ -31,6 +31,7 @@ from songscope.ingest.sources import IngestResult
 from songscope.memory import release_freed_memory
 from songscope.row_keys import RowKeys, TrackKeys, as_batch, row_keys
 from songscope.store import staging
+from songscope.store.catalogue import ReadHere
 
 #: Rows a batch holds: what the stores are handed at a time, and what is held in memory before
 #: batches go to disk (at a million rows, the ingest's peak is under 1 GiB).
@@ -125,7 +126,7 @@ class Batches:
 
 
 @dataclass
-class BatchedIngest:
+class BatchedIngest(ReadHere):
     """A `store.catalogue.CleanIngest` whose rows wait in `Batches`: each batch is made into tracks
     on a second thread while the stores write the one before."""
 
@@ -137,21 +138,6 @@ class BatchedIngest:
     decisions: Decisions | None
     #: (first row, rows, source) of each part read, in order: the provenance's sources.
     spans: list[tuple[int, int, str]] = field(default_factory=list)
-
-    @property
-    def sources(self) -> list:
-        return self.read.sources
-
-    @property
-    def rows_read(self) -> int:
-        return self.read.rows_read
-
-    @property
-    def rejected(self) -> pd.DataFrame:
-        return self.read.rejected
-
-    def read_summary(self) -> dict[str, Any]:
-        return self.read.summary()
 
     def clean_report(self) -> dict[str, Any]:
         return self.report.to_dict()
@@ -179,9 +165,6 @@ class BatchedIngest:
             return
         for first, rows, source in self.spans:
             yield provenance_of(slice(first, first + rows), source, self.keys, self.decisions)
-
-    def rejected_chunks(self) -> Iterator[pd.DataFrame]:
-        yield self.rejected
 
     def duplicate_chunks(self) -> Iterator[pd.DataFrame]:
         if self.decisions is not None:

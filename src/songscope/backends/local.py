@@ -43,13 +43,9 @@ class LocalIngest:
             progress=progress,
         )
         reach("ingest:cleaned")
-        first = None
-        if len(data.rejected):
-            row = data.rejected.iloc[0]
-            first = {"source": row["source"], "line": int(row["line"]), "reason": row["reason"]}
         return CleanedSources(
-            data=data, report=data.report, rows_read=data.rows_read, rows_valid=data.read.rows_valid, rows_rejected=len(data.rejected),
-            first_rejected=first, timings=timings, release=data.release,
+            data=data, report=data.report, rows_read=data.rows_read, rows_valid=data.read.rows_valid, rows_rejected=len(data.read.rejected),
+            first_rejected=data.read.first_rejected(), timings=timings, release=data.release,
         )
 
 

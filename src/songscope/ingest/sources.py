@@ -83,6 +83,13 @@ class IngestResult:
             "sources": [s.__dict__ for s in self.sources],
         }
 
+    def first_rejected(self) -> dict[str, object] | None:
+        """The first rejected row's source, line and reason (what an ingest that kept nothing names), or None."""
+        if not len(self.rejected):
+            return None
+        row = self.rejected.iloc[0]
+        return {"source": row["source"], "line": int(row["line"]), "reason": row["reason"]}
+
 
 
 

@@ -122,12 +122,11 @@ class CleanIngest(Protocol):
         ...
 
 
-@dataclass
-class InMemoryIngest:
-    """A `CleanIngest` held in memory: an `ingest.IngestResult` and its `clean.CleanResult`."""
+class ReadHere:
+    """What a `CleanIngest` whose sources this process read reports of them: its `read`, an
+    `ingest.IngestResult` (the sources' summaries and rejected rows)."""
 
     read: Any
-    cleaned: Any
 
     @property
     def sources(self) -> list:
@@ -140,6 +139,17 @@ class InMemoryIngest:
     def read_summary(self) -> dict[str, Any]:
         return self.read.summary()
 
+    def rejected_chunks(self):
+        yield self.read.rejected
+
+
+@dataclass
+class InMemoryIngest(ReadHere):
+    """A `CleanIngest` held in memory: an `ingest.IngestResult` and its `clean.CleanResult`."""
+
+    read: Any
+    cleaned: Any
+
     def clean_report(self) -> dict[str, Any]:
         return self.cleaned.report.to_dict()
 
@@ -148,9 +158,6 @@ class InMemoryIngest:
 
     def provenance_chunks(self):
         yield self.cleaned.provenance
-
-    def rejected_chunks(self):
-        yield self.read.rejected
 
     def duplicate_chunks(self):
         yield self.cleaned.duplicates
