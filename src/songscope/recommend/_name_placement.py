@@ -13,7 +13,7 @@ components to the name's coordinates. The TF-IDF row's own length is left out: t
 are scaled to unit length at the end, which cancels it.
 
 `tests/recommend/test_name_placement.py` checks equality with scikit-learn's transform;
-`bench/name_ngrams.py` measures the kernel against the array path.
+`bench/name_ngrams.py` measures the kernel against it and against the array path.
 """
 
 from __future__ import annotations
@@ -21,12 +21,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from songscope.recommend.ngrams import KEY_SPREAD, PAD_KEY, POINT_BITS
+
 #: An empty slot of the vocabulary's table: no n-gram has key 0 (`ngrams.gram_key`).
 _EMPTY = 0
-#: Fibonacci hashing's multiplier (2**64 / golden ratio, odd): spreads a key's bits over the word.
-_SPREAD = np.uint64(0x9E3779B97F4A7C15)
-_BITS = 21
-_PAD = ord(" ") + 1
 
 
 def gram_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -43,7 +41,7 @@ def gram_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 def _fill(keys, slot_keys, slot_columns, shift):  # pragma: no cover - compiled
     mask = len(slot_keys) - 1
     for column in range(len(keys)):
-        slot = np.int64((np.uint64(keys[column]) * _SPREAD) >> np.uint64(shift))
+        slot = np.int64((np.uint64(keys[column]) * KEY_SPREAD) >> np.uint64(shift))
         while slot_keys[slot] != _EMPTY and slot_keys[slot] != keys[column]:
             slot = (slot + 1) & mask
         slot_keys[slot] = keys[column]
@@ -53,7 +51,7 @@ def _fill(keys, slot_keys, slot_columns, shift):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _column_of(key, slot_keys, slot_columns, shift):  # pragma: no cover - compiled
     mask = len(slot_keys) - 1
-    slot = np.int64((np.uint64(key) * _SPREAD) >> np.uint64(shift))
+    slot = np.int64((np.uint64(key) * KEY_SPREAD) >> np.uint64(shift))
     while True:
         found = slot_keys[slot]
         if found == key:
@@ -134,15 +132,15 @@ def place_block(data, offsets, first, last, is_space, slot_keys, slot_columns, s
                 at += 1
             size = at - start + 2
             for s in range(size):
-                one = np.int64(_PAD) if s == 0 or s == size - 1 else points[start + s - 1] + 1
+                one = np.int64(PAD_KEY) if s == 0 or s == size - 1 else points[start + s - 1] + 1
                 distinct = _count(one, name, slot_keys, slot_columns, shift, stamps, counts, seen, distinct)
                 if s + 1 < size:
-                    second = np.int64(_PAD) if s + 1 == size - 1 else points[start + s] + 1
-                    two = one | (second << _BITS)
+                    second = np.int64(PAD_KEY) if s + 1 == size - 1 else points[start + s] + 1
+                    two = one | (second << POINT_BITS)
                     distinct = _count(two, name, slot_keys, slot_columns, shift, stamps, counts, seen, distinct)
                     if s + 2 < size:
-                        third = np.int64(_PAD) if s + 2 == size - 1 else points[start + s + 1] + 1
-                        distinct = _count(two | (third << (2 * _BITS)), name, slot_keys, slot_columns, shift, stamps, counts, seen, distinct)
+                        third = np.int64(PAD_KEY) if s + 2 == size - 1 else points[start + s + 1] + 1
+                        distinct = _count(two | (third << (2 * POINT_BITS)), name, slot_keys, slot_columns, shift, stamps, counts, seen, distinct)
         place[:] = 0.0
         for j in range(distinct):
             column = seen[j]

@@ -8,8 +8,9 @@ context"). Unsupervised: no label is read.
 A `NameModel` is the fitted vocabulary, inverse document frequencies and SVD components: fitted
 once on a fixed-seed sample of at most `NAME_FIT_SAMPLE` names, stored as bytes (`to_bytes`),
 and then used to place any name without refitting (`project`). scikit-learn fits the weighting
-and the SVD; the projection applies the fitted numbers in three array steps (`test_names`
-checks it equals scikit-learn's own `transform`), so a stored model needs no pickled objects.
+and the SVD; the projection applies the fitted numbers in one compiled pass over each name
+(`_name_placement`; `test_name_placement` checks it equals scikit-learn's own `transform`), so a
+stored model needs no pickled objects.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Dimensions the names are reduced to.
 NAME_DIMENSIONS = 8
 #: Names the n-gram vocabulary and its reduction are fitted on (a fixed-seed sample of a larger
-#: catalogue); every name is then placed, a chunk at a time, so memory stays bounded.
+#: catalogue); every name is then placed by the fitted numbers.
 NAME_FIT_SAMPLE = 50_000
+#: Names placed at a time by one thread (`project`).
 _NAME_CHUNK = 20_000
 #: The most n-grams the vocabulary keeps (the most frequent).
 MAX_GRAMS = 50_000

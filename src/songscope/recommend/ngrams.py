@@ -22,9 +22,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Longest n-gram one integer key can hold (three 21-bit code points in 63 bits).
 MAX_N = 3
-_BITS = 21
-_PAD = ord(" ")
-_MASK = (1 << _BITS) - 1
+#: Bits of a code point in a key: three of them fit 63 bits.
+POINT_BITS = 21
+#: The space that pads each word, as a key holds it (its code point plus one: no key is 0).
+PAD_KEY = ord(" ") + 1
+#: Fibonacci hashing's multiplier (2**64 / golden ratio, odd): spreads a key's bits over the word.
+KEY_SPREAD = np.uint64(0x9E3779B97F4A7C15)
+_MASK = (1 << POINT_BITS) - 1
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +51,7 @@ def gram_key(gram: str) -> int:
         raise ValueError(f"an n-gram has 1 to {MAX_N} characters, not {len(gram)}: {gram!r}")
     key = 0
     for place, char in enumerate(gram):
-        key |= (ord(char) + 1) << (_BITS * place)
+        key |= (ord(char) + 1) << (POINT_BITS * place)
     return key
 
 
@@ -55,7 +59,7 @@ def _scrambled(keys: np.ndarray) -> np.ndarray:
     """`keys` times a large odd number, modulo 2**64: one-to-one, so no two keys meet, but the
     code points' bits are spread over the whole word. pandas hashes an int64 by a few shifts, and
     keys that differ only in the middle character's low bits would share its buckets."""
-    return (keys.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)).view(np.int64)
+    return (keys.view(np.uint64) * KEY_SPREAD).view(np.int64)
 
 
 def gram_keys(texts: Sequence[str] | pa.Array, ngram_range: tuple[int, int] = (1, 3), lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +86,7 @@ def gram_keys(texts: Sequence[str] | pa.Array, ngram_range: tuple[int, int] = (1
     words = int(word_of_point[-1]) + 1 if len(word_of_point) else 0
     # The padded stream: " word " for every word, end to end, as code point + 1 (so that no
     # key is 0); a word's n-grams stay within it.
-    stream = np.full(len(points) + 2 * words, _PAD + 1, dtype=np.int64)
+    stream = np.full(len(points) + 2 * words, PAD_KEY, dtype=np.int64)
     placed = np.arange(len(points)) + 2 * word_of_point + 1
     stream[placed] = points.astype(np.int64) + 1
     word_ends = np.cumsum(np.bincount(word_of_point, minlength=words) + 2) - 1
@@ -97,7 +101,7 @@ def gram_keys(texts: Sequence[str] | pa.Array, ngram_range: tuple[int, int] = (1
         out = keys[at : at + count]
         np.copyto(out, stream[:count])
         for place in range(1, n):
-            out |= stream[place : place + count] << (_BITS * place)
+            out |= stream[place : place + count] << (POINT_BITS * place)
         for back in range(n - 1):
             ends = word_ends - back
             out[ends[ends < count]] = 0
@@ -223,7 +227,7 @@ def gram_of(key: int) -> str:
     chars = []
     while key:
         chars.append(chr((key & _MASK) - 1))
-        key >>= _BITS
+        key >>= POINT_BITS
     return "".join(chars)
 
 
