@@ -57,6 +57,24 @@ def test_counts_equal_scikit_learns_for_any_text(texts, ngram_range, lowercase):
     assert _equal(count_grams(texts, vocabulary, ngram_range, lowercase), theirs.transform(texts))
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_TEXT, max_size=12), st.integers(1, 4), st.sampled_from([None, 4]), st.integers(1, 2))
+def test_texts_counted_a_chunk_at_a_time_count_as_all_at_once(texts, chunk, max_features, min_df):
+    from unittest import mock
+
+    from songscope.recommend import ngrams
+
+    whole = fit_vocabulary(texts, min_df=min_df, max_features=max_features)
+    at_once = count_grams(texts, whole) if whole else None
+    with mock.patch.object(ngrams, "FIT_CHUNK", chunk):  # the n-gram frequencies merged across chunks
+        assert fit_vocabulary(texts, min_df=min_df, max_features=max_features) == whole
+        chunked = count_grams(texts, whole) if whole else None
+    if whole:
+        assert chunked.has_canonical_format and chunked.shape == at_once.shape
+        for part in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(chunked, part), getattr(at_once, part))
+
+
 def test_the_most_frequent_grams_are_kept_and_ties_fall_by_key():
     texts = ["aaa bbb", "aaa c", "aaa"]
     vocabulary = fit_vocabulary(texts, max_features=3)

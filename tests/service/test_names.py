@@ -115,3 +115,41 @@ def test_with_the_names_off_nothing_is_placed(settings_factory, slices):
         outcome = service.ingest(store, slices[:1])
         assert "names" not in outcome.timings and not store.lake.keys(f"{keys.NAMES_FOLDER}/")
         assert service.recommender(store)[0].X.shape[1] == 2 * len(service.recommender(store)[0].space.output_names)
+
+
+def test_an_ingest_places_its_names_while_it_commits_as_they_are_placed_after(settings_factory, slices, monkeypatch):
+    import threading
+
+    settings = settings_factory()
+    threads = []
+    project = NameModel.project
+
+    def recorded(self, texts):
+        threads.append(threading.current_thread().name)
+        return project(self, texts)
+
+    monkeypatch.setattr(NameModel, "project", recorded)
+    with Store(settings) as store:
+        service.ingest(store, slices[:1])
+        service.ingest(store, slices[2:])  # 460 songs: the model is refitted, on files not committed yet
+        assert len(threads) == 3 and all(name.startswith("alongside-commit") for name in threads)
+        model, placed, coordinates = store.lake.read_bytes(keys.NAME_MODEL), _placed(store), names.catalogue_name_coordinates(store)
+        assert NameModel.from_bytes(model).fitted_on == 460
+        for key in store.lake.keys(f"{keys.NAMES_FOLDER}/"):
+            store.lake.delete(key)
+        assert names.update(store) == 460  # from the committed catalogue, on this thread: the same model and places
+        assert len(threads) == 5 and store.lake.read_bytes(keys.NAME_MODEL) == model and _placed(store) == placed
+        np.testing.assert_array_equal(names.catalogue_name_coordinates(store), coordinates)
+
+
+def test_an_ingest_that_fails_to_commit_keeps_no_names(settings_factory, slices, monkeypatch):
+    from songscope.store import db
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(db, "add_catalogue_files", refuse)
+    with Store(settings_factory()) as store:
+        with pytest.raises(RuntimeError, match="went away"):
+            service.ingest(store, slices[:1])
+        assert not store.lake.keys(f"{keys.NAMES_FOLDER}/")

@@ -151,6 +151,67 @@ def test_labels_a_later_ingest_gives_a_stored_track_reach_the_lake(settings_fact
         assert catalogue.health(store).lake_tracks == 2
 
 
+def _write(settings, path: Path, alongside) -> catalogue.StoredIngest:
+    from datetime import UTC, datetime
+
+    from songscope.clean import read_and_clean
+    from songscope.store.runs import new_id
+
+    read, cleaned = read_and_clean([str(path)])
+    with Store(settings) as store:
+        return catalogue.write_ingest(store, run_id=new_id(), started_at=datetime.now(UTC), read=read, cleaned=cleaned,
+                                      alongside=alongside)
+
+
+def test_alongside_sees_the_catalogue_the_commit_will_leave_while_the_database_commits(settings_factory, tmp_path):
+    import threading
+
+    settings = settings_factory()
+    first, second = _variant(tmp_path, "first", "f"), _variant(tmp_path, "second", "s")
+    ingest([str(first)], settings)
+    with Store(settings) as store:
+        before = catalogue.track_parts(store)
+    seen = {}
+
+    def alongside(part_keys, starts):
+        with Store(settings) as store:  # another connection: the new files are not committed yet
+            seen["committed"] = catalogue.track_parts(store)
+        seen["thread"] = threading.current_thread() is not threading.main_thread()
+        return part_keys, starts
+
+    stored = _write(settings, second, alongside)
+    with Store(settings) as store:
+        after = catalogue.track_parts(store)
+    assert seen["thread"] and seen["committed"][0] == before[0]
+    assert stored.alongside[0] == after[0] and len(after[0]) == len(before[0]) + 1
+    np.testing.assert_array_equal(stored.alongside[1], after[1])
+    assert int(after[1][-1]) == stored.catalogue_rows
+
+
+def test_a_failed_ingest_waits_for_alongside_and_stores_nothing(settings_factory, tmp_path, monkeypatch):
+    settings = settings_factory()
+    ingest([str(_variant(tmp_path, "first", "f"))], settings)
+    with Store(settings) as store:
+        before = catalogue.track_parts(store)
+    finished = []
+
+    def alongside(part_keys, starts):
+        time.sleep(0.5)
+        finished.append(len(part_keys))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(db, "add_catalogue_files", refuse)
+    with pytest.raises(RuntimeError, match="went away"):
+        _write(settings, _variant(tmp_path, "second", "s"), alongside)
+    assert finished == [len(before[0]) + 1]  # it had ended when the ingest's failure reached the caller
+    with Store(settings) as store:
+        after = catalogue.track_parts(store)
+    assert after[0] == before[0]
+    np.testing.assert_array_equal(after[1], before[1])
+
+
 def test_no_catalogue_yet_says_what_to_do(settings_factory):
     with Store(settings_factory()) as store, pytest.raises(catalogue.NoCatalogue, match="songscope ingest"):
         store.catalogue()

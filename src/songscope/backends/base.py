@@ -190,18 +190,29 @@ class Backend(Protocol):
 
 def place_part_names(lake: Lake, model: NameModel, part_key: str) -> np.ndarray:
     """The name coordinates of the songs of one catalogue file (`part_key`), placed by `model`
-    and written to the lake (`keys.name_coordinates`): what each backend runs per file, the
-    local one in this process and Spark's on its executors."""
-    import pyarrow as pa
+    and written to the lake (`keep_part_names`): what each backend runs per file, the local one
+    in this process and Spark's on its executors."""
+    found = part_name_coordinates(lake, model, part_key)
+    keep_part_names(lake, model, part_key, found)
+    return found
 
+
+def part_name_coordinates(lake: Lake, model: NameModel, part_key: str) -> np.ndarray:
+    """The name coordinates of the songs of one catalogue file (`part_key`), placed by `model`; nothing is written."""
     from songscope.recommend.names import NAME_COLUMNS, name_text_array
-    from songscope.store import keys
     from songscope.store.catalogue import read_part
 
-    found = model.project(name_text_array(read_part(lake, part_key, NAME_COLUMNS)))
-    lake.write_table(keys.name_coordinates(model.version, part_key), pa.table({f"name_{j + 1}": found[:, j] for j in range(model.dimensions)}),
-                    continuous=True)
-    return found
+    return model.project(name_text_array(read_part(lake, part_key, NAME_COLUMNS)))
+
+
+def keep_part_names(lake: Lake, model: NameModel, part_key: str, coordinates: np.ndarray) -> None:
+    """Write one catalogue file's name coordinates (`part_name_coordinates`) beside it (`keys.name_coordinates`)."""
+    import pyarrow as pa
+
+    from songscope.store import keys
+
+    lake.write_table(keys.name_coordinates(model.version, part_key),
+                     pa.table({f"name_{j + 1}": coordinates[:, j] for j in range(model.dimensions)}), continuous=True)
 
 
 def cleaned_analysis(results: list, options: IngestOptions, timings: dict[str, float], progress: Progress | None = None) -> CleanedSources:

@@ -241,21 +241,39 @@ def fit_vocabulary(texts: Sequence[str], min_df: int = 1, max_features: int | No
     >>> fit_vocabulary(["ab", "b"], min_df=2)
     {' ': 0, 'b': 1, 'b ': 2}
     """
+    found = [_gram_frequencies(texts[start : start + FIT_CHUNK], ngram_range, lowercase) for start in range(0, len(texts), FIT_CHUNK)]
+    found = [f for f in found if len(f[0])]
+    if not found:
+        return {}
+    grams, totals, documents = found[0]
+    if len(found) > 1:  # a text is in one chunk only, so both counts add up across chunks
+        grams, which = _distinct(np.concatenate([f[0] for f in found]))
+        totals = np.bincount(which, np.concatenate([f[1] for f in found]), minlength=len(grams)).astype(np.int64)
+        documents = np.bincount(which, np.concatenate([f[2] for f in found]), minlength=len(grams)).astype(np.int64)
+    kept = np.flatnonzero(documents >= min_df)
+    if max_features is not None and len(kept) > max_features:
+        kept = kept[np.argsort(-totals[kept], kind="stable")[:max_features]]
+    return {gram: column for column, gram in enumerate(sorted(map(gram_of, grams[kept].tolist())))}
+
+
+#: Texts whose n-grams are counted at once by `fit_vocabulary` and `GramCounter.counts`: their
+#: arrays take about 100 bytes per character, 290 MB for 50,000 names at once.
+FIT_CHUNK = 4_096
+
+
+def _gram_frequencies(texts: Sequence[str], ngram_range: tuple[int, int], lowercase: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct n-gram keys of `texts` (sorted), how often each occurs, and in how many texts."""
     rows, keys = gram_keys(texts, ngram_range, lowercase)
     rows, keys = rows[keys > 0], keys[keys > 0]
     if not len(keys):
-        return {}
+        return keys, keys, keys
     grams, which = _distinct(keys)
     totals = np.bincount(which, minlength=len(grams))
     # Document frequency: each (text, n-gram) pair once.
     # (numpy's hash-based unique is pathologically slow on these structured codes; sort instead.)
     pairs = np.sort(rows.astype(np.int64) * len(grams) + which, kind="stable")  # see `GramCounter.counts`
     pairs = pairs[_run_starts(pairs)]
-    documents = np.bincount(pairs % len(grams), minlength=len(grams))
-    kept = np.flatnonzero(documents >= min_df)
-    if max_features is not None and len(kept) > max_features:
-        kept = kept[np.argsort(-totals[kept], kind="stable")[:max_features]]
-    return {gram: column for column, gram in enumerate(sorted(map(gram_of, grams[kept].tolist())))}
+    return grams, totals, np.bincount(pairs % len(grams), minlength=len(grams))
 
 
 class GramCounter:
@@ -282,6 +300,15 @@ class GramCounter:
     def counts(self, texts: Sequence[str]):
         """The counts of `texts`: a CSR matrix of one row per text, in canonical form, equal to
         `CountVectorizer(analyzer="char_wb", vocabulary=...).transform(texts)`."""
+        from scipy import sparse
+
+        if len(texts) <= FIT_CHUNK:
+            return self._counts(texts)
+        stacked = sparse.vstack([self._counts(texts[start : start + FIT_CHUNK]) for start in range(0, len(texts), FIT_CHUNK)], format="csr")
+        stacked.has_canonical_format = True  # rows of canonical blocks, end to end
+        return stacked
+
+    def _counts(self, texts: Sequence[str]):
         from scipy import sparse
 
         rows, keys = gram_keys(texts, self.ngram_range, self.lowercase)

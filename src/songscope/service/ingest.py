@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -170,16 +171,19 @@ def ingest(
     say(f"storing in {redact(settings.db_url)} and {settings.lake_url}")
     t0 = time.perf_counter()
     try:
-        stored = write_ingest(store, run_id=run_id, started_at=started_at, data=cleaned.data, feature_set=features)
+        stored = write_ingest(store, run_id=run_id, started_at=started_at, data=cleaned.data, feature_set=features,
+                              alongside=_names_alongside(store, backend))
     finally:
         cleaned.release()
     timings["store"] = time.perf_counter() - t0
     timings.update(stored.timings)  # the store's parts, where the executors loaded the database
+    if stored.alongside is not None:
+        timings["names_alongside"] = stored.alongside.seconds  # within the store's, beside its commit
     # The stores hold the rows now: the names and the assignment below read them from there.
     cleaned = dataclasses.replace(cleaned, data=cleaned.data.without_rows())
     release_freed_memory()
     t0 = time.perf_counter()
-    if stored.record.tracks_added and _place_names(store, backend, say):
+    if stored.record.tracks_added and _place_names(store, backend, say, stored.alongside):
         timings["names"] = time.perf_counter() - t0
     if stored.record.tracks_added or stored.record.tracks_already_known:  # new songs, or new tags of known ones
         _learn_from_tags(store, say)
@@ -319,14 +323,27 @@ def ingest_audio(store: Store, sources: list[str], *, backend: str | Backend = "
     return AudioIngestOutcome(tuple(batches), found, unchanged, backend.name, assigned, tuple(gone), pruned)
 
 
-def _place_names(store: Store, backend: Backend, say) -> bool:
+def _names_alongside(store: Store, backend: Backend):
+    """What places the names while the database commits (`names.placed_alongside`), for an
+    ingest whose names this process places (the local backend's); None otherwise."""
+    if not store.settings.name_context or backend.name != "local":
+        return None  # Spark places them on its executors, after the commit
+    from songscope.service import names
+
+    return functools.partial(names.placed_alongside, store)
+
+
+def _place_names(store: Store, backend: Backend, say, placed=None) -> bool:
     """Place the new songs' names (`service.names`) on the ingest's backend while the ingest is at
-    hand, so that no later command pays for them; skipped (False) when the name context is off."""
+    hand, so that no later command pays for them; skipped (False) when the name context is off.
+    `placed`, what the ingest placed while it committed (`names.PlacedNames`), is written first."""
     if not store.settings.name_context:
         return False
     from songscope.service import names
 
     say("placing the new songs' names")
+    if placed is not None:
+        names.keep(store, placed)
     names.update(store, backend, progress=say)
     release_freed_memory()  # the fit's and the projections' arrays, which no later stage reuses
     return True

@@ -20,7 +20,7 @@ Here one commit decides both, and there is nothing to reconcile.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -81,6 +81,8 @@ class StoredIngest:
     loaded_by_workers: bool = False
     #: Seconds of the workers' load and of the move into the tables, when workers loaded.
     timings: dict[str, float] = field(default_factory=dict)
+    #: What the ingest's `alongside` computed while the database committed (None without one).
+    alongside: Any = None
 
 
 class CleanIngest(Protocol):
@@ -202,107 +204,134 @@ def catalogue_transaction(database: sa.Engine) -> Iterator[sa.Connection]:
 
 
 def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, cleaned=None, data: CleanIngest | None = None,
-                 feature_set: str = "spotify", audio_files: pd.DataFrame | None = None) -> StoredIngest:
+                 feature_set: str = "spotify", audio_files: pd.DataFrame | None = None,
+                 alongside: Callable[[list[str], np.ndarray], Any] | None = None) -> StoredIngest:
     """Store one ingest in the database and the lake: one transaction, which holds the catalogue's
     lock and lists the lake's new files in the manifest, so a failure or kill at any point leaves
     both as they were. Pass `read` (an `ingest.IngestResult`) and `cleaned` (a `clean.CleanResult`),
     or `data`, any `CleanIngest` (the Spark backend's streams in bounded chunks). `feature_set`
     names the set (`schema.FEATURE_SETS`) its songs are described by; `audio_files`, the files
-    they were analysed from (`audio_files.record`), are noted in the same transaction."""
+    they were analysed from (`audio_files.record`), are noted in the same transaction.
+
+    `alongside`, when given, runs on a thread of its own once this process has written the new
+    catalogue files, while the database builds its indexes, records the rest and commits: it is
+    called with the catalogue's track files as the commit will leave them (`track_parts`'s
+    keys and starts; the lock keeps them so) and must write nothing, for the commit may yet
+    fail; what it returns is the result's `alongside`. Not called when workers wrote the files."""
     data = data if data is not None else InMemoryIngest(read, cleaned)
     lake = store.lake
     migrate_legacy_lake(store.db, store.lake)
     lake_keys: dict[str, str] = {}
     staged: staging.Staging | None = None
     timings: dict[str, float] = {}
-    try:
-        with catalogue_transaction(store.db) as conn:
-            db.hold_catalogue(conn, run_id)
-            reach("ingest:locked")
-            swept = _sweep(conn, lake)
-            swept_tables = staging.drop_dead(store.db)
-            reach("ingest:swept")
-            files: list[tuple[str, int, int]] = []
-            label_files: list[tuple[str, int, int]] = []
+    computing: Future | None = None
+    # Leaving the `with` waits for `alongside`, on failure too: no thread outlives the ingest.
+    with ThreadPoolExecutor(1, thread_name_prefix="alongside-commit") as beside_commit:
+        try:
+            with catalogue_transaction(store.db) as conn:
+                db.hold_catalogue(conn, run_id)
+                reach("ingest:locked")
+                swept = _sweep(conn, lake)
+                swept_tables = staging.drop_dead(store.db)
+                reach("ingest:swept")
+                files: list[tuple[str, int, int]] = []
+                label_files: list[tuple[str, int, int]] = []
 
-            def write_label_updates(label_updates: pd.DataFrame) -> None:
-                nonlocal label_files
-                if len(label_updates):
-                    label_files += write_parts(lake, run_id, label_updates, keys.catalogue_labels, first_number=len(label_files))
+                def write_label_updates(label_updates: pd.DataFrame) -> None:
+                    nonlocal label_files
+                    if len(label_updates):
+                        label_files += write_parts(lake, run_id, label_updates, keys.catalogue_labels, first_number=len(label_files))
 
-            with db.bulk_write(conn):
-                writer = db.IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=data.sources,
-                                         lake_uri=lake.uri(keys.ingest_folder(run_id)), feature_set=feature_set)
-                loaded = None
-                if data.in_workers and staging.loads_in_parallel(store.db):
-                    staged = staging.create(store.db)
-                    job = staging.ParallelLoad(store.settings.db_url, store.settings.lake_url, store.settings.s3_endpoint, run_id,
-                                               staged, writer.source_ids, writer.catalogue_was_empty)
-                    started = time.perf_counter()
-                    loaded = data.load_in_parallel(job)
-                    timings["store_workers"] = time.perf_counter() - started
-                if loaded is not None:
-                    reach("ingest:staged")
-                    started = time.perf_counter()
-                    files = staging.move(conn, job, writer, loaded, write_label_updates)
-                    timings["store_move"] = time.perf_counter() - started
-                    for _ in files:  # the workers wrote them all, and the rows are moved
-                        reach("ingest:catalogue-part")
-                else:
-                    # The lake's files of a chunk's new tracks are written on a second thread while the
-                    # database inserts them: Parquet's encoder and the database's engine each free the
-                    # interpreter while they work, so the two overlap on two cores.
-                    with ThreadPoolExecutor(1, thread_name_prefix="catalogue-parts") as beside, writer.loading(data.rows_read):
-                        for tracks, near_keys in data.track_chunks():
-                            parts: list[Future] = []
+                with db.bulk_write(conn):
+                    writer = db.IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=data.sources,
+                                             lake_uri=lake.uri(keys.ingest_folder(run_id)), feature_set=feature_set)
+                    loaded = None
+                    if data.in_workers and staging.loads_in_parallel(store.db):
+                        staged = staging.create(store.db)
+                        job = staging.ParallelLoad(store.settings.db_url, store.settings.lake_url, store.settings.s3_endpoint, run_id,
+                                                   staged, writer.source_ids, writer.catalogue_was_empty)
+                        started = time.perf_counter()
+                        loaded = data.load_in_parallel(job)
+                        timings["store_workers"] = time.perf_counter() - started
+                    if loaded is not None:
+                        reach("ingest:staged")
+                        started = time.perf_counter()
+                        files = staging.move(conn, job, writer, loaded, write_label_updates)
+                        timings["store_move"] = time.perf_counter() - started
+                        for _ in files:  # the workers wrote them all, and the rows are moved
+                            reach("ingest:catalogue-part")
+                    else:
+                        # The lake's files of a chunk's new tracks are written on a second thread while the
+                        # database inserts them: Parquet's encoder and the database's engine each free the
+                        # interpreter while they work, so the two overlap on two cores.
+                        with ThreadPoolExecutor(1, thread_name_prefix="catalogue-parts") as beside, writer.loading(data.rows_read):
+                            for tracks, near_keys in data.track_chunks():
+                                parts: list[Future] = []
 
-                            def write_beside(new_tracks: pd.DataFrame, first_number: int = len(files), parts=parts) -> None:
-                                parts.append(beside.submit(write_parts, lake, run_id, new_tracks, first_number=first_number))
+                                def write_beside(new_tracks: pd.DataFrame, first_number: int = len(files), parts=parts) -> None:
+                                    parts.append(beside.submit(write_parts, lake, run_id, new_tracks, first_number=first_number))
 
-                            _, label_updates = writer.add_tracks(tracks, near_keys, while_inserting=write_beside)
-                            files += parts[0].result()
-                            write_label_updates(label_updates)
+                                _, label_updates = writer.add_tracks(tracks, near_keys, while_inserting=write_beside)
+                                files += parts[0].result()
+                                write_label_updates(label_updates)
+                            if alongside is not None:  # before the indexes are built, as `loading` ends
+                                computing = beside_commit.submit(alongside, *_catalogue_after(conn, files))
 
-                # Rows an earlier ingest recorded can only come from a source read before (same URI and content).
-                recorded = provenance.recorded(conn, lake, writer.known_sources)
+                    # Rows an earlier ingest recorded can only come from a source read before (same URI and content).
+                    recorded = provenance.recorded(conn, lake, writer.known_sources)
 
-                def provenance_tables():
-                    for frame in data.provenance_chunks():
-                        table = provenance.credited(frame, writer.source_ids, writer.absorbed_by, recorded)
-                        writer.count_provenance(table.num_rows)
-                        yield table
+                    def provenance_tables():
+                        for frame in data.provenance_chunks():
+                            table = provenance.credited(frame, writer.source_ids, writer.absorbed_by, recorded)
+                            writer.count_provenance(table.num_rows)
+                            yield table
 
-                def rejected_tables():  # each chunk goes to the database (unless the workers loaded it) and the lake file
-                    for frame in data.rejected_chunks():
-                        if loaded is None:
-                            writer.add_rejected(frame)
-                        yield _as_table(frame, REJECTED_SCHEMA)
+                    def rejected_tables():  # each chunk goes to the database (unless the workers loaded it) and the lake file
+                        for frame in data.rejected_chunks():
+                            if loaded is None:
+                                writer.add_rejected(frame)
+                            yield _as_table(frame, REJECTED_SCHEMA)
 
-                lake_keys["provenance"], _ = lake.write_tables(keys.ingest_provenance(run_id), provenance_tables(), provenance.SCHEMA)
-                lake_keys["rejected"], _ = lake.write_tables(keys.ingest_file(run_id, "rejected.parquet"), rejected_tables(), REJECTED_SCHEMA)
-                for duplicates in data.duplicate_chunks():
-                    writer.add_duplicates(duplicates)
-                record = writer.finish(report=data.clean_report(), rows_read=data.rows_read)
-                audio_files_store.record(conn, audio_files, run_id)
-            reach("ingest:database-written")
-            report = {"run_id": run_id, **data.read_summary(), "clean": data.clean_report(),
-                      "near_duplicates_of_earlier_ingests": record.near_duplicates_of_earlier}
-            lake_keys["report"] = lake.write_bytes(
-                keys.ingest_file(run_id, "report.json"), dumps(report, indent=2).encode(), fresh=True
-            )
-            reach("ingest:lake-written")
-            db.add_catalogue_files(conn, run_id, files)
-            db.add_catalogue_files(conn, run_id, label_files, db.LABELS)
-            catalogue_rows = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.catalogue_files.c.rows), 0))
-                                              .where(db.catalogue_files.c.content == db.TRACKS)).scalar())
-            reach("ingest:before-commit")
-    finally:
-        if staged is not None:  # after the transaction: it read them, and PostgreSQL would make the drop wait for it
-            staging.drop(store.db, staged)
-    reach("ingest:committed")
-    store.forget()
+                    lake_keys["provenance"], _ = lake.write_tables(keys.ingest_provenance(run_id), provenance_tables(), provenance.SCHEMA)
+                    lake_keys["rejected"], _ = lake.write_tables(keys.ingest_file(run_id, "rejected.parquet"), rejected_tables(), REJECTED_SCHEMA)
+                    for duplicates in data.duplicate_chunks():
+                        writer.add_duplicates(duplicates)
+                    record = writer.finish(report=data.clean_report(), rows_read=data.rows_read)
+                    audio_files_store.record(conn, audio_files, run_id)
+                reach("ingest:database-written")
+                report = {"run_id": run_id, **data.read_summary(), "clean": data.clean_report(),
+                          "near_duplicates_of_earlier_ingests": record.near_duplicates_of_earlier}
+                lake_keys["report"] = lake.write_bytes(
+                    keys.ingest_file(run_id, "report.json"), dumps(report, indent=2).encode(), fresh=True
+                )
+                reach("ingest:lake-written")
+                db.add_catalogue_files(conn, run_id, files)
+                db.add_catalogue_files(conn, run_id, label_files, db.LABELS)
+                catalogue_rows = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.catalogue_files.c.rows), 0))
+                                                  .where(db.catalogue_files.c.content == db.TRACKS)).scalar())
+                reach("ingest:before-commit")
+        finally:
+            if staged is not None:  # after the transaction: it read them, and PostgreSQL would make the drop wait for it
+                staging.drop(store.db, staged)
+        reach("ingest:committed")
+        store.forget()
+        computed = None if computing is None else computing.result()
     return StoredIngest(record, lake_keys, [lake.uri(key) for key, _, _ in files], catalogue_rows, swept, swept_tables, loaded is not None,
-                        timings)
+                        timings, computed)
+
+
+def _catalogue_after(conn: sa.Connection, new_files: list[tuple[str, int, int]]) -> tuple[list[str], np.ndarray]:
+    """The track files in reading order (and the row each starts at, then the total) as the
+    transaction on `conn` will leave them with `new_files` listed: the manifest is read under
+    the catalogue's lock, so nothing else changes it before the commit."""
+    listed = pd.DataFrame([(key, db.TRACKS, rows) for key, rows, _ in new_files], columns=["lake_key", "content", "rows"])
+    return _track_starts(pd.concat([db.catalogue_manifest(conn), listed], ignore_index=True))
+
+
+def _track_starts(files: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """The track files of a manifest (`db.catalogue_manifest`) and the row each starts at (one more: the total)."""
+    files = files[files["content"] == db.TRACKS]
+    return files["lake_key"].tolist(), np.r_[0, np.cumsum(files["rows"].to_numpy(dtype=np.int64))]
 
 
 # ------------------------------------------------------------------------------ sweep and repair
@@ -473,17 +502,18 @@ def read_part(lake: Lake, key: str, columns: list[str]) -> pa.Table:
 
 def track_parts(store: Store) -> tuple[list[str], np.ndarray]:
     """The tracks files in reading order and the catalogue row each starts at (one more: the total)."""
-    files = manifest(store)
-    files = files[files["content"] == db.TRACKS]
-    if files.empty:
+    part_keys, starts = _track_starts(manifest(store))
+    if not part_keys:
         raise _no_catalogue(store)
-    return files["lake_key"].tolist(), np.r_[0, np.cumsum(files["rows"].to_numpy(dtype=np.int64))]
+    return part_keys, starts
 
 
-def rows_at(store: Store, positions: np.ndarray | list[int], columns: list[str] | None = None) -> pd.DataFrame:
+def rows_at(store: Store, positions: np.ndarray | list[int], columns: list[str] | None = None, *,
+            parts: tuple[list[str], np.ndarray] | None = None) -> pd.DataFrame:
     """The catalogue's rows at `positions` (row numbers in `read`'s order), read from just the
-    files that hold them, in the order given. Labels merged by later ingests are not applied."""
-    keys_, starts = track_parts(store)
+    files that hold them, in the order given. Labels merged by later ingests are not applied.
+    `parts` (`track_parts`'s answer) names the files, when they are not the committed ones."""
+    keys_, starts = track_parts(store) if parts is None else parts
     positions = np.asarray(positions, dtype=np.int64)
     if len(positions) and (positions.min() < 0 or positions.max() >= starts[-1]):
         raise IndexError(f"the catalogue has {starts[-1]:,} songs")
@@ -502,16 +532,18 @@ def rows_at(store: Store, positions: np.ndarray | list[int], columns: list[str] 
     return frame.iloc[inverse].reset_index(drop=True)
 
 
-def sample(store: Store, rows: int, *, seed: int = 0, columns: list[str] | None = None) -> tuple[pd.DataFrame, int]:
+def sample(store: Store, rows: int, *, seed: int = 0, columns: list[str] | None = None,
+           parts: tuple[list[str], np.ndarray] | None = None) -> tuple[pd.DataFrame, int]:
     """A fixed-seed sample of `rows` songs in catalogue order, read file by file, and the size
     of the catalogue. A catalogue of at most `rows` songs is returned whole, as `read` returns it
-    (labels merged by later ingests included); a sample carries the labels its files hold."""
-    _, starts = track_parts(store)
+    (labels merged by later ingests included); a sample carries the labels its files hold. With
+    `parts` (`track_parts`'s answer for files not committed yet), no label is merged."""
+    _, starts = track_parts(store) if parts is None else parts
     total = int(starts[-1])
-    if total <= rows:
+    if total <= rows and parts is None:
         return read(store, columns), total
-    picked = np.sort(np.random.default_rng(seed).choice(total, rows, replace=False))
-    return rows_at(store, picked, columns), total
+    picked = np.arange(total) if total <= rows else np.sort(np.random.default_rng(seed).choice(total, rows, replace=False))
+    return rows_at(store, picked, columns, parts=parts), total
 
 
 def _read_columns(lake: Lake, key: str, columns: list[str] | None) -> pa.Table:
