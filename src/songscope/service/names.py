@@ -148,6 +148,7 @@ def placed_alongside(store: Store, part_keys: list[str], starts: np.ndarray) -> 
         return None
     started = time.perf_counter()
     model, stored = _current_model(store, (part_keys, starts))
+    release_freed_memory()  # the fit's arrays, freed in this thread's own allocator arena
     missing = [key for key in part_keys if not store.lake.exists(keys.name_coordinates(model.version, key))]
     coordinates = {}
     for key in missing:

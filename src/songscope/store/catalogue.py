@@ -274,6 +274,9 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                                 _, label_updates = writer.add_tracks(tracks, near_keys, while_inserting=write_beside)
                                 files += parts[0].result()
                                 write_label_updates(label_updates)
+                                # Both stores have the chunk: its rows go now, not when the next
+                                # chunk replaces them (a million tracks held through the commit).
+                                del tracks, near_keys, label_updates
                             if alongside is not None:  # before the indexes are built, as `loading` ends
                                 computing = beside_commit.submit(alongside, *_catalogue_after(conn, files))
 
