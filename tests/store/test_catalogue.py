@@ -186,6 +186,8 @@ def test_alongside_sees_the_catalogue_the_commit_will_leave_while_the_database_c
     assert stored.alongside[0] == after[0] and len(after[0]) == len(before[0]) + 1
     np.testing.assert_array_equal(stored.alongside[1], after[1])
     assert int(after[1][-1]) == stored.catalogue_rows
+    seen.clear()
+    assert _write(settings, second, alongside).alongside is None and not seen  # no new song, no file: nothing to do beside
 
 
 def test_a_failed_ingest_waits_for_alongside_and_stores_nothing(settings_factory, tmp_path, monkeypatch):

@@ -9,8 +9,9 @@ executors place the files, each task reading its file from the lake and writing 
 back, so no song's name passes through this process. The local backend places them while the
 database commits (`placed_alongside`, on the catalogue the commit will leave, under the
 catalogue's lock) and writes them once the commit is done (`keep`): on two cores the names
-then cost a million-song ingest about one second instead of four. A command that finds a file not yet placed
-(a catalogue from before this release, a crash in between) places it then, here.
+then add about one second to a million-song ingest instead of three or four. A command that
+finds a file not yet placed (a catalogue from before this release, a crash in between) places
+it then, here.
 
 This is derived data: the catalogue is the truth, and anything here that is missing, partly
 written or of another model is simply computed again. Writes are atomic and a file's content is

@@ -217,7 +217,8 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
     catalogue files, while the database builds its indexes, records the rest and commits: it is
     called with the catalogue's track files as the commit will leave them (`track_parts`'s
     keys and starts; the lock keeps them so) and must write nothing, for the commit may yet
-    fail; what it returns is the result's `alongside`. Not called when workers wrote the files."""
+    fail; what it returns is the result's `alongside`. Not called when the ingest adds no file,
+    nor when workers wrote them."""
     data = data if data is not None else InMemoryIngest(read, cleaned)
     lake = store.lake
     migrate_legacy_lake(store.db, store.lake)
@@ -277,7 +278,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                                 # Both stores have the chunk: its rows go now, not when the next
                                 # chunk replaces them (a million tracks held through the commit).
                                 del tracks, near_keys, label_updates
-                            if alongside is not None:  # before the indexes are built, as `loading` ends
+                            if alongside is not None and files:  # before the indexes are built, as `loading` ends
                                 computing = beside_commit.submit(alongside, *_catalogue_after(conn, files))
 
                     # Rows an earlier ingest recorded can only come from a source read before (same URI and content).
