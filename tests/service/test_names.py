@@ -130,7 +130,8 @@ def test_an_ingest_places_its_names_while_it_commits_as_they_are_placed_after(se
 
     monkeypatch.setattr(NameModel, "project", recorded)
     with Store(settings) as store:
-        service.ingest(store, slices[:1])
+        first = service.ingest(store, slices[:1])
+        assert 0 < first.timings["store_names"] < first.timings["store"]  # within the store's time, not beside it
         service.ingest(store, slices[2:])  # 460 songs: the model is refitted, on files not committed yet
         assert len(threads) == 3 and all(name.startswith("alongside-commit") for name in threads)
         model, placed, coordinates = store.lake.read_bytes(keys.NAME_MODEL), _placed(store), names.catalogue_name_coordinates(store)

@@ -178,7 +178,7 @@ def ingest(
     timings["store"] = time.perf_counter() - t0
     timings.update(stored.timings)  # the store's parts, where the executors loaded the database
     if stored.alongside is not None:
-        timings["names_alongside"] = stored.alongside.seconds  # within the store's, beside its commit
+        timings["store_names"] = stored.alongside.seconds  # a part of the store's, as store_workers is: beside its commit
     # The stores hold the rows now: the names and the assignment below read them from there.
     cleaned = dataclasses.replace(cleaned, data=cleaned.data.without_rows())
     release_freed_memory()
