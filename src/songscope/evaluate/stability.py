@@ -7,6 +7,7 @@ on the songs in the resample; averaged over resamples. >= 0.75 is stable, < 0.6 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -50,7 +51,11 @@ def bootstrap_jaccard(X: np.ndarray, labels: np.ndarray, fit: FitLabels, *, resa
                 inter = np.count_nonzero(members & candidate)
                 best = max(best, inter / np.count_nonzero(members | candidate))
             scores[b, i] = best
-    return np.nanmean(scores, axis=0)
+    with warnings.catch_warnings():
+        # A cluster no resample drew has no score: NaN, which every caller shows as no verdict,
+        # not numpy's "Mean of empty slice" on the user's terminal.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(scores, axis=0)
 
 
 def verdict(jaccard: float) -> str:
