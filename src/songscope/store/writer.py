@@ -270,14 +270,16 @@ class IngestWriter:
         if len(earlier):
             self.earlier_pairs.append(earlier)
         label_columns = [c for c in clean_tracks.columns if c not in schema.STORED_COLUMNS and c not in ("is_outlier", "outlier_rules")]
-        label_rows = clean_tracks[["track_id", *label_columns]]
-        if absorbed_by:
-            label_rows = label_rows.assign(track_id=label_rows["track_id"].map(lambda t: absorbed_by.get(t, t)))
-        stored_ids = set(clean_tracks["track_id"].to_numpy()[is_known]) | set(absorbed_by.values())
-        merge_labels(conn, label_rows, label_columns, stored_ids)
-        # Stored tracks that this ingest gave labels: the lake's copy of them must say so too.
-        labelled = label_rows[label_rows[label_columns].notna().any(axis=1)]["track_id"] if label_columns else pd.Series(dtype=object)
-        label_updates = stored_labels(conn, set(labelled) & stored_ids)
+        stored_labelled: set[str] = set()
+        if label_columns:  # without any, nothing to merge: no copy of every id (80 MB at the peak of a million)
+            label_rows = clean_tracks[["track_id", *label_columns]]
+            if absorbed_by:
+                label_rows = label_rows.assign(track_id=label_rows["track_id"].map(lambda t: absorbed_by.get(t, t)))
+            stored_ids = set(clean_tracks["track_id"][is_known]) | set(absorbed_by.values())
+            merge_labels(conn, label_rows, label_columns, stored_ids)
+            # Stored tracks that this ingest gave labels: the lake's copy of them must say so too.
+            stored_labelled = set(label_rows[label_rows[label_columns].notna().any(axis=1)]["track_id"]) & stored_ids
+        label_updates = stored_labels(conn, stored_labelled)
         self.tracks_added += len(track_rows)
         self.tracks_known += int(is_known.sum())
         self.clean_rows += len(clean_tracks)
