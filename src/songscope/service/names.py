@@ -111,7 +111,7 @@ def update(store: Store, backend: Backend | None = None, progress: Progress | No
     coordinates of files no longer in the catalogue. Returns how many songs were placed."""
     model = name_model(store)
     part_keys, _ = track_parts(store)
-    missing = [key for key in part_keys if not store.lake.exists(keys.name_coordinates(model.version, key))]
+    missing = _unplaced(store, model, part_keys)
     placed = 0
     if missing:
         if backend is None:
@@ -150,7 +150,7 @@ def placed_alongside(store: Store, part_keys: list[str], starts: np.ndarray) -> 
     started = time.perf_counter()
     model, stored = _current_model(store, (part_keys, starts))
     release_freed_memory()  # the fit's arrays, freed in this thread's own allocator arena
-    missing = [key for key in part_keys if not store.lake.exists(keys.name_coordinates(model.version, key))]
+    missing = _unplaced(store, model, part_keys)
     coordinates = {}
     for key in missing:
         coordinates[key] = part_name_coordinates(store.lake, model, key)
@@ -165,6 +165,11 @@ def keep(store: Store, placed: PlacedNames) -> None:
         _keep_model(store, placed.model, placed.stored)
     for key, coordinates in placed.coordinates.items():
         keep_part_names(store.lake, placed.model, key, coordinates)
+
+
+def _unplaced(store: Store, model: NameModel, part_keys: list[str]) -> list[str]:
+    """The catalogue files of `part_keys` whose coordinates by `model` the lake lacks."""
+    return [key for key in part_keys if not store.lake.exists(keys.name_coordinates(model.version, key))]
 
 
 def _part_coordinates(store: Store, model: NameModel, part_key: str, rows: int, progress: Progress | None) -> np.ndarray:

@@ -226,100 +226,101 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
     staged: staging.Staging | None = None
     timings: dict[str, float] = {}
     computing: Future | None = None
-    # Leaving the `with` waits for `alongside`, on failure too: no thread outlives the ingest.
-    with ThreadPoolExecutor(1, thread_name_prefix="alongside-commit") as beside_commit:
-        try:
-            with catalogue_transaction(store.db) as conn:
-                db.hold_catalogue(conn, run_id)
-                reach("ingest:locked")
-                swept = _sweep(conn, lake)
-                swept_tables = staging.drop_dead(store.db)
-                reach("ingest:swept")
-                files: list[tuple[str, int, int]] = []
-                label_files: list[tuple[str, int, int]] = []
+    # Its thread starts only if `alongside` is submitted.
+    beside_commit = ThreadPoolExecutor(1, thread_name_prefix="alongside-commit")
+    try:
+        with catalogue_transaction(store.db) as conn:
+            db.hold_catalogue(conn, run_id)
+            reach("ingest:locked")
+            swept = _sweep(conn, lake)
+            swept_tables = staging.drop_dead(store.db)
+            reach("ingest:swept")
+            files: list[tuple[str, int, int]] = []
+            label_files: list[tuple[str, int, int]] = []
 
-                def write_label_updates(label_updates: pd.DataFrame) -> None:
-                    nonlocal label_files
-                    if len(label_updates):
-                        label_files += write_parts(lake, run_id, label_updates, keys.catalogue_labels, first_number=len(label_files))
+            def write_label_updates(label_updates: pd.DataFrame) -> None:
+                nonlocal label_files
+                if len(label_updates):
+                    label_files += write_parts(lake, run_id, label_updates, keys.catalogue_labels, first_number=len(label_files))
 
-                with db.bulk_write(conn):
-                    writer = db.IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=data.sources,
-                                             lake_uri=lake.uri(keys.ingest_folder(run_id)), feature_set=feature_set)
-                    loaded = None
-                    if data.in_workers and staging.loads_in_parallel(store.db):
-                        staged = staging.create(store.db)
-                        job = staging.ParallelLoad(store.settings.db_url, store.settings.lake_url, store.settings.s3_endpoint, run_id,
-                                                   staged, writer.source_ids, writer.catalogue_was_empty)
-                        started = time.perf_counter()
-                        loaded = data.load_in_parallel(job)
-                        timings["store_workers"] = time.perf_counter() - started
-                    if loaded is not None:
-                        reach("ingest:staged")
-                        started = time.perf_counter()
-                        files = staging.move(conn, job, writer, loaded, write_label_updates)
-                        timings["store_move"] = time.perf_counter() - started
-                        for _ in files:  # the workers wrote them all, and the rows are moved
-                            reach("ingest:catalogue-part")
-                    else:
-                        # The lake's files of a chunk's new tracks are written on a second thread while the
-                        # database inserts them: Parquet's encoder and the database's engine each free the
-                        # interpreter while they work, so the two overlap on two cores.
-                        with ThreadPoolExecutor(1, thread_name_prefix="catalogue-parts") as beside, writer.loading(data.rows_read):
-                            for tracks, near_keys in data.track_chunks():
-                                parts: list[Future] = []
+            with db.bulk_write(conn):
+                writer = db.IngestWriter(conn, run_id=run_id, started_at=started_at, source_summaries=data.sources,
+                                         lake_uri=lake.uri(keys.ingest_folder(run_id)), feature_set=feature_set)
+                loaded = None
+                if data.in_workers and staging.loads_in_parallel(store.db):
+                    staged = staging.create(store.db)
+                    job = staging.ParallelLoad(store.settings.db_url, store.settings.lake_url, store.settings.s3_endpoint, run_id,
+                                               staged, writer.source_ids, writer.catalogue_was_empty)
+                    started = time.perf_counter()
+                    loaded = data.load_in_parallel(job)
+                    timings["store_workers"] = time.perf_counter() - started
+                if loaded is not None:
+                    reach("ingest:staged")
+                    started = time.perf_counter()
+                    files = staging.move(conn, job, writer, loaded, write_label_updates)
+                    timings["store_move"] = time.perf_counter() - started
+                    for _ in files:  # the workers wrote them all, and the rows are moved
+                        reach("ingest:catalogue-part")
+                else:
+                    # The lake's files of a chunk's new tracks are written on a second thread while the
+                    # database inserts them: Parquet's encoder and the database's engine each free the
+                    # interpreter while they work, so the two overlap on two cores.
+                    with ThreadPoolExecutor(1, thread_name_prefix="catalogue-parts") as beside, writer.loading(data.rows_read):
+                        for tracks, near_keys in data.track_chunks():
+                            parts: list[Future] = []
 
-                                def write_beside(new_tracks: pd.DataFrame, first_number: int = len(files), parts=parts) -> None:
-                                    parts.append(beside.submit(write_parts, lake, run_id, new_tracks, first_number=first_number))
+                            def write_beside(new_tracks: pd.DataFrame, first_number: int = len(files), parts=parts) -> None:
+                                parts.append(beside.submit(write_parts, lake, run_id, new_tracks, first_number=first_number))
 
-                                _, label_updates = writer.add_tracks(tracks, near_keys, while_inserting=write_beside)
-                                files += parts[0].result()
-                                write_label_updates(label_updates)
-                                # Both stores have the chunk: its rows go now, not when the next
-                                # chunk replaces them (a million tracks held through the commit).
-                                del tracks, near_keys, label_updates
-                            if alongside is not None and files:  # before the indexes are built, as `loading` ends
-                                computing = beside_commit.submit(alongside, *_catalogue_after(conn, files))
+                            _, label_updates = writer.add_tracks(tracks, near_keys, while_inserting=write_beside)
+                            files += parts[0].result()
+                            write_label_updates(label_updates)
+                            # Both stores have the chunk: its rows go now, not when the next
+                            # chunk replaces them (a million tracks held through the commit).
+                            del tracks, near_keys, label_updates
+                        if alongside is not None and files:  # before the indexes are built, as `loading` ends
+                            computing = beside_commit.submit(alongside, *_catalogue_after(conn, files))
 
-                    # Rows an earlier ingest recorded can only come from a source read before (same URI and content).
-                    recorded = provenance.recorded(conn, lake, writer.known_sources)
+                # Rows an earlier ingest recorded can only come from a source read before (same URI and content).
+                recorded = provenance.recorded(conn, lake, writer.known_sources)
 
-                    def provenance_tables():
-                        for frame in data.provenance_chunks():
-                            table = provenance.credited(frame, writer.source_ids, writer.absorbed_by, recorded)
-                            writer.count_provenance(table.num_rows)
-                            yield table
+                def provenance_tables():
+                    for frame in data.provenance_chunks():
+                        table = provenance.credited(frame, writer.source_ids, writer.absorbed_by, recorded)
+                        writer.count_provenance(table.num_rows)
+                        yield table
 
-                    def rejected_tables():  # each chunk goes to the database (unless the workers loaded it) and the lake file
-                        for frame in data.rejected_chunks():
-                            if loaded is None:
-                                writer.add_rejected(frame)
-                            yield _as_table(frame, REJECTED_SCHEMA)
+                def rejected_tables():  # each chunk goes to the database (unless the workers loaded it) and the lake file
+                    for frame in data.rejected_chunks():
+                        if loaded is None:
+                            writer.add_rejected(frame)
+                        yield _as_table(frame, REJECTED_SCHEMA)
 
-                    lake_keys["provenance"], _ = lake.write_tables(keys.ingest_provenance(run_id), provenance_tables(), provenance.SCHEMA)
-                    lake_keys["rejected"], _ = lake.write_tables(keys.ingest_file(run_id, "rejected.parquet"), rejected_tables(), REJECTED_SCHEMA)
-                    for duplicates in data.duplicate_chunks():
-                        writer.add_duplicates(duplicates)
-                    record = writer.finish(report=data.clean_report(), rows_read=data.rows_read)
-                    audio_files_store.record(conn, audio_files, run_id)
-                reach("ingest:database-written")
-                report = {"run_id": run_id, **data.read_summary(), "clean": data.clean_report(),
-                          "near_duplicates_of_earlier_ingests": record.near_duplicates_of_earlier}
-                lake_keys["report"] = lake.write_bytes(
-                    keys.ingest_file(run_id, "report.json"), dumps(report, indent=2).encode(), fresh=True
-                )
-                reach("ingest:lake-written")
-                db.add_catalogue_files(conn, run_id, files)
-                db.add_catalogue_files(conn, run_id, label_files, db.LABELS)
-                catalogue_rows = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.catalogue_files.c.rows), 0))
-                                                  .where(db.catalogue_files.c.content == db.TRACKS)).scalar())
-                reach("ingest:before-commit")
-        finally:
-            if staged is not None:  # after the transaction: it read them, and PostgreSQL would make the drop wait for it
-                staging.drop(store.db, staged)
-        reach("ingest:committed")
-        store.forget()
-        computed = None if computing is None else computing.result()
+                lake_keys["provenance"], _ = lake.write_tables(keys.ingest_provenance(run_id), provenance_tables(), provenance.SCHEMA)
+                lake_keys["rejected"], _ = lake.write_tables(keys.ingest_file(run_id, "rejected.parquet"), rejected_tables(), REJECTED_SCHEMA)
+                for duplicates in data.duplicate_chunks():
+                    writer.add_duplicates(duplicates)
+                record = writer.finish(report=data.clean_report(), rows_read=data.rows_read)
+                audio_files_store.record(conn, audio_files, run_id)
+            reach("ingest:database-written")
+            report = {"run_id": run_id, **data.read_summary(), "clean": data.clean_report(),
+                      "near_duplicates_of_earlier_ingests": record.near_duplicates_of_earlier}
+            lake_keys["report"] = lake.write_bytes(
+                keys.ingest_file(run_id, "report.json"), dumps(report, indent=2).encode(), fresh=True
+            )
+            reach("ingest:lake-written")
+            db.add_catalogue_files(conn, run_id, files)
+            db.add_catalogue_files(conn, run_id, label_files, db.LABELS)
+            catalogue_rows = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.catalogue_files.c.rows), 0))
+                                              .where(db.catalogue_files.c.content == db.TRACKS)).scalar())
+            reach("ingest:before-commit")
+    finally:
+        if staged is not None:  # after the transaction: it read them, and PostgreSQL would make the drop wait for it
+            staging.drop(store.db, staged)
+        beside_commit.shutdown(wait=True)  # the alongside ends with the ingest, failed or not
+    reach("ingest:committed")
+    store.forget()
+    computed = None if computing is None else computing.result()
     return StoredIngest(record, lake_keys, [lake.uri(key) for key, _, _ in files], catalogue_rows, swept, swept_tables, loaded is not None,
                         timings, computed)
 
