@@ -13,7 +13,10 @@ case as the recommender keys them), repeated to `--rows`. In one process, best o
    against the array path it replaced (`ngrams.count_grams` and the same steps in scipy), with
    the largest difference between them; then `--rows` names placed by the kernel;
 4. `names.name_coordinates` over all `--rows` names: the recommender's whole name context
-   (sample, vocabulary, TF-IDF, SVD, projection).
+   (sample, vocabulary, TF-IDF, SVD, projection);
+5. the fit's weighting and SVD of the sample: `_name_fit` against scikit-learn's
+   `TfidfTransformer(sublinear_tf=True)` and `TruncatedSVD(algorithm="arpack")` (and whether both
+   give the same components), and what importing each costs a fresh process (seconds, MB resident).
 
     python bench/name_ngrams.py [--rows 1000000] [--peer-rows 100000] [--repeats 3]
 """
@@ -71,6 +74,25 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return np.divide(rows, length, out=np.zeros_like(rows), where=length > 0)
 
 
+_IMPORTS = {
+    "songscope": "import songscope.recommend._name_fit, scipy.sparse.linalg",
+    "sklearn": "import sklearn.decomposition, sklearn.feature_extraction.text",
+}
+
+
+def _import_cost(statement: str) -> dict[str, float]:
+    """Seconds and resident MB that `statement` adds to a fresh interpreter that has what an ingest
+    has loaded when the names are fitted (numpy, pandas, pyarrow, scipy.sparse)."""
+    import subprocess
+    import sys
+
+    probe = ("import time, numpy, pandas, pyarrow, scipy.sparse, pathlib\n"
+             "def rss(): return next(int(l.split()[1]) for l in pathlib.Path('/proc/self/status').read_text().splitlines() if l.startswith('VmRSS:')) / 1024\n"
+             f"before, t = rss(), time.perf_counter()\n{statement}\nprint(time.perf_counter() - t, rss() - before)")
+    seconds, megabytes = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    return {"seconds": round(float(seconds), 3), "mb": round(float(megabytes))}
+
+
 def _best(repeats: int, work) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeats):
@@ -114,6 +136,19 @@ def main() -> None:
     difference = float(max(np.abs(placed - theirs).max(), np.abs(placed - arrays).max()))
 
     coordinates_s, _ = _best(args.repeats, lambda: name_coordinates(names[: args.rows]))
+
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from songscope.recommend._name_fit import leading_components, sublinear_tfidf
+    from songscope.recommend.ngrams import GramCounter
+
+    sample_counts = GramCounter(vocabulary).counts(sample)
+    rank = min(model.dimensions, sample_counts.shape[1] - 1, len(sample) - 1)
+    weigh_ours, fitted = _best(args.repeats, lambda: leading_components(sublinear_tfidf(sample_counts)[0], rank))
+    weigh_sklearn, svd = _best(args.repeats, lambda: TruncatedSVD(rank, algorithm="arpack", random_state=0).fit(
+        TfidfTransformer(sublinear_tf=True).fit_transform(sample_counts)))
+    imports = {name: _import_cost(statement) for name, statement in _IMPORTS.items()}
     result = {
         "benchmark": "name_ngrams", "rows": args.rows, "peer_rows": args.peer_rows, "vocabulary": len(vocabulary),
         "same_vocabulary": vocabulary == vectorizer.vocabulary_, "same_counts": equal,
@@ -123,6 +158,9 @@ def main() -> None:
                     "speedup": round(place_sklearn / place_ours, 1), "speedup_over_array_path": round(place_arrays / place_ours, 1),
                     "largest_difference": difference, "all_rows": round(place_all, 3)},
         "name_coordinates_s": round(coordinates_s, 2),
+        "weigh_and_reduce_s": {"songscope": round(weigh_ours, 3), "sklearn": round(weigh_sklearn, 3),
+                               "same_components": bool(np.array_equal(fitted, svd.components_))},
+        "import": imports,
     }
     print(f"vocabulary of {len(sample):,} names: {fit_ours:.2f} s against scikit-learn's {fit_sklearn:.2f} s "
           f"({result['fit_s']['speedup']}x; same: {result['same_vocabulary']})")
@@ -131,6 +169,10 @@ def main() -> None:
           f"and the array path's {place_arrays:.2f} s ({result['place_s']['speedup_over_array_path']}x); largest difference {difference:.1e}")
     print(f"placing {args.rows:,} names (Arrow strings): {place_all:.2f} s")
     print(f"name coordinates of {args.rows:,} names: {coordinates_s:.1f} s")
+    print(f"weighting and SVD of {len(sample):,} names: {weigh_ours:.2f} s against scikit-learn's {weigh_sklearn:.2f} s "
+          f"(same components: {result['weigh_and_reduce_s']['same_components']}); importing them: "
+          f"{imports['songscope']['seconds']:.2f} s and {imports['songscope']['mb']} MB against "
+          f"{imports['sklearn']['seconds']:.2f} s and {imports['sklearn']['mb']} MB")
     print(json.dumps(result))
 
 

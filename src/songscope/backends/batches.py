@@ -239,6 +239,7 @@ def read_and_clean_in_batches(urls: list[str], *, encoding: str, delimiter: str,
         decisions = decide(all_keys, batches.columns, batches.fetch, loose=loose, outlier_rules=outlier_rules)
         track_keys = all_keys.for_tracks()  # what deciding alone read is let go
         del all_keys
+        release_freed_memory()  # what deciding made and let go, before the store stage adds its own
         timings["clean"] = time.perf_counter() - t0
     except BaseException:
         batches.close()

@@ -7,10 +7,11 @@ context"). Unsupervised: no label is read.
 
 A `NameModel` is the fitted vocabulary, inverse document frequencies and SVD components: fitted
 once on a fixed-seed sample of at most `NAME_FIT_SAMPLE` names, stored as bytes (`to_bytes`),
-and then used to place any name without refitting (`project`). scikit-learn fits the weighting
-and the SVD; the projection applies the fitted numbers in one compiled pass over each name
-(`_name_placement`; `test_name_placement` checks it equals scikit-learn's own `transform`), so a
-stored model needs no pickled objects.
+and then used to place any name without refitting (`project`). The weighting and the SVD are
+fitted as scikit-learn's would be (`_name_fit`, tested equal), without its import on a first
+ingest's critical path; the projection applies the fitted numbers in one compiled pass over each
+name (`_name_placement`; `test_name_placement` checks it equals scikit-learn's own `transform`),
+so a stored model needs no pickled objects.
 """
 
 from __future__ import annotations
@@ -83,9 +84,7 @@ class NameModel:
     @classmethod
     def fit(cls, names: Sequence[str], dimensions: int = NAME_DIMENSIONS, seed: int = 0) -> NameModel:
         """Fit on `names`, or on a fixed-seed sample of `NAME_FIT_SAMPLE` of them when there are more."""
-        from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfTransformer
-
+        from songscope.recommend._name_fit import leading_components, sublinear_tfidf
         from songscope.recommend.ngrams import GramCounter, fit_vocabulary
 
         names = list(names)
@@ -95,16 +94,18 @@ class NameModel:
         rng = np.random.default_rng(seed)
         fitted_on = names if len(names) <= NAME_FIT_SAMPLE else [names[i] for i in np.sort(rng.choice(len(names), NAME_FIT_SAMPLE, replace=False))]
         # The n-grams are counted by `ngrams` (the same counts as scikit-learn's CountVectorizer,
-        # several times faster: bench/name_ngrams.py); scikit-learn weighs and reduces them.
+        # several times faster: bench/name_ngrams.py), weighed and reduced as scikit-learn's
+        # TfidfTransformer and TruncatedSVD(algorithm="arpack") would (`_name_fit`).
         vocabulary = fit_vocabulary(fitted_on, min_df=1 if len(fitted_on) < 1_000 else 2, max_features=MAX_GRAMS)
         counts = GramCounter(vocabulary).counts(fitted_on)
         rank = min(dimensions, counts.shape[1] - 1, len(fitted_on) - 1)
         if rank < 1:
             return empty
-        weighting = TfidfTransformer(sublinear_tf=True).fit(counts)
-        svd = TruncatedSVD(rank, random_state=seed).fit(weighting.transform(counts))
+        weighted, idf = sublinear_tfidf(counts)
+        del counts
+        components = leading_components(weighted, rank, seed)
         grams = tuple(sorted(vocabulary, key=vocabulary.__getitem__))
-        return cls(grams, weighting.idf_.astype(np.float64), svd.components_.astype(np.float64), dimensions, len(names))
+        return cls(grams, idf.astype(np.float64), components.astype(np.float64), dimensions, len(names))
 
     def project(self, names: Sequence[str] | pa.Array) -> np.ndarray:
         """Each name's coordinates: float32 rows of unit length (zero for a name with no known
