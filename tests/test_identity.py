@@ -1,7 +1,9 @@
-"""The near-duplicate key: the same whether the names are Arrow strings or Python strings."""
+"""The near-duplicate key: the same whether the names are Arrow strings or Python strings, and
+whether the durations are a numeric column or Python objects."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,3 +21,18 @@ def test_arrow_text_keys_as_python_text_does(rows):
     python = near_keys(pd.Series(artists, dtype=object), pd.Series(titles, dtype=object), durations)
     arrow = near_keys(pd.Series(artists, dtype="string[pyarrow]"), pd.Series(titles, dtype="string[pyarrow]"), durations)
     assert python.tolist() == arrow.tolist()
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(0, 2**53), st.floats(0, 1e9, allow_nan=False)), max_size=25))
+def test_durations_key_alike_however_they_are_held(durations):
+    """Stored keys pin the durations' hashing: a numeric column (read directly) keys as its
+    values as Python objects do (read one by one), missing values included."""
+    names = pd.Series(["A"] * len(durations), dtype=object)
+    as_objects = near_keys(names, names, pd.Series(durations, dtype=object))
+    floats = pd.Series([np.nan if d is None else float(d) for d in durations], dtype=float)
+    assert near_keys(names, names, floats).tolist() == as_objects.tolist()
+    assert near_keys(names, names, floats.to_numpy()).tolist() == as_objects.tolist()
+    if all(d is None or float(d).is_integer() for d in durations):
+        whole = pd.Series([None if d is None else int(d) for d in durations], dtype="Int64")
+        assert near_keys(names, names, whole).tolist() == as_objects.tolist()
+        assert near_keys(names, names, whole.array).tolist() == as_objects.tolist()
