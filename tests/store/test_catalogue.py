@@ -173,21 +173,63 @@ def test_alongside_sees_the_catalogue_the_commit_will_leave_while_the_database_c
         before = catalogue.track_parts(store)
     seen = {}
 
-    def alongside(part_keys, starts):
+    def alongside(part_keys, starts, rows_let_go):
         with Store(settings) as store:  # another connection: the new files are not committed yet
             seen["committed"] = catalogue.track_parts(store)
         seen["thread"] = threading.current_thread() is not threading.main_thread()
+        seen["let go"] = rows_let_go.wait(30)
         return part_keys, starts
 
     stored = _write(settings, second, alongside)
     with Store(settings) as store:
         after = catalogue.track_parts(store)
-    assert seen["thread"] and seen["committed"][0] == before[0]
+    assert seen["thread"] and seen["committed"][0] == before[0] and seen["let go"]
     assert stored.alongside[0] == after[0] and len(after[0]) == len(before[0]) + 1
     np.testing.assert_array_equal(stored.alongside[1], after[1])
     assert int(after[1][-1]) == stored.catalogue_rows
     seen.clear()
     assert _write(settings, second, alongside).alongside is None and not seen  # no new song, no file: nothing to do beside
+
+
+@pytest.mark.parametrize("counted", [True, False])
+def test_alongside_starts_as_the_last_chunks_files_are_written_and_waits_for_its_rows(settings_factory, tmp_path, monkeypatch, counted):
+    """Counted ahead, the chunks' last one starts the alongside as its files are written, while
+    the database still inserts its rows; not counted, once every chunk is stored. Either way the
+    event it is given is set once the rows are let go."""
+    import threading
+    from datetime import UTC, datetime
+
+    from songscope.clean import read_and_clean
+    from songscope.store.clean_ingest import InMemoryIngest
+    from songscope.store.runs import new_id
+
+    class Uncounted(InMemoryIngest):
+        track_chunk_count = None
+
+    settings = settings_factory()
+    started, seen = threading.Event(), {}
+    add_tracks = db.IngestWriter.add_tracks
+
+    def inserting(self, tracks, near_keys=None, while_inserting=None):
+        added = add_tracks(self, tracks, near_keys, while_inserting=while_inserting)
+        seen["started before the insert ended"] = started.wait(30 if counted else 0.5)
+        return added
+
+    def alongside(part_keys, starts, rows_let_go):
+        seen.setdefault("let go when started", rows_let_go.is_set())
+        started.set()
+        seen["let go"] = rows_let_go.wait(30)
+        return len(part_keys)
+
+    monkeypatch.setattr(db.IngestWriter, "add_tracks", inserting)
+    read, cleaned = read_and_clean([str(_variant(tmp_path, "first", "f"))])
+    data = InMemoryIngest(read, cleaned) if counted else Uncounted(read, cleaned)
+    with Store(settings) as store:
+        stored = catalogue.write_ingest(store, run_id=new_id(), started_at=datetime.now(UTC), data=data, alongside=alongside)
+    assert stored.alongside == 1 and stored.catalogue_files and seen["let go"]
+    assert seen["started before the insert ended"] is counted
+    if counted:
+        assert seen["let go when started"] is False
 
 
 def test_a_failed_ingest_waits_for_alongside_and_stores_nothing(settings_factory, tmp_path, monkeypatch):
@@ -197,9 +239,9 @@ def test_a_failed_ingest_waits_for_alongside_and_stores_nothing(settings_factory
         before = catalogue.track_parts(store)
     finished = []
 
-    def alongside(part_keys, starts):
+    def alongside(part_keys, starts, rows_let_go):
         time.sleep(0.5)
-        finished.append(len(part_keys))
+        finished.append((len(part_keys), rows_let_go.wait(30)))
 
     def refuse(*args, **kwargs):
         raise RuntimeError("the database went away")
@@ -207,7 +249,7 @@ def test_a_failed_ingest_waits_for_alongside_and_stores_nothing(settings_factory
     monkeypatch.setattr(db, "add_catalogue_files", refuse)
     with pytest.raises(RuntimeError, match="went away"):
         _write(settings, _variant(tmp_path, "second", "s"), alongside)
-    assert finished == [len(before[0]) + 1]  # it had ended when the ingest's failure reached the caller
+    assert finished == [(len(before[0]) + 1, True)]  # it had ended when the ingest's failure reached the caller
     with Store(settings) as store:
         after = catalogue.track_parts(store)
     assert after[0] == before[0]
@@ -478,39 +520,6 @@ def test_kill_while_the_executors_load_leaves_both_stores_in_step(postgres_url, 
     assert outcome.stored.loaded_by_workers
     in_db, in_lake, health = _stores(settings)
     assert in_db == in_lake == after and health.in_step and health.leftovers == []
-
-
-def test_an_ingest_without_its_rows_lets_their_memory_go():
-    """Once the stores hold the rows, the ingest's outcome keeps only counts and reports: an
-    empty slice of the frames would still hold every row's arrays, numpy's and Arrow's (1M rows:
-    410 MB kept)."""
-    import gc
-    import weakref
-
-    import pyarrow as pa
-
-    from songscope.clean import clean
-    from songscope.ingest import read_sources
-    from songscope.seed import seed_paths
-
-    gc.collect()
-    arrow_before = pa.total_allocated_bytes()
-    read = read_sources(seed_paths()[:1])
-    cleaned = clean(read.frame)
-    read.release_rows()
-    held = catalogue.InMemoryIngest(read, cleaned)
-    arrays = [weakref.ref(block.values) for frame in (cleaned.tracks, cleaned.provenance, cleaned.duplicates) for block in frame._mgr.blocks
-              if isinstance(block.values, np.ndarray)]
-    assert arrays, "the frames hold numpy blocks to follow"
-    text_bytes = cleaned.tracks["track_name"].array._pa_array.nbytes
-    assert text_bytes > 100_000 and pa.total_allocated_bytes() - arrow_before > text_bytes, "the frames hold Arrow text to follow"
-    emptied = held.without_rows()
-    del held, cleaned
-    gc.collect()
-    assert [ref for ref in arrays if ref() is not None] == []
-    assert pa.total_allocated_bytes() - arrow_before < text_bytes / 10
-    assert len(next(emptied.track_chunks())[0]) == 0 and emptied.rows_read == read.rows_read
-    assert emptied.cleaned.tracks.dtypes.equals(read_sources(seed_paths()[:1]).frame.pipe(clean).tracks.dtypes)
 
 
 def test_the_catalogues_text_is_read_as_arrow_strings_by_every_reader(seed_catalogue):

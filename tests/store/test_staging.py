@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from songscope.clean import read_and_clean
 from songscope.config import Settings
 from songscope.store import catalogue, db, staging
-from songscope.store.catalogue import InMemoryIngest, write_ingest
+from songscope.store.catalogue import write_ingest
+from songscope.store.clean_ingest import InMemoryIngest
 from songscope.store.runs import new_id
 from songscope.store.store import Store
 from tests.conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, _fresh_database

@@ -19,7 +19,7 @@ from songscope import schema
 from songscope.clean import CleanReport
 from songscope.errors import UserError
 from songscope.schema import SPOTIFY, FeatureSet
-from songscope.store.catalogue import CleanIngest
+from songscope.store.clean_ingest import CleanIngest
 
 if TYPE_CHECKING:  # pragma: no cover
     from songscope.audio.analyze import AudioFile, Rejected
@@ -230,7 +230,7 @@ def cleaned_analysis(results: list, options: IngestOptions, timings: dict[str, f
 
     from songscope.clean import clean
     from songscope.ingest.audio import file_rows, read_analysed
-    from songscope.store.catalogue import InMemoryIngest
+    from songscope.store.clean_ingest import InMemoryIngest
 
     started = time.perf_counter()
     read = read_analysed(results, schema.feature_set(options.features))

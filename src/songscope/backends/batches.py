@@ -31,7 +31,7 @@ from songscope.ingest.sources import IngestResult
 from songscope.memory import release_freed_memory
 from songscope.row_keys import RowKeys, TrackKeys, as_batch, row_keys
 from songscope.store import staging
-from songscope.store.catalogue import ReadHere
+from songscope.store.clean_ingest import ReadHere
 
 #: Rows a batch holds: what the stores are handed at a time, and what is held in memory before
 #: batches go to disk (at a million rows, the ingest's peak is under 1 GiB).
@@ -127,7 +127,7 @@ class Batches:
 
 @dataclass
 class BatchedIngest(ReadHere):
-    """A `store.catalogue.CleanIngest` whose rows wait in `Batches`: each batch is made into tracks
+    """A `store.clean_ingest.CleanIngest` whose rows wait in `Batches`: each batch is made into tracks
     on a second thread while the stores write the one before."""
 
     #: The sources' summaries and rejected rows, without the rows (`ingest.IngestResult`).
@@ -141,6 +141,10 @@ class BatchedIngest(ReadHere):
 
     def clean_report(self) -> dict[str, Any]:
         return self.report.to_dict()
+
+    @property
+    def track_chunk_count(self) -> int:
+        return 0 if self.batches is None or self.keys is None or self.decisions is None else len(self.batches)
 
     def track_chunks(self) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
         batches, keys, decisions = self.batches, self.keys, self.decisions

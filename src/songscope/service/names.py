@@ -25,6 +25,7 @@ to the new version and the old ones are removed.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -140,22 +141,30 @@ class PlacedNames:
     seconds: float = 0.0
 
 
-def placed_alongside(store: Store, part_keys: list[str], starts: np.ndarray) -> PlacedNames | None:
+def placed_alongside(store: Store, part_keys: list[str], starts: np.ndarray, rows_let_go: threading.Event | None = None) -> PlacedNames | None:
     """The names of the catalogue files `part_keys` (starting at the rows `starts`: the
     catalogue an ingest is committing) placed in this process and written nowhere: an ingest's
-    `alongside` (`store.catalogue.write_ingest`), which runs while the database commits, so the
-    names cost the ingest little more than the commit's wait. None for an empty catalogue."""
+    `alongside` (`store.catalogue.write_ingest`), which runs while the database inserts the last
+    rows and commits, so the names cost the ingest little more than the commit's wait. The
+    model is fitted at once (on a sample: a few MB); the placing, whose compiled kernel and
+    arrays come to about 200 MB, waits for `rows_let_go`, so its peak does not add to the
+    rows'. `seconds` are the fit's and the placing's, not the wait. None for an empty catalogue."""
     if not starts[-1]:
         return None
     started = time.perf_counter()
+    release_freed_memory()  # what writing the catalogue's files let go, before the fit adds its own
     model, stored = _current_model(store, (part_keys, starts))
     release_freed_memory()  # the fit's arrays, freed in this thread's own allocator arena
+    seconds = time.perf_counter() - started
+    if rows_let_go is not None:
+        rows_let_go.wait()
+    started = time.perf_counter()
     missing = _unplaced(store, model, part_keys)
     coordinates = {}
     for key in missing:
         coordinates[key] = part_name_coordinates(store.lake, model, key)
         release_freed_memory()  # the file's names and their n-grams
-    return PlacedNames(model, stored, coordinates, time.perf_counter() - started)
+    return PlacedNames(model, stored, coordinates, seconds + time.perf_counter() - started)
 
 
 def keep(store: Store, placed: PlacedNames) -> None:

@@ -22,9 +22,10 @@ LOOKUP_CHUNK = 5_000  # ids per IN (...): under SQLite's 32,766 variables, small
 #: SQLite's page cache for a catalogue write, in KiB: the default 2 MiB makes every insert into
 #: the near-key index (random keys) a trip to the OS; measured on 1,000,000 new tracks, 24.8 s with
 #: the default and 11.4 s with 256 MiB. Since the rows go in in key order (`key_order`), the track
-#: id index appends and 64 MiB does as well as 256 (tracks inserted in 10.0-10.7 s with either, 1M
-#: rows), for 190 MB less at the ingest's peak; with 16 MiB, 9.7 s in key order, 12.9 s in file order.
-BULK_CACHE_KIB = 64 * 1024
+#: id index appends, and 16 MiB does as well as 64 or 256: the 1M ingest in 10.2-10.4 s with 16 or
+#: 64 MiB, its peak 863-886 MB against 918-926; 10,000 rows into that catalogue in 0.88-0.91 s
+#: against 0.83-0.90 (bench/ingest.py's cases, in turn). In file order 16 MiB would cost 3 s more.
+BULK_CACHE_KIB = 16 * 1024
 
 
 @contextmanager

@@ -19,11 +19,12 @@ Here one commit decides both, and there is nothing to reconcile.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -39,6 +40,7 @@ from songscope.memory import release_freed_memory
 from songscope.store import audio_files as audio_files_store
 from songscope.store import db, keys, provenance, staging
 from songscope.store.catalogue_parts import as_read, write_parts
+from songscope.store.clean_ingest import CleanIngest, InMemoryIngest
 from songscope.store.lake import Lake, LakeError
 from songscope.store.legacy_lake import MAINTENANCE, migrate_legacy_lake
 from songscope.textcolumns import arrow_text
@@ -85,103 +87,6 @@ class StoredIngest:
     alongside: Any = None
 
 
-class CleanIngest(Protocol):
-    """One ingest's clean data as a backend hands it to the stores, in chunks of bounded size.
-
-    The local backend has it all in memory and yields one chunk of each; the Spark backend
-    streams it from files its executors wrote, so the driver holds one chunk at a time.
-    """
-
-    #: `ingest.SourceSummary` of every file read.
-    sources: list
-    rows_read: int
-
-    def read_summary(self) -> dict[str, Any]: ...
-
-    def clean_report(self) -> dict[str, Any]: ...
-
-    def track_chunks(self) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]: ...
-
-    def provenance_chunks(self) -> Iterator[pd.DataFrame]: ...
-
-    def rejected_chunks(self) -> Iterator[pd.DataFrame]: ...
-
-    def duplicate_chunks(self) -> Iterator[pd.DataFrame]: ...
-
-    def without_rows(self) -> CleanIngest:
-        """What is left to report once the stores hold this ingest: its sources, read summary,
-        cleaning report and rejected rows, without the tracks, provenance and duplicates that
-        this process may hold (at a million rows, most of the ingest's memory)."""
-        ...
-
-    #: Whether the data is in files that workers can load themselves (`load_in_parallel`), not
-    #: in this process only.
-    in_workers: bool
-
-    def load_in_parallel(self, job: staging.ParallelLoad) -> staging.Loaded:
-        """Have workers load the tracks, provenance and rejected rows into `job`'s staging tables
-        and its lake (see `store.staging`); only asked where `in_workers`."""
-        ...
-
-
-class ReadHere:
-    """What a `CleanIngest` whose sources this process read reports of them: its `read`, an
-    `ingest.IngestResult` (the sources' summaries and rejected rows)."""
-
-    read: Any
-
-    @property
-    def sources(self) -> list:
-        return self.read.sources
-
-    @property
-    def rows_read(self) -> int:
-        return self.read.rows_read
-
-    def read_summary(self) -> dict[str, Any]:
-        return self.read.summary()
-
-    def rejected_chunks(self):
-        yield self.read.rejected
-
-
-@dataclass
-class InMemoryIngest(ReadHere):
-    """A `CleanIngest` held in memory: an `ingest.IngestResult` and its `clean.CleanResult`."""
-
-    read: Any
-    cleaned: Any
-
-    def clean_report(self) -> dict[str, Any]:
-        return self.cleaned.report.to_dict()
-
-    def track_chunks(self):
-        yield self.cleaned.tracks, self.cleaned.near_keys
-
-    def provenance_chunks(self):
-        yield self.cleaned.provenance
-
-    def duplicate_chunks(self):
-        yield self.cleaned.duplicates
-
-    def without_rows(self) -> InMemoryIngest:
-        cleaned = self.cleaned
-        emptied = replace(cleaned, tracks=_empty_like(cleaned.tracks), provenance=_empty_like(cleaned.provenance),
-                          duplicates=_empty_like(cleaned.duplicates), near_keys=None)
-        return InMemoryIngest(self.read, emptied)
-
-    in_workers = False
-
-    def load_in_parallel(self, job: staging.ParallelLoad) -> staging.Loaded:
-        raise NotImplementedError("an ingest held in this process is loaded by the stores' writer")
-
-
-def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
-    """A frame of no rows with `frame`'s columns and types, sharing nothing with it: an empty
-    slice is a view that keeps every row's arrays alive (numpy's blocks, Arrow's text buffers)."""
-    return pd.DataFrame({name: pd.Series([], dtype=frame[name].dtype) for name in frame.columns}, columns=frame.columns)
-
-
 #: The ingest record's rejected rows in the lake, as written for every backend (its provenance: `store.provenance`).
 REJECTED_SCHEMA = pa.schema([("source", pa.string()), ("line", pa.int64()), ("columns", pa.string()), ("reason", pa.string()), ("raw", pa.string())])
 
@@ -205,7 +110,7 @@ def catalogue_transaction(database: sa.Engine) -> Iterator[sa.Connection]:
 
 def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, cleaned=None, data: CleanIngest | None = None,
                  feature_set: str = "spotify", audio_files: pd.DataFrame | None = None,
-                 alongside: Callable[[list[str], np.ndarray], Any] | None = None) -> StoredIngest:
+                 alongside: Callable[[list[str], np.ndarray, threading.Event], Any] | None = None) -> StoredIngest:
     """Store one ingest in the database and the lake: one transaction, which holds the catalogue's
     lock and lists the lake's new files in the manifest, so a failure or kill at any point leaves
     both as they were. Pass `read` (an `ingest.IngestResult`) and `cleaned` (a `clean.CleanResult`),
@@ -214,11 +119,15 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
     they were analysed from (`audio_files.record`), are noted in the same transaction.
 
     `alongside`, when given, runs on a thread of its own once this process has written the new
-    catalogue files, while the database builds its indexes, records the rest and commits: it is
-    called with the catalogue's track files as the commit will leave them (`track_parts`'s
-    keys and starts; the lock keeps them so) and must write nothing, for the commit may yet
-    fail; what it returns is the result's `alongside`. Not called when the ingest adds no file,
-    nor when workers wrote them."""
+    catalogue files: where `data` counts its chunks ahead (`track_chunk_count`), as soon as the
+    last chunk's files are written, while the database still inserts its rows; else once every
+    chunk is stored. It runs on while the database builds its indexes, records the rest and
+    commits. It is called with the catalogue's track files as the commit will leave them
+    (`track_parts`'s keys and starts; the lock keeps them so) and an event set once every
+    chunk's rows are inserted and let go (or the ingest has failed): work that would add its
+    peak to theirs waits for it. It must write nothing, for the commit may yet fail; what it
+    returns is the result's `alongside`. Not called when the ingest adds no file, nor when
+    workers wrote them."""
     data = data if data is not None else InMemoryIngest(read, cleaned)
     lake = store.lake
     migrate_legacy_lake(store.db, store.lake)
@@ -228,6 +137,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
     computing: Future | None = None
     # Its thread starts only if `alongside` is submitted.
     beside_commit = ThreadPoolExecutor(1, thread_name_prefix="alongside-commit")
+    rows_let_go = threading.Event()
     try:
         with catalogue_transaction(store.db) as conn:
             db.hold_catalogue(conn, run_id)
@@ -235,6 +145,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
             swept = _sweep(conn, lake)
             swept_tables = staging.drop_dead(store.db)
             reach("ingest:swept")
+            committed_files = db.catalogue_manifest(conn)  # what the new files join, as the lock keeps it
             files: list[tuple[str, int, int]] = []
             label_files: list[tuple[str, int, int]] = []
 
@@ -265,12 +176,17 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                     # The lake's files of a chunk's new tracks are written on a second thread while the
                     # database inserts them: Parquet's encoder and the database's engine each free the
                     # interpreter while they work, so the two overlap on two cores.
+                    last_chunk = None if data.track_chunk_count is None else data.track_chunk_count - 1
                     with ThreadPoolExecutor(1, thread_name_prefix="catalogue-parts") as beside, writer.loading(data.rows_read):
-                        for tracks, near_keys in data.track_chunks():
+                        for number, (tracks, near_keys) in enumerate(data.track_chunks()):
                             parts: list[Future] = []
 
-                            def write_beside(new_tracks: pd.DataFrame, first_number: int = len(files), parts=parts) -> None:
+                            def write_beside(new_tracks: pd.DataFrame, first_number: int = len(files), parts=parts,
+                                             earlier: tuple = tuple(files), last: bool = number == last_chunk) -> None:
+                                nonlocal computing
                                 parts.append(beside.submit(write_parts, lake, run_id, new_tracks, first_number=first_number))
+                                if last and alongside is not None:  # its files are the last: the catalogue-to-be is known
+                                    computing = beside_commit.submit(_run_alongside, alongside, committed_files, earlier, parts[0], rows_let_go)
 
                             _, label_updates = writer.add_tracks(tracks, near_keys, while_inserting=write_beside)
                             files += parts[0].result()
@@ -278,8 +194,9 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                             # Both stores have the chunk: its rows go now, not when the next
                             # chunk replaces them (a million tracks held through the commit).
                             del tracks, near_keys, label_updates
-                        if alongside is not None and files:  # before the indexes are built, as `loading` ends
-                            computing = beside_commit.submit(alongside, *_catalogue_after(conn, files))
+                        if alongside is not None and computing is None:  # chunks not counted ahead: before the indexes are built
+                            computing = beside_commit.submit(_run_alongside, alongside, committed_files, files, None, rows_let_go)
+                        rows_let_go.set()
 
                 # Rows an earlier ingest recorded can only come from a source read before (same URI and content).
                 recorded = provenance.recorded(conn, lake, writer.known_sources)
@@ -317,6 +234,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
     finally:
         if staged is not None:  # after the transaction: it read them, and PostgreSQL would make the drop wait for it
             staging.drop(store.db, staged)
+        rows_let_go.set()  # a failed ingest's rows are let go as it unwinds
         beside_commit.shutdown(wait=True)  # the alongside ends with the ingest, failed or not
     reach("ingest:committed")
     store.forget()
@@ -325,12 +243,17 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                         timings, computed)
 
 
-def _catalogue_after(conn: sa.Connection, new_files: list[tuple[str, int, int]]) -> tuple[list[str], np.ndarray]:
-    """The track files in reading order (and the row each starts at, then the total) as the
-    transaction on `conn` will leave them with `new_files` listed: the manifest is read under
-    the catalogue's lock, so nothing else changes it before the commit."""
+def _run_alongside(alongside: Callable, committed: pd.DataFrame, earlier: Sequence[tuple[str, int, int]], written: Future | None,
+                   rows_let_go: threading.Event) -> Any:
+    """`write_ingest`'s `alongside`, once the last chunk's files (`written`, after those of the
+    `earlier` chunks) are in the lake, with the track files in reading order (and the row each
+    starts at, then the total) as the commit will leave them: the `committed` manifest, read
+    under the catalogue's lock, and the new files after it. None when the ingest adds no file."""
+    new_files = [*earlier, *(written.result() if written is not None else [])]
+    if not new_files:
+        return None
     listed = pd.DataFrame([(key, db.TRACKS, rows) for key, rows, _ in new_files], columns=["lake_key", "content", "rows"])
-    return _track_starts(pd.concat([db.catalogue_manifest(conn), listed], ignore_index=True))
+    return alongside(*_track_starts(pd.concat([committed, listed], ignore_index=True)), rows_let_go)
 
 
 def _track_starts(files: pd.DataFrame) -> tuple[list[str], np.ndarray]:

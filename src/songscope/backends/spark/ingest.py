@@ -13,7 +13,7 @@ artist, track name and duration; labels merged in reading order; outliers flagge
 The few conflicting groups are described by `clean.describe_conflicts`, the local wording.
 
 The results are written by the executors as Parquet files to a staging folder, and handed to the
-stores as a `store.catalogue.CleanIngest` that reads one file at a time, so the driver holds one
+stores as a `store.clean_ingest.CleanIngest` that reads one file at a time, so the driver holds one
 bounded chunk (at most `store.catalogue_parts.PART_ROWS` tracks) whatever the catalogue's size. The
 stores then commit as for the local backend: all or nothing.
 """
@@ -141,7 +141,7 @@ def _note_table(target: pa.Schema, index: int, kind: str, text: str) -> pa.Table
 
 @dataclass
 class StagedIngest:
-    """A `store.catalogue.CleanIngest` read back one staged file at a time."""
+    """A `store.clean_ingest.CleanIngest` read back one staged file at a time."""
 
     sources: list
     rows_read: int
@@ -165,6 +165,8 @@ class StagedIngest:
     def _frames(self, what: str) -> Iterator[pd.DataFrame]:
         for uri, _ in self.files[what]:
             yield read_scratch(uri, self.s3_endpoint).drop(columns=[_ORDER_FILE], errors="ignore")
+
+    track_chunk_count = None  # as many as the executors' files hold: known once they are read
 
     def track_chunks(self):
         """Chunks of `PART_ROWS` tracks (the last one smaller), whatever size the executors' files
