@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from songscope import schema
-from songscope.clean import clean
+from songscope.clean import clean, decide, provenance_of
 from songscope.errors import UserError
 from songscope.ingest import read_sources
+from songscope.row_keys import as_batch, row_keys
 from tests.conftest import TIDYTUESDAY, benchmark_file
 
 
@@ -43,6 +44,25 @@ def test_every_input_row_keeps_its_source(seed_clean):
     # A track in world and brazil lists both files.
     per_track = provenance.groupby("track_id")["source"].nunique()
     assert (per_track >= 2).sum() > 4_000
+
+
+TRACKS = "abbc"
+
+
+@pytest.mark.parametrize("lines", [[2, 3, 5, 9], [2, 3, 3, 9], [9, 5, 3, 2]], ids=["rising", "a line twice", "falling"])
+def test_provenance_of_one_source_credits_each_row_read_once(lines):
+    """A span of one source whose lines rise skips the search for repeated rows: it gives what the
+    search gives, and a row read twice (its line repeated) is still credited once."""
+    row = {c: 1 for c in schema.CANONICAL_COLUMNS} | {"artist_name": "x", "track_name": "y", "duration_ms": 100}
+    frame = pd.DataFrame([row | {"track_id": track, "track_name": track, "source": "f", "line": line} for track, line in zip(TRACKS, lines)])
+    work = as_batch(frame)
+    keys = row_keys(work)
+    decisions = decide(keys, list(work.columns), lambda rows: work.iloc[rows].set_axis(rows))
+    one_source = provenance_of(slice(0, len(work)), "f", keys, decisions)
+    each_row = provenance_of(slice(0, len(work)), work[schema.SOURCE_COLUMN].to_numpy(), keys, decisions)
+    pd.testing.assert_frame_equal(one_source, each_row)
+    expected = list(dict.fromkeys(zip(TRACKS, lines)))  # (track, line), each row once, in reading order
+    assert list(zip(one_source["track_id"], one_source[schema.LINE_COLUMN])) == expected
 
 
 def test_labels_of_merged_rows_are_all_kept():
