@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -86,6 +87,9 @@ def test_key_order_is_the_order_of_the_key_as_bytes():
     lower, accents after ASCII; a composite key by its first column, then the next."""
     ids = ["b", "a", "B", "é", "e", "a0"]
     assert [ids[i] for i in bulk.key_order(_TABLE, pd.DataFrame({"id": pd.Series(ids, dtype=TEXT)}))] == ["B", "a", "a0", "b", "e", "é"]
+    # As a CSV's text is read: in chunks, sorted across them.
+    chunked = pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array([ids[:2], ids[2:3], ids[3:]], pa.large_string())))
+    assert [ids[i] for i in bulk.key_order(_TABLE, pd.DataFrame({"id": chunked}))] == ["B", "a", "a0", "b", "e", "é"]
     pair = sa.Table("pair", sa.MetaData(), sa.Column("track_id", sa.String(8), primary_key=True), sa.Column("position", sa.Integer, primary_key=True))
     frame = pd.DataFrame({"track_id": ["t2", "t1", "t2", "t1"], "position": [1, 1, 0, 0]})
     assert bulk.key_order(pair, frame).tolist() == [3, 1, 2, 0]

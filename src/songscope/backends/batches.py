@@ -215,7 +215,7 @@ def read_and_clean_in_batches(urls: list[str], *, encoding: str, delimiter: str,
 
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="read-part") as pool:
-            parts = plan_parts(urls, encoding=encoding, s3_endpoint=s3_endpoint, pool=pool, **plan_options)
+            parts = plan_parts(urls, encoding=encoding, s3_endpoint=s3_endpoint, pool=pool, workers=workers, **plan_options)
             for part, (frame, part_keys, part_rejected, summary) in read_in_parts(parts, work, pool=pool, ahead=workers):
                 if progress:
                     of_file = [p for p in parts if p.file_index == part.file_index]

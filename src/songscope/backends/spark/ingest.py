@@ -94,11 +94,11 @@ def _read_task(task: dict, extras: list[str], encoding: str, delimiter: str, s3_
     target = read_schema(extras)
     url, index = task["url"], task["file_index"]
     if task["byte_start"] >= 0:
-        part = Part(url, index, "csv", task["byte_start"], task["byte_stop"], task["breaks_before"], first=task["digest"])
+        part = Part(url, index, "csv", task["byte_start"], task["byte_stop"], task["breaks_before"], digest=task["digest"])
     elif task["first_group"] < 0:
         part = Part(url, index)
     else:
-        part = Part(url, index, "parquet", task["first_group"], task["stop_group"], first=task["digest"])
+        part = Part(url, index, "parquet", task["first_group"], task["stop_group"], digest=task["digest"])
     try:
         frame, rejected, summary = read_part(part, encoding=encoding, delimiter=delimiter, s3_endpoint=s3_endpoint)
     except IngestError as exc:
