@@ -109,19 +109,21 @@ def main() -> None:
     if args.against:
         releases.append((args.against, _checkout(args.against)))
     try:
-        _run(args, releases)
+        # The work folder (the synthetic files and every case's database and lake: about 6 GB
+        # with --large 5000000) goes when the run ends, failed or not.
+        with tempfile.TemporaryDirectory(prefix="songscope-bench-") as work:
+            _run(args, releases, Path(work))
     finally:  # a failed case too leaves no checkout behind
         for _, code in releases[1:]:
             subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(code.parent)], check=False)
 
 
-def _run(args: argparse.Namespace, releases: list[tuple[str, Path | None]]) -> None:
-    """Every case, with every release's code in turn; prints the table and the JSON line."""
+def _run(args: argparse.Namespace, releases: list[tuple[str, Path | None]], work: Path) -> None:
+    """Every case, with every release's code in turn, in the folder `work`; prints the table and the JSON line."""
     from songscope.clean import read_and_clean
     from songscope.seed import seed_paths
     from songscope.synth import synthesize
 
-    work = Path(tempfile.mkdtemp(prefix="songscope-bench-"))
     reference = read_and_clean(seed_paths())[1].tracks
     synthetic, small = work / f"synthetic_{args.rows}.csv", work / f"synthetic_{args.increment}.csv"
     t0 = time.perf_counter()
