@@ -300,7 +300,27 @@ class CsvRangeScan:
 
 def scan_csv_range(url: str, start: int, stop: int, s3_endpoint: str | None = None) -> CsvRangeScan:
     """Count the line breaks and quotes of a byte range of a CSV (an executor's share of a big file)."""
-    buffer = np.frombuffer(_read_range(url, start, stop, s3_endpoint), dtype=np.uint8)
+    return scan_csv_bytes(_read_range(url, start, stop, s3_endpoint), start)
+
+
+def scan_csv_bytes(raw: bytes, start: int) -> CsvRangeScan:
+    """`scan_csv_range` of the bytes `raw` that lie from `start` in the file."""
+    stop = start + len(raw)
+    if b'"' not in raw:
+        # No quote (most feature tables): every break lies outside quotes, and the bytes' own
+        # search finds them several times faster than arrays of their places (54 MB: 0.03 s
+        # against 0.2 s; planning a 218 MB file took 0.38 s, all of it before any part is read).
+        breaks = raw.count(b"\n")
+        scan = CsvRangeScan(start, stop, breaks, 0)
+        if breaks:
+            scan.even_break, scan.even_breaks_through = start + raw.index(b"\n"), 1
+        return scan
+    return _scan_quoted(raw, start)
+
+
+def _scan_quoted(raw: bytes, start: int) -> CsvRangeScan:
+    stop = start + len(raw)
+    buffer = np.frombuffer(raw, dtype=np.uint8)
     # The quotes before each break, found by searching the quotes' places: a running count of
     # every byte would take 8 bytes a byte (512 MB for a 64 MiB range).
     quote_at = np.flatnonzero(buffer == 34)
