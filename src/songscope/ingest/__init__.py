@@ -5,14 +5,13 @@ row read ends in exactly one of two places: the validated frame, or the rejected
 source, line, the columns at fault, the reason and its raw content.
 """
 
+from songscope.ingest.csv_ranges import CsvRangeScan, csv_parts
 from songscope.ingest.sources import (
                                       CSV_SUFFIXES,
                                       PARQUET_SUFFIXES,
-                                      CsvRangeScan,
                                       IngestResult,
                                       SourceSummary,
                                       check_delimiter,
-                                      csv_parts,
                                       csv_splittable,
                                       expand_sources,
                                       file_digest,

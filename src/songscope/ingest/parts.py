@@ -18,6 +18,7 @@ import pandas as pd
 
 from songscope import schema
 from songscope.ingest import sources
+from songscope.ingest.csv_ranges import csv_parts
 from songscope.ingest.sources import SourceSummary
 from songscope.ingest.validate import merge_notes
 
@@ -72,7 +73,7 @@ def plan_parts(urls: list[str], *, encoding: str, s3_endpoint: str | None, pool:
         count = -(-size // (csv_part_bytes * workers)) * workers
         bounds = [size * number // count for number in range(count + 1)]
         scans = list(pool.map(lambda r, url=url: sources.scan_csv_range(url, r[0], r[1], s3_endpoint), zip(bounds, bounds[1:])))
-        cuts = sources.csv_parts(scans)
+        cuts = csv_parts(scans)
         parts += [Part(url, index, "csv", a, b, before, digest=number == len(cuts) - 1) for number, (a, b, before) in enumerate(cuts)]
     return parts
 
