@@ -427,10 +427,18 @@ def _read_csv_records(url: str, raw: bytes, header: list[str], delimiter: str, *
             # Only a single-threaded parse knows which record an invalid row was; rare, so re-read.
             invalid.clear()
             table = parse(use_threads=False)
+        record_lines = _record_lines(raw, table.num_rows + len(invalid) + int(header_row), delimiter) + lines_before
+        if len(record_lines) != table.num_rows + len(invalid) + int(header_row):
+            # Fewer records than the file holds: Arrow's threaded reader once (pyarrow 22, in CI)
+            # gave back only the first of a 1.35 MB file's two blocks. Read again on one thread.
+            invalid.clear()
+            table = parse(use_threads=False)
     except pa.ArrowInvalid as exc:
         raise IngestError(f"{url}: cannot be parsed as CSV ({exc})") from exc
+    if len(record_lines) != table.num_rows + len(invalid) + int(header_row):
+        raise IngestError(f"{url}: read as {table.num_rows + len(invalid):,} records but it holds {len(record_lines) - int(header_row):,}; "
+                          "the CSV reader lost some: read it again, and report this if it repeats")
     table = table.rename_columns(header)
-    record_lines = _record_lines(raw, table.num_rows + len(invalid) + int(header_row), delimiter) + lines_before
     # pyarrow numbers records from 1 (the header, when read, is record 1); map to physical lines.
     invalid_records = np.array(sorted(r.line for r in invalid), dtype=np.int64)
     for row in invalid:
