@@ -178,7 +178,11 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                     # interpreter while they work, so the two overlap on two cores.
                     last_chunk = None if data.track_chunk_count is None else data.track_chunk_count - 1
                     with ThreadPoolExecutor(1, thread_name_prefix="catalogue-parts") as beside, writer.loading(data.rows_read):
-                        for number, (tracks, near_keys) in enumerate(data.track_chunks()):
+                        # Counted by hand: enumerate's result tuple would hold each chunk until the next
+                        # one is made, past the generator's release of it.
+                        number = -1
+                        for tracks, near_keys in data.track_chunks():
+                            number += 1
                             parts: list[Future] = []
 
                             def write_beside(new_tracks: pd.DataFrame, first_number: int = len(files), parts=parts,
@@ -188,7 +192,7 @@ def write_ingest(store: Store, *, run_id: str, started_at: datetime, read=None, 
                                 if last and alongside is not None:  # its files are the last: the catalogue-to-be is known
                                     computing = beside_commit.submit(_run_alongside, alongside, committed_files, earlier, parts[0], rows_let_go)
 
-                            _, label_updates = writer.add_tracks(tracks, near_keys, while_inserting=write_beside)
+                            label_updates = writer.add_tracks(tracks, near_keys, while_inserting=write_beside)
                             files += parts[0].result()
                             write_label_updates(label_updates)
                             # Both stores have the chunk: its rows go now, not when the next

@@ -233,11 +233,12 @@ class IngestWriter:
                 self._indexes_deferred = False
 
     def add_tracks(self, clean_tracks: pd.DataFrame, near_keys: np.ndarray | None = None,
-                   while_inserting: Callable[[pd.DataFrame], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Store a chunk of clean tracks; returns the tracks added and the merged labels of the
-        stored tracks this chunk gave labels to. `while_inserting` is handed the tracks to add as
-        soon as they are known, before they are inserted: to start work that can run beside the
-        insert (the lake's files of them)."""
+                   while_inserting: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
+        """Store a chunk of clean tracks; returns the merged labels of the stored tracks this chunk
+        gave labels to. `while_inserting` is handed the tracks to add as soon as they are known,
+        before they are inserted: to start work that can run beside the insert (the lake's files of
+        them). Nothing of the chunk is returned, so that the caller's letting it go frees it (a
+        million tracks held through the next chunk's store, or the commit, were the peak)."""
         conn = self.conn
         if near_keys is None:
             near_keys = track_near_keys(clean_tracks)
@@ -283,7 +284,7 @@ class IngestWriter:
         self.tracks_added += len(track_rows)
         self.tracks_known += int(is_known.sum())
         self.clean_rows += len(clean_tracks)
-        return new_tracks, label_updates
+        return label_updates
 
     def count_provenance(self, rows: int) -> None:
         """Count provenance rows written for this ingest (the lake keeps them: `store.provenance`)."""
