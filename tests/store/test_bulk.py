@@ -3,6 +3,7 @@ COPY and plain inserts store: every type the catalogue uses, NULLs, empty and aw
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -213,6 +214,51 @@ def test_loads_beyond_what_sqlite_can_attach_are_bound_and_a_plain_engine_never_
         bulk.bulk_insert(conn, _TABLE, frames[0])
         assert _attached(conn) == []
     plain.dispose()
+    assert list(staging_folder.iterdir()) == []
+
+
+def test_loads_deferred_to_the_blocks_end_take_one_attachment_however_many(tmp_path, staging_folder, monkeypatch):
+    """Inside `inserts_deferred`, any number of loads of its tables are staged into one copy and
+    go in as the block ends, in the order loaded, each value as binding stores it; a table the
+    block does not name goes in at once. A block that fails stores nothing, and leaves no copy."""
+    import sqlite3
+
+    from songscope.store.connect import engine_for
+
+    other = sa.Table("other_probe", sa.MetaData(), sa.Column("id", sa.String(64), primary_key=True))
+    frames = [_frame(object).assign(id=lambda f, k=k: f["id"] + f"-{k}").sample(frac=1.0, random_state=k) for k in range(5)]
+    stored = {}
+    monkeypatch.setattr(bulk, "STAGE_ROWS", 1)
+    for how in ("deferred", "at once"):
+        database = engine_for(f"sqlite:///{tmp_path / (how.replace(' ', '') + '.db')}")
+        _TABLE.create(database)
+        other.create(database)
+        with database.begin() as conn:
+            conn.connection.dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 2)
+            with bulk.inserts_deferred(conn, [_TABLE]) if how == "deferred" else contextlib.nullcontext():
+                for frame in frames:
+                    bulk.bulk_insert(conn, _TABLE, frame)
+                bulk.bulk_insert(conn, other, pd.DataFrame({"id": ["b", "a"]}))
+                inside = conn.exec_driver_sql("SELECT count(*) FROM bulk_probe").scalar()
+                assert conn.exec_driver_sql("SELECT count(*) FROM other_probe").scalar() == 2
+            assert inside == (0 if how == "deferred" else sum(map(len, frames)))
+            assert len(_attached(conn)) == 2  # the one copy of every deferred load, and the other table's
+        with database.connect() as conn:
+            stored[how] = _typed_rows(conn)
+            assert _attached(conn) == []
+        database.dispose()
+    assert stored["deferred"] == stored["at once"] and len(stored["deferred"]) == sum(map(len, frames))
+    assert list(staging_folder.iterdir()) == []
+
+    database = engine_for(f"sqlite:///{tmp_path / 'failed.db'}")
+    _TABLE.create(database)
+    with pytest.raises(RuntimeError, match="a later chunk"), database.begin() as conn, bulk.inserts_deferred(conn, [_TABLE]):
+        bulk.bulk_insert(conn, _TABLE, frames[0])
+        raise RuntimeError("a later chunk failed")
+    with database.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM bulk_probe").scalar() == 0 and _attached(conn) == []
+        assert bulk._DEFERRED not in conn.info
+    database.dispose()
     assert list(staging_folder.iterdir()) == []
 
 

@@ -164,13 +164,13 @@ def _staged_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, colum
     of rows already made (and about 1.5 s more to make them). The staged table is created from
     the Arrow types, and the copy gives each value its column's affinity, as binding does: the
     stored values and their SQLite types are the bound insert's (tests/store/test_bulk.py).
+    Inside `inserts_deferred`, a load of one of its tables is staged now and copied in as the
+    block ends.
 
     SQLite cannot detach a database a transaction has read until that transaction ends: the
     copies stay attached until the connection goes back to the pool (`release_staged`). False,
     for the caller to bind the rows instead: without ADBC's driver, with a column of a type it
     would write otherwise (`_stages_as_bound`), or with every attachment SQLite allows in use."""
-    import sqlite3
-
     import pyarrow as pa
 
     try:
@@ -179,9 +179,9 @@ def _staged_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, colum
         return False
     if not sa.event.contains(conn.engine, "checkin", release_staged):
         return False  # an engine not made by `connect.engine_for`: nothing would detach the copies
-    raw = conn.connection.dbapi_connection
-    staged = conn.info.setdefault(_STAGED, [])
-    if len(staged) >= raw.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED):
+    deferred = conn.info.get(_DEFERRED)
+    deferred = deferred if deferred is not None and table.name in deferred.tables else None
+    if (deferred is None or deferred.path is None) and not _can_attach(conn):
         return False
     try:
         rows = pa.table({name: _arrow_column(frame[name]) for name in columns})
@@ -195,18 +195,83 @@ def _staged_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, colum
     # them: a whole reordered copy of a million tracks would add about 200 MB to the ingest's peak.
     batches = (batch for start in range(0, len(order), STAGE_SLICE_ROWS)
                for batch in rows.take(order[start : start + STAGE_SLICE_ROWS]).cast(plain).to_batches())
-    folder = tempfile.mkdtemp(prefix="songscope-staged-")
-    path = os.path.join(folder, "rows.db")
-    schema = f"songscope_staged_{len(staged)}"
-    staged.append((schema, folder))
+    if deferred is not None:
+        if deferred.path is None:
+            deferred.schema, deferred.path = _new_staged_copy(conn)
+        name = f"rows_{len(deferred.loads)}"
+        path = deferred.path
+    else:
+        schema, path = _new_staged_copy(conn)
+        name = "rows"
     with closing(adbc.connect(path)) as staging, closing(staging.cursor()) as cursor:
-        cursor.adbc_ingest("rows", pa.RecordBatchReader.from_batches(plain, batches), mode="create")
+        cursor.adbc_ingest(name, pa.RecordBatchReader.from_batches(plain, batches), mode="create")
         staging.commit()
     del rows
-    quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
-    conn.exec_driver_sql(f"ATTACH DATABASE ? AS {schema}", (path,))
-    conn.exec_driver_sql(f"INSERT INTO {conn.dialect.identifier_preparer.format_table(table)} ({quoted}) SELECT {quoted} FROM {schema}.rows")
+    if deferred is not None:
+        deferred.loads.append((table, columns, name))
+    else:
+        _copy_staged(conn, schema, [(table, columns, name)])
     return True
+
+
+#: `Connection.info` key of the loads `inserts_deferred` holds back.
+_DEFERRED = "songscope_deferred"
+
+
+class _Deferred:
+    """The staged loads of an `inserts_deferred` block: one staged copy, attached as it ends."""
+
+    def __init__(self, tables: set[str]):
+        self.tables = tables
+        self.schema: str | None = None
+        self.path: str | None = None
+        self.loads: list[tuple[sa.Table, list[str], str]] = []
+
+
+@contextmanager
+def inserts_deferred(conn: Connection, tables: Iterable[sa.Table]) -> Iterator[None]:
+    """Around many large loads of `tables` into SQLite in one transaction: their staged copies
+    (`_staged_insert`) go into one file as they come, and are copied in, in the order loaded, as
+    the block ends without an error. One attachment however many loads (SQLite allows ten to a
+    connection: an ingest in more chunks had its later ones bound row by row), and each load's
+    rows can be let go as soon as they are staged. Rows loaded inside are not visible inside:
+    only for tables the block does not read back (the tracks of an ingest, whose chunks never
+    share a key). Elsewhere, and for other tables, loads go in at once."""
+    if conn.dialect.name != "sqlite" or _DEFERRED in conn.info:
+        yield
+        return
+    deferred = conn.info[_DEFERRED] = _Deferred({t.name for t in tables})
+    try:
+        yield
+    finally:
+        conn.info.pop(_DEFERRED, None)
+    if deferred.loads:
+        _copy_staged(conn, deferred.schema, deferred.loads)
+
+
+def _can_attach(conn: Connection) -> bool:
+    import sqlite3
+
+    return len(conn.info.get(_STAGED, [])) < conn.connection.dbapi_connection.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED)
+
+
+def _new_staged_copy(conn: Connection) -> tuple[str, str]:
+    """A schema name and a file for a staged copy, listed for `release_staged` to remove."""
+    staged = conn.info.setdefault(_STAGED, [])
+    folder = tempfile.mkdtemp(prefix="songscope-staged-")
+    schema = f"songscope_staged_{len(staged)}"
+    staged.append((schema, folder))
+    return schema, os.path.join(folder, "rows.db")
+
+
+def _copy_staged(conn: Connection, schema: str, loads: list[tuple[sa.Table, list[str], str]]) -> None:
+    """Attach a staged copy as `schema` and copy each of its `loads` (table, columns, staged table) in."""
+    staged = dict(conn.info[_STAGED])
+    conn.exec_driver_sql(f"ATTACH DATABASE ? AS {schema}", (os.path.join(staged[schema], "rows.db"),))
+    preparer = conn.dialect.identifier_preparer
+    for table, columns, name in loads:
+        quoted = ", ".join(preparer.quote(c) for c in columns)
+        conn.exec_driver_sql(f"INSERT INTO {preparer.format_table(table)} ({quoted}) SELECT {quoted} FROM {schema}.{name}")
 
 
 def _plain_type(arrow_type):

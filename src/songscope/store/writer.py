@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from songscope import schema
 from songscope.jsonable import dumps
-from songscope.store.bulk import bulk_insert, in_chunks, indexed_after, one_of
+from songscope.store.bulk import bulk_insert, in_chunks, indexed_after, inserts_deferred, one_of
 from songscope.store.connect import WAIT_SECONDS, DatabaseError, now
 from songscope.store.labels import merge_labels, stored_labels
 from songscope.store.tables import (
@@ -221,14 +221,19 @@ class IngestWriter:
     def loading(self, rows: int) -> Iterator[None]:
         """Around every `add_tracks` of an ingest of about `rows` tracks in several chunks: a large
         first load builds the tracks' indexes once, after its last chunk (`indexed_after`), not
-        after its first. Its later chunks need none: into an empty catalogue, nothing is looked up."""
+        after its first. Its later chunks need none: into an empty catalogue, nothing is looked up.
+        On SQLite, every chunk's tracks and artists go in as the last chunk is stored
+        (`inserts_deferred`): the chunks never share a track id or a near key, so no chunk looks
+        up another's rows."""
         if not self.catalogue_was_empty:
-            yield
+            with inserts_deferred(self.conn, (tracks, track_artists)):
+                yield
             return
         with indexed_after(self.conn, tracks, rows), indexed_after(self.conn, track_artists, rows):
             self._indexes_deferred = True
             try:
-                yield
+                with inserts_deferred(self.conn, (tracks, track_artists)):
+                    yield
             finally:
                 self._indexes_deferred = False
 
