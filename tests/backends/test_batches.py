@@ -33,10 +33,10 @@ def crowded(seed_files) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _in_batches(frame: pd.DataFrame, cuts: list[int], batch_rows: int, hold_rows: int, loose: bool):
+def _in_batches(frame: pd.DataFrame, cuts: list[int], batch_rows: int, hold_rows: int, loose: bool, spill_rows: int | None = None):
     work = as_batch(frame)
     bounds = [0, *sorted(cuts), len(work)]
-    batches = Batches(batch_rows, hold_rows)
+    batches = Batches(batch_rows, hold_rows, batch_rows if spill_rows is None else spill_rows)
     keys = []
     for start, stop in zip(bounds, bounds[1:]):
         part = work.iloc[start:stop].reset_index(drop=True)
@@ -68,8 +68,9 @@ def test_any_cut_into_batches_cleans_as_one_pass(crowded, data, loose):
     cuts = data.draw(st.lists(st.integers(0, n), max_size=5), label="cuts")
     batch_rows = data.draw(st.integers(1, n + 1), label="batch_rows")
     hold_rows = data.draw(st.sampled_from([0, batch_rows, n + 1]), label="hold_rows")
+    spill_rows = data.draw(st.integers(1, n + 1), label="spill_rows")
     expected = clean(crowded, loose=loose)
-    tracks, near, provenance, decisions, _ = _in_batches(crowded, cuts, batch_rows, hold_rows, loose)
+    tracks, near, provenance, decisions, _ = _in_batches(crowded, cuts, batch_rows, hold_rows, loose, spill_rows)
     _same_tracks(tracks, expected.tracks)
     assert np.array_equal(near, expected.near_keys)
     pd.testing.assert_frame_equal(provenance, expected.provenance)
@@ -92,7 +93,7 @@ def test_batches_spill_to_disk_beyond_what_they_hold_and_remove_it(crowded):
     tracks, _, _, _, spilled = _in_batches(crowded, [100, 900], batch_rows=300, hold_rows=300, loose=False)
     assert spilled
     _same_tracks(tracks, clean(crowded).tracks)
-    batches = Batches(batch_rows=10, hold_rows=10)
+    batches = Batches(batch_rows=10, hold_rows=10, spill_rows=10)
     for start in range(0, 40, 10):
         batches.add(as_batch(crowded.iloc[start:start + 10].reset_index(drop=True)))
     batches.finish()
@@ -102,6 +103,25 @@ def test_batches_spill_to_disk_beyond_what_they_hold_and_remove_it(crowded):
                                   crowded.iloc[[35, 2, 17]].reset_index(drop=True))
     batches.close()
     assert not folder.exists()
+
+
+def test_once_batches_spill_each_part_goes_to_disk_as_it_was_read(crowded):
+    """Parts held while they fit, then more than fit: each part waiting and each later one is a
+    batch on disk of its own, not joined to others first; parts smaller than a batch on disk are."""
+    sizes = [10, 10, 10, 10, 3, 3, 3]
+    batches = Batches(batch_rows=25, hold_rows=25, spill_rows=5)
+    start = 0
+    for size in sizes:
+        batches.add(as_batch(crowded.iloc[start:start + size].reset_index(drop=True)))
+        start += size
+    batches.finish()
+    try:
+        assert batches.spilling and all(held is None for held in batches._held)
+        assert [len(batches.batch(n)) for n in range(len(batches))] == [10, 10, 10, 10, 6, 3]
+        assert batches.starts == [0, 10, 20, 30, 40, 46]
+        pd.testing.assert_frame_equal(batches.fetch(np.arange(start)).reset_index(drop=True), crowded.iloc[:start].reset_index(drop=True))
+    finally:
+        batches.close()
 
 
 def _whole(urls, **options):
@@ -128,7 +148,7 @@ def test_sources_read_in_parts_clean_as_read_whole(tmp_path, crowded, seed_files
         urls = [str(path)]
     read, expected = _whole(urls)
     data, _ = read_and_clean_in_batches(urls, encoding="utf-8", delimiter=",", s3_endpoint=None, required=schema.REQUIRED_COLUMNS,
-                                        outlier_rules=schema.SEED_OUTLIER_RULES, loose=False, batch_rows=700, hold_rows=700, workers=2,
+                                        outlier_rules=schema.SEED_OUTLIER_RULES, loose=False, batch_rows=700, hold_rows=700, spill_rows=200, workers=2,
                                         csv_part_bytes=100_000, parquet_part_rows=900)
     try:
         assert data.batches.folder is not None and len(data.batches) > 1 and len(data.spans) > len(urls)
@@ -156,7 +176,7 @@ def test_an_awkward_csv_read_in_parts_gives_what_reading_it_whole_gives(tmp_path
     _awkward_csv(path, _awkward_rows(400), crlf=crlf)
     read, expected = _whole([str(path)])
     data, _ = read_and_clean_in_batches([str(path)], encoding="utf-8", delimiter=",", s3_endpoint=None, required=schema.REQUIRED_COLUMNS,
-                                        outlier_rules=schema.SEED_OUTLIER_RULES, loose=False, batch_rows=50, hold_rows=50,
+                                        outlier_rules=schema.SEED_OUTLIER_RULES, loose=False, batch_rows=50, hold_rows=50, spill_rows=50,
                                         csv_part_bytes=3_000)
     try:
         assert len(data.spans) >= path.stat().st_size // 3_000 - 2 and len(data.batches) > 2
@@ -196,6 +216,7 @@ def test_an_ingest_in_batches_on_disk_stores_what_one_batch_stores(db_url, tmp_p
     files: list[int] = []
     reference, expected = stored(f"sqlite:///{tmp_path / 'reference.db'}", "reference-lake")
     monkeypatch.setattr(batches, "BATCH_ROWS", 700)
+    monkeypatch.setattr(batches, "SPILL_ROWS", 200)  # a part a batch on disk
     monkeypatch.setattr(parts, "CSV_PART_BYTES", 100_000)  # parts of about 300 rows
     outcome, got = stored(db_url, "lake")
     assert files[0] == 1 and files[1] > 3  # one batch, then one catalogue file a batch

@@ -246,7 +246,7 @@ def test_each_chunk_is_let_go_before_the_next_is_made(settings_factory, tmp_path
 
     data, _ = read_and_clean_in_batches([str(_variant(tmp_path, "first", "f"))], encoding="utf-8", delimiter=",", s3_endpoint=None,
                                         required=schema.REQUIRED_COLUMNS, outlier_rules=schema.SEED_OUTLIER_RULES, loose=False,
-                                        batch_rows=500, hold_rows=500, csv_part_bytes=20_000)
+                                        batch_rows=500, hold_rows=500, spill_rows=100, csv_part_bytes=20_000)
     made, alive_when_asked = data.track_chunks, []
 
     def watched():

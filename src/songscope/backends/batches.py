@@ -2,11 +2,11 @@
 streamed to the stores in batches.
 
 Each part of the sources (`ingest.parts`) is read, validated and keyed (`row_keys.row_keys`) on a
-thread of its own. The rows wait in batches of about `BATCH_ROWS`: in memory while the input is
-small enough to hold, on disk beyond it. Cleaning decides on the keys of every row at once
+thread of its own. The rows wait in batches: in memory while the input is small enough to hold
+(`BATCH_ROWS`), on disk beyond it, a part or so a batch (`SPILL_ROWS`). Cleaning decides on the keys of every row at once
 (`clean.decide`), so the result is the one a single pass over the whole input gives, and then each
 batch is made into tracks (`clean.materialise`) while the stores write the one before. Memory is
-bounded by a few batches and the keys (about 100 bytes a row), not by the sources' size.
+bounded by a few batches and the keys (about 85 bytes a row), not by the sources' size.
 """
 
 from __future__ import annotations
@@ -36,14 +36,20 @@ from songscope.store.clean_ingest import ReadHere
 #: Rows a batch holds: what the stores are handed at a time, and what is held in memory before
 #: batches go to disk (at a million rows, the ingest's peak is under 1 GiB).
 BATCH_ROWS = 1_000_000
+#: Rows a batch on disk holds, at least (a part read is never cut): about one part of a big CSV
+#: (`ingest.parts.CSV_PART_BYTES`), so each part goes to disk as it was read, not joined to
+#: others first (a copy of a million rows), and the store stage holds two batches of this size,
+#: the one it stores and the one made beside it, instead of two of `BATCH_ROWS`.
+SPILL_ROWS = 200_000
 
 
 class Batches:
-    """Validated rows in batches, in the order read: in memory up to `hold_rows`, then on disk
-    (in `folder`, removed by `close`). A batch on disk is read back whole when asked for."""
+    """Validated rows in batches, in the order read: in memory up to `hold_rows` (in batches of
+    `batch_rows`), then on disk (in `folder`, removed by `close`), in batches of `spill_rows` or
+    more. A batch on disk is read back whole when asked for."""
 
-    def __init__(self, batch_rows: int = BATCH_ROWS, hold_rows: int = BATCH_ROWS):
-        self.batch_rows, self.hold_rows = batch_rows, hold_rows
+    def __init__(self, batch_rows: int = BATCH_ROWS, hold_rows: int = BATCH_ROWS, spill_rows: int = SPILL_ROWS):
+        self.batch_rows, self.hold_rows, self.spill_rows = batch_rows, hold_rows, spill_rows
         self.starts: list[int] = []  # first row of each batch
         self._held: list[pd.DataFrame | None] = []
         self._files: list[Path | None] = []
@@ -52,12 +58,15 @@ class Batches:
         self.rows = 0
         self.columns: list[str] = []  # of every batch, in order of first appearance
         self.folder: Path | None = None
+        self.spilling = False
 
     def add(self, frame: pd.DataFrame) -> None:
         self.columns += [c for c in frame.columns if c not in self.columns]
         self._pending.append(frame)
         self._pending_rows += len(frame)
-        if self._pending_rows >= self.batch_rows:
+        if not self.spilling and self.rows + self._pending_rows > self.hold_rows:
+            self._start_spilling()
+        if self._pending_rows >= (self.spill_rows if self.spilling else self.batch_rows):
             self._seal()
 
     def finish(self) -> None:
@@ -65,23 +74,34 @@ class Batches:
         if self._pending:
             self._seal()
 
-    def _seal(self) -> None:
-        frame = pd.concat(self._pending, ignore_index=True) if len(self._pending) > 1 else self._pending[0]
-        self._pending, self._pending_rows = [], 0
-        self.starts.append(self.rows)
-        self.rows += len(frame)
-        if self.rows <= self.hold_rows:
-            self._held.append(frame)
-            self._files.append(None)
-            return
-        for number, held in enumerate(self._held):  # the input does not fit: every batch goes to disk
+    def _start_spilling(self) -> None:
+        """The input does not fit: every batch held goes to disk, and every later one."""
+        self.spilling = True
+        for number, held in enumerate(self._held):
             if held is not None:
                 self._files[number] = self._spill(number, held)
                 self._held[number] = None
-        self._held.append(None)
-        self._files.append(self._spill(len(self._files), frame))
-        del frame
         release_freed_memory()
+
+    def _seal(self) -> None:
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        if not self.spilling:
+            self._add_batch(pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0], held=True)
+            return
+        group: list[pd.DataFrame] = []  # each part on its own, unless it is smaller than a batch on disk
+        for number, frame in enumerate(pending):
+            group.append(frame)
+            if sum(map(len, group)) >= self.spill_rows or number == len(pending) - 1:
+                self._add_batch(pd.concat(group, ignore_index=True) if len(group) > 1 else group[0], held=False)
+                group = []
+        del pending, frame
+        release_freed_memory()
+
+    def _add_batch(self, frame: pd.DataFrame, *, held: bool) -> None:
+        self.starts.append(self.rows)
+        self.rows += len(frame)
+        self._held.append(frame if held else None)
+        self._files.append(None if held else self._spill(len(self._files), frame))
 
     def _spill(self, number: int, frame: pd.DataFrame) -> Path:
         if self.folder is None:
@@ -190,7 +210,8 @@ class BatchedIngest(ReadHere):
 
 def read_and_clean_in_batches(urls: list[str], *, encoding: str, delimiter: str, s3_endpoint: str | None, required: tuple[str, ...],
                               outlier_rules: tuple[schema.OutlierRule, ...], loose: bool, progress=None,
-                              batch_rows: int | None = None, hold_rows: int | None = None, workers: int | None = None,
+                              batch_rows: int | None = None, hold_rows: int | None = None, spill_rows: int | None = None,
+                              workers: int | None = None,
                               **plan_options) -> tuple[BatchedIngest, dict[str, float]]:
     """Read, validate and clean `urls` (files, as `ingest.expand_sources` finds them) in parts on
     `workers` threads (one per core); returns the ingest, to store, and the seconds of reading
@@ -200,7 +221,7 @@ def read_and_clean_in_batches(urls: list[str], *, encoding: str, delimiter: str,
     from songscope.ingest.parts import add_part_summary, plan_parts, read_in_parts, read_part
 
     workers = workers or os.cpu_count() or 1
-    batches = Batches(batch_rows or BATCH_ROWS, BATCH_ROWS if hold_rows is None else hold_rows)
+    batches = Batches(batch_rows or BATCH_ROWS, BATCH_ROWS if hold_rows is None else hold_rows, spill_rows or SPILL_ROWS)
     keys: list[RowKeys] = []
     rejected: list[pd.DataFrame] = []
     summaries: dict[int, Any] = {}
