@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from songscope import schema
 from songscope.clean import clean, decide, provenance_of
@@ -202,3 +205,19 @@ def test_ids_whose_hashes_collide_are_never_one_track(seed_files, monkeypatch):
     pd.testing.assert_frame_equal(collided.duplicates, expected.duplicates)
     assert collided.report.to_dict() == expected.report.to_dict()
     assert expected.report.id_conflicts > 0 and expected.report.steps[0].removed > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(st.integers(-3, 3) | st.integers(-(2**63), 2**63 - 1), max_size=60), seed=st.integers(0, 2**16))
+def test_groups_are_found_by_sorting_as_a_hash_table_finds_them(keys, seed):
+    """`_repeated` and `_keep_per_group` (which groups only the rows whose key repeats) agree with
+    counting every key in a hash table and grouping every row."""
+    from songscope.clean import _keep_among, _keep_per_group, _repeated
+
+    values = np.array(keys, dtype=np.int64)
+    codes, _ = pd.factorize(values)
+    np.testing.assert_array_equal(_repeated(values), np.bincount(codes, minlength=1)[codes] > 1 if len(values) else np.zeros(0, bool))
+    np.testing.assert_array_equal(_repeated(values.view(np.uint64)), _repeated(values))
+    preference = np.random.default_rng(seed).permutation(len(values))
+    rows = np.arange(len(values)) * 3 + 5
+    np.testing.assert_array_equal(_keep_per_group(values, preference, rows), _keep_among(values, preference, rows))
