@@ -153,44 +153,45 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
     ids = keys.track_ids
 
     # 1. exact duplicates. Rows equal on every column share their track id, so only rows whose
-    # id repeats need the whole-row comparison (in most catalogues, few or none).
-    id_codes = _id_codes(keys)
-    repeated = np.flatnonzero(np.bincount(id_codes)[id_codes] > 1) if rows else np.empty(0, dtype=np.int64)
+    # id repeats need the whole-row comparison (in most catalogues, few or none). This step and
+    # the next work on those rows alone: arrays of every row, with the sort and hash tables that
+    # made them, were most of deciding's peak (about 2.5 GB at 10M rows).
+    repeated = np.flatnonzero(_repeated(keys.id_hashes))  # a hash that repeats: the id, or (rarely) another id's hash
+    id_codes = _id_codes(keys, repeated)
     repeated_rows = fetch(repeated) if len(repeated) else None
-    first_of_group = np.arange(rows)
+    representative = np.arange(rows)
+    alive = np.ones(rows, dtype=bool)
     if repeated_rows is not None:
         key = pd.util.hash_pandas_object(repeated_rows[canonical], index=False).to_numpy()
-        first_of_group[repeated] = repeated[_first_index_per_key(key)]
-    alive = first_of_group == np.arange(rows)
-    representative = first_of_group
+        representative[repeated] = repeated[_first_index_per_key(key)]
+        alive[repeated] = representative[repeated] == repeated
     report.steps.append(CleanStep("exact duplicates", rows, int(alive.sum())))
 
     # 2. same track id with different values (again only among repeated ids)
-    order = _preference_order(keys.popularity)
-    alive_idx = np.flatnonzero(alive)
-    kept_for_id = alive_idx.copy()
-    contested = np.flatnonzero(np.bincount(id_codes[alive_idx], minlength=id_codes.max(initial=-1) + 1)[id_codes[alive_idx]] > 1)
-    if len(contested):
-        kept_for_id[contested] = _keep_among(id_codes[alive_idx][contested], order[alive_idx][contested], alive_idx[contested])
-    conflicts = kept_for_id != alive_idx
+    remaining = alive[repeated]
+    contested, contested_codes = repeated[remaining], id_codes[remaining]
+    shared = _repeated(contested_codes)
+    contested, contested_codes = contested[shared], contested_codes[shared]
+    kept_for_id = _keep_among(contested_codes, _preference_order(keys.popularity[contested]), contested)
+    conflicts = kept_for_id != contested
     if conflicts.any():
-        dropped, kept = alive_idx[conflicts], kept_for_id[conflicts]
-        by_preference = np.argsort(order[dropped], kind="stable")
+        dropped, kept = contested[conflicts], kept_for_id[conflicts]
+        by_preference = np.argsort(_preference_order(keys.popularity[dropped]), kind="stable")
         dropped, kept = dropped[by_preference], kept[by_preference]
         details = [_differences(repeated_rows, canonical, int(k), int(d)) for k, d in zip(kept, dropped)]
         # One record per track id, however many rows it absorbed (they share its id).
         duplicates.append(counted_conflicts(_duplicate_rows("same track_id, conflicting values", ids, kept, dropped, details)))
-        report.id_conflicts = int(len(np.unique(id_codes[dropped])))
+        report.id_conflicts = int(len(np.unique(contested_codes[conflicts])))
         representative = _repoint(representative, dropped, kept)
         alive[dropped] = False
     # What each step needs no more goes before the next adds its own: at 5M rows, eight arrays
     # of a row each held to the end were about 200 MB of the ingest's peak, which deciding was.
-    del id_codes, alive_idx, kept_for_id, contested, conflicts
+    del id_codes, remaining, contested, contested_codes, shared, kept_for_id, conflicts
     report.steps.append(CleanStep("same track_id", report.steps[-1].rows_after, int(alive.sum())))
 
     # 3. near duplicates: same artist, track name and duration
     alive_idx = np.flatnonzero(alive)
-    kept_for_key = _keep_per_group(keys.near_keys[alive_idx], order[alive_idx], alive_idx)
+    kept_for_key = _keep_per_group(keys.near_keys[alive_idx], keys.popularity, alive_idx)
     merged = kept_for_key != alive_idx
     if merged.any():
         dropped, kept = alive_idx[merged], kept_for_key[merged]
@@ -201,7 +202,7 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
     report.steps.append(CleanStep("same artist, track name and duration", report.steps[-1].rows_after, int(alive.sum())))
 
     # 4. loose near duplicates on normalised names
-    loose_pairs = _loose_pairs(keys, np.flatnonzero(alive), order)
+    loose_pairs = _loose_pairs(keys, np.flatnonzero(alive))
     report.loose_candidates = len(loose_pairs)
     shown = fetch(np.unique(np.array(loose_pairs, dtype=np.int64).reshape(-1))) if loose_pairs else None
     report.loose_examples = [
@@ -347,16 +348,12 @@ def _rule_names(flags: np.ndarray, rules: tuple[str, ...]) -> np.ndarray:
     return names
 
 
-def _id_codes(keys: RowKeys) -> np.ndarray:
-    """A number for each row's track id, the same for the same id: numbered by the ids' hashes
-    (fast), and where a hash repeats by the ids themselves, so a collision never joins two ids."""
-    codes, _ = pd.factorize(keys.id_hashes)
-    codes = codes.astype(np.int64, copy=False)
-    repeated = np.flatnonzero(np.bincount(codes)[codes] > 1) if len(codes) else codes
-    if len(repeated):
-        exact = pc.dictionary_encode(keys.track_ids.take(pa.array(repeated))).indices.to_numpy(zero_copy_only=False)
-        codes[repeated] = codes.max() + 1 + exact.astype(np.int64)
-    return codes
+def _id_codes(keys: RowKeys, rows: np.ndarray) -> np.ndarray:
+    """A number for the track id of each of `rows`, the same for the same id: by the ids
+    themselves, so a collision of their hashes never joins two ids."""
+    if not len(rows):
+        return np.empty(0, dtype=np.int64)
+    return pc.dictionary_encode(keys.track_ids.take(pa.array(rows))).indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _first_index_per_key(key: np.ndarray) -> np.ndarray:
@@ -368,7 +365,9 @@ def _first_index_per_key(key: np.ndarray) -> np.ndarray:
 
 
 def _preference_order(popularity: np.ndarray) -> np.ndarray:
-    """Rank of each row under the keep rule: highest popularity, then first read (0 is best)."""
+    """Rank of each row under the keep rule: highest popularity, then first read (0 is best).
+    Only ranks within a group are compared, so the ranks of any rows, in the order read, may be
+    taken among those rows alone."""
     ranking = np.lexsort((np.arange(len(popularity)), -popularity))
     order = np.empty(len(popularity), dtype=np.int64)
     order[ranking] = np.arange(len(popularity))
@@ -386,13 +385,15 @@ def _repeated(values: np.ndarray) -> np.ndarray:
     return twice[np.minimum(np.searchsorted(twice, values), len(twice) - 1)] == values
 
 
-def _keep_per_group(keys: np.ndarray, preference: np.ndarray, row_index: np.ndarray) -> np.ndarray:
-    """For each row, the row its group keeps (the lowest preference rank): itself where no other
-    row shares its key (most rows), so only the rest are grouped."""
+def _keep_per_group(keys: np.ndarray, popularity: np.ndarray, row_index: np.ndarray) -> np.ndarray:
+    """For each of the rows `row_index` (in the order read), the row its group keeps under the keep
+    rule (`popularity` of every row): itself where no other row shares its key (most rows), so
+    only the rest are grouped and ranked."""
     shared = np.flatnonzero(_repeated(keys))
     winner = row_index.copy()
     if len(shared):
-        winner[shared] = _keep_among(keys[shared], preference[shared], row_index[shared])
+        rows = row_index[shared]
+        winner[shared] = _keep_among(keys[shared], _preference_order(popularity[rows]), rows)
     return winner
 
 
@@ -472,7 +473,7 @@ def _merge_labels(labels: pd.DataFrame, representative: np.ndarray, label_column
     return labels.set_axis(representative).groupby(level=0, sort=False)[label_columns].agg(join)
 
 
-def _loose_pairs(keys: RowKeys, alive_idx: np.ndarray, order: np.ndarray) -> list[tuple[int, int]]:
+def _loose_pairs(keys: RowKeys, alive_idx: np.ndarray) -> list[tuple[int, int]]:
     """(kept, candidate) row pairs: same normalised artist and title, durations within 2 s."""
     rows = alive_idx[keys.loose_named[alive_idx]]
     loose = keys.loose_keys[rows]
@@ -480,7 +481,7 @@ def _loose_pairs(keys: RowKeys, alive_idx: np.ndarray, order: np.ndarray) -> lis
     rows = rows[shared]  # only names that more than one row has can pair (few of all)
     if not len(rows):
         return []
-    sub = pd.DataFrame({"row": rows, "duration": keys.durations[rows], "rank": order[rows], "key": loose[shared]})
+    sub = pd.DataFrame({"row": rows, "duration": keys.durations[rows], "rank": _preference_order(keys.popularity[rows]), "key": loose[shared]})
     pairs = []
     for _, group in sub.sort_values("rank").groupby("key", sort=False):
         pairs += loose_matches(group["row"].to_numpy(), group["duration"].to_numpy())
