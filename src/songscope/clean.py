@@ -184,21 +184,18 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
         report.id_conflicts = int(len(np.unique(contested_codes[conflicts])))
         representative = _repoint(representative, dropped, kept)
         alive[dropped] = False
-    # What each step needs no more goes before the next adds its own: at 5M rows, eight arrays
-    # of a row each held to the end were about 200 MB of the ingest's peak, which deciding was.
     del id_codes, remaining, contested, contested_codes, shared, kept_for_id, conflicts
     report.steps.append(CleanStep("same track_id", report.steps[-1].rows_after, int(alive.sum())))
 
-    # 3. near duplicates: same artist, track name and duration
-    alive_idx = np.flatnonzero(alive)
-    kept_for_key = _keep_per_group(keys.near_keys[alive_idx], keys.popularity, alive_idx)
-    merged = kept_for_key != alive_idx
-    if merged.any():
-        dropped, kept = alive_idx[merged], kept_for_key[merged]
+    # 3. near duplicates: same artist, track name and duration (every row's key as it is, where
+    # every row is still there: most inputs)
+    alive_idx = None if alive.all() else np.flatnonzero(alive)
+    dropped, kept = _merged_per_group(keys.near_keys if alive_idx is None else keys.near_keys[alive_idx], keys.popularity, alive_idx)
+    del alive_idx
+    if len(dropped):
         duplicates.append(_duplicate_rows("same artist, track name and duration", ids, kept, dropped, ["" for _ in dropped]))
         representative = _repoint(representative, dropped, kept)
         alive[dropped] = False
-    del alive_idx, kept_for_key, merged
     report.steps.append(CleanStep("same artist, track name and duration", report.steps[-1].rows_after, int(alive.sum())))
 
     # 4. loose near duplicates on normalised names
@@ -374,30 +371,37 @@ def _preference_order(popularity: np.ndarray) -> np.ndarray:
     return order
 
 
+#: Values looked up at a time by `_repeated`: its temporaries are a slice's, not the input's.
+_LOOKUP_SLICE = 1 << 20
+
+
 def _repeated(values: np.ndarray) -> np.ndarray:
     """Whether each value occurs more than once. By sorting a copy, not by a hash table of every
     value (about 40 bytes a value: 400 MB at 10M rows, the ingest's peak while deciding)."""
     ordered = np.sort(values)
     twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     del ordered
-    if not len(twice):
-        return np.zeros(len(values), dtype=bool)
-    return twice[np.minimum(np.searchsorted(twice, values), len(twice) - 1)] == values
+    found = np.zeros(len(values), dtype=bool)
+    if len(twice):
+        for start in range(0, len(values), _LOOKUP_SLICE):
+            part = values[start : start + _LOOKUP_SLICE]
+            found[start : start + _LOOKUP_SLICE] = twice[np.minimum(np.searchsorted(twice, part), len(twice) - 1)] == part
+    return found
 
 
-def _keep_per_group(keys: np.ndarray, popularity: np.ndarray, row_index: np.ndarray) -> np.ndarray:
-    """For each of the rows `row_index` (in the order read), the row its group keeps under the keep
-    rule (`popularity` of every row): itself where no other row shares its key (most rows), so
-    only the rest are grouped and ranked."""
+def _merged_per_group(keys: np.ndarray, popularity: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(dropped, kept): each row whose group keeps another row under the keep rule, in the order
+    read, and the row kept. `keys` are those of `rows` (in the order read; None: of every row),
+    `popularity` that of every row. Only rows whose key repeats are grouped and ranked."""
     shared = np.flatnonzero(_repeated(keys))
-    winner = row_index.copy()
-    if len(shared):
-        rows = row_index[shared]
-        winner[shared] = _keep_among(keys[shared], _preference_order(popularity[rows]), rows)
-    return winner
+    members = shared if rows is None else rows[shared]
+    winners = _keep_among(keys[shared], _preference_order(popularity[members]), members)
+    merged = winners != members
+    return members[merged], winners[merged]
 
 
 def _keep_among(keys: np.ndarray, preference: np.ndarray, row_index: np.ndarray) -> np.ndarray:
+    """For each of the rows `row_index`, the row its group (by `keys`) keeps: the lowest `preference` rank."""
     codes, uniques = pd.factorize(keys)
     best = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(best, codes, preference)
