@@ -65,8 +65,8 @@ LOCAL_BYTES_PER_SONG = 1_800
 
 
 #: The local ingest's peak, which streams its rows in batches and holds only every row's keys
-#: (`backends.batches`): measured 973 MB at 1M rows and 1,910 MB at 5M (bench/ingest.py), so
-#: about 0.75 GB and then about 240 bytes a row; with room.
+#: (`backends.batches`): measured 880-920 MB at 1M rows, 1,140-1,190 MB at 5M (bench/ingest.py)
+#: and 2,230-2,370 MB at 10M (a probe), so about 0.75 GB and then up to about 220 bytes a row; with room.
 INGEST_BASE_BYTES = 1 << 30
 INGEST_BYTES_PER_ROW = 400
 
