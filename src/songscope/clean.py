@@ -172,11 +172,12 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
     contested, contested_codes = repeated[remaining], id_codes[remaining]
     shared = _repeated(contested_codes)
     contested, contested_codes = contested[shared], contested_codes[shared]
-    kept_for_id = _keep_among(contested_codes, _preference_order(keys.popularity[contested]), contested)
+    ranks = _preference_order(keys.popularity[contested])
+    kept_for_id = _keep_among(contested_codes, ranks, contested)
     conflicts = kept_for_id != contested
     if conflicts.any():
         dropped, kept = contested[conflicts], kept_for_id[conflicts]
-        by_preference = np.argsort(_preference_order(keys.popularity[dropped]), kind="stable")
+        by_preference = np.argsort(ranks[conflicts], kind="stable")
         dropped, kept = dropped[by_preference], kept[by_preference]
         details = [_differences(repeated_rows, canonical, int(k), int(d)) for k, d in zip(kept, dropped)]
         # One record per track id, however many rows it absorbed (they share its id).
@@ -184,7 +185,7 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
         report.id_conflicts = int(len(np.unique(contested_codes[conflicts])))
         representative = _repoint(representative, dropped, kept)
         alive[dropped] = False
-    del id_codes, remaining, contested, contested_codes, shared, kept_for_id, conflicts
+    del id_codes, remaining, contested, contested_codes, shared, ranks, kept_for_id, conflicts
     report.steps.append(CleanStep("same track_id", report.steps[-1].rows_after, int(alive.sum())))
 
     # 3. near duplicates: same artist, track name and duration (every row's key as it is, where

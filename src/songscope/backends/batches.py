@@ -89,11 +89,13 @@ class Batches:
             self._add_batch(pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0], held=True)
             return
         group: list[pd.DataFrame] = []  # each part on its own, unless it is smaller than a batch on disk
+        group_rows = 0
         for number, frame in enumerate(pending):
             group.append(frame)
-            if sum(map(len, group)) >= self.spill_rows or number == len(pending) - 1:
+            group_rows += len(frame)
+            if group_rows >= self.spill_rows or number == len(pending) - 1:
                 self._add_batch(pd.concat(group, ignore_index=True) if len(group) > 1 else group[0], held=False)
-                group = []
+                group, group_rows = [], 0
         del pending, frame
         release_freed_memory()
 

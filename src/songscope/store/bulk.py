@@ -210,7 +210,7 @@ def _staged_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, colum
     if deferred is not None:
         deferred.loads.append((table, columns, name))
     else:
-        _copy_staged(conn, schema, [(table, columns, name)])
+        _copy_staged(conn, schema, path, [(table, columns, name)])
     return True
 
 
@@ -246,7 +246,7 @@ def inserts_deferred(conn: Connection, tables: Iterable[sa.Table]) -> Iterator[N
     finally:
         conn.info.pop(_DEFERRED, None)
     if deferred.loads:
-        _copy_staged(conn, deferred.schema, deferred.loads)
+        _copy_staged(conn, deferred.schema, deferred.path, deferred.loads)
 
 
 def _can_attach(conn: Connection) -> bool:
@@ -264,10 +264,9 @@ def _new_staged_copy(conn: Connection) -> tuple[str, str]:
     return schema, os.path.join(folder, "rows.db")
 
 
-def _copy_staged(conn: Connection, schema: str, loads: list[tuple[sa.Table, list[str], str]]) -> None:
-    """Attach a staged copy as `schema` and copy each of its `loads` (table, columns, staged table) in."""
-    staged = dict(conn.info[_STAGED])
-    conn.exec_driver_sql(f"ATTACH DATABASE ? AS {schema}", (os.path.join(staged[schema], "rows.db"),))
+def _copy_staged(conn: Connection, schema: str, path: str, loads: list[tuple[sa.Table, list[str], str]]) -> None:
+    """Attach the staged copy at `path` as `schema` and copy each of its `loads` (table, columns, staged table) in."""
+    conn.exec_driver_sql(f"ATTACH DATABASE ? AS {schema}", (path,))
     preparer = conn.dialect.identifier_preparer
     for table, columns, name in loads:
         quoted = ", ".join(preparer.quote(c) for c in columns)
