@@ -232,3 +232,34 @@ def test_groups_are_found_by_sorting_as_a_hash_table_finds_them(keys, data):
         dropped, kept_for = _merged_per_group(these, popularity, None if read is not rows else rows)
         np.testing.assert_array_equal(dropped, read[kept != read])
         np.testing.assert_array_equal(kept_for, kept[kept != read])
+
+
+def _labels_joined_group_by_group(labels: pd.DataFrame, representative: np.ndarray, label_columns: list[str]) -> pd.DataFrame:
+    """What `clean._merge_labels` gives, by the rule written out once per track and column."""
+    def join(values: pd.Series) -> object:
+        seen: dict[str, None] = {}
+        for value in values.dropna():
+            for part in str(value).split("|"):
+                if part != "":
+                    seen.setdefault(part, None)
+        return "|".join(seen) if seen else None
+
+    return labels.set_axis(representative).groupby(level=0, sort=False)[label_columns].agg(join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 5), *[st.none() | st.sampled_from(["a", "b", "a|b", "b|c|", "", "|", "c", "é"])] * 2),
+                    min_size=1, max_size=40))
+def test_labels_are_merged_as_joining_them_track_by_track_merges_them(rows):
+    """The merged labels (each track's values, split on ``|``, unique, in order read) of text as
+    validation gives it (Arrow's) and as Python objects, missing values included, equal those of
+    joining each track's on its own."""
+    from songscope.clean import _merge_labels
+
+    labels = pd.DataFrame({"playlist": pd.Series([r[1] for r in rows], dtype="string[pyarrow]"),
+                           "genre": pd.Series([r[2] for r in rows], dtype=object)})
+    representative = np.array([r[0] * 3 for r in rows], dtype=np.int64)
+    merged = _merge_labels(labels, representative, ["playlist", "genre"])
+    expected = _labels_joined_group_by_group(labels, representative, ["playlist", "genre"])
+    as_text = expected.astype(object).where(expected.notna(), None)  # the values, whatever dtype the aggregation gave back
+    pd.testing.assert_frame_equal(merged, as_text)

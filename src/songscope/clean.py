@@ -465,17 +465,27 @@ def _duplicate_rows(rule: str, ids: pa.Array, kept: np.ndarray, dropped: np.ndar
 
 def _merge_labels(labels: pd.DataFrame, representative: np.ndarray, label_columns: list[str]) -> pd.DataFrame:
     """Every label value of the rows each track absorbed (`labels`, in order read, with the row
-    each became), unique, in order read, joined with ``|``: indexed by the track's row."""
+    each became), unique, in order read, joined with ``|``: indexed by the track's row, in the
+    order each first appears.
 
-    def join(values: pd.Series) -> object:
-        seen: dict[str, None] = {}
-        for value in values.dropna():
-            for part in str(value).split(LABEL_SEPARATOR):
-                if part != "":
-                    seen.setdefault(part, None)
-        return LABEL_SEPARATOR.join(seen) if seen else None
-
-    return labels.set_axis(representative).groupby(level=0, sort=False)[label_columns].agg(join)
+    One pass over the values in plain lists: a pandas aggregation called a Python function for
+    every track and column, about 100 us each (TidyTuesday's 32,833 songs, 7 label columns:
+    2.9 s of its 3.5 s of cleaning)."""
+    tracks = representative.tolist()
+    order = list(dict.fromkeys(tracks))
+    merged = {}
+    for column in label_columns:
+        values = labels[column]
+        present = values.notna().to_numpy()
+        parts: dict[int, dict[str, None]] = {track: {} for track in order}
+        for track, value, there in zip(tracks, values.tolist(), present.tolist()):
+            if there:
+                seen = parts[track]
+                for part in str(value).split(LABEL_SEPARATOR):
+                    if part != "":
+                        seen[part] = None
+        merged[column] = [LABEL_SEPARATOR.join(seen) if seen else None for seen in parts.values()]
+    return pd.DataFrame(merged, index=pd.Index(order, dtype=np.int64), columns=label_columns)
 
 
 def _loose_pairs(keys: RowKeys, alive_idx: np.ndarray) -> list[tuple[int, int]]:
