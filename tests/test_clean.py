@@ -263,3 +263,32 @@ def test_labels_are_merged_as_joining_them_track_by_track_merges_them(rows):
     expected = _labels_joined_group_by_group(labels, representative, ["playlist", "genre"])
     as_text = expected.astype(object).where(expected.notna(), None)  # the values, whatever dtype the aggregation gave back
     pd.testing.assert_frame_equal(merged, as_text)
+
+
+def _conflict_worded_pair_by_pair(kept: pd.Series, dropped: pd.Series) -> str:
+    """What `clean.describe_conflicts` says of one pair, by the rule written out value by value."""
+    def same(a: object, b: object) -> bool:
+        if pd.isna(a) or pd.isna(b):
+            return bool(pd.isna(a) and pd.isna(b))
+        return bool(a == b)
+
+    return "; ".join(f"{c}: kept {kept[c]}, dropped {dropped[c]}" for c in kept.index if not same(kept[c], dropped[c]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.tuples(st.none() | st.sampled_from(["a", "b", "é", "nan"]), st.none() | st.integers(-2, 2),
+                                 st.sampled_from([0.1, 1e-05, -0.0, 0.0, float("nan"), 120.5])), min_size=2, max_size=12),
+       data=st.data())
+def test_conflicts_are_worded_as_comparing_each_pair_words_them(values, data):
+    """`describe_conflicts` over all pairs at once says what comparing each pair's rows value by
+    value says: Arrow text, integers and floats, missing values (NA and NaN) included."""
+    from songscope.clean import describe_conflicts
+
+    rows = pd.DataFrame({"track_name": pd.Series([v[0] for v in values], dtype="string[pyarrow]"),
+                         "key": pd.array([v[1] for v in values], dtype="Int64"),
+                         "tempo": np.array([v[2] for v in values])}).set_axis(np.arange(len(values)) * 2 + 5)
+    pairs = data.draw(st.lists(st.tuples(st.sampled_from(list(rows.index)), st.sampled_from(list(rows.index))), max_size=20), label="pairs")
+    kept = np.array([k for k, _ in pairs], dtype=np.int64)
+    dropped = np.array([d for _, d in pairs], dtype=np.int64)
+    expected = [_conflict_worded_pair_by_pair(rows.loc[k], rows.loc[d]) for k, d in pairs]
+    assert describe_conflicts(rows, kept, dropped) == expected

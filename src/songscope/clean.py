@@ -179,7 +179,7 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
         dropped, kept = contested[conflicts], kept_for_id[conflicts]
         by_preference = np.argsort(ranks[conflicts], kind="stable")
         dropped, kept = dropped[by_preference], kept[by_preference]
-        details = [_differences(repeated_rows, canonical, int(k), int(d)) for k, d in zip(kept, dropped)]
+        details = describe_conflicts(repeated_rows[canonical], kept, dropped)  # labels are merged, not in conflict
         # One record per track id, however many rows it absorbed (they share its id).
         duplicates.append(counted_conflicts(_duplicate_rows("same track_id, conflicting values", ids, kept, dropped, details)))
         report.id_conflicts = int(len(np.unique(contested_codes[conflicts])))
@@ -418,17 +418,6 @@ def _repoint(representative: np.ndarray, dropped: np.ndarray, kept: np.ndarray) 
     return target[representative]
 
 
-def _same(a: object, b: object) -> bool:
-    """Equal, where two missing values are equal and missing never equals a value (pd.NA-safe)."""
-    if pd.isna(a) or pd.isna(b):
-        return bool(pd.isna(a) and pd.isna(b))
-    return bool(a == b)
-
-
-def _differences(rows: pd.DataFrame, columns: list[str], kept: int, dropped: int) -> str:
-    return describe_conflict(rows.loc[kept, columns], rows.loc[dropped, columns])  # labels are merged, not in conflict
-
-
 #: Between the details of the rows one record counts.
 DETAIL_SEPARATOR = " | "
 
@@ -444,13 +433,25 @@ def counted_conflicts(rows: pd.DataFrame) -> pd.DataFrame:
     return counted[DUPLICATE_COLUMNS]
 
 
-def describe_conflict(kept: pd.Series, dropped: pd.Series) -> str:
-    """How a dropped row differs from the kept one, column by column (``popularity: kept 57, dropped 56``)."""
-    return "; ".join(
-        f"{column}: kept {kept[column]}, dropped {dropped[column]}"
-        for column in kept.index
-        if not _same(kept[column], dropped[column])
-    )
+def describe_conflicts(rows: pd.DataFrame, kept: np.ndarray, dropped: np.ndarray) -> list[str]:
+    """How each dropped row differs from the row kept in its place (rows of `rows` by index
+    label, pairwise), column by column: ``popularity: kept 57, dropped 56; ...``. Two missing
+    values are equal, and missing never equals a value.
+
+    Column by column over all the pairs, then worded only where they differ: a pandas row per
+    pair, compared value by value, cost about 300 us a pair (100,000 conflicting rows: 29 s)."""
+    details: list[list[str]] = [[] for _ in range(len(kept))]
+    for column in rows.columns:
+        values = rows[column]
+        kept_values = values.loc[kept].to_numpy(dtype=object)
+        dropped_values = values.loc[dropped].to_numpy(dtype=object)
+        kept_missing, dropped_missing = pd.isna(kept_values), pd.isna(dropped_values)
+        both = ~kept_missing & ~dropped_missing
+        differ = kept_missing != dropped_missing
+        differ[both] = kept_values[both] != dropped_values[both]
+        for pair in np.flatnonzero(differ).tolist():
+            details[pair].append(f"{column}: kept {kept_values[pair]}, dropped {dropped_values[pair]}")
+    return ["; ".join(parts) for parts in details]
 
 
 def _duplicate_rows(rule: str, ids: pa.Array, kept: np.ndarray, dropped: np.ndarray, details: list[str]) -> pd.DataFrame:

@@ -207,21 +207,25 @@ def _loose_pairs(survivors: DataFrame) -> DataFrame:
 
 def _describe_conflicts(contested: DataFrame) -> DataFrame:
     """(rule, kept, dropped, detail, dropped_rows): one record per contested track id, its rows
-    that the preferred row replaced worded by `clean.describe_conflict` and counted by
+    that the preferred row replaced worded by `clean.describe_conflicts` and counted by
     `clean.counted_conflicts`, as the local backend does (labels are merged, not compared)."""
     columns = list(schema.CANONICAL_COLUMNS)
     integer = [c.name for c in schema.NUMERIC_COLUMNS if c.integer]
 
     def describe(group: pd.DataFrame) -> pd.DataFrame:
-        from songscope.clean import counted_conflicts, describe_conflict
+        import numpy as np
 
-        group = group.sort_values("_rank")
+        from songscope.clean import counted_conflicts, describe_conflicts
+
+        group = group.sort_values("_rank").reset_index(drop=True)
         for name in integer:
             group[name] = group[name].astype("Int64")
-        kept = group.iloc[0]
-        out = [("same track_id, conflicting values", kept["track_id"], row["track_id"], describe_conflict(kept[columns], row[columns]), 1)
-               for _, row in group.iloc[1:].iterrows()]
-        return counted_conflicts(pd.DataFrame(out, columns=DUPLICATE_COLUMNS))
+        dropped = np.arange(1, len(group))
+        details = describe_conflicts(group[columns], np.zeros(len(dropped), dtype=np.int64), dropped)
+        out = pd.DataFrame({"rule": "same track_id, conflicting values", "kept_track_id": group["track_id"].iloc[0],
+                            "dropped_track_id": group["track_id"].iloc[1:].to_numpy(dtype=object), "detail": details, "dropped_rows": 1},
+                           columns=DUPLICATE_COLUMNS)
+        return counted_conflicts(out)
 
     return contested.select(*[_quote(c) for c in columns], "_rank").groupBy("track_id").applyInPandas(
         describe, "rule string, kept_track_id string, dropped_track_id string, detail string, dropped_rows long")
