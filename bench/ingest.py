@@ -8,6 +8,7 @@ them as ratios between cases of the same run, not with other machines.
                                                # empty catalogue and into the big one; SQLite and PostgreSQL
     python bench/ingest.py --rows 200000 --no-postgres
     python bench/ingest.py --large 5000000         # adds 5,000,000 rows into SQLite (memory flat in size)
+    python bench/ingest.py --repeats 0             # without the case of rows that repeat ids (default 10%)
     python bench/ingest.py --against v0.36         # every case again with another release's code
                                                    # (a git revision, checked out beside), in turn
 
@@ -103,6 +104,9 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL cases")
     parser.add_argument("--large", type=int, default=0, metavar="ROWS",
                         help="also ingest this many synthetic rows into SQLite (e.g. 5000000: the peak must stay flat in the file's size)")
+    parser.add_argument("--repeats", type=float, default=0.1, metavar="FRACTION",
+                        help="also ingest the synthetic rows with this fraction of them repeating another row's id, with a "
+                             "playlist label, into SQLite, as real dumps repeat a song for each playlist (default 0.1; 0: no such case)")
     parser.add_argument("--against", metavar="REV", help="also run every case with this git revision's code (e.g. the previous release)")
     args = parser.parse_args()
     releases: list[tuple[str, Path | None]] = [("this", None)]
@@ -165,6 +169,14 @@ def _run(args: argparse.Namespace, releases: list[tuple[str, Path | None]], work
         finally:
             for drop in drops:
                 drop()
+    if args.repeats:
+        repeating = work / f"synthetic_{args.rows}_repeats.csv"
+        with_repeats(synthesize(reference, args.rows, seed=0), args.repeats, seed=3).to_csv(repeating, index=False)
+        label = f"{args.rows:,} with {args.repeats:.0%} repeated ids -> sqlite"
+        for release, code in releases:
+            print(f"running {label} ({release}) ...", file=sys.stderr)
+            url = f"sqlite:///{work / (uuid.uuid4().hex[:6] + '.db')}"
+            results.append(run_case(label, [str(repeating)], url, work / f"lake-{uuid.uuid4().hex[:6]}", code) | {"release": release})
     if args.large:
         large = work / f"synthetic_{args.large}.csv"
         synthesize(reference, args.large, seed=2).to_csv(large, index=False)
@@ -184,6 +196,25 @@ def _run(args: argparse.Namespace, releases: list[tuple[str, Path | None]], work
             mine, theirs = (next(r for r in results if r["case"] == case and r["release"] == release) for release, _ in releases)
             print(f"  {case:<44} rows/s {mine['rows_per_s'] / theirs['rows_per_s']:.2f}x, peak {mine['peak_mb'] / theirs['peak_mb']:.2f}x")
     print(json.dumps({"benchmark": "ingest", "against": args.against, "results": results}))
+
+
+def with_repeats(frame, fraction: float, seed: int):
+    """`frame` (synthetic songs) as real dumps hold songs: `fraction` of its rows replaced by copies
+    of other rows (the same id), half of them with another popularity, and every row in a playlist
+    genre, which the copies merge (TidyTuesday's songs: 14% of rows repeat an id)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    frame = frame.assign(playlist_genre=rng.choice(["pop", "rock", "rap", "latin", "edm", "r&b"], len(frame)))
+    count = int(len(frame) * fraction)
+    picked = rng.permutation(len(frame))[: 2 * count]
+    originals, replaced = picked[:count], picked[count:]
+    copies = frame.iloc[originals].copy()
+    changed = rng.random(count) < 0.5
+    copies.loc[changed, "popularity"] = rng.integers(0, 100, int(changed.sum()))
+    copies["playlist_genre"] = rng.choice(["pop", "rock", "rap"], count)
+    frame.iloc[replaced] = copies.to_numpy()
+    return frame
 
 
 def _checkout(revision: str) -> Path:
