@@ -74,12 +74,17 @@ def merge_label_rows(conn: Connection, long: pd.DataFrame, stored_ids: Iterable[
                 .where(one_of(conn, track_labels.c.track_id, chunk), track_labels.c.name.in_(names))
             )
         })
+    if not existing:  # nothing to merge into (every first ingest): the rows as they are, no key of each
+        bulk_insert(conn, track_labels, long)
+        return
     keys = list(zip(long["track_id"], long["name"]))
     is_new = np.fromiter((k not in existing for k in keys), dtype=bool, count=len(keys))
     bulk_insert(conn, track_labels, long[is_new])
-    for (track_id, name), value in zip(np.array(keys, dtype=object)[~is_new], long["value"].to_numpy()[~is_new]):
+    values = long["value"].to_numpy()
+    for position in np.flatnonzero(~is_new).tolist():
+        track_id, name = keys[position]
         old = existing[(track_id, name)].split("|")
-        merged = old + [v for v in str(value).split("|") if v not in old]
+        merged = old + [v for v in str(values[position]).split("|") if v not in old]
         if len(merged) != len(old):
             conn.execute(
                 track_labels.update()
