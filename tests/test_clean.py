@@ -292,3 +292,19 @@ def test_conflicts_are_worded_as_comparing_each_pair_words_them(values, data):
     dropped = np.array([d for _, d in pairs], dtype=np.int64)
     expected = [_conflict_worded_pair_by_pair(rows.loc[k], rows.loc[d]) for k, d in pairs]
     assert describe_conflicts(rows, kept, dropped) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(records=st.lists(st.tuples(st.sampled_from(["same id", "exact"]), st.sampled_from(["a", "b", "c"]), st.sampled_from(["a", "c"]),
+                                  st.none() | st.sampled_from(["", "key: kept 1, dropped 2", "tempo: kept 90.0, dropped 91.0"])),
+                        max_size=30))
+def test_conflicts_are_counted_as_grouping_them_counts_them(records):
+    """`counted_conflicts` gives, record by record in order of first appearance, what grouping the
+    rows and joining each group's distinct details gives."""
+    from songscope.clean import DETAIL_SEPARATOR, DUPLICATE_COLUMNS, counted_conflicts
+
+    rows = pd.DataFrame([(*r, 1) for r in records], columns=DUPLICATE_COLUMNS)
+    grouped = rows.groupby(["rule", "kept_track_id", "dropped_track_id"], sort=False)
+    expected = (grouped["detail"].agg(lambda d: DETAIL_SEPARATOR.join(dict.fromkeys(x for x in d if x))).to_frame()
+                .join(grouped.size().rename("dropped_rows")).reset_index()[DUPLICATE_COLUMNS])
+    pd.testing.assert_frame_equal(counted_conflicts(rows), expected)

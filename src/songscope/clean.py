@@ -423,14 +423,27 @@ DETAIL_SEPARATOR = " | "
 
 
 def counted_conflicts(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per-row conflict records (in order of preference) as one record per (rule, kept, dropped):
-    ``dropped_rows`` counts the rows, ``detail`` joins their distinct details in that order."""
-    def join(details: pd.Series) -> str:
-        return DETAIL_SEPARATOR.join(dict.fromkeys(d for d in details if d))
-
-    grouped = rows.groupby(["rule", "kept_track_id", "dropped_track_id"], sort=False)
-    counted = grouped["detail"].agg(join).to_frame().join(grouped.size().rename("dropped_rows")).reset_index()
-    return counted[DUPLICATE_COLUMNS]
+    """Per-row conflict records (in order of preference) as one record per (rule, kept, dropped),
+    in order of first appearance: ``dropped_rows`` counts the rows, ``detail`` joins their
+    distinct details in that order. Only records of several rows are joined one by one (a pandas
+    aggregation called a Python function for every record: 0.57 s for 100,000)."""
+    codes = rows.groupby(["rule", "kept_track_id", "dropped_track_id"], sort=False).ngroup().to_numpy()
+    counts = np.bincount(codes, minlength=0)
+    first = np.full(len(counts), len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    details = rows["detail"].to_numpy(dtype=object)
+    joined = np.array([d if d else "" for d in details[first].tolist()], dtype=object)
+    several = np.flatnonzero(counts > 1)
+    if len(several):
+        by_record = np.argsort(codes, kind="stable")  # each record's rows together, in order
+        ends = np.cumsum(counts)
+        for record in several.tolist():
+            own = details[by_record[ends[record] - counts[record] : ends[record]]]
+            joined[record] = DETAIL_SEPARATOR.join(dict.fromkeys(d for d in own.tolist() if d))
+    firsts = rows.iloc[first]
+    return pd.DataFrame({"rule": firsts["rule"].to_numpy(), "kept_track_id": firsts["kept_track_id"].to_numpy(),
+                         "dropped_track_id": firsts["dropped_track_id"].to_numpy(), "detail": joined, "dropped_rows": counts},
+                        columns=DUPLICATE_COLUMNS)
 
 
 def describe_conflicts(rows: pd.DataFrame, kept: np.ndarray, dropped: np.ndarray) -> list[str]:
