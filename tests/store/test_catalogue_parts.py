@@ -25,3 +25,21 @@ def test_a_file_from_before_several_artists_is_read_as_the_migration_reads_the_d
     assert read["artist_name"].tolist() == ["X", "Z", "[spunge]"]
     assert read["artists"].tolist() == [f"X{SEPARATOR}Y", "Z", "[spunge]"]
     assert list(read.columns) == ["track_id", "artist_name", "track_name", "artists"]
+
+
+def test_a_catalogue_file_is_written_without_dictionaries_and_reads_back_as_written():
+    import io
+
+    import pyarrow.parquet as pq
+
+    from songscope.store.catalogue_parts import _parquet_bytes
+
+    frame = pd.DataFrame({"track_id": ["a", "b", "c"], "artist_name": ["X", "X", "Z"], "track_name": ["t", "u", "t"],
+                          "artists": ["X", "X", "Z"], "artist_ids": [None, None, None], "popularity": pd.array([1, None, 3], dtype="Int64")})
+    table = _to_arrow(frame)
+    data = _parquet_bytes(table)
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    encodings = {e for g in range(metadata.num_row_groups) for c in range(metadata.num_columns)
+                 for e in metadata.row_group(g).column(c).encodings}
+    assert not encodings & {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    assert pq.read_table(io.BytesIO(data)).equals(table)

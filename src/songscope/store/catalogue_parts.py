@@ -65,8 +65,12 @@ def as_read(table: pa.Table) -> pa.Table:
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
+    """The file's bytes: zstd, without dictionaries. A dictionary is tried on every column and
+    given up on the ones of mostly distinct values (ids, features): zstd finds the repeats of the
+    others as well. 250,000 tracks: written in 0.14 s against 0.21, read in 0.04 against 0.08, and
+    21.1 MB against 24.4 (synthetic); TidyTuesday's 27,316: 2.77 MB against 2.75."""
     buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    pq.write_table(table, buffer, compression="zstd", use_dictionary=False, row_group_size=ROW_GROUP_ROWS)
     return buffer.getvalue()
 
 
