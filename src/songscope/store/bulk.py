@@ -329,12 +329,14 @@ def key_order(table: sa.Table, frame: pd.DataFrame) -> np.ndarray | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from songscope.store import text_order
+
     keys = [c.name for c in table.primary_key.columns]
     if not keys or any(k not in frame.columns for k in keys) or len(frame) < 2:
         return None
-    if len(keys) == 1:  # one array, its chunks joined: 0.29 s for a million track ids, against 0.54 as a table's column
+    if len(keys) == 1:  # one array, its chunks joined, in text_order's order (Arrow's, found faster for ids)
         key = pa.array(frame[keys[0]], from_pandas=True)
-        return pc.sort_indices(key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key).to_numpy()
+        return text_order.sort_indices(key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key)
     key_columns = pa.table({k: pa.array(frame[k], from_pandas=True) for k in keys})
     return pc.sort_indices(key_columns, sort_keys=[(k, "ascending") for k in keys]).to_numpy()
 
