@@ -145,14 +145,17 @@ def staging_folder(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("slice_rows", [100_000, 7])
 @pytest.mark.parametrize("text_dtype", [object, TEXT])
-def test_sqlite_loads_staged_through_adbc_store_what_executemany_stores(tmp_path, staging_folder, text_dtype, slice_rows, monkeypatch):
+@pytest.mark.parametrize("shuffled", [True, False])
+def test_sqlite_loads_staged_through_adbc_store_what_executemany_stores(tmp_path, staging_folder, text_dtype, slice_rows, shuffled, monkeypatch):
     """Every awkward value, NULL, NaN, infinity and bool has the same value and SQLite type, in the
-    same (key) order, gathered whole or in slices of 7 rows; the staged copy is attached while
-    the transaction runs and gone after it."""
+    same (key) order, gathered whole or in slices of 7 rows, from Arrow text in one chunk
+    (shuffled) or in the 30 its frames were joined from; the staged copy is attached while the
+    transaction runs and gone after it."""
     from songscope.store.connect import engine_for
 
     frame = pd.concat([_frame(text_dtype).assign(id=lambda f, k=k: f["id"].astype(str) + f"-{k}") for k in range(30)], ignore_index=True)
-    frame = frame.sample(frac=1.0, random_state=0, ignore_index=True)  # key order is the insert's to make
+    if shuffled:  # key order is the insert's to make either way: the ids of each chunk interleave
+        frame = frame.sample(frac=1.0, random_state=0, ignore_index=True)
     stored = {}
     for how, stage_rows in (("staged", 1), ("executemany", 10**9)):
         database = engine_for(f"sqlite:///{tmp_path / (how + '.db')}")
