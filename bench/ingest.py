@@ -9,6 +9,7 @@ them as ratios between cases of the same run, not with other machines.
     python bench/ingest.py --rows 200000 --no-postgres
     python bench/ingest.py --large 5000000         # adds 5,000,000 rows into SQLite (memory flat in size)
     python bench/ingest.py --repeats 0             # without the case of rows that repeat ids (default 10%)
+    python bench/ingest.py --no-labelled           # without the case of TidyTuesday's songs, copied to --rows
     python bench/ingest.py --against v0.36         # every case again with another release's code
                                                    # (a git revision, checked out beside), in turn
 
@@ -107,6 +108,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=float, default=0.1, metavar="FRACTION",
                         help="also ingest the synthetic rows with this fraction of them repeating another row's id, with a "
                              "playlist label, into SQLite, as real dumps repeat a song for each playlist (default 0.1; 0: no such case)")
+    parser.add_argument("--no-labelled", action="store_true",
+                        help="skip the case of TidyTuesday's songs (data/benchmark: seven labels, 14%% of rows repeat an id) "
+                             "copied to --rows, each copy's ids and titles its own, into SQLite")
     parser.add_argument("--against", metavar="REV", help="also run every case with this git revision's code (e.g. the previous release)")
     args = parser.parse_args()
     releases: list[tuple[str, Path | None]] = [("this", None)]
@@ -177,6 +181,14 @@ def _run(args: argparse.Namespace, releases: list[tuple[str, Path | None]], work
             print(f"running {label} ({release}) ...", file=sys.stderr)
             url = f"sqlite:///{work / (uuid.uuid4().hex[:6] + '.db')}"
             results.append(run_case(label, [str(repeating)], url, work / f"lake-{uuid.uuid4().hex[:6]}", code) | {"release": release})
+    if not args.no_labelled:
+        shaped = work / f"tidytuesday_{args.rows}.csv"
+        tidytuesday_copies(args.rows).to_csv(shaped, index=False)
+        label = f"{args.rows:,} TidyTuesday-shaped -> sqlite"
+        for release, code in releases:
+            print(f"running {label} ({release}) ...", file=sys.stderr)
+            url = f"sqlite:///{work / (uuid.uuid4().hex[:6] + '.db')}"
+            results.append(run_case(label, [str(shaped)], url, work / f"lake-{uuid.uuid4().hex[:6]}", code) | {"release": release})
     if args.large:
         large = work / f"synthetic_{args.large}.csv"
         synthesize(reference, args.large, seed=2).to_csv(large, index=False)
@@ -215,6 +227,20 @@ def with_repeats(frame, fraction: float, seed: int):
     copies["playlist_genre"] = rng.choice(["pop", "rock", "rap"], count)
     frame.iloc[replaced] = copies.to_numpy()
     return frame
+
+
+def tidytuesday_copies(rows: int):
+    """TidyTuesday's songs (a real dump's layout: seven labels, a song repeated for each playlist
+    it is in) copied until there are `rows`, each copy's ids and titles its own (the copy's
+    number appended), so that copies are new songs and each copy's repeats are as the file's."""
+    import pandas as pd
+
+    songs = pd.read_csv(HERE.parent / "data" / "benchmark" / "tidytuesday_2020-01-21" / "spotify_songs.csv")
+    copies = []
+    for number in range(-(-rows // len(songs))):
+        copies.append(songs.assign(track_id=songs["track_id"].astype(str) + f"{number:03d}",
+                                   track_name=songs["track_name"].astype(str) + f" ({number})"))
+    return pd.concat(copies, ignore_index=True).iloc[:rows]
 
 
 def _checkout(revision: str) -> Path:

@@ -308,3 +308,17 @@ def test_conflicts_are_counted_as_grouping_them_counts_them(records):
     expected = (grouped["detail"].agg(lambda d: DETAIL_SEPARATOR.join(dict.fromkeys(x for x in d if x))).to_frame()
                 .join(grouped.size().rename("dropped_rows")).reset_index()[DUPLICATE_COLUMNS])
     pd.testing.assert_frame_equal(counted_conflicts(rows), expected)
+
+
+@pytest.mark.parametrize("text", [object, "string[pyarrow]"])
+def test_loose_candidates_are_reported_as_looking_up_each_pair_reports_them(text):
+    from songscope.clean import _loose_candidates
+
+    shown = pd.DataFrame({"track_id": pd.Series(["a", "b", "c", "d"], dtype=text), "artist_name": pd.Series(["X", "Y", "X", "Ä"], dtype=text),
+                          "track_name": pd.Series(["t", "u", "t (live)", "v"], dtype=text)}, index=[3, 8, 9, 20])
+    pairs = [(3, 9), (3, 20), (8, 20), (9, 3)]
+    expected = pd.DataFrame([{"kept_track_id": shown.at[k, "track_id"], "kept": f"{shown.at[k, 'artist_name']} - {shown.at[k, 'track_name']}",
+                              "candidate_track_id": shown.at[d, "track_id"], "candidate": f"{shown.at[d, 'artist_name']} - {shown.at[d, 'track_name']}"}
+                             for k, d in pairs], columns=["kept_track_id", "kept", "candidate_track_id", "candidate"])
+    pd.testing.assert_frame_equal(_loose_candidates(shown, pairs), expected)
+    assert _loose_candidates(None, []).empty and list(_loose_candidates(None, []).columns) == list(expected.columns)
