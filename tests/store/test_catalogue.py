@@ -151,6 +151,32 @@ def test_labels_a_later_ingest_gives_a_stored_track_reach_the_lake(settings_fact
         assert catalogue.health(store).lake_tracks == 2
 
 
+def test_labels_merged_in_ranges_of_tracks_are_the_labels_merged_at_once(settings_factory, tmp_path, monkeypatch):
+    """TidyTuesday's songs (seven labels, songs repeated for each playlist), then some of them
+    again with another genre: the labels stored are the same whether each ingest merges them at
+    once or in ranges of track ids (into the empty catalogue: staged, copied in as the load ends;
+    into the stored one: looking up what the ranges before wrote)."""
+    from songscope.store import writer
+    from tests.conftest import TIDYTUESDAY, benchmark_file
+
+    songs = pd.read_csv(benchmark_file(TIDYTUESDAY))
+    later = tmp_path / "later.csv"
+    songs.iloc[:60].assign(playlist_genre="later-genre").to_csv(later, index=False)
+    stored = {}
+    for how, first, second in (("at once", 10**9, 10**9), ("in ranges", 5_000, 7)):
+        settings = settings_factory(db_url=f"sqlite:///{tmp_path / (how + '.db')}", lake_url=str(tmp_path / how))
+        monkeypatch.setattr(writer, "LABEL_SLICE_TRACKS", first)
+        ingest([str(benchmark_file(TIDYTUESDAY))], settings)
+        monkeypatch.setattr(writer, "LABEL_SLICE_TRACKS", second)
+        ingest([str(later)], settings)
+        database = db.connect(settings.db_url)
+        stored[how] = db.read_table(database, db.track_labels).sort_values(["track_id", "name"], ignore_index=True)
+        database.dispose()
+    pd.testing.assert_frame_equal(stored["in ranges"], stored["at once"])
+    genres = stored["at once"][stored["at once"]["name"] == "playlist_genre"].set_index("track_id")["value"]
+    assert len(stored["at once"]) > 150_000 and genres.str.endswith("|later-genre").sum() >= 50
+
+
 def _write(settings, path: Path, alongside) -> catalogue.StoredIngest:
     from datetime import UTC, datetime
 

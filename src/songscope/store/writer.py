@@ -32,8 +32,29 @@ from songscope.store.tables import (
     sources,
     track_artists,
     track_duplicates,
+    track_labels,
     tracks,
 )
+
+#: Tracks whose labels are merged at a time: a million songs with seven labels are seven million
+#: label rows, whose frames (melted, filtered, staged) were the labelled ingest's peak.
+LABEL_SLICE_TRACKS = 200_000
+
+
+def _in_key_ranges(rows: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    """`rows` (with a ``track_id``) in slices of at most `size`, each a range of ids in key order
+    (`bulk.key_order`), so that slices loaded one after another append to the key's B-tree."""
+    if len(rows) <= size:
+        yield rows
+        return
+    import pyarrow as pa
+
+    from songscope.store import text_order
+
+    ids = pa.array(rows["track_id"], from_pandas=True)
+    order = text_order.sort_indices(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids)
+    for start in range(0, len(order), size):
+        yield rows.iloc[order[start : start + size]]
 
 
 def insert_ingest_run(conn: Connection, **values: object) -> int:
@@ -224,7 +245,8 @@ class IngestWriter:
         after its first. Its later chunks need none: into an empty catalogue, nothing is looked up.
         On SQLite, every chunk's tracks and artists go in as the last chunk is stored
         (`inserts_deferred`): the chunks never share a track id or a near key, so no chunk looks
-        up another's rows."""
+        up another's rows. Into an empty catalogue, so do their labels: only a stored track's
+        are ever looked up, and there is none."""
         if not self.catalogue_was_empty:
             with inserts_deferred(self.conn, (tracks, track_artists)):
                 yield
@@ -232,7 +254,7 @@ class IngestWriter:
         with indexed_after(self.conn, tracks, rows), indexed_after(self.conn, track_artists, rows):
             self._indexes_deferred = True
             try:
-                with inserts_deferred(self.conn, (tracks, track_artists)):
+                with inserts_deferred(self.conn, (tracks, track_artists, track_labels)):
                     yield
             finally:
                 self._indexes_deferred = False
@@ -282,7 +304,8 @@ class IngestWriter:
             if absorbed_by:
                 label_rows = label_rows.assign(track_id=label_rows["track_id"].map(lambda t: absorbed_by.get(t, t)))
             stored_ids = set(clean_tracks["track_id"][is_known]) | set(absorbed_by.values())
-            merge_labels(conn, label_rows, label_columns, stored_ids)
+            for some in _in_key_ranges(label_rows, LABEL_SLICE_TRACKS):
+                merge_labels(conn, some, label_columns, stored_ids)
             # Stored tracks that this ingest gave labels: the lake's copy of them must say so too.
             stored_labelled = set(label_rows[label_rows[label_columns].notna().any(axis=1)]["track_id"]) & stored_ids
         label_updates = stored_labels(conn, stored_labelled)
