@@ -60,7 +60,7 @@ def test_provenance_of_one_source_credits_each_row_read_once(lines):
     frame = pd.DataFrame([row | {"track_id": track, "track_name": track, "source": "f", "line": line} for track, line in zip(TRACKS, lines)])
     work = as_batch(frame)
     keys = row_keys(work)
-    decisions = decide(keys, list(work.columns), lambda rows: work.iloc[rows].set_axis(rows))
+    decisions = decide(keys, list(work.columns), lambda rows, columns: work.iloc[rows][columns].set_axis(rows))
     one_source = provenance_of(slice(0, len(work)), "f", keys, decisions)
     each_row = provenance_of(slice(0, len(work)), work[schema.SOURCE_COLUMN].to_numpy(), keys, decisions)
     pd.testing.assert_frame_equal(one_source, each_row)

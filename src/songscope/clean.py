@@ -118,8 +118,9 @@ class CleanResult:
 DUPLICATE_COLUMNS = ["rule", "kept_track_id", "dropped_track_id", "detail", "dropped_rows"]
 
 
-#: Full rows by their number in the whole input (read order), as a frame indexed by those numbers.
-FetchRows = Callable[[np.ndarray], pd.DataFrame]
+#: Rows by their number in the whole input (read order), with the columns named, as a frame
+#: indexed by those numbers.
+FetchRows = Callable[[np.ndarray, list[str]], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,11 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
     # made them, were most of deciding's peak (about 2.5 GB at 10M rows).
     repeated = np.flatnonzero(_repeated(keys.id_hashes))  # a hash that repeats: the id, or (rarely) another id's hash
     id_codes = _id_codes(keys, repeated)
-    repeated_rows = fetch(repeated) if len(repeated) else None
+    repeated_rows = fetch(repeated, canonical) if len(repeated) else None  # labels are merged, not compared
     representative = np.arange(rows)
     alive = np.ones(rows, dtype=bool)
     if repeated_rows is not None:
-        key = pd.util.hash_pandas_object(repeated_rows[canonical], index=False).to_numpy()
+        key = pd.util.hash_pandas_object(repeated_rows, index=False).to_numpy()
         representative[repeated] = repeated[_first_index_per_key(key)]
         alive[repeated] = representative[repeated] == repeated
     report.steps.append(CleanStep("exact duplicates", rows, int(alive.sum())))
@@ -179,7 +180,7 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
         dropped, kept = contested[conflicts], kept_for_id[conflicts]
         by_preference = np.argsort(ranks[conflicts], kind="stable")
         dropped, kept = dropped[by_preference], kept[by_preference]
-        details = describe_conflicts(repeated_rows[canonical], kept, dropped)  # labels are merged, not in conflict
+        details = describe_conflicts(repeated_rows, kept, dropped)
         # One record per track id, however many rows it absorbed (they share its id).
         duplicates.append(counted_conflicts(_duplicate_rows("same track_id, conflicting values", ids, kept, dropped, details)))
         report.id_conflicts = int(len(np.unique(contested_codes[conflicts])))
@@ -202,7 +203,8 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
     # 4. loose near duplicates on normalised names
     loose_pairs = _loose_pairs(keys, np.flatnonzero(alive))
     report.loose_candidates = len(loose_pairs)
-    shown = fetch(np.unique(np.array(loose_pairs, dtype=np.int64).reshape(-1))) if loose_pairs else None
+    shown = (fetch(np.unique(np.array(loose_pairs, dtype=np.int64).reshape(-1)), ["track_id", "artist_name", "track_name", "duration_ms"])
+             if loose_pairs else None)
     report.loose_examples = [
         {
             "kept": f"{shown.at[k, 'artist_name']} - {shown.at[k, 'track_name']} ({format_minutes(shown.at[k, 'duration_ms'])})",
@@ -229,7 +231,7 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
     absorbing = np.flatnonzero(np.bincount(representative, minlength=rows)[representative] > 1) if rows else np.empty(0, dtype=np.int64)
     merged_labels = pd.DataFrame(columns=label_columns)
     if label_columns and len(absorbing):
-        merged_labels = _merge_labels(fetch(absorbing)[label_columns], representative[absorbing], label_columns)
+        merged_labels = _merge_labels(fetch(absorbing, label_columns), representative[absorbing], label_columns)
     dup_frame = pd.concat(duplicates, ignore_index=True) if duplicates else pd.DataFrame(columns=DUPLICATE_COLUMNS)
     return Decisions(canonical=canonical, label_columns=label_columns, alive=alive, representative=representative, duplicates=dup_frame,
                      loose_candidates=loose_frame, report=report, merged_labels=merged_labels,
@@ -310,7 +312,8 @@ def clean(
     """
     work = as_batch(frame)
     keys = row_keys(work, outlier_rules)
-    decisions = decide(keys, list(work.columns), lambda rows: work.iloc[rows].set_axis(rows), loose=loose, outlier_rules=outlier_rules)
+    decisions = decide(keys, list(work.columns), lambda rows, columns: work.iloc[rows, work.columns.get_indexer(columns)].set_axis(rows),
+                       loose=loose, outlier_rules=outlier_rules)
     tracks, track_keys = materialise(work, 0, keys, decisions)
     provenance = provenance_of(slice(0, len(work)), work[schema.SOURCE_COLUMN].to_numpy(), keys, decisions)
     release_freed_memory()  # what the name rules' Arrow buffers held

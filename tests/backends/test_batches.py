@@ -101,6 +101,11 @@ def test_batches_spill_to_disk_beyond_what_they_hold_and_remove_it(crowded):
     assert folder is not None and len(list(folder.iterdir())) == 4
     pd.testing.assert_frame_equal(batches.fetch(np.array([35, 2, 17])).reset_index(drop=True),
                                   crowded.iloc[[35, 2, 17]].reset_index(drop=True))
+    named = batches.fetch(np.array([35, 2, 17]), ["track_name", "track_id", "not_read"])  # only these, in this order
+    pd.testing.assert_frame_equal(named[["track_name", "track_id"]].reset_index(drop=True),
+                                  crowded.iloc[[35, 2, 17]][["track_name", "track_id"]].reset_index(drop=True))
+    assert list(named.columns) == ["track_name", "track_id", "not_read"] and named["not_read"].isna().all()
+    assert list(named.index) == [35, 2, 17]
     batches.close()
     assert not folder.exists()
 
