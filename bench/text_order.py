@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -20,14 +21,8 @@ import pyarrow.compute as pc
 
 from songscope.store.text_order import sort_indices
 
-
-def best_of(runs: int, work) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - started)
-    return best
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from silhouette import best_of  # noqa: E402 - the same timing as the silhouette bench
 
 
 def main() -> None:

@@ -419,10 +419,8 @@ def counted_conflicts(rows: pd.DataFrame) -> pd.DataFrame:
     in order of first appearance: ``dropped_rows`` counts the rows, ``detail`` joins their
     distinct details in that order. Only records of several rows are joined one by one (a pandas
     aggregation called a Python function for every record: 0.57 s for 100,000)."""
-    codes = rows.groupby(["rule", "kept_track_id", "dropped_track_id"], sort=False).ngroup().to_numpy()
-    counts = np.bincount(codes, minlength=0)
-    first = np.full(len(counts), len(codes), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes)))
+    codes = rows.groupby(["rule", "kept_track_id", "dropped_track_id"], sort=False).ngroup().to_numpy()  # 0, 1, ... as they appear
+    _, first, counts = np.unique(codes, return_index=True, return_counts=True)
     details = rows["detail"].to_numpy(dtype=object)
     joined = np.array([d if d else "" for d in details[first].tolist()], dtype=object)
     several = np.flatnonzero(counts > 1)

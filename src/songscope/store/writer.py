@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from songscope import schema
 from songscope.jsonable import dumps
-from songscope.store.bulk import bulk_insert, in_chunks, indexed_after, inserts_deferred, one_of
+from songscope.store.bulk import bulk_insert, in_chunks, indexed_after, inserts_deferred, key_order, one_of
 from songscope.store.connect import WAIT_SECONDS, DatabaseError, now
 from songscope.store.labels import merge_labels, stored_labels
 from songscope.store.tables import (
@@ -47,12 +47,7 @@ def _in_key_ranges(rows: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
     if len(rows) <= size:
         yield rows
         return
-    import pyarrow as pa
-
-    from songscope.store import text_order
-
-    ids = pa.array(rows["track_id"], from_pandas=True)
-    order = text_order.sort_indices(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids)
+    order = key_order(tracks, rows)  # the tracks' key: their ids
     for start in range(0, len(order), size):
         yield rows.iloc[order[start : start + size]]
 

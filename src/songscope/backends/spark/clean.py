@@ -213,8 +213,6 @@ def _describe_conflicts(contested: DataFrame) -> DataFrame:
     integer = [c.name for c in schema.NUMERIC_COLUMNS if c.integer]
 
     def describe(group: pd.DataFrame) -> pd.DataFrame:
-        import numpy as np
-
         from songscope.clean import counted_conflicts, describe_conflicts
 
         group = group.sort_values("_rank").reset_index(drop=True)
