@@ -61,8 +61,8 @@ def test_provenance_of_one_source_credits_each_row_read_once(lines):
     work = as_batch(frame)
     keys = row_keys(work)
     decisions = decide(keys, list(work.columns), lambda rows, columns: work.iloc[rows][columns].set_axis(rows))
-    one_source = provenance_of(slice(0, len(work)), "f", keys, decisions)
-    each_row = provenance_of(slice(0, len(work)), work[schema.SOURCE_COLUMN].to_numpy(), keys, decisions)
+    one_source = provenance_of(0, "f", keys, decisions)
+    each_row = provenance_of(0, work[schema.SOURCE_COLUMN].to_numpy(), keys, decisions)
     pd.testing.assert_frame_equal(one_source, each_row)
     expected = list(dict.fromkeys(zip(TRACKS, lines)))  # (track, line), each row once, in reading order
     assert list(zip(one_source["track_id"], one_source[schema.LINE_COLUMN])) == expected
@@ -205,33 +205,6 @@ def test_ids_whose_hashes_collide_are_never_one_track(seed_files, monkeypatch):
     pd.testing.assert_frame_equal(collided.duplicates, expected.duplicates)
     assert collided.report.to_dict() == expected.report.to_dict()
     assert expected.report.id_conflicts > 0 and expected.report.steps[0].removed > 0
-
-
-@settings(max_examples=200, deadline=None)
-@given(keys=st.lists(st.integers(-3, 3) | st.integers(-(2**63), 2**63 - 1), max_size=60), data=st.data())
-def test_groups_are_found_by_sorting_as_a_hash_table_finds_them(keys, data):
-    """`_repeated` and `_merged_per_group` (which groups and ranks only the rows whose key repeats)
-    agree with counting every key in a hash table, and grouping every row by its rank among all
-    rows read (popularity with ties, rows a subset of those read, or all of them)."""
-    from songscope import clean
-    from songscope.clean import _keep_among, _merged_per_group, _preference_order, _repeated
-
-    values = np.array(keys, dtype=np.int64)
-    codes, _ = pd.factorize(values)
-    np.testing.assert_array_equal(_repeated(values), np.bincount(codes, minlength=1)[codes] > 1 if len(values) else np.zeros(0, bool))
-    np.testing.assert_array_equal(_repeated(values.view(np.uint64)), _repeated(values))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(clean, "_LOOKUP_SLICE", 7)
-        np.testing.assert_array_equal(_repeated(values), np.bincount(codes, minlength=1)[codes] > 1 if len(values) else np.zeros(0, bool))
-    gaps = data.draw(st.lists(st.integers(1, 3), min_size=len(values), max_size=len(values)), label="gaps")
-    rows = np.cumsum(np.array(gaps, dtype=np.int64)) if len(values) else np.empty(0, dtype=np.int64)
-    popularity = np.array(data.draw(st.lists(st.sampled_from([-1.0, 0.0, 5.0, 50.0]), min_size=int(rows.max(initial=0)) + 1,
-                                             max_size=int(rows.max(initial=0)) + 1), label="popularity"))
-    for read, these in ((rows, values), (np.arange(len(popularity)), np.resize(values, len(popularity)))):
-        kept = _keep_among(these, _preference_order(popularity)[read], read)
-        dropped, kept_for = _merged_per_group(these, popularity, None if read is not rows else rows)
-        np.testing.assert_array_equal(dropped, read[kept != read])
-        np.testing.assert_array_equal(kept_for, kept[kept != read])
 
 
 def _labels_joined_group_by_group(labels: pd.DataFrame, representative: np.ndarray, label_columns: list[str]) -> pd.DataFrame:

@@ -19,8 +19,10 @@ Steps, in order, each counted in the `CleanReport`:
 
 The rules are decided on each row's keys alone (`row_keys.RowKeys`: id, popularity, near key,
 loose key, outlier flags), with the few full rows the records show fetched by number; the tracks
-are then made batch by batch (`materialise`). So an input too big to hold is cleaned from disk in
-batches (`backends.batches`) with the result of one pass: `clean` is the one-batch case.
+are then made batch by batch (`materialise`). A rule merges only rows that share a key, so the
+decisions need only those rows' keys (`decide`'s `rows_of_keys`): an input too big to hold is
+cleaned from disk in batches (`backends.batches`, `backends.part_keys`) with the result of one
+pass, holding no key of a row that shares none. `clean` is the one-batch case.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from songscope import schema
+from songscope.key_groups import first_index_per_key, is_repeated, keep_among, merged_per_group, preference_order, repoint
 from songscope.memory import release_freed_memory
-from songscope.row_keys import RowKeys, TrackKeys, as_batch, row_keys
+from songscope.row_keys import RowKeys, as_batch, row_keys
 
 LABEL_SEPARATOR = "|"
 KEEP_RULE = "highest popularity, then first read"
@@ -124,31 +127,90 @@ FetchRows = Callable[[np.ndarray, list[str]], pd.DataFrame]
 
 
 @dataclass(frozen=True)
+class OtherRows:
+    """The rows of an input that `decide` is not given because they share no key with another
+    row (`backends.part_keys`): each is kept as it is, and only counted in the report."""
+
+    count: int
+    #: How many of them each outlier rule flags, and how many any rule flags.
+    outliers: np.ndarray
+    outlier_rows: int
+
+
+@dataclass(frozen=True)
 class Decisions:
-    """What cleaning decided for every row of an input (`decide`): the rows kept, the row that each
-    row became, and the records of every merge."""
+    """What cleaning decided for the rows of an input (`decide`): the rows kept, the row that each
+    row became, and the records of every merge. The decided rows are every row, or (`rows`) those
+    that share a key with another; any other row is kept as it is (`alive_in`, `became`)."""
 
     #: Columns of the tracks: the carried canonical columns, then the label columns.
     canonical: list[str]
     label_columns: list[str]
+    #: The decided rows' numbers in the whole input (rising), or None: every row, in order.
+    rows: np.ndarray | None
+    #: The decided rows' track ids, whether each is kept, and the decided row (by its position
+    #: among them) that each became.
+    track_ids: pa.Array
     alive: np.ndarray
     representative: np.ndarray
     duplicates: pd.DataFrame
     loose_candidates: pd.DataFrame
     report: CleanReport
-    #: The joined labels (`_merge_labels`) of every track that absorbed other rows, indexed by its row.
+    #: The joined labels (`_merge_labels`) of every track that absorbed other rows, indexed by its
+    #: row's number in the whole input.
     merged_labels: pd.DataFrame
     rule_names: tuple[str, ...]
 
+    def _positions(self, first: int, count: int) -> tuple[int, int]:
+        """Where the decided rows among the input's rows `first` to `first + count` lie."""
+        if self.rows is None:
+            return first, first + count
+        low, high = np.searchsorted(self.rows, [first, first + count])
+        return int(low), int(high)
+
+    def alive_in(self, first: int, count: int) -> np.ndarray:
+        """Whether each of the input's rows `first` to `first + count` is kept."""
+        low, high = self._positions(first, count)
+        if self.rows is None:
+            return self.alive[low:high]
+        alive = np.ones(count, dtype=bool)
+        alive[self.rows[low:high] - first] = self.alive[low:high]
+        return alive
+
+    def became(self, first: int, own_ids: pa.Array) -> pa.Array:
+        """The track id that each of the input's rows from `first` became; `own_ids` are theirs."""
+        low, high = self._positions(first, len(own_ids))
+        targets = self.representative[low:high]
+        if self.rows is None:
+            return self.track_ids.take(pa.array(targets, type=pa.int64()))
+        moved = np.flatnonzero(targets != np.arange(low, high))
+        if not len(moved):
+            return own_ids
+        order = np.arange(len(own_ids))
+        order[self.rows[low:high][moved] - first] = len(own_ids) + np.arange(len(moved))
+        joined = pa.concat_arrays([own_ids, self.track_ids.take(pa.array(targets[moved], type=pa.int64()))])
+        return joined.take(pa.array(order, type=pa.int64()))
+
 
 def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool = False,
-           outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES) -> Decisions:
+           outlier_rules: tuple[schema.OutlierRule, ...] = schema.SEED_OUTLIER_RULES,
+           rows_of_keys: np.ndarray | None = None, others: OtherRows | None = None) -> Decisions:
     """Every cleaning decision (the module docstring's rules), made on the keys of an input whose
     batches' `columns` are joined; `fetch` gives the few full rows that the records show (the
-    values that conflict, the loose examples, the labels merged)."""
+    values that conflict, the loose examples, the labels merged).
+
+    `keys` are those of every row, or of the rows numbered `rows_of_keys` (rising) in the input,
+    which must hold every row that shares a key with another; the rest are `others`."""
     report = CleanReport()
     canonical = schema.carried_columns(columns)
     label_columns = [c for c in columns if c not in schema.STORED_COLUMNS and c not in (schema.SOURCE_COLUMN, schema.LINE_COLUMN)]
+    if rows_of_keys is not None:
+        numbered, whole_fetch = rows_of_keys, fetch
+
+        def fetch(positions: np.ndarray, names: list[str]) -> pd.DataFrame:
+            return whole_fetch(numbered[positions], names).set_axis(positions)
+
+    others = others or OtherRows(0, np.zeros(len(outlier_rules), dtype=np.int64), 0)
     rows = len(keys)
     duplicates: list[pd.DataFrame] = []
     ids = keys.track_ids
@@ -157,24 +219,24 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
     # id repeats need the whole-row comparison (in most catalogues, few or none). This step and
     # the next work on those rows alone: arrays of every row, with the sort and hash tables that
     # made them, were most of deciding's peak (about 2.5 GB at 10M rows).
-    repeated = np.flatnonzero(_repeated(keys.id_hashes))  # a hash that repeats: the id, or (rarely) another id's hash
+    repeated = np.flatnonzero(is_repeated(keys.id_hashes))  # a hash that repeats: the id, or (rarely) another id's hash
     id_codes = _id_codes(keys, repeated)
     repeated_rows = fetch(repeated, canonical) if len(repeated) else None  # labels are merged, not compared
     representative = np.arange(rows)
     alive = np.ones(rows, dtype=bool)
     if repeated_rows is not None:
         key = pd.util.hash_pandas_object(repeated_rows, index=False).to_numpy()
-        representative[repeated] = repeated[_first_index_per_key(key)]
+        representative[repeated] = repeated[first_index_per_key(key)]
         alive[repeated] = representative[repeated] == repeated
-    report.steps.append(CleanStep("exact duplicates", rows, int(alive.sum())))
+    report.steps.append(CleanStep("exact duplicates", rows + others.count, int(alive.sum()) + others.count))
 
     # 2. same track id with different values (again only among repeated ids)
     remaining = alive[repeated]
     contested, contested_codes = repeated[remaining], id_codes[remaining]
-    shared = _repeated(contested_codes)
+    shared = is_repeated(contested_codes)
     contested, contested_codes = contested[shared], contested_codes[shared]
-    ranks = _preference_order(keys.popularity[contested])
-    kept_for_id = _keep_among(contested_codes, ranks, contested)
+    ranks = preference_order(keys.popularity[contested])
+    kept_for_id = keep_among(contested_codes, ranks, contested)
     conflicts = kept_for_id != contested
     if conflicts.any():
         dropped, kept = contested[conflicts], kept_for_id[conflicts]
@@ -184,21 +246,21 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
         # One record per track id, however many rows it absorbed (they share its id).
         duplicates.append(counted_conflicts(_duplicate_rows("same track_id, conflicting values", ids, kept, dropped, details)))
         report.id_conflicts = int(len(np.unique(contested_codes[conflicts])))
-        representative = _repoint(representative, dropped, kept)
+        representative = repoint(representative, dropped, kept)
         alive[dropped] = False
     del id_codes, remaining, contested, contested_codes, shared, ranks, kept_for_id, conflicts
-    report.steps.append(CleanStep("same track_id", report.steps[-1].rows_after, int(alive.sum())))
+    report.steps.append(CleanStep("same track_id", report.steps[-1].rows_after, int(alive.sum()) + others.count))
 
     # 3. near duplicates: same artist, track name and duration (every row's key as it is, where
     # every row is still there: most inputs)
     alive_idx = None if alive.all() else np.flatnonzero(alive)
-    dropped, kept = _merged_per_group(keys.near_keys if alive_idx is None else keys.near_keys[alive_idx], keys.popularity, alive_idx)
+    dropped, kept = merged_per_group(keys.near_keys if alive_idx is None else keys.near_keys[alive_idx], keys.popularity, alive_idx)
     del alive_idx
     if len(dropped):
         duplicates.append(_duplicate_rows("same artist, track name and duration", ids, kept, dropped, ["" for _ in dropped]))
-        representative = _repoint(representative, dropped, kept)
+        representative = repoint(representative, dropped, kept)
         alive[dropped] = False
-    report.steps.append(CleanStep("same artist, track name and duration", report.steps[-1].rows_after, int(alive.sum())))
+    report.steps.append(CleanStep("same artist, track name and duration", report.steps[-1].rows_after, int(alive.sum()) + others.count))
 
     # 4. loose near duplicates on normalised names
     loose_pairs = _loose_pairs(keys, np.flatnonzero(alive))
@@ -216,33 +278,35 @@ def decide(keys: RowKeys, columns: list[str], fetch: FetchRows, *, loose: bool =
         kept = np.array([k for k, _ in loose_pairs])
         dropped = np.array([d for _, d in loose_pairs])
         duplicates.append(_duplicate_rows("loose: normalised names, duration within 2 s", ids, kept, dropped, ["" for _ in dropped]))
-        representative = _repoint(representative, dropped, kept)
+        representative = repoint(representative, dropped, kept)
         alive[dropped] = False
         report.loose_applied = True
-        report.steps.append(CleanStep("loose near duplicates", report.steps[-1].rows_after, int(alive.sum())))
+        report.steps.append(CleanStep("loose near duplicates", report.steps[-1].rows_after, int(alive.sum()) + others.count))
     loose_frame = _loose_candidates(shown, loose_pairs)
 
     # 5. outliers, flagged on the rows kept (a merged track keeps its row's values)
     kept_flags = keys.outliers[alive]
-    report.outlier_rules = {rule.name: int(kept_flags[:, i].sum()) for i, rule in enumerate(outlier_rules)}
-    report.outliers = int(kept_flags.any(axis=1).sum())
+    report.outlier_rules = {rule.name: int(kept_flags[:, i].sum() + others.outliers[i]) for i, rule in enumerate(outlier_rules)}
+    report.outliers = int(kept_flags.any(axis=1).sum()) + others.outlier_rows
 
     # Labels of the tracks that absorbed other rows, joined: the only labels not on the kept row.
     absorbing = np.flatnonzero(np.bincount(representative, minlength=rows)[representative] > 1) if rows else np.empty(0, dtype=np.int64)
     merged_labels = pd.DataFrame(columns=label_columns)
     if label_columns and len(absorbing):
         merged_labels = _merge_labels(fetch(absorbing, label_columns), representative[absorbing], label_columns)
+        if rows_of_keys is not None:
+            merged_labels = merged_labels.set_axis(rows_of_keys[merged_labels.index.to_numpy(dtype=np.int64)])
     dup_frame = pd.concat(duplicates, ignore_index=True) if duplicates else pd.DataFrame(columns=DUPLICATE_COLUMNS)
-    return Decisions(canonical=canonical, label_columns=label_columns, alive=alive, representative=representative, duplicates=dup_frame,
-                     loose_candidates=loose_frame, report=report, merged_labels=merged_labels,
-                     rule_names=tuple(rule.name for rule in outlier_rules))
+    return Decisions(canonical=canonical, label_columns=label_columns, rows=rows_of_keys, track_ids=ids, alive=alive,
+                     representative=representative, duplicates=dup_frame, loose_candidates=loose_frame, report=report,
+                     merged_labels=merged_labels, rule_names=tuple(rule.name for rule in outlier_rules))
 
 
-def materialise(batch: pd.DataFrame, first_row: int, keys: RowKeys | TrackKeys, decisions: Decisions) -> tuple[pd.DataFrame, np.ndarray]:
+def materialise(batch: pd.DataFrame, first_row: int, outliers: np.ndarray, near_keys: np.ndarray,
+                decisions: Decisions) -> tuple[pd.DataFrame, np.ndarray]:
     """The tracks one batch (`as_batch`) gives, whose rows are numbered from `first_row` in the
-    whole input, and their near keys."""
-    rows = slice(first_row, first_row + len(batch))
-    alive = decisions.alive[rows]
+    whole input and have those `outliers` flags and `near_keys` (`RowKeys`), and their near keys."""
+    alive = decisions.alive_in(first_row, len(batch))
     # Column by column into a frame that keeps them apart: selecting rows of the whole frame, then
     # adding the outlier columns, copied every column twice more (about 900 MB at a million rows).
     kept_rows = np.flatnonzero(alive)
@@ -264,24 +328,24 @@ def materialise(batch: pd.DataFrame, first_row: int, keys: RowKeys | TrackKeys, 
 
     tracks = pd.DataFrame({c: column(c) for c in decisions.canonical + decisions.label_columns}, index=pd.RangeIndex(len(kept_rows)),
                           copy=False)
-    flags = keys.outliers[rows][alive]
+    flags = outliers[alive]
     for name, values in (("is_outlier", flags.any(axis=1)), ("outlier_rules", _rule_names(flags, decisions.rule_names))):
         if name in tracks:  # flagged before (rows read back from a catalogue): flagged again, in place
             tracks[name] = values
         else:
             tracks.insert(len(tracks.columns), name, values)
-    return tracks, keys.near_keys[rows][alive]
+    return tracks, near_keys[alive]
 
 
-def provenance_of(rows: slice, sources, keys: RowKeys | TrackKeys, decisions: Decisions) -> pd.DataFrame:
-    """(track_id, source, line) of the input's `rows` (whose source is `sources`: one for all, or
-    one each), pointing at the track each became. A row read twice (the same source and line)
-    is credited once."""
-    lines = keys.lines[rows]
+def provenance_of(first_row: int, sources, keys: RowKeys, decisions: Decisions) -> pd.DataFrame:
+    """(track_id, source, line) of the input's rows from `first_row`, whose keys are `keys` (and
+    whose source is `sources`: one for all, or one each), pointing at the track each became. A
+    row read twice (the same source and line) is credited once."""
+    lines = keys.lines
     provenance = pd.DataFrame(
         {
             # As Arrow's text: no Python string per row (about 80 MB at a million rows).
-            "track_id": pd.arrays.ArrowExtensionArray(keys.track_ids.take(pa.array(decisions.representative[rows], type=pa.int64()))),
+            "track_id": pd.arrays.ArrowExtensionArray(decisions.became(first_row, keys.track_ids)),
             schema.SOURCE_COLUMN: sources,
             schema.LINE_COLUMN: lines,
         }
@@ -314,8 +378,8 @@ def clean(
     keys = row_keys(work, outlier_rules)
     decisions = decide(keys, list(work.columns), lambda rows, columns: work.iloc[rows, work.columns.get_indexer(columns)].set_axis(rows),
                        loose=loose, outlier_rules=outlier_rules)
-    tracks, track_keys = materialise(work, 0, keys, decisions)
-    provenance = provenance_of(slice(0, len(work)), work[schema.SOURCE_COLUMN].to_numpy(), keys, decisions)
+    tracks, track_keys = materialise(work, 0, keys.outliers, keys.near_keys, decisions)
+    provenance = provenance_of(0, work[schema.SOURCE_COLUMN].to_numpy(), keys, decisions)
     release_freed_memory()  # what the name rules' Arrow buffers held
     return CleanResult(tracks=tracks, provenance=provenance, duplicates=decisions.duplicates, loose_candidates=decisions.loose_candidates,
                        report=decisions.report, near_keys=track_keys)
@@ -344,70 +408,6 @@ def _id_codes(keys: RowKeys, rows: np.ndarray) -> np.ndarray:
     if not len(rows):
         return np.empty(0, dtype=np.int64)
     return pc.dictionary_encode(keys.track_ids.take(pa.array(rows))).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def _first_index_per_key(key: np.ndarray) -> np.ndarray:
-    """For each row, the index of the first row with the same key."""
-    codes, uniques = pd.factorize(key)
-    first = np.full(len(uniques), len(key), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(key)))
-    return first[codes]
-
-
-def _preference_order(popularity: np.ndarray) -> np.ndarray:
-    """Rank of each row under the keep rule: highest popularity, then first read (0 is best).
-    Only ranks within a group are compared, so the ranks of any rows, in the order read, may be
-    taken among those rows alone."""
-    ranking = np.lexsort((np.arange(len(popularity)), -popularity))
-    order = np.empty(len(popularity), dtype=np.int64)
-    order[ranking] = np.arange(len(popularity))
-    return order
-
-
-#: Values looked up at a time by `_repeated`: its temporaries are a slice's, not the input's.
-_LOOKUP_SLICE = 1 << 20
-
-
-def _repeated(values: np.ndarray) -> np.ndarray:
-    """Whether each value occurs more than once. By sorting a copy, not by a hash table of every
-    value (about 40 bytes a value: 400 MB at 10M rows, the ingest's peak while deciding)."""
-    ordered = np.sort(values)
-    twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    found = np.zeros(len(values), dtype=bool)
-    if len(twice):
-        for start in range(0, len(values), _LOOKUP_SLICE):
-            part = values[start : start + _LOOKUP_SLICE]
-            found[start : start + _LOOKUP_SLICE] = twice[np.minimum(np.searchsorted(twice, part), len(twice) - 1)] == part
-    return found
-
-
-def _merged_per_group(keys: np.ndarray, popularity: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(dropped, kept): each row whose group keeps another row under the keep rule, in the order
-    read, and the row kept. `keys` are those of `rows` (in the order read; None: of every row),
-    `popularity` that of every row. Only rows whose key repeats are grouped and ranked."""
-    shared = np.flatnonzero(_repeated(keys))
-    members = shared if rows is None else rows[shared]
-    winners = _keep_among(keys[shared], _preference_order(popularity[members]), members)
-    merged = winners != members
-    return members[merged], winners[merged]
-
-
-def _keep_among(keys: np.ndarray, preference: np.ndarray, row_index: np.ndarray) -> np.ndarray:
-    """For each of the rows `row_index`, the row its group (by `keys`) keeps: the lowest `preference` rank."""
-    codes, uniques = pd.factorize(keys)
-    best = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(best, codes, preference)
-    is_best = preference == best[codes]
-    winner = np.empty(len(uniques), dtype=np.int64)
-    winner[codes[is_best]] = row_index[is_best]
-    return winner[codes]
-
-
-def _repoint(representative: np.ndarray, dropped: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    target = np.arange(len(representative))
-    target[dropped] = kept
-    return target[representative]
 
 
 #: Between the details of the rows one record counts.
@@ -511,11 +511,11 @@ def _loose_pairs(keys: RowKeys, alive_idx: np.ndarray) -> list[tuple[int, int]]:
     """(kept, candidate) row pairs: same normalised artist and title, durations within 2 s."""
     rows = alive_idx[keys.loose_named[alive_idx]]
     loose = keys.loose_keys[rows]
-    shared = _repeated(loose)
+    shared = is_repeated(loose)
     rows = rows[shared]  # only names that more than one row has can pair (few of all)
     if not len(rows):
         return []
-    sub = pd.DataFrame({"row": rows, "duration": keys.durations[rows], "rank": _preference_order(keys.popularity[rows]), "key": loose[shared]})
+    sub = pd.DataFrame({"row": rows, "duration": keys.durations[rows], "rank": preference_order(keys.popularity[rows]), "key": loose[shared]})
     pairs = []
     for _, group in sub.sort_values("rank").groupby("key", sort=False):
         pairs += loose_matches(group["row"].to_numpy(), group["duration"].to_numpy())

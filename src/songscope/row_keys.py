@@ -54,9 +54,14 @@ class RowKeys:
     def __len__(self) -> int:
         return len(self.popularity)
 
-    def for_tracks(self) -> TrackKeys:
-        """The keys the tracks and the provenance are made with, once the decisions are made."""
-        return TrackKeys(self.track_ids, self.near_keys, self.outliers, self.lines)
+    def take(self, rows: np.ndarray) -> RowKeys:
+        """The keys of `rows` (numbers among these), in that order."""
+        return RowKeys(track_ids=self.track_ids.take(pa.array(rows, type=pa.int64())),
+                       **{name: getattr(self, name)[rows] for name in _NUMBERS})
+
+    def slice(self, start: int, stop: int) -> RowKeys:
+        """The keys of rows `start` to `stop`: views of these, not copies."""
+        return RowKeys(track_ids=self.track_ids.slice(start, stop - start), **{name: getattr(self, name)[start:stop] for name in _NUMBERS})
 
     @staticmethod
     def concat(parts: list[RowKeys]) -> RowKeys:
@@ -64,19 +69,12 @@ class RowKeys:
             return parts[0]
         return RowKeys(
             track_ids=pa.concat_arrays([p.track_ids for p in parts]),
-            **{name: np.concatenate([getattr(p, name) for p in parts])
-               for name in ("id_hashes", "popularity", "durations", "near_keys", "loose_keys", "loose_named", "outliers", "lines")},
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in _NUMBERS},
         )
 
 
-@dataclass(frozen=True)
-class TrackKeys:
-    """The part of `RowKeys` that `materialise` and `provenance_of` read."""
-
-    track_ids: pa.Array
-    near_keys: np.ndarray
-    outliers: np.ndarray
-    lines: np.ndarray
+#: The fields of `RowKeys` held as numpy arrays, a row each.
+_NUMBERS = ("id_hashes", "popularity", "durations", "near_keys", "loose_keys", "loose_named", "outliers", "lines")
 
 
 def as_batch(frame: pd.DataFrame) -> pd.DataFrame:

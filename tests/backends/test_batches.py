@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from songscope import schema
 from songscope.backends.batches import Batches, read_and_clean_in_batches
+from songscope.backends.part_keys import PartKeys, shared_keys
 from songscope.clean import clean, decide, materialise, provenance_of
 from songscope.ingest import read_sources
-from songscope.row_keys import RowKeys, as_batch, row_keys
+from songscope.row_keys import as_batch, row_keys
 from tests.conftest import TIDYTUESDAY, benchmark_file
 
 
@@ -33,26 +34,31 @@ def crowded(seed_files) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _in_batches(frame: pd.DataFrame, cuts: list[int], batch_rows: int, hold_rows: int, loose: bool, spill_rows: int | None = None):
+def _in_batches(frame: pd.DataFrame, cuts: list[int], batch_rows: int, hold_rows: int, loose: bool, spill_rows: int | None = None,
+                bucket_rows: int = 1 << 20):
     work = as_batch(frame)
     bounds = [0, *sorted(cuts), len(work)]
     batches = Batches(batch_rows, hold_rows, batch_rows if spill_rows is None else spill_rows)
-    keys = []
+    keys = PartKeys(hold_rows)
     for start, stop in zip(bounds, bounds[1:]):
         part = work.iloc[start:stop].reset_index(drop=True)
-        keys.append(row_keys(part))
+        keys.add(row_keys(part))
         batches.add(part)
     batches.finish()
     try:
-        all_keys = RowKeys.concat(keys)
-        decisions = decide(all_keys, batches.columns, batches.fetch, loose=loose)
-        chunks = [materialise(batches.batch(n), batches.starts[n], all_keys, decisions) for n in range(len(batches))]
-        spilled = batches.folder is not None
+        shared = shared_keys(keys, bucket_rows)
+        decisions = decide(shared.keys, batches.columns, batches.fetch, loose=loose, rows_of_keys=shared.rows, others=shared.others)
+        bounds_of = [(batches.starts[n], batches.starts[n] + len(batches.batch(n))) for n in range(len(batches))]
+        chunks = [materialise(batches.batch(n), first, *keys.between(first, stop, "outliers", "near_keys"), decisions)
+                  for n, (first, stop) in enumerate(bounds_of)]
+        spilled = batches.folder is not None and keys.spilling
+        provenance = pd.concat([provenance_of(first, work[schema.SOURCE_COLUMN].to_numpy()[first:stop], keys.keys(number), decisions)
+                                for number, (first, stop) in enumerate(zip(bounds, bounds[1:]))], ignore_index=True)
     finally:
         batches.close()
+        keys.close()
     tracks = pd.concat([t for t, _ in chunks], ignore_index=True)
     near = np.concatenate([k for _, k in chunks])
-    provenance = provenance_of(slice(0, len(work)), work[schema.SOURCE_COLUMN].to_numpy(), all_keys, decisions)
     return tracks, near, provenance, decisions, spilled
 
 
@@ -69,8 +75,9 @@ def test_any_cut_into_batches_cleans_as_one_pass(crowded, data, loose):
     batch_rows = data.draw(st.integers(1, n + 1), label="batch_rows")
     hold_rows = data.draw(st.sampled_from([0, batch_rows, n + 1]), label="hold_rows")
     spill_rows = data.draw(st.integers(1, n + 1), label="spill_rows")
+    bucket_rows = data.draw(st.sampled_from([1, 7, 100, n + 1]), label="bucket_rows")  # one bucket, or up to 2 ** 11
     expected = clean(crowded, loose=loose)
-    tracks, near, provenance, decisions, _ = _in_batches(crowded, cuts, batch_rows, hold_rows, loose, spill_rows)
+    tracks, near, provenance, decisions, _ = _in_batches(crowded, cuts, batch_rows, hold_rows, loose, spill_rows, bucket_rows)
     _same_tracks(tracks, expected.tracks)
     assert np.array_equal(near, expected.near_keys)
     pd.testing.assert_frame_equal(provenance, expected.provenance)

@@ -2,11 +2,13 @@
 streamed to the stores in batches.
 
 Each part of the sources (`ingest.parts`) is read, validated and keyed (`row_keys.row_keys`) on a
-thread of its own. The rows wait in batches: in memory while the input is small enough to hold
-(`BATCH_ROWS`), on disk beyond it, a part or so a batch (`SPILL_ROWS`). Cleaning decides on the keys of every row at once
-(`clean.decide`), so the result is the one a single pass over the whole input gives, and then each
-batch is made into tracks (`clean.materialise`) while the stores write the one before. Memory is
-bounded by a few batches and the keys (about 85 bytes a row), not by the sources' size.
+thread of its own. The rows wait in batches, and their keys by part (`part_keys.PartKeys`): in
+memory while the input is small enough to hold (`BATCH_ROWS`), on disk beyond it, a part or so a
+batch (`SPILL_ROWS`). Cleaning decides on the keys of the rows that share one with another row
+(`part_keys.shared_keys`, `clean.decide`), so the result is the one a single pass over the whole
+input gives, and then each batch is made into tracks (`clean.materialise`) while the stores write
+the one before. Memory is bounded by a few batches and the keys of the rows that share one (about
+90 bytes each), not by the sources' size.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import numpy as np
 import pandas as pd
 
 from songscope import schema
+from songscope.backends.part_keys import PartKeys, shared_keys
 from songscope.clean import Decisions, decide, materialise, provenance_of
 from songscope.crashpoints import reach
 from songscope.ingest.sources import IngestResult
 from songscope.memory import release_freed_memory
-from songscope.row_keys import RowKeys, TrackKeys, as_batch, row_keys
+from songscope.row_keys import as_batch, row_keys
 from songscope.store import staging
 from songscope.store.clean_ingest import ReadHere
 
@@ -161,7 +164,8 @@ class BatchedIngest(ReadHere):
     read: IngestResult
     report: Any  # clean.CleanReport
     batches: Batches | None
-    keys: TrackKeys | None
+    #: Every part's keys, the tracks and the provenance are made with.
+    keys: PartKeys | None
     decisions: Decisions | None
     #: (first row, rows, source) of each part read, in order: the provenance's sources.
     spans: list[tuple[int, int, str]] = field(default_factory=list)
@@ -179,7 +183,8 @@ class BatchedIngest(ReadHere):
             return
 
         def made(number: int) -> tuple[pd.DataFrame, np.ndarray]:
-            return materialise(batches.batch(number), batches.starts[number], keys, decisions)
+            batch, first = batches.batch(number), batches.starts[number]
+            return materialise(batch, first, *keys.between(first, first + len(batch), "outliers", "near_keys"), decisions)
 
         with ThreadPoolExecutor(1, thread_name_prefix="materialise") as beside:
             following = beside.submit(made, 0) if len(batches) else None
@@ -194,8 +199,8 @@ class BatchedIngest(ReadHere):
     def provenance_chunks(self) -> Iterator[pd.DataFrame]:
         if self.keys is None or self.decisions is None:
             return
-        for first, rows, source in self.spans:
-            yield provenance_of(slice(first, first + rows), source, self.keys, self.decisions)
+        for number, (first, _, source) in enumerate(self.spans):
+            yield provenance_of(first, source, self.keys.keys(number), self.decisions)
 
     def duplicate_chunks(self) -> Iterator[pd.DataFrame]:
         if self.decisions is not None:
@@ -208,6 +213,8 @@ class BatchedIngest(ReadHere):
     def release(self) -> None:
         if self.batches is not None:
             self.batches.close()
+        if self.keys is not None:
+            self.keys.close()
 
     in_workers = False
 
@@ -229,7 +236,7 @@ def read_and_clean_in_batches(urls: list[str], *, encoding: str, delimiter: str,
 
     workers = workers or os.cpu_count() or 1
     batches = Batches(batch_rows or BATCH_ROWS, BATCH_ROWS if hold_rows is None else hold_rows, spill_rows or SPILL_ROWS)
-    keys: list[RowKeys] = []
+    keys = PartKeys(BATCH_ROWS if hold_rows is None else hold_rows)
     rejected: list[pd.DataFrame] = []
     summaries: dict[int, Any] = {}
     spans: list[tuple[int, int, str]] = []
@@ -255,29 +262,29 @@ def read_and_clean_in_batches(urls: list[str], *, encoding: str, delimiter: str,
                     summaries[part.file_index] = summary
                 spans.append((rows, len(frame), part.url))
                 rows += len(frame)
-                keys.append(part_keys)
+                keys.add(part_keys)
                 rejected.append(part_rejected)
                 batches.add(frame)
                 del frame
         batches.finish()
+        keys.settle()
         release_freed_memory()
         reach("ingest:read")
         timings = {"read": time.perf_counter() - t0}
         if progress:
             progress(f"cleaning {rows:,} valid rows")
         t0 = time.perf_counter()
-        all_keys = RowKeys.concat(keys)
-        del keys
-        release_freed_memory()  # the parts' keys, now joined (about 400 MB at 5M rows), before deciding adds its own
-        decisions = decide(all_keys, batches.columns, batches.fetch, loose=loose, outlier_rules=outlier_rules)
-        track_keys = all_keys.for_tracks()  # what deciding alone read is let go
-        del all_keys
+        shared = shared_keys(keys)
+        decisions = decide(shared.keys, batches.columns, batches.fetch, loose=loose, outlier_rules=outlier_rules,
+                           rows_of_keys=shared.rows, others=shared.others)
+        del shared
         release_freed_memory()  # what deciding made and let go, before the store stage adds its own
         timings["clean"] = time.perf_counter() - t0
     except BaseException:
         batches.close()
+        keys.close()
         raise
     sources = [summaries[i] for i in sorted(summaries)]
     rejects = pd.concat(rejected, ignore_index=True) if len(rejected) > 1 else rejected[0]
     read = IngestResult(frame=None, rejected=rejects, sources=sources, _rows_valid=rows)
-    return BatchedIngest(read, decisions.report, batches, track_keys, decisions, spans), timings
+    return BatchedIngest(read, decisions.report, batches, keys, decisions, spans), timings

@@ -64,9 +64,11 @@ def estimate_rows(sources: list[str], s3_endpoint: str | None = None) -> int:
 LOCAL_BYTES_PER_SONG = 1_800
 
 
-#: The local ingest's peak, which streams its rows in batches and holds only every row's keys
-#: (`backends.batches`): measured 880-920 MB at 1M rows, 1,140-1,190 MB at 5M (bench/ingest.py)
-#: and 2,230-2,370 MB at 10M (a probe), so about 0.75 GB and then up to about 220 bytes a row; with room.
+#: The local ingest's peak, which streams its rows in batches and holds the keys of the rows that
+#: share one (`backends.batches`, `backends.part_keys`): distinct rows measured 0.9-1.2 GB from 1M
+#: to 10M; the per-row term is for an input whose every row shares a key (a dump that lists each
+#: song twice), whose keys are all held while deciding (about 220 bytes a row when every row's
+#: keys were held: 2,230-2,370 MB at 10M); with room.
 INGEST_BASE_BYTES = 1 << 30
 INGEST_BYTES_PER_ROW = 400
 
