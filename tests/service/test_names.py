@@ -5,6 +5,7 @@ computed again whenever missing or damaged."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -129,11 +130,22 @@ def test_an_ingest_places_its_names_while_it_commits_as_they_are_placed_after(se
         return project(self, texts)
 
     monkeypatch.setattr(NameModel, "project", recorded)
+    kept = []
+    keep = names.keep
+
+    def keep_recorded(store, placed):
+        # Until the commit, each file's coordinates wait on disk, not in memory; then they are gone.
+        assert placed.coordinates and all(path.is_file() and path.parent == Path(placed.folder.name) for path in placed.coordinates.values())
+        keep(store, placed)
+        kept.append(Path(placed.folder.name))
+
+    monkeypatch.setattr(names, "keep", keep_recorded)
     with Store(settings) as store:
         first = service.ingest(store, slices[:1])
         assert 0 < first.timings["store_names"] < first.timings["store"]  # within the store's time, not beside it
         service.ingest(store, slices[2:])  # 460 songs: the model is refitted, on files not committed yet
         assert len(threads) == 3 and all(name.startswith("alongside-commit") for name in threads)
+        assert len(kept) == 2 and not any(folder.exists() for folder in kept)
         model, placed, coordinates = store.lake.read_bytes(keys.NAME_MODEL), _placed(store), names.catalogue_name_coordinates(store)
         assert NameModel.from_bytes(model).fitted_on == 460
         for key in store.lake.keys(f"{keys.NAMES_FOLDER}/"):

@@ -25,9 +25,11 @@ to the new version and the old ones are removed.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -135,8 +137,11 @@ class PlacedNames:
     model: NameModel
     #: The model stored when they were computed: `model` itself, unless `model` was fitted then.
     stored: NameModel | None
-    #: Each catalogue file's coordinates, for the files the model had not placed.
-    coordinates: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Each catalogue file's coordinates, for the files the model had not placed, in a file of
+    #: their own in `folder` (removed once kept, or with this): held in memory, the coordinates
+    #: of a big ingest's every song were the only thing its store stage held for every row.
+    coordinates: dict[str, Path] = field(default_factory=dict)
+    folder: tempfile.TemporaryDirectory | None = None
     #: How long they took, beside the commit.
     seconds: float = 0.0
 
@@ -160,11 +165,13 @@ def placed_alongside(store: Store, part_keys: list[str], starts: np.ndarray, row
         rows_let_go.wait()
     started = time.perf_counter()
     missing = _unplaced(store, model, part_keys)
+    folder = tempfile.TemporaryDirectory(prefix="songscope-names-")
     coordinates = {}
-    for key in missing:
-        coordinates[key] = part_name_coordinates(store.lake, model, key)
+    for number, key in enumerate(missing):
+        coordinates[key] = Path(folder.name) / f"{number:05d}.npy"
+        np.save(coordinates[key], part_name_coordinates(store.lake, model, key))
         release_freed_memory()  # the file's names and their n-grams
-    return PlacedNames(model, stored, coordinates, seconds + time.perf_counter() - started)
+    return PlacedNames(model, stored, coordinates, folder, seconds + time.perf_counter() - started)
 
 
 def keep(store: Store, placed: PlacedNames) -> None:
@@ -172,8 +179,10 @@ def keep(store: Store, placed: PlacedNames) -> None:
     was fitted then (removing the coordinates of the one it replaces) and the coordinates."""
     if placed.model is not placed.stored:
         _keep_model(store, placed.model, placed.stored)
-    for key, coordinates in placed.coordinates.items():
-        keep_part_names(store.lake, placed.model, key, coordinates)
+    for key, path in placed.coordinates.items():
+        keep_part_names(store.lake, placed.model, key, np.load(path))
+    if placed.folder is not None:
+        placed.folder.cleanup()
 
 
 def _unplaced(store: Store, model: NameModel, part_keys: list[str]) -> list[str]:
