@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,7 @@ from songscope.memory import release_freed_memory
 from songscope.row_keys import as_batch, row_keys
 from songscope.store import staging
 from songscope.store.clean_ingest import ReadHere
+from songscope.temporary import temporary_folder
 
 #: Rows a batch holds: what the stores are handed at a time, and what is held in memory before
 #: batches go to disk (at a million rows, the ingest's peak is under 1 GiB).
@@ -110,7 +110,7 @@ class Batches:
 
     def _spill(self, number: int, frame: pd.DataFrame) -> Path:
         if self.folder is None:
-            self.folder = Path(tempfile.mkdtemp(prefix="songscope-ingest-"))
+            self.folder = temporary_folder("ingest")
         path = self.folder / f"batch-{number:05d}.pickle"
         with open(path, "wb") as handle:  # pickle keeps every column's type (Arrow's text included); our own file
             pickle.dump(frame, handle, protocol=5)

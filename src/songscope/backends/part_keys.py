@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import pickle
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 from songscope.clean import OtherRows
 from songscope.key_groups import among, repeated_values
 from songscope.row_keys import RowKeys
+from songscope.temporary import temporary_folder
 
 #: Values of each key compared at a time when the repeated ones are looked for: its sort's memory
 #: (a few times 8 bytes a value), not the input's.
@@ -52,7 +52,7 @@ class PartKeys:
         self._held.append(keys)
         self._files.append(None)
         if not self.spilling and self.rows > self.hold_rows:
-            self.folder = Path(tempfile.mkdtemp(prefix="songscope-keys-"))
+            self.folder = temporary_folder("keys")
         if self.spilling:
             for number, held in enumerate(self._held):
                 if held is not None:

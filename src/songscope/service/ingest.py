@@ -143,8 +143,11 @@ def ingest(
     from songscope.backends.base import IngestOptions
     from songscope.ingest import check_delimiter
     from songscope.ingest.audio import holds_audio
+    from songscope.temporary import remove_abandoned
 
     sources = list(sources)
+    for folder in remove_abandoned():  # what an ingest stopped by a kill left on disk (gigabytes, for a big one)
+        say_to(progress)(f"removed {folder}, left by a songscope process that was stopped")
     if holds_audio(sources):
         return ingest_audio(store, sources, backend=backend, features=features or schema.AUDIO.name, outlier_rules=outlier_rules or (),
                             loose_dedup=loose_dedup, assign_new=assign_new, workers=workers,

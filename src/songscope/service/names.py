@@ -43,6 +43,7 @@ from songscope.store import keys
 from songscope.store.catalogue import sample, track_parts
 from songscope.store.lake import LakeError
 from songscope.store.store import Store
+from songscope.temporary import folder_prefix
 
 if TYPE_CHECKING:  # pragma: no cover
     from songscope.backends.base import Backend
@@ -165,7 +166,7 @@ def placed_alongside(store: Store, part_keys: list[str], starts: np.ndarray, row
         rows_let_go.wait()
     started = time.perf_counter()
     missing = _unplaced(store, model, part_keys)
-    folder = tempfile.TemporaryDirectory(prefix="songscope-names-")
+    folder = tempfile.TemporaryDirectory(prefix=folder_prefix("names"))
     coordinates = {}
     for number, key in enumerate(missing):
         coordinates[key] = Path(folder.name) / f"{number:05d}.npy"

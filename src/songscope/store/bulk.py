@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 
@@ -14,6 +13,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+from songscope.temporary import temporary_folder
 
 # MySQL's TEXT holds 64 KiB: rejected rows keep their raw content, which may be larger.
 LOOKUP_CHUNK = 5_000  # ids per IN (...): under SQLite's 32,766 variables, small enough for any server
@@ -260,7 +261,7 @@ def _can_attach(conn: Connection) -> bool:
 def _new_staged_copy(conn: Connection) -> tuple[str, str]:
     """A schema name and a file for a staged copy, listed for `release_staged` to remove."""
     staged = conn.info.setdefault(_STAGED, [])
-    folder = tempfile.mkdtemp(prefix="songscope-staged-")
+    folder = str(temporary_folder("staged"))
     schema = f"songscope_staged_{len(staged)}"
     staged.append((schema, folder))
     return schema, os.path.join(folder, "rows.db")
