@@ -58,6 +58,7 @@ bench: $(DEV) system-packages
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/kmeans.py
 	$(BIN)/python bench/silhouette.py
+	$(BIN)/python bench/text_hash.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/spark.py
 	$(BIN)/python bench/recommend.py

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from songscope.textcolumns import arrow_strings, held_by_arrow
+from songscope.textcolumns import arrow_strings, held_by_arrow, utf8_buffers
 
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection on 64-bit words
 _NO_DURATION = -1.0  # durations are validated positive: this stands for a missing one
@@ -23,16 +23,13 @@ def text_hashes(values) -> np.ndarray:
     every machine and run); a missing text hashes to the largest word."""
     if not held_by_arrow(values):
         return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
-    # What categorize=True does (each distinct text hashed once, a missing one as the largest
-    # word), with the distinct texts found by Arrow: no Python string for every row.
-    import pyarrow.compute as pc
+    # pandas' hash of each text, from Arrow's bytes (`_text_hash`): no Python string for every row.
+    from songscope._text_hash import pandas_text_hashes
 
-    encoded = pc.dictionary_encode(arrow_strings(values))
-    hashed = pd.util.hash_array(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), categorize=False)
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    missing = encoded.indices.is_null().to_numpy(zero_copy_only=False)
-    result = hashed[np.where(missing, 0, codes).astype(np.int64)] if len(hashed) else np.zeros(len(codes), dtype=np.uint64)
-    result[missing] = np.iinfo(np.uint64).max
+    text = arrow_strings(values)
+    result = pandas_text_hashes(*utf8_buffers(text))
+    if text.null_count:
+        result[text.is_null().to_numpy(zero_copy_only=False)] = np.iinfo(np.uint64).max
     return result
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from songscope.textcolumns import arrow_strings, held_by_arrow
+from songscope.textcolumns import arrow_strings, held_by_arrow, utf8_buffers
 
 # Tags that name the same recording (a remaster, a mono mix, a radio edit), not a new one: remixes,
 # live takes and covers sound different, so they never match. RE2 syntax (Arrow's regex engine).
@@ -99,11 +99,13 @@ def name_keys(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The loose rule's key of each name (`normalise_names`), as a 64-bit hash, and whether it has
     one: a missing name, or one that normalises to nothing, matches nothing. Each distinct name is
     normalised once (an artist is on many rows), found in Arrow: no Python string per row."""
+    from songscope._text_hash import pandas_text_hashes
+
     text = pc.cast(arrow_strings(values) if held_by_arrow(values) else pa.array(values.astype(str).where(values.notna()), from_pandas=True),
                    pa.string())
     distinct = pc.dictionary_encode(text)
     normalised = normalise_names(distinct.dictionary)
-    hashed = pd.util.hash_array(np.asarray(normalised.to_numpy(zero_copy_only=False), dtype=object), categorize=False)
+    hashed = pandas_text_hashes(*utf8_buffers(normalised))  # pandas' hash of each, from Arrow's bytes
     usable = np.asarray(pc.not_equal(normalised, "").to_numpy(zero_copy_only=False), dtype=bool)
     codes = pc.fill_null(distinct.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     named = codes >= 0
