@@ -1,4 +1,4 @@
-"""The text hashing kernel gives pandas' hash of every text, to the bit (the catalogue stores keys made of it)."""
+"""The text hashing gives pandas' hash of every text, to the bit (the catalogue stores keys made of it)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from songscope import _text_hash
 from songscope._text_hash import pandas_text_hashes
 from songscope.identity import near_keys, text_hashes
 from songscope.textcolumns import TEXT, utf8_buffers
@@ -21,9 +22,15 @@ def pandas_hashes(values: list[str]) -> np.ndarray:
 
 
 @settings(max_examples=200, deadline=None)
-@given(texts)
-def test_the_kernel_gives_pandas_hash_of_every_text(values):
-    assert np.array_equal(pandas_text_hashes(*utf8_buffers(pa.array(values, type=pa.string()))), pandas_hashes(values))
+@given(texts, st.sampled_from([1, 3, 8, _text_hash.BLOCK]))
+def test_the_kernel_gives_pandas_hash_of_every_text(values, block):
+    """In blocks of any size: the blocks' bytes are cut where their texts start."""
+    default = _text_hash.BLOCK
+    _text_hash.BLOCK = block
+    try:
+        assert np.array_equal(pandas_text_hashes(*utf8_buffers(pa.array(values, type=pa.string()))), pandas_hashes(values))
+    finally:
+        _text_hash.BLOCK = default
 
 
 @settings(max_examples=100, deadline=None)
