@@ -146,11 +146,12 @@ def staging_folder(tmp_path, monkeypatch):
 @pytest.mark.parametrize("slice_rows", [100_000, 7])
 @pytest.mark.parametrize("text_dtype", [object, TEXT])
 @pytest.mark.parametrize("shuffled", [True, False])
-def test_sqlite_loads_staged_through_adbc_store_what_executemany_stores(tmp_path, staging_folder, text_dtype, slice_rows, shuffled, monkeypatch):
+@pytest.mark.parametrize("files", [1, 2])
+def test_sqlite_loads_staged_through_adbc_store_what_executemany_stores(tmp_path, staging_folder, text_dtype, slice_rows, shuffled, files, monkeypatch):
     """Every awkward value, NULL, NaN, infinity and bool has the same value and SQLite type, in the
     same (key) order, gathered whole or in slices of 7 rows, from Arrow text in one chunk
-    (shuffled) or in the 30 its frames were joined from; the staged copy is attached while the
-    transaction runs and gone after it."""
+    (shuffled) or in the 30 its frames were joined from, staged in one file or in runs of the key
+    order in two at once; the staged copies are attached while the transaction runs and gone after it."""
     from songscope.store.connect import engine_for
 
     frame = pd.concat([_frame(text_dtype).assign(id=lambda f, k=k: f["id"].astype(str) + f"-{k}") for k in range(30)], ignore_index=True)
@@ -162,9 +163,10 @@ def test_sqlite_loads_staged_through_adbc_store_what_executemany_stores(tmp_path
         _TABLE.create(database)
         monkeypatch.setattr(bulk, "STAGE_ROWS", stage_rows)
         monkeypatch.setattr(bulk, "STAGE_SLICE_ROWS", slice_rows)
+        monkeypatch.setattr(bulk, "STAGE_IN_PARTS_ROWS", 1 if files == 2 else 10**9)
         with database.begin() as conn:
             assert bulk.bulk_insert(conn, _TABLE, frame) == len(frame)
-            assert len(_attached(conn)) == (1 if how == "staged" else 0)
+            assert len(_attached(conn)) == (files if how == "staged" else 0)
         with database.connect() as conn:
             assert _attached(conn) == []
             stored[how] = _typed_rows(conn)
@@ -220,10 +222,11 @@ def test_loads_beyond_what_sqlite_can_attach_are_bound_and_a_plain_engine_never_
     assert list(staging_folder.iterdir()) == []
 
 
-def test_loads_deferred_to_the_blocks_end_take_one_attachment_however_many(tmp_path, staging_folder, monkeypatch):
-    """Inside `inserts_deferred`, any number of loads of its tables are staged into one copy and
-    go in as the block ends, in the order loaded, each value as binding stores it; a table the
-    block does not name goes in at once. A block that fails stores nothing, and leaves no copy."""
+def test_loads_deferred_to_the_blocks_end_take_the_same_attachments_however_many(tmp_path, staging_folder, monkeypatch):
+    """Inside `inserts_deferred`, any number of loads of its tables are staged into the same
+    copies (`STAGED_FILES`) and go in as the block ends, in the order loaded, each value as binding
+    stores it; a table the block does not name goes in at once. A block that fails stores nothing,
+    and leaves no copy."""
     import sqlite3
 
     from songscope.store.connect import engine_for
@@ -237,7 +240,7 @@ def test_loads_deferred_to_the_blocks_end_take_one_attachment_however_many(tmp_p
         _TABLE.create(database)
         other.create(database)
         with database.begin() as conn:
-            conn.connection.dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 2)
+            conn.connection.dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, bulk.STAGED_FILES + 1)
             with bulk.inserts_deferred(conn, [_TABLE]) if how == "deferred" else contextlib.nullcontext():
                 for frame in frames:
                     bulk.bulk_insert(conn, _TABLE, frame)
@@ -245,7 +248,9 @@ def test_loads_deferred_to_the_blocks_end_take_one_attachment_however_many(tmp_p
                 inside = conn.exec_driver_sql("SELECT count(*) FROM bulk_probe").scalar()
                 assert conn.exec_driver_sql("SELECT count(*) FROM other_probe").scalar() == 2
             assert inside == (0 if how == "deferred" else sum(map(len, frames)))
-            assert len(_attached(conn)) == 2  # the one copy of every deferred load, and the other table's
+            # deferred: the copies of every deferred load, and the other table's; at once: a copy
+            # for each load until SQLite's limit, the rest bound
+            assert len(_attached(conn)) == bulk.STAGED_FILES + 1
         with database.connect() as conn:
             stored[how] = _typed_rows(conn)
             assert _attached(conn) == []
@@ -289,4 +294,21 @@ def test_a_column_without_values_is_staged_and_times_are_bound(tmp_path, staging
                 stored[how] = conn.exec_driver_sql(f"SELECT {', '.join(f'{c}, typeof({c})' for c in columns)} FROM {table.name} ORDER BY rowid").fetchall()
             database.dispose()
         assert stored["staged"] == stored["executemany"] and len(stored["staged"]) == len(frame)
+    assert list(staging_folder.iterdir()) == []
+
+
+def test_a_load_of_fewer_rows_than_staged_files_stores_each_row_once(tmp_path, staging_folder, monkeypatch):
+    """A run of the key order may be empty: its staged table has no rows, and every row goes in once."""
+    from songscope.store.connect import engine_for
+
+    database = engine_for(f"sqlite:///{tmp_path / 's.db'}")
+    _TABLE.create(database)
+    monkeypatch.setattr(bulk, "STAGE_ROWS", 1)
+    monkeypatch.setattr(bulk, "STAGE_IN_PARTS_ROWS", 1)
+    with database.begin() as conn:
+        bulk.bulk_insert(conn, _TABLE, _frame(object).iloc[:1])
+        assert len(_attached(conn)) == bulk.STAGED_FILES
+    with database.connect() as conn:
+        assert conn.exec_driver_sql("SELECT id FROM bulk_probe").fetchall() == [(_frame(object)["id"].iloc[0],)]
+    database.dispose()
     assert list(staging_folder.iterdir()) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import sqlalchemy as sa
 
@@ -223,19 +225,26 @@ def test_a_large_first_load_is_indexed_after_and_keeps_every_constraint(kind, ba
     inspector = sa.inspect(database)
     assert inspector.get_pk_constraint("tracks")["constrained_columns"] == ["track_id"]
     assert {"ix_tracks_near_key"} <= {i["name"] for i in inspector.get_indexes("tracks")}
+    if kind == "postgres":  # the planner knows the looked-up columns at once, not when autovacuum gets round to them
+        with database.connect() as conn:
+            analysed = set(conn.execute(sa.text("SELECT attname FROM pg_stats WHERE tablename = 'tracks'")).scalars())
+        assert {"track_id", "near_key"} <= analysed
     with pytest.raises(sa.exc.IntegrityError), database.begin() as conn:
         conn.execute(sa.text("INSERT INTO tracks SELECT * FROM tracks LIMIT 1"))  # the key holds again
     assert db.counts(database)["tracks"] == 15_626
     database.dispose()
 
 
-def test_sqlite_bulk_write_puts_the_page_cache_back(sqlite_url):
+def test_sqlite_bulk_write_puts_the_page_cache_and_sorter_threads_back(sqlite_url):
     database = db.connect(sqlite_url)
     with database.begin() as conn:
-        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        before = [conn.exec_driver_sql(f"PRAGMA {setting}").scalar() for setting in ("cache_size", "threads")]
         with db.bulk_write(conn):
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -db.BULK_CACHE_KIB
-        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before
+            options = dict(o.partition("=")[::2] for (o,) in conn.exec_driver_sql("PRAGMA compile_options"))
+            cap = int(options.get("MAX_WORKER_THREADS", 8))  # SQLite's build caps the helper threads
+            assert conn.exec_driver_sql("PRAGMA threads").scalar() == min(os.cpu_count() or 1, cap)
+        assert [conn.exec_driver_sql(f"PRAGMA {setting}").scalar() for setting in ("cache_size", "threads")] == before
     database.dispose()
 
 

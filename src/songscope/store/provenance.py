@@ -70,13 +70,14 @@ def committed_files(conn: Connection, lake: Lake) -> list[str]:
     return [key for key in map(keys.ingest_provenance, runs) if key in present]
 
 
-def recorded(conn: Connection, lake: Lake, source_ids: Iterable[int]) -> pa.Table | None:
-    """The rows (track_id, source_id, line) that committed ingests recorded for `source_ids`
-    (sources read again), None when there are none. Reads only those sources' rows of each file."""
+def recorded(lake: Lake, files: Iterable[str], source_ids: Iterable[int]) -> pa.Table | None:
+    """The rows (track_id, source_id, line) that the committed ingests' provenance `files`
+    (`committed_files`) recorded for `source_ids` (sources read again), None when there are none.
+    Reads only those sources' rows of each file."""
     wanted = pa.array(sorted(set(source_ids)), pa.int64())
     found = []
     if len(wanted):
-        for key in committed_files(conn, lake):
+        for key in files:
             table = lake.read_table(key, columns=_KEY).cast(pa.schema([SCHEMA.field(name) for name in _KEY]))
             found.append(table.filter(pc.is_in(table["source_id"], value_set=wanted)))
     return pa.concat_tables(found) if found else None
