@@ -328,3 +328,20 @@ def test_a_process_records_requests_from_many_threads_without_waiting_on_sqlite(
     stored = db.read_table(database, db.recommendation_requests)
     assert len(stored) == 240 and all(len(db.recommended_songs(items)) == 10 for items in stored["items"])
     database.dispose()
+
+
+def test_a_new_sqlite_catalogue_has_larger_pages_and_an_existing_one_keeps_its_own(tmp_path):
+    import sqlite3
+
+    from songscope.store.connect import PAGE_BYTES
+
+    older = tmp_path / "older.db"
+    with sqlite3.connect(older) as made_before:  # as a release before made it: SQLite's default pages
+        made_before.execute("CREATE TABLE kept (x INTEGER)")
+    for path, pages in ((tmp_path / "new.db", PAGE_BYTES), (older, 4096)):
+        database = db.connect(f"sqlite:///{path}")
+        with database.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == pages
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert db.counts(database)["tracks"] == 0  # migrated, and usable
+        database.dispose()

@@ -83,8 +83,17 @@ def engine_for(url: str, *, wait_seconds: float = WAIT_SECONDS, **options: Any) 
         ) from None
 
 
+#: The page size of a new SQLite catalogue (SQLite's default is 4,096; a database keeps the size it
+#: was made with). 1,000,000 tracks copied in, indexed and committed in 3.4-3.7 s with 16 KiB
+#: pages against 4.2-5.0 s with 4 KiB: fewer pages to split, link and write back. 64 KiB pages
+#: were faster still (2.8-3.6 s) but make every lookup of one song read 64 KiB.
+PAGE_BYTES = 16_384
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
+    # Only a database with no table yet takes it, and only before WAL is on: any other keeps its own.
+    cursor.execute(f"PRAGMA page_size={PAGE_BYTES}")
     # WAL keeps readers off the writer's back; NORMAL sync is still all-or-nothing in WAL mode
     # (a crash loses at most the last commits, never half of one) and skips an fsync per commit.
     cursor.execute("PRAGMA journal_mode=WAL")
