@@ -46,8 +46,10 @@ def _stored(conn) -> pd.DataFrame:
 
 @pytest.mark.parametrize("copy_rows", [100_000, 3])
 @pytest.mark.parametrize("text_dtype", [object, TEXT])
-def test_binary_copy_stores_what_csv_copy_and_plain_inserts_store(postgres_url, sqlite_url, text_dtype, copy_rows, monkeypatch):
-    """In one piece and in pieces of three rows (one of them wholly NULL in a column)."""
+@pytest.mark.parametrize("as_arrow", ["shared", "converted by pandas"])
+def test_binary_copy_stores_what_csv_copy_and_plain_inserts_store(postgres_url, sqlite_url, text_dtype, copy_rows, as_arrow, monkeypatch):
+    """In one piece and in pieces of three rows (one of them wholly NULL in a column); the columns
+    as Arrow sharing the frame's buffers, or, where a column cannot be, converted by pandas."""
     frame = _frame(text_dtype)
     stored = {}
     for how, url in (("binary", postgres_url), ("csv", postgres_url), ("executemany", sqlite_url)):
@@ -55,6 +57,8 @@ def test_binary_copy_stores_what_csv_copy_and_plain_inserts_store(postgres_url, 
         _TABLE.drop(database, checkfirst=True)
         _TABLE.create(database)
         monkeypatch.setattr(bulk, "COPY_ROWS", copy_rows)
+        if as_arrow == "converted by pandas" and how != "executemany":
+            monkeypatch.setattr(bulk, "_arrow_column", lambda values: (_ for _ in ()).throw(TypeError("mixed objects")))
         if how == "csv":
             monkeypatch.setattr(bulk, "_binary_schema", lambda table, columns: None)
         with database.begin() as conn:

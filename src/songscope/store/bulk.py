@@ -383,10 +383,16 @@ def _copy_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, columns
     preparer = conn.dialect.identifier_preparer
     target = f"{preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)})"
     wire = _binary_schema(table, columns)
-    # Converted a slice of rows at a time: the whole frame as Arrow, then cast, held two more copies
-    # of a million tracks' numbers at once (the PostgreSQL ingest's peak, 1,060 MB).
-    chunks = (pa.Table.from_pandas(frame.iloc[start : start + COPY_ROWS][columns], preserve_index=False)
-              for start in range(0, len(frame), COPY_ROWS))
+    # Cast a slice of rows at a time: the whole frame as Arrow, then cast, held two more copies of a
+    # million tracks' numbers at once (the PostgreSQL ingest's peak, 1,060 MB). The columns as Arrow
+    # share the frame's buffers (`_arrow_column`): slicing the frame first copied every slice twice
+    # (1,000,000 tracks encoded in 0.36-0.45 s against 0.61-0.72 s).
+    try:
+        rows = pa.table({name: _arrow_column(frame[name]) for name in columns})
+        chunks = (rows.slice(start, COPY_ROWS) for start in range(0, len(frame), COPY_ROWS))
+    except (pa.ArrowException, TypeError, ValueError):  # a column of mixed Python objects: as pandas converts them
+        chunks = (pa.Table.from_pandas(frame.iloc[start : start + COPY_ROWS][columns], preserve_index=False)
+                  for start in range(0, len(frame), COPY_ROWS))
     try:
         from pgpq import ArrowToPostgresBinaryEncoder
     except ImportError:  # installed without the `postgres` extra: CSV, slower and the same
