@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -345,3 +346,17 @@ def test_a_new_sqlite_catalogue_has_larger_pages_and_an_existing_one_keeps_its_o
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert db.counts(database)["tracks"] == 0  # migrated, and usable
         database.dispose()
+
+
+def test_track_artists_rows_are_those_of_songs_with_several_artists_or_with_ids():
+    from songscope.artists import SEPARATOR
+    from songscope.store.writer import artists_of
+    from songscope.textcolumns import TEXT
+
+    alone = pd.DataFrame({"track_id": pd.array(["a", "b"], dtype=TEXT), "artists": pd.array(["Queen", "Björk"], dtype=TEXT)})
+    assert artists_of(alone).empty and list(artists_of(alone).columns) == ["track_id", "position", "name", "artist_id"]
+    several = pd.concat([alone, pd.DataFrame({"track_id": pd.array(["c"], dtype=TEXT), "artists": pd.array([f"Sting{SEPARATOR}Shaggy"], dtype=TEXT)})],
+                        ignore_index=True)
+    rows = artists_of(several)
+    assert rows[["track_id", "position", "name"]].values.tolist() == [["c", 0, "Sting"], ["c", 1, "Shaggy"]]
+    assert rows["artist_id"].isna().all()

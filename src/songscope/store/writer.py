@@ -179,11 +179,14 @@ def artists_of(clean_tracks: pd.DataFrame) -> pd.DataFrame:
     artist, in order, of the songs with several artists or with artist ids (see `track_artists`)."""
     from songscope.artists import SEPARATOR, split
 
+    none = pd.DataFrame({name: pd.Series(dtype=object) for name in ("track_id", "position", "name", "artist_id")})
     if "artists" not in clean_tracks:
-        return pd.DataFrame({name: pd.Series(dtype=object) for name in ("track_id", "position", "name", "artist_id")})
+        return none
     listed = clean_tracks["artists"].str.contains(SEPARATOR, regex=False, na=False).to_numpy(dtype=bool)
     if "artist_ids" in clean_tracks:
         listed |= clean_tracks["artist_ids"].notna().to_numpy()
+    if not listed.any():  # taking no row of Arrow text in chunks still joins its chunks (1M tracks: 0.3 s)
+        return none
     # Only the listed songs' columns are taken (a whole million-track frame, filtered, was copied).
     clean_tracks = clean_tracks.loc[listed, [c for c in ("track_id", "artists", "artist_ids") if c in clean_tracks]]
     ids = clean_tracks["artist_ids"] if "artist_ids" in clean_tracks else pd.Series([None] * len(clean_tracks), dtype=object, index=clean_tracks.index)
