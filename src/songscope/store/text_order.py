@@ -61,9 +61,13 @@ def sort_indices(texts: pa.Array) -> np.ndarray:
 def _leading_words(texts: pa.Array) -> np.ndarray:
     """Each text's first `WORD_BYTES` bytes as a big-endian unsigned word, zeros past its end."""
     data, offsets = utf8_buffers(texts)
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    columns = np.arange(WORD_BYTES)
-    inside = columns < lengths[:, None]
-    leading = np.zeros((len(starts), WORD_BYTES), dtype=np.uint8)
-    leading[inside] = data[(starts[:, None] + columns)[inside]]
-    return leading.view(">u8").ravel()
+    lengths = np.diff(offsets)
+    # Eight bytes from each text's start, read as one word through a view of the bytes at every
+    # position (padded for the last text), then the bytes past its end cleared.
+    padded = np.zeros(len(data) + WORD_BYTES, dtype=np.uint8)
+    padded[: len(data)] = data
+    word_at = np.ndarray(shape=(len(data) + 1,), dtype=">u8", buffer=padded, strides=(1,))
+    words = word_at[offsets[:-1]].astype(np.uint64)
+    past_end = (WORD_BYTES - np.minimum(lengths, WORD_BYTES)).astype(np.uint64) * np.uint64(8)
+    # Shifted in two steps: a shift by 64 (an empty text) is not defined, two by 32 clear the word.
+    return (words >> (past_end // np.uint64(2)) >> (past_end - past_end // np.uint64(2))) << past_end
