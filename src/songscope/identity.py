@@ -18,16 +18,32 @@ _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijec
 _NO_DURATION = -1.0  # durations are validated positive: this stands for a missing one
 
 
-def text_hashes(values) -> np.ndarray:
+def text_hashes(values, *, repeated: bool = False) -> np.ndarray:
     """A 64-bit hash of each text (SipHash with pandas' fixed key, over the UTF-8 text: the same on
-    every machine and run); a missing text hashes to the largest word."""
+    every machine and run); a missing text hashes to the largest word. Texts most of which are
+    `repeated` (artists' names) are hashed once each (1,000,000 rows of 42,338 artists: 0.04 s
+    against 0.14 s), others each where it stands (finding the distinct ones would cost more)."""
     if not held_by_arrow(values):
-        return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
+        # Each text hashed where it stands: pandas' categorize=True finds the distinct texts as C
+        # strings, so "" and "\x00" (any two texts equal up to a NUL) got one hash, where Arrow's have two.
+        objects = np.asarray(values, dtype=object)
+        missing = pd.isna(objects)
+        result = pd.util.hash_array(np.where(missing, "", objects), categorize=False)
+        result[missing] = np.iinfo(np.uint64).max
+        return result
     # pandas' hash of each text, from Arrow's bytes (`_text_hash`): no Python string for every row.
+    import pyarrow.compute as pc
+
     from songscope._text_hash import pandas_text_hashes
 
     text = arrow_strings(values)
-    result = pandas_text_hashes(*utf8_buffers(text))
+    if repeated:
+        encoded = pc.dictionary_encode(text)
+        codes = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
+        hashed = pandas_text_hashes(*utf8_buffers(encoded.dictionary))
+        result = hashed[codes] if len(hashed) else np.zeros(len(text), dtype=np.uint64)
+    else:
+        result = pandas_text_hashes(*utf8_buffers(text))
     if text.null_count:
         result[text.is_null().to_numpy(zero_copy_only=False)] = np.iinfo(np.uint64).max
     return result
@@ -49,7 +65,7 @@ def near_keys(artist_names: pd.Series, track_names: pd.Series, durations: pd.Ser
     duration = _as_numbers(durations)
     duration = np.where(np.isnan(duration), _NO_DURATION, duration) + 0.0  # one NaN, and -0.0 is 0.0
     with np.errstate(over="ignore"):
-        key = text_hashes(artist_names)
+        key = text_hashes(artist_names, repeated=True)
         key = (key ^ text_hashes(track_names)) * _MULTIPLIER
         key = (key ^ pd.util.hash_array(duration)) * _MULTIPLIER
         key ^= key >> np.uint64(29)
