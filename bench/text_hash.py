@@ -26,6 +26,7 @@ from songscope.textcolumns import arrow_strings, utf8_buffers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from silhouette import best_of  # noqa: E402 - the same timing as the silhouette bench
+from text_order import ingest_texts  # noqa: E402 - the texts text_order's bench sorts
 
 
 def pandas_path(texts: pa.Array) -> np.ndarray:
@@ -39,13 +40,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    alphabet = np.frombuffer(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
-    ids = rng.choice(alphabet, size=(args.rows, 22)).view("S22").ravel().astype(str)
-    cases = {
-        "spotify ids": arrow_strings(pa.array(ids)),
-        "song names": arrow_strings(pa.array(np.char.add("Song ", rng.integers(0, args.rows // 4, args.rows).astype(str)))),
-    }
+    texts = ingest_texts(args.rows)
+    cases = {name: arrow_strings(pa.array(texts[name])) for name in ("spotify ids", "song names")}
     results = []
     for name, texts in cases.items():
         assert np.array_equal(pandas_text_hashes(*utf8_buffers(texts)), pandas_path(texts))
