@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from songscope.textcolumns import words_at
+
 #: pandas' default hash key (``pandas.core.util.hashing._default_hash_key``), as SipHash's two words.
 _KEY = b"0123456789123456"
 _K0 = np.uint64(int.from_bytes(_KEY[:8], "little"))
@@ -72,10 +74,7 @@ def pandas_text_hashes(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     words = lengths // 8
     order = np.argsort(-words, kind="stable")  # the texts of most words first
     starts, lengths, words = offsets[:-1][order], lengths[order], words[order]
-    # Every 8 bytes from any position, little-endian: a view of the bytes (padded for the last text's tail).
-    padded = np.zeros(len(data) + 8, dtype=np.uint8)
-    padded[: len(data)] = data
-    word_at = np.ndarray(shape=(len(data) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+    word_at = words_at(data, "<")  # SipHash reads its words little-endian
     v0, v1 = np.full(count, _K0 ^ _INIT[0]), np.full(count, _K1 ^ _INIT[1])
     v2, v3 = np.full(count, _K0 ^ _INIT[2]), np.full(count, _K1 ^ _INIT[3])
     spare = np.empty(count, dtype=np.uint64)

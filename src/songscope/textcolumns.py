@@ -41,6 +41,16 @@ def utf8_buffers(values: object) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets - offsets[0]
 
 
+def words_at(data: np.ndarray, byte_order: str) -> np.ndarray:
+    """The 8 bytes from every position of `data` (`utf8_buffers`' bytes) as one unsigned word, in
+    `byte_order` (``"<"`` or ``">"``): ``words_at(data, o)[i]`` is ``data[i:i + 8]`` read as one
+    word, the bytes past the end zeros. A view of one padded copy of the bytes, so that each text's
+    words are read by indexing, without a copy per word."""
+    padded = np.zeros(len(data) + 8, dtype=np.uint8)
+    padded[: len(data)] = data
+    return np.ndarray(shape=(len(data) + 1,), dtype=f"{byte_order}u8", buffer=padded, strides=(1,))
+
+
 def held_by_arrow(values: object) -> bool:
     """Whether `values` are Arrow strings: an Arrow array, or a pandas column backed by one."""
     if isinstance(values, (pa.Array, pa.ChunkedArray)):

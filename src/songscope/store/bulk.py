@@ -260,9 +260,10 @@ class _Deferred:
 @contextmanager
 def inserts_deferred(conn: Connection, tables: Iterable[sa.Table]) -> Iterator[None]:
     """Around many large loads of `tables` into SQLite in one transaction: their staged copies
-    (`_staged_insert`) go into one file as they come, and are copied in, in the order loaded, as
-    the block ends without an error. One attachment however many loads (SQLite allows ten to a
-    connection: an ingest in more chunks had its later ones bound row by row), and each load's
+    (`_staged_insert`) go into the same `STAGED_FILES` files as they come, and are copied in, in
+    the order loaded, as the block ends without an error. The same attachments however many loads
+    (SQLite allows ten to a connection: an ingest in more chunks had its later ones bound row by
+    row), and each load's
     rows can be let go as soon as they are staged. Rows loaded inside are not visible inside:
     only for tables the block does not read back (the tracks of an ingest, whose chunks never
     share a key). Elsewhere, and for other tables, loads go in at once."""

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from songscope.textcolumns import utf8_buffers
+from songscope.textcolumns import utf8_buffers, words_at
 
 #: Bytes of each text that its word holds.
 WORD_BYTES = 8
@@ -62,12 +62,8 @@ def _leading_words(texts: pa.Array) -> np.ndarray:
     """Each text's first `WORD_BYTES` bytes as a big-endian unsigned word, zeros past its end."""
     data, offsets = utf8_buffers(texts)
     lengths = np.diff(offsets)
-    # Eight bytes from each text's start, read as one word through a view of the bytes at every
-    # position (padded for the last text), then the bytes past its end cleared.
-    padded = np.zeros(len(data) + WORD_BYTES, dtype=np.uint8)
-    padded[: len(data)] = data
-    word_at = np.ndarray(shape=(len(data) + 1,), dtype=">u8", buffer=padded, strides=(1,))
-    words = word_at[offsets[:-1]].astype(np.uint64)
+    # Eight bytes from each text's start as one word, then the bytes past its end cleared.
+    words = words_at(data, ">")[offsets[:-1]].astype(np.uint64)
     past_end = (WORD_BYTES - np.minimum(lengths, WORD_BYTES)).astype(np.uint64) * np.uint64(8)
     # Shifted in two steps: a shift by 64 (an empty text) is not defined, two by 32 clear the word.
     return (words >> (past_end // np.uint64(2)) >> (past_end - past_end // np.uint64(2))) << past_end
